@@ -1,0 +1,26 @@
+# Foresight: two commands for people (demo, test); bootstrap is shared by both.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: bootstrap demo test unit e2e proto clean
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+demo: bootstrap
+	$(PY) -m topologies.demo
+
+test: bootstrap
+	$(PY) -m pytest tests
+
+unit: bootstrap
+	$(PY) -m pytest tests/unit
+
+e2e: bootstrap
+	$(PY) -m pytest tests/e2e
+
+proto: bootstrap
+	$(PY) -m proto.generate
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Foresight apps (filled in by later capabilities)."""

@@ -1,0 +1,2 @@
+"""Foresight controller core: os-ken app shell, topology graph, OpenFlow pipeline,
+telemetry, northbound gRPC API."""

@@ -1,0 +1,148 @@
+"""Northbound gRPC API: translates between protobuf and the controller core.
+
+The servicer holds no state of its own. Domain errors map to status codes in one
+place (``_status``): NotFound -> NOT_FOUND, InvalidArgument -> INVALID_ARGUMENT.
+``create_server(core, address)`` returns ``(server, port)`` and registers the
+standard health and reflection services; ``port`` is the bound port (use
+``127.0.0.1:0`` in tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import time
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from controller.core import ControllerCore, InvalidArgument, NotFound
+from controller.events import Event
+from proto import controller_pb2 as pb
+from proto import controller_pb2_grpc as pb_grpc
+
+LOG = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Controller"].full_name
+
+
+@contextlib.contextmanager
+def _status(context: grpc.ServicerContext):
+    try:
+        yield
+    except NotFound as err:
+        context.abort(grpc.StatusCode.NOT_FOUND, str(err))
+    except InvalidArgument as err:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+
+
+def _link_pb(view) -> pb.Link:
+    return pb.Link(src_dp_id=view.src_dp, src_port=view.src_port, dst_dp_id=view.dst_dp,
+                   dst_port=view.dst_port, capacity_mbps=view.capacity_mbps,
+                   capacity_source=view.capacity_source, rate_mbps=view.rate_mbps,
+                   utilisation=view.utilisation, name=view.name)
+
+
+def _event_pb(event: Event, core: ControllerCore) -> pb.TopologyEvent:
+    msg = pb.TopologyEvent(kind=pb.EventKind.Value(event.kind), time=event.time,
+                           dp_id=event.dp_id, port_no=event.port_no, host_mac=event.host_mac,
+                           detail=event.detail)
+    if event.link:
+        s, sp, d, dp = event.link
+        msg.link.CopyFrom(pb.Link(src_dp_id=s, src_port=sp, dst_dp_id=d, dst_port=dp,
+                                  name=f"{s}:{sp}-{d}:{dp}"))
+    return msg
+
+
+class ControllerServicer(pb_grpc.ControllerServicer):
+    def __init__(self, core: ControllerCore, started_at: float | None = None):
+        self.core = core
+        self.started_at = started_at or time.time()
+        self.stopping = False
+
+    def GetTopology(self, request, context):
+        core = self.core
+        with core.lock:
+            now = time.time()
+            topo = pb.Topology(time=now)
+            edge_after = core.config.controller.discovery.edge_after_s
+            for dp_id in sorted(core.topology.switches):
+                sw = core.topology.switches[dp_id]
+                edges = core.topology.edge_ports(dp_id, now, edge_after)
+                msg = topo.switches.add(dp_id=dp_id, name=sw.name, connected_since=sw.connected_since)
+                for port in sorted(sw.ports.values(), key=lambda p: p.port_no):
+                    msg.ports.add(port_no=port.port_no, name=port.name, hw_addr=port.hw_addr,
+                                  up=port.up, speed_mbps=port.speed_mbps,
+                                  is_edge=port.port_no in edges, tx_rate_mbps=port.tx_rate_mbps,
+                                  rx_rate_mbps=port.rx_rate_mbps)
+            topo.links.extend(_link_pb(v) for v in core.topology.links())
+        return topo
+
+    def ListHosts(self, request, context):
+        hosts = self.core.hosts_list(request.dp_id)
+        return pb.ListHostsResponse(hosts=[
+            pb.Host(mac=h.mac, ipv4=sorted(h.ipv4), dp_id=h.dp_id, port_no=h.port_no,
+                    last_seen=h.last_seen) for h in hosts])
+
+    def GetPath(self, request, context):
+        with _status(context):
+            if not request.src.strip():
+                raise InvalidArgument("src: empty; give a host IPv4 or MAC, or a switch dp_id or name")
+            if not request.dst.strip():
+                raise InvalidArgument("dst: empty; give a host IPv4 or MAC, or a switch dp_id or name")
+            hops, cost, installed = self.core.path(request.src, request.dst)
+        with self.core.lock:
+            names = {dp: sw.name for dp, sw in self.core.topology.switches.items()}
+        return pb.Path(src=request.src, dst=request.dst, cost=cost, installed=installed,
+                       hops=[pb.Hop(dp_id=h.dp_id, name=names.get(h.dp_id, ""), in_port=h.in_port,
+                                    out_port=h.out_port) for h in hops])
+
+    def WatchEvents(self, request, context):
+        kinds = set()
+        for kind in request.kinds:
+            if kind == pb.EVENT_KIND_UNSPECIFIED or kind not in pb.EventKind.values():
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"kinds: {kind} is not a valid EventKind")
+            kinds.add(pb.EventKind.Name(kind))
+        sub = self.core.bus.subscribe(frozenset(kinds))
+        try:
+            while context.is_active() and not self.stopping:
+                try:
+                    event = sub.events.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if event is None:
+                    return
+                yield _event_pb(event, self.core)
+            if sub.overflowed:
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "watcher fell behind; resubscribe")
+        finally:
+            self.core.bus.unsubscribe(sub)
+
+    def GetStatus(self, request, context):
+        core = self.core
+        with core.lock:
+            return pb.Status(uptime_s=time.time() - self.started_at, mode=core.predictor_mode,
+                             switches=len(core.switches), links=core.topology.graph.number_of_edges(),
+                             hosts=len(core.hosts), counters={k: int(v) for k, v in core.counters.items()})
+
+
+def create_server(core: ControllerCore, address: str, max_workers: int = 8
+                  ) -> tuple[grpc.Server, int, ControllerServicer]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"))
+    servicer = ControllerServicer(core)
+    pb_grpc.add_ControllerServicer_to_server(servicer, server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind gRPC server to {address}")
+    return server, port, servicer

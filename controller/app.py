@@ -1,0 +1,179 @@
+"""The os-ken application: a thin shell around ``ControllerCore``.
+
+It unpacks OpenFlow events, calls the core with ``now`` and sends the messages the
+core returns, through ``_send`` — the one place that talks to switches. It also
+owns the background work: the tick loop (LLDP, link expiry, stats polls), the
+northbound gRPC server and the metrics endpoint.
+
+The runner (``controller.cli``) hands the validated config over through
+``configure()`` before os-ken instantiates this class.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from os_ken.base import app_manager
+from os_ken.controller import ofp_event
+from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from os_ken.lib import hub
+from os_ken.ofproto import ofproto_v1_3 as ofp
+
+from controller import api, metrics
+from controller.config import Config
+from controller.core import ControllerCore
+from controller.telemetry import PortSample
+from controller.topology import Port
+
+LOG = logging.getLogger(__name__)
+
+TICK_S = 0.2
+
+_CONFIG: Config | None = None
+
+
+def configure(config: Config) -> None:
+    global _CONFIG
+    _CONFIG = config
+
+
+def port_from_ofp(port) -> Port:
+    up = not (port.state & ofp.OFPPS_LINK_DOWN) and not (port.config & ofp.OFPPC_PORT_DOWN)
+    name = port.name.decode(errors="replace") if isinstance(port.name, bytes) else str(port.name)
+    return Port(port_no=port.port_no, name=name, hw_addr=port.hw_addr, up=up,
+                speed_mbps=port.curr_speed / 1000.0)
+
+
+class ForesightApp(app_manager.OSKenApp):
+    OFP_VERSIONS = [ofp.OFP_VERSION]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config = _CONFIG or Config()
+        self.core = ControllerCore(self.config)
+        self.datapaths: dict[int, object] = {}
+        self._flow_dumps: dict[int, list] = {}
+        self._stop = threading.Event()
+        self.grpc_server = None
+        self.grpc_port = 0
+        self.servicer = None
+        self.metrics_server = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def start(self):
+        thread = super().start()
+        ctl = self.config.controller
+        self.grpc_server, self.grpc_port, self.servicer = api.create_server(
+            self.core, f"{ctl.grpc.listen_host}:{ctl.grpc.port}", ctl.grpc.max_workers)
+        self.grpc_server.start()
+        LOG.info("northbound gRPC listening on %s:%d", ctl.grpc.listen_host, self.grpc_port)
+        if ctl.metrics.enabled:
+            self.metrics_server, _ = metrics.serve(self.core, ctl.metrics.listen_host, ctl.metrics.port)
+            LOG.info("metrics on http://%s:%d/metrics", ctl.metrics.listen_host,
+                     self.metrics_server.server_port)
+        self.threads.append(hub.spawn(self._tick_loop))
+        return thread
+
+    def stop(self):
+        self._stop.set()
+        if self.servicer is not None:
+            self.servicer.stopping = True
+        self.core.bus.close()
+        if self.grpc_server is not None:
+            self.grpc_server.stop(grace=0.5)
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+        super().stop()
+
+    def _tick_loop(self):
+        while not self._stop.wait(TICK_S):
+            try:
+                self._do(self.core.tick, time.time())
+            except Exception:  # noqa: BLE001 - the loop must survive any bug in one tick
+                self.core.counters["tick_errors"] += 1
+                LOG.exception("tick failed")
+
+    # ---- the one send path -----------------------------------------------------------------
+
+    def _do(self, method, *args) -> None:
+        # Compute and enqueue under the core's lock, so two threads' diffs can
+        # never reach a switch in the opposite order to the one they were made in.
+        with self.core.lock:
+            self._send(method(*args))
+
+    def _send(self, out) -> None:
+        for dp_id, msg in out:
+            datapath = self.datapaths.get(dp_id)
+            if datapath is None:
+                continue
+            msg.datapath = datapath
+            try:
+                if not datapath.send_msg(msg):
+                    self.core.counters["send_failures"] += 1
+            except Exception:  # noqa: BLE001 - a bad message must not stop the others
+                self.core.counters["send_failures"] += 1
+                LOG.exception("dp %016x: failed to send %s", dp_id, type(msg).__name__)
+
+    # ---- OpenFlow events ---------------------------------------------------------------
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
+    def _state_change(self, ev):
+        datapath = ev.datapath
+        dp_id = datapath.id
+        if dp_id is None:
+            return
+        if ev.state == MAIN_DISPATCHER:
+            self.datapaths[dp_id] = datapath
+            self._flow_dumps[dp_id] = []
+            ports = [port_from_ofp(p) for p in datapath.ports.values() if p.port_no <= ofp.OFPP_MAX]
+            self._do(self.core.switch_connected, dp_id, ports, time.time())
+        elif ev.state == DEAD_DISPATCHER and self.datapaths.get(dp_id) is datapath:
+            del self.datapaths[dp_id]
+            self._do(self.core.switch_disconnected, dp_id, time.time())
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    def _flow_stats(self, ev):
+        msg = ev.msg
+        dp_id = msg.datapath.id
+        if self.datapaths.get(dp_id) is not msg.datapath or dp_id not in self._flow_dumps:
+            return
+        self._flow_dumps[dp_id].extend(msg.body)
+        if msg.flags & ofp.OFPMPF_REPLY_MORE:
+            return
+        dumped = self._flow_dumps.pop(dp_id)
+        self._do(self.core.flows_dumped, dp_id, dumped, time.time())
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def _port_status(self, ev):
+        msg = ev.msg
+        dp_id = msg.datapath.id
+        if msg.desc.port_no > ofp.OFPP_MAX:
+            return
+        deleted = msg.reason == ofp.OFPPR_DELETE
+        self._do(self.core.port_changed, dp_id, port_from_ofp(msg.desc), deleted, time.time())
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _packet_in(self, ev):
+        msg = ev.msg
+        in_port = msg.match.get("in_port")
+        if in_port is None:
+            return
+        self._do(self.core.packet_in, msg.datapath.id, in_port, bytes(msg.data), time.time())
+
+    @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
+    def _port_stats(self, ev):
+        now = time.time()
+        samples = {s.port_no: PortSample(now, s.tx_bytes, s.rx_bytes, s.tx_packets, s.rx_packets,
+                                         s.tx_dropped, s.rx_dropped)
+                   for s in ev.msg.body if s.port_no <= ofp.OFPP_MAX}
+        self.core.port_stats(ev.msg.datapath.id, samples)
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    def _error(self, ev):
+        msg = ev.msg
+        self.core.counters["openflow_errors"] += 1
+        LOG.error("dp %016x: OpenFlow error type=%d code=%d data=%s", msg.datapath.id or 0,
+                  msg.type, msg.code, bytes(msg.data[:64]).hex())

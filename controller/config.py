@@ -1,0 +1,222 @@
+"""Controller configuration: YAML, safe-loaded, validated against a declared schema.
+
+A config is loaded once and is immutable afterwards. Duplicate keys, unknown keys
+and wrong types are rejected with a message that names the offending key, e.g.
+``controller.grpc.port: Input should be a valid integer``. The schema is the set
+of pydantic models below; every field says its unit in its name.
+
+Example::
+
+    controller:
+      openflow: {listen_host: 0.0.0.0, port: 6653}
+      grpc: {listen_host: 127.0.0.1, port: 50051}
+      metrics: {listen_host: 127.0.0.1, port: 9302}
+      discovery: {lldp_interval_s: 1.0, link_timeout_s: 3.5}
+      telemetry: {poll_interval_s: 2.0}
+      routing: {path_metric: hops}
+    topology:
+      switches: [{dp_id: 1, name: ATLAng}]
+      links: [{a: 1, b: 2, capacity_mbps: 9920}]
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """The configuration file cannot be used; the message names what is wrong."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+def _check_host(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError as err:
+        raise ValueError(f"not an IP address: {value!r}") from err
+    return value
+
+
+class Endpoint(_Strict):
+    listen_host: str = "127.0.0.1"
+    port: int = Field(ge=0, le=65535)
+
+    _host = field_validator("listen_host")(_check_host)
+
+
+class OpenFlowConfig(Endpoint):
+    listen_host: str = "0.0.0.0"
+    port: int = Field(default=6653, ge=0, le=65535)
+    echo_interval_s: float = Field(default=2.0, gt=0)
+    echo_max_missed: int = Field(default=3, ge=1)
+
+
+class GrpcConfig(Endpoint):
+    port: int = Field(default=50051, ge=0, le=65535)
+    max_workers: int = Field(default=8, ge=1, le=256)
+
+
+class MetricsConfig(Endpoint):
+    port: int = Field(default=9302, ge=0, le=65535)
+    enabled: bool = True
+
+
+class DiscoveryConfig(_Strict):
+    lldp_interval_s: float = Field(default=1.0, gt=0, le=60)
+    link_timeout_s: float = Field(default=3.5, gt=0, le=600)
+    # A port is treated as a host (edge) port once it has been up this long
+    # without an LLDP frame arriving on it.
+    edge_after_s: float = Field(default=2.5, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _timeout_exceeds_interval(self) -> "DiscoveryConfig":
+        if self.link_timeout_s <= self.lldp_interval_s:
+            raise ValueError("link_timeout_s must be greater than lldp_interval_s")
+        return self
+
+
+class TelemetryConfig(_Strict):
+    poll_interval_s: float = Field(default=2.0, gt=0, le=3600)
+
+
+class RoutingConfig(_Strict):
+    # hops: every link costs 1; inverse_capacity: OSPF-style reference/capacity.
+    path_metric: Literal["hops", "inverse_capacity"] = "hops"
+    reference_mbps: float = Field(default=100000.0, gt=0)
+
+
+class ControllerSection(_Strict):
+    openflow: OpenFlowConfig = OpenFlowConfig()
+    grpc: GrpcConfig = GrpcConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    discovery: DiscoveryConfig = DiscoveryConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    routing: RoutingConfig = RoutingConfig()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class SwitchMeta(_Strict):
+    dp_id: int = Field(ge=1, lt=2**64)
+    name: str = Field(min_length=1, max_length=64)
+    site: str | None = None
+
+
+class LinkMeta(_Strict):
+    a: int = Field(ge=1, lt=2**64, description="dp_id of one end")
+    b: int = Field(ge=1, lt=2**64, description="dp_id of the other end")
+    capacity_mbps: float = Field(gt=0, description="capacity in each direction")
+
+
+class TopologyMeta(_Strict):
+    """What is known about the network before discovery: names and capacities."""
+
+    switches: tuple[SwitchMeta, ...] = ()
+    links: tuple[LinkMeta, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TopologyMeta":
+        seen: set[int] = set()
+        names: set[str] = set()
+        for i, sw in enumerate(self.switches):
+            if sw.dp_id in seen:
+                raise ValueError(f"switches.{i}.dp_id: duplicate dp_id {sw.dp_id}")
+            if sw.name in names:
+                raise ValueError(f"switches.{i}.name: duplicate name {sw.name!r}")
+            seen.add(sw.dp_id)
+            names.add(sw.name)
+        pairs: set[tuple[int, int]] = set()
+        for i, link in enumerate(self.links):
+            if link.a == link.b:
+                raise ValueError(f"links.{i}: a and b are the same switch {link.a}")
+            pair = (min(link.a, link.b), max(link.a, link.b))
+            if pair in pairs:
+                raise ValueError(f"links.{i}: duplicate link between {pair[0]} and {pair[1]}")
+            pairs.add(pair)
+        return self
+
+    def capacity_mbps(self, dp_a: int, dp_b: int) -> float | None:
+        for link in self.links:
+            if {link.a, link.b} == {dp_a, dp_b}:
+                return link.capacity_mbps
+        return None
+
+    def name_of(self, dp_id: int) -> str | None:
+        for sw in self.switches:
+            if sw.dp_id == dp_id:
+                return sw.name
+        return None
+
+
+class Config(_Strict):
+    controller: ControllerSection = ControllerSection()
+    topology: TopologyMeta = TopologyMeta()
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys instead of keeping the last."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    loader.flatten_mapping(node)
+    mapping = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in mapping:
+            raise ConfigError(
+                f"duplicate key {key!r} at line {key_node.start_mark.line + 1}, "
+                f"column {key_node.start_mark.column + 1}")
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _format_errors(err: ValidationError) -> str:
+    lines = []
+    for item in err.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{where}: {msg}")
+    return "; ".join(lines)
+
+
+def parse(text: str, source: str = "<string>") -> Config:
+    """Parse and validate YAML text; raise ConfigError naming the bad key."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: invalid YAML: {err}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping, got {type(data).__name__}")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {_format_errors(err)}") from None
+
+
+def load(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    return parse(text, str(path))
+
+
+def dump(config: Config) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)

@@ -1,0 +1,433 @@
+"""The controller core: every decision, no I/O.
+
+The os-ken shell (``controller.app``) unpacks OpenFlow events and calls a method
+here with ``now``; each method returns the messages to send as ``[(dp_id, msg)]``.
+The core keeps, per switch, the flows it believes are installed, and after every
+change computes the desired flows from its managers (pipeline, flooding,
+forwarding) and sends only the difference: additions first (make before break),
+then strict deletions. A switch that (re)connects is first dumped and reconciled
+against the desired state, so it ends with exactly the flows we want: none
+missing, none stale, none duplicated.
+
+All public methods take ``self.lock``: gRPC threads read while os-ken threads write.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+from os_ken.lib.packet import arp as arp_pkt
+from os_ken.lib.packet import ethernet, ipv4, packet
+from os_ken.lib.packet.ether_types import ETH_TYPE_ARP, ETH_TYPE_LLDP
+from os_ken.ofproto import ofproto_v1_3 as ofp
+
+from controller import arp, cookies, flooding, flows, lldp
+from controller.config import Config
+from controller.events import Event, EventBus
+from controller.flows import FlowSpec, flow
+from controller.forwarding import Forwarding, Hop
+from controller.hosts import Host, HostTable
+from controller.telemetry import PortRates, PortSample
+from controller.topology import Port, Topology
+
+LOG = logging.getLogger(__name__)
+
+Out = list[tuple[int, object]]
+
+PIPELINE_COOKIE = cookies.cookie("pipeline")
+
+
+def _locked(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.lock:
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
+class NotFound(LookupError):
+    """A named switch, host or path does not exist."""
+
+
+class InvalidArgument(ValueError):
+    """A request names something in a form we cannot read."""
+
+
+def pipeline_flows() -> list[FlowSpec]:
+    return [
+        flow("ingress", 3000, {"eth_type": ETH_TYPE_LLDP}, [("controller",)], cookie=PIPELINE_COOKIE),
+        flow("ingress", 2000, {"eth_type": ETH_TYPE_ARP}, [("controller",)], cookie=PIPELINE_COOKIE),
+        flow("ingress", 0, {}, goto="forward", cookie=PIPELINE_COOKIE),
+        flow("forward", 10, {"eth_dst": ("01:00:00:00:00:00", "01:00:00:00:00:00")},
+             goto="flood", cookie=PIPELINE_COOKIE),
+        flow("forward", 0, {}, [("controller",)], cookie=PIPELINE_COOKIE),
+        flow("flood", 0, {}, cookie=PIPELINE_COOKIE),
+    ]
+
+
+@dataclass
+class SwitchState:
+    reconciled: bool = False
+    installed: dict | None = None       # FlowSpec.key -> FlowSpec, once reconciled
+
+
+class ControllerCore:
+    def __init__(self, config: Config, bus: EventBus | None = None):
+        self.config = config
+        self.lock = threading.RLock()
+        self.bus = bus or EventBus()
+        self.topology = Topology(config.topology, config.controller.routing)
+        self.hosts = HostTable()
+        self.forwarding = Forwarding(self.topology, self.hosts)
+        self.rates = PortRates()
+        self.switches: dict[int, SwitchState] = {}
+        self.counters: Counter[str] = Counter()
+        self._next_lldp = 0.0
+        self._next_stats = 0.0
+        self._edge_snapshot: dict[int, frozenset[int]] = {}
+        self.predictor_mode = "reactive"
+
+    @property
+    def _edge_after_s(self) -> float:
+        return self.config.controller.discovery.edge_after_s
+
+    # ---- switch lifecycle ------------------------------------------------------
+
+    @_locked
+    def switch_connected(self, dp_id: int, ports: list[Port], now: float) -> Out:
+        events = self.topology.add_switch(dp_id, ports, now)
+        self.switches[dp_id] = SwitchState()
+        self.rates.forget(dp_id)
+        self._publish(events)
+        out: Out = [(dp_id, flows.set_async_defaults()), (dp_id, flows.flow_stats_request())]
+        out += self._lldp_for(dp_id)
+        LOG.info("dp %016x connected with %d ports; dumping flows to reconcile", dp_id, len(ports))
+        return out
+
+    @_locked
+    def flows_dumped(self, dp_id: int, dumped: list, now: float) -> Out:
+        """Reconcile a freshly (re)connected switch against the desired state."""
+        state = self.switches.get(dp_id)
+        if state is None:
+            return []
+        have: dict = {}
+        out: Out = []
+        stale = 0
+        for stats in dumped:
+            try:
+                spec = flows.from_stats(stats)
+            except flows.ForeignFlow as err:
+                out.append((dp_id, _delete_stats(stats)))
+                stale += 1
+                LOG.info("dp %016x: removing foreign flow (%s)", dp_id, err)
+                continue
+            if spec.key in have or cookies.owner_of(spec.cookie) is None:
+                out.append((dp_id, flows.to_delete(spec)))
+                stale += 1
+                continue
+            have[spec.key] = spec
+        state.installed = have
+        state.reconciled = True
+        before = len(out)
+        out += self._sync(now, only=[dp_id])
+        self.counters["reconciliations"] += 1
+        LOG.info("dp %016x reconciled: %d flows found, %d foreign removed, %d changes sent",
+                 dp_id, len(dumped), stale, len(out) - before)
+        return out
+
+    @_locked
+    def switch_disconnected(self, dp_id: int, now: float) -> Out:
+        self.switches.pop(dp_id, None)
+        self.rates.forget(dp_id)
+        events = self.topology.remove_switch(dp_id, now)
+        self._publish(events)
+        LOG.warning("dp %016x disconnected", dp_id)
+        return self._after_topology_change(now)
+
+    @_locked
+    def port_changed(self, dp_id: int, port: Port, deleted: bool, now: float) -> Out:
+        if deleted:
+            events = self.topology.delete_port(dp_id, port.port_no, now)
+        else:
+            events = self.topology.update_port(dp_id, port, now)
+        self._publish(events)
+        out = self._after_topology_change(now) if events else []
+        if port.up and not deleted:
+            sw = self.topology.switches.get(dp_id)
+            if sw and port.hw_addr:
+                out.append((dp_id, flows.packet_out(ofp.OFPP_CONTROLLER, [("output", port.port_no)],
+                                                    lldp.build(dp_id, port.port_no, port.hw_addr))))
+        return out
+
+    # ---- packets -------------------------------------------------------------------
+
+    @_locked
+    def packet_in(self, dp_id: int, in_port: int, data: bytes, now: float) -> Out:
+        self.counters["packet_in"] += 1
+        if dp_id not in self.switches:
+            return []
+        try:
+            pkt = packet.Packet(data)
+            eth = pkt.get_protocol(ethernet.ethernet)
+        except Exception as err:  # noqa: BLE001 - any parser failure means a garbage frame
+            self.counters["bad_packets"] += 1
+            LOG.debug("dp %016x port %d: unparseable frame (%s)", dp_id, in_port, err)
+            return []
+        if eth is None:
+            self.counters["bad_packets"] += 1
+            return []
+        if eth.ethertype == ETH_TYPE_LLDP:
+            return self._lldp_in(dp_id, in_port, pkt, now)
+        if self.topology.is_link_port(dp_id, in_port):
+            return self._transit_miss(dp_id, in_port, eth, data)
+        if eth.ethertype == ETH_TYPE_ARP:
+            return self._arp_in(dp_id, in_port, pkt.get_protocol(arp_pkt.arp), now)
+        ip = pkt.get_protocol(ipv4.ipv4)
+        out = self._learn(eth.src, dp_id, in_port, ip.src if ip else None, now)
+        if _is_multicast(eth.dst):
+            return out
+        return out + self._route(eth.src, eth.dst, dp_id, in_port, data, now)
+
+    def _lldp_in(self, dp_id: int, in_port: int, pkt: packet.Packet, now: float) -> Out:
+        sender = lldp.parse(pkt)
+        if sender is None:
+            return []
+        events = self.topology.link_seen(sender[0], sender[1], dp_id, in_port, now)
+        if not events:
+            return []
+        self._publish(events)
+        return self._after_topology_change(now)
+
+    def _transit_miss(self, dp_id: int, in_port: int, eth, data: bytes) -> Out:
+        """A packet reached a switch on the path before its flow did: forward it on."""
+        if _is_multicast(eth.dst):
+            return []
+        path = self.forwarding.paths.get((eth.src.lower(), eth.dst.lower()))
+        if path is None or not any(h.dp_id == dp_id for h in path):
+            return []
+        return [(dp_id, flows.packet_out_to_table(in_port, data))]
+
+    def _arp_in(self, dp_id: int, in_port: int, req, now: float) -> Out:
+        if req is None:
+            self.counters["bad_packets"] += 1
+            return []
+        out = self._learn(req.src_mac, dp_id, in_port, req.src_ip, now)
+        if req.opcode == arp_pkt.ARP_REQUEST and req.src_ip != req.dst_ip:
+            target = self.hosts.by_ip(req.dst_ip)
+            if target is not None:
+                self.counters["proxy_arp_replies"] += 1
+                frame = arp.reply(req.src_mac, req.src_ip, target.mac, req.dst_ip)
+                return out + [(dp_id, flows.packet_out(ofp.OFPP_CONTROLLER, [("output", in_port)], frame))]
+            return out + self._flood_to_hosts(dp_id, in_port, req)
+        if req.opcode == arp_pkt.ARP_REPLY:
+            dst = self.hosts.get(req.dst_mac)
+            if dst is not None and dst.dp_id in self.switches:
+                frame = arp.reply(req.dst_mac, req.dst_ip, req.src_mac, req.src_ip)
+                return out + [(dst.dp_id, flows.packet_out(ofp.OFPP_CONTROLLER,
+                                                           [("output", dst.port_no)], frame))]
+        return out
+
+    def _flood_to_hosts(self, src_dp: int, src_port: int, req) -> Out:
+        """An ARP for an unknown address goes to every host port, never over links."""
+        self.counters["arp_floods"] += 1
+        pkt = packet.Packet()
+        pkt.add_protocol(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src=req.src_mac,
+                                           ethertype=ETH_TYPE_ARP))
+        pkt.add_protocol(arp_pkt.arp(opcode=arp_pkt.ARP_REQUEST, src_mac=req.src_mac,
+                                     src_ip=req.src_ip, dst_mac="00:00:00:00:00:00", dst_ip=req.dst_ip))
+        pkt.serialize()
+        data = bytes(pkt.data)
+        out: Out = []
+        for dp_id in sorted(self.switches):
+            switch = self.topology.switches.get(dp_id)
+            if switch is None:
+                continue
+            links = self.topology.link_ports(dp_id)
+            ports = [p.port_no for p in switch.ports.values()
+                     if p.up and p.port_no not in links and not p.lldp_seen
+                     and (dp_id, p.port_no) != (src_dp, src_port)]
+            if ports:
+                out.append((dp_id, flows.packet_out(ofp.OFPP_CONTROLLER,
+                                                    [("output", p) for p in sorted(ports)], data)))
+        return out
+
+    def _learn(self, mac: str, dp_id: int, port_no: int, ip: str | None, now: float) -> Out:
+        if _is_multicast(mac):
+            return []
+        events = self.hosts.learn(mac, dp_id, port_no, ip, now)
+        if not events:
+            return []
+        self._publish(events)
+        if any(e.kind == "HOST_MOVE" for e in events):
+            return self._after_topology_change(now)
+        return []
+
+    def _route(self, src: str, dst: str, dp_id: int, in_port: int, data: bytes, now: float) -> Out:
+        if self.hosts.get(dst) is None:
+            self.counters["unknown_destination"] += 1
+            return []
+        path = self.forwarding.ensure(src, dst)
+        if path is None:
+            self.counters["no_path"] += 1
+            LOG.info("no path from %s to %s", src, dst)
+            return []
+        out = self._sync(now, only=sorted({h.dp_id for h in path}))
+        return out + [(dp_id, flows.packet_out_to_table(in_port, data))]
+
+    # ---- periodic work -------------------------------------------------------------
+
+    @_locked
+    def tick(self, now: float) -> Out:
+        """Called often (e.g. every 0.25 s): LLDP, link expiry, edge ports, stats polls."""
+        out: Out = []
+        disc = self.config.controller.discovery
+        if now >= self._next_lldp:
+            self._next_lldp = now + disc.lldp_interval_s
+            for dp_id in sorted(self.switches):
+                out += self._lldp_for(dp_id)
+        events = self.topology.expire_links(now, disc.link_timeout_s)
+        self._publish(events)
+        edges = {dp: frozenset(self.topology.edge_ports(dp, now, self._edge_after_s))
+                 for dp in self.switches}
+        if events or edges != self._edge_snapshot:
+            self._edge_snapshot = edges
+            out += self._after_topology_change(now)
+        if now >= self._next_stats:
+            self._next_stats = now + self.config.controller.telemetry.poll_interval_s
+            out += [(dp_id, flows.port_stats_request()) for dp_id in sorted(self.switches)]
+        return out
+
+    @_locked
+    def port_stats(self, dp_id: int, samples: dict[int, PortSample]) -> None:
+        rates = self.rates.update(dp_id, samples)
+        self.topology.set_port_rates(dp_id, rates)
+
+    def _lldp_for(self, dp_id: int) -> Out:
+        switch = self.topology.switches.get(dp_id)
+        if switch is None:
+            return []
+        out: Out = []
+        for port in sorted(switch.ports.values(), key=lambda p: p.port_no):
+            if port.up and port.hw_addr and port.port_no <= ofp.OFPP_MAX:
+                out.append((dp_id, flows.packet_out(ofp.OFPP_CONTROLLER, [("output", port.port_no)],
+                                                    lldp.build(dp_id, port.port_no, port.hw_addr))))
+        self.counters["lldp_sent"] += len(out)
+        return out
+
+    # ---- desired state ---------------------------------------------------------------
+
+    def desired(self, dp_id: int, now: float) -> dict:
+        specs = pipeline_flows()
+        specs += flooding.desired(self.topology, dp_id, now, self._edge_after_s)
+        specs += self.forwarding.desired(dp_id)
+        return {spec.key: spec for spec in specs}
+
+    def _after_topology_change(self, now: float) -> Out:
+        for (src, dst), old, new in self.forwarding.refresh():
+            self._publish([Event("PATH_CHANGE", now, host_mac=src,
+                                 detail=f"{src}->{dst}: {_hops(old)} => {_hops(new)}")])
+        return self._sync(now)
+
+    def _sync(self, now: float, only: list[int] | None = None) -> Out:
+        adds: Out = []
+        deletes: Out = []
+        ingress = self.forwarding.ingress_dps()
+        # Ingress switches last, so a rerouted pair's downstream hops exist first.
+        dps = sorted(only if only is not None else self.switches, key=lambda d: (d in ingress, d))
+        for dp_id in dps:
+            state = self.switches.get(dp_id)
+            if state is None or not state.reconciled:
+                continue
+            want = self.desired(dp_id, now)
+            have = state.installed
+            for key, spec in want.items():
+                if have.get(key) != spec:
+                    adds.append((dp_id, flows.to_flowmod(spec)))
+            for key, spec in have.items():
+                if key not in want:
+                    deletes.append((dp_id, flows.to_delete(spec)))
+            state.installed = want
+        self.counters["flow_adds"] += len(adds)
+        self.counters["flow_deletes"] += len(deletes)
+        return adds + deletes
+
+    # ---- queries (northbound API) ------------------------------------------------------
+
+    @_locked
+    def hosts_list(self, dp_id: int = 0) -> list[Host]:
+        return [h for h in self.hosts.all() if not dp_id or h.dp_id == dp_id]
+
+    @_locked
+    def resolve(self, name: str, field: str) -> tuple[str, Host | None, int]:
+        """Resolve a host (IPv4 or MAC) or a switch (dp_id or name) to (kind, host, dp_id)."""
+        text = name.strip()
+        if not text:
+            raise InvalidArgument(f"{field}: empty; give a host IPv4 or MAC, or a switch dp_id or name")
+        if text.count(":") == 5:
+            host = self.hosts.get(text)
+            if host is None:
+                raise NotFound(f"{field}: no host with MAC {text}")
+            return "host", host, host.dp_id
+        if text.count(".") == 3 and all(p.isdigit() for p in text.split(".")):
+            host = self.hosts.by_ip(text)
+            if host is None:
+                raise NotFound(f"{field}: no host with IPv4 {text}")
+            return "host", host, host.dp_id
+        for dp_id, switch in self.topology.switches.items():
+            if switch.name == text:
+                return "switch", None, dp_id
+        try:
+            dp_id = int(text, 0)
+        except ValueError:
+            raise NotFound(f"{field}: no switch or host named {text!r}") from None
+        if dp_id not in self.topology.switches:
+            raise NotFound(f"{field}: no switch with dp_id {dp_id}")
+        return "switch", None, dp_id
+
+    @_locked
+    def path(self, src: str, dst: str) -> tuple[list[Hop], float, bool]:
+        kind_s, host_s, dp_s = self.resolve(src, "src")
+        kind_d, host_d, dp_d = self.resolve(dst, "dst")
+        if host_s is not None and host_d is not None:
+            key = (host_s.mac, host_d.mac)
+            installed = key in self.forwarding.paths
+            hops = self.forwarding.paths.get(key) or self.forwarding.compute(*key)
+        else:
+            installed = False
+            dps = self.topology.shortest_path(dp_s, dp_d)
+            hops = None
+            if dps is not None:
+                hops = tuple(Hop(dp, i, o) for dp, i, o in self.topology.hop_ports(dps))
+                if host_s is not None:
+                    hops = (Hop(hops[0].dp_id, host_s.port_no, hops[0].out_port),) + hops[1:]
+                if host_d is not None:
+                    hops = hops[:-1] + (Hop(hops[-1].dp_id, hops[-1].in_port, host_d.port_no),)
+        if not hops:
+            raise NotFound(f"no path from {src} to {dst}")
+        graph = self.topology.simple_graph()
+        cost = sum(graph[a.dp_id][b.dp_id]["weight"] for a, b in zip(hops, hops[1:]))
+        return list(hops), cost, installed
+
+    def _publish(self, events: list[Event]) -> None:
+        for event in events:
+            self.counters[f"event_{event.kind.lower()}"] += 1
+        self.bus.publish(events)
+
+
+def _is_multicast(mac: str) -> bool:
+    return bool(int(mac.split(":")[0], 16) & 1)
+
+
+def _hops(hops) -> str:
+    return "-".join(str(h.dp_id) for h in hops) if hops else "none"
+
+
+def _delete_stats(stats) -> object:
+    from os_ken.ofproto import ofproto_v1_3_parser as parser
+    return parser.OFPFlowMod(datapath=None, table_id=stats.table_id, command=ofp.OFPFC_DELETE_STRICT,
+                             priority=stats.priority, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+                             match=stats.match)

@@ -1,0 +1,86 @@
+"""Topology and host events, and the bus that fans them out to watchers.
+
+The core appends events as it changes state; the northbound API's WatchEvents
+streams them. Each subscriber has a bounded queue: a watcher that stops reading is
+dropped (and told so by the end of its stream) instead of growing memory forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+
+LOG = logging.getLogger(__name__)
+
+KINDS = ("SWITCH_ENTER", "SWITCH_LEAVE", "PORT_UP", "PORT_DOWN", "LINK_ADD", "LINK_DELETE",
+         "HOST_ADD", "HOST_MOVE", "PATH_CHANGE")
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    time: float
+    dp_id: int = 0
+    port_no: int = 0
+    link: tuple[int, int, int, int] | None = None     # src_dp, src_port, dst_dp, dst_port
+    host_mac: str = ""
+    detail: str = ""
+
+
+@dataclass
+class Subscription:
+    kinds: frozenset[str]
+    events: "queue.Queue[Event | None]" = field(default_factory=lambda: queue.Queue(maxsize=10000))
+    overflowed: bool = False
+
+
+class EventBus:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._subs: list[Subscription] = []
+        self.published = 0
+
+    def subscribe(self, kinds: frozenset[str] = frozenset()) -> Subscription:
+        sub = Subscription(kinds)
+        with self._lock:
+            self._subs.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+
+    def publish(self, events: list[Event]) -> None:
+        if not events:
+            return
+        with self._lock:
+            subs = list(self._subs)
+            self.published += len(events)
+        for event in events:
+            LOG.info("event %s dp=%s port=%s link=%s host=%s %s", event.kind, event.dp_id,
+                     event.port_no, event.link, event.host_mac, event.detail)
+            for sub in subs:
+                if sub.kinds and event.kind not in sub.kinds:
+                    continue
+                try:
+                    sub.events.put_nowait(event)
+                except queue.Full:
+                    sub.overflowed = True
+                    self.unsubscribe(sub)
+
+    def close(self) -> None:
+        with self._lock:
+            subs, self._subs = self._subs, []
+        for sub in subs:
+            try:
+                sub.events.put_nowait(None)
+            except queue.Full:
+                pass
+
+    @property
+    def subscribers(self) -> int:
+        with self._lock:
+            return len(self._subs)

@@ -1,0 +1,85 @@
+"""The OpenFlow 1.3 table pipeline, declared as data.
+
+Every flow the controller installs names its table by name; the table says which
+match fields it accepts, which tables it may jump to and what happens on a miss.
+A flow that matches an undeclared field or jumps to an undeclared table raises
+``PipelineError`` before anything reaches a switch.
+
+    0 ingress   LLDP and ARP to the controller, everything else to forward
+    1 forward   per (eth_src, eth_dst) paths; multicast to flood; miss to controller
+    2 flood     spanning-tree broadcast: blocked ports drop, others output
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PipelineError(ValueError):
+    """A flow does not fit the declared pipeline."""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    table_id: int
+    match_fields: frozenset[str]
+    next_tables: tuple[str, ...] = ()
+    miss: str = "drop"          # 'drop' | 'controller' | 'goto:<table>'
+    description: str = ""
+
+
+TABLES: tuple[Table, ...] = (
+    Table("ingress", 0, frozenset({"in_port", "eth_type", "eth_src", "eth_dst"}),
+          next_tables=("forward",), miss="goto:forward",
+          description="classify: control protocols to the controller"),
+    Table("forward", 1, frozenset({"in_port", "eth_src", "eth_dst", "eth_type"}),
+          next_tables=("flood",), miss="controller",
+          description="unicast paths between learned hosts"),
+    Table("flood", 2, frozenset({"in_port", "eth_dst"}),
+          miss="drop", description="loop-free broadcast along the spanning tree"),
+)
+
+
+class Pipeline:
+    """Look-ups and checks over the declared tables."""
+
+    def __init__(self, tables: tuple[Table, ...] = TABLES):
+        self.tables = tables
+        self._by_name = {t.name: t for t in tables}
+        ids = [t.table_id for t in tables]
+        if len(set(ids)) != len(ids) or len(self._by_name) != len(tables):
+            raise PipelineError("duplicate table id or name in pipeline declaration")
+        for table in tables:
+            for nxt in table.next_tables:
+                if nxt not in self._by_name:
+                    raise PipelineError(f"table {table.name}: next table {nxt!r} is not declared")
+                if self._by_name[nxt].table_id <= table.table_id:
+                    raise PipelineError(f"table {table.name}: goto {nxt!r} must go forward")
+
+    def table(self, name: str) -> Table:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise PipelineError(f"unknown table {name!r}; declared: {sorted(self._by_name)}") from None
+
+    def table_by_id(self, table_id: int) -> Table | None:
+        for table in self.tables:
+            if table.table_id == table_id:
+                return table
+        return None
+
+    def check(self, table_name: str, match_fields: set[str] | frozenset[str], goto: str | None) -> Table:
+        table = self.table(table_name)
+        extra = set(match_fields) - table.match_fields
+        if extra:
+            raise PipelineError(
+                f"table {table.name}: match field(s) {sorted(extra)} not declared "
+                f"(allowed: {sorted(table.match_fields)})")
+        if goto is not None and goto not in table.next_tables:
+            raise PipelineError(f"table {table.name}: goto {goto!r} not allowed "
+                                f"(allowed: {list(table.next_tables)})")
+        return table
+
+
+PIPELINE = Pipeline()

@@ -1,0 +1,1 @@
+"""Foresight predictors (filled in by later capabilities)."""

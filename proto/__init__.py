@@ -1,0 +1,1 @@
+"""The public API: .proto files and their generated stubs (python -m proto.generate)."""

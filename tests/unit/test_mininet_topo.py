@@ -1,0 +1,108 @@
+"""Tests for topologies.mininet_topo: the Topo graph only, no network is started."""
+
+import pytest
+
+from topologies import catalog
+from topologies.catalog import TopologyError
+from topologies.mininet_topo import SpecTopo, topos
+
+
+def _switch_links(topo):
+    return [(a, b, info) for a, b, info in topo.links(withInfo=True)
+            if topo.isSwitch(a) and topo.isSwitch(b)]
+
+
+def test_abilene_counts_and_switch_options():
+    topo = SpecTopo(catalog.load('abilene'))
+    assert len(topo.switches()) == 12
+    assert len(topo.hosts()) == 12
+    assert len(topo.links()) == 12 + 15
+    assert len(_switch_links(topo)) == 15
+    info = topo.nodeInfo('s12')
+    assert info['dpid'] == '000000000000000c'
+    assert info['protocols'] == 'OpenFlow13'
+    assert topo.spec.name == 'abilene'
+
+
+def test_bw_scaled_and_capped():
+    topo = SpecTopo(catalog.load('abilene'), bw_scale=0.001)
+    bws = {frozenset((a, b)): info['bw'] for a, b, info in _switch_links(topo)}
+    assert bws[frozenset(('s2', 's6'))] == pytest.approx(2.48)
+    assert sorted(set(round(bw, 6) for bw in bws.values())) == [2.48, 9.92]
+    capped = SpecTopo(catalog.load('abilene'), bw_scale=1.0, max_bw_mbps=1000.0)
+    assert {info['bw'] for _, _, info in _switch_links(capped)} == {1000.0}
+    assert capped.linkInfo('s2', 's6')['bw'] == 1000.0
+
+
+def test_bw_matches_controller_topology():
+    spec = catalog.load('geant')
+    topo = SpecTopo(spec, bw_scale=0.01, max_bw_mbps=50.0)
+    expected = spec.controller_topology(bw_scale=0.01, max_bw_mbps=50.0)['links']
+    for link, entry in zip(spec.links, expected):
+        assert topo.linkInfo(link.a, link.b)['bw'] == pytest.approx(entry['capacity_mbps'])
+
+
+def test_no_link_bw():
+    topo = SpecTopo(catalog.load('triangle'), link_bw=False)
+    assert all('bw' not in info for _, _, info in topo.links(withInfo=True))
+    assert all('bw' not in info for _, _, info in SpecTopo(catalog.load('line2'), link_bw='false')
+               .links(withInfo=True))
+
+
+def test_host_is_on_port_1():
+    spec = catalog.load('abilene')
+    topo = SpecTopo(spec)
+    for sw in spec.switches:
+        host = f'h{sw.dp_id}'
+        assert topo.host_for_switch(sw.name) == [host]
+        assert topo.port(host, sw.name) == (0, 1)
+    # Switch-switch ports follow the hosts, in spec link order.
+    assert topo.port('s1', 's2') == (2, 2)
+
+
+def test_several_hosts_per_switch():
+    topo = SpecTopo(catalog.load('diamond'), hosts_per_switch=3)
+    assert len(topo.hosts()) == 12
+    assert topo.host_for_switch('s2') == ['h2x1', 'h2x2', 'h2x3']
+    assert [topo.port(h, 's2')[1] for h in topo.host_for_switch('s2')] == [1, 2, 3]
+    assert topo.port('s1', 's2') == (4, 4)
+    with pytest.raises(TopologyError, match='s9'):
+        topo.host_for_switch('s9')
+
+
+def _host_opts(topo):
+    return [topo.nodeInfo(h) for h in topo.hosts()]
+
+
+def test_ips_and_macs_unique_and_valid():
+    topo = SpecTopo(catalog.load('zoo:Kdl'), hosts_per_switch=2)
+    opts = _host_opts(topo)
+    assert len(opts) == 1508
+    ips = [o['ip'] for o in opts]
+    macs = [o['mac'] for o in opts]
+    assert len(set(ips)) == len(ips)
+    assert len(set(macs)) == len(macs)
+    for ip in ips:
+        address, prefix = ip.split('/')
+        octets = [int(x) for x in address.split('.')]
+        assert prefix == '16' and octets[:2] == [10, 0] and all(0 <= o <= 255 for o in octets)
+        assert address not in ('10.0.0.0', '10.0.255.255')
+    small = SpecTopo(catalog.load('line2'))
+    assert small.nodeInfo('h1') == {'ip': '10.0.0.1/16', 'mac': '00:00:00:00:00:01'}
+    assert small.nodeInfo('h2') == {'ip': '10.0.0.2/16', 'mac': '00:00:00:00:00:02'}
+
+
+def test_bad_arguments():
+    spec = catalog.load('line2')
+    for params in ({'bw_scale': 0}, {'max_bw_mbps': -1}, {'hosts_per_switch': -1},
+                   {'hosts_per_switch': 1.5}):
+        with pytest.raises(TopologyError):
+            SpecTopo(spec, **params)
+
+
+def test_mn_custom_topos():
+    for name in ('abilene', 'geant', 'line2', 'line3', 'triangle', 'ring4', 'diamond'):
+        topo = topos[name]()
+        assert len(topo.switches()) == len(catalog.load(name).switches)
+    assert len(topos['abilene'](bw_scale=0.01, hosts_per_switch=2).hosts()) == 24
+    assert len(topos['zoo']('Geant2012').switches()) == 40
