@@ -8,7 +8,7 @@ bootstrap:
 	@bash scripts/bootstrap.sh
 
 demo: bootstrap
-	$(PY) -m topologies.demo
+	$(VENV)/bin/foresight lab run demo
 
 test: bootstrap
 	$(PY) -m pytest tests

@@ -149,6 +149,7 @@ class Lab:
             self.controller.start()
             topo = SpecTopo(self.spec, bw_scale=self.bw_scale, max_bw_mbps=self.max_bw_mbps,
                             link_bw=self.link_bw)
+            self._topo = topo
             switch = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure")
             self.net = Mininet(topo=topo, switch=switch, link=TCLink if self.link_bw else Link,
                                controller=None, autoSetMacs=False, autoStaticArp=False, build=False,
@@ -170,6 +171,16 @@ class Lab:
         for intf in host.intfList():
             host.cmd(f"ethtool -K {intf.name} tx off >/dev/null 2>&1")
         host.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1")
+
+    def topo_hosts(self, switch_name: str) -> list[str]:
+        """Mininet host names attached to a spec switch."""
+        return self._topo.host_for_switch(switch_name)
+
+    def client_name(self, dp_id: int) -> str:
+        for sw in self.spec.switches:
+            if sw.dp_id == dp_id:
+                return sw.label
+        return f"s{dp_id}"
 
     def wait_discovery(self, timeout_s: float = 60.0):
         return self.client.wait_topology(len(self.spec.switches), self.spec.directed_link_count(),
