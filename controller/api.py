@@ -72,7 +72,8 @@ class ControllerServicer(pb_grpc.ControllerServicer):
             for dp_id in sorted(core.topology.switches):
                 sw = core.topology.switches[dp_id]
                 edges = core.topology.edge_ports(dp_id, now, edge_after)
-                msg = topo.switches.add(dp_id=dp_id, name=sw.name, connected_since=sw.connected_since)
+                msg = topo.switches.add(dp_id=dp_id, name=sw.name, connected_since=sw.connected_since,
+                                       connected=sw.connected)
                 for port in sorted(sw.ports.values(), key=lambda p: p.port_no):
                     msg.ports.add(port_no=port.port_no, name=port.name, hw_addr=port.hw_addr,
                                   up=port.up, speed_mbps=port.speed_mbps,

@@ -104,7 +104,11 @@ class ControllerCore:
         self.rates.forget(dp_id)
         self._publish(events)
         out: Out = [(dp_id, flows.set_async_defaults()), (dp_id, flows.flow_stats_request())]
-        out += self._lldp_for(dp_id)
+        if len(events) > 1:     # ports changed while it was away
+            out += self._after_topology_change(now)
+        # LLDP from every switch now, so links towards the newcomer appear at once.
+        for other in sorted(self.switches):
+            out += self._lldp_for(other)
         LOG.info("dp %016x connected with %d ports; dumping flows to reconcile", dp_id, len(ports))
         return out
 
@@ -143,10 +147,9 @@ class ControllerCore:
     def switch_disconnected(self, dp_id: int, now: float) -> Out:
         self.switches.pop(dp_id, None)
         self.rates.forget(dp_id)
-        events = self.topology.remove_switch(dp_id, now)
-        self._publish(events)
-        LOG.warning("dp %016x disconnected", dp_id)
-        return self._after_topology_change(now)
+        self._publish(self.topology.switch_lost(dp_id, now))
+        LOG.warning("dp %016x disconnected; keeping its links until they time out", dp_id)
+        return []
 
     @_locked
     def port_changed(self, dp_id: int, port: Port, deleted: bool, now: float) -> Out:
@@ -290,6 +293,7 @@ class ControllerCore:
             for dp_id in sorted(self.switches):
                 out += self._lldp_for(dp_id)
         events = self.topology.expire_links(now, disc.link_timeout_s)
+        events += self.topology.prune(now, disc.link_timeout_s)
         self._publish(events)
         edges = {dp: frozenset(self.topology.edge_ports(dp, now, self._edge_after_s))
                  for dp in self.switches}

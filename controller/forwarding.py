@@ -1,7 +1,9 @@
 """Shortest-path unicast between learned hosts, installed along the whole path.
 
-A path is kept per ordered host pair (src MAC, dst MAC) once traffic asks for it.
-Every switch on it gets one flow in the forward table matching the pair. When the
+A host pair (src MAC, dst MAC) is wanted once traffic asks for it, and stays wanted
+while the path is broken (a switch away, a partition), so its flows come back when
+connectivity does. Every switch on the path gets one flow in the forward table
+matching the pair. When the
 topology or a host's location changes, every kept path is recomputed; the core's
 diff then sends only what changed, new hops before removals.
 """
@@ -33,6 +35,7 @@ class Forwarding:
     def __init__(self, topology: Topology, hosts: HostTable):
         self.topology = topology
         self.hosts = hosts
+        self.wanted: set[tuple[str, str]] = set()
         self.paths: dict[tuple[str, str], tuple[Hop, ...]] = {}
 
     def compute(self, src_mac: str, dst_mac: str) -> tuple[Hop, ...] | None:
@@ -54,6 +57,7 @@ class Forwarding:
     def ensure(self, src_mac: str, dst_mac: str) -> tuple[Hop, ...] | None:
         """Keep (and return) the path for this pair, computing it if new."""
         key = (src_mac.lower(), dst_mac.lower())
+        self.wanted.add(key)
         path = self.paths.get(key)
         if path is None:
             path = self.compute(*key)
@@ -62,15 +66,15 @@ class Forwarding:
         return path
 
     def refresh(self) -> list[tuple[tuple[str, str], tuple[Hop, ...] | None, tuple[Hop, ...] | None]]:
-        """Recompute every kept path; return (pair, old, new) for those that changed."""
+        """Recompute every wanted path; return (pair, old, new) for those that changed."""
         changes = []
-        for key in sorted(self.paths):
-            old = self.paths[key]
+        for key in sorted(self.wanted):
+            old = self.paths.get(key)
             new = self.compute(*key)
             if new == old:
                 continue
             if new is None:
-                del self.paths[key]
+                self.paths.pop(key, None)
             else:
                 self.paths[key] = new
             changes.append((key, old, new))

@@ -41,6 +41,8 @@ class Switch:
     name: str
     ports: dict[int, Port] = field(default_factory=dict)
     connected_since: float = 0.0
+    connected: bool = True
+    lost_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,27 +82,58 @@ class Topology:
         return self.meta.name_of(dp_id) or f"s{dp_id}"
 
     def add_switch(self, dp_id: int, ports: list[Port], now: float) -> list[Event]:
+        """A switch connected. If it is one that lost its connection a moment ago,
+        its links stay (its data plane kept forwarding) and its ports are updated."""
+        switch = self.switches.get(dp_id)
         events: list[Event] = []
-        if dp_id in self.switches:
-            events += self.remove_switch(dp_id, now)
-        switch = Switch(dp_id, self.name_of(dp_id), connected_since=now)
-        for port in ports:
-            port.up_since = now
-            switch.ports[port.port_no] = port
-        self.switches[dp_id] = switch
-        self.graph.add_node(dp_id)
-        self._changed()
-        events.append(Event("SWITCH_ENTER", now, dp_id=dp_id, detail=switch.name))
+        if switch is None:
+            switch = Switch(dp_id, self.name_of(dp_id))
+            for port in ports:
+                port.up_since = now
+                switch.ports[port.port_no] = port
+            self.switches[dp_id] = switch
+            self.graph.add_node(dp_id)
+            self._changed()
+        else:
+            current = {p.port_no for p in ports}
+            for port_no in sorted(set(switch.ports) - current):
+                events += self.delete_port(dp_id, port_no, now)
+            for port in ports:
+                events += self.update_port(dp_id, port, now)
+        switch.connected = True
+        switch.connected_since = now
+        switch.lost_at = None
+        events.insert(0, Event("SWITCH_ENTER", now, dp_id=dp_id, detail=switch.name))
+        return events
+
+    def switch_lost(self, dp_id: int, now: float) -> list[Event]:
+        """The control connection dropped. The switch keeps forwarding with the
+        flows it has, so its links stay until LLDP shows them gone (link timeout)
+        or a neighbour reports the port down; ``prune`` removes it after that."""
+        switch = self.switches.get(dp_id)
+        if switch is None or not switch.connected:
+            return []
+        switch.connected = False
+        switch.lost_at = now
+        return [Event("SWITCH_LEAVE", now, dp_id=dp_id, detail="connection lost")]
+
+    def prune(self, now: float, timeout_s: float) -> list[Event]:
+        """Remove switches that have been disconnected for longer than timeout_s."""
+        events: list[Event] = []
+        for dp_id in sorted(self.switches):
+            switch = self.switches[dp_id]
+            if not switch.connected and switch.lost_at is not None and now - switch.lost_at > timeout_s:
+                events += self.remove_switch(dp_id, now)
         return events
 
     def remove_switch(self, dp_id: int, now: float) -> list[Event]:
         if dp_id not in self.switches:
             return []
-        events = self._remove_links(now, lambda s, sp, d, dpt: dp_id in (s, d), "switch left")
+        events = self._remove_links(now, lambda s, sp, d, dpt: dp_id in (s, d), "switch removed")
         del self.switches[dp_id]
         self.graph.remove_node(dp_id)
         self._changed()
-        events.append(Event("SWITCH_LEAVE", now, dp_id=dp_id))
+        events.append(Event("SWITCH_LEAVE", now, dp_id=dp_id, detail="removed"))
         return events
 
     def update_port(self, dp_id: int, port: Port, now: float) -> list[Event]:

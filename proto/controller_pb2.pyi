@@ -55,16 +55,18 @@ class Port(_message.Message):
     def __init__(self, port_no: _Optional[int] = ..., name: _Optional[str] = ..., hw_addr: _Optional[str] = ..., up: _Optional[bool] = ..., speed_mbps: _Optional[float] = ..., is_edge: _Optional[bool] = ..., tx_rate_mbps: _Optional[float] = ..., rx_rate_mbps: _Optional[float] = ...) -> None: ...
 
 class Switch(_message.Message):
-    __slots__ = ("dp_id", "name", "ports", "connected_since")
+    __slots__ = ("dp_id", "name", "ports", "connected_since", "connected")
     DP_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PORTS_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_SINCE_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
     dp_id: int
     name: str
     ports: _containers.RepeatedCompositeFieldContainer[Port]
     connected_since: float
-    def __init__(self, dp_id: _Optional[int] = ..., name: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., connected_since: _Optional[float] = ...) -> None: ...
+    connected: bool
+    def __init__(self, dp_id: _Optional[int] = ..., name: _Optional[str] = ..., ports: _Optional[_Iterable[_Union[Port, _Mapping]]] = ..., connected_since: _Optional[float] = ..., connected: _Optional[bool] = ...) -> None: ...
 
 class Link(_message.Message):
     __slots__ = ("src_dp_id", "src_port", "dst_dp_id", "dst_port", "capacity_mbps", "capacity_source", "rate_mbps", "utilisation", "name")
