@@ -114,6 +114,8 @@ class ControllerServicer(pb_grpc.ControllerServicer):
                 try:
                     event = sub.events.get(timeout=0.5)
                 except queue.Empty:
+                    if sub.overflowed:      # dropped by the bus and drained: say so
+                        break
                     continue
                 if event is None:
                     return

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from os_ken.lib.packet import arp as arp_pkt
 from os_ken.lib.packet import ethernet, ipv4, packet
-from os_ken.lib.packet.ether_types import ETH_TYPE_ARP, ETH_TYPE_LLDP
+from os_ken.lib.packet.ether_types import ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_LLDP
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
 from controller import arp, cookies, flooding, flows, lldp
@@ -180,8 +180,10 @@ class ControllerCore:
             self.counters["bad_packets"] += 1
             LOG.debug("dp %016x port %d: unparseable frame (%s)", dp_id, in_port, err)
             return []
-        if eth is None:
+        problem = _frame_problem(pkt, eth)
+        if problem:
             self.counters["bad_packets"] += 1
+            LOG.debug("dp %016x port %d: dropped frame: %s", dp_id, in_port, problem)
             return []
         if eth.ethertype == ETH_TYPE_LLDP:
             return self._lldp_in(dp_id, in_port, pkt, now)
@@ -420,6 +422,34 @@ class ControllerCore:
         for event in events:
             self.counters[f"event_{event.kind.lower()}"] += 1
         self.bus.publish(events)
+
+
+def _frame_problem(pkt: packet.Packet, eth) -> str | None:
+    """Why a frame from the network cannot be trusted for learning, or None."""
+    if eth is None:
+        return "no Ethernet header"
+    if eth.ethertype == ETH_TYPE_LLDP:
+        return None
+    if _is_multicast(eth.src) or eth.src == "00:00:00:00:00:00":
+        return f"source MAC {eth.src} is not a unicast host address"
+    if eth.ethertype == ETH_TYPE_ARP:
+        req = pkt.get_protocol(arp_pkt.arp)
+        if req is None:
+            return "ARP frame without a parseable ARP body"
+        if (req.hwtype, req.proto, req.hlen, req.plen) != (1, 0x0800, 6, 4):
+            return (f"ARP for hwtype {req.hwtype} proto {req.proto:#x} hlen {req.hlen} plen {req.plen}"
+                    " (only Ethernet/IPv4 is served)")
+        if req.opcode not in (arp_pkt.ARP_REQUEST, arp_pkt.ARP_REPLY):
+            return f"ARP opcode {req.opcode}"
+        if req.src_mac.lower() != eth.src.lower():
+            return f"ARP sender {req.src_mac} differs from Ethernet source {eth.src}"
+    elif eth.ethertype == ETH_TYPE_IP:
+        ip = pkt.get_protocol(ipv4.ipv4)
+        if ip is None:
+            return "IPv4 frame without a parseable IPv4 header"
+        if ip.version != 4 or ip.header_length < 5 or ip.total_length < ip.header_length * 4:
+            return f"IPv4 header inconsistent (version {ip.version}, length {ip.total_length})"
+    return None
 
 
 def _is_multicast(mac: str) -> bool:

@@ -37,6 +37,7 @@ from controller.topology import Port
 
 CONTROLLER = "controller"
 MAX_HOPS = 64
+MAX_MESSAGES = 20000        # per delivery: more means the controller is in a storm
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 
 
@@ -274,6 +275,13 @@ def arp_request(src: FakeHost, target_ip: str) -> bytes:
                           dst_mac="00:00:00:00:00:00", dst_ip=target_ip))
 
 
+def arp_reply(src: FakeHost, dst: FakeHost) -> bytes:
+    """``src`` answering ``dst``'s request for src.ip."""
+    return _frame(ethernet.ethernet(dst=dst.mac, src=src.mac, ethertype=ETH_TYPE_ARP),
+                  arp.arp(opcode=arp.ARP_REPLY, src_mac=src.mac, src_ip=src.ip,
+                          dst_mac=dst.mac, dst_ip=dst.ip))
+
+
 def gratuitous_arp(src: FakeHost) -> bytes:
     return arp_request(src, src.ip)
 
@@ -431,16 +439,21 @@ class FakeNetwork:
         if self._draining:
             return
         self._draining = True
+        handled = 0
         try:
             while self._queue:
+                handled += 1
+                if handled > MAX_MESSAGES:
+                    self._queue.clear()
+                    raise LoopError(f"more than {MAX_MESSAGES} messages from one event: a storm")
                 dp_id, msg = self._queue.popleft()
                 self._handle(dp_id, msg)
         finally:
             self._draining = False
 
     def _handle(self, dp_id: int, msg) -> None:
-        if dp_id not in self.switches:
-            raise FakeSwitchError(f"message for unknown dp {dp_id}: {msg}")
+        if dp_id not in self.connected:
+            raise FakeSwitchError(f"message for dp {dp_id}, which is not connected: {msg}")
         self.sent.append((dp_id, msg))
         if isinstance(msg, parser.OFPFlowMod):
             self.switches[dp_id].apply(msg)
@@ -489,11 +502,12 @@ class FakeNetwork:
     def _arrive(self, dp_id: int, in_port: int, data: bytes, hops: int) -> None:
         if hops > MAX_HOPS:
             raise LoopError(f"frame still travelling after {MAX_HOPS} links")
-        if dp_id not in self.connected:
-            return
+        # A switch without its controller keeps forwarding with the flows it has
+        # (OVS fail-mode secure); only its packet-ins are lost.
         for outcome in self.switches[dp_id].lookup(frame_fields(data, in_port)):
             if outcome == CONTROLLER:
-                self._queue.extend(self.core.packet_in(dp_id, in_port, data, self.now))
+                if dp_id in self.connected:
+                    self._queue.extend(self.core.packet_in(dp_id, in_port, data, self.now))
             else:
                 self._transmit(dp_id, outcome, data, hops)
 

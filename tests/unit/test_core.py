@@ -15,8 +15,8 @@ from controller import cookies, flows
 from controller.flows import flow
 
 import fakeoftable
-from fakeoftable import (FakeSwitchError, TraceError, arp_request, broadcast_frame, diamond,
-                         frame_fields, ipv4_frame, triangle)
+from fakeoftable import (FakeSwitchError, TraceError, arp_reply, arp_request, broadcast_frame,
+                         diamond, frame_fields, ipv4_frame, triangle)
 
 
 @pytest.fixture
@@ -87,18 +87,16 @@ def test_arp_for_an_unknown_host_goes_to_host_ports_only(tri):
     assert not sent_on & link_ports
 
 
-def test_arp_reply_reaches_the_requester(tri):
-    h1, h3 = tri.host("h1"), tri.host("h3")
-    tri.core.hosts.by_mac.clear()       # forget everyone: the reply must still find h1
-    tri.core.hosts._by_ip.clear()
-    tri.send("h1", arp_request(h1, h3.ip))
-    reply = fakeoftable._frame(
-        fakeoftable.ethernet.ethernet(dst=h1.mac, src=h3.mac, ethertype=ETH_TYPE_ARP),
-        arp.arp(opcode=arp.ARP_REPLY, src_mac=h3.mac, src_ip=h3.ip, dst_mac=h1.mac, dst_ip=h1.ip))
-    tri.send("h3", reply)
-    (got,) = tri.inbox("h1", ETH_TYPE_ARP)
+def test_arp_reply_from_an_unknown_host_reaches_the_requester():
+    net = triangle()
+    h1, h3 = net.host("h1"), net.host("h3")
+    net.send("h1", arp_request(h1, h3.ip))       # nobody knows h3 yet: flooded to hosts
+    assert len(net.inbox("h3", ETH_TYPE_ARP)) == 1
+    net.send("h3", arp_reply(h3, h1))
+    (got,) = net.inbox("h1", ETH_TYPE_ARP)
     assert got.get_protocol(arp.arp).src_mac == h3.mac
-    assert tri.core.hosts.by_ip(h3.ip).mac == h3.mac
+    assert net.core.hosts.by_ip(h3.ip).mac == h3.mac
+    assert net.link_frames == []
 
 
 # ---- unicast paths -------------------------------------------------------------------------------
@@ -308,13 +306,62 @@ def test_switch_reconnecting_with_an_empty_table_gets_everything_back(settled):
     assert settled.core.counters["reconciliations"] == 4
 
 
-def test_switch_disconnect_reroutes_around_it(settled):
-    _ping(settled, "h1", "h3")
-    settled.up.update({(2, 1): False, (2, 2): False, (2, 3): False})
-    settled.disconnect(2)
-    assert 2 not in settled.core.switches
-    assert settled.trace("h1", "h3") == [1, 3]
-    assert settled.out_of_sync() == {}
+@pytest.fixture
+def diamond_with_paths():
+    net = diamond()
+    net.announce("h1", "h4")
+    _ping(net, "h1", "h4")
+    _ping(net, "h4", "h1")
+    return net
+
+
+def test_switch_that_loses_its_controller_keeps_forwarding_until_its_links_time_out(diamond_with_paths):
+    net = diamond_with_paths
+    sent = len(net.sent)
+    net.disconnect(2)
+    assert net.sent[sent:] == []
+    assert net.trace("h1", "h4") == [1, 2, 4]            # its data plane still works
+    net.run(net.config.controller.discovery.link_timeout_s + 1.0)
+    assert net.trace("h1", "h4") == [1, 3, 4]
+    assert net.trace("h4", "h1") == [4, 3, 1]
+    assert 2 not in net.core.topology.switches           # pruned after the timeout
+    assert net.out_of_sync() == {}
+
+
+def test_dead_switch_is_routed_around_once_its_links_time_out(diamond_with_paths):
+    net = diamond_with_paths
+    for port in net.ports[2]:
+        net.up[(2, port)] = False                         # power cut: no port-status either
+    net.disconnect(2)
+    net.run(net.config.controller.discovery.link_timeout_s + 1.0)
+    assert net.trace("h1", "h4") == [1, 3, 4]
+    assert net.out_of_sync() == {}
+
+
+def test_quick_reconnect_with_intact_tables_sends_no_flow_changes(diamond_with_paths):
+    net = diamond_with_paths
+    net.disconnect(2)
+    net.run(1.0)
+    sent = len(net.sent)
+    net.connect(2)                                        # the dump holds exactly our flows
+    net.run(2.0)
+    assert [m for _, m in net.sent[sent:] if isinstance(m, parser.OFPFlowMod)] == []
+    assert net.trace("h1", "h4") == [1, 2, 4]
+    assert net.out_of_sync() == {}
+
+
+def test_path_broken_by_a_partition_comes_back_with_the_link(diamond_with_paths):
+    net = diamond_with_paths
+    net.link_down(1, 1)
+    net.link_down(1, 2)                                   # s1 (and h1) cut off
+    with pytest.raises(TraceError):
+        net.trace("h1", "h4")
+    net.set_port(1, 2, True)
+    net.set_port(3, 1, True)
+    net.run(1.0)
+    assert net.trace("h1", "h4") == [1, 3, 4]
+    assert net.trace("h4", "h1") == [4, 3, 1]
+    assert net.out_of_sync() == {}
 
 
 # ---- garbage from the network -----------------------------------------------------------------
