@@ -136,8 +136,21 @@ class Lab:
         return self.controller.client
 
     def start(self) -> "Lab":
+        try:
+            self.start_controller()
+            self.start_network()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_controller(self) -> "Lab":
         ensure_ovs()
-        from mininet.link import TCLink, Link
+        self.controller.start()
+        return self
+
+    def start_network(self) -> "Lab":
+        from mininet.link import Link, TCLink
         from mininet.log import setLogLevel
         from mininet.net import Mininet
         from mininet.node import OVSSwitch, RemoteController
@@ -145,23 +158,18 @@ class Lab:
         from topologies.mininet_topo import SpecTopo
 
         setLogLevel("warning")
-        try:
-            self.controller.start()
-            topo = SpecTopo(self.spec, bw_scale=self.bw_scale, max_bw_mbps=self.max_bw_mbps,
-                            link_bw=self.link_bw)
-            self._topo = topo
-            switch = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure")
-            self.net = Mininet(topo=topo, switch=switch, link=TCLink if self.link_bw else Link,
-                               controller=None, autoSetMacs=False, autoStaticArp=False, build=False,
-                               waitConnected=False)
-            self.net.addController(RemoteController("c0", ip="127.0.0.1", port=self.controller.of_port))
-            self.net.build()
-            self.net.start()
-            for host in self.net.hosts:
-                self._prepare_host(host)
-        except BaseException:
-            self.stop()
-            raise
+        topo = SpecTopo(self.spec, bw_scale=self.bw_scale, max_bw_mbps=self.max_bw_mbps,
+                        link_bw=self.link_bw)
+        self._topo = topo
+        switch = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure")
+        self.net = Mininet(topo=topo, switch=switch, link=TCLink if self.link_bw else Link,
+                           controller=None, autoSetMacs=False, autoStaticArp=False, build=False,
+                           waitConnected=False)
+        self.net.addController(RemoteController("c0", ip="127.0.0.1", port=self.controller.of_port))
+        self.net.build()
+        self.net.start()
+        for host in self.net.hosts:
+            self._prepare_host(host)
         return self
 
     @staticmethod

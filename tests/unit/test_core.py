@@ -122,6 +122,16 @@ def test_ipv4_between_known_hosts_installs_the_whole_path():
     assert net.out_of_sync() == {}
 
 
+def test_hosts_on_the_same_switch_get_a_one_switch_path():
+    net = fakeoftable.FakeNetwork(fakeoftable.TRIANGLE_LINKS,
+                                  fakeoftable.hosts_on(("a", 1, 3), ("b", 1, 4), ("c", 2, 3))).start()
+    net.announce("a", "b")
+    _ping(net, "a", "b")
+    assert net.trace("a", "b") == [1]
+    assert len(net.inbox("b", ETH_TYPE_IP)) == 1
+    assert net.link_frames == []
+
+
 def test_second_packet_needs_no_controller(tri):
     _ping(tri, "h1", "h2")
     before = tri.core.counters["packet_in"]
