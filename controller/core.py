@@ -39,6 +39,9 @@ LOG = logging.getLogger(__name__)
 Out = list[tuple[int, object]]
 
 PIPELINE_COOKIE = cookies.cookie("pipeline")
+# A flooded ARP request seen again within this window on another port is our own
+# flood echoed over a link that LLDP has not confirmed yet: ignored, not learned.
+ARP_ECHO_WINDOW_S = 1.0
 
 
 def _locked(method):
@@ -89,6 +92,10 @@ class ControllerCore:
         self._next_lldp = 0.0
         self._next_stats = 0.0
         self._edge_snapshot: dict[int, frozenset[int]] = {}
+        # (sender MAC, target IP) -> (dp_id, port, time) of ARP requests we flooded,
+        # to recognise our own flood coming back over a link not yet discovered.
+        self._arp_floods: dict[tuple[str, str], tuple[int, int, float]] = {}
+        self._clock = 0.0
         self.predictor_mode = "reactive"
 
     @property
@@ -171,6 +178,7 @@ class ControllerCore:
     @_locked
     def packet_in(self, dp_id: int, in_port: int, data: bytes, now: float) -> Out:
         self.counters["packet_in"] += 1
+        self._clock = now
         if dp_id not in self.switches:
             return []
         try:
@@ -220,6 +228,11 @@ class ControllerCore:
         if req is None:
             self.counters["bad_packets"] += 1
             return []
+        if req.opcode == arp_pkt.ARP_REQUEST:
+            origin = self._arp_floods.get((req.src_mac.lower(), req.dst_ip))
+            if origin and origin[:2] != (dp_id, in_port) and now - origin[2] < ARP_ECHO_WINDOW_S:
+                self.counters["arp_echoes_dropped"] += 1
+                return []
         out = self._learn(req.src_mac, dp_id, in_port, req.src_ip, now)
         if req.opcode == arp_pkt.ARP_REQUEST and req.src_ip != req.dst_ip:
             target = self.hosts.by_ip(req.dst_ip)
@@ -237,8 +250,11 @@ class ControllerCore:
         return out
 
     def _flood_to_hosts(self, src_dp: int, src_port: int, req) -> Out:
-        """An ARP for an unknown address goes to every host port, never over links."""
+        """An ARP for an unknown address goes to every port that is not a known link."""
         self.counters["arp_floods"] += 1
+        self._arp_floods = {k: v for k, v in self._arp_floods.items()
+                            if v[2] > self._clock - ARP_ECHO_WINDOW_S}
+        self._arp_floods[(req.src_mac.lower(), req.dst_ip)] = (src_dp, src_port, self._clock)
         pkt = packet.Packet()
         pkt.add_protocol(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src=req.src_mac,
                                            ethertype=ETH_TYPE_ARP))

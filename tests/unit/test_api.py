@@ -104,13 +104,12 @@ def test_get_path_with_an_empty_end_is_invalid_argument(client, src, dst, field)
     assert err.value.details().startswith(f"{field}:")
 
 
-@pytest.mark.parametrize("src, missing", [("10.9.9.9", "10.9.9.9"), ("02:00:00:00:00:99", "02:00:00:00:00:99"),
-                                          ("s9", "s9"), ("77", "77")])
-def test_get_path_to_something_unknown_is_not_found_naming_it(client, src, missing):
+@pytest.mark.parametrize("src", ["10.9.9.9", "02:00:00:00:00:99", "s9", "77"])
+def test_get_path_to_something_unknown_is_not_found_naming_it(client, src):
     with pytest.raises(grpc.RpcError) as err:
         client.path(src, "10.0.0.2")
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    assert missing in err.value.details()
+    assert src in err.value.details()
     assert err.value.details().startswith("src:")
 
 

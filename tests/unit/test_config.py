@@ -110,7 +110,8 @@ def test_link_from_a_switch_to_itself_is_rejected():
 
 
 def test_same_link_twice_in_either_direction_is_rejected():
-    message = _error("topology:\n  links: [{a: 1, b: 2, capacity_mbps: 10}, {a: 2, b: 1, capacity_mbps: 10}]\n")
+    message = _error("topology:\n  links: [{a: 1, b: 2, capacity_mbps: 10},\n"
+                     "          {a: 2, b: 1, capacity_mbps: 10}]\n")
     assert "links.1: duplicate link between 1 and 2" in message
 
 

@@ -87,6 +87,32 @@ def test_arp_for_an_unknown_host_goes_to_host_ports_only(tri):
     assert not sent_on & link_ports
 
 
+class _LldpBlind(fakeoftable.FakeNetwork):
+    """A network where LLDP never crosses the s1-s2 link (a link not yet discovered)."""
+
+    def _transmit(self, dp_id, port_no, data, hops):
+        if frame_fields(data, 0).get("eth_type") == 0x88CC and (dp_id, port_no) in {(1, 1), (2, 1)}:
+            return
+        super()._transmit(dp_id, port_no, data, hops)
+
+
+def test_arp_flood_echoed_over_an_undiscovered_link_is_ignored():
+    links = fakeoftable.TRIANGLE_LINKS
+    net = _LldpBlind(links, fakeoftable.hosts_on(("h1", 1, 3), ("h2", 2, 3), ("h3", 3, 3)),
+                     fakeoftable.config_for(links))
+    for dp in (1, 2, 3):
+        net.connect(dp)
+    net.run(0.5)        # s1-s2 ports are neither links nor host ports yet
+    h1 = net.host("h1")
+    net.send("h1", arp_request(h1, "10.0.0.99"))
+    # The flood crossed s1-s2 once and came back to the controller, which
+    # recognised its own request: h1 did not "move", and nothing looped.
+    assert net.core.counters["arp_echoes_dropped"] >= 1
+    host = net.core.hosts.get(h1.mac)
+    assert (host.dp_id, host.port_no) == (1, 3)
+    assert net.core.counters["arp_floods"] == 1
+
+
 def test_arp_reply_from_an_unknown_host_reaches_the_requester():
     net = triangle()
     h1, h3 = net.host("h1"), net.host("h3")

@@ -65,8 +65,8 @@ def test_inverse_capacity_prefers_two_fat_hops_over_one_thin_link():
 
 
 def test_inverse_capacity_breaks_the_diamond_tie_towards_the_fat_side():
-    meta = TopologyMeta(links=(LinkMeta(a=1, b=2, capacity_mbps=1000), LinkMeta(a=2, b=4, capacity_mbps=1000),
-                               LinkMeta(a=1, b=3, capacity_mbps=9920), LinkMeta(a=3, b=4, capacity_mbps=9920)))
+    meta = TopologyMeta(links=tuple(LinkMeta(a=a, b=b, capacity_mbps=mbps) for a, b, mbps in
+                                    [(1, 2, 1000), (2, 4, 1000), (1, 3, 9920), (3, 4, 9920)]))
     topo = build(DIAMOND, meta, RoutingConfig(path_metric="inverse_capacity"))
     assert topo.shortest_path(1, 4) == [1, 3, 4]
 
