@@ -24,6 +24,7 @@ from os_ken.ofproto import ofproto_v1_3 as ofp
 from controller import api, metrics
 from controller.config import Config
 from controller.core import ControllerCore
+from controller.state import StateStore
 from controller.telemetry import PortSample
 from controller.topology import Port
 
@@ -52,7 +53,10 @@ class ForesightApp(app_manager.OSKenApp):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.config = _CONFIG or Config()
-        self.core = ControllerCore(self.config)
+        path = self.config.controller.state.path
+        self.store = StateStore(path) if path else None
+        self.core = ControllerCore(self.config, store=self.store)
+        self.core.restore_state(time.time())
         self.datapaths: dict[int, object] = {}
         self._flow_dumps: dict[int, list] = {}
         self._stop = threading.Event()
@@ -86,6 +90,11 @@ class ForesightApp(app_manager.OSKenApp):
             self.grpc_server.stop(grace=0.5)
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
+        if self.store is not None:
+            try:
+                self.core.save_state()
+            finally:
+                self.store.close()
         super().stop()
 
     def _tick_loop(self):

@@ -14,6 +14,7 @@ Example::
       discovery: {lldp_interval_s: 1.0, link_timeout_s: 3.5}
       telemetry: {poll_interval_s: 2.0}
       routing: {path_metric: hops}
+      state: {path: /var/lib/foresight/controller.sqlite}
     topology:
       switches: [{dp_id: 1, name: ATLAng}]
       links: [{a: 1, b: 2, capacity_mbps: 9920}]
@@ -75,6 +76,9 @@ class DiscoveryConfig(_Strict):
     # A port is treated as a host (edge) port once it has been up this long
     # without an LLDP frame arriving on it.
     edge_after_s: float = Field(default=2.5, gt=0, le=600)
+    # After a restart, restored switches and links are kept this long for the
+    # switches to reconnect (OVS retries with a backoff of up to 8 s by default).
+    restart_hold_s: float = Field(default=15.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _timeout_exceeds_interval(self) -> "DiscoveryConfig":
@@ -93,6 +97,11 @@ class RoutingConfig(_Strict):
     reference_mbps: float = Field(default=100000.0, gt=0)
 
 
+class StateConfig(_Strict):
+    # SQLite file for what must survive a restart; "" keeps state in memory only.
+    path: str = "/var/lib/foresight/controller.sqlite"
+
+
 class ControllerSection(_Strict):
     openflow: OpenFlowConfig = OpenFlowConfig()
     grpc: GrpcConfig = GrpcConfig()
@@ -100,6 +109,7 @@ class ControllerSection(_Strict):
     discovery: DiscoveryConfig = DiscoveryConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     routing: RoutingConfig = RoutingConfig()
+    state: StateConfig = StateConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 

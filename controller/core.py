@@ -31,6 +31,7 @@ from controller.events import Event, EventBus
 from controller.flows import FlowSpec, flow
 from controller.forwarding import Forwarding, Hop
 from controller.hosts import Host, HostTable
+from controller.state import Snapshot, StateStore
 from controller.telemetry import PortRates, PortSample
 from controller.topology import Port, Topology
 
@@ -79,8 +80,10 @@ class SwitchState:
 
 
 class ControllerCore:
-    def __init__(self, config: Config, bus: EventBus | None = None):
+    def __init__(self, config: Config, bus: EventBus | None = None, store: StateStore | None = None):
         self.config = config
+        self.store = store
+        self._saved_marker: tuple | None = None
         self.lock = threading.RLock()
         self.bus = bus or EventBus()
         self.topology = Topology(config.topology, config.controller.routing)
@@ -101,6 +104,44 @@ class ControllerCore:
     @property
     def _edge_after_s(self) -> float:
         return self.config.controller.discovery.edge_after_s
+
+    # ---- durable state ----------------------------------------------------------------
+
+    @_locked
+    def restore_state(self, now: float) -> bool:
+        """Load what the store holds (at start-up, before any switch connects)."""
+        if self.store is None:
+            return False
+        snap = self.store.load()
+        if not snap:
+            return False
+        hold_s = self.config.controller.discovery.restart_hold_s
+        self.topology.restore(snap.switches, snap.links, now, hold_s)
+        for host in snap.hosts:
+            self.hosts.restore(**host)
+        self.forwarding.wanted |= snap.pairs
+        self.forwarding.refresh()
+        self._saved_marker = self._marker()
+        LOG.info("restored state: %d switches, %d links, %d hosts, %d host pairs (%d with a path); "
+                 "holding them %.0f s for switches to reconnect", len(snap.switches), len(snap.links),
+                 len(snap.hosts), len(snap.pairs), len(self.forwarding.paths), hold_s)
+        return True
+
+    def _marker(self) -> tuple:
+        return (self.topology.version, self.hosts.version, len(self.forwarding.wanted))
+
+    @_locked
+    def save_state(self) -> bool:
+        """Write a snapshot if anything changed since the last one."""
+        if self.store is None or self._marker() == self._saved_marker:
+            return False
+        switches, links = self.topology.snapshot()
+        hosts = [{"mac": h.mac, "dp_id": h.dp_id, "port_no": h.port_no, "ipv4": sorted(h.ipv4),
+                  "last_seen": h.last_seen} for h in self.hosts.all()]
+        self.store.save(Snapshot(switches, links, hosts, set(self.forwarding.wanted)))
+        self._saved_marker = self._marker()
+        self.counters["state_saves"] += 1
+        return True
 
     # ---- switch lifecycle ------------------------------------------------------
 
@@ -321,6 +362,11 @@ class ControllerCore:
         if now >= self._next_stats:
             self._next_stats = now + self.config.controller.telemetry.poll_interval_s
             out += [(dp_id, flows.port_stats_request()) for dp_id in sorted(self.switches)]
+        try:
+            self.save_state()
+        except Exception:  # noqa: BLE001 - a full disk must not stop forwarding; it is counted
+            self.counters["state_save_errors"] += 1
+            LOG.exception("saving state failed")
         return out
 
     @_locked

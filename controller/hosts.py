@@ -20,6 +20,7 @@ class HostTable:
     def __init__(self):
         self.by_mac: dict[str, Host] = {}
         self._by_ip: dict[str, str] = {}
+        self.version = 0        # bumped on every change worth saving
 
     def learn(self, mac: str, dp_id: int, port_no: int, ip: str | None, now: float) -> list[Event]:
         mac = mac.lower()
@@ -29,10 +30,12 @@ class HostTable:
             host = Host(mac, dp_id, port_no, last_seen=now)
             self.by_mac[mac] = host
             events.append(Event("HOST_ADD", now, dp_id, port_no, host_mac=mac, detail=ip or ""))
+            self.version += 1
         elif (host.dp_id, host.port_no) != (dp_id, port_no):
             old = f"{host.dp_id}:{host.port_no}"
             host.dp_id, host.port_no = dp_id, port_no
             events.append(Event("HOST_MOVE", now, dp_id, port_no, host_mac=mac, detail=f"from {old}"))
+            self.version += 1
         host.last_seen = now
         if ip and ip != "0.0.0.0" and ip not in host.ipv4:
             previous = self._by_ip.get(ip)
@@ -40,7 +43,14 @@ class HostTable:
                 self.by_mac[previous].ipv4.discard(ip)
             host.ipv4.add(ip)
             self._by_ip[ip] = mac
+            self.version += 1
         return events
+
+    def restore(self, mac: str, dp_id: int, port_no: int, ipv4: list[str], last_seen: float) -> None:
+        host = Host(mac.lower(), dp_id, port_no, set(ipv4), last_seen)
+        self.by_mac[host.mac] = host
+        for ip in ipv4:
+            self._by_ip[ip] = host.mac
 
     def get(self, mac: str) -> Host | None:
         return self.by_mac.get(mac.lower())

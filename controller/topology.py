@@ -43,6 +43,7 @@ class Switch:
     connected_since: float = 0.0
     connected: bool = True
     lost_at: float | None = None
+    hold_until: float = 0.0     # restored from state: not pruned before this time
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,8 @@ class Topology:
         events: list[Event] = []
         for dp_id in sorted(self.switches):
             switch = self.switches[dp_id]
-            if not switch.connected and switch.lost_at is not None and now - switch.lost_at > timeout_s:
+            if not switch.connected and switch.lost_at is not None and now - switch.lost_at > timeout_s \
+                    and now >= switch.hold_until:
                 events += self.remove_switch(dp_id, now)
         return events
 
@@ -149,6 +151,7 @@ class Topology:
         else:
             port.up_since = now
         switch.ports[port.port_no] = port
+        self._changed()
         if old is None or old.up != port.up:
             events.append(Event("PORT_UP" if port.up else "PORT_DOWN", now, dp_id, port.port_no,
                                 detail=port.name))
@@ -205,7 +208,7 @@ class Topology:
 
     def expire_links(self, now: float, timeout_s: float) -> list[Event]:
         stale = {(s, k) for s, d, k, data in self.graph.edges(keys=True, data=True)
-                 if now - data["last_seen"] > timeout_s}
+                 if now - data["last_seen"] > timeout_s and now >= data.get("hold_until", 0.0)}
         return self._remove_links(now, lambda s, sp, d, dpt: (s, sp) in stale, "LLDP timeout")
 
     def _remove_links(self, now: float, doomed, why: str) -> list[Event]:
@@ -270,6 +273,36 @@ class Topology:
         for _, _, data in self.graph.out_edges(dp_id, data=True):
             if data["src_port"] in rates:
                 data["rate_mbps"] = rates[data["src_port"]][0]
+
+    # ---- persistence -------------------------------------------------------------
+
+    def snapshot(self) -> tuple[dict[int, list[dict]], list[tuple]]:
+        switches = {dp: [{"port_no": p.port_no, "name": p.name, "hw_addr": p.hw_addr, "up": p.up,
+                          "speed_mbps": p.speed_mbps, "lldp_seen": p.lldp_seen}
+                         for p in sorted(sw.ports.values(), key=lambda p: p.port_no)]
+                    for dp, sw in sorted(self.switches.items())}
+        links = [(s, d["src_port"], t, d["dst_port"], d["capacity_mbps"], d["capacity_source"])
+                 for s, t, d in sorted(self.graph.edges(data=True), key=lambda e: (e[0], e[2]["src_port"]))]
+        return switches, links
+
+    def restore(self, switches: dict[int, list[dict]], links: list[tuple], now: float,
+                hold_s: float) -> None:
+        """Load a saved picture as provisional: switches disconnected, everything held
+        for hold_s so that reconnecting switches find their links still there."""
+        for dp_id, ports in switches.items():
+            switch = Switch(dp_id, self.name_of(dp_id), connected=False, lost_at=now,
+                            hold_until=now + hold_s)
+            for p in ports:
+                # up_since in the past: host ports count as host ports at once.
+                switch.ports[p["port_no"]] = Port(up_since=float("-inf"), **p)
+            self.switches[dp_id] = switch
+            self.graph.add_node(dp_id)
+        for s, sp, d, dp, cap, source in links:
+            if s in self.switches and d in self.switches:
+                self.graph.add_edge(s, d, key=sp, src_port=sp, dst_port=dp, capacity_mbps=cap,
+                                    capacity_source=source, last_seen=now, hold_until=now + hold_s,
+                                    rate_mbps=0.0)
+        self._changed()
 
     # ---- computations ----------------------------------------------------------
 

@@ -69,6 +69,7 @@ class ControllerProcess:
         ctl["openflow"].setdefault("listen_host", "127.0.0.1")
         ctl.setdefault("grpc", {})["port"] = self.grpc_port
         ctl.setdefault("metrics", {})["port"] = self.metrics_port
+        ctl.setdefault("state", {}).setdefault("path", str(workdir / "controller.sqlite"))
         self.config_path = workdir / "controller.yaml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.log_path = workdir / "controller.log"
