@@ -64,7 +64,11 @@ class InvalidArgument(ValueError):
 def pipeline_flows() -> list[FlowSpec]:
     return [
         flow("ingress", 3000, {"eth_type": ETH_TYPE_LLDP}, [("controller",)], cookie=PIPELINE_COOKIE),
-        flow("ingress", 2000, {"eth_type": ETH_TYPE_ARP}, [("controller",)], cookie=PIPELINE_COOKIE),
+        # Broadcast ARP is answered by the controller (proxy ARP). Unicast ARP
+        # (replies, and the probes hosts send to refresh a neighbour) travels the
+        # pair's path like any unicast frame, so it keeps working without us.
+        flow("ingress", 2000, {"eth_type": ETH_TYPE_ARP, "eth_dst": "ff:ff:ff:ff:ff:ff"},
+             [("controller",)], cookie=PIPELINE_COOKIE),
         flow("ingress", 0, {}, goto="forward", cookie=PIPELINE_COOKIE),
         flow("forward", 10, {"eth_dst": ("01:00:00:00:00:00", "01:00:00:00:00:00")},
              goto="flood", cookie=PIPELINE_COOKIE),
@@ -238,10 +242,14 @@ class ControllerCore:
             return self._lldp_in(dp_id, in_port, pkt, now)
         if self.topology.is_link_port(dp_id, in_port):
             return self._transit_miss(dp_id, in_port, eth, data)
-        if eth.ethertype == ETH_TYPE_ARP:
+        if eth.ethertype == ETH_TYPE_ARP and _is_multicast(eth.dst):
             return self._arp_in(dp_id, in_port, pkt.get_protocol(arp_pkt.arp), now)
-        ip = pkt.get_protocol(ipv4.ipv4)
-        out = self._learn(eth.src, dp_id, in_port, ip.src if ip else None, now)
+        if eth.ethertype == ETH_TYPE_ARP:
+            sender_ip = pkt.get_protocol(arp_pkt.arp).src_ip
+        else:
+            ip = pkt.get_protocol(ipv4.ipv4)
+            sender_ip = ip.src if ip else None
+        out = self._learn(eth.src, dp_id, in_port, sender_ip, now)
         if _is_multicast(eth.dst):
             return out
         return out + self._route(eth.src, eth.dst, dp_id, in_port, data, now)
@@ -282,12 +290,6 @@ class ControllerCore:
                 frame = arp.reply(req.src_mac, req.src_ip, target.mac, req.dst_ip)
                 return out + [(dp_id, flows.packet_out(ofp.OFPP_CONTROLLER, [("output", in_port)], frame))]
             return out + self._flood_to_hosts(dp_id, in_port, req)
-        if req.opcode == arp_pkt.ARP_REPLY:
-            dst = self.hosts.get(req.dst_mac)
-            if dst is not None and dst.dp_id in self.switches:
-                frame = arp.reply(req.dst_mac, req.dst_ip, req.src_mac, req.src_ip)
-                return out + [(dst.dp_id, flows.packet_out(ofp.OFPP_CONTROLLER,
-                                                           [("output", dst.port_no)], frame))]
         return out
 
     def _flood_to_hosts(self, src_dp: int, src_port: int, req) -> Out:

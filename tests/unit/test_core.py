@@ -6,7 +6,7 @@ import collections
 import random
 
 import pytest
-from os_ken.lib.packet import arp, ipv4
+from os_ken.lib.packet import arp, ethernet, ipv4
 from os_ken.lib.packet.ether_types import ETH_TYPE_ARP, ETH_TYPE_IP
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
@@ -25,6 +25,10 @@ def tri():
     net.announce("h1", "h2", "h3")
     net.clear_inboxes()
     return net
+
+
+def ethernet_header(src: str, dst: str):
+    return ethernet.ethernet(dst=dst, src=src, ethertype=ETH_TYPE_ARP)
 
 
 def _ping(net, src, dst):
@@ -122,7 +126,26 @@ def test_arp_reply_from_an_unknown_host_reaches_the_requester():
     (got,) = net.inbox("h1", ETH_TYPE_ARP)
     assert got.get_protocol(arp.arp).src_mac == h3.mac
     assert net.core.hosts.by_ip(h3.ip).mac == h3.mac
-    assert net.link_frames == []
+    # The unicast reply travelled the h3 -> h1 path, which is now installed.
+    assert net.trace("h3", "h1") == [3, 1]
+
+
+def test_unicast_arp_probe_reaches_the_real_host_through_the_data_plane(tri):
+    """A neighbour probe must be answered by the host itself (so a dead host is
+    noticed), and once the pair's path exists it needs no controller at all."""
+    h1, h2 = tri.host("h1"), tri.host("h2")
+    probe = fakeoftable._frame(
+        ethernet_header(h1.mac, h2.mac),
+        arp.arp(opcode=arp.ARP_REQUEST, src_mac=h1.mac, src_ip=h1.ip, dst_mac=h2.mac, dst_ip=h2.ip))
+    tri.send("h1", probe)
+    (got,) = tri.inbox("h2", ETH_TYPE_ARP)
+    assert got.get_protocol(arp.arp).dst_ip == h2.ip
+    assert tri.inbox("h1") == []                      # the controller did not answer for h2
+    packet_ins = tri.core.counters["packet_in"]
+    tri.clear_inboxes()
+    tri.send("h1", probe)
+    assert len(tri.inbox("h2", ETH_TYPE_ARP)) == 1
+    assert tri.core.counters["packet_in"] == packet_ins
 
 
 # ---- unicast paths -------------------------------------------------------------------------------
