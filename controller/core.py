@@ -62,7 +62,11 @@ class InvalidArgument(ValueError):
 
 
 def pipeline_flows() -> list[FlowSpec]:
-    return [
+    return list(_PIPELINE_FLOWS)
+
+
+def _pipeline_flows() -> tuple[FlowSpec, ...]:
+    return (
         flow("ingress", 3000, {"eth_type": ETH_TYPE_LLDP}, [("controller",)], cookie=PIPELINE_COOKIE),
         # Broadcast ARP is answered by the controller (proxy ARP). Unicast ARP
         # (replies, and the probes hosts send to refresh a neighbour) travels the
@@ -74,7 +78,10 @@ def pipeline_flows() -> list[FlowSpec]:
              goto="flood", cookie=PIPELINE_COOKIE),
         flow("forward", 0, {}, [("controller",)], cookie=PIPELINE_COOKIE),
         flow("flood", 0, {}, cookie=PIPELINE_COOKIE),
-    ]
+    )
+
+
+_PIPELINE_FLOWS = _pipeline_flows()
 
 
 @dataclass

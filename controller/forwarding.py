@@ -37,6 +37,21 @@ class Forwarding:
         self.hosts = hosts
         self.wanted: set[tuple[str, str]] = set()
         self.paths: dict[tuple[str, str], tuple[Hop, ...]] = {}
+        # dp_id -> pair -> its flow on that switch; kept in step with self.paths.
+        self._by_dp: dict[int, dict[tuple[str, str], FlowSpec]] = {}
+
+    def _set(self, key: tuple[str, str], path: tuple[Hop, ...] | None) -> None:
+        old = self.paths.pop(key, None)
+        for hop in old or ():
+            self._by_dp.get(hop.dp_id, {}).pop(key, None)
+        if path is None:
+            return
+        self.paths[key] = path
+        src, dst = key
+        for hop in path:
+            self._by_dp.setdefault(hop.dp_id, {})[key] = flow(
+                "forward", PRIO_PATH, {"eth_src": src, "eth_dst": dst}, [("output", hop.out_port)],
+                cookie=COOKIE)
 
     def compute(self, src_mac: str, dst_mac: str) -> tuple[Hop, ...] | None:
         src, dst = self.hosts.get(src_mac), self.hosts.get(dst_mac)
@@ -62,7 +77,7 @@ class Forwarding:
         if path is None:
             path = self.compute(*key)
             if path is not None:
-                self.paths[key] = path
+                self._set(key, path)
         return path
 
     def refresh(self) -> list[tuple[tuple[str, str], tuple[Hop, ...] | None, tuple[Hop, ...] | None]]:
@@ -73,21 +88,12 @@ class Forwarding:
             new = self.compute(*key)
             if new == old:
                 continue
-            if new is None:
-                self.paths.pop(key, None)
-            else:
-                self.paths[key] = new
+            self._set(key, new)
             changes.append((key, old, new))
         return changes
 
     def desired(self, dp_id: int) -> list[FlowSpec]:
-        flows = []
-        for (src, dst), hops in sorted(self.paths.items()):
-            for hop in hops:
-                if hop.dp_id == dp_id:
-                    flows.append(flow("forward", PRIO_PATH, {"eth_src": src, "eth_dst": dst},
-                                      [("output", hop.out_port)], cookie=COOKIE))
-        return flows
+        return list(self._by_dp.get(dp_id, {}).values())
 
     def ingress_dps(self) -> set[int]:
         return {hops[0].dp_id for hops in self.paths.values()}

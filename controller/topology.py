@@ -76,6 +76,7 @@ class Topology:
         self._cache_version = -1
         self._path_cache: dict[tuple[int, int], list[int] | None] = {}
         self._simple: nx.DiGraph | None = None
+        self._tree: tuple[int, set[frozenset[int]]] | None = None
 
     # ---- switches and ports -------------------------------------------------
 
@@ -358,13 +359,17 @@ class Topology:
     def spanning_tree(self) -> set[frozenset[int]]:
         """Undirected switch pairs in a minimum spanning forest over links seen both ways."""
         graph = self.simple_graph()
+        if self._tree is not None and self._tree[0] == self.version:
+            return self._tree[1]
         undirected = nx.Graph()
         undirected.add_nodes_from(graph.nodes)
         for s, d in sorted(graph.edges):
             if s < d and graph.has_edge(d, s):
                 undirected.add_edge(s, d, weight=graph[s][d]["weight"])
         tree = nx.minimum_spanning_tree(undirected, algorithm="kruskal")
-        return {frozenset(e) for e in tree.edges}
+        edges = {frozenset(e) for e in tree.edges}
+        self._tree = (self.version, edges)
+        return edges
 
     def tree_ports(self, dp_id: int) -> set[int]:
         graph = self.simple_graph()
