@@ -79,6 +79,7 @@ class ForesightApp(app_manager.OSKenApp):
             LOG.info("metrics on http://%s:%d/metrics", ctl.metrics.listen_host,
                      self.metrics_server.server_port)
         self.threads.append(hub.spawn(self._tick_loop))
+        LOG.info("no prediction service connected: reactive mode (decisions use measurements only)")
         return thread
 
     def stop(self):

@@ -69,6 +69,13 @@ def check(path: str) -> int:
 def run(cfg: config_mod.Config) -> int:
     logging.basicConfig(level=cfg.controller.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from controller.state import StateError, StateStore
+    if cfg.controller.state.path:
+        try:
+            StateStore(cfg.controller.state.path).close()
+        except StateError as err:
+            print(f"cannot start: {err}", file=sys.stderr)
+            return 1
     # os-ken registers its options on import; app_manager must come before controller.
     from os_ken import cfg as osken_cfg
     from os_ken.base import app_manager

@@ -109,3 +109,13 @@ def test_restored_links_of_a_switch_that_never_returns_expire_after_the_hold(tmp
     restarted.tick(net.now + hold + 1)
     assert restarted.topology.graph.number_of_edges() == 0
     assert restarted.topology.switches == {}
+
+
+def test_controller_refuses_to_start_on_an_unusable_state_file(tmp_path, capsys):
+    from controller import cli
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"controller:\n  state: {{path: {blocker}/sub/state.sqlite}}\n")
+    assert cli.main(["run", str(config)]) == 1
+    assert "cannot create its directory" in capsys.readouterr().err
