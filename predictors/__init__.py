@@ -1,1 +1,2 @@
-"""Foresight predictors (filled in by later capabilities)."""
+"""Foresight forecasting: models behind one interface, calibration, model
+selection, backtests on real traffic, and the prediction gRPC service."""

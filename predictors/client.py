@@ -1,0 +1,75 @@
+"""A small client for the prediction service (used by the controller, the lab,
+benchmarks and tests)."""
+
+from __future__ import annotations
+
+import time
+from typing import Iterable
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from proto import predictor_pb2 as pb
+from proto import predictor_pb2_grpc as pb_grpc
+
+
+class PredictorClient:
+    def __init__(self, address: str, timeout_s: float = 10.0):
+        self.address = address
+        self.timeout_s = timeout_s
+        self.channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 256 * 1024 * 1024)])
+        self.stub = pb_grpc.PredictorStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def wait_ready(self, timeout_s: float = 30.0, alive=lambda: True) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not alive():
+                raise TimeoutError(f"prediction service at {self.address} exited before serving")
+            try:
+                if self.health.Check(health_pb2.HealthCheckRequest(), timeout=1.0).status == \
+                        health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"prediction service at {self.address} not serving after {timeout_s} s")
+
+    def ingest(self, samples: Iterable[tuple[str, float, float]], labels: dict | None = None) -> pb.IngestSummary:
+        def stream():
+            for series_id, ts, value in samples:
+                yield pb.Sample(series_id=series_id, timestamp_s=ts, value=value, labels=labels or {})
+        return self.stub.Ingest(stream(), timeout=max(self.timeout_s, 120))
+
+    def forecast(self, series_ids, horizons_s, quantiles=()) -> pb.ForecastResponse:
+        return self.stub.Forecast(pb.ForecastRequest(series_ids=list(series_ids), horizons_s=list(horizons_s),
+                                                     quantiles=list(quantiles)), timeout=self.timeout_s)
+
+    def train(self, horizons_s=(), validation_steps: int = 0) -> pb.TrainJob:
+        return self.stub.Train(pb.TrainRequest(horizons_s=list(horizons_s), validation_steps=validation_steps),
+                               timeout=self.timeout_s)
+
+    def watch_training(self, job_id: str):
+        return self.stub.WatchTraining(pb.WatchTrainingRequest(job_id=job_id))
+
+    def wait_trained(self, job_id: str, timeout_s: float = 600.0) -> pb.TrainJob:
+        last = None
+        for job in self.stub.WatchTraining(pb.WatchTrainingRequest(job_id=job_id), timeout=timeout_s):
+            last = job
+        return last
+
+    def models(self) -> pb.ListModelsResponse:
+        return self.stub.ListModels(pb.ListModelsRequest(), timeout=self.timeout_s)
+
+    def anomalies(self, series_ids=(), since_s: float = 0.0, min_score: float = 0.0) -> pb.AnomaliesResponse:
+        return self.stub.GetAnomalies(pb.AnomaliesRequest(series_ids=list(series_ids), since_s=since_s,
+                                                          min_score=min_score), timeout=self.timeout_s)
