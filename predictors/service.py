@@ -118,9 +118,8 @@ class PredictorService:
             except Exception:  # noqa: BLE001 - list what can be read
                 LOG.warning("unreadable model metadata in %s", path)
                 continue
-            meta["active"] = meta.get("version") == active
-            out.append(meta)
-        return sorted(out, key=lambda m: (not m["active"], -float(m.get("trained_at_s", 0))))
+            out.append(_model_info(meta, active))
+        return sorted(out, key=lambda m: (not m["active"], -m["trained_at_s"]))
 
     # ---- ingest ------------------------------------------------------------------------
 
@@ -259,7 +258,9 @@ class PredictorService:
             raise FailedPrecondition("no series ingested yet: nothing to train on")
         steps = self._validate(names[:1], horizons_s, [])
         panel = self.store.panel(names, rows=self.train_rows)
-        needed = max(steps) + (validation_steps or 288) + 2 * 288 // max(1, self.store.step_s // 300)
+        per_day = max(1, 86400 // self.store.step_s)
+        # Enough for one day of features, the longest horizon and the validation slice.
+        needed = max(steps) + (validation_steps or per_day) + per_day
         if len(panel) < needed:
             raise FailedPrecondition(f"only {len(panel)} steps of history; training for horizons "
                                      f"{max(steps)} steps needs at least {needed}")
@@ -277,6 +278,21 @@ class PredictorService:
     def close(self) -> None:
         self.runner.stop()
         self.store.close()
+
+
+def _model_info(meta: dict, active_version: str) -> dict:
+    """Flatten a Selection's metadata into the fields ListModels reports."""
+    step = meta.get("step_s", 0)
+    span = meta.get("training_span", {})
+    mae = {f"{model}@{int(h) * step}": float(v)
+           for model, by_h in meta.get("validation_mae", {}).items() for h, v in by_h.items()}
+    chosen = {f"{model}@{int(h) * step}": int(n)
+              for h, counts in meta.get("chosen_counts", {}).items() for model, n in counts.items()}
+    return {"version": meta.get("version", ""), "active": meta.get("version") == active_version,
+            "trained_at_s": float(meta.get("trained_at_s", 0.0)),
+            "span_start_s": float(span.get("start_s", 0.0)), "span_end_s": float(span.get("end_s", 0.0)),
+            "horizons_s": [float(h) * step for h in meta.get("horizons_steps", [])],
+            "series": len(meta.get("names", [])), "validation_mae": mae, "chosen": chosen}
 
 
 def fallback_forecast(panel: Panel, horizon: int, quantiles) -> tuple[np.ndarray, np.ndarray]:
