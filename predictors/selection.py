@@ -277,6 +277,7 @@ def train(panel: Panel, horizons_steps: Sequence[int], candidates: list[Forecast
             "validation_steps": val, "validation_mae": {n: {str(h): v for h, v in s.items()} for n, s in scores.items()},
             "global_best": {str(h): n for h, n in global_best.items()},
             "chosen_counts": {str(h): _counts(c) for h, c in chosen.items()},
+            "chosen": {str(h): c for h, c in chosen.items()},
             "models": [m.name for m in fitted], "skipped": skipped, "seconds": seconds,
             "quantiles": list(quantiles)}
     say(1.0, "done")

@@ -18,7 +18,7 @@ from predictors.panel import Panel
 STEP_S = 3600           # hourly, so a day is 24 steps
 FIT_ROWS = 480
 HORIZONS = (1, 6)
-TINY = dict(units=8, epochs=6, batch_size=128, max_train_samples=4000)
+TINY = dict(units=8, epochs=4, batch_size=128, max_train_samples=3000)
 
 
 def _panel(rows: int = 600, n: int = 6, seed: int = 1) -> Panel:
