@@ -75,13 +75,6 @@ def _take(values: np.ndarray, idx: np.ndarray, origins: np.ndarray) -> np.ndarra
     return out
 
 
-def series_scale(values: np.ndarray, origins: np.ndarray, period: int) -> np.ndarray:
-    """Robust level per (origin, series): mean of the last day, floored. History only."""
-    pre = _prefix(values)
-    mean, _ = _window(pre, origins, period)
-    return np.maximum(np.nan_to_num(mean, nan=0.0), _SCALE_FLOOR_MBPS)
-
-
 def features(panel: Panel, origins: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Feature rows for every (origin, series): X [len(origins) * N, F], scale [len(origins), N]."""
     step_s, period = panel.step_s, panel.period_steps()
@@ -89,8 +82,15 @@ def features(panel: Panel, origins: np.ndarray, horizon: int) -> tuple[np.ndarra
     start = max(0, int(origins.min()) - lookback) if origins.size else 0
     values = panel.values[start: int(origins.max()) + 1] if origins.size else panel.values[:0]
     o = origins - start
-    pre = _prefix(values)
-    scale = series_scale(values, o, period)
+    # Rolling windows reach back at most a day: prefix sums over that tail only (the
+    # seasonal features index further back directly), which keeps one origin cheap.
+    pre_start = max(0, int(o.min()) - period - 1) if o.size else 0
+    pre = _prefix(values[pre_start:])
+
+    def window(k: int) -> tuple[np.ndarray, np.ndarray]:
+        return _window(pre, o - pre_start, k)
+
+    scale = np.maximum(np.nan_to_num(window(period)[0], nan=0.0), _SCALE_FLOOR_MBPS)
     cols, names = [], []
 
     def add(name: str, block: np.ndarray):
@@ -100,9 +100,9 @@ def features(panel: Panel, origins: np.ndarray, horizon: int) -> tuple[np.ndarra
     for k in _LAGS:
         add(f"lag_{k}", _take(values, o - k, o))
     for hours in _MEAN_HOURS:
-        add(f"mean_{hours}h", _window(pre, o, _steps(hours, step_s))[0])
+        add(f"mean_{hours}h", window(_steps(hours, step_s))[0])
     for hours in _STD_HOURS:
-        add(f"std_{hours}h", _window(pre, o, _steps(hours, step_s))[1])
+        add(f"std_{hours}h", window(_steps(hours, step_s))[1])
     for days in (1, 2):
         for j in _SEASONAL_OFFSETS if days == 1 else (0,):
             # whole periods back so that the neighbour is never after the origin
@@ -110,7 +110,10 @@ def features(panel: Panel, origins: np.ndarray, horizon: int) -> tuple[np.ndarra
             add(f"season_{days}d_{j:+d}", _take(values, o + horizon - back_j + j, o))
         back = period * (int(np.ceil(horizon / period)) + days - 1)
         end = o + horizon - back + 3
-        seas_mean = _window(pre, np.clip(end, 0, o), 7)[0]
+        last = np.clip(end, 0, o)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            seas_mean = np.nanmean([_take(values, last - i, o) for i in range(7)], axis=0)
         seas_mean[end - 6 < 0] = np.nan
         add(f"season_{days}d_mean7", seas_mean)
     add("lag_0_yesterday", _take(values, o - period, o))
