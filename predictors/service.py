@@ -73,6 +73,8 @@ class PredictorService:
         self.lock = threading.RLock()
         self.active = None
         self.runner = TrainingRunner(self.models_dir, self._activate)
+        from threadpoolctl import ThreadpoolController
+        self._threads = ThreadpoolController()
         self._load_active()
 
     # ---- models --------------------------------------------------------------------
@@ -160,6 +162,12 @@ class PredictorService:
     def forecast(self, series_ids: list[str], horizons_s: list[float], quantiles: list[float]
                  ) -> tuple[list[ForecastResult], str]:
         steps = self._validate(series_ids, horizons_s, quantiles)
+        # One origin is a tiny batch: OpenMP thread fan-out (scikit-learn) costs more
+        # than it saves, and collides with the gRPC worker threads.
+        with self._threads.limit(limits=1):
+            return self._forecast(series_ids, steps, horizons_s, quantiles)
+
+    def _forecast(self, series_ids, steps, horizons_s, quantiles) -> tuple[list[ForecastResult], str]:
         active = self.active
         results: dict[tuple[str, int], ForecastResult] = {}
         groups: dict[int, list[str]] = {}
@@ -168,10 +176,13 @@ class PredictorService:
         for end_slot, ids in groups.items():
             origin_s = float(end_slot * self.store.step_s)
             trained = [s for s in ids if active is not None and s in active.index]
+            full = None
             for hi, (h_steps, h_s) in enumerate(zip(steps, horizons_s)):
                 served = active is not None and h_steps in active.horizons_steps
                 if trained and served:
-                    panel = self.store.panel(list(active.names), end_slot=end_slot, rows=self.history_rows)
+                    if full is None:        # one panel for every horizon of this group
+                        full = self.store.panel(list(active.names), end_slot=end_slot, rows=self.history_rows)
+                    panel = full
                     cols = [active.index[s] for s in trained]
                     mean, qv, models = active.forecast(panel, cols, h_steps, quantiles)
                     for k, s in enumerate(trained):
