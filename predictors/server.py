@@ -12,7 +12,6 @@ import logging
 import signal
 import sys
 import threading
-import time
 from concurrent import futures
 from pathlib import Path
 

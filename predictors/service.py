@@ -16,7 +16,6 @@ import logging
 import math
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
