@@ -9,34 +9,26 @@ standard health and reflection services; ``port`` is the bound port (use
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import time
-from concurrent import futures
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from controller.core import ControllerCore, InvalidArgument, NotFound
 from controller.events import Event
 from proto import controller_pb2 as pb
 from proto import controller_pb2_grpc as pb_grpc
+from proto.serving import build_server, status_for
 
 LOG = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Controller"].full_name
 
 
-@contextlib.contextmanager
 def _status(context: grpc.ServicerContext):
-    try:
-        yield
-    except NotFound as err:
-        context.abort(grpc.StatusCode.NOT_FOUND, str(err))
-    except InvalidArgument as err:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+    return status_for(context, {NotFound: grpc.StatusCode.NOT_FOUND,
+                                InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT})
 
 
 def _link_pb(view) -> pb.Link:
@@ -135,17 +127,7 @@ class ControllerServicer(pb_grpc.ControllerServicer):
 
 def create_server(core: ControllerCore, address: str, max_workers: int = 8
                   ) -> tuple[grpc.Server, int, ControllerServicer]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"))
     servicer = ControllerServicer(core)
-    pb_grpc.add_ControllerServicer_to_server(servicer, server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot bind gRPC server to {address}")
+    server, port = build_server(SERVICE_NAME, lambda srv: pb_grpc.add_ControllerServicer_to_server(servicer, srv),
+                                address, max_workers, "grpc", "gRPC server")
     return server, port, servicer

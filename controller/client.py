@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2_grpc
 
+from proto.serving import wait_serving
 from proto import controller_pb2 as pb
 from proto import controller_pb2_grpc as pb_grpc
 
@@ -30,19 +31,7 @@ class ControllerClient:
 
     def wait_ready(self, timeout_s: float = 20.0, alive=lambda: True) -> None:
         """Until the health service says SERVING; ``alive()`` False aborts early."""
-        deadline = time.monotonic() + timeout_s
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            if not alive():
-                raise TimeoutError(f"controller at {self.address} exited before serving")
-            try:
-                resp = self.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                if resp.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError as err:
-                last = err
-            time.sleep(0.1)
-        raise TimeoutError(f"controller at {self.address} not serving after {timeout_s} s ({last})")
+        wait_serving(self.health, f"controller at {self.address}", timeout_s, alive)
 
     def topology(self) -> pb.Topology:
         return self.stub.GetTopology(pb.GetTopologyRequest(), timeout=self.timeout_s)

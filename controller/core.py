@@ -184,7 +184,7 @@ class ControllerCore:
             try:
                 spec = flows.from_stats(stats)
             except flows.ForeignFlow as err:
-                out.append((dp_id, _delete_stats(stats)))
+                out.append((dp_id, flows.delete_stats(stats)))
                 stale += 1
                 LOG.info("dp %016x: removing foreign flow (%s)", dp_id, err)
                 continue
@@ -529,10 +529,3 @@ def _is_multicast(mac: str) -> bool:
 
 def _hops(hops) -> str:
     return "-".join(str(h.dp_id) for h in hops) if hops else "none"
-
-
-def _delete_stats(stats) -> object:
-    from os_ken.ofproto import ofproto_v1_3_parser as parser
-    return parser.OFPFlowMod(datapath=None, table_id=stats.table_id, command=ofp.OFPFC_DELETE_STRICT,
-                             priority=stats.priority, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
-                             match=stats.match)

@@ -115,6 +115,13 @@ def to_delete(spec: FlowSpec, pipeline: Pipeline = PIPELINE) -> parser.OFPFlowMo
         match=parser.OFPMatch(**spec.match_dict))
 
 
+def delete_stats(stats: parser.OFPFlowStats) -> parser.OFPFlowMod:
+    """A strict delete of a dumped flow, whatever it holds (used for foreign flows)."""
+    return parser.OFPFlowMod(datapath=None, table_id=stats.table_id, command=ofp.OFPFC_DELETE_STRICT,
+                             priority=stats.priority, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+                             match=stats.match)
+
+
 def delete_all(table_id: int = ofp.OFPTT_ALL) -> parser.OFPFlowMod:
     return parser.OFPFlowMod(datapath=None, table_id=table_id, command=ofp.OFPFC_DELETE,
                              out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,

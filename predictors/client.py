@@ -3,12 +3,12 @@ benchmarks and tests)."""
 
 from __future__ import annotations
 
-import time
 from typing import Iterable
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2_grpc
 
+from proto.serving import wait_serving
 from proto import predictor_pb2 as pb
 from proto import predictor_pb2_grpc as pb_grpc
 
@@ -31,18 +31,8 @@ class PredictorClient:
         self.close()
 
     def wait_ready(self, timeout_s: float = 30.0, alive=lambda: True) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not alive():
-                raise TimeoutError(f"prediction service at {self.address} exited before serving")
-            try:
-                if self.health.Check(health_pb2.HealthCheckRequest(), timeout=1.0).status == \
-                        health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"prediction service at {self.address} not serving after {timeout_s} s")
+        """Until the health service says SERVING; ``alive()`` False aborts early."""
+        wait_serving(self.health, f"prediction service at {self.address}", timeout_s, alive)
 
     def ingest(self, samples: Iterable[tuple[str, float, float]], labels: dict | None = None) -> pb.IngestSummary:
         def stream():

@@ -7,39 +7,30 @@ Errors map to status codes in one place (``_status``).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import sys
 import threading
-from concurrent import futures
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from predictors.jobs import Job
 from predictors.service import FailedPrecondition, InvalidArgument, NotFound, PredictorService
 from predictors.store import SeriesStore, StoreError
 from proto import predictor_pb2 as pb
 from proto import predictor_pb2_grpc as pb_grpc
+from proto.serving import build_server, status_for
 
 LOG = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Predictor"].full_name
 
 
-@contextlib.contextmanager
 def _status(context: grpc.ServicerContext):
-    try:
-        yield
-    except NotFound as err:
-        context.abort(grpc.StatusCode.NOT_FOUND, str(err))
-    except InvalidArgument as err:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
-    except FailedPrecondition as err:
-        context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(err))
+    return status_for(context, {NotFound: grpc.StatusCode.NOT_FOUND,
+                                InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+                                FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION})
 
 
 def _job_pb(job: Job) -> pb.TrainJob:
@@ -110,19 +101,10 @@ class PredictorServicer(pb_grpc.PredictorServicer):
 
 
 def create_server(service: PredictorService, address: str, max_workers: int = 8):
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="predictor"),
-                         options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)])
     servicer = PredictorServicer(service)
-    pb_grpc.add_PredictorServicer_to_server(servicer, server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection((SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                                         reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot bind the prediction server to {address}")
+    server, port = build_server(SERVICE_NAME, lambda srv: pb_grpc.add_PredictorServicer_to_server(servicer, srv),
+                                address, max_workers, "predictor", "the prediction server",
+                                options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)])
     return server, port, servicer
 
 

@@ -1,0 +1,64 @@
+"""What every Foresight gRPC server and client share: domain errors mapped to
+status codes in one place, a server with the standard health and reflection
+services, and waiting for a server to report SERVING."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from concurrent import futures
+from typing import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+@contextlib.contextmanager
+def status_for(context: grpc.ServicerContext, codes: dict[type, grpc.StatusCode]):
+    """Turn a domain exception of one of ``codes``' types into that status code."""
+    try:
+        yield
+    except tuple(codes) as err:
+        for kind, code in codes.items():
+            if isinstance(err, kind):
+                context.abort(code, str(err))
+        raise
+
+
+def build_server(service_name: str, register: Callable[[grpc.Server], None], address: str,
+                 max_workers: int, thread_name_prefix: str, what: str,
+                 options: list[tuple[str, object]] | None = None) -> tuple[grpc.Server, int]:
+    """A server with ``register``'s service plus health (SERVING) and reflection,
+    bound to ``address``; returns (server, bound port)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=thread_name_prefix),
+                         options=options or [])
+    register(server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_servicer.set(service_name, health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection((service_name, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind {what} to {address}")
+    return server, port
+
+
+def wait_serving(health_stub, what: str, timeout_s: float, alive: Callable[[], bool] = lambda: True) -> None:
+    """Poll the health service until SERVING; ``alive()`` False aborts early."""
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if not alive():
+            raise TimeoutError(f"{what} exited before serving")
+        try:
+            if health_stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0).status == \
+                    health_pb2.HealthCheckResponse.SERVING:
+                return
+        except grpc.RpcError as err:
+            last = err
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not serving after {timeout_s} s ({last})")
