@@ -161,16 +161,39 @@ class TopologySpec:
 
 
 def data_dir() -> pathlib.Path:
-    """The shared dataset folder: $FORESIGHT_DATA_DIR, else <repo root>/../shared/data."""
+    """The shared dataset folder: $FORESIGHT_DATA_DIR; else <repo root>/../shared/data;
+    else, for a clone of a local checkout (``git clone . /tmp/x``), the shared folder
+    beside the repository it was cloned from."""
     override = os.environ.get(DATA_DIR_ENV)
     if override:
         path = pathlib.Path(override)
-    else:
-        path = pathlib.Path(__file__).resolve().parent.parent.parent / 'shared' / 'data'
-    if not path.is_dir():
-        raise TopologyError(f'data directory {path} does not exist'
-                            + (f' (from ${DATA_DIR_ENV})' if override else ''))
-    return path
+        if not path.is_dir():
+            raise TopologyError(f'data directory {path} does not exist (from ${DATA_DIR_ENV})')
+        return path
+    root = pathlib.Path(__file__).resolve().parent.parent
+    tried = [root.parent / 'shared' / 'data']
+    origin = _local_origin(root)
+    if origin is not None:
+        tried.append(origin.parent / 'shared' / 'data')
+    for path in tried:
+        if path.is_dir():
+            return path
+    raise TopologyError(f'data directory not found (tried {", ".join(str(p) for p in tried)}); '
+                        f'put shared/data beside the repository or set ${DATA_DIR_ENV}')
+
+
+def _local_origin(root: pathlib.Path) -> pathlib.Path | None:
+    """The checkout this repository was cloned from, when that is a local path."""
+    import subprocess
+    try:
+        url = subprocess.run(['git', '-C', str(root), 'config', '--get', 'remote.origin.url'],
+                             capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if not url or '://' in url or ':' in url.split('/')[0]:
+        return None
+    path = pathlib.Path(url)
+    return path.resolve() if path.is_dir() else None
 
 
 def names() -> list[str]:
