@@ -34,10 +34,18 @@ class PredictorClient:
         """Until the health service says SERVING; ``alive()`` False aborts early."""
         wait_serving(self.health, f"prediction service at {self.address}", timeout_s, alive)
 
-    def ingest(self, samples: Iterable[tuple[str, float, float]], labels: dict | None = None) -> pb.IngestSummary:
+    def ingest(self, samples: Iterable[tuple[str, float, float]], labels: dict | None = None,
+               batch: int = 4096) -> pb.IngestSummary:
+        """Stream ``(series_id, timestamp_s, value)`` samples in batches of ``batch``."""
         def stream():
+            chunk = pb.SampleBatch()
             for series_id, ts, value in samples:
-                yield pb.Sample(series_id=series_id, timestamp_s=ts, value=value, labels=labels or {})
+                chunk.samples.add(series_id=series_id, timestamp_s=ts, value=value, labels=labels or {})
+                if len(chunk.samples) >= batch:
+                    yield chunk
+                    chunk = pb.SampleBatch()
+            if len(chunk.samples):
+                yield chunk
         return self.stub.Ingest(stream(), timeout=max(self.timeout_s, 120))
 
     def forecast(self, series_ids, horizons_s, quantiles=()) -> pb.ForecastResponse:

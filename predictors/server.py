@@ -45,7 +45,8 @@ class PredictorServicer(pb_grpc.PredictorServicer):
         self.stopping = threading.Event()
 
     def Ingest(self, request_iterator, context):
-        samples = [(s.series_id, s.timestamp_s, s.value, dict(s.labels)) for s in request_iterator]
+        samples = [(s.series_id, s.timestamp_s, s.value, dict(s.labels))
+                   for batch in request_iterator for s in batch.samples]
         with _status(context):
             accepted, series, newest = self.service.ingest(samples)
         return pb.IngestSummary(accepted=accepted, series=series, latest_timestamp_s=newest)

@@ -72,8 +72,7 @@ class PredictorService:
         self.lock = threading.RLock()
         self.active = None
         self.runner = TrainingRunner(self.models_dir, self._activate)
-        from threadpoolctl import ThreadpoolController
-        self._threads = ThreadpoolController()
+        self._threads = _native_pools()
         self._load_active()
 
     # ---- models --------------------------------------------------------------------
@@ -96,6 +95,9 @@ class PredictorService:
             raise FailedPrecondition(f"model {version} uses a {selection.step_s} s step, service {self.store.step_s} s")
         with self.lock:
             self.active = selection
+            # A model may have loaded a native library (scikit-learn's OpenMP) that was
+            # not there before: the pools to limit are looked up again.
+            self._threads = _native_pools()
         tmp = self.models_dir / "ACTIVE.tmp"
         tmp.write_text(version + "\n")
         os.replace(tmp, self.models_dir / "ACTIVE")
@@ -288,6 +290,12 @@ class PredictorService:
     def close(self) -> None:
         self.runner.stop()
         self.store.close()
+
+
+def _native_pools():
+    """The native thread pools (OpenMP, BLAS) loaded in this process right now."""
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController()
 
 
 def _model_info(meta: dict, active_version: str) -> dict:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15proto/predictor.proto\x12\x0c\x66oresight.v1\"\xa0\x01\n\x06Sample\x12\x11\n\tseries_id\x18\x01 \x01(\t\x12\x13\n\x0btimestamp_s\x18\x02 \x01(\x01\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x30\n\x06labels\x18\x04 \x03(\x0b\x32 .foresight.v1.Sample.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"M\n\rIngestSummary\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x04\x12\x0e\n\x06series\x18\x02 \x01(\x04\x12\x1a\n\x12latest_timestamp_s\x18\x03 \x01(\x01\"L\n\x0f\x46orecastRequest\x12\x12\n\nseries_ids\x18\x01 \x03(\t\x12\x12\n\nhorizons_s\x18\x02 \x03(\x01\x12\x11\n\tquantiles\x18\x03 \x03(\x01\"0\n\rQuantileValue\x12\x10\n\x08quantile\x18\x01 \x01(\x01\x12\r\n\x05value\x18\x02 \x01(\x01\"\xd2\x01\n\x0eSeriesForecast\x12\x11\n\tseries_id\x18\x01 \x01(\t\x12\x11\n\thorizon_s\x18\x02 \x01(\x01\x12\x10\n\x08origin_s\x18\x03 \x01(\x01\x12\x10\n\x08target_s\x18\x04 \x01(\x01\x12\x0c\n\x04mean\x18\x05 \x01(\x01\x12.\n\tquantiles\x18\x06 \x03(\x0b\x32\x1b.foresight.v1.QuantileValue\x12\r\n\x05model\x18\x07 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x08 \x01(\x08\x12\x17\n\x0f\x64\x65graded_reason\x18\t \x01(\t\"Z\n\x10\x46orecastResponse\x12/\n\tforecasts\x18\x01 \x03(\x0b\x32\x1c.foresight.v1.SeriesForecast\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"<\n\x0cTrainRequest\x12\x12\n\nhorizons_s\x18\x01 \x03(\x01\x12\x18\n\x10validation_steps\x18\x02 \x01(\r\"\xfd\x01\n\x08TrainJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.foresight.v1.TrainJob.State\x12\x10\n\x08progress\x18\x03 \x01(\x01\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x11\n\tstarted_s\x18\x06 \x01(\x01\x12\x12\n\nfinished_s\x18\x07 \x01(\x01\"S\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\r\n\tSUCCEEDED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\"&\n\x14WatchTrainingRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x13\n\x11ListModelsRequest\"\xee\x02\n\tModelInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x02 \x01(\x08\x12\x14\n\x0ctrained_at_s\x18\x03 \x01(\x01\x12\x14\n\x0cspan_start_s\x18\x04 \x01(\x01\x12\x12\n\nspan_end_s\x18\x05 \x01(\x01\x12\x12\n\nhorizons_s\x18\x06 \x03(\x01\x12\x0e\n\x06series\x18\x07 \x01(\r\x12\x42\n\x0evalidation_mae\x18\x08 \x03(\x0b\x32*.foresight.v1.ModelInfo.ValidationMaeEntry\x12\x33\n\x06\x63hosen\x18\t \x03(\x0b\x32#.foresight.v1.ModelInfo.ChosenEntry\x1a\x34\n\x12ValidationMaeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a-\n\x0b\x43hosenEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"=\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.foresight.v1.ModelInfo\"J\n\x10\x41nomaliesRequest\x12\x12\n\nseries_ids\x18\x01 \x03(\t\x12\x0f\n\x07since_s\x18\x02 \x01(\x01\x12\x11\n\tmin_score\x18\x03 \x01(\x01\"\x97\x01\n\x0c\x41nomalyScore\x12\x11\n\tseries_id\x18\x01 \x01(\t\x12\x13\n\x0btimestamp_s\x18\x02 \x01(\x01\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x10\n\x08\x65xpected\x18\x04 \x01(\x01\x12\r\n\x05lower\x18\x05 \x01(\x01\x12\r\n\x05upper\x18\x06 \x01(\x01\x12\r\n\x05score\x18\x07 \x01(\x01\x12\x11\n\tanomalous\x18\x08 \x01(\x08\"V\n\x11\x41nomaliesResponse\x12*\n\x06scores\x18\x01 \x03(\x0b\x32\x1a.foresight.v1.AnomalyScore\x12\x15\n\rmodel_version\x18\x02 \x01(\t2\xc3\x03\n\tPredictor\x12=\n\x06Ingest\x12\x14.foresight.v1.Sample\x1a\x1b.foresight.v1.IngestSummary(\x01\x12I\n\x08\x46orecast\x12\x1d.foresight.v1.ForecastRequest\x1a\x1e.foresight.v1.ForecastResponse\x12;\n\x05Train\x12\x1a.foresight.v1.TrainRequest\x1a\x16.foresight.v1.TrainJob\x12M\n\rWatchTraining\x12\".foresight.v1.WatchTrainingRequest\x1a\x16.foresight.v1.TrainJob0\x01\x12O\n\nListModels\x12\x1f.foresight.v1.ListModelsRequest\x1a .foresight.v1.ListModelsResponse\x12O\n\x0cGetAnomalies\x12\x1e.foresight.v1.AnomaliesRequest\x1a\x1f.foresight.v1.AnomaliesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15proto/predictor.proto\x12\x0c\x66oresight.v1\"\xa0\x01\n\x06Sample\x12\x11\n\tseries_id\x18\x01 \x01(\t\x12\x13\n\x0btimestamp_s\x18\x02 \x01(\x01\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x30\n\x06labels\x18\x04 \x03(\x0b\x32 .foresight.v1.Sample.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"4\n\x0bSampleBatch\x12%\n\x07samples\x18\x01 \x03(\x0b\x32\x14.foresight.v1.Sample\"M\n\rIngestSummary\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x04\x12\x0e\n\x06series\x18\x02 \x01(\x04\x12\x1a\n\x12latest_timestamp_s\x18\x03 \x01(\x01\"L\n\x0f\x46orecastRequest\x12\x12\n\nseries_ids\x18\x01 \x03(\t\x12\x12\n\nhorizons_s\x18\x02 \x03(\x01\x12\x11\n\tquantiles\x18\x03 \x03(\x01\"0\n\rQuantileValue\x12\x10\n\x08quantile\x18\x01 \x01(\x01\x12\r\n\x05value\x18\x02 \x01(\x01\"\xd2\x01\n\x0eSeriesForecast\x12\x11\n\tseries_id\x18\x01 \x01(\t\x12\x11\n\thorizon_s\x18\x02 \x01(\x01\x12\x10\n\x08origin_s\x18\x03 \x01(\x01\x12\x10\n\x08target_s\x18\x04 \x01(\x01\x12\x0c\n\x04mean\x18\x05 \x01(\x01\x12.\n\tquantiles\x18\x06 \x03(\x0b\x32\x1b.foresight.v1.QuantileValue\x12\r\n\x05model\x18\x07 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x08 \x01(\x08\x12\x17\n\x0f\x64\x65graded_reason\x18\t \x01(\t\"Z\n\x10\x46orecastResponse\x12/\n\tforecasts\x18\x01 \x03(\x0b\x32\x1c.foresight.v1.SeriesForecast\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"<\n\x0cTrainRequest\x12\x12\n\nhorizons_s\x18\x01 \x03(\x01\x12\x18\n\x10validation_steps\x18\x02 \x01(\r\"\xfd\x01\n\x08TrainJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.foresight.v1.TrainJob.State\x12\x10\n\x08progress\x18\x03 \x01(\x01\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x11\n\tstarted_s\x18\x06 \x01(\x01\x12\x12\n\nfinished_s\x18\x07 \x01(\x01\"S\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\r\n\tSUCCEEDED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\"&\n\x14WatchTrainingRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x13\n\x11ListModelsRequest\"\xee\x02\n\tModelInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x02 \x01(\x08\x12\x14\n\x0ctrained_at_s\x18\x03 \x01(\x01\x12\x14\n\x0cspan_start_s\x18\x04 \x01(\x01\x12\x12\n\nspan_end_s\x18\x05 \x01(\x01\x12\x12\n\nhorizons_s\x18\x06 \x03(\x01\x12\x0e\n\x06series\x18\x07 \x01(\r\x12\x42\n\x0evalidation_mae\x18\x08 \x03(\x0b\x32*.foresight.v1.ModelInfo.ValidationMaeEntry\x12\x33\n\x06\x63hosen\x18\t \x03(\x0b\x32#.foresight.v1.ModelInfo.ChosenEntry\x1a\x34\n\x12ValidationMaeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a-\n\x0b\x43hosenEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"=\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.foresight.v1.ModelInfo\"J\n\x10\x41nomaliesRequest\x12\x12\n\nseries_ids\x18\x01 \x03(\t\x12\x0f\n\x07since_s\x18\x02 \x01(\x01\x12\x11\n\tmin_score\x18\x03 \x01(\x01\"\x97\x01\n\x0c\x41nomalyScore\x12\x11\n\tseries_id\x18\x01 \x01(\t\x12\x13\n\x0btimestamp_s\x18\x02 \x01(\x01\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x10\n\x08\x65xpected\x18\x04 \x01(\x01\x12\r\n\x05lower\x18\x05 \x01(\x01\x12\r\n\x05upper\x18\x06 \x01(\x01\x12\r\n\x05score\x18\x07 \x01(\x01\x12\x11\n\tanomalous\x18\x08 \x01(\x08\"V\n\x11\x41nomaliesResponse\x12*\n\x06scores\x18\x01 \x03(\x0b\x32\x1a.foresight.v1.AnomalyScore\x12\x15\n\rmodel_version\x18\x02 \x01(\t2\xc8\x03\n\tPredictor\x12\x42\n\x06Ingest\x12\x19.foresight.v1.SampleBatch\x1a\x1b.foresight.v1.IngestSummary(\x01\x12I\n\x08\x46orecast\x12\x1d.foresight.v1.ForecastRequest\x1a\x1e.foresight.v1.ForecastResponse\x12;\n\x05Train\x12\x1a.foresight.v1.TrainRequest\x1a\x16.foresight.v1.TrainJob\x12M\n\rWatchTraining\x12\".foresight.v1.WatchTrainingRequest\x1a\x16.foresight.v1.TrainJob0\x01\x12O\n\nListModels\x12\x1f.foresight.v1.ListModelsRequest\x1a .foresight.v1.ListModelsResponse\x12O\n\x0cGetAnomalies\x12\x1e.foresight.v1.AnomaliesRequest\x1a\x1f.foresight.v1.AnomaliesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,40 +41,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SAMPLE']._serialized_end=200
   _globals['_SAMPLE_LABELSENTRY']._serialized_start=155
   _globals['_SAMPLE_LABELSENTRY']._serialized_end=200
-  _globals['_INGESTSUMMARY']._serialized_start=202
-  _globals['_INGESTSUMMARY']._serialized_end=279
-  _globals['_FORECASTREQUEST']._serialized_start=281
-  _globals['_FORECASTREQUEST']._serialized_end=357
-  _globals['_QUANTILEVALUE']._serialized_start=359
-  _globals['_QUANTILEVALUE']._serialized_end=407
-  _globals['_SERIESFORECAST']._serialized_start=410
-  _globals['_SERIESFORECAST']._serialized_end=620
-  _globals['_FORECASTRESPONSE']._serialized_start=622
-  _globals['_FORECASTRESPONSE']._serialized_end=712
-  _globals['_TRAINREQUEST']._serialized_start=714
-  _globals['_TRAINREQUEST']._serialized_end=774
-  _globals['_TRAINJOB']._serialized_start=777
-  _globals['_TRAINJOB']._serialized_end=1030
-  _globals['_TRAINJOB_STATE']._serialized_start=947
-  _globals['_TRAINJOB_STATE']._serialized_end=1030
-  _globals['_WATCHTRAININGREQUEST']._serialized_start=1032
-  _globals['_WATCHTRAININGREQUEST']._serialized_end=1070
-  _globals['_LISTMODELSREQUEST']._serialized_start=1072
-  _globals['_LISTMODELSREQUEST']._serialized_end=1091
-  _globals['_MODELINFO']._serialized_start=1094
-  _globals['_MODELINFO']._serialized_end=1460
-  _globals['_MODELINFO_VALIDATIONMAEENTRY']._serialized_start=1361
-  _globals['_MODELINFO_VALIDATIONMAEENTRY']._serialized_end=1413
-  _globals['_MODELINFO_CHOSENENTRY']._serialized_start=1415
-  _globals['_MODELINFO_CHOSENENTRY']._serialized_end=1460
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1462
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1523
-  _globals['_ANOMALIESREQUEST']._serialized_start=1525
-  _globals['_ANOMALIESREQUEST']._serialized_end=1599
-  _globals['_ANOMALYSCORE']._serialized_start=1602
-  _globals['_ANOMALYSCORE']._serialized_end=1753
-  _globals['_ANOMALIESRESPONSE']._serialized_start=1755
-  _globals['_ANOMALIESRESPONSE']._serialized_end=1841
-  _globals['_PREDICTOR']._serialized_start=1844
-  _globals['_PREDICTOR']._serialized_end=2295
+  _globals['_SAMPLEBATCH']._serialized_start=202
+  _globals['_SAMPLEBATCH']._serialized_end=254
+  _globals['_INGESTSUMMARY']._serialized_start=256
+  _globals['_INGESTSUMMARY']._serialized_end=333
+  _globals['_FORECASTREQUEST']._serialized_start=335
+  _globals['_FORECASTREQUEST']._serialized_end=411
+  _globals['_QUANTILEVALUE']._serialized_start=413
+  _globals['_QUANTILEVALUE']._serialized_end=461
+  _globals['_SERIESFORECAST']._serialized_start=464
+  _globals['_SERIESFORECAST']._serialized_end=674
+  _globals['_FORECASTRESPONSE']._serialized_start=676
+  _globals['_FORECASTRESPONSE']._serialized_end=766
+  _globals['_TRAINREQUEST']._serialized_start=768
+  _globals['_TRAINREQUEST']._serialized_end=828
+  _globals['_TRAINJOB']._serialized_start=831
+  _globals['_TRAINJOB']._serialized_end=1084
+  _globals['_TRAINJOB_STATE']._serialized_start=1001
+  _globals['_TRAINJOB_STATE']._serialized_end=1084
+  _globals['_WATCHTRAININGREQUEST']._serialized_start=1086
+  _globals['_WATCHTRAININGREQUEST']._serialized_end=1124
+  _globals['_LISTMODELSREQUEST']._serialized_start=1126
+  _globals['_LISTMODELSREQUEST']._serialized_end=1145
+  _globals['_MODELINFO']._serialized_start=1148
+  _globals['_MODELINFO']._serialized_end=1514
+  _globals['_MODELINFO_VALIDATIONMAEENTRY']._serialized_start=1415
+  _globals['_MODELINFO_VALIDATIONMAEENTRY']._serialized_end=1467
+  _globals['_MODELINFO_CHOSENENTRY']._serialized_start=1469
+  _globals['_MODELINFO_CHOSENENTRY']._serialized_end=1514
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1516
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1577
+  _globals['_ANOMALIESREQUEST']._serialized_start=1579
+  _globals['_ANOMALIESREQUEST']._serialized_end=1653
+  _globals['_ANOMALYSCORE']._serialized_start=1656
+  _globals['_ANOMALYSCORE']._serialized_end=1807
+  _globals['_ANOMALIESRESPONSE']._serialized_start=1809
+  _globals['_ANOMALIESRESPONSE']._serialized_end=1895
+  _globals['_PREDICTOR']._serialized_start=1898
+  _globals['_PREDICTOR']._serialized_end=2354
 # @@protoc_insertion_point(module_scope)

@@ -26,6 +26,12 @@ class Sample(_message.Message):
     labels: _containers.ScalarMap[str, str]
     def __init__(self, series_id: _Optional[str] = ..., timestamp_s: _Optional[float] = ..., value: _Optional[float] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
+class SampleBatch(_message.Message):
+    __slots__ = ("samples",)
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    samples: _containers.RepeatedCompositeFieldContainer[Sample]
+    def __init__(self, samples: _Optional[_Iterable[_Union[Sample, _Mapping]]] = ...) -> None: ...
+
 class IngestSummary(_message.Message):
     __slots__ = ("accepted", "series", "latest_timestamp_s")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]

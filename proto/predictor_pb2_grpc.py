@@ -36,7 +36,7 @@ class PredictorStub:
         """
         self.Ingest = channel.stream_unary(
                 '/foresight.v1.Predictor/Ingest',
-                request_serializer=proto_dot_predictor__pb2.Sample.SerializeToString,
+                request_serializer=proto_dot_predictor__pb2.SampleBatch.SerializeToString,
                 response_deserializer=proto_dot_predictor__pb2.IngestSummary.FromString,
                 _registered_method=True)
         self.Forecast = channel.unary_unary(
@@ -70,9 +70,11 @@ class PredictorServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Ingest(self, request_iterator, context):
-        """Stream samples in. The whole stream is validated first: any bad sample (NaN
-        or infinite value, empty series id, timestamp <= 0) rejects the stream with
-        INVALID_ARGUMENT naming the sample and field, and nothing is stored.
+        """Stream batches of samples in. The whole stream is validated first: any bad
+        sample (NaN or infinite value, empty series id, timestamp <= 0) rejects the
+        stream with INVALID_ARGUMENT naming the sample (its index counted over the
+        whole stream) and field, and nothing is stored. Batches of a few thousand
+        samples keep per-message overhead negligible.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -122,7 +124,7 @@ def add_PredictorServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Ingest': grpc.stream_unary_rpc_method_handler(
                     servicer.Ingest,
-                    request_deserializer=proto_dot_predictor__pb2.Sample.FromString,
+                    request_deserializer=proto_dot_predictor__pb2.SampleBatch.FromString,
                     response_serializer=proto_dot_predictor__pb2.IngestSummary.SerializeToString,
             ),
             'Forecast': grpc.unary_unary_rpc_method_handler(
@@ -176,7 +178,7 @@ class Predictor:
             request_iterator,
             target,
             '/foresight.v1.Predictor/Ingest',
-            proto_dot_predictor__pb2.Sample.SerializeToString,
+            proto_dot_predictor__pb2.SampleBatch.SerializeToString,
             proto_dot_predictor__pb2.IngestSummary.FromString,
             options,
             channel_credentials,

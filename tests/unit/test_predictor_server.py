@@ -117,6 +117,11 @@ def test_bad_samples_reject_the_whole_stream(running):
     assert "samples[0].timestamp_s" in details
     got, details = _code(lambda: client.ingest([]))
     assert got == grpc.StatusCode.INVALID_ARGUMENT
+    # spread over several batches, the index still counts from the start of the stream
+    batched = [("od:0", T0 + k * STEP, 1.0) for k in range(7)] + [("od:0", T0 + 7 * STEP, float("inf"))]
+    got, details = _code(lambda: client.ingest(batched, batch=3))
+    assert got == grpc.StatusCode.INVALID_ARGUMENT and "samples[7].value" in details
+    assert service.store.names() == []
 
 
 def test_training_without_history_is_a_failed_precondition(running):
