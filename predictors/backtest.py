@@ -4,7 +4,10 @@
 validation carved from the end of that span), then forecasts from every origin
 ``o`` in ``[fit_end - 1, eval_end - h)``: the first forecast is made at the end of
 the fit span and every target lies in the evaluation span. Evaluation values only
-ever enter as history before an origin; nothing is fitted or tuned on them. This
+ever enter as history before an origin, and the intervals are recalibrated
+walking forward exactly as the live service does (``Selection.walk_forward``: a
+residual is used only once its target lies at or before the origin); nothing
+else is fitted or tuned on them. This
 origin convention reproduces the yardsticks of ../shared/data/README.md (Abilene
 persistence 2.51 / 4.43 / 7.35 / 9.77, GÉANT 8.70 / 14.07 / 25.57 Mbit/s).
 
@@ -73,10 +76,10 @@ def run(panel: Panel, split: Split, horizons_s: Sequence[int], dataset: str = ""
         if "+" in report.global_best[h]:
             listed.append(report.global_best[h])
         for name in listed:
-            mean, qs, _ = selection.forecast_many(history, origins, h, _QUANTILES, option=name)
+            mean, qs, _ = selection.walk_forward(history, origins, h, _QUANTILES, option=name)
             rows.append({"dataset": dataset, "model": name, "horizon_s": h * panel.step_s,
                          **_score(mean, qs, actual), "served": False})
-        mean, qs, _ = selection.forecast_many(history, origins, h, _QUANTILES)
+        mean, qs, _ = selection.walk_forward(history, origins, h, _QUANTILES)
         rows.append({"dataset": dataset, "model": "served", "horizon_s": h * panel.step_s,
                      **_score(mean, qs, actual), "served": True})
         served[h] = (origins, mean, qs)

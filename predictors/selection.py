@@ -18,7 +18,9 @@ the last of them as validation, scored on days 9–10) found that both refinemen
 made the served forecast worse than the plain per-horizon best. With one day of
 validation, per-series and pair choices fit noise.
 Intervals come from a ``Calibrator`` per (option, horizon) fitted on that option's
-validation residuals, scaled by ``calibration.local_scale``. Finally the learned
+validation residuals, scaled by ``calibration.local_scale``, and kept up to date
+with realised residuals by ``recalibrate`` (live) or ``walk_forward`` (backtests);
+see ``predictors.calibration``. Finally the learned
 models are refitted on the whole panel (validation rows included: they are the
 most recent data). All candidates are kept, so backtests can report every model
 through ``forecast_many(..., option=name)``; the served forecast uses the choice.
@@ -41,15 +43,16 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from predictors.calibration import Calibrator, local_scale
+from predictors.calibration import Calibrator, local_scale, walk_forward
 from predictors.models.base import Forecaster, ModelError
 from predictors.panel import Panel
 
 log = logging.getLogger(__name__)
 
 SERIES_MARGIN = 0.10
+RECALIBRATION_DAYS = 2          # realised residuals the calibrators keep (see calibration.py)
 DEFAULT_QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass
@@ -104,6 +107,8 @@ class Selection:
         self.horizons_steps = tuple(sorted(options))
         self.meta = meta
         self.version = meta["version"]
+        # horizon -> time of the last origin whose residual the calibrators have seen
+        self.calibrated_through_s = {int(h): float(t) for h, t in meta["calibrated_through_s"].items()}
 
     def option_names(self, horizon_steps: int) -> list[str]:
         return ["+".join(self.models[i].name for i in members) for members in self.options[horizon_steps]]
@@ -150,6 +155,72 @@ class Selection:
                 qs[j][:, cols] = np.maximum(cal.interval(point, scale, q)[:, cols], 0.0)
         return mean, qs, choice.copy()
 
+    def _points(self, panel: Panel, origins: np.ndarray, horizon_steps: int, option: int) -> np.ndarray:
+        return np.mean([self.models[i].predict(panel, origins, horizon_steps)
+                        for i in self.options[horizon_steps][option]], axis=0)
+
+    def walk_forward(self, panel: Panel, origins: np.ndarray, horizon_steps: int, quantiles: Sequence[float],
+                     option: str | None = None, every: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Like ``forecast_many`` over consecutive origins, with the intervals the live
+        service would have given: recalibrated every ``every`` steps (default an hour)
+        on the residuals known by then. ``panel`` must hold the targets; the
+        selection itself is not changed."""
+        horizon_steps = int(horizon_steps)
+        self._check(panel, horizon_steps)
+        origins = np.asarray(origins, dtype=np.int64)
+        if origins.size and np.any(np.diff(origins) != 1):
+            raise ModelError("walk_forward needs consecutive origins")
+        if origins.size and origins[-1] + horizon_steps >= len(panel):
+            raise ModelError("walk_forward needs the targets of every origin in the panel")
+        every = every or max(1, round(3600 / self.step_s))
+        names = self.option_names(horizon_steps)
+        choice = (self.choice[horizon_steps] if option is None
+                  else np.full(len(self.names), self._option_index(names, option)))
+        mean = np.full((len(origins), panel.n_series), np.nan)
+        qs = np.full((len(quantiles), len(origins), panel.n_series), np.nan)
+        scale = local_scale(panel, origins)
+        actual = panel.values[origins + horizon_steps]
+        for k in np.unique(choice):
+            cols = np.flatnonzero(choice == k)
+            point = self._points(panel, origins, horizon_steps, int(k))
+            q = walk_forward(self.calibrators[(horizon_steps, int(k))], point, scale, actual, horizon_steps,
+                             quantiles, every)
+            mean[:, cols] = point[:, cols]
+            qs[:, :, cols] = np.maximum(q[:, :, cols], 0.0)
+        return mean, qs, choice.copy()
+
+    def recalibrate(self, panel: Panel, all_options: bool = False) -> int:
+        """Feed the calibrators the residuals that became known since the last call.
+
+        ``panel`` is recent history with this selection's series. Only the served
+        options are updated unless ``all_options``. Returns the residual rows used."""
+        used = 0
+        for h in self.horizons_steps:
+            self._check(panel, h)
+            last = len(panel) - 1 - h                       # newest origin with a known target
+            first = int(np.searchsorted(panel.times, self.calibrated_through_s[h], side="right"))
+            window = self.calibrators[(h, int(self.choice[h][0]))].window or 1
+            first = max(first, last - window + 1, 0)
+            if last < first:
+                continue
+            origins = np.arange(first, last + 1)
+            scale = local_scale(panel, origins)
+            actual = panel.values[origins + h]
+            options = range(len(self.options[h])) if all_options else np.unique(self.choice[h])
+            for k in options:
+                point = self._points(panel, origins, h, int(k))
+                self.calibrators[(h, int(k))].observe(actual - point, scale)
+            self.calibrated_through_s[h] = float(panel.times[last])
+            used += len(origins)
+        return used
+
+    @staticmethod
+    def _option_index(names: list[str], option: str) -> int:
+        if option not in names:
+            raise ModelError(f"option {option!r} unknown; known: {names}")
+        return names.index(option)
+
     def forecast(self, panel: Panel, series: list[int], horizon_steps: int, quantiles: Sequence[float]
                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Mean [S], quantile values [S, Q] and the option name per series, at the last row."""
@@ -160,7 +231,7 @@ class Selection:
         return mean[0, cols], qs[:, 0, cols].T.copy(), [names[choice[c]] for c in cols]
 
     def metadata(self) -> dict:
-        return dict(self.meta)
+        return {**self.meta, "calibrated_through_s": {str(h): t for h, t in self.calibrated_through_s.items()}}
 
     def save(self, path: Path) -> None:
         path = Path(path)
@@ -252,8 +323,9 @@ def train(panel: Panel, horizons_steps: Sequence[int], candidates: list[Forecast
         switch = choice[h] != best
         options[h] = opts
         scale = local_scale(panel, origins)
+        window = max(val, RECALIBRATION_DAYS * panel.period_steps())
         for k, p in enumerate(points):
-            calibrators[(h, k)] = Calibrator().fit(actual - p, scale, quantiles)
+            calibrators[(h, k)] = Calibrator(window=window).fit(actual - p, scale, quantiles)
         names = ["+".join(fitted[i].name for i in o) for o in opts]
         for name, s in zip(names, option_mae.mean(axis=1)):
             scores.setdefault(name, {})[h] = float(s)
@@ -279,7 +351,8 @@ def train(panel: Panel, horizons_steps: Sequence[int], candidates: list[Forecast
             "chosen_counts": {str(h): _counts(c) for h, c in chosen.items()},
             "chosen": {str(h): c for h, c in chosen.items()},
             "models": [m.name for m in fitted], "skipped": skipped, "seconds": seconds,
-            "quantiles": list(quantiles)}
+            "quantiles": list(quantiles),
+            "calibrated_through_s": {str(h): float(panel.times[len(panel) - 1 - h]) for h in horizons}}
     say(1.0, "done")
     return Selection(fitted, options, choice, calibrators, panel.step_s, panel.names, meta), report
 

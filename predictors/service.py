@@ -8,6 +8,12 @@ pointer file replaced with ``os.replace``). A restarted service loads the active
 version and its sample history at once. Series the model has never seen, too
 little history or no model at all are answered by a fallback (persistence with
 empirical intervals) and flagged ``degraded``.
+
+Intervals stay calibrated as traffic changes: once an hour of new samples has
+arrived (and when a model is activated, which covers a restart) a background
+thread feeds the served calibrators the residuals whose targets are now known
+(``Selection.recalibrate``). That is recomputed from the stored history, so a
+restart loses nothing.
 """
 
 from __future__ import annotations
@@ -73,6 +79,8 @@ class PredictorService:
         self.active = None
         self.runner = TrainingRunner(self.models_dir, self._activate)
         self._threads = _native_pools()
+        self._recalibrating = threading.Lock()
+        self.recalibrated_slot = -1          # newest slot the served calibrators have caught up with
         self._load_active()
 
     # ---- models --------------------------------------------------------------------
@@ -103,6 +111,8 @@ class PredictorService:
         os.replace(tmp, self.models_dir / "ACTIVE")
         LOG.info("serving model %s (horizons %s steps, %d series)", version, selection.horizons_steps,
                  len(selection.names))
+        self.recalibrated_slot = -1
+        self.recalibrate_soon()
 
     @property
     def model_version(self) -> str:
@@ -130,9 +140,47 @@ class PredictorService:
         if not samples:
             raise InvalidArgument("samples: the stream was empty")
         try:
-            return self.store.add(samples)
+            summary = self.store.add(samples)
         except StoreError as err:
             raise InvalidArgument(str(err)) from None
+        self.recalibrate_soon()
+        return summary
+
+    # ---- recalibration ---------------------------------------------------------------------
+
+    def recalibrate_soon(self, wait: bool = False) -> None:
+        """Start a background recalibration when an hour of samples arrived since the last."""
+        active = self.active
+        if active is None or not active.names or not self.store.known(active.names[0]):
+            return
+        newest = max(self.store.last_slot(s) for s in active.names if self.store.known(s))
+        hour = max(1, round(3600 / self.store.step_s))
+        if newest < self.recalibrated_slot + hour or not self._recalibrating.acquire(blocking=False):
+            return
+        worker = threading.Thread(target=self._recalibrate, args=(active, newest), daemon=True,
+                                  name="recalibrate")
+        worker.start()
+        if wait:
+            worker.join()
+
+    def _recalibrate(self, active, newest: int) -> None:
+        try:
+            if any(not self.store.known(s) for s in active.names):
+                return
+            window = max(cal.window or 0 for cal in active.calibrators.values())
+            panel = self.store.panel(list(active.names), end_slot=newest,
+                                     rows=self.history_rows + window + max(active.horizons_steps))
+            with self._threads.limit(limits=1):
+                used = active.recalibrate(panel)
+            self.recalibrated_slot = newest
+            if used:
+                LOG.info("recalibrated intervals of model %s on %d new residual rows (through %s)",
+                         active.version, used, {h * self.store.step_s: t for h, t in
+                                               active.calibrated_through_s.items()})
+        except Exception:  # noqa: BLE001 - intervals stay as they were; the next hour tries again
+            LOG.exception("recalibration failed; intervals keep their previous calibration")
+        finally:
+            self._recalibrating.release()
 
     # ---- forecast ------------------------------------------------------------------------
 

@@ -100,3 +100,51 @@ def test_a_second_job_while_one_runs_is_refused(tmp_path):
         assert client.wait_trained(first.job_id).state == first.SUCCEEDED
     finally:
         _stop(*parts)
+
+
+def _noisier(days: int, sd: float, seed: int = 1):
+    """``days`` more of the same series, with noise of standard deviation ``sd``."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(DAYS * 288, (DAYS + days) * 288)
+    for j in range(4):
+        values = 40 + 15 * np.sin(2 * np.pi * t / 288 + j) + rng.normal(0, sd, t.size)
+        for k in range(t.size):
+            yield f"od:{j}", float(T0 + STEP * t[k]), float(values[k])
+
+
+def _caught_up(service, timeout_s: float = 30.0) -> None:
+    import time
+    newest = max(service.store.last_slot(s) for s in service.store.names())
+    deadline = time.monotonic() + timeout_s
+    while service.recalibrated_slot != newest:
+        assert time.monotonic() < deadline, "recalibration did not catch up"
+        time.sleep(0.05)
+
+
+def _width80(client) -> float:
+    response = client.forecast(["od:0", "od:1", "od:2", "od:3"], [3600], [0.1, 0.9])
+    return float(np.mean([f.quantiles[1].value - f.quantiles[0].value for f in response.forecasts]))
+
+
+def test_intervals_follow_noisier_traffic_and_survive_a_restart(tmp_path):
+    parts = _start(tmp_path)
+    service, _, _, client = parts
+    try:
+        client.ingest(_samples())
+        job = client.wait_trained(client.train().job_id)
+        assert job.state == job.SUCCEEDED, job.message
+        _caught_up(service)
+        calm = _width80(client)
+        client.ingest(_noisier(days=2, sd=8.0))       # the traffic gets much noisier
+        _caught_up(service)
+        noisy = _width80(client)
+        print(f"80% band at 1 h: {calm:.2f} before, {noisy:.2f} after the noise grew eightfold")
+        assert noisy > 3 * calm, (calm, noisy)
+    finally:
+        _stop(*parts)
+    parts = _start(tmp_path)                          # a restart replays the same recalibration
+    try:
+        _caught_up(parts[0])
+        assert _width80(parts[3]) == pytest.approx(noisy, rel=1e-9)
+    finally:
+        _stop(*parts)
