@@ -3,7 +3,8 @@
 It unpacks OpenFlow events, calls the core with ``now`` and sends the messages the
 core returns, through ``_send`` — the one place that talks to switches. It also
 owns the background work: the tick loop (LLDP, link expiry, stats polls), the
-northbound gRPC server and the metrics endpoint.
+northbound gRPC server and the metrics endpoint, and it registers the providers
+named in ``controller.providers`` (each factory gets the core and ``resync``).
 
 The runner (``controller.cli``) hands the validated config over through
 ``configure()`` before os-ken instantiates this class.
@@ -21,7 +22,7 @@ from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_D
 from os_ken.lib import hub
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
-from controller import api, metrics
+from controller import api, desired, metrics
 from controller.config import Config
 from controller.core import ControllerCore
 from controller.state import StateStore
@@ -58,12 +59,13 @@ class ForesightApp(app_manager.OSKenApp):
         self.core = ControllerCore(self.config, store=self.store)
         self.core.restore_state(time.time())
         self.datapaths: dict[int, object] = {}
-        self._flow_dumps: dict[int, list] = {}
         self._stop = threading.Event()
         self.grpc_server = None
         self.grpc_port = 0
         self.servicer = None
         self.metrics_server = None
+        for path in self.config.controller.providers:
+            self.core.add_provider(desired.load_factory(path)(self.core, self.resync))
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -106,6 +108,10 @@ class ForesightApp(app_manager.OSKenApp):
                 self.core.counters["tick_errors"] += 1
                 LOG.exception("tick failed")
 
+    def resync(self) -> None:
+        """For providers: their intent changed, bring the switches up to date."""
+        self._do(self.core.resync, time.time())
+
     # ---- the one send path -----------------------------------------------------------------
 
     def _do(self, method, *args) -> None:
@@ -137,7 +143,6 @@ class ForesightApp(app_manager.OSKenApp):
             return
         if ev.state == MAIN_DISPATCHER:
             self.datapaths[dp_id] = datapath
-            self._flow_dumps[dp_id] = []
             ports = [port_from_ofp(p) for p in datapath.ports.values() if p.port_no <= ofp.OFPP_MAX]
             self._do(self.core.switch_connected, dp_id, ports, time.time())
         elif ev.state == DEAD_DISPATCHER and self.datapaths.get(dp_id) is datapath:
@@ -146,15 +151,22 @@ class ForesightApp(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev):
-        msg = ev.msg
-        dp_id = msg.datapath.id
-        if self.datapaths.get(dp_id) is not msg.datapath or dp_id not in self._flow_dumps:
+        self._dump_part(ev.msg, self.core.flows_dumped)
+
+    @set_ev_cls(ofp_event.EventOFPGroupDescStatsReply, MAIN_DISPATCHER)
+    def _group_desc(self, ev):
+        self._dump_part(ev.msg, self.core.groups_dumped)
+
+    @set_ev_cls(ofp_event.EventOFPMeterConfigStatsReply, MAIN_DISPATCHER)
+    def _meter_config(self, ev):
+        self._dump_part(ev.msg, self.core.meters_dumped)
+
+    def _dump_part(self, msg, method) -> None:
+        # Replies come in parts (OFPMPF_REPLY_MORE); the core gathers them.
+        if self.datapaths.get(msg.datapath.id) is not msg.datapath:
             return
-        self._flow_dumps[dp_id].extend(msg.body)
-        if msg.flags & ofp.OFPMPF_REPLY_MORE:
-            return
-        dumped = self._flow_dumps.pop(dp_id)
-        self._do(self.core.flows_dumped, dp_id, dumped, time.time())
+        more = bool(msg.flags & ofp.OFPMPF_REPLY_MORE)
+        self._do(method, msg.datapath.id, msg.body, time.time(), more)
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def _port_status(self, ev):
@@ -187,3 +199,6 @@ class ForesightApp(app_manager.OSKenApp):
         self.core.counters["openflow_errors"] += 1
         LOG.error("dp %016x: OpenFlow error type=%d code=%d data=%s", msg.datapath.id or 0,
                   msg.type, msg.code, bytes(msg.data[:64]).hex())
+        kind = desired.failed_dump_kind(bytes(msg.data))
+        if kind and self.datapaths.get(msg.datapath.id) is msg.datapath:
+            self._do(self.core.dump_failed, msg.datapath.id, kind, time.time())

@@ -82,6 +82,13 @@ def run(cfg: config_mod.Config) -> int:
     from os_ken.controller import controller as _osken_controller  # noqa: F401 - registers options
 
     from controller import app as app_mod
+    from controller.desired import ProviderError, load_factory
+    try:
+        for path in cfg.controller.providers:
+            load_factory(path)
+    except ProviderError as err:
+        print(f"cannot start: {err}", file=sys.stderr)
+        return 1
 
     of = cfg.controller.openflow
     osken_cfg.CONF(args=["--ofp-listen-host", of.listen_host, "--ofp-tcp-listen-port", str(of.port)],

@@ -15,6 +15,7 @@ Example::
       telemetry: {poll_interval_s: 2.0}
       routing: {path_metric: hops}
       state: {path: /var/lib/foresight/controller.sqlite}
+      providers: []     # apps, as package.module:factory; called with (core, resync)
     topology:
       switches: [{dp_id: 1, name: ATLAng}]
       links: [{a: 1, b: 2, capacity_mbps: 9920}]
@@ -23,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -102,6 +104,18 @@ class StateConfig(_Strict):
     path: str = "/var/lib/foresight/controller.sqlite"
 
 
+_FACTORY_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _check_factory_paths(paths: tuple[str, ...]) -> tuple[str, ...]:
+    for i, path in enumerate(paths):
+        if not _FACTORY_PATH.match(path):
+            raise ValueError(f"item {i}: {path!r} is not 'package.module:factory'")
+    if len(set(paths)) != len(paths):
+        raise ValueError("a provider is listed twice")
+    return paths
+
+
 class ControllerSection(_Strict):
     openflow: OpenFlowConfig = OpenFlowConfig()
     grpc: GrpcConfig = GrpcConfig()
@@ -111,6 +125,11 @@ class ControllerSection(_Strict):
     routing: RoutingConfig = RoutingConfig()
     state: StateConfig = StateConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Apps that declare flows, groups and meters (controller.desired.Provider),
+    # as 'package.module:factory'; the factory is called with (core, resync).
+    providers: tuple[str, ...] = ()
+
+    _providers = field_validator("providers")(_check_factory_paths)
 
 
 class SwitchMeta(_Strict):

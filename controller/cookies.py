@@ -1,8 +1,16 @@
-"""Cookie ranges: the top 16 bits of a flow cookie say which manager owns it.
+"""Ownership of what the controller puts on switches: flow cookies, group ids, meter ids.
 
-On reconnect, a flow whose cookie belongs to no registered owner is stale and is
-removed (the same idea as Neutron's ``br_cookie``). Managers keep the low 48 bits
-for their own use (e.g. a slice or stitch id).
+Cookies: the top 16 bits of a 64-bit flow cookie say which manager owns the flow;
+the low 48 bits are the owner's own (e.g. a slice or stitch id).
+
+Group and meter ids: the top 8 bits of the 32-bit id say which owner it belongs to;
+the low 24 bits are the owner's own. Owner codes run from 0x01 to 0xFE, so an id is
+never 0 (an invalid meter id) and never reaches the reserved ids above ``OFPG_MAX``
+(0xFFFFFF00) and ``OFPM_MAX`` (0xFFFF0000). Ids 0x00000000-0x00FFFFFF belong to
+nobody: that is where other controllers and ``ovs-ofctl`` users tend to put theirs.
+
+On reconnect, a flow, group or meter that belongs to no registered owner is stale
+and is removed (the same idea as Neutron's ``br_cookie``).
 """
 
 from __future__ import annotations
@@ -11,16 +19,25 @@ OWNER_SHIFT = 48
 OWNER_MASK = 0xFFFF << OWNER_SHIFT
 LOW_MASK = (1 << OWNER_SHIFT) - 1
 
+ID_SHIFT = 24
+ID_LOW_MASK = (1 << ID_SHIFT) - 1
+
 # One entry per manager; later capabilities add theirs here.
 OWNERS: dict[str, int] = {
     "pipeline": 0x0F01,
     "forwarding": 0x0F02,
     "flooding": 0x0F03,
+    "slices": 0x0F04,
+}
+
+# Owners that put groups or meters on switches: the top 8 bits of those ids.
+ID_OWNERS: dict[str, int] = {
+    "slices": 0x04,
 }
 
 
 class CookieError(ValueError):
-    """Unknown owner or a low part that does not fit in 48 bits."""
+    """Unknown owner or a low part that does not fit in its bits."""
 
 
 def cookie(owner: str, low: int = 0) -> int:
@@ -39,3 +56,47 @@ def owner_of(value: int) -> str | None:
         if code == high:
             return name
     return None
+
+
+def _object_id(kind: str, owner: str, low: int) -> int:
+    try:
+        high = ID_OWNERS[owner]
+    except KeyError:
+        raise CookieError(f"unknown {kind} id owner {owner!r}; known: {sorted(ID_OWNERS)}") from None
+    if not 0 <= low <= ID_LOW_MASK:
+        raise CookieError(f"{kind} id low part {low} does not fit in 24 bits")
+    return (high << ID_SHIFT) | low
+
+
+def group_id(owner: str, low: int) -> int:
+    """The group id ``low`` in ``owner``'s range."""
+    return _object_id("group", owner, low)
+
+
+def meter_id(owner: str, low: int) -> int:
+    """The meter id ``low`` in ``owner``'s range."""
+    return _object_id("meter", owner, low)
+
+
+def id_owner(value: int) -> str | None:
+    """Owner of a group or meter id, or None if nobody registered its range."""
+    high = (value >> ID_SHIFT) & 0xFF
+    if value >> 32:
+        return None
+    for name, code in ID_OWNERS.items():
+        if code == high:
+            return name
+    return None
+
+
+def _check_codes() -> None:
+    if len(set(OWNERS.values())) != len(OWNERS) or len(set(ID_OWNERS.values())) != len(ID_OWNERS):
+        raise CookieError("two owners share a code")
+    for name, code in ID_OWNERS.items():
+        if name not in OWNERS:
+            raise CookieError(f"id owner {name!r} has no cookie range")
+        if not 0x01 <= code <= 0xFE:
+            raise CookieError(f"id owner {name!r}: code {code:#x} outside 0x01..0xfe")
+
+
+_check_codes()

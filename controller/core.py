@@ -2,12 +2,14 @@
 
 The os-ken shell (``controller.app``) unpacks OpenFlow events and calls a method
 here with ``now``; each method returns the messages to send as ``[(dp_id, msg)]``.
-The core keeps, per switch, the flows it believes are installed, and after every
-change computes the desired flows from its managers (pipeline, flooding,
-forwarding) and sends only the difference: additions first (make before break),
-then strict deletions. A switch that (re)connects is first dumped and reconciled
-against the desired state, so it ends with exactly the flows we want: none
-missing, none stale, none duplicated.
+The core keeps, per switch, the flows, groups and meters it believes are installed,
+and after every change computes the desired ones from its managers (pipeline,
+flooding, forwarding) and from registered providers (apps: ``add_provider``), and
+sends only the difference, ordered by ``controller.desired.plan``: meters and
+groups before the flows that use them, additions before deletions (make before
+break). A switch that (re)connects is first dumped — flows, groups and meters —
+and reconciled against the desired state once all three dumps are in, so it ends
+with exactly what we want: none missing, none stale, none duplicated.
 
 All public methods take ``self.lock``: gRPC threads read while os-ken threads write.
 """
@@ -18,15 +20,16 @@ import functools
 import logging
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from os_ken.lib.packet import arp as arp_pkt
 from os_ken.lib.packet import ethernet, ipv4, packet
 from os_ken.lib.packet.ether_types import ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_LLDP
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
-from controller import arp, cookies, flooding, flows, lldp
+from controller import arp, cookies, desired, flooding, flows, lldp
 from controller.config import Config
+from controller.desired import DUMP_KINDS, Desired, Entries, Provider, ProviderError
 from controller.events import Event, EventBus
 from controller.flows import FlowSpec, flow
 from controller.forwarding import Forwarding, Hop
@@ -40,6 +43,10 @@ LOG = logging.getLogger(__name__)
 Out = list[tuple[int, object]]
 
 PIPELINE_COOKIE = cookies.cookie("pipeline")
+# Owners whose flows the core computes itself; providers take the other owner names.
+BUILTIN_OWNERS = frozenset({"pipeline", "forwarding", "flooding"})
+_MOD_COUNTERS = ("flow_adds", "flow_deletes", "group_adds", "group_modifies", "group_deletes",
+                 "meter_adds", "meter_modifies", "meter_deletes")
 # A flooded ARP request seen again within this window on another port is our own
 # flood echoed over a link that LLDP has not confirmed yet: ignored, not learned.
 ARP_ECHO_WINDOW_S = 1.0
@@ -73,7 +80,8 @@ def _pipeline_flows() -> tuple[FlowSpec, ...]:
         # pair's path like any unicast frame, so it keeps working without us.
         flow("ingress", 2000, {"eth_type": ETH_TYPE_ARP, "eth_dst": "ff:ff:ff:ff:ff:ff"},
              [("controller",)], cookie=PIPELINE_COOKIE),
-        flow("ingress", 0, {}, goto="forward", cookie=PIPELINE_COOKIE),
+        flow("ingress", 0, {}, goto="slice", cookie=PIPELINE_COOKIE),
+        flow("slice", 0, {}, goto="forward", cookie=PIPELINE_COOKIE),
         flow("forward", 10, {"eth_dst": ("01:00:00:00:00:00", "01:00:00:00:00:00")},
              goto="flood", cookie=PIPELINE_COOKIE),
         flow("forward", 0, {}, [("controller",)], cookie=PIPELINE_COOKIE),
@@ -87,7 +95,9 @@ _PIPELINE_FLOWS = _pipeline_flows()
 @dataclass
 class SwitchState:
     reconciled: bool = False
-    installed: dict | None = None       # FlowSpec.key -> FlowSpec, once reconciled
+    installed: Entries | None = None        # what the switch holds, once reconciled
+    awaiting: set[str] = field(default_factory=set)         # dumps still to complete
+    dumps: dict[str, list] = field(default_factory=dict)    # parts received so far
 
 
 class ControllerCore:
@@ -102,6 +112,8 @@ class ControllerCore:
         self.forwarding = Forwarding(self.topology, self.hosts)
         self.rates = PortRates()
         self.switches: dict[int, SwitchState] = {}
+        self.providers: dict[str, Provider] = {}
+        self._problems_seen: set[tuple[int, str]] = set()
         self.counters: Counter[str] = Counter()
         self._next_lldp = 0.0
         self._next_stats = 0.0
@@ -162,44 +174,75 @@ class ControllerCore:
         self.switches[dp_id] = SwitchState()
         self.rates.forget(dp_id)
         self._publish(events)
-        out: Out = [(dp_id, flows.set_async_defaults()), (dp_id, flows.flow_stats_request())]
+        out: Out = [(dp_id, flows.set_async_defaults())] + self.request_dumps(dp_id)
         if len(events) > 1:     # ports changed while it was away
             out += self._after_topology_change(now)
         # LLDP from every switch now, so links towards the newcomer appear at once.
         for other in sorted(self.switches):
             out += self._lldp_for(other)
-        LOG.info("dp %016x connected with %d ports; dumping flows to reconcile", dp_id, len(ports))
+        LOG.info("dp %016x connected with %d ports; dumping flows, groups and meters to reconcile",
+                 dp_id, len(ports))
         return out
 
     @_locked
-    def flows_dumped(self, dp_id: int, dumped: list, now: float) -> Out:
-        """Reconcile a freshly (re)connected switch against the desired state."""
+    def request_dumps(self, dp_id: int) -> Out:
+        """Ask a switch for its flows, groups and meters; it is reconciled (and gets no
+        other changes) once all three dumps are in."""
         state = self.switches.get(dp_id)
         if state is None:
             return []
-        have: dict = {}
-        out: Out = []
-        stale = 0
-        for stats in dumped:
-            try:
-                spec = flows.from_stats(stats)
-            except flows.ForeignFlow as err:
-                out.append((dp_id, flows.delete_stats(stats)))
-                stale += 1
-                LOG.info("dp %016x: removing foreign flow (%s)", dp_id, err)
-                continue
-            if spec.key in have or cookies.owner_of(spec.cookie) is None:
-                out.append((dp_id, flows.to_delete(spec)))
-                stale += 1
-                continue
-            have[spec.key] = spec
-        state.installed = have
+        state.reconciled = False
+        state.awaiting = set(DUMP_KINDS)
+        state.dumps = {kind: [] for kind in DUMP_KINDS}
+        return [(dp_id, msg) for msg in desired.dump_requests()]
+
+    @_locked
+    def flows_dumped(self, dp_id: int, dumped: list, now: float, more: bool = False) -> Out:
+        """One part of a flow dump (``more``: further parts follow)."""
+        return self._dumped(dp_id, "flows", dumped, now, more)
+
+    @_locked
+    def groups_dumped(self, dp_id: int, dumped: list, now: float, more: bool = False) -> Out:
+        """One part of a group-description dump."""
+        return self._dumped(dp_id, "groups", dumped, now, more)
+
+    @_locked
+    def meters_dumped(self, dp_id: int, dumped: list, now: float, more: bool = False) -> Out:
+        """One part of a meter-config dump."""
+        return self._dumped(dp_id, "meters", dumped, now, more)
+
+    @_locked
+    def dump_failed(self, dp_id: int, kind: str, now: float) -> Out:
+        """The switch refused a dump (e.g. it has no meters): reconcile as if it were empty."""
+        LOG.warning("dp %016x refused the %s dump; treating it as empty", dp_id, kind)
+        self.counters["dump_failures"] += 1
+        return self._dumped(dp_id, kind, [], now, False)
+
+    def _dumped(self, dp_id: int, kind: str, dumped: list, now: float, more: bool) -> Out:
+        state = self.switches.get(dp_id)
+        if state is None or kind not in state.awaiting:
+            return []           # a late reply to an earlier connection, or nobody asked
+        state.dumps[kind].extend(dumped)
+        if more:
+            return []
+        state.awaiting.discard(kind)
+        if state.awaiting:
+            return []
+        return self._reconcile(dp_id, now)
+
+    def _reconcile(self, dp_id: int, now: float) -> Out:
+        """Reconcile a freshly (re)connected switch against the desired state."""
+        state = self.switches[dp_id]
+        dumps, state.dumps = state.dumps, {}
+        state.installed = desired.read_dump(dumps["flows"], dumps["groups"], dumps["meters"])
         state.reconciled = True
-        before = len(out)
-        out += self._sync(now, only=[dp_id])
+        before = Counter(self.counters)
+        out = self._sync(now, only=[dp_id])
         self.counters["reconciliations"] += 1
-        LOG.info("dp %016x reconciled: %d flows found, %d foreign removed, %d changes sent",
-                 dp_id, len(dumped), stale, len(out) - before)
+        changes = {k: self.counters[k] - before[k] for k in _MOD_COUNTERS if self.counters[k] != before[k]}
+        LOG.info("dp %016x reconciled: %d flows, %d groups, %d meters found; changes: %s", dp_id,
+                 len(dumps["flows"]), len(dumps["groups"]), len(dumps["meters"]),
+                 ", ".join(f"{v} {k}" for k, v in changes.items()) or "none")
         return out
 
     @_locked
@@ -397,11 +440,59 @@ class ControllerCore:
 
     # ---- desired state ---------------------------------------------------------------
 
-    def desired(self, dp_id: int, now: float) -> dict:
+    @_locked
+    def add_provider(self, provider: Provider) -> None:
+        """Register an app's desired state. Its ``name`` must be a registered owner
+        (``controller.cookies``); call ``resync`` to install what it wants."""
+        name = getattr(provider, "name", None)
+        if not isinstance(provider, Provider) or not isinstance(name, str):
+            raise ProviderError(f"{provider!r} has no name and desired(dp_id, now)")
+        if name not in cookies.OWNERS or name in BUILTIN_OWNERS:
+            raise ProviderError(f"provider {name!r} is not a registered owner; add it to "
+                                f"controller/cookies.py (known: {sorted(set(cookies.OWNERS) - BUILTIN_OWNERS)})")
+        if name in self.providers:
+            raise ProviderError(f"provider {name!r} is already registered")
+        self.providers[name] = provider
+        LOG.info("provider %s registered", name)
+
+    @_locked
+    def remove_provider(self, name: str) -> None:
+        """Forget a provider; the next ``resync`` removes everything it installed."""
+        if self.providers.pop(name, None) is None:
+            raise NotFound(f"no provider named {name!r}")
+
+    @_locked
+    def resync(self, now: float) -> Out:
+        """Bring every switch to the desired state (after a provider's intent changed)."""
+        return self._sync(now)
+
+    def desired(self, dp_id: int, now: float) -> Entries:
         specs = pipeline_flows()
         specs += flooding.desired(self.topology, dp_id, now, self._edge_after_s)
         specs += self.forwarding.desired(dp_id)
-        return {spec.key: spec for spec in specs}
+        provided = []
+        problems = []
+        for name in sorted(self.providers):
+            try:
+                provided.append((name, self.providers[name].desired(dp_id, now)))
+            except Exception as err:  # noqa: BLE001 - one app's bug must not break the switch
+                # Keep what it has installed rather than tearing its traffic down.
+                self.counters["provider_errors"] += 1
+                problems.append(f"provider {name} failed ({type(err).__name__}: {err}); "
+                                f"keeping what it installed")
+                state = self.switches.get(dp_id)
+                kept = state.installed.owned_by(name) if state and state.installed else Desired()
+                provided.append((name, kept))
+        want, rejected = desired.merge(specs, provided)
+        self._report(dp_id, problems + rejected)
+        return want
+
+    def _report(self, dp_id: int, problems: list[str]) -> None:
+        for problem in problems:
+            if (dp_id, problem) not in self._problems_seen:
+                self._problems_seen.add((dp_id, problem))
+                self.counters["desired_rejects"] += 1
+                LOG.error("dp %016x: %s", dp_id, problem)
 
     def _after_topology_change(self, now: float) -> Out:
         for (src, dst), old, new in self.forwarding.refresh():
@@ -410,27 +501,22 @@ class ControllerCore:
         return self._sync(now)
 
     def _sync(self, now: float, only: list[int] | None = None) -> Out:
-        adds: Out = []
-        deletes: Out = []
         ingress = self.forwarding.ingress_dps()
         # Ingress switches last, so a rerouted pair's downstream hops exist first.
         dps = sorted(only if only is not None else self.switches, key=lambda d: (d in ingress, d))
+        plans = {}
         for dp_id in dps:
             state = self.switches.get(dp_id)
             if state is None or not state.reconciled:
                 continue
             want = self.desired(dp_id, now)
-            have = state.installed
-            for key, spec in want.items():
-                if have.get(key) != spec:
-                    adds.append((dp_id, flows.to_flowmod(spec)))
-            for key, spec in have.items():
-                if key not in want:
-                    deletes.append((dp_id, flows.to_delete(spec)))
+            plans[dp_id] = desired.plan(want, state.installed)
             state.installed = want
-        self.counters["flow_adds"] += len(adds)
-        self.counters["flow_deletes"] += len(deletes)
-        return adds + deletes
+            for name, n in plans[dp_id].counts.items():
+                self.counters[name] += n
+        # Phase by phase across switches: every new flow is in before any old one goes.
+        return [(dp_id, msg) for phase in range(desired.N_PHASES)
+                for dp_id, p in plans.items() for msg in p.phases[phase]]
 
     # ---- queries (northbound API) ------------------------------------------------------
 

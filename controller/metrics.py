@@ -41,10 +41,17 @@ class CoreCollector:
         mods.add_metric(["add"], counters.get("flow_adds", 0))
         mods.add_metric(["delete"], counters.get("flow_deletes", 0))
         yield mods
+        for kind in ("group", "meter"):
+            family = CounterMetricFamily(f"foresight_{kind}_mods", f"{kind.capitalize()}-mods sent",
+                                         labels=["op"])
+            for op, counter in (("add", "adds"), ("modify", "modifies"), ("delete", "deletes")):
+                family.add_metric([op], counters.get(f"{kind}_{counter}", 0))
+            yield family
         yield CounterMetricFamily("foresight_packet_in", "Packet-ins received",
                                   value=counters.get("packet_in", 0))
         errors = CounterMetricFamily("foresight_errors", "Errors by kind", labels=["kind"])
-        for key in ("bad_packets", "openflow_errors", "send_failures", "no_path"):
+        for key in ("bad_packets", "openflow_errors", "send_failures", "no_path", "provider_errors",
+                    "desired_rejects", "dump_failures"):
             errors.add_metric([key], counters.get(key, 0))
         yield errors
         yield CounterMetricFamily("foresight_reconciliations", "Switch flow reconciliations",

@@ -5,9 +5,10 @@ match fields it accepts, which tables it may jump to and what happens on a miss.
 A flow that matches an undeclared field or jumps to an undeclared table raises
 ``PipelineError`` before anything reaches a switch.
 
-    0 ingress   LLDP and ARP to the controller, everything else to forward
-    1 forward   per (eth_src, eth_dst) paths; multicast to flood; miss to controller
-    2 flood     spanning-tree broadcast: blocked ports drop, others output
+    0 ingress   LLDP and ARP to the controller, everything else to slice
+    1 slice     per-slice classification (VIPs, rate limits); miss to forward
+    2 forward   per (eth_src, eth_dst) paths; multicast to flood; miss to controller
+    3 flood     spanning-tree broadcast: blocked ports drop, others output
 """
 
 from __future__ import annotations
@@ -31,12 +32,16 @@ class Table:
 
 TABLES: tuple[Table, ...] = (
     Table("ingress", 0, frozenset({"in_port", "eth_type", "eth_src", "eth_dst"}),
-          next_tables=("forward",), miss="goto:forward",
+          next_tables=("slice",), miss="goto:slice",
           description="classify: control protocols to the controller"),
-    Table("forward", 1, frozenset({"in_port", "eth_src", "eth_dst", "eth_type"}),
+    Table("slice", 1, frozenset({"in_port", "eth_type", "eth_src", "eth_dst", "ipv4_src", "ipv4_dst",
+                                 "ip_proto", "tcp_src", "tcp_dst", "udp_src", "udp_dst"}),
+          next_tables=("forward",), miss="goto:forward",
+          description="slices: VIP load balancing over groups, rate limits with meters"),
+    Table("forward", 2, frozenset({"in_port", "eth_src", "eth_dst", "eth_type"}),
           next_tables=("flood",), miss="controller",
           description="unicast paths between learned hosts"),
-    Table("flood", 2, frozenset({"in_port", "eth_dst"}),
+    Table("flood", 3, frozenset({"in_port", "eth_dst"}),
           miss="drop", description="loop-free broadcast along the spanning tree"),
 )
 

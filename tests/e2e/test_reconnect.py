@@ -1,6 +1,6 @@
 """A switch drops its controller connection and reconnects: the controller dumps
-its flows and reconciles them — what it wants comes back, stale and foreign flows
-go, and nothing is duplicated."""
+its flows, groups and meters and reconciles them — what it wants comes back, stale
+and foreign entries go, and nothing is duplicated."""
 
 from __future__ import annotations
 
@@ -38,11 +38,16 @@ def test_reconnect_restores_flows_without_duplicates_or_stale_entries(lab_factor
 
     # While connected, the switch gains flows the controller does not want and
     # loses one it does; the controller only finds out on reconnect.
-    _add_flow("s1", "table=1,priority=1000,cookie=0x0f02000000000000,"
+    _add_flow("s1", "table=2,priority=1000,cookie=0x0f02000000000000,"
                     "dl_src=00:00:00:00:00:09,dl_dst=00:00:00:00:00:08,actions=output:3")
     _add_flow("s1", "table=0,priority=5,cookie=0xdead,actions=drop")
+    # ... and a group and a meter in nobody's id range.
+    subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "add-group", "s1", "group_id=5,type=all,bucket=output:1"],
+                   check=True)
+    subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "add-meter", "s1", "meter=9,kbps,band=type=drop,rate=100"],
+                   check=True)
     subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "del-flows", "s1",
-                    "table=1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02"], check=True)
+                    "table=2,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02"], check=True)
     assert ovs_flows("s1") != wanted
 
     count = lab.client.status().counters.get("reconciliations", 0)
@@ -54,6 +59,10 @@ def test_reconnect_restores_flows_without_duplicates_or_stale_entries(lab_factor
     after = ovs_flows("s1")
     assert after == wanted
     assert len(after) == len(set(after))
+    assert "group_id" not in subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-groups", "s1"],
+                                            capture_output=True, text=True, check=True).stdout
+    assert "meter=" not in subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-meters", "s1"],
+                                          capture_output=True, text=True, check=True).stdout
     assert "1 received" in h1.cmd(f"ping -c1 -W2 {h2.IP()}")
 
 
@@ -71,6 +80,6 @@ def test_reconnect_of_an_unchanged_switch_sends_no_flow_changes(lab_factory):
     assert ovs_flows("s2") == wanted
     # A control-channel blip is not a data-plane failure: the links stayed, and
     # the flows were already right, so not one flow-mod was sent anywhere.
-    assert after.get("flow_deletes", 0) == before.get("flow_deletes", 0)
-    assert after.get("flow_adds", 0) == before.get("flow_adds", 0)
+    for counter in ("flow_adds", "flow_deletes", "group_adds", "group_deletes", "meter_adds", "meter_deletes"):
+        assert after.get(counter, 0) == before.get(counter, 0), counter
     assert after.get("event_link_delete", 0) == 0

@@ -66,12 +66,17 @@ def test_bridge_gets_the_declared_pipeline_and_is_reported(bridge_and_controller
     assert switch.dp_id == 0xAA and switch.connected
     assert [p.port_no for p in switch.ports] == [1]
     flows = _wait(lambda: (f := _run("ovs-ofctl", "-O", "OpenFlow13", "--no-stats", "dump-flows", bridge))
-                  .count("cookie=0xf01") == 6 and f, what="pipeline flows")
+                  .count("cookie=0xf01") == 7 and f, what="pipeline flows")
     assert "priority=3000,dl_type=0x88cc actions=CONTROLLER:65535" in flows
-    assert "table=1, priority=10,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=goto_table:2" in flows
+    assert "cookie=0xf01000000000000, priority=0 actions=goto_table:1" in flows           # ingress -> slice
+    assert "cookie=0xf01000000000000, table=1, priority=0 actions=goto_table:2" in flows  # slice -> forward
+    assert "table=2, priority=10,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=goto_table:3" in flows
     # Every flow on the bridge is owned by the controller's cookie ranges.
     for line in flows.strip().splitlines():
         assert line.strip().startswith(("cookie=0xf01", "cookie=0xf02", "cookie=0xf03")), line
+    # No provider is configured: no groups, no meters.
+    assert _run("ovs-ofctl", "-O", "OpenFlow13", "dump-groups", bridge).count("group_id") == 0
+    assert _run("ovs-ofctl", "-O", "OpenFlow13", "dump-meters", bridge).count("meter=") == 0
 
 
 def test_metrics_endpoint_reports_the_switch(bridge_and_controller):

@@ -1,48 +1,38 @@
 """An in-memory OpenFlow 1.3 network for unit tests: switches, links and hosts.
 
-``FakeOFTable`` is one switch's multi-table flow store (the idea of Faucet's
-``clib/fakeoftable.py``, written from scratch). It takes the flow-mods the core
-emits *after* they have been encoded with a real os-ken datapath description and
-parsed back from the wire bytes, so a message that does not encode, or encodes to
-something else, cannot pass. ``lookup(fields)`` walks table 0 and its goto chain
-the way a switch would: the highest-priority matching flow wins, apply-actions
-output ports or send to the controller, no matching flow is a drop, and OpenFlow
-never outputs a frame back on the port it came in on.
+Each switch is a ``fakeswitch.FakeOFTable`` (flow, group and meter tables that
+refuse what Open vSwitch refuses and run packets the way it does); its names are
+re-exported here.
 
 ``FakeNetwork`` wires a ``ControllerCore`` to such switches. It connects them,
-answers flow-stats requests with what is really in the tables, carries frames
-over links and to hosts (LLDP included, so discovery runs for real), hands
-table-miss packets to ``core.packet_in`` and installs whatever comes back.
-``trace`` and ``walk`` follow a frame through the tables without asking the
-controller anything, so a test sees what the installed flows alone would do.
+answers flow, group and meter dumps with what is really in the tables (in parts,
+like multipart replies), carries frames over links and to hosts (LLDP included,
+so discovery runs for real), hands table-miss packets to ``core.packet_in`` and
+installs whatever comes back. Frames rewritten by set_field leave with their bytes
+rewritten (checksums recomputed). ``trace`` and ``walk`` follow a frame through the tables without
+asking the controller anything, so a test sees what the installed flows alone
+would do.
 """
 
 from __future__ import annotations
 
 import collections
-import ipaddress
 from dataclasses import dataclass, field
 
-from os_ken.lib.packet import arp, ethernet, ipv4, packet
+from os_ken.lib.packet import arp, ethernet, ipv4, packet, tcp, udp
 from os_ken.lib.packet.ether_types import ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_LLDP
-from os_ken.ofproto import ofproto_parser
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
-from os_ken.ofproto.ofproto_protocol import ProtocolDesc
 
-from controller import flows
 from controller.config import Config, LinkMeta, SwitchMeta, TopologyMeta
 from controller.core import ControllerCore
 from controller.topology import Port
+from fakeswitch import (CONTROLLER, Egress, FakeOFTable, FakeSwitchError, WireGroup, WireMeter,  # noqa: F401
+                        encode, match_key, wire_flowmod, wire_groupmod, wire_metermod)
 
-CONTROLLER = "controller"
 MAX_HOPS = 64
 MAX_MESSAGES = 20000        # per delivery: more means the controller is in a storm
 BROADCAST = "ff:ff:ff:ff:ff:ff"
-
-
-class FakeSwitchError(AssertionError):
-    """The core sent something a real switch would reject or that we cannot model."""
 
 
 class TraceError(AssertionError):
@@ -51,194 +41,6 @@ class TraceError(AssertionError):
 
 class LoopError(TraceError):
     """A frame came back to a switch port it had already entered through."""
-
-
-# ---- encoding -------------------------------------------------------------------------
-
-def encode(msg) -> bytes:
-    """Serialise ``msg`` as it would go on the wire to an OpenFlow 1.3 switch."""
-    msg.datapath = ProtocolDesc(ofp.OFP_VERSION)
-    msg.serialize()
-    return bytes(msg.buf)
-
-
-def wire_flowmod(msg: parser.OFPFlowMod) -> parser.OFPFlowMod:
-    """Encode a flow-mod and parse it back: what the switch actually receives."""
-    buf = encode(msg)
-    version, msg_type, msg_len, xid = ofproto_parser.header(buf)
-    if msg_type != ofp.OFPT_FLOW_MOD or msg_len != len(buf):
-        raise FakeSwitchError(f"flow-mod encoded as type {msg_type}, length {msg_len}/{len(buf)}")
-    return ofproto_parser.msg(ProtocolDesc(ofp.OFP_VERSION), version, msg_type, msg_len, xid, buf)
-
-
-# ---- matching ---------------------------------------------------------------------------
-
-def _as_int(name: str, value) -> int:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.count(":") == 5:
-        return int(value.replace(":", ""), 16)
-    if isinstance(value, str) and value.count(".") == 3:
-        return int(ipaddress.IPv4Address(value))
-    raise FakeSwitchError(f"cannot model a match on {name}={value!r}")
-
-
-def _norm_field(name: str, value) -> tuple[int, int | None]:
-    """(value, mask) as integers; mask None for an exact match."""
-    if isinstance(value, tuple):
-        val, mask = value
-        return _as_int(name, val), _as_int(name, mask)
-    return _as_int(name, value), None
-
-
-def match_key(match: parser.OFPMatch) -> frozenset:
-    return frozenset((name, _norm_field(name, value)) for name, value in match.items())
-
-
-def _matches(match: parser.OFPMatch, fields: dict) -> bool:
-    for name, value in match.items():
-        if name not in fields:
-            return False
-        want, mask = _norm_field(name, value)
-        have = _as_int(name, fields[name])
-        if mask is None:
-            if have != want:
-                return False
-        elif have & mask != want & mask:
-            return False
-    return True
-
-
-def _outputs(flowmod) -> list[int]:
-    ports = []
-    for inst in flowmod.instructions:
-        if isinstance(inst, parser.OFPInstructionActions):
-            ports += [a.port for a in inst.actions if isinstance(a, parser.OFPActionOutput)]
-    return ports
-
-
-def _groups(flowmod) -> list[int]:
-    groups = []
-    for inst in flowmod.instructions:
-        if isinstance(inst, parser.OFPInstructionActions):
-            groups += [a.group_id for a in inst.actions if isinstance(a, parser.OFPActionGroup)]
-    return groups
-
-
-# ---- one switch ---------------------------------------------------------------------------
-
-class FakeOFTable:
-    """The flow tables of one OpenFlow 1.3 switch."""
-
-    def __init__(self, dp_id: int = 1):
-        self.dp_id = dp_id
-        self.tables: dict[int, list] = collections.defaultdict(list)
-
-    # -- changes --
-
-    def apply(self, msg: parser.OFPFlowMod) -> None:
-        if not isinstance(msg, parser.OFPFlowMod):
-            raise FakeSwitchError(f"not a flow-mod: {type(msg).__name__}")
-        fm = wire_flowmod(msg)
-        if fm.command == ofp.OFPFC_ADD:
-            if fm.table_id > ofp.OFPTT_MAX:
-                raise FakeSwitchError(f"dp {self.dp_id}: add to table {fm.table_id}")
-            self._remove(fm.table_id, lambda f: self._same(f, fm))
-            self.tables[fm.table_id].append(fm)
-        elif fm.command == ofp.OFPFC_DELETE_STRICT:
-            self._remove(fm.table_id, lambda f: self._same(f, fm) and self._out_filter(f, fm))
-        elif fm.command == ofp.OFPFC_DELETE:
-            wanted = match_key(fm.match)
-            self._remove(fm.table_id, lambda f: wanted <= match_key(f.match)
-                         and self._out_filter(f, fm))
-        else:
-            raise FakeSwitchError(f"dp {self.dp_id}: flow-mod command {fm.command} not modelled")
-
-    def apply_all(self, msgs) -> None:
-        for msg in msgs:
-            self.apply(msg)
-
-    @staticmethod
-    def _same(a, b) -> bool:
-        return a.priority == b.priority and match_key(a.match) == match_key(b.match)
-
-    @staticmethod
-    def _out_filter(flow, delete) -> bool:
-        # OpenFlow: deletes only touch flows that output to out_port / out_group,
-        # unless those are ANY. (A delete left with out_port=0 deletes nothing.)
-        if delete.cookie_mask and (flow.cookie & delete.cookie_mask) != (delete.cookie & delete.cookie_mask):
-            return False
-        if delete.out_port != ofp.OFPP_ANY and delete.out_port not in _outputs(flow):
-            return False
-        if delete.out_group != ofp.OFPG_ANY and delete.out_group not in _groups(flow):
-            return False
-        return True
-
-    def _remove(self, table_id: int, doomed) -> None:
-        ids = list(self.tables) if table_id == ofp.OFPTT_ALL else [table_id]
-        for tid in ids:
-            self.tables[tid] = [f for f in self.tables[tid] if not doomed(f)]
-
-    # -- reads --
-
-    def flows(self, table_id: int | None = None) -> list:
-        out = []
-        for tid in sorted(self.tables):
-            if table_id is None or tid == table_id:
-                out += sorted(self.tables[tid], key=lambda f: -f.priority)
-        return out
-
-    def __len__(self) -> int:
-        return sum(len(t) for t in self.tables.values())
-
-    def dump(self) -> list[parser.OFPFlowStats]:
-        """What a flow-stats reply for every table would carry."""
-        return [parser.OFPFlowStats(table_id=f.table_id, duration_sec=0, duration_nsec=0,
-                                    priority=f.priority, idle_timeout=f.idle_timeout,
-                                    hard_timeout=f.hard_timeout, flags=f.flags, cookie=f.cookie,
-                                    packet_count=0, byte_count=0, match=f.match,
-                                    instructions=f.instructions)
-                for f in self.flows()]
-
-    def specs(self) -> set[flows.FlowSpec]:
-        return {flows.from_stats(stats) for stats in self.dump()}
-
-    def lookup(self, fields: dict) -> list:
-        """Outcomes for a frame with these header fields (``in_port`` included):
-        output port numbers and/or ``CONTROLLER``, in action order; [] is a drop."""
-        if "in_port" not in fields:
-            raise FakeSwitchError("lookup needs in_port")
-        outcomes: list = []
-        table_id = 0
-        while True:
-            candidates = [f for f in self.tables.get(table_id, ()) if _matches(f.match, fields)]
-            if not candidates:
-                break               # OpenFlow 1.3 table miss with no miss flow: drop
-            best = max(f.priority for f in candidates)
-            winners = [f for f in candidates if f.priority == best]
-            if len(winners) > 1:
-                raise FakeSwitchError(f"dp {self.dp_id} table {table_id}: {len(winners)} flows "
-                                      f"at priority {best} match {fields}")
-            goto = None
-            for inst in winners[0].instructions:
-                if isinstance(inst, parser.OFPInstructionGotoTable):
-                    goto = inst.table_id
-                elif isinstance(inst, parser.OFPInstructionActions) and inst.type == ofp.OFPIT_APPLY_ACTIONS:
-                    for act in inst.actions:
-                        if not isinstance(act, parser.OFPActionOutput):
-                            raise FakeSwitchError(f"action {type(act).__name__} not modelled")
-                        if act.port == ofp.OFPP_CONTROLLER:
-                            outcomes.append(CONTROLLER)
-                        elif act.port != fields["in_port"]:
-                            outcomes.append(act.port)
-                else:
-                    raise FakeSwitchError(f"instruction {type(inst).__name__} not modelled")
-            if goto is None:
-                break
-            if goto <= table_id:
-                raise FakeSwitchError(f"dp {self.dp_id}: goto {goto} from table {table_id}")
-            table_id = goto
-        return outcomes
 
 
 # ---- frames -------------------------------------------------------------------------------
@@ -258,7 +60,39 @@ def frame_fields(data: bytes, in_port: int) -> dict:
     fields = {"in_port": in_port}
     if eth is not None:
         fields.update(eth_src=eth.src, eth_dst=eth.dst, eth_type=eth.ethertype)
+    ip = pkt.get_protocol(ipv4.ipv4)
+    if ip is not None:
+        fields.update(ipv4_src=ip.src, ipv4_dst=ip.dst, ip_proto=ip.proto, ip_dscp=ip.tos >> 2)
+        for proto, name in ((tcp.tcp, "tcp"), (udp.udp, "udp")):
+            l4 = pkt.get_protocol(proto)
+            if l4 is not None:
+                fields.update({f"{name}_src": l4.src_port, f"{name}_dst": l4.dst_port})
     return fields
+
+
+def rewrite(data: bytes, changes: dict) -> bytes:
+    """The frame with header fields changed as set_field would (checksums recomputed)."""
+    if not changes:
+        return data
+    pkt = packet.Packet(data)
+    eth, ip = pkt.get_protocol(ethernet.ethernet), pkt.get_protocol(ipv4.ipv4)
+    for name, value in changes.items():
+        if name in ("eth_src", "eth_dst") and eth is not None:
+            setattr(eth, name[4:], value)
+        elif name in ("ipv4_src", "ipv4_dst") and ip is not None:
+            setattr(ip, name[5:], value)
+        elif name == "ip_dscp" and ip is not None:
+            ip.tos = (value << 2) | (ip.tos & 3)
+        else:
+            raise FakeSwitchError(f"cannot rewrite {name} in this frame")
+    if ip is not None:
+        ip.csum = 0
+        for proto in (tcp.tcp, udp.udp):
+            l4 = pkt.get_protocol(proto)
+            if l4 is not None:
+                l4.csum = 0         # covers the IPv4 pseudo-header
+    pkt.serialize()
+    return bytes(pkt.data)
 
 
 def _frame(*protocols) -> bytes:
@@ -291,6 +125,14 @@ def ipv4_frame(src: FakeHost, dst: FakeHost, payload: bytes = b"foresight") -> b
                   ipv4.ipv4(src=src.ip, dst=dst.ip, proto=253), payload)
 
 
+def udp_frame(src: FakeHost, dst_mac: str, dst_ip: str, src_port: int, dst_port: int,
+              payload: bytes = b"foresight") -> bytes:
+    """A UDP datagram from a host to any address (a VIP, say)."""
+    return _frame(ethernet.ethernet(dst=dst_mac, src=src.mac, ethertype=ETH_TYPE_IP),
+                  ipv4.ipv4(src=src.ip, dst=dst_ip, proto=17),
+                  udp.udp(src_port=src_port, dst_port=dst_port), payload)
+
+
 def broadcast_frame(src: FakeHost) -> bytes:
     """A non-ARP broadcast (think DHCP): handled by the flood table, not the controller."""
     return _frame(ethernet.ethernet(dst=BROADCAST, src=src.mac, ethertype=ETH_TYPE_IP),
@@ -306,6 +148,8 @@ class Walk:
     to_controller: list[tuple[int, int]] = field(default_factory=list)  # (dp_id, in_port)
     dropped: list[tuple[int, int]] = field(default_factory=list)        # (dp_id, in_port)
     entered: list[tuple[int, int]] = field(default_factory=list)        # (dp_id, in_port) in order
+    packets: list[tuple[str, dict]] = field(default_factory=list)       # (host, headers) delivered
+    meters: set[tuple[int, int]] = field(default_factory=set)           # (dp_id, meter_id) passed
 
 
 def config_for(links, capacities: dict | None = None, **discovery) -> Config:
@@ -326,12 +170,14 @@ class FakeNetwork:
     """Switches, links and hosts around a real ``ControllerCore``; time is simulated.
 
     ``links`` are ``(a_dp, a_port, b_dp, b_port)``; ``hosts`` are ``FakeHost``s.
-    Every message the core returns is encoded, then acted on: flow-mods change the
-    fake tables, packet-outs put frames on ports, flow-stats requests are answered
-    with the switch's real table contents, anything else is recorded in ``sent``.
+    Every message the core returns is encoded, then acted on: flow-, group- and
+    meter-mods change the fake tables, packet-outs put frames on ports, flow, group
+    and meter dumps are answered with the switch's real contents (in parts of
+    ``DUMP_PART``, as multipart replies), everything is recorded in ``sent``.
     """
 
     TICK_S = 0.25
+    DUMP_PART = 4
 
     def __init__(self, links, hosts, config: Config | None = None, port_speed_mbps: float = 0.0):
         self.links = [tuple(l) for l in links]
@@ -348,7 +194,8 @@ class FakeNetwork:
         for dp, port in sorted(set(self.peer) | set(self.host_at)):
             self.ports[dp].append(port)
         self.up = {key: True for key in set(self.peer) | set(self.host_at)}
-        self.switches = {dp: FakeOFTable(dp) for dp in self.ports}
+        self.switches = {dp: FakeOFTable(dp, live=lambda port, dp=dp: self.up.get((dp, port), False))
+                         for dp in self.ports}
         self.connected: set[int] = set()
         self.received: dict[str, list[bytes]] = {name: [] for name in self.hosts}
         self.link_frames: list[tuple[int, int, bytes]] = []     # non-LLDP frames put on links
@@ -455,17 +302,27 @@ class FakeNetwork:
         if dp_id not in self.connected:
             raise FakeSwitchError(f"message for dp {dp_id}, which is not connected: {msg}")
         self.sent.append((dp_id, msg))
-        if isinstance(msg, parser.OFPFlowMod):
+        if isinstance(msg, (parser.OFPFlowMod, parser.OFPGroupMod, parser.OFPMeterMod)):
             self.switches[dp_id].apply(msg)
             return
         encode(msg)
+        switch = self.switches[dp_id]
         if isinstance(msg, parser.OFPPacketOut):
             self._packet_out(dp_id, msg)
         elif isinstance(msg, parser.OFPFlowStatsRequest):
-            self._queue.extend(self.core.flows_dumped(dp_id, self.switches[dp_id].dump(), self.now))
+            self._reply_in_parts(dp_id, switch.dump(), self.core.flows_dumped)
+        elif isinstance(msg, parser.OFPGroupDescStatsRequest):
+            self._reply_in_parts(dp_id, switch.dump_groups(), self.core.groups_dumped)
+        elif isinstance(msg, parser.OFPMeterConfigStatsRequest):
+            self._reply_in_parts(dp_id, switch.dump_meters(), self.core.meters_dumped)
         elif not isinstance(msg, (parser.OFPSetConfig, parser.OFPPortStatsRequest,
                                   parser.OFPBarrierRequest, parser.OFPPortDescStatsRequest)):
             raise FakeSwitchError(f"unexpected message to dp {dp_id}: {type(msg).__name__}")
+
+    def _reply_in_parts(self, dp_id: int, body: list, method) -> None:
+        parts = [body[i:i + self.DUMP_PART] for i in range(0, len(body), self.DUMP_PART)] or [[]]
+        for i, part in enumerate(parts):
+            self._queue.extend(method(dp_id, part, self.now, more=i < len(parts) - 1))
 
     def _packet_out(self, dp_id: int, msg: parser.OFPPacketOut) -> None:
         ports = []
@@ -504,28 +361,33 @@ class FakeNetwork:
             raise LoopError(f"frame still travelling after {MAX_HOPS} links")
         # A switch without its controller keeps forwarding with the flows it has
         # (OVS fail-mode secure); only its packet-ins are lost.
-        for outcome in self.switches[dp_id].lookup(frame_fields(data, in_port)):
-            if outcome == CONTROLLER:
+        before = frame_fields(data, in_port)
+        for egress in self.switches[dp_id].process(before):
+            after = egress.headers
+            frame = rewrite(data, {k: v for k, v in after.items() if before.get(k) != v})
+            if egress.port == CONTROLLER:
                 if dp_id in self.connected:
-                    self._queue.extend(self.core.packet_in(dp_id, in_port, data, self.now))
+                    self._queue.extend(self.core.packet_in(dp_id, in_port, frame, self.now))
             else:
-                self._transmit(dp_id, outcome, data, hops)
+                self._transmit(dp_id, egress.port, frame, hops)
 
     # -- following frames through the tables alone --
 
     def walk(self, dp_id: int, in_port: int, fields: dict) -> Walk:
         """Every copy of a frame entering at dp_id:in_port, through tables and links."""
         result = Walk()
-        todo = [(dp_id, in_port)]
+        todo = [(dp_id, in_port, dict(fields))]
         while todo:
-            dp, port = todo.pop(0)
+            dp, port, headers = todo.pop(0)
             if (dp, port) in result.entered:
                 raise LoopError(f"frame entered {dp}:{port} twice; path so far {result.entered}")
             result.entered.append((dp, port))
-            outcomes = self.switches[dp].lookup(dict(fields, in_port=port))
-            if not outcomes:
+            copies = self.switches[dp].process(dict(headers, in_port=port))
+            if not copies:
                 result.dropped.append((dp, port))
-            for outcome in outcomes:
+            for egress in copies:
+                result.meters |= {(dp, m) for m in egress.meters}
+                outcome, after = egress.port, egress.headers
                 if outcome == CONTROLLER:
                     result.to_controller.append((dp, port))
                     continue
@@ -533,8 +395,9 @@ class FakeNetwork:
                     result.dropped.append((dp, port))
                 elif (dp, outcome) in self.host_at:
                     result.delivered.append(self.host_at[(dp, outcome)].name)
+                    result.packets.append((self.host_at[(dp, outcome)].name, after))
                 elif (dp, outcome) in self.peer and self.up[self.peer[(dp, outcome)]]:
-                    todo.append(self.peer[(dp, outcome)])
+                    todo.append((*self.peer[(dp, outcome)], after))
                 else:
                     result.dropped.append((dp, port))
         return result
@@ -557,12 +420,15 @@ class FakeNetwork:
         return path
 
     def out_of_sync(self) -> dict[int, tuple[set, set]]:
-        """{dp_id: (missing, unexpected)} where a switch's tables differ from what
-        the core wants on it now; {} when every connected switch is exact."""
+        """{dp_id: (missing, unexpected)} where a switch's flows, groups or meters
+        differ from what the core wants on it now; {} when every connected switch is exact."""
         diffs = {}
         for dp in sorted(self.connected):
-            want = set(self.core.desired(dp, self.now).values())
-            have = self.switches[dp].specs()
+            want_entries = self.core.desired(dp, self.now)
+            want = set(want_entries.flows.values()) | set(want_entries.groups.values()) \
+                | set(want_entries.meters.values())
+            switch = self.switches[dp]
+            have = switch.specs() | switch.group_specs() | switch.meter_specs()
             if want != have:
                 diffs[dp] = (want - have, have - want)
         return diffs

@@ -70,6 +70,8 @@ def test_unknown_key_is_rejected_naming_the_dotted_key(text, key):
     ("controller:\n  openflow: {listen_host: localhost}\n", "controller.openflow.listen_host"),
     ("controller:\n  grpc: {port: 70000}\n", "controller.grpc.port"),
     ("topology:\n  links: [{a: 1, b: 2, capacity_mbps: 0}]\n", "topology.links.0.capacity_mbps"),
+    ("controller:\n  providers: [apps.slices]\n", "controller.providers"),
+    ("controller:\n  providers: [a:b, a:b]\n", "controller.providers"),
 ])
 def test_wrong_type_or_value_names_the_key(text, key):
     assert f"{key}: " in _error(text)
@@ -159,3 +161,9 @@ def test_check_command_rejects_a_bad_file_naming_the_key(tmp_path, capsys):
     assert out == ""
     assert "controller.grpcc: unknown key" in err
     assert str(path) in err
+
+
+def test_providers_are_module_factory_paths():
+    cfg = config.parse("controller:\n  providers: [apps.slices.provider:make, tests.x:y]\n")
+    assert cfg.controller.providers == ("apps.slices.provider:make", "tests.x:y")
+    assert config.parse(config.dump(cfg)) == cfg

@@ -13,6 +13,7 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller import cookies, flows
 from controller.flows import flow
+from controller.pipeline import PIPELINE
 
 import fakeoftable
 from fakeoftable import (FakeSwitchError, TraceError, arp_reply, arp_request, broadcast_frame,
@@ -230,7 +231,8 @@ def test_reroute_emits_new_hops_before_deleting_old_ones():
     assert ofp.OFPFC_ADD in commands and ofp.OFPFC_DELETE_STRICT in commands
     assert commands == sorted(commands, key=lambda c: c != ofp.OFPFC_ADD)
     # The ingress switch changes last among the additions, after the new hop s3.
-    adds = [dp for dp, m in mods if m.command == ofp.OFPFC_ADD and m.table_id == 1 and m.priority == 1000]
+    forward = PIPELINE.table("forward").table_id
+    adds = [dp for dp, m in mods if m.command == ofp.OFPFC_ADD and m.table_id == forward and m.priority == 1000]
     assert adds.index(3) < adds.index(1)
 
 
@@ -296,9 +298,11 @@ def settled(tri):
 
 
 def _reconcile(net, dp):
-    out = net.core.flows_dumped(dp, net.switches[dp].dump(), net.now)
-    net.deliver(out)
-    return [m for _, m in out]
+    """Dump the switch again (flows, groups, meters) and return the mods that followed."""
+    sent = len(net.sent)
+    net.deliver(net.core.request_dumps(dp))
+    return [m for _, m in net.sent[sent:]
+            if isinstance(m, (parser.OFPFlowMod, parser.OFPGroupMod, parser.OFPMeterMod))]
 
 
 def test_dump_equal_to_the_installed_flows_changes_nothing(settled):

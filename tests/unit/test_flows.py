@@ -9,8 +9,9 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 from controller import cookies, flooding, flows, forwarding
 from controller.core import pipeline_flows
 from controller.flows import FlowSpec, ForeignFlow, flow
+from controller.pipeline import PIPELINE, PipelineError
 
-from fakeoftable import CONTROLLER, FakeOFTable, encode, wire_flowmod
+from fakeoftable import CONTROLLER, FakeOFTable, FakeSwitchError, encode, wire_flowmod
 
 H1, H2 = "02:00:00:00:00:01", "02:00:00:00:00:02"
 DATA = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00" + b"payload" * 8
@@ -64,12 +65,20 @@ ROUND_TRIP = [
          cookie=cookies.cookie("forwarding", 42)),
     flow("forward", 1000, {"eth_src": H1.upper(), "eth_dst": H2.upper()}, [("output", 3)]),
     flow("ingress", 3000, {"eth_type": 0x88CC}, [("controller",)]),
-    flow("ingress", 0, {}, goto="forward"),
-    flow("ingress", 5, {"in_port": 4, "eth_src": H1}, [("output", 1)], goto="forward"),
+    flow("ingress", 0, {}, goto="slice"),
+    flow("ingress", 5, {"in_port": 4, "eth_src": H1}, [("output", 1)], goto="slice"),
     flow("flood", 100, {"in_port": 2}),
     flow("flood", 10, {}, [("output", 1), ("output", 2), ("output", 5)], cookie=flooding.COOKIE),
     flow("forward", 7, {"eth_dst": H2}, [("set_field", "eth_dst", H1.upper()), ("output", 1)]),
     flow("forward", 8, {"eth_dst": H1}, [("group", 7)]),
+    flow("slice", 100, {"eth_type": 0x0800, "ipv4_dst": "10.9.0.100"},
+         [("group", cookies.group_id("slices", 1))], meter=cookies.meter_id("slices", 1),
+         cookie=cookies.cookie("slices", 1)),
+    flow("slice", 90, {"eth_type": 0x0800, "ipv4_src": ("10.1.0.0", "255.255.0.0"), "ip_proto": 17,
+                       "udp_dst": 53}, [("set_field", "ip_dscp", 46)], goto="forward", meter=3),
+    flow("slice", 80, {"eth_type": 0x0800, "ip_proto": 6, "tcp_dst": 80, "ipv4_dst": "10.9.0.100"},
+         [("set_field", "eth_dst", H2), ("set_field", "ipv4_dst", "10.0.0.2"),
+          ("set_field", "eth_src", H1), ("set_field", "ipv4_src", "10.9.0.100"), ("output", 2)]),
 ] + pipeline_flows()
 
 
@@ -102,7 +111,7 @@ def _stats(table_id=1, instructions=(), match=None):
     (_stats(instructions=[parser.OFPInstructionActions(ofp.OFPIT_WRITE_ACTIONS,
                                                        [parser.OFPActionOutput(1)])]),
      "OFPInstructionActions"),
-    (_stats(instructions=[parser.OFPInstructionMeter(1)]), "OFPInstructionMeter"),
+    (_stats(instructions=[parser.OFPInstructionWriteMetadata(1, 1)]), "OFPInstructionWriteMetadata"),
 ])
 def test_from_stats_refuses_flows_we_never_produce(stats, reason):
     with pytest.raises(ForeignFlow, match=reason):
@@ -138,7 +147,8 @@ def test_add_with_same_table_priority_and_match_replaces():
     assert switch.lookup({"in_port": 5, "eth_dst": H2}) == [2]
 
 
-@pytest.mark.parametrize("table_id, left", [(ofp.OFPTT_ALL, set()), (2, {"ingress", "forward"})])
+@pytest.mark.parametrize("table_id, left", [(ofp.OFPTT_ALL, set()),
+                                            (PIPELINE.table("flood").table_id, {"ingress", "slice", "forward"})])
 def test_delete_all_clears_the_named_tables(table_id, left):
     switch = _switch_with_pipeline()
     switch.apply(flows.delete_all(table_id))
@@ -156,3 +166,108 @@ def test_masked_multicast_match_sends_broadcast_to_flood():
     assert switch.lookup(dict(base, eth_dst=H2)) == [2]
     assert switch.lookup(dict(base, eth_dst="02:00:00:00:00:99")) == [CONTROLLER]
     assert switch.lookup(dict(base, eth_type=0x88CC, eth_dst="01:80:c2:00:00:0e")) == [CONTROLLER]
+
+
+# ---- rewrites, meters, prerequisites ---------------------------------------------------------
+
+IP = {"eth_type": 0x0800}
+
+
+@pytest.mark.parametrize("actions, message", [
+    ([("set_field", "vlan_vid", 5)], "set_field 'vlan_vid' not supported"),
+    ([("set_field", "eth_dst", "not-a-mac")], "not a MAC address"),
+    ([("set_field", "ipv4_dst", "10.0.0.300")], "not an IPv4 address"),
+    ([("set_field", "ipv4_dst", "10.0.0.0/24")], "needs one address"),
+    ([("set_field", "ip_dscp", 64)], "DSCP value 0..63"),
+    ([("set_field", "eth_dst")], "takes a field and a value"),
+    ([("output",)], "needs one output number"),
+    ([("group", -1)], "needs one group number"),
+])
+def test_bad_actions_raise_naming_the_problem(actions, message):
+    with pytest.raises(PipelineError, match=message):
+        flow("slice", 10, IP, actions)
+
+
+@pytest.mark.parametrize("match, actions, message", [
+    ({"ipv4_dst": "10.0.0.1"}, [], r"match on ipv4_dst needs eth_type=0x800"),
+    ({"eth_type": 0x0800, "tcp_dst": 80}, [], r"match on tcp_dst needs ip_proto=0x6"),
+    ({"eth_type": 0x0800, "ip_proto": 6, "udp_dst": 53}, [], r"match on udp_dst needs ip_proto=0x11"),
+    ({"ip_proto": 6}, [], r"match on ip_proto needs eth_type=0x800"),
+    ({}, [("set_field", "ipv4_dst", "10.0.0.2")], r"set_field on ipv4_dst needs eth_type=0x800"),
+    ({"eth_type": 0x0806}, [("set_field", "ip_dscp", 10)], r"set_field on ip_dscp needs eth_type=0x800"),
+])
+def test_missing_openflow_prerequisites_raise(match, actions, message):
+    # Open vSwitch refuses these (OFPBMC_BAD_PREREQ, OFPBAC_MATCH_INCONSISTENT).
+    with pytest.raises(PipelineError, match=message):
+        flow("slice", 10, match, actions)
+
+
+def test_ethernet_rewrites_need_no_prerequisite():
+    spec = flow("slice", 10, {}, [("set_field", "eth_src", H1.upper()), ("output", 1)])
+    assert spec.actions[0] == ("set_field", "eth_src", H1)
+
+
+@pytest.mark.parametrize("given, canonical", [
+    ("10.0.0.1", "10.0.0.1"),
+    ("10.0.0.1/32", "10.0.0.1"),
+    (("10.0.0.1", "255.255.255.255"), "10.0.0.1"),
+    ("10.1.2.3/16", ("10.1.0.0", "255.255.0.0")),
+    (("10.1.2.3", "255.255.0.0"), ("10.1.0.0", "255.255.0.0")),
+])
+def test_ipv4_matches_are_canonical_so_they_compare_with_a_dump(given, canonical):
+    spec = flow("slice", 10, dict(IP, ipv4_dst=given))
+    assert spec.match_dict["ipv4_dst"] == canonical
+    assert flows.from_stats(_dumped(spec)) == spec
+
+
+@pytest.mark.parametrize("meter", [0, ofp.OFPM_MAX + 1, "1"])
+def test_meter_out_of_range_raises(meter):
+    with pytest.raises(PipelineError, match="meter"):
+        flow("slice", 10, IP, meter=meter)
+
+
+def test_meter_instruction_is_encoded_and_read_back():
+    spec = flow("slice", 10, IP, goto="forward", meter=cookies.meter_id("slices", 2))
+    fm = wire_flowmod(flows.to_flowmod(spec))
+    assert [type(i).__name__ for i in fm.instructions] == ["OFPInstructionMeter", "OFPInstructionGotoTable"]
+    assert flows.from_stats(_dumped(spec)).meter == spec.meter
+    assert spec.describe().startswith("slice/10 eth_type=2048 -> meter:0x4000002")
+
+
+def test_set_field_rewrites_the_packet_from_that_action_on():
+    switch = _switch_with_pipeline()
+    switch.apply(flows.to_flowmod(flow("slice", 10, dict(IP, ipv4_dst="10.9.0.100"), [
+        ("output", 1), ("set_field", "ipv4_dst", "10.0.0.2"), ("set_field", "eth_dst", H2),
+        ("set_field", "ip_dscp", 46), ("output", 2)])))
+    before, after = switch.process({"in_port": 5, "eth_src": H1, "eth_dst": "02:00:00:00:00:64",
+                                    "eth_type": 0x0800, "ipv4_dst": "10.9.0.100", "ip_dscp": 0})
+    assert (before.port, before.headers["ipv4_dst"], before.headers["eth_dst"]) == \
+        (1, "10.9.0.100", "02:00:00:00:00:64")
+    assert (after.port, after.headers["ipv4_dst"], after.headers["eth_dst"], after.headers["ip_dscp"]) == \
+        (2, "10.0.0.2", H2, 46)
+
+
+def test_fake_switch_refuses_rewrites_without_prerequisites_like_ovs():
+    bad = parser.OFPFlowMod(datapath=None, table_id=1, command=ofp.OFPFC_ADD, priority=5,
+                            match=parser.OFPMatch(), instructions=[parser.OFPInstructionActions(
+                                ofp.OFPIT_APPLY_ACTIONS, [parser.OFPActionSetField(ipv4_dst="10.0.0.2")])])
+    with pytest.raises(FakeSwitchError, match="BAD_PREREQ"):
+        FakeOFTable().apply(bad)
+
+
+def test_rewritten_frame_bytes_carry_the_new_addresses_and_valid_checksums():
+    from os_ken.lib.packet import ipv4, packet, udp
+
+    import fakeoftable
+    src = fakeoftable.FakeHost("h1", 1, 1, H1, "10.0.0.1")
+    frame = fakeoftable.udp_frame(src, "02:00:00:00:00:64", "10.9.0.100", 1234, 80)
+    out = fakeoftable.rewrite(frame, {"eth_dst": H2, "ipv4_dst": "10.0.0.2"})
+    assert fakeoftable.frame_fields(out, 1) == dict(fakeoftable.frame_fields(frame, 1), eth_dst=H2,
+                                                    ipv4_dst="10.0.0.2")
+    # Checksums computed from scratch over the rewritten frame are the ones it carries.
+    fresh = packet.Packet(out)
+    fresh.get_protocol(ipv4.ipv4).csum = 0
+    fresh.get_protocol(udp.udp).csum = 0
+    fresh.serialize()
+    assert bytes(fresh.data) == out
+    assert out[24:26] != frame[24:26]           # the IPv4 checksum did change

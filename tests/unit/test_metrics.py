@@ -62,6 +62,15 @@ def test_flow_mod_counters_match_what_was_sent(net):
     assert samples[("foresight_reconciliations_total", ())] == 3
 
 
+def test_group_and_meter_mod_counters_are_exported(net):
+    net.core.counters.update(group_adds=2, group_modifies=1, meter_deletes=3)
+    samples = scrape(net.core)
+    assert samples[("foresight_group_mods_total", (("op", "add"),))] == 2
+    assert samples[("foresight_group_mods_total", (("op", "modify"),))] == 1
+    assert samples[("foresight_group_mods_total", (("op", "delete"),))] == 0
+    assert samples[("foresight_meter_mods_total", (("op", "delete"),))] == 3
+
+
 def test_bad_packets_are_counted_as_errors(net):
     net.core.packet_in(1, 3, b"\x00\x01", net.now)
     samples = scrape(net.core)

@@ -1,9 +1,9 @@
-"""Tests for controller.pipeline (tables declared as data) and controller.cookies."""
+"""Tests for controller.pipeline: tables declared as data, and flows checked against them."""
 
 import pytest
 
-from controller import cookies, flows
-from controller.cookies import CookieError
+from controller import flows
+from controller.core import pipeline_flows
 from controller.pipeline import PIPELINE, TABLES, Pipeline, PipelineError, Table
 
 
@@ -19,12 +19,14 @@ def test_declared_tables_are_consistent():
         else:
             assert table.miss in ("drop", "controller")
         assert table.match_fields, table.name
-    assert names == {"ingress", "forward", "flood"}
+    assert names == {"ingress", "slice", "forward", "flood"}
 
 
 def test_table_lookups_by_name_and_id():
-    assert PIPELINE.table("forward").table_id == 1
-    assert PIPELINE.table_by_id(2).name == "flood"
+    assert [(t.table_id, t.name) for t in TABLES] == [(0, "ingress"), (1, "slice"), (2, "forward"),
+                                                      (3, "flood")]
+    assert PIPELINE.table("slice").table_id == 1
+    assert PIPELINE.table_by_id(3).name == "flood"
     assert PIPELINE.table_by_id(9) is None
     with pytest.raises(PipelineError, match="unknown table 'egress'"):
         PIPELINE.table("egress")
@@ -76,36 +78,31 @@ def test_flow_with_unknown_action_raises():
 
 
 def test_allowed_flow_is_accepted():
-    spec = flows.flow("ingress", 0, {"in_port": 1}, goto="forward")
-    assert spec.goto == "forward" and spec.match == (("in_port", 1),)
+    spec = flows.flow("ingress", 0, {"in_port": 1}, goto="slice")
+    assert spec.goto == "slice" and spec.match == (("in_port", 1),)
 
 
-# ---- cookies ---------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("owner", sorted(cookies.OWNERS))
-@pytest.mark.parametrize("low", [0, 1, 0xBEEF, cookies.LOW_MASK])
-def test_cookie_owner_round_trip(owner, low):
-    value = cookies.cookie(owner, low)
-    assert cookies.owner_of(value) == owner
-    assert value & cookies.LOW_MASK == low
-    assert value < 2 ** 64
-
-
-def test_owner_codes_are_distinct():
-    assert len(set(cookies.OWNERS.values())) == len(cookies.OWNERS)
-
-
-def test_unknown_owner_is_an_error():
-    with pytest.raises(CookieError, match="unknown cookie owner 'acl'"):
-        cookies.cookie("acl")
+def test_pipeline_miss_flows_do_what_the_tables_declare():
+    """Each table's priority-0 catch-all is its declared miss behaviour: ingress
+    misses go to slice, slice misses go to forward, forward asks the controller."""
+    misses = {s.table: s for s in pipeline_flows() if s.priority == 0 and not s.match}
+    assert set(misses) == {t.name for t in TABLES}
+    for table in TABLES:
+        spec = misses[table.name]
+        if table.miss.startswith("goto:"):
+            assert (spec.goto, spec.actions) == (table.miss[len("goto:"):], ())
+        elif table.miss == "controller":
+            assert (spec.goto, spec.actions) == (None, (("controller",),))
+        else:
+            assert (spec.goto, spec.actions) == (None, ())
 
 
-@pytest.mark.parametrize("low", [cookies.LOW_MASK + 1, 1 << 60, -1])
-def test_low_part_that_does_not_fit_is_an_error(low):
-    with pytest.raises(CookieError, match="does not fit in 48 bits"):
-        cookies.cookie("forwarding", low)
-
-
-@pytest.mark.parametrize("value", [0, 0xDEAD << cookies.OWNER_SHIFT, 0x1234])
-def test_cookies_nobody_owns_have_no_owner(value):
-    assert cookies.owner_of(value) is None
+def test_slice_table_takes_addresses_and_ports_after_their_prerequisites():
+    spec = flows.flow("slice", 100, {"eth_type": 0x0800, "ip_proto": 6, "ipv4_src": "10.0.0.1",
+                                     "ipv4_dst": "10.9.0.100", "tcp_src": 1234, "tcp_dst": 80,
+                                     "in_port": 3, "eth_src": "02:00:00:00:00:01",
+                                     "eth_dst": "02:00:00:00:00:02"}, goto="forward")
+    assert spec.match_dict["tcp_dst"] == 80
+    flows.flow("slice", 100, {"eth_type": 0x0800, "ip_proto": 17, "udp_src": 53, "udp_dst": 53})
+    with pytest.raises(PipelineError, match="goto 'flood' not allowed"):
+        flows.flow("slice", 1, {}, goto="flood")

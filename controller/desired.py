@@ -1,0 +1,351 @@
+"""What a switch should hold — flows, groups and meters — and the messages that get it there.
+
+Providers (apps such as slices) tell the core what they want on each switch as a
+``Desired``; the core merges that with its built-in flows (pipeline, flooding,
+forwarding) into ``Entries``, keyed the way a switch identifies them: flows by
+(table, priority, match), groups and meters by id. ``merge`` refuses what would
+break a switch or another owner: entries outside the provider's cookie or id range,
+keys another owner already holds, flows that send to a group or meter nobody
+declared, chains of groups that loop.
+
+``plan`` diffs wanted against installed entries. Its messages come in phases, so a
+flow never points at a group or meter that is missing, and nothing that still works
+is torn down before its replacement exists:
+
+    0 meter adds and modifies
+    1 group adds and modifies   (a chained group after the group it sends to)
+    2 flow adds                 (OFPFC_ADD also replaces a flow with the same key)
+    3 flow deletes
+    4 group deletes             (a chaining group before the group it sends to)
+    5 meter deletes
+
+A changed group or meter is modified in place, never deleted and re-added (a switch
+deletes the flows that use a group or meter when it goes). Barriers separate phases
+where a switch reordering messages would break a reference. The core runs each
+phase on every switch before the next, so network-wide, new paths exist before old
+ones go.
+
+``read_dump`` turns what a (re)connected switch reports into installed ``Entries``.
+Flows, groups and meters we cannot read stay in it as foreign entries: the plan
+replaces them where we want the key and deletes them everywhere else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import struct
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol, runtime_checkable
+
+from os_ken.ofproto import ofproto_v1_3 as ofp
+
+from controller import cookies, flows, groups, meters
+from controller.flows import FlowSpec
+from controller.groups import GroupSpec
+from controller.meters import MeterSpec
+
+DUMP_KINDS = ("flows", "groups", "meters")
+N_PHASES = 6
+(METER_MAKE, GROUP_MAKE, FLOW_ADD, FLOW_DELETE, GROUP_DELETE, METER_DELETE) = range(N_PHASES)
+
+
+class ProviderError(ValueError):
+    """A provider cannot be registered or loaded; the message says why."""
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What one provider wants on one switch."""
+
+    flows: tuple[FlowSpec, ...] = ()
+    groups: tuple[GroupSpec, ...] = ()
+    meters: tuple[MeterSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("flows", "groups", "meters"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """An app that wants flows, groups and meters on switches.
+
+    ``name`` is its owner name in ``controller.cookies``: every flow cookie, group
+    id and meter id it returns must be in that owner's range. ``desired`` must be
+    cheap and pure (it runs on every change, for every switch, under the core's
+    lock, so it must not wait for a lock its app holds while resyncing). When the
+    app's intent changes it calls ``core.resync(now)`` and sends what comes back; in
+    the controller process the ``resync()`` its factory was given does both.
+    """
+
+    name: str
+
+    def desired(self, dp_id: int, now: float) -> Desired: ...
+
+
+# factory(core, resync) -> provider. ``resync()`` (no arguments) asks the shell to
+# run core.resync and send the result: what an app calls after its intent changed.
+ProviderFactory = Callable[..., Provider]
+
+
+class _Unreadable:
+    """A dumped group or meter we cannot read: equal to no spec, so it is replaced or deleted."""
+
+    def __repr__(self) -> str:
+        return "<unreadable>"
+
+
+UNREADABLE = _Unreadable()
+
+
+@dataclass
+class Entries:
+    """A switch's flows, groups and meters, keyed as the switch identifies them."""
+
+    flows: dict[tuple, FlowSpec] = field(default_factory=dict)
+    groups: dict[int, GroupSpec | _Unreadable] = field(default_factory=dict)
+    meters: dict[int, MeterSpec | _Unreadable] = field(default_factory=dict)
+    foreign_flows: list = field(default_factory=list)   # OFPFlowStats we cannot read
+
+    def owned_by(self, owner: str) -> Desired:
+        """The entries in owner's ranges (what to keep when its provider fails)."""
+        return Desired(
+            tuple(s for s in self.flows.values() if cookies.owner_of(s.cookie) == owner),
+            tuple(g for g in self.groups.values()
+                  if isinstance(g, GroupSpec) and cookies.id_owner(g.group_id) == owner),
+            tuple(m for m in self.meters.values()
+                  if isinstance(m, MeterSpec) and cookies.id_owner(m.meter_id) == owner))
+
+
+# ---- merging what providers want -----------------------------------------------------------
+
+def merge(builtin: Iterable[FlowSpec], provided: Iterable[tuple[str, Desired]]) -> tuple[Entries, list[str]]:
+    """Built-in flows plus every provider's entries; returns (entries, problems).
+
+    Entries that would break the switch or another owner are left out, each with a
+    problem that names the provider and the entry."""
+    want = Entries(flows={s.key: s for s in builtin})
+    problems: list[str] = []
+    from_providers: list[tuple] = []
+    for name, desired in provided:
+        if not isinstance(desired, Desired):
+            problems.append(f"provider {name}: desired() returned {type(desired).__name__}, not Desired")
+            continue
+        from_providers += _merge_one(name, desired, want, problems)
+    _drop_dangling(want, from_providers, problems)
+    return want, problems
+
+
+def _merge_ids(name: str, kind: str, entries, cls, id_of, table: dict, problems: list[str]) -> None:
+    """Add a provider's meters or groups to ``table`` (by id), refusing what is not its own."""
+    for entry in entries:
+        if not isinstance(entry, cls):
+            problems.append(f"provider {name}: {entry!r} is not a {cls.__name__}")
+        elif cookies.id_owner(id_of(entry)) != name:
+            problems.append(f"provider {name}: {kind} {id_of(entry):#x} is outside its id range")
+        elif table.get(id_of(entry), entry) != entry:
+            problems.append(f"provider {name}: {kind} {id_of(entry):#x} declared twice, differently")
+        else:
+            table[id_of(entry)] = entry
+
+
+def _merge_one(name: str, desired: Desired, want: Entries, problems: list[str]) -> list[tuple]:
+    """Add one provider's entries to want; return the keys of the flows it added."""
+    keys = []
+    _merge_ids(name, "meter", desired.meters, MeterSpec, lambda m: m.meter_id, want.meters, problems)
+    _merge_ids(name, "group", desired.groups, GroupSpec, lambda g: g.group_id, want.groups, problems)
+    for spec in desired.flows:
+        if not isinstance(spec, FlowSpec):
+            problems.append(f"provider {name}: {spec!r} is not a FlowSpec")
+        elif cookies.owner_of(spec.cookie) != name:
+            problems.append(f"provider {name}: flow {spec.describe()} has cookie {spec.cookie:#x} "
+                            f"outside its range")
+        elif want.flows.get(spec.key, spec) != spec:
+            problems.append(f"provider {name}: flow {spec.describe()} takes the key of "
+                            f"{want.flows[spec.key].describe()}")
+        else:
+            want.flows[spec.key] = spec
+            keys.append(spec.key)
+    return keys
+
+
+def _drop_dangling(want: Entries, flow_keys: list[tuple], problems: list[str]) -> None:
+    # A group is kept once every group it chains to is kept: groups in a loop, or
+    # chaining to an undeclared group, never are.
+    kept: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for gid, group in want.groups.items():
+            if gid not in kept and group.groups <= kept:
+                kept.add(gid)
+                changed = True
+    for gid in sorted(set(want.groups) - kept):
+        problems.append(f"group {gid:#x} chains to a missing group or loops: "
+                        f"{want.groups.pop(gid).describe()}")
+    for key in flow_keys:       # built-in flows never use groups or meters
+        spec = want.flows.get(key)
+        if spec is None:
+            continue
+        missing = sorted(spec.groups - kept)
+        if spec.meter is not None and spec.meter not in want.meters:
+            problems.append(f"flow {spec.describe()} uses meter {spec.meter:#x}, which nobody declared")
+            del want.flows[key]
+        elif missing:
+            problems.append(f"flow {spec.describe()} sends to group(s) "
+                            f"{', '.join(f'{g:#x}' for g in missing)}, which nobody declared")
+            del want.flows[key]
+
+
+# ---- reading what a switch holds ------------------------------------------------------------
+
+def read_dump(flow_stats: Iterable, group_stats: Iterable, meter_stats: Iterable) -> Entries:
+    have = Entries()
+    for stats in flow_stats:
+        try:
+            spec = flows.from_stats(stats)
+        except flows.ForeignFlow:
+            have.foreign_flows.append(stats)
+            continue
+        have.flows[spec.key] = spec
+    for stats in group_stats:
+        try:
+            have.groups[stats.group_id] = groups.from_stats(stats)
+        except groups.ForeignGroup:
+            have.groups[stats.group_id] = UNREADABLE
+    for stats in meter_stats:
+        try:
+            have.meters[stats.meter_id] = meters.from_stats(stats)
+        except meters.ForeignMeter:
+            have.meters[stats.meter_id] = UNREADABLE
+    return have
+
+
+def dump_requests() -> list:
+    return [flows.flow_stats_request(), groups.desc_request(), meters.config_request()]
+
+
+_MULTIPART_KINDS = {ofp.OFPMP_FLOW: "flows", ofp.OFPMP_GROUP_DESC: "groups",
+                    ofp.OFPMP_METER_CONFIG: "meters"}
+
+
+def failed_dump_kind(request: bytes) -> str | None:
+    """Which dump a switch refused, from the request an OpenFlow error echoes back
+    (a switch without meters refuses the meter dump); None if it was no dump."""
+    if len(request) < 10 or request[1] != ofp.OFPT_MULTIPART_REQUEST:
+        return None
+    (mp_type,) = struct.unpack_from("!H", request, 8)
+    return _MULTIPART_KINDS.get(mp_type)
+
+
+# ---- the diff ---------------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    """Messages for one switch, by phase (see the module docstring)."""
+
+    phases: list[list] = field(default_factory=lambda: [[] for _ in range(N_PHASES)])
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def messages(self) -> list:
+        return [msg for phase in self.phases for msg in phase]
+
+
+def _count(plan: Plan, name: str, n: int = 1) -> None:
+    if n:
+        plan.counts[name] = plan.counts.get(name, 0) + n
+
+
+def _levels(changed: dict[int, GroupSpec]) -> list[list[int]]:
+    """Changed groups by chain depth: a group comes after the changed groups it sends to."""
+    depth: dict[int, int] = {}
+
+    def level(gid: int, seen: frozenset[int] = frozenset()) -> int:
+        if gid not in depth:
+            refs = [r for r in changed[gid].groups if r in changed and r not in seen]
+            depth[gid] = 1 + max((level(r, seen | {gid}) for r in refs), default=-1)
+        return depth[gid]
+
+    for gid in changed:
+        level(gid)
+    out: list[list[int]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for gid in sorted(depth):
+        out[depth[gid]].append(gid)
+    return out
+
+
+def plan(want: Entries, have: Entries) -> Plan:
+    result = Plan()
+    phases = result.phases
+    if want.meters or have.meters:
+        _plan_meters(want, have, result)
+    if want.groups or have.groups:
+        _plan_groups(want, have, result)
+    for key, spec in want.flows.items():
+        if have.flows.get(key) != spec:
+            phases[FLOW_ADD].append(flows.to_flowmod(spec))
+    for stats in have.foreign_flows:
+        if flows.stats_key(stats) not in want.flows:     # else the add above replaced it
+            phases[FLOW_DELETE].append(flows.delete_stats(stats))
+    for key, spec in have.flows.items():
+        if key not in want.flows:
+            phases[FLOW_DELETE].append(flows.to_delete(spec))
+    _count(result, "flow_adds", len(phases[FLOW_ADD]))
+    _count(result, "flow_deletes", len(phases[FLOW_DELETE]))
+    # A switch may reorder messages between barriers: flows must not arrive before
+    # their groups and meters, nor groups and meters leave before the flows that
+    # stopped using them have been replaced.
+    if phases[FLOW_ADD] and (phases[METER_MAKE] or phases[GROUP_MAKE]):
+        phases[FLOW_ADD].insert(0, flows.barrier())
+    if phases[FLOW_ADD] and (phases[GROUP_DELETE] or phases[METER_DELETE]):
+        first = GROUP_DELETE if phases[GROUP_DELETE] else METER_DELETE
+        phases[first].insert(0, flows.barrier())
+    return result
+
+
+def _plan_meters(want: Entries, have: Entries, result: Plan) -> None:
+    for mid, spec in sorted(want.meters.items()):
+        if mid not in have.meters:
+            result.phases[METER_MAKE].append(meters.to_add(spec))
+            _count(result, "meter_adds")
+        elif have.meters[mid] != spec:
+            result.phases[METER_MAKE].append(meters.to_modify(spec))
+            _count(result, "meter_modifies")
+    gone = sorted(mid for mid in have.meters if mid not in want.meters)
+    result.phases[METER_DELETE] += [meters.to_delete(mid) for mid in gone]
+    _count(result, "meter_deletes", len(gone))
+
+
+def _plan_groups(want: Entries, have: Entries, result: Plan) -> None:
+    changed = {gid: spec for gid, spec in want.groups.items() if have.groups.get(gid) != spec}
+    for i, level in enumerate(_levels(changed)):
+        if i:
+            result.phases[GROUP_MAKE].append(flows.barrier())
+        for gid in level:
+            if gid in have.groups:
+                result.phases[GROUP_MAKE].append(groups.to_modify(changed[gid]))
+                _count(result, "group_modifies")
+            else:
+                result.phases[GROUP_MAKE].append(groups.to_add(changed[gid]))
+                _count(result, "group_adds")
+    doomed = {gid: g for gid, g in have.groups.items() if gid not in want.groups}
+    readable = {gid: g for gid, g in doomed.items() if isinstance(g, GroupSpec)}
+    order = [gid for level in reversed(_levels(readable)) for gid in level]
+    order += sorted(set(doomed) - set(readable))
+    result.phases[GROUP_DELETE] += [groups.to_delete(gid) for gid in order]
+    _count(result, "group_deletes", len(order))
+
+
+def load_factory(path: str) -> ProviderFactory:
+    """Import ``package.module:factory``; ProviderError names what is missing."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ProviderError(f"provider {path!r}: expected 'package.module:factory'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ProviderError(f"provider {path!r}: cannot import {module_name}: {err}") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ProviderError(f"provider {path!r}: {module_name} has no callable {attr!r}")
+    return factory

@@ -1,0 +1,462 @@
+"""One OpenFlow 1.3 switch in memory, for unit tests: flow, group and meter tables.
+
+``FakeOFTable`` is one switch's multi-table flow store with its group and meter
+tables (the idea of Faucet's ``clib/fakeoftable.py``, written from scratch). It takes
+the flow-, group- and meter-mods the core emits *after* they have been encoded with a
+real os-ken datapath description and parsed back from the wire bytes, so a message
+that does not encode, or encodes to something else, cannot pass. It refuses what
+Open vSwitch refuses: a flow that uses a missing meter or group, a set_field or match
+without its prerequisites, adding a group or meter that exists, modifying one that
+does not. Deleting a group or meter deletes the flows that use it, as on a switch.
+
+``process(fields)`` walks table 0 and its goto chain the way a switch would: the
+highest-priority matching flow wins, set_field rewrites the packet, output sends a
+copy as it is at that point, groups pick buckets (select: a deterministic hash of
+addresses and ports, weighted; all: every bucket; indirect: its bucket; ff: the
+first bucket whose watch port is live), meters are recorded, no matching flow is a
+drop, and OpenFlow never outputs a frame back on the port it came in on. Each copy
+that leaves is an ``Egress`` with the headers it leaves with. ``lookup(fields)``
+keeps only where the copies went.
+"""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Callable
+
+from os_ken.lib.packet.ether_types import ETH_TYPE_IP
+from os_ken.ofproto import ofproto_parser
+from os_ken.ofproto import ofproto_v1_3 as ofp
+from os_ken.ofproto import ofproto_v1_3_parser as parser
+from os_ken.ofproto.ofproto_protocol import ProtocolDesc
+
+from controller import flows, groups, meters
+
+CONTROLLER = "controller"
+
+
+class FakeSwitchError(AssertionError):
+    """The core sent something a real switch would reject or that we cannot model."""
+
+
+# ---- encoding -------------------------------------------------------------------------
+
+def encode(msg) -> bytes:
+    """Serialise ``msg`` as it would go on the wire to an OpenFlow 1.3 switch."""
+    msg.datapath = ProtocolDesc(ofp.OFP_VERSION)
+    msg.serialize()
+    return bytes(msg.buf)
+
+
+def wire_flowmod(msg: parser.OFPFlowMod) -> parser.OFPFlowMod:
+    """Encode a flow-mod and parse it back: what the switch actually receives."""
+    buf = encode(msg)
+    version, msg_type, msg_len, xid = ofproto_parser.header(buf)
+    if msg_type != ofp.OFPT_FLOW_MOD or msg_len != len(buf):
+        raise FakeSwitchError(f"flow-mod encoded as type {msg_type}, length {msg_len}/{len(buf)}")
+    return ofproto_parser.msg(ProtocolDesc(ofp.OFP_VERSION), version, msg_type, msg_len, xid, buf)
+
+
+def _wire_body(msg, msg_type: int, what: str) -> bytes:
+    buf = encode(msg)
+    _, got_type, msg_len, _ = ofproto_parser.header(buf)
+    if got_type != msg_type or msg_len != len(buf):
+        raise FakeSwitchError(f"{what} encoded as type {got_type}, length {msg_len}/{len(buf)}")
+    return buf
+
+
+@dataclass
+class WireGroup:
+    """A group-mod as parsed from its wire bytes (os-ken has no parser for it)."""
+    command: int
+    type: int
+    group_id: int
+    buckets: list
+
+
+@dataclass
+class WireMeter:
+    command: int
+    flags: int
+    meter_id: int
+    bands: list
+
+
+def wire_groupmod(msg: parser.OFPGroupMod) -> WireGroup:
+    buf = _wire_body(msg, ofp.OFPT_GROUP_MOD, "group-mod")
+    command, type_, group_id = struct.unpack_from(ofp.OFP_GROUP_MOD_PACK_STR, buf, ofp.OFP_HEADER_SIZE)
+    buckets, offset = [], ofp.OFP_GROUP_MOD_SIZE
+    while offset < len(buf):
+        bucket = parser.OFPBucket.parser(buf, offset)
+        buckets.append(bucket)
+        offset += bucket.len
+    return WireGroup(command, type_, group_id, buckets)
+
+
+def wire_metermod(msg: parser.OFPMeterMod) -> WireMeter:
+    buf = _wire_body(msg, ofp.OFPT_METER_MOD, "meter-mod")
+    command, flags, meter_id = struct.unpack_from(ofp.OFP_METER_MOD_PACK_STR, buf, ofp.OFP_HEADER_SIZE)
+    bands, offset = [], ofp.OFP_METER_MOD_SIZE
+    while offset < len(buf):
+        band = parser.OFPMeterBandHeader.parser(buf, offset)
+        bands.append(band)
+        offset += band.len
+    return WireMeter(command, flags, meter_id, bands)
+
+
+# ---- matching ---------------------------------------------------------------------------
+
+def _as_int(name: str, value) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.count(":") == 5:
+        return int(value.replace(":", ""), 16)
+    if isinstance(value, str) and value.count(".") == 3:
+        return int(ipaddress.IPv4Address(value))
+    raise FakeSwitchError(f"cannot model a match on {name}={value!r}")
+
+
+def _norm_field(name: str, value) -> tuple[int, int | None]:
+    """(value, mask) as integers; mask None for an exact match."""
+    if isinstance(value, tuple):
+        val, mask = value
+        return _as_int(name, val), _as_int(name, mask)
+    return _as_int(name, value), None
+
+
+def match_key(match: parser.OFPMatch) -> frozenset:
+    return frozenset((name, _norm_field(name, value)) for name, value in match.items())
+
+
+def _matches(match: parser.OFPMatch, fields: dict) -> bool:
+    for name, value in match.items():
+        if name not in fields:
+            return False
+        want, mask = _norm_field(name, value)
+        have = _as_int(name, fields[name])
+        if mask is None:
+            if have != want:
+                return False
+        elif have & mask != want & mask:
+            return False
+    return True
+
+
+def _actions(flowmod) -> list:
+    acts = []
+    for inst in flowmod.instructions:
+        if isinstance(inst, parser.OFPInstructionActions):
+            acts += inst.actions
+    return acts
+
+
+def _outputs(flowmod) -> list[int]:
+    return [a.port for a in _actions(flowmod) if isinstance(a, parser.OFPActionOutput)]
+
+
+def _groups(flowmod) -> list[int]:
+    return [a.group_id for a in _actions(flowmod) if isinstance(a, parser.OFPActionGroup)]
+
+
+def _meter(flowmod) -> int | None:
+    for inst in flowmod.instructions:
+        if isinstance(inst, parser.OFPInstructionMeter):
+            return inst.meter_id
+    return None
+
+
+# OpenFlow 1.3 prerequisites, as Open vSwitch enforces them on matches and set_field.
+_PREREQ = {"ipv4_src": ("eth_type", ETH_TYPE_IP), "ipv4_dst": ("eth_type", ETH_TYPE_IP),
+           "ip_proto": ("eth_type", ETH_TYPE_IP), "ip_dscp": ("eth_type", ETH_TYPE_IP),
+           "tcp_src": ("ip_proto", 6), "tcp_dst": ("ip_proto", 6),
+           "udp_src": ("ip_proto", 17), "udp_dst": ("ip_proto", 17)}
+# What a select group hashes: addresses and ports, so different 5-tuples spread.
+SELECT_HASH_FIELDS = ("eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "ip_proto",
+                      "tcp_src", "tcp_dst", "udp_src", "udp_dst")
+
+
+def _prereq_problem(match: parser.OFPMatch, fields: list[str]) -> str | None:
+    have = dict(match.items())
+    for name in fields:
+        while name in _PREREQ:
+            need, value = _PREREQ[name]
+            if have.get(need) != value:
+                return f"{name} needs {need}={value} (OFPBMC_BAD_PREREQ)"
+            name = need
+    return None
+
+
+@dataclass(frozen=True)
+class Egress:
+    """One copy of a packet leaving a switch: where, with which headers, through which meters."""
+    port: int | str                         # port number or CONTROLLER
+    fields: tuple[tuple[str, object], ...]
+    meters: tuple[int, ...] = ()
+
+    @property
+    def headers(self) -> dict:
+        return dict(self.fields)
+
+
+# ---- one switch ---------------------------------------------------------------------------
+
+class FakeOFTable:
+    """The flow, group and meter tables of one OpenFlow 1.3 switch."""
+
+    def __init__(self, dp_id: int = 1, live: Callable[[int], bool] | None = None):
+        self.dp_id = dp_id
+        self.tables: dict[int, list] = collections.defaultdict(list)
+        self.groups: dict[int, WireGroup] = {}
+        self.meters: dict[int, WireMeter] = {}
+        self.live = live or (lambda port_no: True)    # for fast-failover watch ports
+
+    # -- changes --
+
+    def apply(self, msg) -> None:
+        if isinstance(msg, parser.OFPGroupMod):
+            self._group_mod(wire_groupmod(msg))
+        elif isinstance(msg, parser.OFPMeterMod):
+            self._meter_mod(wire_metermod(msg))
+        elif isinstance(msg, parser.OFPFlowMod):
+            self._flow_mod(wire_flowmod(msg))
+        else:
+            raise FakeSwitchError(f"not a flow-, group- or meter-mod: {type(msg).__name__}")
+
+    def _flow_mod(self, fm) -> None:
+        if fm.command == ofp.OFPFC_ADD:
+            if fm.table_id > ofp.OFPTT_MAX:
+                raise FakeSwitchError(f"dp {self.dp_id}: add to table {fm.table_id}")
+            self._check_flow(fm)
+            self._remove(fm.table_id, lambda f: self._same(f, fm))
+            self.tables[fm.table_id].append(fm)
+        elif fm.command == ofp.OFPFC_DELETE_STRICT:
+            self._remove(fm.table_id, lambda f: self._same(f, fm) and self._out_filter(f, fm))
+        elif fm.command == ofp.OFPFC_DELETE:
+            wanted = match_key(fm.match)
+            self._remove(fm.table_id, lambda f: wanted <= match_key(f.match)
+                         and self._out_filter(f, fm))
+        else:
+            raise FakeSwitchError(f"dp {self.dp_id}: flow-mod command {fm.command} not modelled")
+
+    def _check_flow(self, fm) -> None:
+        meter = _meter(fm)
+        if meter is not None and meter not in self.meters:
+            raise FakeSwitchError(f"dp {self.dp_id}: flow uses meter {meter:#x}, which does not exist "
+                                  f"(OFPMMFC_INVALID_METER)")
+        self._check_actions(_actions(fm), f"flow {dict(fm.match.items())}")
+        set_fields = [a.key for a in _actions(fm) if isinstance(a, parser.OFPActionSetField)]
+        problem = _prereq_problem(fm.match, [name for name, _ in fm.match.items()] + set_fields)
+        if problem:
+            raise FakeSwitchError(f"dp {self.dp_id}: flow {dict(fm.match.items())}: {problem}")
+
+    def _check_actions(self, acts, what: str) -> None:
+        for act in acts:
+            if isinstance(act, parser.OFPActionGroup) and act.group_id not in self.groups:
+                raise FakeSwitchError(f"dp {self.dp_id}: {what} sends to group {act.group_id:#x}, which "
+                                      f"does not exist (OFPBAC_BAD_OUT_GROUP)")
+            if not isinstance(act, (parser.OFPActionOutput, parser.OFPActionGroup,
+                                    parser.OFPActionSetField)):
+                raise FakeSwitchError(f"dp {self.dp_id}: {what}: action {type(act).__name__} not modelled")
+
+    def _group_mod(self, gm: WireGroup) -> None:
+        gid = gm.group_id
+        if gm.command == ofp.OFPGC_DELETE:
+            doomed = set(self.groups) if gid == ofp.OFPG_ALL else {gid} & set(self.groups)
+            for g in doomed:
+                del self.groups[g]
+                self._remove(ofp.OFPTT_ALL, lambda f, g=g: g in _groups(f))
+            return
+        if gid > ofp.OFPG_MAX:
+            raise FakeSwitchError(f"dp {self.dp_id}: group id {gid:#x} is reserved (OFPGMFC_INVALID_GROUP)")
+        if gm.command == ofp.OFPGC_ADD and gid in self.groups:
+            raise FakeSwitchError(f"dp {self.dp_id}: group {gid:#x} exists (OFPGMFC_GROUP_EXISTS)")
+        if gm.command == ofp.OFPGC_MODIFY and gid not in self.groups:
+            raise FakeSwitchError(f"dp {self.dp_id}: group {gid:#x} does not exist (OFPGMFC_UNKNOWN_GROUP)")
+        if gm.command not in (ofp.OFPGC_ADD, ofp.OFPGC_MODIFY):
+            raise FakeSwitchError(f"dp {self.dp_id}: group-mod command {gm.command} not modelled")
+        if gm.type not in (ofp.OFPGT_ALL, ofp.OFPGT_SELECT, ofp.OFPGT_INDIRECT, ofp.OFPGT_FF):
+            raise FakeSwitchError(f"dp {self.dp_id}: group type {gm.type} (OFPGMFC_BAD_TYPE)")
+        if gm.type == ofp.OFPGT_INDIRECT and len(gm.buckets) != 1:
+            raise FakeSwitchError(f"dp {self.dp_id}: indirect group with {len(gm.buckets)} buckets")
+        for bucket in gm.buckets:
+            if gm.type == ofp.OFPGT_FF and bucket.watch_port == ofp.OFPP_ANY \
+                    and bucket.watch_group == ofp.OFPG_ANY:
+                raise FakeSwitchError(f"dp {self.dp_id}: ff bucket watches nothing (OFPGMFC_BAD_WATCH)")
+            self._check_actions(bucket.actions, f"group {gid:#x}")
+        self.groups[gid] = gm
+
+    def _meter_mod(self, mm: WireMeter) -> None:
+        mid = mm.meter_id
+        if mm.command == ofp.OFPMC_DELETE:
+            doomed = set(self.meters) if mid == ofp.OFPM_ALL else {mid} & set(self.meters)
+            for m in doomed:
+                del self.meters[m]
+                self._remove(ofp.OFPTT_ALL, lambda f, m=m: _meter(f) == m)
+            return
+        if not 1 <= mid <= ofp.OFPM_MAX:
+            raise FakeSwitchError(f"dp {self.dp_id}: meter id {mid:#x} (OFPMMFC_INVALID_METER)")
+        if mm.command == ofp.OFPMC_ADD and mid in self.meters:
+            raise FakeSwitchError(f"dp {self.dp_id}: meter {mid:#x} exists (OFPMMFC_METER_EXISTS)")
+        if mm.command == ofp.OFPMC_MODIFY and mid not in self.meters:
+            raise FakeSwitchError(f"dp {self.dp_id}: meter {mid:#x} does not exist (OFPMMFC_UNKNOWN_METER)")
+        if mm.command not in (ofp.OFPMC_ADD, ofp.OFPMC_MODIFY):
+            raise FakeSwitchError(f"dp {self.dp_id}: meter-mod command {mm.command} not modelled")
+        if not mm.bands or not all(isinstance(b, parser.OFPMeterBandDrop) for b in mm.bands):
+            # The userspace datapath implements drop bands only (LAB.md).
+            raise FakeSwitchError(f"dp {self.dp_id}: meter {mid:#x} bands "
+                                  f"{[type(b).__name__ for b in mm.bands]} (OFPMMFC_BAD_BAND)")
+        if mm.flags & ofp.OFPMF_BURST and not all(b.burst_size for b in mm.bands):
+            raise FakeSwitchError(f"dp {self.dp_id}: meter {mid:#x} burst flag with burst 0")
+        self.meters[mid] = mm
+
+    def apply_all(self, msgs) -> None:
+        for msg in msgs:
+            self.apply(msg)
+
+    @staticmethod
+    def _same(a, b) -> bool:
+        return a.priority == b.priority and match_key(a.match) == match_key(b.match)
+
+    @staticmethod
+    def _out_filter(flow, delete) -> bool:
+        # OpenFlow: deletes only touch flows that output to out_port / out_group,
+        # unless those are ANY. (A delete left with out_port=0 deletes nothing.)
+        if delete.cookie_mask and (flow.cookie & delete.cookie_mask) != (delete.cookie & delete.cookie_mask):
+            return False
+        if delete.out_port != ofp.OFPP_ANY and delete.out_port not in _outputs(flow):
+            return False
+        if delete.out_group != ofp.OFPG_ANY and delete.out_group not in _groups(flow):
+            return False
+        return True
+
+    def _remove(self, table_id: int, doomed) -> None:
+        ids = list(self.tables) if table_id == ofp.OFPTT_ALL else [table_id]
+        for tid in ids:
+            self.tables[tid] = [f for f in self.tables[tid] if not doomed(f)]
+
+    # -- reads --
+
+    def flows(self, table_id: int | None = None) -> list:
+        out = []
+        for tid in sorted(self.tables):
+            if table_id is None or tid == table_id:
+                out += sorted(self.tables[tid], key=lambda f: -f.priority)
+        return out
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self.tables.values())
+
+    def dump(self) -> list[parser.OFPFlowStats]:
+        """What a flow-stats reply for every table would carry."""
+        return [parser.OFPFlowStats(table_id=f.table_id, duration_sec=0, duration_nsec=0,
+                                    priority=f.priority, idle_timeout=f.idle_timeout,
+                                    hard_timeout=f.hard_timeout, flags=f.flags, cookie=f.cookie,
+                                    packet_count=0, byte_count=0, match=f.match,
+                                    instructions=f.instructions)
+                for f in self.flows()]
+
+    def dump_groups(self) -> list[parser.OFPGroupDescStats]:
+        """What a group-description reply would carry."""
+        return [parser.OFPGroupDescStats(type_=g.type, group_id=g.group_id, buckets=g.buckets)
+                for _, g in sorted(self.groups.items())]
+
+    def dump_meters(self) -> list[parser.OFPMeterConfigStats]:
+        """What a meter-config reply would carry."""
+        return [parser.OFPMeterConfigStats(flags=m.flags, meter_id=m.meter_id, bands=m.bands)
+                for _, m in sorted(self.meters.items())]
+
+    def specs(self) -> set[flows.FlowSpec]:
+        return {flows.from_stats(stats) for stats in self.dump()}
+
+    def group_specs(self) -> set[groups.GroupSpec]:
+        return {groups.from_stats(stats) for stats in self.dump_groups()}
+
+    def meter_specs(self) -> set[meters.MeterSpec]:
+        return {meters.from_stats(stats) for stats in self.dump_meters()}
+
+    def meter_rate_kbps(self, meter_id: int) -> int:
+        (band,) = self.meters[meter_id].bands
+        return band.rate
+
+    def lookup(self, fields: dict) -> list:
+        """Outcomes for a frame with these header fields (``in_port`` included):
+        output port numbers and/or ``CONTROLLER``, in action order; [] is a drop."""
+        return [egress.port for egress in self.process(fields)]
+
+    def process(self, fields: dict) -> list[Egress]:
+        """Every copy of a frame with these header fields that leaves the switch."""
+        if "in_port" not in fields:
+            raise FakeSwitchError("lookup needs in_port")
+        packet_fields = dict(fields)
+        out: list[Egress] = []
+        meters_hit: list[int] = []
+        table_id = 0
+        while True:
+            candidates = [f for f in self.tables.get(table_id, ()) if _matches(f.match, packet_fields)]
+            if not candidates:
+                break               # OpenFlow 1.3 table miss with no miss flow: drop
+            best = max(f.priority for f in candidates)
+            winners = [f for f in candidates if f.priority == best]
+            if len(winners) > 1:
+                raise FakeSwitchError(f"dp {self.dp_id} table {table_id}: {len(winners)} flows "
+                                      f"at priority {best} match {fields}")
+            goto = None
+            for inst in winners[0].instructions:
+                if isinstance(inst, parser.OFPInstructionGotoTable):
+                    goto = inst.table_id
+                elif isinstance(inst, parser.OFPInstructionMeter):
+                    meters_hit.append(inst.meter_id)
+                elif isinstance(inst, parser.OFPInstructionActions) and inst.type == ofp.OFPIT_APPLY_ACTIONS:
+                    self._run(inst.actions, packet_fields, tuple(meters_hit), out, 0)
+                else:
+                    raise FakeSwitchError(f"instruction {type(inst).__name__} not modelled")
+            if goto is None:
+                break
+            if goto <= table_id:
+                raise FakeSwitchError(f"dp {self.dp_id}: goto {goto} from table {table_id}")
+            table_id = goto
+        return out
+
+    def _run(self, acts, packet_fields: dict, meters_hit: tuple, out: list, depth: int) -> None:
+        """Apply actions in order to packet_fields (rewritten in place)."""
+        if depth > 8:
+            raise FakeSwitchError(f"dp {self.dp_id}: groups chained deeper than 8")
+        for act in acts:
+            if isinstance(act, parser.OFPActionSetField):
+                packet_fields[act.key] = act.value
+            elif isinstance(act, parser.OFPActionOutput):
+                if act.port == ofp.OFPP_CONTROLLER:
+                    out.append(Egress(CONTROLLER, _frozen(packet_fields), meters_hit))
+                elif act.port != packet_fields["in_port"]:
+                    out.append(Egress(act.port, _frozen(packet_fields), meters_hit))
+            elif isinstance(act, parser.OFPActionGroup):
+                for bucket in self._buckets(self.groups[act.group_id], packet_fields):
+                    # Each bucket works on its own copy of the packet.
+                    self._run(bucket.actions, dict(packet_fields), meters_hit, out, depth + 1)
+            else:
+                raise FakeSwitchError(f"action {type(act).__name__} not modelled")
+
+    def _buckets(self, group: WireGroup, packet_fields: dict) -> list:
+        if group.type in (ofp.OFPGT_ALL, ofp.OFPGT_INDIRECT):
+            return list(group.buckets)
+        if group.type == ofp.OFPGT_FF:
+            live = [b for b in group.buckets if b.watch_port != ofp.OFPP_ANY and self.live(b.watch_port)]
+            return live[:1]
+        total = sum(b.weight for b in group.buckets)
+        if total == 0:
+            return []
+        key = repr(tuple((name, str(packet_fields.get(name))) for name in SELECT_HASH_FIELDS))
+        point = zlib.crc32(key.encode()) % total
+        for bucket in group.buckets:
+            if point < bucket.weight:
+                return [bucket]
+            point -= bucket.weight
+        raise AssertionError("unreachable: point < total")
+
+
+def _frozen(packet_fields: dict) -> tuple:
+    return tuple(sorted(packet_fields.items()))
