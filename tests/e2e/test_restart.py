@@ -25,7 +25,9 @@ def test_restart_keeps_hosts_paths_and_flows_and_drops_no_packets(lab_factory):
     bridges = ("s1", "s2", "s3")
     before = {b: ovs_flows(b) for b in bridges}
 
-    ping = h1.popen(["ping", "-i", "0.02", "-w", "8", h2.IP()],
+    # A fixed count with a later deadline: ping waits for the last replies, so a
+    # reply still in flight when sending stops is not counted as lost.
+    ping = h1.popen(["ping", "-i", "0.02", "-c", "400", "-w", "20", h2.IP()],
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(1.5)
     took = lab.controller.stop()
