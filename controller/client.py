@@ -4,34 +4,18 @@ from __future__ import annotations
 
 import time
 
-import grpc
-from grpc_health.v1 import health_pb2_grpc
-
-from proto.serving import wait_serving
+from proto.serving import ServiceClient
 from proto import controller_pb2 as pb
 from proto import controller_pb2_grpc as pb_grpc
 
 
-class ControllerClient:
+class ControllerClient(ServiceClient):
+    stub_class = pb_grpc.ControllerStub
+    what = "controller"
+    ready_timeout_s = 20.0
+
     def __init__(self, address: str, timeout_s: float = 5.0):
-        self.address = address
-        self.timeout_s = timeout_s
-        self.channel = grpc.insecure_channel(address)
-        self.stub = pb_grpc.ControllerStub(self.channel)
-        self.health = health_pb2_grpc.HealthStub(self.channel)
-
-    def close(self) -> None:
-        self.channel.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def wait_ready(self, timeout_s: float = 20.0, alive=lambda: True) -> None:
-        """Until the health service says SERVING; ``alive()`` False aborts early."""
-        wait_serving(self.health, f"controller at {self.address}", timeout_s, alive)
+        super().__init__(address, timeout_s)
 
     def topology(self) -> pb.Topology:
         return self.stub.GetTopology(pb.GetTopologyRequest(), timeout=self.timeout_s)

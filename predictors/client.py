@@ -5,34 +5,18 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import grpc
-from grpc_health.v1 import health_pb2_grpc
-
-from proto.serving import wait_serving
+from proto.serving import ServiceClient
 from proto import predictor_pb2 as pb
 from proto import predictor_pb2_grpc as pb_grpc
 
 
-class PredictorClient:
+class PredictorClient(ServiceClient):
+    stub_class = pb_grpc.PredictorStub
+    what = "prediction service"
+    ready_timeout_s = 30.0
+
     def __init__(self, address: str, timeout_s: float = 10.0):
-        self.address = address
-        self.timeout_s = timeout_s
-        self.channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 256 * 1024 * 1024)])
-        self.stub = pb_grpc.PredictorStub(self.channel)
-        self.health = health_pb2_grpc.HealthStub(self.channel)
-
-    def close(self) -> None:
-        self.channel.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def wait_ready(self, timeout_s: float = 30.0, alive=lambda: True) -> None:
-        """Until the health service says SERVING; ``alive()`` False aborts early."""
-        wait_serving(self.health, f"prediction service at {self.address}", timeout_s, alive)
+        super().__init__(address, timeout_s, options=[("grpc.max_send_message_length", 256 * 1024 * 1024)])
 
     def ingest(self, samples: Iterable[tuple[str, float, float]], labels: dict | None = None,
                batch: int = 4096) -> pb.IngestSummary:

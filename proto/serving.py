@@ -1,6 +1,7 @@
 """What every Foresight gRPC server and client share: domain errors mapped to
 status codes in one place, a server with the standard health and reflection
-services, and waiting for a server to report SERVING."""
+services, waiting for a server to report SERVING, and the client base class
+(channel, health stub, context manager)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,33 @@ def wait_serving(health_stub, what: str, timeout_s: float, alive: Callable[[], b
             last = err
         time.sleep(0.1)
     raise TimeoutError(f"{what} not serving after {timeout_s} s ({last})")
+
+
+class ServiceClient:
+    """Base of the Foresight clients: one channel, the service stub and its health stub.
+
+    Subclasses set ``stub_class`` and ``what`` (for messages) and add one method per rpc."""
+
+    stub_class: type
+    what = "service"
+    ready_timeout_s = 20.0
+
+    def __init__(self, address: str, timeout_s: float, options: list[tuple[str, object]] | None = None):
+        self.address = address
+        self.timeout_s = timeout_s
+        self.channel = grpc.insecure_channel(address, options=options or [])
+        self.stub = self.stub_class(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def wait_ready(self, timeout_s: float | None = None, alive: Callable[[], bool] = lambda: True) -> None:
+        """Until the health service says SERVING; ``alive()`` False aborts early."""
+        wait_serving(self.health, f"{self.what} at {self.address}", timeout_s or self.ready_timeout_s, alive)
