@@ -6,66 +6,34 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from topologies.lab import ControllerProcess, ensure_ovs
+from tests.integration.ovs_lab import controlled_bridge, run, wait_for
 
 if os.geteuid() != 0:
     pytest.skip("integration tests need root (Open vSwitch)", allow_module_level=True)
 
 
-def _run(*cmd: str) -> str:
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-
-
 @pytest.fixture
 def bridge_and_controller():
-    ensure_ovs()
     tag = f"{os.getpid() % 100000}"
-    bridge, veth, peer = f"fsi{tag}", f"fsi{tag}a", f"fsi{tag}b"
-    workdir = Path(tempfile.mkdtemp(prefix="foresight-int-"))
-    controller = ControllerProcess({"controller": {"telemetry": {"poll_interval_s": 0.5}}}, workdir)
-    controller.start()
-    try:
-        _run("ip", "link", "add", veth, "type", "veth", "peer", "name", peer)
-        _run("ip", "link", "set", veth, "up")
-        _run("ip", "link", "set", peer, "up")
-        _run("ovs-vsctl", "--", "add-br", bridge, "--", "set", "bridge", bridge, "datapath_type=netdev",
-             "fail_mode=secure", "protocols=OpenFlow13", "other-config:datapath-id=00000000000000aa",
-             "--", "add-port", bridge, veth)
-        _run("ovs-vsctl", "set-controller", bridge, f"tcp:127.0.0.1:{controller.of_port}")
+    veth, peer = f"fsi{tag}a", f"fsi{tag}b"
+    config = {"controller": {"telemetry": {"poll_interval_s": 0.5}}}
+    with controlled_bridge(f"fsi{tag}", 0xaa, config, [(veth, peer, None)]) as (bridge, _, controller):
         yield bridge, peer, controller
-    finally:
-        subprocess.run(["ovs-vsctl", "--if-exists", "del-br", bridge], capture_output=True)
-        subprocess.run(["ip", "link", "del", veth], capture_output=True)
-        controller.stop()
-        subprocess.run(["rm", "-rf", str(workdir)])
-
-
-def _wait(predicate, timeout_s: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_bridge_gets_the_declared_pipeline_and_is_reported(bridge_and_controller):
     bridge, _, controller = bridge_and_controller
     client = controller.client
-    topo = _wait(lambda: (t := client.topology()).switches and t, what="switch in topology")
+    topo = wait_for(lambda: (t := client.topology()).switches and t, what="switch in topology")
     (switch,) = topo.switches
     assert switch.dp_id == 0xAA and switch.connected
     assert [p.port_no for p in switch.ports] == [1]
-    flows = _wait(lambda: (f := _run("ovs-ofctl", "-O", "OpenFlow13", "--no-stats", "dump-flows", bridge))
+    flows = wait_for(lambda: (f := run("ovs-ofctl", "-O", "OpenFlow13", "--no-stats", "dump-flows", bridge))
                   .count("cookie=0xf01") == 7 and f, what="pipeline flows")
     assert "priority=3000,dl_type=0x88cc actions=CONTROLLER:65535" in flows
     assert "cookie=0xf01000000000000, priority=0 actions=goto_table:1" in flows           # ingress -> slice
@@ -75,13 +43,13 @@ def test_bridge_gets_the_declared_pipeline_and_is_reported(bridge_and_controller
     for line in flows.strip().splitlines():
         assert line.strip().startswith(("cookie=0xf01", "cookie=0xf02", "cookie=0xf03")), line
     # No provider is configured: no groups, no meters.
-    assert _run("ovs-ofctl", "-O", "OpenFlow13", "dump-groups", bridge).count("group_id") == 0
-    assert _run("ovs-ofctl", "-O", "OpenFlow13", "dump-meters", bridge).count("meter=") == 0
+    assert run("ovs-ofctl", "-O", "OpenFlow13", "dump-groups", bridge).count("group_id") == 0
+    assert run("ovs-ofctl", "-O", "OpenFlow13", "dump-meters", bridge).count("meter=") == 0
 
 
 def test_metrics_endpoint_reports_the_switch(bridge_and_controller):
     _, _, controller = bridge_and_controller
-    _wait(lambda: controller.client.status().switches == 1, what="switch connected")
+    wait_for(lambda: controller.client.status().switches == 1, what="switch connected")
     url = f"http://127.0.0.1:{controller.metrics_port}/metrics"
     text = urllib.request.urlopen(url, timeout=5).read().decode()
     assert "foresight_switches 1.0" in text
@@ -92,7 +60,7 @@ def test_metrics_endpoint_reports_the_switch(bridge_and_controller):
 def test_garbage_frames_are_counted_and_do_not_hurt_the_controller(bridge_and_controller):
     _, peer, controller = bridge_and_controller
     client = controller.client
-    _wait(lambda: client.status().counters.get("reconciliations", 0) >= 1, what="reconciliation")
+    wait_for(lambda: client.status().counters.get("reconciliations", 0) >= 1, what="reconciliation")
     frames = [
         bytes.fromhex("ffffffffffff" "000000000001" "0806") + b"\x00\x01\x08",      # truncated ARP
         bytes.fromhex("ffffffffffff" "000000000001" "0806") + bytes(range(28)),     # nonsense ARP
@@ -102,7 +70,7 @@ def test_garbage_frames_are_counted_and_do_not_hurt_the_controller(bridge_and_co
         sock.bind((peer, 0))
         for frame in frames:
             sock.send(frame.ljust(60, b"\x00") if len(frame) < 60 else frame)
-    _wait(lambda: client.status().counters.get("packet_in", 0) >= 2, what="packet-ins")
+    wait_for(lambda: client.status().counters.get("packet_in", 0) >= 2, what="packet-ins")
     time.sleep(0.5)
     status = client.status()
     assert status.counters.get("bad_packets", 0) == len(frames)

@@ -9,16 +9,13 @@ from __future__ import annotations
 import os
 import select
 import socket
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 from os_ken.lib.packet import ethernet, ipv4, packet, udp
 
 from tests.integration import vip_provider as vip
-from topologies.lab import ControllerProcess, ensure_ovs
+from tests.integration.ovs_lab import controlled_bridge, run, wait_for
 
 if os.geteuid() != 0:
     pytest.skip("integration tests need root (Open vSwitch)", allow_module_level=True)
@@ -27,13 +24,9 @@ MOD_COUNTERS = ("flow_adds", "flow_deletes", "group_adds", "group_modifies", "gr
                 "meter_adds", "meter_modifies", "meter_deletes")
 
 
-def _run(*cmd: str) -> str:
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-
-
 def _ofctl(command: str, bridge: str) -> str:
-    return _run("ovs-ofctl", "-O", "OpenFlow13", "--no-stats", command, bridge) if command == "dump-flows" \
-        else _run("ovs-ofctl", "-O", "OpenFlow13", command, bridge)
+    return run("ovs-ofctl", "-O", "OpenFlow13", "--no-stats", command, bridge) if command == "dump-flows" \
+        else run("ovs-ofctl", "-O", "OpenFlow13", command, bridge)
 
 
 def _state(bridge: str) -> tuple[list[str], list[str], list[str]]:
@@ -44,47 +37,16 @@ def _state(bridge: str) -> tuple[list[str], list[str], list[str]]:
             lines(_ofctl("dump-meters", bridge)))
 
 
-def _wait(predicate, timeout_s: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def vip_bridge():
-    ensure_ovs()
     tag = f"{os.getpid() % 100000}"
     bridge = f"fsg{tag}"
     # (switch side, host side, OpenFlow port): members on 1 and 2, the client on 3.
     veths = [(f"fsg{tag}s{n}", f"fsg{tag}h{n}", n) for n in (1, 2, vip.CLIENT_PORT)]
-    workdir = Path(tempfile.mkdtemp(prefix="foresight-int-"))
-    controller = ControllerProcess({"controller": {
-        "providers": ["tests.integration.vip_provider:provider"],
-        "discovery": {"edge_after_s": 1.0}}}, workdir)
-    controller.start()
-    try:
-        _run("ovs-vsctl", "--", "add-br", bridge, "--", "set", "bridge", bridge, "datapath_type=netdev",
-             "fail_mode=secure", "protocols=OpenFlow13", f"other-config:datapath-id={vip.DP_ID:016x}")
-        for switch_side, host_side, port in veths:
-            _run("ip", "link", "add", switch_side, "type", "veth", "peer", "name", host_side)
-            for name in (switch_side, host_side):
-                # No IPv6: no router solicitations or MLD wandering into the bridge.
-                _run("sysctl", "-qw", f"net.ipv6.conf.{name}.disable_ipv6=1")
-                _run("ip", "link", "set", name, "up")
-            _run("ovs-vsctl", "add-port", bridge, switch_side, "--", "set", "interface", switch_side,
-                 f"ofport_request={port}")
-        _run("ovs-vsctl", "set-controller", bridge, f"tcp:127.0.0.1:{controller.of_port}")
-        yield bridge, {port: host_side for _, host_side, port in veths}, controller
-    finally:
-        subprocess.run(["ovs-vsctl", "--if-exists", "del-br", bridge], capture_output=True)
-        for switch_side, _, _ in veths:
-            subprocess.run(["ip", "link", "del", switch_side], capture_output=True)
-        controller.stop()
-        subprocess.run(["rm", "-rf", str(workdir)])
+    config = {"controller": {"providers": ["tests.integration.vip_provider:provider"],
+                             "discovery": {"edge_after_s": 1.0}}}
+    with controlled_bridge(bridge, vip.DP_ID, config, veths, no_ipv6=True) as parts:
+        yield parts
 
 
 def _installed(bridge: str):
@@ -104,7 +66,7 @@ def _vip_frame(i: int) -> bytes:
 
 def test_group_and_meter_are_installed_used_and_survive_a_restart_untouched(vip_bridge):
     bridge, host_ifs, controller = vip_bridge
-    flows, groups, meters = _wait(lambda: _installed(bridge), what="VIP flow, group and meter")
+    flows, groups, meters = wait_for(lambda: _installed(bridge), what="VIP flow, group and meter")
 
     (group,) = groups
     assert group.startswith(f"group_id={vip.GROUP_ID},type=select,")
@@ -156,7 +118,7 @@ def test_group_and_meter_are_installed_used_and_survive_a_restart_untouched(vip_
     before = _state(bridge)
     controller.stop()
     controller.start()
-    _wait(lambda: controller.client.status().counters.get("reconciliations", 0) >= 1, timeout_s=30,
+    wait_for(lambda: controller.client.status().counters.get("reconciliations", 0) >= 1, timeout_s=30,
           what="reconciliation after restart")
     time.sleep(1.0)
     counters = controller.client.status().counters
