@@ -54,22 +54,33 @@ class Snapshot:
         return bool(self.switches or self.hosts or self.pairs)
 
 
+def open_sqlite(path: str, schema: str, label: str, error: type[Exception], foreign_keys: bool = False
+                ) -> tuple[sqlite3.Connection, tuple | None]:
+    """Open (creating its directory) a WAL-mode SQLite file, apply ``schema`` (which
+    must create a ``meta(key, value)`` table) and return the connection and the stored
+    ``schema_version`` row, or None for a new file. Failures raise ``error`` naming
+    ``label``, the path and the cause; the caller decides what a version means."""
+    if path != ":memory:":
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise error(f"{label} {path}: cannot create its directory: {err.strerror}") from None
+    try:
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        if foreign_keys:
+            db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(schema)
+        return db, db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    except sqlite3.Error as err:
+        raise error(f"{label} {path}: {err}") from None
+
+
 class StateStore:
     def __init__(self, path: str | Path):
         self.path = str(path)
-        if self.path != ":memory:":
-            try:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as err:
-                raise StateError(f"state file {self.path}: cannot create its directory: {err.strerror}") from None
-        try:
-            self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(_SCHEMA)
-        except sqlite3.Error as err:
-            raise StateError(f"state file {self.path}: {err}") from None
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        self.db, row = open_sqlite(self.path, _SCHEMA, "state file", StateError)
         if row is None:
             self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         elif int(row[0]) != SCHEMA_VERSION:

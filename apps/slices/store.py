@@ -30,6 +30,7 @@ from apps.slices.model import Slice, SliceError, slice_from_dict
 from apps.slices.pool import Member, ResourcePool
 from apps.slices.scaling import ScalingPolicy
 from apps.slices.vips import VipAllocator, VipRange
+from controller.state import open_sqlite
 
 LOG = logging.getLogger(__name__)
 
@@ -94,22 +95,8 @@ class SliceStore:
 
     def __init__(self, path: str | Path):
         self.path = str(path)
-        if self.path != ":memory:":
-            try:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as err:
-                raise StoreError(f"slices state file {self.path}: cannot create its directory: "
-                                 f"{err.strerror}") from None
         self._depth = 0
-        try:
-            self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.executescript(_SCHEMA)
-            row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        except sqlite3.Error as err:
-            raise StoreError(f"slices state file {self.path}: {err}") from None
+        self.db, row = open_sqlite(self.path, _SCHEMA, "slices state file", StoreError, foreign_keys=True)
         if row is None:
             self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             return
