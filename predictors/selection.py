@@ -132,12 +132,8 @@ class Selection:
         self._check(panel, horizon_steps)
         origins = np.asarray(origins, dtype=np.int64)
         names = self.option_names(horizon_steps)
-        if option is None:
-            choice = self.choice[horizon_steps]
-        elif option in names:
-            choice = np.full(len(self.names), names.index(option))
-        else:
-            raise ModelError(f"option {option!r} unknown for horizon {horizon_steps}; known: {names}")
+        choice = (self.choice[horizon_steps] if option is None
+                  else np.full(len(self.names), self._option_index(names, option, horizon_steps)))
         cache: dict[int, np.ndarray] = {}
         mean = np.full((len(origins), panel.n_series), np.nan)
         qs = np.full((len(quantiles), len(origins), panel.n_series), np.nan)
@@ -176,7 +172,7 @@ class Selection:
         every = every or max(1, round(3600 / self.step_s))
         names = self.option_names(horizon_steps)
         choice = (self.choice[horizon_steps] if option is None
-                  else np.full(len(self.names), self._option_index(names, option)))
+                  else np.full(len(self.names), self._option_index(names, option, horizon_steps)))
         mean = np.full((len(origins), panel.n_series), np.nan)
         qs = np.full((len(quantiles), len(origins), panel.n_series), np.nan)
         scale = local_scale(panel, origins)
@@ -216,9 +212,9 @@ class Selection:
         return used
 
     @staticmethod
-    def _option_index(names: list[str], option: str) -> int:
+    def _option_index(names: list[str], option: str, horizon_steps: int) -> int:
         if option not in names:
-            raise ModelError(f"option {option!r} unknown; known: {names}")
+            raise ModelError(f"option {option!r} unknown for horizon {horizon_steps}; known: {names}")
         return names.index(option)
 
     def forecast(self, panel: Panel, series: list[int], horizon_steps: int, quantiles: Sequence[float]
