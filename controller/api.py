@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import time
+from typing import Callable
 
 import grpc
 
@@ -125,9 +126,17 @@ class ControllerServicer(pb_grpc.ControllerServicer):
                              hosts=len(core.hosts), counters={k: int(v) for k, v in core.counters.items()})
 
 
-def create_server(core: ControllerCore, address: str, max_workers: int = 8
+def create_server(core: ControllerCore, address: str, max_workers: int = 8,
+                  services: list[tuple[str, Callable[[grpc.Server], None]]] = ()
                   ) -> tuple[grpc.Server, int, ControllerServicer]:
+    """The northbound server: the Controller service plus ``services`` (apps' own
+    APIs, as (full service name, register(server))), health and reflection."""
     servicer = ControllerServicer(core)
-    server, port = build_server(SERVICE_NAME, lambda srv: pb_grpc.add_ControllerServicer_to_server(servicer, srv),
-                                address, max_workers, "grpc", "gRPC server")
+
+    def register(srv: grpc.Server) -> None:
+        pb_grpc.add_ControllerServicer_to_server(servicer, srv)
+        for _, add in services:
+            add(srv)
+    server, port = build_server(SERVICE_NAME, register, address, max_workers, "grpc", "gRPC server",
+                                extra_services=[name for name, _ in services])
     return server, port, servicer

@@ -72,8 +72,10 @@ class ForesightApp(app_manager.OSKenApp):
     def start(self):
         thread = super().start()
         ctl = self.config.controller
+        services = [service for p in self.core.providers.values()
+                    for service in getattr(p, "grpc_services", lambda: [])()]
         self.grpc_server, self.grpc_port, self.servicer = api.create_server(
-            self.core, f"{ctl.grpc.listen_host}:{ctl.grpc.port}", ctl.grpc.max_workers)
+            self.core, f"{ctl.grpc.listen_host}:{ctl.grpc.port}", ctl.grpc.max_workers, services)
         self.grpc_server.start()
         LOG.info("northbound gRPC listening on %s:%d", ctl.grpc.listen_host, self.grpc_port)
         if ctl.metrics.enabled:
@@ -93,6 +95,13 @@ class ForesightApp(app_manager.OSKenApp):
             self.grpc_server.stop(grace=0.5)
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
+        for provider in self.core.providers.values():
+            close = getattr(provider, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - one app failing to close must not stop the others
+                    LOG.exception("provider %s failed to close", provider.name)
         if self.store is not None:
             try:
                 self.core.save_state()
@@ -192,6 +201,11 @@ class ForesightApp(app_manager.OSKenApp):
                                          s.tx_dropped, s.rx_dropped)
                    for s in ev.msg.body if s.port_no <= ofp.OFPP_MAX}
         self.core.port_stats(ev.msg.datapath.id, samples)
+
+    @set_ev_cls(ofp_event.EventOFPMeterStatsReply, MAIN_DISPATCHER)
+    def _meter_stats(self, ev):
+        with self.core.lock:
+            self.core.meter_stats(ev.msg.datapath.id, ev.msg.body, time.time())
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def _error(self, ev):

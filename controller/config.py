@@ -104,6 +104,28 @@ class StateConfig(_Strict):
     path: str = "/var/lib/foresight/controller.sqlite"
 
 
+class PredictorLinkConfig(_Strict):
+    # host:port of foresight-predictor; "" = reactive mode (decisions use measurements only).
+    address: str = ""
+    timeout_s: float = Field(default=2.0, gt=0, le=60)
+
+
+class ClockConfig(_Strict):
+    # The time apps reason in (forecasts, scaling timers). Labs replay 5-minute data
+    # faster than real time: virtual = virtual_origin_s + (now - real_origin_s) * time_scale.
+    # The defaults are the wall clock.
+    time_scale: float = Field(default=1.0, gt=0, le=100000)
+    virtual_origin_s: float = 0.0
+    real_origin_s: float = 0.0
+
+    def virtual(self, now: float) -> float:
+        return self.virtual_origin_s + (now - self.real_origin_s) * self.time_scale
+
+    def real_seconds(self, virtual_s: float) -> float:
+        """How long ``virtual_s`` virtual seconds take in real time."""
+        return virtual_s / self.time_scale
+
+
 _FACTORY_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -128,8 +150,35 @@ class ControllerSection(_Strict):
     # Apps that declare flows, groups and meters (controller.desired.Provider),
     # as 'package.module:factory'; the factory is called with (core, resync).
     providers: tuple[str, ...] = ()
+    predictor: PredictorLinkConfig = PredictorLinkConfig()
+    clock: ClockConfig = ClockConfig()
 
     _providers = field_validator("providers")(_check_factory_paths)
+
+
+class PoolMemberConfig(_Strict):
+    pool: str
+    host_id: str
+    ipv4: str
+    labels: dict[str, str] = {}
+
+
+class SliceScalingConfig(_Strict):
+    enabled: bool = True                                         # false: slices change only on request
+    interval_s: float = Field(default=10.0, gt=0, le=3600)       # real seconds between scaling steps
+    horizon_s: float = Field(default=300.0, ge=0)                # forecast horizon = lead time (virtual s)
+    scale_down_after_s: float = Field(default=600.0, ge=0)       # virtual s of headroom before a scale-down
+    down_margin: float = Field(default=0.2, ge=0, lt=1)
+    zero_mbps: float = Field(default=0.01, ge=0)
+    ingest: bool = True                                          # send slice demand to the predictor
+
+
+class SlicesConfig(_Strict):
+    # Used when controller.providers lists apps.slices.app:provider.
+    store_path: str = "/var/lib/foresight/slices.sqlite"         # "" keeps slices in memory only
+    drain_s: float = Field(default=30.0, ge=0)                   # real s a removed member keeps its connections
+    members: tuple[PoolMemberConfig, ...] = ()                   # pool members known at start-up
+    scaling: SliceScalingConfig = SliceScalingConfig()
 
 
 class SwitchMeta(_Strict):
@@ -187,6 +236,7 @@ class TopologyMeta(_Strict):
 class Config(_Strict):
     controller: ControllerSection = ControllerSection()
     topology: TopologyMeta = TopologyMeta()
+    slices: SlicesConfig = SlicesConfig()
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

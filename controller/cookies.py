@@ -11,6 +11,15 @@ nobody: that is where other controllers and ``ovs-ofctl`` users tend to put thei
 
 On reconnect, a flow, group or meter that belongs to no registered owner is stale
 and is removed (the same idea as Neutron's ``br_cookie``).
+
+One owner is the switches themselves: ``learned`` (``LEARNED``) is the cookie range of
+flows a switch creates when a packet runs an NX learn action (connection pins, see
+``flows.Learn``). Nobody installs them and nobody reconciles them: a (re)connected
+switch's dump keeps them out of the installed entries, so they are neither kept nor
+deleted as stale, and they live until their idle, hard or fin timeout. A provider's
+learn actions must give them a cookie in this range (its low 48 bits are the
+provider's, e.g. which slice and member a pin belongs to); no provider may take the
+name.
 """
 
 from __future__ import annotations
@@ -28,7 +37,9 @@ OWNERS: dict[str, int] = {
     "forwarding": 0x0F02,
     "flooding": 0x0F03,
     "slices": 0x0F04,
+    "learned": 0x0F05,
 }
+LEARNED = "learned"
 
 # Owners that put groups or meters on switches: the top 8 bits of those ids.
 ID_OWNERS: dict[str, int] = {
@@ -56,6 +67,11 @@ def owner_of(value: int) -> str | None:
         if code == high:
             return name
     return None
+
+
+def is_learned(value: int) -> bool:
+    """A flow a switch created itself from a learn action: never reconciled."""
+    return owner_of(value) == LEARNED
 
 
 def _object_id(kind: str, owner: str, low: int) -> int:

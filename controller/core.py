@@ -27,7 +27,7 @@ from os_ken.lib.packet import ethernet, ipv4, packet
 from os_ken.lib.packet.ether_types import ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_LLDP
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
-from controller import arp, cookies, desired, flooding, flows, lldp
+from controller import arp, cookies, desired, flooding, flows, lldp, meters
 from controller.config import Config
 from controller.desired import DUMP_KINDS, Desired, Entries, Provider, ProviderError
 from controller.events import Event, EventBus
@@ -44,7 +44,7 @@ Out = list[tuple[int, object]]
 
 PIPELINE_COOKIE = cookies.cookie("pipeline")
 # Owners whose flows the core computes itself; providers take the other owner names.
-BUILTIN_OWNERS = frozenset({"pipeline", "forwarding", "flooding"})
+BUILTIN_OWNERS = frozenset({"pipeline", "forwarding", "flooding", cookies.LEARNED})
 _MOD_COUNTERS = ("flow_adds", "flow_deletes", "group_adds", "group_modifies", "group_deletes",
                  "meter_adds", "meter_modifies", "meter_deletes")
 # A flooded ARP request seen again within this window on another port is our own
@@ -80,12 +80,10 @@ def _pipeline_flows() -> tuple[FlowSpec, ...]:
         # pair's path like any unicast frame, so it keeps working without us.
         flow("ingress", 2000, {"eth_type": ETH_TYPE_ARP, "eth_dst": "ff:ff:ff:ff:ff:ff"},
              [("controller",)], cookie=PIPELINE_COOKIE),
-        flow("ingress", 0, {}, goto="slice", cookie=PIPELINE_COOKIE),
-        flow("slice", 0, {}, goto="forward", cookie=PIPELINE_COOKIE),
         flow("forward", 10, {"eth_dst": ("01:00:00:00:00:00", "01:00:00:00:00:00")},
              goto="flood", cookie=PIPELINE_COOKIE),
-        flow("forward", 0, {}, [("controller",)], cookie=PIPELINE_COOKIE),
-        flow("flood", 0, {}, cookie=PIPELINE_COOKIE),
+        # Every table's catch-all, as the pipeline declares it.
+        *flows.miss_flows(PIPELINE_COOKIE),
     )
 
 
@@ -334,6 +332,11 @@ class ControllerCore:
                 return []
         out = self._learn(req.src_mac, dp_id, in_port, req.src_ip, now)
         if req.opcode == arp_pkt.ARP_REQUEST and req.src_ip != req.dst_ip:
+            claimed = self._claimed(req.dst_ip)
+            if claimed:
+                self.counters["proxy_arp_replies"] += 1
+                frame = arp.reply(req.src_mac, req.src_ip, claimed, req.dst_ip)
+                return out + [(dp_id, flows.packet_out(ofp.OFPP_CONTROLLER, [("output", in_port)], frame))]
             target = self.hosts.by_ip(req.dst_ip)
             if target is not None:
                 self.counters["proxy_arp_replies"] += 1
@@ -372,13 +375,35 @@ class ControllerCore:
     def _learn(self, mac: str, dp_id: int, port_no: int, ip: str | None, now: float) -> Out:
         if _is_multicast(mac):
             return []
+        if ip and self._claimed(ip):
+            # An app's virtual address (a slice VIP rewritten onto a reply): not the host's own.
+            ip = None
         events = self.hosts.learn(mac, dp_id, port_no, ip, now)
         if not events:
             return []
         self._publish(events)
         if any(e.kind == "HOST_MOVE" for e in events):
             return self._after_topology_change(now)
+        if self.providers:
+            # Providers may be waiting for this host (a slice member) to place their rules.
+            return self._sync(now)
         return []
+
+    def _claimed(self, ip: str) -> str | None:
+        """The MAC a provider answers ARP for ``ip`` with, if some provider claims it."""
+        for name in sorted(self.providers):
+            claims = getattr(self.providers[name], "claims", None)
+            if claims is None:
+                continue
+            try:
+                mac = claims(ip)
+            except Exception:  # noqa: BLE001 - one app's bug must not break ARP for the others
+                self.counters["provider_errors"] += 1
+                LOG.exception("provider %s failed to answer for %s", name, ip)
+                continue
+            if mac:
+                return mac
+        return None
 
     def _route(self, src: str, dst: str, dp_id: int, in_port: int, data: bytes, now: float) -> Out:
         if self.hosts.get(dst) is None:
@@ -414,6 +439,8 @@ class ControllerCore:
         if now >= self._next_stats:
             self._next_stats = now + self.config.controller.telemetry.poll_interval_s
             out += [(dp_id, flows.port_stats_request()) for dp_id in sorted(self.switches)]
+            if any(hasattr(p, "meter_stats") for p in self.providers.values()):
+                out += [(dp_id, meters.stats_request()) for dp_id in sorted(self.switches)]
         try:
             self.save_state()
         except Exception:  # noqa: BLE001 - a full disk must not stop forwarding; it is counted
@@ -425,6 +452,24 @@ class ControllerCore:
     def port_stats(self, dp_id: int, samples: dict[int, PortSample]) -> None:
         rates = self.rates.update(dp_id, samples)
         self.topology.set_port_rates(dp_id, rates)
+
+    @_locked
+    def meter_stats(self, dp_id: int, stats: list, now: float) -> None:
+        """Meter counters from a switch, handed to the providers owning the meters."""
+        by_owner: dict[str, list] = {}
+        for stat in stats:
+            owner = cookies.id_owner(stat.meter_id)
+            if owner in self.providers:
+                by_owner.setdefault(owner, []).append(stat)
+        for owner, owned in sorted(by_owner.items()):
+            handler = getattr(self.providers[owner], "meter_stats", None)
+            if handler is None:
+                continue
+            try:
+                handler(dp_id, owned, now)
+            except Exception:  # noqa: BLE001 - counters of one app must not stop the others
+                self.counters["provider_errors"] += 1
+                LOG.exception("provider %s failed on meter stats from dp %016x", owner, dp_id)
 
     def _lldp_for(self, dp_id: int) -> Out:
         switch = self.topology.switches.get(dp_id)

@@ -27,7 +27,11 @@ ones go.
 
 ``read_dump`` turns what a (re)connected switch reports into installed ``Entries``.
 Flows, groups and meters we cannot read stay in it as foreign entries: the plan
-replaces them where we want the key and deletes them everywhere else.
+replaces them where we want the key and deletes them everywhere else. Flows with a
+``learned`` cookie are the exception: the switch made them itself (NX learn, e.g. a
+pinned connection), so they are left out of the entries — never kept as ours, never
+deleted as stale — and live until their own timeouts. ``merge`` makes sure every
+learn action a provider asks for gives its flows such a cookie.
 """
 
 from __future__ import annotations
@@ -160,6 +164,10 @@ def _merge_one(name: str, desired: Desired, want: Entries, problems: list[str]) 
         elif cookies.owner_of(spec.cookie) != name:
             problems.append(f"provider {name}: flow {spec.describe()} has cookie {spec.cookie:#x} "
                             f"outside its range")
+        elif any(not cookies.is_learned(pin.cookie) for pin in flows.learns(spec.actions)):
+            problems.append(f"provider {name}: flow {spec.describe()} learns flows with a cookie outside "
+                            f"the {cookies.LEARNED!r} range: switches create those flows and only that "
+                            f"range is left alone on reconnect")
         elif want.flows.get(spec.key, spec) != spec:
             problems.append(f"provider {name}: flow {spec.describe()} takes the key of "
                             f"{want.flows[spec.key].describe()}")
@@ -202,6 +210,8 @@ def _drop_dangling(want: Entries, flow_keys: list[tuple], problems: list[str]) -
 def read_dump(flow_stats: Iterable, group_stats: Iterable, meter_stats: Iterable) -> Entries:
     have = Entries()
     for stats in flow_stats:
+        if cookies.is_learned(stats.cookie):
+            continue        # the switch's own (NX learn): not ours to keep or delete
         try:
             spec = flows.from_stats(stats)
         except flows.ForeignFlow:

@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 LOG = logging.getLogger(__name__)
 
@@ -32,12 +33,21 @@ class Event:
 @dataclass
 class Subscription:
     kinds: frozenset[str]
-    events: "queue.Queue[Event | None]" = field(default_factory=lambda: queue.Queue(maxsize=10000))
+    events: "queue.Queue[Any]" = field(default_factory=lambda: queue.Queue(maxsize=10000))
     overflowed: bool = False
 
 
+def describe(event: Event) -> str:
+    return (f"event {event.kind} dp={event.dp_id} port={event.port_no} link={event.link} "
+            f"host={event.host_mac} {event.detail}")
+
+
 class EventBus:
-    def __init__(self):
+    """Fans events out to subscribers. Any event with a ``kind`` will do (apps publish
+    their own kinds); ``describe`` makes its log line."""
+
+    def __init__(self, describe: Callable[[Any], str] = describe):
+        self._describe = describe
         self._lock = threading.Lock()
         self._subs: list[Subscription] = []
         self.published = 0
@@ -60,8 +70,7 @@ class EventBus:
             subs = list(self._subs)
             self.published += len(events)
         for event in events:
-            LOG.info("event %s dp=%s port=%s link=%s host=%s %s", event.kind, event.dp_id,
-                     event.port_no, event.link, event.host_mac, event.detail)
+            LOG.info("%s", self._describe(event))
             for sub in subs:
                 if sub.kinds and event.kind not in sub.kinds:
                     continue

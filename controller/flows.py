@@ -6,6 +6,16 @@ hashable and comparable, so the desired state of a switch is a plain dict keyed 
 ``FlowSpec.key`` and reconciliation is a dict diff. ``to_flowmod`` builds the
 message without a datapath (Faucet's ``valve_of`` style); ``from_stats`` reads a
 flow dumped by a switch back into a ``FlowSpec`` so both sides compare equal.
+
+A ``Learn`` is an Open vSwitch ``learn`` action: a packet that runs it makes the
+switch add (or refresh) a flow of its own, matching fields fixed here or copied from
+that packet. It pins a TCP connection to the member a select group gave its first
+packet (see ``controller.pipeline`` for why the learn sits in a flow of table
+``member`` and not in the bucket). Open vSwitch encodes learn specs with NXM field
+headers and dumps them that way whatever it was sent, so we send NXM too; learn has
+no immediate output port, so ``("learn", Learn(output=p))`` goes on the wire as
+``set_field:p->reg7`` followed by the learn with ``output:NXM_NX_REG7[0..15]``, and
+``read_actions`` folds the pair back into one action.
 """
 
 from __future__ import annotations
@@ -21,13 +31,28 @@ from controller.pipeline import PIPELINE, Pipeline, PipelineError
 
 # Actions are small tuples so that specs stay hashable:
 #   ("output", port_no)  ("controller",)  ("group", group_id)  ("set_field", field, value)
+#   ("resubmit", table)  ("learn", Learn(...))
 Action = tuple
 
-ACTION_KINDS = frozenset({"output", "controller", "group", "set_field"})
+ACTION_KINDS = frozenset({"output", "controller", "group", "set_field", "resubmit", "learn"})
 MAC_FIELDS = frozenset({"eth_src", "eth_dst", "arp_sha", "arp_tha"})
 IPV4_FIELDS = frozenset({"ipv4_src", "ipv4_dst", "arp_spa", "arp_tpa"})
-# What set_field may rewrite (address rewriting for VIPs, DSCP marking).
-SET_FIELDS = frozenset({"eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "ip_dscp"})
+# Open vSwitch registers we set and match (32 bits each): reg6 carries the member a
+# select bucket picked (see controller.pipeline).
+REG_FIELDS = frozenset({"reg6"})
+# What set_field may rewrite (address rewriting for VIPs, DSCP marking, the member register).
+SET_FIELDS = frozenset({"eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "ip_dscp"}) | REG_FIELDS
+# Written just before a learn with an output port: learn reads its port from a field.
+LEARN_OUTPUT_REG = "reg7"
+# Fields a learned flow may match or load: name -> (os-ken name of its NXM header, bits).
+LEARN_FIELDS = {name: (f"{name}_nxm", bits) for name, bits in (
+    ("eth_src", 48), ("eth_dst", 48), ("eth_type", 16), ("ip_proto", 8), ("ipv4_src", 32),
+    ("ipv4_dst", 32), ("tcp_src", 16), ("tcp_dst", 16), ("udp_src", 16), ("udp_dst", 16))}
+_LEARN_NAMES = {nxm: name for name, (nxm, _) in LEARN_FIELDS.items()} | {n: n for n in LEARN_FIELDS}
+LEARN_LOADS = frozenset({"eth_src", "eth_dst", "ipv4_src", "ipv4_dst"})
+# A learned output port is 16 bits and must be a real port: below OVS's OFPP_MAX, 0xff00.
+MAX_LEARN_PORT = 0xFEFF
+OFPP_IN_PORT_16 = 0xFFF8        # resubmit's "keep in_port", in NX's 16-bit port space
 
 ETH_TYPE_IP = 0x0800
 IP_PROTO_TCP = 6
@@ -74,29 +99,249 @@ def _norm_match(match: dict[str, Any] | Iterable[tuple[str, Any]]) -> tuple[tupl
     return tuple(sorted((k, _norm_value(k, v)) for k, v in items))
 
 
-def _check_mac(field: str, value: Any) -> str:
+def _check_mac(where: str, value: Any) -> str:
     parts = value.split(":") if isinstance(value, str) else []
     if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p)
                                   for p in parts):
-        raise PipelineError(f"set_field {field}: not a MAC address: {value!r}")
+        raise PipelineError(f"{where}: not a MAC address: {value!r}")
     return value.lower()
+
+
+def _one_ipv4(where: str, field: str, value: Any) -> str:
+    if isinstance(value, tuple) or (isinstance(value, str) and "/" in value):
+        raise PipelineError(f"{where}: needs one address, got {value!r}")
+    return _norm_ipv4(field, value)
+
+
+def _is_uint(value: Any, bits: int) -> bool:
+    return type(value) is int and 0 <= value < 1 << bits
 
 
 def _norm_set_field(field: str, value: Any) -> Any:
     if field not in SET_FIELDS:
         raise PipelineError(f"set_field {field!r} not supported (allowed: {sorted(SET_FIELDS)})")
     if field in MAC_FIELDS:
-        return _check_mac(field, value)
+        return _check_mac(f"set_field {field}", value)
     if field in IPV4_FIELDS:
-        if isinstance(value, tuple) or (isinstance(value, str) and "/" in value):
-            raise PipelineError(f"set_field {field}: needs one address, got {value!r}")
-        return _norm_ipv4(field, value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 63:
+        return _one_ipv4(f"set_field {field}", field, value)
+    if field in REG_FIELDS:
+        if not _is_uint(value, 32):
+            raise PipelineError(f"set_field {field}: {value!r} is not a 32-bit register value")
+        return value
+    if not _is_uint(value, 6):
         raise PipelineError(f"set_field ip_dscp: {value!r} is not a DSCP value 0..63")
     return value
 
 
-def check_actions(actions: Iterable[Action]) -> tuple[Action, ...]:
+# ---- learn ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Learn:
+    """An NX learn action: the flow the switch adds to ``table`` when a packet runs it.
+
+    ``fixed`` are match fields with given values, ``copied`` match fields whose values
+    come from that packet, ``loads`` the learned flow's rewrites and ``output`` its
+    output port (None: the learned flow drops). Timeouts are in seconds; the fin
+    timeouts shorten the idle/hard timeout once the flow sees a TCP FIN or RST.
+    Build one with ``learn()``: it checks the learned flow against the pipeline."""
+
+    table: str
+    priority: int
+    cookie: int
+    idle_timeout: int = 0
+    hard_timeout: int = 0
+    fin_idle_timeout: int = 0
+    fin_hard_timeout: int = 0
+    fixed: tuple[tuple[str, Any], ...] = ()
+    copied: tuple[str, ...] = ()
+    loads: tuple[tuple[str, Any], ...] = ()
+    output: int | None = None
+
+    def describe(self) -> str:
+        timeouts = "".join(f" {name}={value}s" for name, value in (
+            ("idle", self.idle_timeout), ("hard", self.hard_timeout),
+            ("fin_idle", self.fin_idle_timeout), ("fin_hard", self.fin_hard_timeout)) if value)
+        match = ",".join(f"{k}={v}" for k, v in self.fixed) or "*"
+        if self.copied:
+            match += " copy " + ",".join(self.copied)
+        acts = [f"{k}:={v}" for k, v in self.loads]
+        acts += [f"output:{self.output}"] if self.output is not None else []
+        return (f"learn({self.table}/{self.priority} cookie={self.cookie:#x}{timeouts} {match} -> "
+                f"{','.join(acts) or 'drop'})")
+
+
+def _pairs(value: Any) -> tuple:
+    return tuple(value.items()) if isinstance(value, dict) else tuple(value)
+
+
+def _learn_value(where: str, field: str, value: Any) -> Any:
+    if field in MAC_FIELDS:
+        return _check_mac(f"{where}: {field}", value)
+    if field in IPV4_FIELDS:
+        return _one_ipv4(f"{where}: {field}", field, value)
+    bits = LEARN_FIELDS[field][1]
+    if not _is_uint(value, bits):
+        raise PipelineError(f"{where}: {field}={value!r} is not a {bits}-bit value")
+    return value
+
+
+def _check_learn(learn: Any, pipeline: Pipeline) -> Learn:
+    """``learn`` checked against the pipeline and normalised (sorted, values canonical)."""
+    if not isinstance(learn, Learn):
+        raise PipelineError(f"learn: {learn!r} is not a Learn (build one with flows.learn)")
+    table = pipeline.table(learn.table)
+    where = f"learn into {table.name}"
+    limits = [("priority", learn.priority, 16), ("cookie", learn.cookie, 64)] + [
+        (name, getattr(learn, name), 16)
+        for name in ("idle_timeout", "hard_timeout", "fin_idle_timeout", "fin_hard_timeout")]
+    for name, value, bits in limits:
+        if not _is_uint(value, bits):
+            raise PipelineError(f"{where}: {name} {value!r} out of range 0..{(1 << bits) - 1:#x}")
+    try:
+        pairs = _pairs(learn.fixed), _pairs(learn.loads)
+        fixed, loads = (dict(p) for p in pairs)
+        copied = tuple(learn.copied) if not isinstance(learn.copied, str) else None
+    except (TypeError, ValueError):
+        raise PipelineError(f"{where}: fixed and loads are (field, value) pairs") from None
+    if (len(fixed), len(loads)) != tuple(len(p) for p in pairs):
+        raise PipelineError(f"{where}: a field is fixed or loaded twice: {pairs!r}")
+    if copied is None or len(set(copied)) != len(copied) or set(copied) & set(fixed):
+        raise PipelineError(f"{where}: copied {learn.copied!r} must name distinct fields, none fixed")
+    for field in list(fixed) + list(copied):
+        if field not in LEARN_FIELDS:
+            raise PipelineError(f"{where}: cannot match {field!r} in a learned flow "
+                                f"(learnable: {sorted(LEARN_FIELDS)})")
+        if field not in table.match_fields:
+            raise PipelineError(f"{where}: match field {field!r} not declared in table {table.name} "
+                                f"(allowed: {sorted(table.match_fields)})")
+    for field in loads:
+        if field not in LEARN_LOADS:
+            raise PipelineError(f"{where}: cannot load {field!r} (loadable: {sorted(LEARN_LOADS)})")
+    fixed = {f: _learn_value(where, f, v) for f, v in fixed.items()}
+    loads = {f: _learn_value(f"{where} load", f, v) for f, v in loads.items()}
+    used = [(f, "matches") for f in sorted(fixed) + sorted(copied)] + [(f, "loads") for f in sorted(loads)]
+    for field, what in used:
+        while field in PREREQUISITES:
+            need, value = PREREQUISITES[field]
+            if fixed.get(need) != value:
+                raise PipelineError(f"{where}: the learned flow {what} {field}, which needs "
+                                    f"{need}={value:#x} fixed (OpenFlow prerequisite)")
+            field = need
+    port = learn.output
+    if port is not None and not (_is_uint(port, 16) and 1 <= port <= MAX_LEARN_PORT):
+        raise PipelineError(f"{where}: output {learn.output!r} is not a port 1..{MAX_LEARN_PORT:#x}")
+    return Learn(table.name, learn.priority, learn.cookie, learn.idle_timeout, learn.hard_timeout,
+                 learn.fin_idle_timeout, learn.fin_hard_timeout, tuple(sorted(fixed.items())),
+                 tuple(sorted(copied)), tuple(sorted(loads.items())), learn.output)
+
+
+def learn(table: str, priority: int, cookie: int, fixed: dict[str, Any] | Iterable[tuple[str, Any]] = (),
+          copied: Iterable[str] = (), loads: dict[str, Any] | Iterable[tuple[str, Any]] = (),
+          output: int | None = None, idle_timeout: int = 0, hard_timeout: int = 0,
+          fin_idle_timeout: int = 0, fin_hard_timeout: int = 0, pipeline: Pipeline = PIPELINE) -> Learn:
+    """A Learn whose learned flow fits ``table``: every field learnable and declared
+    there, and OpenFlow's prerequisites met by ``fixed`` (copying tcp_src needs
+    eth_type=0x0800 and ip_proto=6 fixed). Use it as the action ``("learn", ...)``."""
+    return _check_learn(Learn(table, priority, cookie, idle_timeout, hard_timeout, fin_idle_timeout,
+                              fin_hard_timeout, _pairs(fixed), copied if isinstance(copied, str)
+                              else tuple(copied), _pairs(loads), output), pipeline)
+
+
+def learns(actions: Iterable[Action]) -> tuple[Learn, ...]:
+    return tuple(a[1] for a in actions if a[0] == "learn")
+
+
+def _learn_int(field: str, value: Any) -> int:
+    if field in MAC_FIELDS:
+        return int(value.replace(":", ""), 16)
+    if field in IPV4_FIELDS:
+        return int(ipaddress.IPv4Address(value))
+    return value
+
+
+def _learn_user(field: str, value: int) -> Any:
+    if field in MAC_FIELDS:
+        return ":".join(f"{b:02x}" for b in value.to_bytes(6, "big"))
+    if field in IPV4_FIELDS:
+        return str(ipaddress.IPv4Address(value))
+    return value
+
+
+def _prerequisite_depth(field: str) -> int:
+    depth = 0
+    while field in PREREQUISITES:
+        field, depth = PREREQUISITES[field][0], depth + 1
+    return depth
+
+
+def _ofp_learn(spec: Learn, pipeline: Pipeline) -> list:
+    def nxm(field: str) -> dict:
+        return {"dst": (LEARN_FIELDS[field][0], 0), "n_bits": LEARN_FIELDS[field][1]}
+
+    # Open vSwitch checks each learned match field's prerequisites against the fields
+    # before it, so fixed fields go first, prerequisites before what needs them.
+    by_depth = sorted(spec.fixed, key=lambda fv: (_prerequisite_depth(fv[0]), fv[0]))
+    specs = [parser.NXFlowSpecMatch(src=_learn_int(f, v), **nxm(f)) for f, v in by_depth]
+    specs += [parser.NXFlowSpecMatch(src=(LEARN_FIELDS[f][0], 0), **nxm(f)) for f in spec.copied]
+    specs += [parser.NXFlowSpecLoad(src=_learn_int(f, v), **nxm(f)) for f, v in spec.loads]
+    out = []
+    if spec.output is not None:
+        out.append(parser.OFPActionSetField(**{LEARN_OUTPUT_REG: spec.output}))
+        specs.append(parser.NXFlowSpecOutput(src=(LEARN_OUTPUT_REG, 0), n_bits=16))
+    out.append(parser.NXActionLearn(
+        table_id=pipeline.table(spec.table).table_id, specs=specs, idle_timeout=spec.idle_timeout,
+        hard_timeout=spec.hard_timeout, priority=spec.priority, cookie=spec.cookie, flags=0,
+        fin_idle_timeout=spec.fin_idle_timeout, fin_hard_timeout=spec.fin_hard_timeout))
+    return out
+
+
+def _learned_field(subfield: Any, n_bits: int) -> str:
+    name, ofs = subfield if isinstance(subfield, tuple) else (None, None)
+    field = _LEARN_NAMES.get(name)
+    if field is None or ofs != 0 or n_bits != LEARN_FIELDS[field][1]:
+        raise ForeignFlow(f"learn spec on {subfield!r}/{n_bits} bits")
+    return field
+
+
+def _read_learn(act, port: int | None, pipeline: Pipeline) -> Learn:
+    """A dumped NXActionLearn (and the output port loaded just before it) as a Learn."""
+    table = pipeline.table_by_id(act.table_id)
+    if table is None or act.flags:
+        raise ForeignFlow(f"learn into table {act.table_id} with flags {act.flags:#x}")
+    fixed, copied, loads, output = [], [], [], None
+    for spec in act.specs:
+        if isinstance(spec, parser.NXFlowSpecOutput):
+            if spec.src != (LEARN_OUTPUT_REG, 0) or spec.n_bits != 16 or port is None or output is not None:
+                raise ForeignFlow(f"learn output from {spec.src!r}")
+            output = port
+            continue
+        field = _learned_field(spec.dst, spec.n_bits)
+        if isinstance(spec, parser.NXFlowSpecMatch) and isinstance(spec.src, tuple):
+            if _learned_field(spec.src, spec.n_bits) != field:
+                raise ForeignFlow(f"learn matches {field} on another field {spec.src!r}")
+            copied.append(field)
+        elif isinstance(spec.src, tuple):
+            raise ForeignFlow(f"learn loads {field} from {spec.src!r}")
+        else:
+            into = fixed if isinstance(spec, parser.NXFlowSpecMatch) else loads
+            into.append((field, _learn_user(field, spec.src)))
+    if port is not None and output is None:
+        raise ForeignFlow(f"{LEARN_OUTPUT_REG} set before a learn that does not output it")
+    try:
+        return _check_learn(Learn(table.name, act.priority, act.cookie, act.idle_timeout, act.hard_timeout,
+                                  act.fin_idle_timeout, act.fin_hard_timeout, tuple(fixed), tuple(copied),
+                                  tuple(loads), output), pipeline)
+    except PipelineError as err:
+        raise ForeignFlow(str(err)) from None
+
+
+# ---- actions ----------------------------------------------------------------------------------
+
+def describe_actions(actions: Iterable[Action]) -> str:
+    return ",".join(a[1].describe() if a[0] == "learn" else ":".join(str(p) for p in a) for a in actions)
+
+
+def check_actions(actions: Iterable[Action], pipeline: Pipeline = PIPELINE) -> tuple[Action, ...]:
     """Validate and normalise actions (flows and group buckets share them)."""
     out = []
     for action in actions:
@@ -113,6 +358,14 @@ def check_actions(actions: Iterable[Action]) -> tuple[Action, ...]:
             if len(action) != 3:
                 raise PipelineError(f"action {action!r}: set_field takes a field and a value")
             action = ("set_field", action[1], _norm_set_field(action[1], action[2]))
+        elif kind == "resubmit":
+            if len(action) != 2:
+                raise PipelineError(f"action {action!r}: resubmit takes one table name")
+            action = ("resubmit", pipeline.resubmit_target(action[1]).name)
+        elif kind == "learn":
+            if len(action) != 2:
+                raise PipelineError(f"action {action!r}: learn takes one Learn")
+            action = ("learn", _check_learn(action[1], pipeline))
         else:
             raise PipelineError(f"unknown action {action!r} (known: {sorted(ACTION_KINDS)})")
         out.append(action)
@@ -126,6 +379,8 @@ def group_refs(actions: Iterable[Action]) -> frozenset[int]:
 def _check_prerequisites(match: tuple[tuple[str, Any], ...], actions: tuple[Action, ...]) -> None:
     needed = [(f, "match") for f, _ in match if f in PREREQUISITES]
     needed += [(a[1], "set_field") for a in actions if a[0] == "set_field" and a[1] in PREREQUISITES]
+    # Open vSwitch refuses a learn copying a field the flow's match does not guarantee.
+    needed += [(f, "learn (copied)") for spec in learns(actions) for f in spec.copied if f in PREREQUISITES]
     if not needed:
         return
     have = dict(match)
@@ -164,7 +419,7 @@ class FlowSpec:
 
     def describe(self) -> str:
         match = ",".join(f"{k}={v}" for k, v in self.match) or "*"
-        acts = ",".join(":".join(str(p) for p in a) for a in self.actions)
+        acts = describe_actions(self.actions)
         if self.goto:
             acts = (acts + "," if acts else "") + f"goto:{self.goto}"
         if self.meter is not None:
@@ -178,18 +433,31 @@ def flow(table: str, priority: int, match: dict[str, Any] | None = None,
     """Make a FlowSpec, checked against the declared pipeline and OpenFlow's
     prerequisites (an IPv4 match or rewrite needs eth_type=0x0800 in the match)."""
     match = match or {}
-    pipeline.check(table, set(match), goto)
+    declared = pipeline.check(table, set(match), goto)
     if not 0 <= priority <= 0xFFFF:
         raise PipelineError(f"priority {priority} out of range 0..65535")
     if meter is not None and (not isinstance(meter, int) or not 1 <= meter <= ofp.OFPM_MAX):
         raise PipelineError(f"meter {meter!r} out of range 1..{ofp.OFPM_MAX:#x}")
     norm = _norm_match(match)
-    acts = check_actions(actions)
+    acts = check_actions(actions, pipeline)
+    if declared.resubmit_target and any(a[0] == "resubmit" for a in acts):
+        raise PipelineError(f"table {table}: its flows may not resubmit (it is a resubmit target)")
     _check_prerequisites(norm, acts)
     return FlowSpec(table, priority, norm, acts, goto, cookie, meter)
 
 
-def ofp_actions(actions: tuple[Action, ...]) -> list:
+def miss_flows(cookie: int = 0, pipeline: Pipeline = PIPELINE) -> list[FlowSpec]:
+    """Each table's priority-0 catch-all doing what its declaration says (drop,
+    controller or goto), so no miss falls to the switch's own default."""
+    out = []
+    for table in pipeline.tables:
+        goto = table.miss[len("goto:"):] if table.miss.startswith("goto:") else None
+        actions = [("controller",)] if table.miss == "controller" else []
+        out.append(flow(table.name, 0, {}, actions, goto=goto, cookie=cookie, pipeline=pipeline))
+    return out
+
+
+def ofp_actions(actions: tuple[Action, ...], pipeline: Pipeline = PIPELINE) -> list:
     """Action tuples as os-ken action objects (flows, buckets and packet-outs)."""
     out = []
     for action in actions:
@@ -202,6 +470,11 @@ def ofp_actions(actions: tuple[Action, ...]) -> list:
             out.append(parser.OFPActionGroup(action[1]))
         elif kind == "set_field":
             out.append(parser.OFPActionSetField(**{action[1]: action[2]}))
+        elif kind == "resubmit":
+            out.append(parser.NXActionResubmitTable(in_port=OFPP_IN_PORT_16,
+                                                    table_id=pipeline.table(action[1]).table_id))
+        elif kind == "learn":
+            out += _ofp_learn(action[1], pipeline)
     return out
 
 
@@ -209,7 +482,7 @@ def to_flowmod(spec: FlowSpec, pipeline: Pipeline = PIPELINE) -> parser.OFPFlowM
     instructions = []
     if spec.meter is not None:
         instructions.append(parser.OFPInstructionMeter(spec.meter))
-    actions = ofp_actions(spec.actions)
+    actions = ofp_actions(spec.actions, pipeline)
     if actions:
         instructions.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions))
     if spec.goto:
@@ -246,11 +519,25 @@ class ForeignFlow(Exception):
     """A dumped flow uses something our specs never produce (unknown table, action)."""
 
 
-def read_actions(acts) -> tuple[Action, ...]:
+def read_actions(acts, pipeline: Pipeline = PIPELINE) -> tuple[Action, ...]:
     """os-ken action objects back into action tuples; ForeignFlow if we never make one."""
     actions: list[Action] = []
-    for act in acts:
-        if isinstance(act, parser.OFPActionOutput):
+    acts = list(acts)
+    for i, act in enumerate(acts):
+        if isinstance(act, parser.NXActionLearn):
+            loaded = acts[i - 1] if i else None
+            port = loaded.value if isinstance(loaded, parser.OFPActionSetField) \
+                and loaded.key == LEARN_OUTPUT_REG else None
+            actions.append(("learn", _read_learn(act, port, pipeline)))
+        elif isinstance(act, parser.OFPActionSetField) and act.key == LEARN_OUTPUT_REG:
+            if not (i + 1 < len(acts) and isinstance(acts[i + 1], parser.NXActionLearn)):
+                raise ForeignFlow(f"set_field {LEARN_OUTPUT_REG} not followed by a learn")
+        elif isinstance(act, parser.NXActionResubmitTable):
+            table = pipeline.table_by_id(act.table_id)
+            if table is None or not table.resubmit_target or act.in_port != OFPP_IN_PORT_16:
+                raise ForeignFlow(f"resubmit({act.in_port:#x},{act.table_id})")
+            actions.append(("resubmit", table.name))
+        elif isinstance(act, parser.OFPActionOutput):
             if act.port == ofp.OFPP_CONTROLLER:
                 actions.append(("controller",))
             else:
@@ -284,7 +571,7 @@ def from_stats(stats: parser.OFPFlowStats, pipeline: Pipeline = PIPELINE) -> Flo
         elif isinstance(inst, parser.OFPInstructionMeter):
             meter = inst.meter_id
         elif isinstance(inst, parser.OFPInstructionActions) and inst.type == ofp.OFPIT_APPLY_ACTIONS:
-            actions += read_actions(inst.actions)
+            actions += read_actions(inst.actions, pipeline)
         else:
             raise ForeignFlow(f"instruction {type(inst).__name__}")
     try:

@@ -11,6 +11,13 @@ the one that was installed. Builders make group-mods without a datapath.
     all       every bucket gets a copy (multicast, mirroring)
     indirect  exactly one bucket (a shared next hop)
     ff        fast failover: the first bucket whose watch port is live
+
+Open vSwitch runs a bucket's actions as an OpenFlow *action set*: every set_field
+(in order), then the one output, group or resubmit; anything else (a learn, a second
+output) is accepted, dumped back, and never run. Specs refuse such buckets: a bucket
+is set_fields followed by at most one output, controller, group or resubmit. To learn
+from the member a select group picked, a bucket sets reg6 and resubmits to a flow
+that learns (table ``member``, see ``controller.pipeline``).
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from dataclasses import dataclass
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-from controller.flows import Action, ForeignFlow, check_actions, group_refs, ofp_actions, read_actions
+from controller.flows import (Action, ForeignFlow, check_actions, describe_actions, group_refs, ofp_actions,
+                              read_actions)
 from controller.pipeline import PipelineError
 
 GROUP_TYPES: dict[str, int] = {
@@ -47,7 +55,7 @@ class Bucket:
     actions: tuple[Action, ...] = ()
 
     def describe(self) -> str:
-        acts = ",".join(":".join(str(p) for p in a) for a in self.actions) or "drop"
+        acts = describe_actions(self.actions) or "drop"
         return f"[w={self.weight} watch={self.watch_port} {acts}]"
 
 
@@ -90,6 +98,7 @@ class GroupSpec:
             actions = check_actions(bucket.actions)
         except PipelineError as err:
             raise GroupError(f"group {self.group_id:#x}: {err}") from None
+        _check_action_set(self.group_id, actions)
         return Bucket(weight, watch, actions)
 
     @property
@@ -99,6 +108,22 @@ class GroupSpec:
 
     def describe(self) -> str:
         return f"group {self.group_id:#x} {self.type} " + " ".join(b.describe() for b in self.buckets)
+
+
+_TERMINAL = frozenset({"output", "controller", "group", "resubmit"})
+
+
+def _check_action_set(group_id: int, actions: tuple[Action, ...]) -> None:
+    """Refuse a bucket whose actions Open vSwitch would not run as written (module docstring)."""
+    if any(a[0] == "learn" for a in actions):
+        raise GroupError(f"group {group_id:#x}: a bucket cannot carry a learn action: Open vSwitch runs "
+                         f"bucket actions as an action set and never runs the learn. Set reg6 and "
+                         f"resubmit to table 'member', whose flow learns")
+    ends = [i for i, a in enumerate(actions) if a[0] in _TERMINAL]
+    if len(ends) > 1 or (ends and ends[0] != len(actions) - 1):
+        raise GroupError(f"group {group_id:#x}: bucket {describe_actions(actions)}: a bucket is an action "
+                         f"set on Open vSwitch: set_fields, then at most one output, controller, group "
+                         f"or resubmit, last")
 
 
 def _ofp_bucket(bucket: Bucket) -> parser.OFPBucket:

@@ -91,3 +91,8 @@ def from_stats(stats: parser.OFPMeterConfigStats) -> MeterSpec:
 
 def config_request() -> parser.OFPMeterConfigStatsRequest:
     return parser.OFPMeterConfigStatsRequest(datapath=None, flags=0, meter_id=ofp.OFPM_ALL)
+
+
+def stats_request() -> parser.OFPMeterStatsRequest:
+    """Counters of every meter on the switch (bytes and packets in, per band)."""
+    return parser.OFPMeterStatsRequest(datapath=None, flags=0, meter_id=ofp.OFPM_ALL)

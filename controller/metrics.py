@@ -21,6 +21,7 @@ class CoreCollector:
             paths = len(core.forwarding.paths)
             counters = dict(core.counters)
             predictive = core.predictor_mode == "predictive"
+            providers = list(core.providers.values())
         yield GaugeMetricFamily("foresight_switches", "Connected switches", value=switches)
         yield GaugeMetricFamily("foresight_links", "Discovered directed links", value=len(links))
         yield GaugeMetricFamily("foresight_hosts", "Learned hosts", value=hosts)
@@ -56,6 +57,10 @@ class CoreCollector:
         yield errors
         yield CounterMetricFamily("foresight_reconciliations", "Switch flow reconciliations",
                                   value=counters.get("reconciliations", 0))
+        for provider in providers:
+            families = getattr(provider, "metric_families", None)
+            if families is not None:
+                yield from families()
 
 
 def registry_for(core: ControllerCore) -> CollectorRegistry:

@@ -6,9 +6,24 @@ A flow that matches an undeclared field or jumps to an undeclared table raises
 ``PipelineError`` before anything reaches a switch.
 
     0 ingress   LLDP and ARP to the controller, everything else to slice
-    1 slice     per-slice classification (VIPs, rate limits); miss to forward
+    1 slice     per-slice classification (VIPs, rate limits); VIP traffic to lb; miss to forward
     2 forward   per (eth_src, eth_dst) paths; multicast to flood; miss to controller
     3 flood     spanning-tree broadcast: blocked ports drop, others output
+    4 lb        VIP load balancing: learned pins (one per connection) take a connection
+                to the member it got first; below them VIP -> select group; miss drops
+    5 member    reached by resubmit from a select bucket that put the member's key in
+                reg6: pin the connection (NX learn into lb), rewrite to the member, output
+
+Why ``member`` exists: Open vSwitch runs a group bucket's actions as an OpenFlow
+*action set* (set_fields, then one output, group or resubmit), so a learn action in a
+bucket is accepted, dumped back, and silently never runs. A learn only runs in a
+flow's action list; a bucket therefore marks its member in a register and resubmits
+to this table. ``resubmit_target`` tables are the only ones a resubmit may enter, and
+their flows may not resubmit again (no loops).
+
+Registers (Open vSwitch scratch fields, zero when a packet enters the switch): reg6
+carries the member a select bucket picked; reg7 is written by ``flows`` just before a
+learn action, which reads its output port from it (learn has no immediate output).
 """
 
 from __future__ import annotations
@@ -28,6 +43,7 @@ class Table:
     next_tables: tuple[str, ...] = ()
     miss: str = "drop"          # 'drop' | 'controller' | 'goto:<table>'
     description: str = ""
+    resubmit_target: bool = False   # group buckets may resubmit here (see the module docstring)
 
 
 TABLES: tuple[Table, ...] = (
@@ -36,13 +52,19 @@ TABLES: tuple[Table, ...] = (
           description="classify: control protocols to the controller"),
     Table("slice", 1, frozenset({"in_port", "eth_type", "eth_src", "eth_dst", "ipv4_src", "ipv4_dst",
                                  "ip_proto", "tcp_src", "tcp_dst", "udp_src", "udp_dst"}),
-          next_tables=("forward",), miss="goto:forward",
-          description="slices: VIP load balancing over groups, rate limits with meters"),
+          next_tables=("forward", "lb"), miss="goto:forward",
+          description="slices: VIP classification, rate limits with meters, marking"),
     Table("forward", 2, frozenset({"in_port", "eth_src", "eth_dst", "eth_type"}),
           next_tables=("flood",), miss="controller",
           description="unicast paths between learned hosts"),
     Table("flood", 3, frozenset({"in_port", "eth_dst"}),
           miss="drop", description="loop-free broadcast along the spanning tree"),
+    Table("lb", 4, frozenset({"eth_type", "ip_proto", "ipv4_src", "ipv4_dst", "tcp_src", "tcp_dst",
+                              "udp_src", "udp_dst"}),
+          miss="drop", description="VIP load balancing: connection pins, then select groups"),
+    Table("member", 5, frozenset({"eth_type", "ip_proto", "ipv4_dst", "reg6"}),
+          miss="drop", resubmit_target=True,
+          description="the member a select bucket picked: pin the connection, rewrite, output"),
 )
 
 
@@ -67,6 +89,14 @@ class Pipeline:
             return self._by_name[name]
         except KeyError:
             raise PipelineError(f"unknown table {name!r}; declared: {sorted(self._by_name)}") from None
+
+    def resubmit_target(self, name: str) -> Table:
+        """The table a resubmit action enters; PipelineError unless it is declared as one."""
+        table = self.table(name)
+        if not table.resubmit_target:
+            targets = sorted(t.name for t in self.tables if t.resubmit_target)
+            raise PipelineError(f"resubmit to table {name!r} not allowed (resubmit targets: {targets})")
+        return table
 
     def table_by_id(self, table_id: int) -> Table | None:
         for table in self.tables:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import time
 from concurrent import futures
-from typing import Callable
+from typing import Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -31,17 +31,19 @@ def status_for(context: grpc.ServicerContext, codes: dict[type, grpc.StatusCode]
 
 def build_server(service_name: str, register: Callable[[grpc.Server], None], address: str,
                  max_workers: int, thread_name_prefix: str, what: str,
-                 options: list[tuple[str, object]] | None = None) -> tuple[grpc.Server, int]:
-    """A server with ``register``'s service plus health (SERVING) and reflection,
-    bound to ``address``; returns (server, bound port)."""
+                 options: list[tuple[str, object]] | None = None,
+                 extra_services: Sequence[str] = ()) -> tuple[grpc.Server, int]:
+    """A server with ``register``'s services (``service_name`` and ``extra_services``)
+    plus health (SERVING) and reflection, bound to ``address``; returns (server, bound port)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=thread_name_prefix),
                          options=options or [])
     register(server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    health_servicer.set(service_name, health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection((service_name, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
+    for name in (service_name, *extra_services, ""):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection((service_name, *extra_services, HEALTH_SERVICE, reflection.SERVICE_NAME),
+                                        server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot bind {what} to {address}")

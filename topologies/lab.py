@@ -120,11 +120,12 @@ class ControllerProcess:
 class Lab:
     def __init__(self, topology: str | TopologySpec, bw_scale: float = 0.001,
                  max_bw_mbps: float = 1000.0, link_bw: bool = True, controller_config: dict | None = None,
-                 workdir: Path | None = None):
+                 workdir: Path | None = None, hosts_per_switch: int = 1):
         self.spec = load(topology) if isinstance(topology, str) else topology
         self.bw_scale = bw_scale
         self.max_bw_mbps = max_bw_mbps
         self.link_bw = link_bw
+        self.hosts_per_switch = hosts_per_switch
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="foresight-lab-"))
         config = dict(controller_config or {})
@@ -160,7 +161,7 @@ class Lab:
 
         setLogLevel("warning")
         topo = SpecTopo(self.spec, bw_scale=self.bw_scale, max_bw_mbps=self.max_bw_mbps,
-                        link_bw=self.link_bw)
+                        link_bw=self.link_bw, hosts_per_switch=self.hosts_per_switch)
         self._topo = topo
         switch = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure")
         self.net = Mininet(topo=topo, switch=switch, link=TCLink if self.link_bw else Link,

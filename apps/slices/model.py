@@ -63,6 +63,14 @@ class SliceNotFound(SliceError, LookupError):
         self.slice_name = slice_name
 
 
+class MemberNotFound(SliceError, LookupError):
+    """No pool member has that host id."""
+
+    def __init__(self, host_id: str, message: str = "no such pool member"):
+        super().__init__(f"member {host_id!r}", message)
+        self.host_id = host_id
+
+
 class SliceExists(SliceError):
     """A slice of that name already exists."""
 

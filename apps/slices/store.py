@@ -2,7 +2,9 @@
 
 Slices, pool members, which slice each member serves, VIP ranges with their
 member addresses, and the scaling policy's timers survive a controller restart.
-Every ``put_*``/``del_*`` call is one transaction; ``with store.transaction():``
+Each slice also keeps a small integer, its data-plane index (group, meter and
+cookie numbers derive from it, so they survive a restart unchanged), and members
+being drained after a scale-down keep their drain deadline. Every ``put_*``/``del_*`` call is one transaction; ``with store.transaction():``
 groups several into one, so a scaling step (members allocated, addresses
 assigned, policy timers) is stored completely or not at all. ``load()`` returns
 the rebuilt ``ResourcePool``, ``VipAllocator``, slices and policy state.
@@ -22,7 +24,7 @@ import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,10 @@ CREATE TABLE IF NOT EXISTS vip_reclaimed (
 CREATE TABLE IF NOT EXISTS policy_state (
     slice_name TEXT PRIMARY KEY REFERENCES slices (name) ON DELETE CASCADE {_FK},
     state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS slice_ids (
+    slice_name TEXT PRIMARY KEY REFERENCES slices (name) ON DELETE CASCADE {_FK},
+    idx INTEGER NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS draining (host_id TEXT PRIMARY KEY, until REAL NOT NULL);
 """
 
 _SLICE_COLUMNS = ("name", "client", "vip_cidr", "bandwidth_mbps", "per_member_mbps", "pool", "max_members",
@@ -81,6 +87,8 @@ class StoredSlices:
     pool: ResourcePool
     vips: VipAllocator
     policy_state: dict[str, Any] | None     # ScalingPolicy.to_dict() form; None if never saved
+    ids: dict[str, int] = field(default_factory=dict)          # slice name -> data-plane index
+    draining: dict[str, float] = field(default_factory=dict)   # host_id -> drain deadline (Unix s)
 
     def policy(self, **params: float) -> ScalingPolicy:
         """The scaling policy with its stored timers; ``params`` (from the current
@@ -158,6 +166,18 @@ class SliceStore:
         with self.transaction():
             self.db.execute(f"INSERT INTO slices ({columns}) VALUES ({marks}) "  # noqa: S608 - fixed columns
                             f"ON CONFLICT (name) DO UPDATE SET {updates}", [row[c] for c in _SLICE_COLUMNS])
+
+    def put_slice_id(self, name: str, idx: int) -> None:
+        """Record the slice's data-plane index (its group, meter and cookie numbers)."""
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO slice_ids VALUES (?, ?)", (name, idx))
+
+    def put_draining(self, host_id: str, until: float | None) -> None:
+        """Mark an allocated member as draining until ``until``; None clears the mark."""
+        with self.transaction():
+            self.db.execute("DELETE FROM draining WHERE host_id=?", (host_id,))
+            if until is not None:
+                self.db.execute("INSERT INTO draining VALUES (?, ?)", (host_id, until))
 
     def del_slice(self, name: str) -> None:
         """Delete a slice with its allocations, VIP range, addresses and policy timers."""
@@ -264,9 +284,13 @@ class SliceStore:
             policy_state = json.loads(row[0])
             policy_state["slices"] = {name: json.loads(state) for name, state in self.db.execute(
                 "SELECT slice_name, state FROM policy_state ORDER BY slice_name")}
+        ids = dict(self.db.execute("SELECT slice_name, idx FROM slice_ids"))
+        # A drain mark outlives nothing: only members still allocated are draining.
+        draining = {h: until for h, until in self.db.execute("SELECT host_id, until FROM draining")
+                    if h in allocations}
         LOG.info("slices state %s: %d slice(s), %d member(s), %d allocated", self.path, len(slices),
                  len(members), len(allocations))
-        return StoredSlices(slices, pool, vips, policy_state)
+        return StoredSlices(slices, pool, vips, policy_state, ids, draining)
 
     def close(self) -> None:
         self.db.close()

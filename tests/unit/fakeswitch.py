@@ -15,8 +15,18 @@ copy as it is at that point, groups pick buckets (select: a deterministic hash o
 addresses and ports, weighted; all: every bucket; indirect: its bucket; ff: the
 first bucket whose watch port is live), meters are recorded, no matching flow is a
 drop, and OpenFlow never outputs a frame back on the port it came in on. Each copy
-that leaves is an ``Egress`` with the headers it leaves with. ``lookup(fields)``
-keeps only where the copies went.
+that leaves is an ``Egress`` with the headers it leaves with (registers stay behind).
+``lookup(fields)`` keeps only where the copies went.
+
+Open vSwitch extensions, as OVS 3.1 runs them: registers (zero on entry), resubmit
+(the target table's flow runs, then the actions after it), and learn — a packet that
+runs it adds or replaces the learned flow (table, priority, match) with the cookie,
+timeouts and actions OVS gives it (fin_timeout, NXM loads, output), and such flows
+match later packets (``learned()`` lists them, ``specs()`` leaves them out). Flows
+with a learn are checked like OVS checks them (prerequisites of copied fields in the
+flow's match, of each learned field in the learned match before it; no immediate
+output). A bucket runs as OVS runs it, as an *action set*: its set_fields, then the
+last group, else output, else resubmit; a learn in a bucket is accepted and never run.
 """
 
 from __future__ import annotations
@@ -134,10 +144,10 @@ def match_key(match: parser.OFPMatch) -> frozenset:
 
 def _matches(match: parser.OFPMatch, fields: dict) -> bool:
     for name, value in match.items():
-        if name not in fields:
+        if name not in fields and not _is_reg(name):
             return False
         want, mask = _norm_field(name, value)
-        have = _as_int(name, fields[name])
+        have = _packet_value(name, fields)
         if mask is None:
             if have != want:
                 return False
@@ -169,6 +179,39 @@ def _meter(flowmod) -> int | None:
     return None
 
 
+def _is_reg(name: str) -> bool:
+    return name.startswith("reg")
+
+
+def _packet_value(name: str, fields: dict) -> int:
+    """A field of the packet as an integer; OVS reads absent fields and registers as 0."""
+    return _as_int(name, fields[name]) if name in fields else 0
+
+
+# Fields learn specs are modelled for: NXM name (os-ken) -> (field, bits); registers too.
+_LEARNABLE = {f"{name}_nxm": (name, bits) for name, bits in (
+    ("eth_src", 48), ("eth_dst", 48), ("eth_type", 16), ("ip_proto", 8), ("ipv4_src", 32),
+    ("ipv4_dst", 32), ("tcp_src", 16), ("tcp_dst", 16), ("udp_src", 16), ("udp_dst", 16))}
+_LEARNABLE.update({f"reg{i}": (f"reg{i}", 32) for i in range(16)})
+
+
+def _learn_field(subfield, n_bits: int) -> str:
+    name, ofs = subfield
+    field, bits = _LEARNABLE.get(name, (None, None))
+    if field is None or ofs != 0 or n_bits > bits or (n_bits != bits and not _is_reg(field)):
+        raise FakeSwitchError(f"learn spec on {subfield}/{n_bits} bits not modelled")
+    return field
+
+
+def _user_value(name: str, value: int):
+    """An integer field value as os-ken spells it (MAC and IPv4 as strings)."""
+    if name in ("eth_src", "eth_dst"):
+        return ":".join(f"{b:02x}" for b in value.to_bytes(6, "big"))
+    if name in ("ipv4_src", "ipv4_dst"):
+        return str(ipaddress.IPv4Address(value))
+    return value
+
+
 # OpenFlow 1.3 prerequisites, as Open vSwitch enforces them on matches and set_field.
 _PREREQ = {"ipv4_src": ("eth_type", ETH_TYPE_IP), "ipv4_dst": ("eth_type", ETH_TYPE_IP),
            "ip_proto": ("eth_type", ETH_TYPE_IP), "ip_dscp": ("eth_type", ETH_TYPE_IP),
@@ -179,7 +222,8 @@ SELECT_HASH_FIELDS = ("eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "ip_proto",
                       "tcp_src", "tcp_dst", "udp_src", "udp_dst")
 
 
-def _prereq_problem(match: parser.OFPMatch, fields: list[str]) -> str | None:
+def _prereq_problem(match, fields: list[str]) -> str | None:
+    """``match``: an OFPMatch or a dict."""
     have = dict(match.items())
     for name in fields:
         while name in _PREREQ:
@@ -247,19 +291,48 @@ class FakeOFTable:
         if meter is not None and meter not in self.meters:
             raise FakeSwitchError(f"dp {self.dp_id}: flow uses meter {meter:#x}, which does not exist "
                                   f"(OFPMMFC_INVALID_METER)")
-        self._check_actions(_actions(fm), f"flow {dict(fm.match.items())}")
+        what = f"flow {dict(fm.match.items())}"
+        self._check_actions(_actions(fm), what)
         set_fields = [a.key for a in _actions(fm) if isinstance(a, parser.OFPActionSetField)]
         problem = _prereq_problem(fm.match, [name for name, _ in fm.match.items()] + set_fields)
+        for act in _actions(fm):
+            if problem is None and isinstance(act, parser.NXActionLearn):
+                problem = self._learn_problem(act, fm.match)
         if problem:
-            raise FakeSwitchError(f"dp {self.dp_id}: flow {dict(fm.match.items())}: {problem}")
+            raise FakeSwitchError(f"dp {self.dp_id}: {what}: {problem}")
+
+    @staticmethod
+    def _learn_problem(act, match) -> str | None:
+        """OVS's learn_check for a learn in a flow: sources need their prerequisites in
+        the flow's match; each learned field in the learned match built before it."""
+        learned: dict = {}
+        for spec in act.specs:
+            if isinstance(spec.src, tuple):
+                problem = _prereq_problem(match, [_learn_field(spec.src, spec.n_bits)])
+                if problem:
+                    return f"learn source {problem} (OFPBAC_MATCH_INCONSISTENT)"
+            if isinstance(spec, parser.NXFlowSpecOutput):
+                continue
+            field = _learn_field(spec.dst, spec.n_bits)
+            problem = _prereq_problem(learned, [field])
+            if problem:
+                return f"learned flow: {problem} (OFPBAC_MATCH_INCONSISTENT)"
+            if isinstance(spec, parser.NXFlowSpecMatch):
+                learned[field] = 0 if isinstance(spec.src, tuple) else spec.src
+        return None
 
     def _check_actions(self, acts, what: str) -> None:
         for act in acts:
             if isinstance(act, parser.OFPActionGroup) and act.group_id not in self.groups:
                 raise FakeSwitchError(f"dp {self.dp_id}: {what} sends to group {act.group_id:#x}, which "
                                       f"does not exist (OFPBAC_BAD_OUT_GROUP)")
-            if not isinstance(act, (parser.OFPActionOutput, parser.OFPActionGroup,
-                                    parser.OFPActionSetField)):
+            if isinstance(act, parser.NXActionLearn) and any(
+                    isinstance(spec, parser.NXFlowSpecOutput) and not isinstance(spec.src, tuple)
+                    for spec in act.specs):
+                raise FakeSwitchError(f"dp {self.dp_id}: {what}: learn with an immediate output port "
+                                      f"(OFPBAC_BAD_ARGUMENT: OVS takes learn's output from a field)")
+            if not isinstance(act, (parser.OFPActionOutput, parser.OFPActionGroup, parser.OFPActionSetField,
+                                    parser.NXActionLearn, parser.NXActionResubmitTable)):
                 raise FakeSwitchError(f"dp {self.dp_id}: {what}: action {type(act).__name__} not modelled")
 
     def _group_mod(self, gm: WireGroup) -> None:
@@ -369,8 +442,14 @@ class FakeOFTable:
         return [parser.OFPMeterConfigStats(flags=m.flags, meter_id=m.meter_id, bands=m.bands)
                 for _, m in sorted(self.meters.items())]
 
+    def learned(self, table_id: int | None = None) -> list:
+        """Flows the switch made itself from learn actions (they are in ``dump()`` too)."""
+        return [f for f in self.flows(table_id) if getattr(f, "learned", False)]
+
     def specs(self) -> set[flows.FlowSpec]:
-        return {flows.from_stats(stats) for stats in self.dump()}
+        """The controller's flows as specs (learned flows left out)."""
+        return {flows.from_stats(stats) for f, stats in zip(self.flows(), self.dump())
+                if not getattr(f, "learned", False)}
 
     def group_specs(self) -> set[groups.GroupSpec]:
         return {groups.from_stats(stats) for stats in self.dump_groups()}
@@ -391,10 +470,12 @@ class FakeOFTable:
         """Every copy of a frame with these header fields that leaves the switch."""
         if "in_port" not in fields:
             raise FakeSwitchError("lookup needs in_port")
-        packet_fields = dict(fields)
         out: list[Egress] = []
-        meters_hit: list[int] = []
-        table_id = 0
+        self._walk(0, dict(fields), [], out, 0)
+        return out
+
+    def _walk(self, table_id: int, packet_fields: dict, meters_hit: list, out: list, depth: int) -> None:
+        """From ``table_id`` along the goto chain (packet_fields rewritten in place)."""
         while True:
             candidates = [f for f in self.tables.get(table_id, ()) if _matches(f.match, packet_fields)]
             if not candidates:
@@ -403,7 +484,7 @@ class FakeOFTable:
             winners = [f for f in candidates if f.priority == best]
             if len(winners) > 1:
                 raise FakeSwitchError(f"dp {self.dp_id} table {table_id}: {len(winners)} flows "
-                                      f"at priority {best} match {fields}")
+                                      f"at priority {best} match {packet_fields}")
             goto = None
             for inst in winners[0].instructions:
                 if isinstance(inst, parser.OFPInstructionGotoTable):
@@ -411,7 +492,7 @@ class FakeOFTable:
                 elif isinstance(inst, parser.OFPInstructionMeter):
                     meters_hit.append(inst.meter_id)
                 elif isinstance(inst, parser.OFPInstructionActions) and inst.type == ofp.OFPIT_APPLY_ACTIONS:
-                    self._run(inst.actions, packet_fields, tuple(meters_hit), out, 0)
+                    self._run(inst.actions, packet_fields, meters_hit, out, depth)
                 else:
                     raise FakeSwitchError(f"instruction {type(inst).__name__} not modelled")
             if goto is None:
@@ -419,26 +500,66 @@ class FakeOFTable:
             if goto <= table_id:
                 raise FakeSwitchError(f"dp {self.dp_id}: goto {goto} from table {table_id}")
             table_id = goto
-        return out
 
-    def _run(self, acts, packet_fields: dict, meters_hit: tuple, out: list, depth: int) -> None:
+    def _run(self, acts, packet_fields: dict, meters_hit: list, out: list, depth: int) -> None:
         """Apply actions in order to packet_fields (rewritten in place)."""
         if depth > 8:
-            raise FakeSwitchError(f"dp {self.dp_id}: groups chained deeper than 8")
+            raise FakeSwitchError(f"dp {self.dp_id}: groups or resubmits nested deeper than 8")
         for act in acts:
             if isinstance(act, parser.OFPActionSetField):
                 packet_fields[act.key] = act.value
+            elif isinstance(act, parser.NXActionRegLoad):       # what learned flows load
+                field, bits = _LEARNABLE[act.dst]
+                if act.ofs_nbits != bits - 1:
+                    raise FakeSwitchError(f"load of {act.dst} bits {act.ofs_nbits:#x} not modelled")
+                packet_fields[field] = _user_value(field, act.value)
             elif isinstance(act, parser.OFPActionOutput):
                 if act.port == ofp.OFPP_CONTROLLER:
-                    out.append(Egress(CONTROLLER, _frozen(packet_fields), meters_hit))
+                    out.append(Egress(CONTROLLER, _frozen(packet_fields), tuple(meters_hit)))
                 elif act.port != packet_fields["in_port"]:
-                    out.append(Egress(act.port, _frozen(packet_fields), meters_hit))
+                    out.append(Egress(act.port, _frozen(packet_fields), tuple(meters_hit)))
             elif isinstance(act, parser.OFPActionGroup):
                 for bucket in self._buckets(self.groups[act.group_id], packet_fields):
-                    # Each bucket works on its own copy of the packet.
-                    self._run(bucket.actions, dict(packet_fields), meters_hit, out, depth + 1)
-            else:
+                    # Each bucket works on its own copy of the packet, as an action set.
+                    self._run(_action_set(bucket.actions), dict(packet_fields), list(meters_hit), out,
+                              depth + 1)
+            elif isinstance(act, parser.NXActionResubmitTable):
+                if act.in_port != 0xFFF8:
+                    raise FakeSwitchError(f"resubmit with in_port {act.in_port:#x} not modelled")
+                self._walk(act.table_id, packet_fields, meters_hit, out, depth + 1)
+            elif isinstance(act, parser.NXActionLearn):
+                self._learn(act, packet_fields)
+            elif not isinstance(act, parser.NXActionFinTimeout):    # fin_timeout: no clock here
                 raise FakeSwitchError(f"action {type(act).__name__} not modelled")
+
+    def _learn(self, act, packet_fields: dict) -> None:
+        """OVS's learn_execute: add the learned flow, or replace the one with its key."""
+        match, actions = {}, []
+        if act.fin_idle_timeout or act.fin_hard_timeout:
+            actions.append(parser.NXActionFinTimeout(fin_idle_timeout=act.fin_idle_timeout,
+                                                     fin_hard_timeout=act.fin_hard_timeout))
+        for spec in act.specs:
+            value = _packet_value(_learn_field(spec.src, spec.n_bits), packet_fields) \
+                if isinstance(spec.src, tuple) else spec.src
+            if isinstance(spec, parser.NXFlowSpecOutput):
+                port = value & 0xFFFF
+                if port < 0xFF00:       # OVS also takes IN_PORT, FLOOD, LOCAL, ALL: not modelled
+                    actions.append(parser.OFPActionOutput(port))
+                continue
+            field = _learn_field(spec.dst, spec.n_bits)
+            if isinstance(spec, parser.NXFlowSpecMatch):
+                match[field] = _user_value(field, value)
+            else:
+                actions.append(parser.NXActionRegLoad(ofs_nbits=spec.n_bits - 1, dst=spec.dst[0],
+                                                      value=value))
+        fm = wire_flowmod(parser.OFPFlowMod(
+            datapath=None, cookie=act.cookie, table_id=act.table_id, command=ofp.OFPFC_ADD,
+            idle_timeout=act.idle_timeout, hard_timeout=act.hard_timeout, priority=act.priority,
+            buffer_id=ofp.OFP_NO_BUFFER, match=parser.OFPMatch(**match),
+            instructions=[parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)] if actions else []))
+        fm.learned = True
+        self._remove(fm.table_id, lambda f: self._same(f, fm))
+        self.tables[fm.table_id].append(fm)
 
     def _buckets(self, group: WireGroup, packet_fields: dict) -> list:
         if group.type in (ofp.OFPGT_ALL, ofp.OFPGT_INDIRECT):
@@ -459,4 +580,16 @@ class FakeOFTable:
 
 
 def _frozen(packet_fields: dict) -> tuple:
-    return tuple(sorted(packet_fields.items()))
+    """The headers a copy leaves with: registers are the switch's, not the frame's."""
+    return tuple(sorted((k, v) for k, v in packet_fields.items() if not _is_reg(k)))
+
+
+def _action_set(acts) -> list:
+    """A bucket's actions as OVS runs them (ofpacts_execute_action_set): set_fields in
+    order, then the last group, else the last output, else the last resubmit."""
+    run = [a for a in acts if isinstance(a, (parser.OFPActionSetField, parser.NXActionRegLoad))]
+    for kind in (parser.OFPActionGroup, parser.OFPActionOutput, parser.NXActionResubmitTable):
+        last = [a for a in acts if isinstance(a, kind)][-1:]
+        if last:
+            return run + last
+    return []

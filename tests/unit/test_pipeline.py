@@ -2,7 +2,7 @@
 
 import pytest
 
-from controller import flows
+from controller import cookies, flows
 from controller.core import pipeline_flows
 from controller.pipeline import PIPELINE, TABLES, Pipeline, PipelineError, Table
 
@@ -19,12 +19,12 @@ def test_declared_tables_are_consistent():
         else:
             assert table.miss in ("drop", "controller")
         assert table.match_fields, table.name
-    assert names == {"ingress", "slice", "forward", "flood"}
+    assert names == {"ingress", "slice", "forward", "flood", "lb", "member"}
 
 
 def test_table_lookups_by_name_and_id():
     assert [(t.table_id, t.name) for t in TABLES] == [(0, "ingress"), (1, "slice"), (2, "forward"),
-                                                      (3, "flood")]
+                                                      (3, "flood"), (4, "lb"), (5, "member")]
     assert PIPELINE.table("slice").table_id == 1
     assert PIPELINE.table_by_id(3).name == "flood"
     assert PIPELINE.table_by_id(9) is None
@@ -82,11 +82,13 @@ def test_allowed_flow_is_accepted():
     assert spec.goto == "slice" and spec.match == (("in_port", 1),)
 
 
-def test_pipeline_miss_flows_do_what_the_tables_declare():
+def test_miss_flows_do_what_the_tables_declare():
     """Each table's priority-0 catch-all is its declared miss behaviour: ingress
-    misses go to slice, slice misses go to forward, forward asks the controller."""
-    misses = {s.table: s for s in pipeline_flows() if s.priority == 0 and not s.match}
+    misses go to slice, slice misses go to forward, forward asks the controller,
+    flood, lb and member drop."""
+    misses = {s.table: s for s in flows.miss_flows(cookie=7)}
     assert set(misses) == {t.name for t in TABLES}
+    assert {s.cookie for s in misses.values()} == {7} and all(not s.match for s in misses.values())
     for table in TABLES:
         spec = misses[table.name]
         if table.miss.startswith("goto:"):
@@ -95,6 +97,28 @@ def test_pipeline_miss_flows_do_what_the_tables_declare():
             assert (spec.goto, spec.actions) == (None, (("controller",),))
         else:
             assert (spec.goto, spec.actions) == (None, ())
+
+
+def test_the_core_installs_every_declared_miss():
+    """No table's miss is left to the switch's default (OVS slow-paths such misses)."""
+    installed = {s.key: s for s in pipeline_flows()}
+    for miss in flows.miss_flows(cookie=cookies.cookie("pipeline")):
+        assert installed.get(miss.key) == miss, f"core.pipeline_flows() lacks {miss.describe()}"
+
+
+def test_vip_traffic_goes_from_slice_to_lb_and_buckets_resubmit_to_member():
+    flows.flow("slice", 100, {"eth_type": 0x0800, "ipv4_dst": "10.9.0.100"}, goto="lb")
+    flows.flow("lb", 100, {"eth_type": 0x0800, "ip_proto": 6, "ipv4_dst": "10.9.0.100", "tcp_src": 5})
+    flows.flow("member", 100, {"eth_type": 0x0800, "ip_proto": 6, "ipv4_dst": "10.9.0.100", "reg6": 3},
+               [("output", 2)])
+    assert flows.check_actions([("resubmit", "member")]) == (("resubmit", "member"),)
+    with pytest.raises(PipelineError, match=r"resubmit to table 'forward' not allowed \(resubmit targets: "
+                                            r"\['member'\]\)"):
+        flows.check_actions([("resubmit", "forward")])
+    with pytest.raises(PipelineError, match="table member: its flows may not resubmit"):
+        flows.flow("member", 10, {}, [("resubmit", "member")])
+    with pytest.raises(PipelineError, match="goto 'lb' not allowed"):
+        flows.flow("forward", 10, {}, goto="lb")
 
 
 def test_slice_table_takes_addresses_and_ports_after_their_prerequisites():

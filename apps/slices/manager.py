@@ -1,0 +1,574 @@
+"""The slices manager: slice intent, its data plane, its counters and its events.
+
+``SliceManager`` owns the pool, the VIP ranges, the slices and the scaling policy.
+Every change — create, scale, delete, a member registered, a drain finished — is
+atomic: it is checked against the whole state first, stored in one SQLite
+transaction, and on any error the in-memory state is put back as it was, so a
+refused request leaves nothing behind. After a change the manager publishes an
+immutable snapshot and asks the controller to resync; the core then calls
+``desired(dp_id, now)`` (a ``controller.desired.Provider``), which reads only that
+snapshot plus where the controller has seen each member (its host table).
+
+Scale-down drains: the members to remove lose their load-balancer buckets at once
+(no new connection reaches them) and keep their transit and reply rules and the
+switches' connection pins until ``drain_s`` has passed; then they go back to the
+pool and their member VIPs are reclaimed. A scale-up revives draining members
+before it takes new ones.
+
+The controller answers ARP for the slice's addresses (``claims``): the service VIP
+with its virtual MAC, a member VIP with its member's MAC. Meter statistics
+(``meter_stats``) become per-slice offered and delivered rates in both directions.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from apps.slices import dataplane
+from apps.slices.model import Conflict, Exhausted, MemberNotFound, InvalidSlice, Slice, SliceExists, SliceNotFound, check_count, \
+    slice_from_dict
+from apps.slices.pool import Member, ResourcePool
+from apps.slices.scaling import Forecast, ScalingDecision, ScalingPolicy
+from apps.slices.store import SliceStore
+from apps.slices.vips import VipAllocator, virtual_mac
+from controller.desired import Desired
+from controller.events import EventBus
+
+LOG = logging.getLogger(__name__)
+
+EVENT_KINDS = ("CREATED", "SCALED", "DRAINED", "DELETED", "DISSOLVED", "DECISION", "MEMBER_REGISTERED",
+               "MEMBER_UNREGISTERED")
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Per-slice rates at the last meter poll, Mbit/s. ``in`` is toward the members."""
+
+    offered_in_mbps: float = 0.0
+    delivered_in_mbps: float = 0.0
+    offered_out_mbps: float = 0.0
+    delivered_out_mbps: float = 0.0
+    time: float = 0.0                  # Unix seconds of the poll (0: none yet)
+    bytes_in: int = 0                  # totals since the meters were created
+    dropped_bytes_in: int = 0
+    bytes_out: int = 0
+    dropped_bytes_out: int = 0
+
+
+@dataclass(frozen=True)
+class MemberView:
+    host_id: str
+    ipv4: str
+    vip: str                           # the member's own address in the slice's range
+    draining_until: float | None       # Unix seconds; None while active
+    mac: str = ""                      # where the controller has seen it ("" if not yet)
+    dp_id: int = 0
+    port_no: int = 0
+
+    @property
+    def placed(self) -> bool:
+        return bool(self.mac)
+
+
+@dataclass(frozen=True)
+class SliceView:
+    slice: Slice
+    index: int                         # data-plane index: group, meter and cookie numbers
+    service_vip: str
+    virtual_mac: str
+    members: tuple[MemberView, ...]
+    rates: Rates = Rates()
+    last_decision: ScalingDecision | None = None
+
+    @property
+    def active(self) -> tuple[MemberView, ...]:
+        return tuple(m for m in self.members if m.draining_until is None)
+
+
+@dataclass(frozen=True)
+class SliceEvent:
+    kind: str                          # one of EVENT_KINDS
+    time: float
+    slice_name: str
+    detail: str
+    view: SliceView | None = None      # the slice after the change (None once deleted)
+    decision: ScalingDecision | None = None
+
+
+def _describe(event: SliceEvent) -> str:
+    return f"slice event {event.kind} {event.slice_name}: {event.detail}"
+
+
+@dataclass
+class _Snapshot:
+    """What ``desired`` and ``claims`` read, replaced whole on every change."""
+
+    slices: dict[str, tuple[Slice, int, tuple[MemberView, ...]]] = field(default_factory=dict)
+    claims: dict[str, tuple[str, str]] = field(default_factory=dict)   # ip -> ("vip", mac) | ("member", member ip)
+    meters: dict[int, tuple[str, str]] = field(default_factory=dict)   # meter id -> (slice, "in"|"out")
+
+
+class SliceManager:
+    """Slices: intent, data plane and counters (see the module docstring)."""
+
+    name = "slices"
+
+    def __init__(self, core, resync: Callable[[], None] = lambda: None, store: SliceStore | None = None,
+                 drain_s: float = 30.0, policy: Mapping[str, float] | None = None,
+                 clock: Callable[[], float] = time.time):
+        self.core = core
+        self._resync = resync
+        self.store = store
+        self.drain_s = drain_s
+        self.clock = clock
+        self._lock = threading.RLock()
+        self.bus = EventBus(_describe)
+        params = dict(policy or {})
+        if store is not None:
+            state = store.load()
+            self.pool, self.vips, self.slices = state.pool, state.vips, dict(state.slices)
+            self.ids, self.draining = dict(state.ids), dict(state.draining)
+            self.policy = state.policy(**params)
+            for name in self.slices:
+                if name not in self.ids:          # written before indices were stored
+                    self.ids[name] = self._free_index()
+                    store.put_slice_id(name, self.ids[name])
+        else:
+            self.pool, self.vips, self.slices = ResourcePool(), VipAllocator(), {}
+            self.ids, self.draining = {}, {}
+            self.policy = ScalingPolicy(**params)
+        self.decisions: dict[str, ScalingDecision] = {}
+        self._rates: dict[str, Rates] = {}
+        self._meter_last: dict[tuple[int, int], tuple[float, int, int]] = {}
+        self._meter_totals: dict[tuple[int, int], tuple[float, float, int, int]] = {}
+        self._snapshot = _Snapshot()
+        self._publish_snapshot()
+        self.autoscaler = None             # set by apps.slices.app when scaling runs in the background
+
+    def close(self) -> None:
+        """Stop background scaling and close the state file (controller shutdown)."""
+        if self.autoscaler is not None:
+            self.autoscaler.stop()
+        if self.store is not None:
+            self.store.close()
+
+    # --- the pool -----------------------------------------------------------------------
+
+    def register_member(self, pool: str, host_id: str, ipv4: str, labels: Mapping[str, str] | None = None
+                        ) -> Member:
+        """Add a host to a pool (re-registering the same host with the same values is a no-op)."""
+        with self._lock:
+            old = self.pool.member(host_id)
+            with self._atomic():
+                member = self.pool.register(pool, host_id, ipv4, labels or {})
+                if self.store is not None:
+                    self.store.put_member(member)
+            if old != member:
+                self._emit("MEMBER_REGISTERED", "", f"member {host_id} ({member.ipv4}) in pool {pool!r}")
+        return member
+
+    def unregister_member(self, host_id: str) -> None:
+        with self._lock:
+            with self._atomic():
+                member = self.pool.unregister(host_id)
+                if member is None:
+                    raise MemberNotFound(host_id)
+                if self.store is not None:
+                    self.store.del_member(host_id)
+            self._emit("MEMBER_UNREGISTERED", "", f"member {host_id} left pool {member.pool!r}")
+
+    def members(self, pool: str | None = None) -> list[Member]:
+        with self._lock:
+            return self.pool.members(pool)
+
+    # --- slices -------------------------------------------------------------------------
+
+    def create(self, spec: Slice | Mapping[str, Any], members: int | None = None) -> SliceView:
+        """Create a slice with ``members`` members (default ``min_members``)."""
+        slice_ = spec if isinstance(spec, Slice) else slice_from_dict(spec)
+        with self._lock:
+            if slice_.name in self.slices:
+                raise SliceExists(slice_.name)
+            count = slice_.min_members if members is None else self._check_members(slice_, members)
+            if slice_.pool not in self.pool.pools():
+                raise InvalidSlice("pool", f"no member is registered in pool {slice_.pool!r} "
+                                           f"(pools: {', '.join(self.pool.pools()) or 'none'})")
+            free = len(self.pool.free(slice_.pool))
+            if count > free:
+                raise Exhausted(f"pool {slice_.pool!r}", f"wanted {count} member(s) for slice "
+                                f"{slice_.name!r}, {free} available", wanted=count, available=free)
+            with self._atomic():
+                self.vips.reserve_range(slice_.name, slice_.vip_cidr)
+                idx = self._free_index()
+                self.slices[slice_.name] = slice_
+                self.ids[slice_.name] = idx
+                added = self.pool.allocate(slice_.pool, slice_.name, count)
+                for m in added:
+                    self.vips.assign(slice_.name, m.host_id)
+                if self.store is not None:
+                    self.store.put_slice(slice_)
+                    self.store.put_slice_id(slice_.name, idx)
+                    self._store_members(slice_.name)
+            view = self._emit("CREATED", slice_.name,
+                              f"{slice_.bandwidth_mbps:g} Mbit/s {slice_.priority.value}, VIP "
+                              f"{slice_.service_vip}, {count} member(s): {_ids(added)}")
+        self._resync()
+        return view
+
+    def scale(self, name: str, members: int, why: str = "requested",
+              decision: ScalingDecision | None = None) -> SliceView:
+        """Set the slice's active member count (within its min and max)."""
+        with self._lock:
+            slice_ = self._slice(name)
+            count = self._check_members(slice_, members)
+            active = [m for m in self.pool.members_of(name) if m.host_id not in self.draining]
+            draining = sorted((m for m in self.pool.members_of(name) if m.host_id in self.draining),
+                              key=lambda m: self._offset(name, m.host_id))
+            now = self.clock()
+            if count == len(active):
+                return self._view(name)
+            with self._atomic():
+                if count > len(active):
+                    revived = draining[:count - len(active)]
+                    for m in revived:
+                        del self.draining[m.host_id]
+                    added = self.pool.allocate(slice_.pool, name, count - len(active) - len(revived))
+                    for m in added:
+                        self.vips.assign(name, m.host_id)
+                    change = f"{len(active)} -> {count}: " + ", ".join(
+                        filter(None, [f"revived {_ids(revived)}" if revived else "",
+                                      f"added {_ids(added)}" if added else ""]))
+                else:
+                    # The newest members (highest member VIPs) go first.
+                    leaving = sorted(active, key=lambda m: self._offset(name, m.host_id))[count:]
+                    for m in leaving:
+                        self.draining[m.host_id] = now + self.drain_s
+                    change = (f"{len(active)} -> {count}: draining {_ids(leaving)} "
+                              f"for {self.drain_s:g} s")
+                if self.store is not None:
+                    self._store_members(name)
+            self._emit("SCALED", name, f"{change} ({why})", decision=decision)
+        self.finish_drains(now)            # with drain_s 0 the leavers go at once
+        self._resync()
+        return self.get(name)
+
+    def delete(self, name: str, dissolved: bool = False, decision: ScalingDecision | None = None) -> None:
+        """Remove a slice: its members go back to the pool, its range is freed."""
+        with self._lock:
+            self._slice(name)
+            with self._atomic():
+                released = self.pool.release_all(name)
+                for host_id in released:
+                    self.draining.pop(host_id, None)
+                self.vips.release_range(name)
+                del self.slices[name]
+                del self.ids[name]
+                self.policy.forget(name)
+                self.decisions.pop(name, None)
+                if self.store is not None:
+                    self.store.del_slice(name)
+                    for host_id in released:
+                        self.store.put_draining(host_id, None)
+            self._rates.pop(name, None)
+            self._emit("DISSOLVED" if dissolved else "DELETED", name,
+                       f"released {_ids(released) if released else 'no members'}", decision=decision)
+        self._resync()
+
+    def finish_drains(self, now: float | None = None) -> list[str]:
+        """Release members whose drain time is over; the host ids released."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            due = sorted(h for h, until in self.draining.items() if until <= now)
+            if not due:
+                return []
+            by_slice: dict[str, list[str]] = {}
+            for host_id in due:
+                by_slice.setdefault(self.pool.owner_of(host_id) or "", []).append(host_id)
+            with self._atomic():
+                for name, host_ids in sorted(by_slice.items()):
+                    addresses = []
+                    for host_id in host_ids:
+                        del self.draining[host_id]
+                        if name:
+                            addresses.append(str(self.vips.reclaim(name, host_id)))
+                    if name:
+                        self.pool.release(name, host_ids)
+                    if self.store is not None:
+                        for host_id in host_ids:
+                            self.store.put_draining(host_id, None)
+                        if name:
+                            self._store_members(name)
+            for name, host_ids in sorted(by_slice.items()):
+                if name:
+                    self._emit("DRAINED", name, f"released {_ids(host_ids)}, reclaimed "
+                               f"{', '.join(str(a) for a in self._reclaimed_tail(name, len(host_ids)))}")
+        self._resync()
+        return due
+
+    def get(self, name: str) -> SliceView:
+        with self._lock:
+            self._slice(name)
+            return self._view(name)
+
+    def list(self) -> list[SliceView]:
+        with self._lock:
+            return [self._view(name) for name in sorted(self.slices)]
+
+    def decide(self, name: str, now: float, forecast: Forecast | None, measured_mbps: float) -> ScalingDecision:
+        """One scaling decision for the slice at app time ``now``, applied at once."""
+        with self._lock:
+            slice_ = self._slice(name)
+            active = sum(1 for m in self.pool.members_of(name) if m.host_id not in self.draining)
+            decision = self.policy.decide(now, slice_, active, forecast, measured_mbps)
+            if self.store is not None:
+                self.store.put_policy(self.policy)
+        LOG.info("slice %s: %s %d -> %d (basis %s, lead %g s): %s", name, decision.action,
+                 decision.current_members, decision.target_members, decision.basis, decision.lead_time_s,
+                 decision.reason)
+        try:
+            if decision.action in ("scale_up", "scale_down"):
+                self.scale(name, decision.target_members, why=f"{decision.action} on {decision.basis} demand",
+                           decision=decision)
+            elif decision.action == "dissolve":
+                self.delete(name, dissolved=True, decision=decision)
+            else:
+                self._record(decision, decision.reason)
+        except (Exhausted, Conflict) as err:
+            LOG.warning("slice %s: cannot %s: %s", name, decision.action, err)
+            self._record(decision, f"{decision.reason}; not applied: {err}")
+        return decision
+
+    def _record(self, decision: ScalingDecision, detail: str) -> None:
+        with self._lock:
+            if decision.slice_name in self.slices:
+                self.decisions[decision.slice_name] = decision
+                self._emit("DECISION", decision.slice_name, detail, decision=decision)
+
+    def grpc_services(self) -> list:
+        """The slices gRPC API, for the controller shell to serve next to its own:
+        [(full service name, register(server))]."""
+        from apps.slices import api      # here: api imports this module
+        return api.services(self)
+
+    # --- controller.desired.Provider ----------------------------------------------------
+
+    def desired(self, dp_id: int, now: float) -> Desired:
+        snapshot = self._snapshot
+        flows, groups, meters = [], [], []
+        toward = self._toward()
+        for name, (slice_, idx, members) in sorted(snapshot.slices.items()):
+            placed = []
+            for m in members:
+                host = self.core.hosts.by_ip(m.ipv4)
+                if host is None:
+                    continue
+                placed.append(dataplane.Placed(m.host_id, m.ipv4, _offset_of(slice_, m.vip), host.mac,
+                                               host.dp_id, host.port_no, m.draining_until is not None))
+            entries = dataplane.switch_entries(slice_, idx, placed, dp_id, toward)
+            flows += entries.flows
+            groups += entries.groups
+            meters += entries.meters
+        return Desired(tuple(flows), tuple(groups), tuple(meters))
+
+    def claims(self, ip: str) -> str | None:
+        """The MAC to answer an ARP request for ``ip`` with, if it is a slice address."""
+        claim = self._snapshot.claims.get(ip)
+        if claim is None:
+            return None
+        kind, value = claim
+        if kind == "vip":
+            return value
+        host = self.core.hosts.by_ip(value)
+        return host.mac if host is not None else None
+
+    def meter_stats(self, dp_id: int, stats: list, now: float) -> None:
+        """Meter counters from one switch (``OFPMeterStats``) -> per-slice rates."""
+        meters = self._snapshot.meters
+        for stat in stats:
+            owner = meters.get(stat.meter_id)
+            if owner is None:
+                continue
+            dropped = sum(b.byte_band_count for b in stat.band_stats)
+            key = (dp_id, stat.meter_id)
+            last = self._meter_last.get(key)
+            self._meter_last[key] = (now, stat.byte_in_count, dropped)
+            rate_in = rate_drop = 0.0
+            if last is not None and now > last[0] and stat.byte_in_count >= last[1] and dropped >= last[2]:
+                dt = now - last[0]
+                rate_in = (stat.byte_in_count - last[1]) * 8 / dt / 1e6
+                rate_drop = (dropped - last[2]) * 8 / dt / 1e6
+            self._meter_totals[key] = (rate_in, rate_drop, stat.byte_in_count, dropped)
+        self._rates = self._sum_rates(now)
+
+    def rates(self, name: str) -> Rates:
+        return self._rates.get(name, Rates())
+
+    def metric_families(self) -> list:
+        """Prometheus families for the controller's /metrics (read at scrape time)."""
+        members = GaugeMetricFamily("foresight_slice_members", "Members per slice", labels=["slice", "state"])
+        rate = GaugeMetricFamily("foresight_slice_rate_mbps", "Slice traffic at the last meter poll",
+                                 labels=["slice", "direction", "measure"])
+        dropped = CounterMetricFamily("foresight_slice_dropped_bytes", "Bytes the slice's meters dropped",
+                                      labels=["slice", "direction"])
+        target = GaugeMetricFamily("foresight_slice_target_members", "Members the last scaling decision wanted",
+                                   labels=["slice", "action", "basis"])
+        for view in self.list():
+            name = view.slice.name
+            members.add_metric([name, "active"], len(view.active))
+            members.add_metric([name, "draining"], len(view.members) - len(view.active))
+            r = view.rates
+            for direction in ("in", "out"):
+                for measure in ("offered", "delivered"):
+                    rate.add_metric([name, direction, measure], getattr(r, f"{measure}_{direction}_mbps"))
+                dropped.add_metric([name, direction], getattr(r, f"dropped_bytes_{direction}"))
+            if view.last_decision is not None:
+                d = view.last_decision
+                target.add_metric([name, d.action, d.basis], d.target_members)
+        return [members, rate, dropped, target]
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _sum_rates(self, now: float) -> dict[str, Rates]:
+        meters = self._snapshot.meters
+        sums: dict[str, dict[str, float]] = {}
+        for (dp_id, meter_id), (rate_in, rate_drop, total, dropped) in self._meter_totals.items():
+            owner = meters.get(meter_id)
+            if owner is None:
+                continue
+            name, direction = owner
+            acc = sums.setdefault(name, {})
+            acc[f"offered_{direction}_mbps"] = acc.get(f"offered_{direction}_mbps", 0.0) + rate_in
+            acc[f"dropped_{direction}"] = acc.get(f"dropped_{direction}", 0.0) + rate_drop
+            acc[f"bytes_{direction}"] = acc.get(f"bytes_{direction}", 0) + total
+            acc[f"dropped_bytes_{direction}"] = acc.get(f"dropped_bytes_{direction}", 0) + dropped
+        out = {}
+        for name, acc in sums.items():
+            out[name] = Rates(
+                offered_in_mbps=acc.get("offered_in_mbps", 0.0),
+                delivered_in_mbps=max(0.0, acc.get("offered_in_mbps", 0.0) - acc.get("dropped_in", 0.0)),
+                offered_out_mbps=acc.get("offered_out_mbps", 0.0),
+                delivered_out_mbps=max(0.0, acc.get("offered_out_mbps", 0.0) - acc.get("dropped_out", 0.0)),
+                time=now, bytes_in=int(acc.get("bytes_in", 0)), dropped_bytes_in=int(acc.get("dropped_bytes_in", 0)),
+                bytes_out=int(acc.get("bytes_out", 0)), dropped_bytes_out=int(acc.get("dropped_bytes_out", 0)))
+        return out
+
+    def _toward(self) -> Callable[[int, int], int | None]:
+        topology = self.core.topology
+        cache: dict[tuple[int, int], int | None] = {}
+
+        def toward(dp_id: int, target: int) -> int | None:
+            key = (dp_id, target)
+            if key not in cache:
+                path = topology.shortest_path(dp_id, target)
+                cache[key] = topology.hop_ports(path)[0][2] if path and len(path) > 1 else None
+            return cache[key]
+        return toward
+
+    @contextmanager
+    def _atomic(self):
+        """All of a change or none of it, in memory and in the store."""
+        saved = (self.pool.members(), self.pool.allocations(), self.vips.ranges(), dict(self.slices),
+                 dict(self.ids), dict(self.draining), copy.deepcopy(self.policy))
+        try:
+            with self.store.transaction() if self.store is not None else nullcontext():
+                yield
+        except BaseException:
+            members, allocations, ranges, slices, ids, draining, policy = saved
+            self.pool = ResourcePool.restore(members, allocations)
+            self.vips = VipAllocator.restore(ranges)
+            self.slices, self.ids, self.draining, self.policy = slices, ids, draining, policy
+            raise
+
+    def _store_members(self, name: str) -> None:
+        members = self.pool.members_of(name)
+        self.store.put_allocations(name, [m.host_id for m in members])
+        self.store.put_vip_range(self.vips.range_state(name))
+        for m in members:
+            self.store.put_draining(m.host_id, self.draining.get(m.host_id))
+
+    def _check_members(self, slice_: Slice, members: Any) -> int:
+        count = check_count("members", members, ge=0)
+        if not slice_.min_members <= count <= slice_.max_members:
+            raise InvalidSlice("members", f"must be within min_members..max_members "
+                                          f"({slice_.min_members}..{slice_.max_members}), got {count}")
+        return count
+
+    def _slice(self, name: str) -> Slice:
+        slice_ = self.slices.get(name)
+        if slice_ is None:
+            raise SliceNotFound(name)
+        return slice_
+
+    def _free_index(self) -> int:
+        used = set(self.ids.values())
+        return next(i for i in range(dataplane.MAX_SLICES) if i not in used)
+
+    def _offset(self, name: str, host_id: str) -> int:
+        address = self.vips.address_of(name, host_id)
+        return _offset_of(self.slices[name], str(address)) if address is not None else 0
+
+    def _reclaimed_tail(self, name: str, n: int) -> list:
+        return list(self.vips.range_state(name).reclaimed[-n:]) if n else []
+
+    def _member_views(self, name: str) -> tuple[MemberView, ...]:
+        views = []
+        for m in self.pool.members_of(name):
+            address = self.vips.address_of(name, m.host_id)
+            views.append(MemberView(m.host_id, str(m.ipv4), str(address) if address else "",
+                                    self.draining.get(m.host_id)))
+        return tuple(sorted(views, key=lambda v: _offset_of(self.slices[name], v.vip) if v.vip else 0))
+
+    def _view(self, name: str) -> SliceView:
+        slice_ = self.slices[name]
+        members = []
+        with self.core.lock:
+            for m in self._member_views(name):
+                host = self.core.hosts.by_ip(m.ipv4)
+                members.append(replace(m, mac=host.mac, dp_id=host.dp_id, port_no=host.port_no) if host else m)
+        vip = str(slice_.service_vip)
+        return SliceView(slice_, self.ids[name], vip, virtual_mac(vip), tuple(members),
+                         self._rates.get(name, Rates()), self.decisions.get(name))
+
+    def _publish_snapshot(self) -> None:
+        snapshot = _Snapshot()
+        for name, slice_ in self.slices.items():
+            idx = self.ids[name]
+            members = self._member_views(name)
+            snapshot.slices[name] = (slice_, idx, members)
+            vip = str(slice_.service_vip)
+            snapshot.claims[vip] = ("vip", virtual_mac(vip))
+            for m in members:
+                if m.vip:
+                    snapshot.claims[m.vip] = ("member", m.ipv4)
+            sid = dataplane.ids(idx)
+            snapshot.meters[sid.meter_in] = (name, "in")
+            snapshot.meters[sid.meter_out] = (name, "out")
+        self._snapshot = snapshot
+
+    def _emit(self, kind: str, name: str, detail: str, decision: ScalingDecision | None = None
+              ) -> SliceView | None:
+        self._publish_snapshot()
+        if decision is not None and name in self.slices:
+            self.decisions[name] = decision
+        view = self._view(name) if name in self.slices else None
+        self.bus.publish([SliceEvent(kind, self.clock(), name, detail, view, decision)])
+        return view
+
+
+def _ids(members) -> str:
+    return ", ".join(m if isinstance(m, str) else m.host_id for m in members)
+
+
+def _offset_of(slice_: Slice, address: str) -> int:
+    return int(ipaddress.IPv4Address(address)) - int(slice_.vip_cidr.network_address)
+

@@ -1,0 +1,422 @@
+"""The slices gRPC API (apps.slices.api) through apps.slices.client, against a real server
+on a free port over a SliceManager with a state file: what a user of the API sees."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import queue
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from apps.slices.api import SERVICE_NAME
+from apps.slices.client import SlicesClient
+from apps.slices.manager import EVENT_KINDS, SliceEvent, SliceManager
+from apps.slices.scaling import ScalingDecision
+from apps.slices.store import SliceStore
+from controller import events
+from controller.api import create_server
+from controller.config import Config
+from controller.core import ControllerCore
+from proto import slices_pb2 as pb
+
+NOW = 1_000_000.0                                    # the manager's clock: drain deadlines are exact
+HOSTS = [(f"h{n}", f"10.0.0.{n}") for n in range(1, 9)]
+WEB = {"client": "ACME", "vip_cidr": "10.20.0.0/24", "bandwidth_mbps": 100.0, "per_member_mbps": 10.0,
+       "pool": "edge", "max_members": 10, "priority": "gold"}
+
+
+class _Controller:
+    """A controller core with a slices manager on ``path``, serving the gRPC API on a free port."""
+
+    def __init__(self, path, drain_s: float, register: bool):
+        self.manager = SliceManager(ControllerCore(Config()), store=SliceStore(path), drain_s=drain_s,
+                                    clock=lambda: NOW)
+        if register:
+            for n, (host_id, ipv4) in enumerate(HOSTS):
+                self.manager.register_member("edge", host_id, ipv4, {"rack": f"r{n % 2}"})
+        self.server, port, _ = create_server(self.manager.core, "127.0.0.1:0", 4,
+                                             self.manager.grpc_services())
+        self.server.start()
+        self.client = SlicesClient(f"127.0.0.1:{port}", timeout_s=5.0)
+
+    def stop(self) -> None:
+        self.client.close()
+        self.manager.bus.close()
+        self.server.stop(grace=None).wait(5)
+        self.manager.close()
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """start(drain_s=30, register=True) -> a running _Controller on tmp_path/slices.db."""
+    running = []
+
+    def start(drain_s: float = 30.0, register: bool = True) -> _Controller:
+        running.append(_Controller(tmp_path / "slices.db", drain_s, register))
+        return running[-1]
+    yield start
+    for ctl in running:
+        ctl.stop()
+
+
+@pytest.fixture
+def ctl(serve):
+    return serve()
+
+
+@pytest.fixture
+def client(ctl):
+    return ctl.client
+
+
+def _members(slice_: pb.Slice) -> list[tuple]:
+    return [(m.host_id, m.ipv4, m.vip, m.draining_until_s) for m in slice_.members]
+
+
+def _owners(client: SlicesClient) -> dict[str, str]:
+    return {m.host_id: m.slice_name for m in client.list_members()}
+
+
+def _wait_for(condition, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        time.sleep(0.01)
+
+
+def _next(stream, timeout_s: float = 5.0):
+    """The next message of a server stream, or TimeoutError (the stream is cancelled)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(next, stream)
+        try:
+            return future.result(timeout=timeout_s)
+        except concurrent.futures.TimeoutError:
+            stream.cancel()
+            raise
+
+
+# --- create, get, list ---------------------------------------------------------------------
+
+def test_create_shows_the_slice_with_its_vips_and_members_from_the_pool(client):
+    created = client.create("web", **WEB, members=2)
+    assert (created.name, created.client, created.vip_cidr, created.priority) == \
+        ("web", "ACME", "10.20.0.0/24", pb.GOLD)
+    assert (created.service_vip, created.virtual_mac) == ("10.20.0.1", "02:fe:0a:14:00:01")
+    assert _members(created) == [("h1", "10.0.0.1", "10.20.0.2", 0.0), ("h2", "10.0.0.2", "10.20.0.3", 0.0)]
+    assert created.active_members == 2
+    assert not created.members[0].placed               # the controller has not seen h1 yet
+    assert (created.min_members, created.sla_quantile) == (1, pytest.approx(0.9))   # unset: defaults
+    assert not created.HasField("last_decision")
+    assert client.get("web") == created
+    assert client.list() == [created]
+    assert _owners(client) == {"h1": "web", "h2": "web", **{f"h{n}": "" for n in range(3, 9)}}
+
+
+def test_create_without_a_member_count_starts_with_min_members(client):
+    created = client.create("web", **{**WEB, "priority": "silver"}, min_members=3, sla_quantile=0.99)
+    assert [m.host_id for m in created.members] == ["h1", "h2", "h3"]
+    assert (created.min_members, created.sla_quantile, created.priority) == \
+        (3, pytest.approx(0.99), pb.SILVER)
+
+
+def test_slices_are_listed_by_name(client):
+    client.create("web", **WEB)
+    client.create("db", **{**WEB, "vip_cidr": "10.30.0.0/24"})
+    assert [(s.name, s.service_vip, s.index) for s in client.list()] == \
+        [("db", "10.30.0.1", 1), ("web", "10.20.0.1", 0)]
+
+
+# --- scale, drain, delete ------------------------------------------------------------------
+
+def test_scale_up_adds_pool_members_with_fresh_vips(client):
+    client.create("web", **WEB, members=2)
+    scaled = client.scale("web", 4)
+    assert _members(scaled) == [("h1", "10.0.0.1", "10.20.0.2", 0.0), ("h2", "10.0.0.2", "10.20.0.3", 0.0),
+                                ("h3", "10.0.0.3", "10.20.0.4", 0.0), ("h4", "10.0.0.4", "10.20.0.5", 0.0)]
+    assert client.get("web") == scaled
+    assert [h for h, owner in _owners(client).items() if owner == "web"] == ["h1", "h2", "h3", "h4"]
+
+
+def test_scale_down_drains_the_newest_members_and_scale_up_revives_them(client):
+    client.create("web", **WEB, members=4)
+    scaled = client.scale("web", 2)
+    assert _members(scaled) == [("h1", "10.0.0.1", "10.20.0.2", 0.0), ("h2", "10.0.0.2", "10.20.0.3", 0.0),
+                                ("h3", "10.0.0.3", "10.20.0.4", NOW + 30),
+                                ("h4", "10.0.0.4", "10.20.0.5", NOW + 30)]
+    assert scaled.active_members == 2
+    assert client.get("web") == scaled
+    assert _owners(client)["h4"] == "web"              # still serving its open connections
+    revived = client.scale("web", 3)
+    assert _members(revived)[2:] == [("h3", "10.0.0.3", "10.20.0.4", 0.0),
+                                     ("h4", "10.0.0.4", "10.20.0.5", NOW + 30)]
+    assert revived.active_members == 3
+
+
+def test_without_a_drain_time_scale_down_releases_at_once_and_reclaimed_vips_wait(serve):
+    client = serve(drain_s=0).client
+    client.create("web", **{**WEB, "vip_cidr": "10.20.0.0/29", "max_members": 5}, members=2)
+    client.scale("web", 4)
+    client.scale("web", 2)
+    assert _members(client.get("web")) == [("h1", "10.0.0.1", "10.20.0.2", 0.0),
+                                           ("h2", "10.0.0.2", "10.20.0.3", 0.0)]
+    assert (_owners(client)["h3"], _owners(client)["h4"]) == ("", "")
+    # .4 and .5 were just reclaimed: the never-used .6 goes first, then the oldest reclaimed.
+    assert [m.vip for m in client.scale("web", 3).members] == ["10.20.0.2", "10.20.0.3", "10.20.0.6"]
+    assert [m.vip for m in client.scale("web", 4).members] == \
+        ["10.20.0.2", "10.20.0.3", "10.20.0.4", "10.20.0.6"]
+
+
+def test_scale_to_the_current_count_changes_nothing(client):
+    created = client.create("web", **WEB, members=2)
+    assert client.scale("web", 2) == created
+
+
+def test_delete_returns_every_member_to_the_pool_and_frees_the_range(client):
+    client.create("web", **WEB, members=3)
+    client.scale("web", 2)                             # h3 is draining
+    client.delete("web")
+    assert client.list() == []
+    assert set(_owners(client).values()) == {""}
+    with pytest.raises(grpc.RpcError) as err:
+        client.get("web")
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    again = client.create("other", **WEB, members=3)
+    assert [m.vip for m in again.members] == ["10.20.0.2", "10.20.0.3", "10.20.0.4"]
+
+
+def test_a_scaling_decision_shows_on_the_slice_and_its_event(ctl):
+    client = ctl.client
+    client.create("web", **WEB, members=2)
+    stream = client.watch("web")
+    try:
+        assert _next(stream).kind == pb.SNAPSHOT
+        decision = ScalingDecision("web", 2, 4, "scale_up", "forecast", 35.0, 300.0, "ceil(35/10)=4")
+        ctl.manager.scale("web", 4, why="scale up by forecast", decision=decision)
+        event = _next(stream)
+    finally:
+        stream.cancel()
+    expected = pb.ScalingDecision(action=pb.SCALE_UP, basis=pb.FORECAST, current_members=2, target_members=4,
+                                  demand_mbps=35.0, lead_time_s=300.0, reason="ceil(35/10)=4")
+    assert (event.kind, event.decision) == (pb.SCALED, expected)
+    assert "scale up by forecast" in event.detail
+    assert client.get("web").last_decision == expected
+
+
+# --- watch ---------------------------------------------------------------------------------
+
+def test_watch_streams_created_scaled_deleted_in_order(ctl):
+    client = ctl.client
+    stream = client.watch("web")
+    try:
+        _wait_for(lambda: ctl.manager.bus.subscribers == 1)
+        client.create("db", **{**WEB, "vip_cidr": "10.30.0.0/24"})     # another slice: not watched
+        client.create("web", **WEB, members=2)
+        client.scale("web", 4)
+        client.delete("web")
+        seen = [_next(stream) for _ in range(3)]
+    finally:
+        stream.cancel()
+    assert [(e.kind, e.slice_name) for e in seen] == [(pb.CREATED, "web"), (pb.SCALED, "web"),
+                                                      (pb.DELETED, "web")]
+    assert [len(e.slice.members) for e in seen[:2]] == [2, 4]
+    assert all(e.time == NOW for e in seen)
+    assert "2 -> 4" in seen[1].detail
+    assert not seen[2].HasField("slice")
+    assert seen[2].detail == "released h2, h3, h4, h5"        # h1 serves db
+    _wait_for(lambda: ctl.manager.bus.subscribers == 0)
+
+
+def test_watch_opens_with_a_snapshot_and_sees_pool_events(ctl):
+    client = ctl.client
+    created = client.create("web", **WEB, members=2)
+    stream = client.watch()
+    try:
+        first = _next(stream)
+        client.register_member("edge", "h9", "10.0.0.9")
+        second = _next(stream)
+    finally:
+        stream.cancel()
+    assert (first.kind, first.slice_name, first.slice) == (pb.SNAPSHOT, "web", created)
+    assert (second.kind, second.slice_name, second.HasField("slice")) == (pb.MEMBER_REGISTERED, "", False)
+    assert "h9" in second.detail
+
+
+def test_watch_ends_when_the_controller_stops(ctl):
+    stream = ctl.client.watch(timeout_s=5.0)
+    _wait_for(lambda: ctl.manager.bus.subscribers == 1)
+    ctl.manager.bus.close()
+    assert list(stream) == []
+
+
+def test_watcher_that_falls_behind_is_told_so(ctl, monkeypatch):
+    real = events.Subscription
+    monkeypatch.setattr(events, "Subscription", lambda kinds: real(kinds, events=queue.Queue(maxsize=20)))
+    stream = ctl.client.watch(timeout_s=10.0)
+    _wait_for(lambda: ctl.manager.bus.subscribers == 1)
+    burst = [SliceEvent("DECISION", NOW + i, "web", f"decision {i}") for i in range(5000)]
+    ctl.manager.bus.publish(burst)
+    assert ctl.manager.bus.subscribers == 0
+    received = 0
+    with pytest.raises(grpc.RpcError) as err:
+        for _ in stream:
+            received += 1
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "watch again" in err.value.details()
+    assert 0 < received < len(burst)
+
+
+def test_watch_of_an_invalid_name_is_invalid_argument(client):
+    with pytest.raises(grpc.RpcError) as err:
+        next(client.watch("Not A Slug", timeout_s=5.0))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().startswith("name:")
+
+
+def test_event_kinds_mirror_the_manager():
+    assert set(pb.SliceEventKind.keys()) == {"SLICE_EVENT_KIND_UNSPECIFIED", "SNAPSHOT", *EVENT_KINDS}
+
+
+# --- the pool ------------------------------------------------------------------------------
+
+def test_register_member_returns_it_and_list_members_filters_by_pool(client):
+    member = client.register_member("core", "h9", "10.0.1.9", {"rack": "r9"})
+    assert (member.host_id, member.pool, member.ipv4, dict(member.labels), member.slice_name) == \
+        ("h9", "core", "10.0.1.9", {"rack": "r9"}, "")
+    assert client.register_member("core", "h9", "10.0.1.9", {"rack": "r9"}) == member
+    assert client.list_members("core") == [member]
+    assert [m.host_id for m in client.list_members("edge")] == [h for h, _ in HOSTS]
+    assert client.list_members("nowhere") == []
+    client.unregister_member("h9")
+    assert client.list_members("core") == []
+
+
+def test_a_member_serving_a_slice_says_so(client):
+    client.create("web", **WEB, members=1)
+    assert client.register_member("edge", "h1", "10.0.0.1", {"rack": "r0"}).slice_name == "web"
+
+
+# --- refused requests ----------------------------------------------------------------------
+
+def _create(name="db", **changes):
+    spec = {**WEB, "vip_cidr": "10.30.0.0/24", **changes}
+    return lambda c: c.create(name, **spec)
+
+
+OK = grpc.StatusCode
+REFUSED = {
+    "overlapping vip range": (_create(vip_cidr="10.20.0.128/25"), OK.FAILED_PRECONDITION,
+                              "vip range 10.20.0.128/25 of slice 'db': overlaps vip range 10.20.0.0/24 "
+                              "of slice 'web'"),
+    "zero bandwidth": (_create(bandwidth_mbps=0), OK.INVALID_ARGUMENT, "bandwidth_mbps: must be > 0, got 0"),
+    "negative bandwidth": (_create(bandwidth_mbps=-5), OK.INVALID_ARGUMENT, "bandwidth_mbps: must be > 0"),
+    "get unknown": (lambda c: c.get("nope"), OK.NOT_FOUND, "slice 'nope': no such slice"),
+    "scale unknown": (lambda c: c.scale("nope", 2), OK.NOT_FOUND, "slice 'nope': no such slice"),
+    "delete unknown": (lambda c: c.delete("nope"), OK.NOT_FOUND, "slice 'nope': no such slice"),
+    "create beyond the pool": (_create(members=7), OK.RESOURCE_EXHAUSTED,
+                               "pool 'edge': wanted 7 member(s) for slice 'db', 6 available"),
+    "scale beyond the pool": (lambda c: c.scale("web", 9), OK.RESOURCE_EXHAUSTED,
+                              "pool 'edge': wanted 7 member(s) for slice 'web', 6 available"),
+    "unknown pool": (_create(pool="nowhere"), OK.INVALID_ARGUMENT,
+                     "pool: no member is registered in pool 'nowhere' (pools: edge)"),
+    "duplicate name": (_create(name="web"), OK.ALREADY_EXISTS, "slice 'web': already exists"),
+    "create above max_members": (_create(max_members=4, members=5), OK.INVALID_ARGUMENT,
+                                 "members: must be within min_members..max_members (1..4), got 5"),
+    "create below min_members": (_create(min_members=3, members=2), OK.INVALID_ARGUMENT, "members:"),
+    "scale to zero": (lambda c: c.scale("web", 0), OK.INVALID_ARGUMENT,
+                      "members: must be within min_members..max_members (1..10), got 0"),
+    "scale above max_members": (lambda c: c.scale("web", 11), OK.INVALID_ARGUMENT, "members:"),
+    "max below min": (_create(min_members=3, max_members=2), OK.INVALID_ARGUMENT, "max_members:"),
+    "no max_members": (_create(max_members=0), OK.INVALID_ARGUMENT, "max_members: must be >= 1"),
+    "cidr with host bits": (_create(vip_cidr="10.30.0.1/24"), OK.INVALID_ARGUMENT, "vip_cidr: not an IPv4"),
+    "cidr not a network": (_create(vip_cidr="ten-thirty"), OK.INVALID_ARGUMENT, "vip_cidr: not an IPv4"),
+    "cidr too wide": (_create(vip_cidr="10.0.0.0/8"), OK.INVALID_ARGUMENT, "vip_cidr: prefix length"),
+    "cidr empty": (_create(vip_cidr=""), OK.INVALID_ARGUMENT, "vip_cidr:"),
+    "max_members beyond the range": (_create(vip_cidr="10.30.0.0/30"), OK.INVALID_ARGUMENT,
+                                     "max_members: 10.30.0.0/30 has room for 1 member"),
+    "priority unspecified": (_create(priority=pb.PRIORITY_UNSPECIFIED), OK.INVALID_ARGUMENT,
+                             "priority: required, one of GOLD, SILVER, BRONZE"),
+    "priority unknown": (_create(priority=42), OK.INVALID_ARGUMENT, "priority: must be one of"),
+    "sla_quantile zero": (_create(sla_quantile=0.0), OK.INVALID_ARGUMENT, "sla_quantile: must be > 0"),
+    "empty name": (_create(name=""), OK.INVALID_ARGUMENT, "name: must be 1..63 characters"),
+    "name not a slug": (_create(name="Web Shop"), OK.INVALID_ARGUMENT, "name: must be lowercase"),
+    "empty client": (_create(client=""), OK.INVALID_ARGUMENT, "client: must not be empty"),
+    "empty pool": (_create(pool=""), OK.INVALID_ARGUMENT, "pool: must not be empty"),
+    "get empty name": (lambda c: c.get(""), OK.INVALID_ARGUMENT, "name:"),
+    "scale empty name": (lambda c: c.scale("", 2), OK.INVALID_ARGUMENT, "name:"),
+    "delete empty name": (lambda c: c.delete(""), OK.INVALID_ARGUMENT, "name:"),
+    "member bad ipv4": (lambda c: c.register_member("edge", "h9", "10.0.0.300"), OK.INVALID_ARGUMENT,
+                        "ipv4: not an IPv4 address"),
+    "member empty host_id": (lambda c: c.register_member("edge", "", "10.0.0.9"), OK.INVALID_ARGUMENT,
+                             "host_id: must not be empty"),
+    "member empty pool": (lambda c: c.register_member("", "h9", "10.0.0.9"), OK.INVALID_ARGUMENT,
+                          "pool: must not be empty"),
+    "member in another pool": (lambda c: c.register_member("core", "h3", "10.0.0.3"), OK.FAILED_PRECONDITION,
+                               "member 'h3': already in pool 'edge'"),
+    "unregister a serving member": (lambda c: c.unregister_member("h1"), OK.FAILED_PRECONDITION,
+                                    "member 'h1': serves slice 'web'"),
+    "unregister unknown": (lambda c: c.unregister_member("h99"), OK.NOT_FOUND,
+                           "member 'h99': no such pool member"),
+    "unregister empty host_id": (lambda c: c.unregister_member(""), OK.INVALID_ARGUMENT, "host_id:"),
+}
+
+
+@pytest.mark.parametrize("call, code, message", REFUSED.values(), ids=REFUSED.keys())
+def test_refused_request_names_what_is_wrong_and_changes_nothing(client, call, code, message):
+    client.create("web", **WEB, members=2)
+    slices, members = client.list(), client.list_members()
+    with pytest.raises(grpc.RpcError) as err:
+        call(client)
+    assert err.value.code() == code
+    assert err.value.details().startswith(message)
+    assert client.list() == slices
+    assert client.list_members() == members
+
+
+def test_a_state_file_that_cannot_be_written_is_unavailable_and_changes_nothing(ctl):
+    client = ctl.client
+    client.create("web", **WEB, members=2)
+    slices, members = client.list(), client.list_members()
+    ctl.manager.store.db.close()
+    with pytest.raises(grpc.RpcError) as err:
+        client.scale("web", 4)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert err.value.details().startswith(f"slices state file {ctl.manager.store.path}")
+    assert client.list() == slices
+    assert client.list_members() == members
+
+
+# --- restart -------------------------------------------------------------------------------
+
+def test_slices_members_and_vips_survive_a_restart(serve):
+    first = serve()
+    first.client.create("web", **WEB, members=3)
+    first.client.create("db", **{**WEB, "vip_cidr": "10.30.0.0/24", "priority": "bronze"}, members=2)
+    first.client.scale("web", 2)                       # h3 drains until NOW + 30
+    first.client.register_member("core", "h9", "10.0.1.9", {"rack": "r9"})
+    slices, members = first.client.list(), first.client.list_members()
+    first.stop()
+
+    again = serve(register=False).client               # the pool comes from the state file only
+    assert again.list() == slices
+    assert again.list_members() == members
+    assert _members(again.get("web"))[2] == ("h3", "10.0.0.3", "10.20.0.4", NOW + 30)
+    # The VIP allocator resumes where it was: the next member gets the next never-used address.
+    assert _members(again.scale("web", 4))[3] == ("h6", "10.0.0.6", "10.20.0.5", 0.0)
+
+
+# --- serving -------------------------------------------------------------------------------
+
+def test_health_and_reflection_list_the_slices_service(client):
+    assert SERVICE_NAME == "foresight.v1.Slices"
+    reply = client.health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5.0)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    stub = reflection_pb2_grpc.ServerReflectionStub(client.channel)
+    replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
+                                        timeout=5.0)
+    services = {s.name for reply in replies for s in reply.list_services_response.service}
+    assert {"foresight.v1.Controller", SERVICE_NAME} <= services
