@@ -125,7 +125,7 @@ class SliceManager:
 
     def __init__(self, core, resync: Callable[[], None] = lambda: None, store: SliceStore | None = None,
                  drain_s: float = 30.0, policy: Mapping[str, float] | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, auto_drain: bool = True):
         self.core = core
         self._resync = resync
         self.store = store
@@ -154,9 +154,18 @@ class SliceManager:
         self._snapshot = _Snapshot()
         self._publish_snapshot()
         self.autoscaler = None             # set by apps.slices.app when scaling runs in the background
+        # Drains end on a timer (tests with a fake clock call finish_drains themselves).
+        self._auto_drain = auto_drain
+        self._drain_timer: threading.Timer | None = None
+        self._closed = False
+        self._schedule_drains()
 
     def close(self) -> None:
-        """Stop background scaling and close the state file (controller shutdown)."""
+        """Stop background work and close the state file (controller shutdown)."""
+        with self._lock:
+            self._closed = True
+            if self._drain_timer is not None:
+                self._drain_timer.cancel()
         if self.autoscaler is not None:
             self.autoscaler.stop()
         if self.store is not None:
@@ -259,6 +268,7 @@ class SliceManager:
                     self._store_members(name)
             self._emit("SCALED", name, f"{change} ({why})", decision=decision)
         self.finish_drains(now)            # with drain_s 0 the leavers go at once
+        self._schedule_drains()
         self._resync()
         return self.get(name)
 
@@ -314,6 +324,28 @@ class SliceManager:
                                f"{', '.join(str(a) for a in self._reclaimed_tail(name, len(host_ids)))}")
         self._resync()
         return due
+
+    def _schedule_drains(self) -> None:
+        """Arm one timer for the earliest drain deadline."""
+        with self._lock:
+            if not self._auto_drain or self._closed:
+                return
+            if self._drain_timer is not None:
+                self._drain_timer.cancel()
+                self._drain_timer = None
+            if not self.draining:
+                return
+            delay = max(0.0, min(self.draining.values()) - self.clock())
+            self._drain_timer = threading.Timer(delay + 0.05, self._drains_due)
+            self._drain_timer.daemon = True
+            self._drain_timer.start()
+
+    def _drains_due(self) -> None:
+        try:
+            self.finish_drains()
+        except Exception:  # noqa: BLE001 - a timer thread must log, not die silently
+            LOG.exception("finishing drains failed")
+        self._schedule_drains()
 
     def get(self, name: str) -> SliceView:
         with self._lock:

@@ -97,8 +97,8 @@ def delivered_mbps(proc) -> float:
 
 
 def test_meters_hold_each_slice_to_its_bandwidth(lab):
-    slow = make(lab, "slow", "10.100.1.0/29", 5, members=1, priority="bronze")
-    fast = make(lab, "fast", "10.100.2.0/29", 10, members=1, priority="gold")
+    slow = make(lab, "slow", "10.0.101.0/29", 5, members=1, priority="bronze")
+    fast = make(lab, "fast", "10.0.102.0/29", 10, members=1, priority="gold")
     try:
         h1, h2 = lab.net.get("h1x1"), lab.net.get("h1x2")
         runs = [iperf_udp(h1, slow.service_vip, 20, 8), iperf_udp(h2, fast.service_vip, 20, 8)]
@@ -140,7 +140,7 @@ class Holder:
 
 
 def test_tcp_spreads_and_scaling_keeps_connections_then_drains(lab):
-    view = make(lab, "web", "10.100.3.0/29", 10, members=2)
+    view = make(lab, "web", "10.0.103.0/29", 10, members=2)
     holder = Holder(lab.net.get("h1x3"), view.service_vip, 8)
     try:
         first_two = {m.host_id for m in view.members}
@@ -178,14 +178,14 @@ def test_tcp_spreads_and_scaling_keeps_connections_then_drains(lab):
 
 
 def test_bad_requests_are_refused_and_change_nothing(lab):
-    make(lab, "keep", "10.100.4.0/29", 10, members=1)
+    make(lab, "keep", "10.0.104.0/29", 10, members=1)
     try:
         slices, members = lab.slices.list(), lab.slices.list_members()
         cases = [
-            (lambda: lab.slices.create("clash", client="e2e", vip_cidr="10.100.4.0/30", bandwidth_mbps=5,
+            (lambda: lab.slices.create("clash", client="e2e", vip_cidr="10.0.104.0/30", bandwidth_mbps=5,
                                        per_member_mbps=5, pool="servers", max_members=1, priority="gold"),
-             grpc.StatusCode.FAILED_PRECONDITION, "overlaps vip range 10.100.4.0/29"),
-            (lambda: lab.slices.create("free", client="e2e", vip_cidr="10.100.5.0/29", bandwidth_mbps=0,
+             grpc.StatusCode.FAILED_PRECONDITION, "overlaps vip range 10.0.104.0/29"),
+            (lambda: lab.slices.create("free", client="e2e", vip_cidr="10.0.105.0/29", bandwidth_mbps=0,
                                        per_member_mbps=5, pool="servers", max_members=1, priority="gold"),
              grpc.StatusCode.INVALID_ARGUMENT, "bandwidth_mbps: must be > 0"),
             (lambda: lab.slices.scale("ghost", 2), grpc.StatusCode.NOT_FOUND, "slice 'ghost'"),

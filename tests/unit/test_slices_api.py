@@ -34,7 +34,7 @@ class _Controller:
 
     def __init__(self, path, drain_s: float, register: bool):
         self.manager = SliceManager(ControllerCore(Config()), store=SliceStore(path), drain_s=drain_s,
-                                    clock=lambda: NOW)
+                                    clock=lambda: NOW, auto_drain=False)
         if register:
             for n, (host_id, ipv4) in enumerate(HOSTS):
                 self.manager.register_member("edge", host_id, ipv4, {"rack": f"r{n % 2}"})

@@ -45,7 +45,7 @@ def net(tmp_path):
 
 def attach(net, store) -> SliceManager:
     manager = SliceManager(net.core, lambda: net.deliver(net.core.resync(net.now)), store, drain_s=30,
-                           clock=net.clock)
+                           clock=net.clock, auto_drain=False)
     net.core.add_provider(manager)
     net.deliver(net.core.resync(net.now))
     return manager
