@@ -1,9 +1,7 @@
 """Tests for the northbound gRPC API (controller.api) through controller.client,
 against a real server on a free port over a core populated by a FakeNetwork."""
 
-import concurrent.futures
 import queue
-import time
 
 import grpc
 import pytest
@@ -17,6 +15,7 @@ from controller.events import Event
 from proto import controller_pb2 as pb
 
 from fakeoftable import diamond, ipv4_frame
+from streams import next_message, wait_for
 
 CAPACITIES = {(1, 2): 1000.0, (2, 4): 1000.0, (1, 3): 9920.0, (3, 4): 2480.0}
 
@@ -39,23 +38,8 @@ def client(net):
     server.stop(grace=None).wait(5)
 
 
-def _wait_for(condition, timeout_s=5.0):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        time.sleep(0.01)
 
 
-def _next(stream, timeout_s=5.0):
-    """The next message of a server stream, or TimeoutError (the stream is cancelled)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        future = pool.submit(next, stream)
-        try:
-            return future.result(timeout=timeout_s)
-        except concurrent.futures.TimeoutError:
-            stream.cancel()
-            raise
 
 
 def test_get_topology_lists_switches_and_directed_links_with_metadata_capacity(client):
@@ -124,23 +108,23 @@ def test_get_path_without_a_route_is_not_found(client, net):
 def test_watch_events_sees_a_link_delete_after_port_down(client, net):
     stream = client.watch(["LINK_DELETE"])
     try:
-        _wait_for(lambda: net.core.bus.subscribers == 1)
+        wait_for(lambda: net.core.bus.subscribers == 1)
         net.set_port(2, 2, up=False)
-        first, second = _next(stream), _next(stream)
+        first, second = next_message(stream), next_message(stream)
     finally:
         stream.cancel()
     assert {first.kind, second.kind} == {pb.LINK_DELETE}
     assert {first.link.name, second.link.name} == {"2:2-4:1", "4:1-2:2"}
     assert first.detail == "port down"
-    _wait_for(lambda: net.core.bus.subscribers == 0)
+    wait_for(lambda: net.core.bus.subscribers == 0)
 
 
 def test_watch_events_without_kinds_gets_everything(client, net):
     stream = client.watch()
     try:
-        _wait_for(lambda: net.core.bus.subscribers == 1)
+        wait_for(lambda: net.core.bus.subscribers == 1)
         net.set_port(2, 2, up=False)
-        kinds = [_next(stream).kind for _ in range(3)]
+        kinds = [next_message(stream).kind for _ in range(3)]
     finally:
         stream.cancel()
     assert kinds == [pb.PORT_DOWN, pb.LINK_DELETE, pb.LINK_DELETE]
@@ -159,7 +143,7 @@ def test_watcher_that_falls_behind_is_told_so(client, net, monkeypatch):
     real = events.Subscription
     monkeypatch.setattr(events, "Subscription", lambda kinds: real(kinds, events=queue.Queue(maxsize=20)))
     stream = client.stub.WatchEvents(pb.WatchEventsRequest(kinds=[pb.HOST_ADD]), timeout=10.0)
-    _wait_for(lambda: net.core.bus.subscribers == 1)
+    wait_for(lambda: net.core.bus.subscribers == 1)
     burst = [Event("HOST_ADD", float(i), host_mac=f"02:00:00:00:{i >> 8:02x}:{i & 0xff:02x}")
              for i in range(5000)]
     net.core.bus.publish(burst)                 # far more than the watcher may queue

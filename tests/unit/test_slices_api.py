@@ -3,9 +3,7 @@ on a free port over a SliceManager with a state file: what a user of the API see
 
 from __future__ import annotations
 
-import concurrent.futures
 import queue
-import time
 
 import grpc
 import pytest
@@ -22,6 +20,7 @@ from controller.api import create_server
 from controller.config import Config
 from controller.core import ControllerCore
 from proto import slices_pb2 as pb
+from streams import next_message, wait_for
 
 NOW = 1_000_000.0                                    # the manager's clock: drain deadlines are exact
 HOSTS = [(f"h{n}", f"10.0.0.{n}") for n in range(1, 9)]
@@ -81,23 +80,8 @@ def _owners(client: SlicesClient) -> dict[str, str]:
     return {m.host_id: m.slice_name for m in client.list_members()}
 
 
-def _wait_for(condition, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        time.sleep(0.01)
 
 
-def _next(stream, timeout_s: float = 5.0):
-    """The next message of a server stream, or TimeoutError (the stream is cancelled)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        future = pool.submit(next, stream)
-        try:
-            return future.result(timeout=timeout_s)
-        except concurrent.futures.TimeoutError:
-            stream.cancel()
-            raise
 
 
 # --- create, get, list ---------------------------------------------------------------------
@@ -194,10 +178,10 @@ def test_a_scaling_decision_shows_on_the_slice_and_its_event(ctl):
     client.create("web", **WEB, members=2)
     stream = client.watch("web")
     try:
-        assert _next(stream).kind == pb.SNAPSHOT
+        assert next_message(stream).kind == pb.SNAPSHOT
         decision = ScalingDecision("web", 2, 4, "scale_up", "forecast", 35.0, 300.0, "ceil(35/10)=4")
         ctl.manager.scale("web", 4, why="scale up by forecast", decision=decision)
-        event = _next(stream)
+        event = next_message(stream)
     finally:
         stream.cancel()
     expected = pb.ScalingDecision(action=pb.SCALE_UP, basis=pb.FORECAST, current_members=2, target_members=4,
@@ -213,12 +197,12 @@ def test_watch_streams_created_scaled_deleted_in_order(ctl):
     client = ctl.client
     stream = client.watch("web")
     try:
-        _wait_for(lambda: ctl.manager.bus.subscribers == 1)
+        wait_for(lambda: ctl.manager.bus.subscribers == 1)
         client.create("db", **{**WEB, "vip_cidr": "10.30.0.0/24"})     # another slice: not watched
         client.create("web", **WEB, members=2)
         client.scale("web", 4)
         client.delete("web")
-        seen = [_next(stream) for _ in range(3)]
+        seen = [next_message(stream) for _ in range(3)]
     finally:
         stream.cancel()
     assert [(e.kind, e.slice_name) for e in seen] == [(pb.CREATED, "web"), (pb.SCALED, "web"),
@@ -228,7 +212,7 @@ def test_watch_streams_created_scaled_deleted_in_order(ctl):
     assert "2 -> 4" in seen[1].detail
     assert not seen[2].HasField("slice")
     assert seen[2].detail == "released h2, h3, h4, h5"        # h1 serves db
-    _wait_for(lambda: ctl.manager.bus.subscribers == 0)
+    wait_for(lambda: ctl.manager.bus.subscribers == 0)
 
 
 def test_watch_opens_with_a_snapshot_and_sees_pool_events(ctl):
@@ -236,9 +220,9 @@ def test_watch_opens_with_a_snapshot_and_sees_pool_events(ctl):
     created = client.create("web", **WEB, members=2)
     stream = client.watch()
     try:
-        first = _next(stream)
+        first = next_message(stream)
         client.register_member("edge", "h9", "10.0.0.9")
-        second = _next(stream)
+        second = next_message(stream)
     finally:
         stream.cancel()
     assert (first.kind, first.slice_name, first.slice) == (pb.SNAPSHOT, "web", created)
@@ -248,7 +232,7 @@ def test_watch_opens_with_a_snapshot_and_sees_pool_events(ctl):
 
 def test_watch_ends_when_the_controller_stops(ctl):
     stream = ctl.client.watch(timeout_s=5.0)
-    _wait_for(lambda: ctl.manager.bus.subscribers == 1)
+    wait_for(lambda: ctl.manager.bus.subscribers == 1)
     ctl.manager.bus.close()
     assert list(stream) == []
 
@@ -257,7 +241,7 @@ def test_watcher_that_falls_behind_is_told_so(ctl, monkeypatch):
     real = events.Subscription
     monkeypatch.setattr(events, "Subscription", lambda kinds: real(kinds, events=queue.Queue(maxsize=20)))
     stream = ctl.client.watch(timeout_s=10.0)
-    _wait_for(lambda: ctl.manager.bus.subscribers == 1)
+    wait_for(lambda: ctl.manager.bus.subscribers == 1)
     burst = [SliceEvent("DECISION", NOW + i, "web", f"decision {i}") for i in range(5000)]
     ctl.manager.bus.publish(burst)
     assert ctl.manager.bus.subscribers == 0
