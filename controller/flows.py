@@ -221,12 +221,10 @@ def _check_learn(learn: Any, pipeline: Pipeline) -> Learn:
     loads = {f: _learn_value(f"{where} load", f, v) for f, v in loads.items()}
     used = [(f, "matches") for f in sorted(fixed) + sorted(copied)] + [(f, "loads") for f in sorted(loads)]
     for field, what in used:
-        while field in PREREQUISITES:
-            need, value = PREREQUISITES[field]
-            if fixed.get(need) != value:
-                raise PipelineError(f"{where}: the learned flow {what} {field}, which needs "
-                                    f"{need}={value:#x} fixed (OpenFlow prerequisite)")
-            field = need
+        missing = missing_prerequisite(field, fixed)
+        if missing:
+            raise PipelineError(f"{where}: the learned flow {what} {field}, which needs "
+                                f"{missing[0]}={missing[1]:#x} fixed (OpenFlow prerequisite)")
     port = learn.output
     if port is not None and not (_is_uint(port, 16) and 1 <= port <= MAX_LEARN_PORT):
         raise PipelineError(f"{where}: output {learn.output!r} is not a port 1..{MAX_LEARN_PORT:#x}")
@@ -376,6 +374,16 @@ def group_refs(actions: Iterable[Action]) -> frozenset[int]:
     return frozenset(a[1] for a in actions if a[0] == "group")
 
 
+def missing_prerequisite(field: str, have: dict[str, Any]) -> tuple[str, int] | None:
+    """The first (field, value) in ``field``'s prerequisite chain that ``have`` lacks."""
+    while field in PREREQUISITES:
+        need, value = PREREQUISITES[field]
+        if have.get(need) != value:
+            return need, value
+        field = need
+    return None
+
+
 def _check_prerequisites(match: tuple[tuple[str, Any], ...], actions: tuple[Action, ...]) -> None:
     needed = [(f, "match") for f, _ in match if f in PREREQUISITES]
     needed += [(a[1], "set_field") for a in actions if a[0] == "set_field" and a[1] in PREREQUISITES]
@@ -385,12 +393,10 @@ def _check_prerequisites(match: tuple[tuple[str, Any], ...], actions: tuple[Acti
         return
     have = dict(match)
     for field, where in needed:
-        while field in PREREQUISITES:
-            need, value = PREREQUISITES[field]
-            if have.get(need) != value:
-                raise PipelineError(f"{where} on {field} needs {need}={value:#x} in the match "
-                                    f"(OpenFlow prerequisite)")
-            field = need
+        missing = missing_prerequisite(field, have)
+        if missing:
+            raise PipelineError(f"{where} on {field} needs {missing[0]}={missing[1]:#x} in the match "
+                                f"(OpenFlow prerequisite)")
 
 
 @dataclass(frozen=True)
