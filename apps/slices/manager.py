@@ -304,13 +304,13 @@ class SliceManager:
             by_slice: dict[str, list[str]] = {}
             for host_id in due:
                 by_slice.setdefault(self.pool.owner_of(host_id) or "", []).append(host_id)
+            reclaimed: dict[str, list[str]] = {}
             with self._atomic():
                 for name, host_ids in sorted(by_slice.items()):
-                    addresses = []
                     for host_id in host_ids:
                         del self.draining[host_id]
                         if name:
-                            addresses.append(str(self.vips.reclaim(name, host_id)))
+                            reclaimed.setdefault(name, []).append(str(self.vips.reclaim(name, host_id)))
                     if name:
                         self.pool.release(name, host_ids)
                     if self.store is not None:
@@ -321,7 +321,7 @@ class SliceManager:
             for name, host_ids in sorted(by_slice.items()):
                 if name:
                     self._emit("DRAINED", name, f"released {_ids(host_ids)}, reclaimed "
-                               f"{', '.join(str(a) for a in self._reclaimed_tail(name, len(host_ids)))}")
+                               f"{', '.join(reclaimed[name])}")
         self._resync()
         return due
 
@@ -548,9 +548,6 @@ class SliceManager:
     def _offset(self, name: str, host_id: str) -> int:
         address = self.vips.address_of(name, host_id)
         return _offset_of(self.slices[name], str(address)) if address is not None else 0
-
-    def _reclaimed_tail(self, name: str, n: int) -> list:
-        return list(self.vips.range_state(name).reclaimed[-n:]) if n else []
 
     def _member_views(self, name: str) -> tuple[MemberView, ...]:
         views = []
