@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 
+from controller.core import pipeline_flows
 from tests.integration.ovs_lab import controlled_bridge, run, wait_for
 
 if os.geteuid() != 0:
@@ -34,7 +35,7 @@ def test_bridge_gets_the_declared_pipeline_and_is_reported(bridge_and_controller
     assert switch.dp_id == 0xAA and switch.connected
     assert [p.port_no for p in switch.ports] == [1]
     flows = wait_for(lambda: (f := run("ovs-ofctl", "-O", "OpenFlow13", "--no-stats", "dump-flows", bridge))
-                  .count("cookie=0xf01") == 7 and f, what="pipeline flows")
+                  .count("cookie=0xf01") == len(pipeline_flows()) and f, what="pipeline flows")
     assert "priority=3000,dl_type=0x88cc actions=CONTROLLER:65535" in flows
     assert "cookie=0xf01000000000000, priority=0 actions=goto_table:1" in flows           # ingress -> slice
     assert "cookie=0xf01000000000000, table=1, priority=0 actions=goto_table:2" in flows  # slice -> forward
