@@ -64,7 +64,7 @@ MEMBER_UNREGISTERED: SliceEventKind
 SNAPSHOT: SliceEventKind
 
 class CreateSliceRequest(_message.Message):
-    __slots__ = ("name", "client", "vip_cidr", "bandwidth_mbps", "per_member_mbps", "priority", "pool", "min_members", "max_members", "sla_quantile", "dissolve_after_s", "members")
+    __slots__ = ("name", "client", "vip_cidr", "bandwidth_mbps", "per_member_mbps", "priority", "pool", "min_members", "max_members", "sla_quantile", "dissolve_after_s", "members", "enforce_timeout_s")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CLIENT_FIELD_NUMBER: _ClassVar[int]
     VIP_CIDR_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +77,7 @@ class CreateSliceRequest(_message.Message):
     SLA_QUANTILE_FIELD_NUMBER: _ClassVar[int]
     DISSOLVE_AFTER_S_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    ENFORCE_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
     name: str
     client: str
     vip_cidr: str
@@ -89,15 +90,18 @@ class CreateSliceRequest(_message.Message):
     sla_quantile: float
     dissolve_after_s: float
     members: int
-    def __init__(self, name: _Optional[str] = ..., client: _Optional[str] = ..., vip_cidr: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., per_member_mbps: _Optional[float] = ..., priority: _Optional[_Union[Priority, str]] = ..., pool: _Optional[str] = ..., min_members: _Optional[int] = ..., max_members: _Optional[int] = ..., sla_quantile: _Optional[float] = ..., dissolve_after_s: _Optional[float] = ..., members: _Optional[int] = ...) -> None: ...
+    enforce_timeout_s: float
+    def __init__(self, name: _Optional[str] = ..., client: _Optional[str] = ..., vip_cidr: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., per_member_mbps: _Optional[float] = ..., priority: _Optional[_Union[Priority, str]] = ..., pool: _Optional[str] = ..., min_members: _Optional[int] = ..., max_members: _Optional[int] = ..., sla_quantile: _Optional[float] = ..., dissolve_after_s: _Optional[float] = ..., members: _Optional[int] = ..., enforce_timeout_s: _Optional[float] = ...) -> None: ...
 
 class ScaleSliceRequest(_message.Message):
-    __slots__ = ("name", "members")
+    __slots__ = ("name", "members", "enforce_timeout_s")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    ENFORCE_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
     name: str
     members: int
-    def __init__(self, name: _Optional[str] = ..., members: _Optional[int] = ...) -> None: ...
+    enforce_timeout_s: float
+    def __init__(self, name: _Optional[str] = ..., members: _Optional[int] = ..., enforce_timeout_s: _Optional[float] = ...) -> None: ...
 
 class DeleteSliceRequest(_message.Message):
     __slots__ = ("name",)
@@ -168,7 +172,7 @@ class SliceRates(_message.Message):
     def __init__(self, offered_in_mbps: _Optional[float] = ..., delivered_in_mbps: _Optional[float] = ..., offered_out_mbps: _Optional[float] = ..., delivered_out_mbps: _Optional[float] = ..., time: _Optional[float] = ..., bytes_in: _Optional[int] = ..., dropped_bytes_in: _Optional[int] = ..., bytes_out: _Optional[int] = ..., dropped_bytes_out: _Optional[int] = ...) -> None: ...
 
 class ScalingDecision(_message.Message):
-    __slots__ = ("action", "basis", "current_members", "target_members", "demand_mbps", "lead_time_s", "reason")
+    __slots__ = ("action", "basis", "current_members", "target_members", "demand_mbps", "lead_time_s", "reason", "decided_at_s", "measured_mbps", "forecast_mbps", "forecast_horizon_s")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     BASIS_FIELD_NUMBER: _ClassVar[int]
     CURRENT_MEMBERS_FIELD_NUMBER: _ClassVar[int]
@@ -176,6 +180,10 @@ class ScalingDecision(_message.Message):
     DEMAND_MBPS_FIELD_NUMBER: _ClassVar[int]
     LEAD_TIME_S_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_AT_S_FIELD_NUMBER: _ClassVar[int]
+    MEASURED_MBPS_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_MBPS_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_HORIZON_S_FIELD_NUMBER: _ClassVar[int]
     action: ScalingAction
     basis: DemandBasis
     current_members: int
@@ -183,10 +191,14 @@ class ScalingDecision(_message.Message):
     demand_mbps: float
     lead_time_s: float
     reason: str
-    def __init__(self, action: _Optional[_Union[ScalingAction, str]] = ..., basis: _Optional[_Union[DemandBasis, str]] = ..., current_members: _Optional[int] = ..., target_members: _Optional[int] = ..., demand_mbps: _Optional[float] = ..., lead_time_s: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+    decided_at_s: float
+    measured_mbps: float
+    forecast_mbps: float
+    forecast_horizon_s: float
+    def __init__(self, action: _Optional[_Union[ScalingAction, str]] = ..., basis: _Optional[_Union[DemandBasis, str]] = ..., current_members: _Optional[int] = ..., target_members: _Optional[int] = ..., demand_mbps: _Optional[float] = ..., lead_time_s: _Optional[float] = ..., reason: _Optional[str] = ..., decided_at_s: _Optional[float] = ..., measured_mbps: _Optional[float] = ..., forecast_mbps: _Optional[float] = ..., forecast_horizon_s: _Optional[float] = ...) -> None: ...
 
 class Slice(_message.Message):
-    __slots__ = ("name", "client", "vip_cidr", "bandwidth_mbps", "per_member_mbps", "priority", "pool", "min_members", "max_members", "sla_quantile", "dissolve_after_s", "service_vip", "virtual_mac", "index", "members", "active_members", "rates", "last_decision")
+    __slots__ = ("name", "client", "vip_cidr", "bandwidth_mbps", "per_member_mbps", "priority", "pool", "min_members", "max_members", "sla_quantile", "dissolve_after_s", "service_vip", "virtual_mac", "index", "members", "active_members", "rates", "last_decision", "enforced_s")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CLIENT_FIELD_NUMBER: _ClassVar[int]
     VIP_CIDR_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +217,7 @@ class Slice(_message.Message):
     ACTIVE_MEMBERS_FIELD_NUMBER: _ClassVar[int]
     RATES_FIELD_NUMBER: _ClassVar[int]
     LAST_DECISION_FIELD_NUMBER: _ClassVar[int]
+    ENFORCED_S_FIELD_NUMBER: _ClassVar[int]
     name: str
     client: str
     vip_cidr: str
@@ -223,7 +236,8 @@ class Slice(_message.Message):
     active_members: int
     rates: SliceRates
     last_decision: ScalingDecision
-    def __init__(self, name: _Optional[str] = ..., client: _Optional[str] = ..., vip_cidr: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., per_member_mbps: _Optional[float] = ..., priority: _Optional[_Union[Priority, str]] = ..., pool: _Optional[str] = ..., min_members: _Optional[int] = ..., max_members: _Optional[int] = ..., sla_quantile: _Optional[float] = ..., dissolve_after_s: _Optional[float] = ..., service_vip: _Optional[str] = ..., virtual_mac: _Optional[str] = ..., index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[SliceMember, _Mapping]]] = ..., active_members: _Optional[int] = ..., rates: _Optional[_Union[SliceRates, _Mapping]] = ..., last_decision: _Optional[_Union[ScalingDecision, _Mapping]] = ...) -> None: ...
+    enforced_s: float
+    def __init__(self, name: _Optional[str] = ..., client: _Optional[str] = ..., vip_cidr: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., per_member_mbps: _Optional[float] = ..., priority: _Optional[_Union[Priority, str]] = ..., pool: _Optional[str] = ..., min_members: _Optional[int] = ..., max_members: _Optional[int] = ..., sla_quantile: _Optional[float] = ..., dissolve_after_s: _Optional[float] = ..., service_vip: _Optional[str] = ..., virtual_mac: _Optional[str] = ..., index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[SliceMember, _Mapping]]] = ..., active_members: _Optional[int] = ..., rates: _Optional[_Union[SliceRates, _Mapping]] = ..., last_decision: _Optional[_Union[ScalingDecision, _Mapping]] = ..., enforced_s: _Optional[float] = ...) -> None: ...
 
 class WatchSliceRequest(_message.Message):
     __slots__ = ("name",)

@@ -13,6 +13,10 @@ One step (``Autoscaler.step``):
    manager applies it. Every decision, including "hold", is logged and published
    with its forecast, measured load and lead time.
 
+Steps run on the clock's grid, at ``real_origin_s + k * interval_s``, so that a lab
+replaying one sample per interval always measures and ingests at the same point of
+each sample. Before ``real_origin_s`` (a replay that has not begun) there are no steps.
+
 When the predictor is unreachable or not configured, step 4 is skipped, decisions
 use the measured load and say so ("no forecast: using measured load"), and the mode
 (``predictive`` or ``reactive``) is logged when it changes.
@@ -21,6 +25,7 @@ use the measured load and say so ("no forecast: using measured load"), and the m
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from typing import Callable
@@ -62,6 +67,8 @@ class Autoscaler:
 
     def step(self, now: float | None = None) -> list[ScalingDecision]:
         now = self.wall() if now is None else now
+        if now < self.clock.real_origin_s:
+            return []           # the app clock has not started: nothing measured belongs to it
         vnow = self.clock.virtual(now)
         self.manager.finish_drains(now)
         views = self.manager.list()
@@ -124,8 +131,13 @@ class Autoscaler:
         self._thread = threading.Thread(target=self._run, name="slices-autoscale", daemon=True)
         self._thread.start()
 
+    def next_step_at(self, now: float) -> float:
+        """The first grid time (real_origin_s + k * interval_s) after ``now``."""
+        k = math.floor((now - self.clock.real_origin_s) / self.interval_s) + 1
+        return self.clock.real_origin_s + max(k, 0) * self.interval_s
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        while not self._stop.wait(max(0.0, self.next_step_at(self.wall()) - self.wall())):
             try:
                 self.step()
             except Exception:  # noqa: BLE001 - the loop must survive a bad step

@@ -84,6 +84,10 @@ class ScalingDecision:
     demand_mbps: float          # the demand the slice was sized for
     lead_time_s: float          # forecast horizon when basis is "forecast", else 0
     reason: str
+    decided_at_s: float = 0.0   # app time of the decision
+    measured_mbps: float = 0.0  # the measured load it saw
+    forecast_mbps: float | None = None   # the forecast it saw (None: there was none)
+    forecast_horizon_s: float = 0.0      # how far ahead that forecast looked
 
 
 @dataclass
@@ -123,12 +127,15 @@ class ScalingPolicy:
         self._rewind(timers, now)
 
         basis, demand, lead_time_s, head = self._demand(slice_, forecast, measured)
+        usable = forecast is not None and math.isfinite(forecast.demand_mbps)
+        seen = max(0.0, forecast.demand_mbps) if usable else None
+        seen_horizon = forecast.horizon_s if usable else 0.0
 
         def decision(action: Action, target: int, reason: str) -> ScalingDecision:
             if timers.is_idle():
                 self._timers.pop(slice_.name, None)
             return ScalingDecision(slice_.name, current, target, action, basis, demand, lead_time_s,
-                                   f"{head} -> {reason}")
+                                   f"{head} -> {reason}", now, measured, seen, seen_horizon)
 
         # Dissolve: demand ~0 for long enough.
         if slice_.dissolve_after_s > 0 and demand < self.zero_mbps:

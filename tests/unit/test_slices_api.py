@@ -179,13 +179,16 @@ def test_a_scaling_decision_shows_on_the_slice_and_its_event(ctl):
     stream = client.watch("web")
     try:
         assert next_message(stream).kind == pb.SNAPSHOT
-        decision = ScalingDecision("web", 2, 4, "scale_up", "forecast", 35.0, 300.0, "ceil(35/10)=4")
+        decision = ScalingDecision("web", 2, 4, "scale_up", "forecast", 35.0, 300.0, "ceil(35/10)=4",
+                                   decided_at_s=1e9, measured_mbps=12.5, forecast_mbps=35.0, forecast_horizon_s=300.0)
         ctl.manager.scale("web", 4, why="scale up by forecast", decision=decision)
         event = next_message(stream)
     finally:
         stream.cancel()
     expected = pb.ScalingDecision(action=pb.SCALE_UP, basis=pb.FORECAST, current_members=2, target_members=4,
-                                  demand_mbps=35.0, lead_time_s=300.0, reason="ceil(35/10)=4")
+                                  demand_mbps=35.0, lead_time_s=300.0, reason="ceil(35/10)=4",
+                                  decided_at_s=1e9, measured_mbps=12.5, forecast_mbps=35.0,
+                                  forecast_horizon_s=300.0)
     assert (event.kind, event.decision) == (pb.SCALED, expected)
     assert "scale up by forecast" in event.detail
     assert client.get("web").last_decision == expected

@@ -74,6 +74,7 @@ def test_measured_load_wobbling_around_a_boundary_does_not_flap_either():
 def test_no_forecast_falls_back_to_measured_load_and_says_so():
     d = ScalingPolicy().decide(0.0, _slice(), 1, None, 25.0)
     assert (d.basis, d.lead_time_s, d.demand_mbps, d.target_members) == ("measured", 0.0, 25.0, 3)
+    assert (d.forecast_mbps, d.measured_mbps, d.forecast_horizon_s) == (None, 25.0, 0.0)
     assert d.reason.startswith("no forecast: using measured load = 25 Mbit/s -> ceil(25/10)=3 member(s)")
     broken = ScalingPolicy().decide(0.0, _slice(), 1, Forecast(float("nan"), HORIZON_S), 25.0)
     assert broken.basis == "measured" and broken.reason.startswith("forecast unusable (nan): using measured")
@@ -82,6 +83,8 @@ def test_no_forecast_falls_back_to_measured_load_and_says_so():
 def test_a_forecast_below_the_present_load_does_not_shrink_the_slice():
     d = ScalingPolicy().decide(0.0, _slice(), 3, Forecast(5.0, HORIZON_S), 28.0)
     assert (d.action, d.basis, d.target_members, d.lead_time_s) == ("hold", "measured", 3, 0.0)
+    # The decision keeps both numbers it weighed, whichever won.
+    assert (d.decided_at_s, d.forecast_mbps, d.forecast_horizon_s, d.measured_mbps) == (0.0, 5.0, HORIZON_S, 28.0)
     assert d.reason.startswith("measured load 28 Mbit/s exceeds forecast q0.9 at +600 s = 5 Mbit/s")
 
 
