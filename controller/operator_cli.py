@@ -5,7 +5,7 @@
     foresight path SRC DST        the path between two hosts or switches
     foresight watch [KIND ...]    stream topology events until interrupted
     foresight status              mode, counters
-    foresight lab run SCENARIO    run a lab scenario (needs root): demo
+    foresight lab run SCENARIO    run a lab scenario (needs root): demo, slices
     foresight lab list            list the scenarios
 
 The controller address comes from --controller or $FORESIGHT_CONTROLLER
@@ -23,6 +23,7 @@ import grpc
 
 SCENARIOS = {
     "demo": ("topologies.demo", "Abilene: discovery, pingAll, iperf3, path and link utilisation"),
+    "slices": ("topologies.slices_lab", "Abilene: two slices scaled ahead of replayed real OD demand"),
 }
 
 

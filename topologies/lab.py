@@ -111,10 +111,75 @@ class ControllerProcess:
         return time.monotonic() - start
 
     def log_tail(self, lines: int = 30) -> str:
+        return _tail(self.log_path, lines)
+
+
+def _quiet_htb(record: logging.LogRecord) -> bool:
+    # tc's advice for links above ~16 Mbit/s (htb's default r2q); Mininet logs it as an error.
+    return "quantum of class" not in record.getMessage()
+
+
+class PredictorProcess:
+    """foresight-predictor serve as a child process on a free port, state in ``workdir``.
+
+    ``models`` restricts its candidate models (``FORESIGHT_MODELS``), e.g. to the fast
+    ones for a lab that trains while people wait."""
+
+    def __init__(self, workdir: Path, step_s: int = 300, horizons_s: tuple[float, ...] = (300,),
+                 models: str = ""):
+        self.workdir = workdir
+        self.port = free_port()
+        self.step_s = step_s
+        self.horizons_s = horizons_s
+        self.models = models
+        self.log_path = workdir / "predictor.log"
+        self.proc: subprocess.Popen | None = None
+        self.client = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "PredictorProcess":
+        from predictors.client import PredictorClient
+
+        env = dict(os.environ)
+        if self.models:
+            env["FORESIGHT_MODELS"] = self.models
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "predictors.cli", "serve", "--listen", self.address,
+             "--state-dir", str(self.workdir / "predictor"), "--step-s", str(self.step_s),
+             "--horizons-s", ",".join(f"{h:g}" for h in self.horizons_s)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        log.close()
+        self.client = PredictorClient(self.address, timeout_s=30)
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+            self.client.wait_ready(timeout_s=60, alive=lambda: self.proc.poll() is None)
+        except TimeoutError as err:
+            self.stop()
+            raise LabError(f"predictor did not start: {err}; log: {_tail(self.log_path)}") from None
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
 
 
 class Lab:
@@ -128,6 +193,7 @@ class Lab:
         self.hosts_per_switch = hosts_per_switch
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="foresight-lab-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         config = dict(controller_config or {})
         config["topology"] = self.spec.controller_topology(bw_scale, max_bw_mbps)
         self.controller = ControllerProcess(config, self.workdir)
@@ -153,13 +219,14 @@ class Lab:
 
     def start_network(self) -> "Lab":
         from mininet.link import Link, TCLink
-        from mininet.log import setLogLevel
+        from mininet.log import lg, setLogLevel
         from mininet.net import Mininet
         from mininet.node import OVSSwitch, RemoteController
 
         from topologies.mininet_topo import SpecTopo
 
         setLogLevel("warning")
+        lg.addFilter(_quiet_htb)
         topo = SpecTopo(self.spec, bw_scale=self.bw_scale, max_bw_mbps=self.max_bw_mbps,
                         link_bw=self.link_bw, hosts_per_switch=self.hosts_per_switch)
         self._topo = topo

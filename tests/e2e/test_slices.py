@@ -18,9 +18,9 @@ import grpc
 import pytest
 
 from apps.slices.client import SlicesClient
-from topologies.lab import Lab
+from topologies.lab import ROOT, Lab
 
-PEER = Path(__file__).with_name("slice_peer.py")
+PEER = ROOT / "topologies" / "slice_peer.py"
 PORT = 8080
 DRAIN_S = 6.0
 MEMBERS = [f"h{s}x{k}" for s in (2, 3) for k in range(1, 5)]
