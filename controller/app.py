@@ -5,6 +5,8 @@ core returns, through ``_send`` — the one place that talks to switches. It als
 owns the background work: the tick loop (LLDP, link expiry, stats polls), the
 northbound gRPC server and the metrics endpoint, and it registers the providers
 named in ``controller.providers`` (each factory gets the core and ``resync``).
+Barrier replies to the core's ``SyncBarrier``s are matched by xid and reported to
+the core (``barrier_replied``), which is how a change is known to be in place.
 
 The runner (``controller.cli``) hands the validated config over through
 ``configure()`` before os-ken instantiates this class.
@@ -24,7 +26,7 @@ from os_ken.ofproto import ofproto_v1_3 as ofp
 
 from controller import api, desired, metrics
 from controller.config import Config
-from controller.core import ControllerCore
+from controller.core import ControllerCore, SyncBarrier
 from controller.state import StateStore
 from controller.telemetry import PortSample
 from controller.topology import Port
@@ -59,6 +61,9 @@ class ForesightApp(app_manager.OSKenApp):
         self.core = ControllerCore(self.config, store=self.store)
         self.core.restore_state(time.time())
         self.datapaths: dict[int, object] = {}
+        # (dp_id, xid) -> generation of each SyncBarrier sent and not yet answered.
+        # Read and written under the core's lock, like everything _send does.
+        self._sync_barriers: dict[tuple[int, int], int] = {}
         self._stop = threading.Event()
         self.grpc_server = None
         self.grpc_port = 0
@@ -136,8 +141,10 @@ class ForesightApp(app_manager.OSKenApp):
                 continue
             msg.datapath = datapath
             try:
-                if not datapath.send_msg(msg):
+                if not datapath.send_msg(msg):      # send_msg gives the message its xid
                     self.core.counters["send_failures"] += 1
+                elif isinstance(msg, SyncBarrier):
+                    self._sync_barriers[(dp_id, msg.xid)] = msg.generation
             except Exception:  # noqa: BLE001 - a bad message must not stop the others
                 self.core.counters["send_failures"] += 1
                 LOG.exception("dp %016x: failed to send %s", dp_id, type(msg).__name__)
@@ -151,12 +158,31 @@ class ForesightApp(app_manager.OSKenApp):
         if dp_id is None:
             return
         if ev.state == MAIN_DISPATCHER:
+            self._forget_barriers(dp_id)
             self.datapaths[dp_id] = datapath
             ports = [port_from_ofp(p) for p in datapath.ports.values() if p.port_no <= ofp.OFPP_MAX]
             self._do(self.core.switch_connected, dp_id, ports, time.time())
         elif ev.state == DEAD_DISPATCHER and self.datapaths.get(dp_id) is datapath:
             del self.datapaths[dp_id]
+            self._forget_barriers(dp_id)
             self._do(self.core.switch_disconnected, dp_id, time.time())
+
+    def _forget_barriers(self, dp_id: int) -> None:
+        # Replies from an earlier connection never count (their xids may come again).
+        with self.core.lock:
+            for key in [k for k in self._sync_barriers if k[0] == dp_id]:
+                del self._sync_barriers[key]
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def _barrier_reply(self, ev):
+        msg = ev.msg
+        dp_id = msg.datapath.id
+        if self.datapaths.get(dp_id) is not msg.datapath:
+            return
+        with self.core.lock:
+            generation = self._sync_barriers.pop((dp_id, msg.xid), None)
+            if generation is not None:      # else a barrier between phases of a sync
+                self.core.barrier_replied(dp_id, generation)
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev):

@@ -11,6 +11,16 @@ break). A switch that (re)connects is first dumped — flows, groups and meters 
 and reconciled against the desired state once all three dumps are in, so it ends
 with exactly what we want: none missing, none stale, none duplicated.
 
+Confirmation: every sync that sends a switch anything ends that switch's messages
+with a ``SyncBarrier`` carrying the sync's generation, a number that only grows.
+The shell reports each reply (``barrier_replied``); the switch has then processed
+everything sent to it up to that generation (an OpenFlow error, if one was
+refused, arrives before the reply). A reconciliation that needs no change is
+confirmed by the dumps themselves. ``sync_mark()`` says what every connected
+switch must confirm to cover everything sent so far, ``wait_confirmed(mark,
+timeout_s)`` waits for it; a switch that disconnects first fails the wait
+(``SwitchLost``).
+
 All public methods take ``self.lock``: gRPC threads read while os-ken threads write.
 """
 
@@ -19,6 +29,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -26,6 +37,7 @@ from os_ken.lib.packet import arp as arp_pkt
 from os_ken.lib.packet import ethernet, ipv4, packet
 from os_ken.lib.packet.ether_types import ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_LLDP
 from os_ken.ofproto import ofproto_v1_3 as ofp
+from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller import arp, cookies, desired, flooding, flows, lldp, meters
 from controller.config import Config
@@ -68,6 +80,27 @@ class InvalidArgument(ValueError):
     """A request names something in a form we cannot read."""
 
 
+class SwitchLost(RuntimeError):
+    """Switches disconnected before confirming what was sent to them; ``dp_ids`` names them."""
+
+    def __init__(self, dp_ids: list[int], names: list[str]):
+        super().__init__(f"{', '.join(names)} disconnected before confirming")
+        self.dp_ids = dp_ids
+
+
+class SyncBarrier(parser.OFPBarrierRequest):
+    """The barrier closing one sync's messages to a switch: its reply confirms
+    ``generation`` (the shell maps the reply's xid back to it)."""
+
+    def __init__(self, generation: int):
+        super().__init__(datapath=None)
+        self.generation = generation
+
+
+# What a mark asks of each switch: {dp_id: the generation it must confirm}.
+Mark = dict[int, int]
+
+
 def pipeline_flows() -> list[FlowSpec]:
     return list(_PIPELINE_FLOWS)
 
@@ -96,6 +129,8 @@ class SwitchState:
     installed: Entries | None = None        # what the switch holds, once reconciled
     awaiting: set[str] = field(default_factory=set)         # dumps still to complete
     dumps: dict[str, list] = field(default_factory=dict)    # parts received so far
+    sent: int = 0                           # generation of the last SyncBarrier sent
+    confirmed: int = 0                      # ... and of the last one the switch answered
 
 
 class ControllerCore:
@@ -104,6 +139,8 @@ class ControllerCore:
         self.store = store
         self._saved_marker: tuple | None = None
         self.lock = threading.RLock()
+        self._confirmations = threading.Condition(self.lock)     # notified on barrier replies, disconnects
+        self._generation = 0                # of the last SyncBarrier (or barrier-free reconciliation)
         self.bus = bus or EventBus()
         self.topology = Topology(config.topology, config.controller.routing)
         self.hosts = HostTable()
@@ -236,6 +273,11 @@ class ControllerCore:
         state.reconciled = True
         before = Counter(self.counters)
         out = self._sync(now, only=[dp_id])
+        if not out:
+            # Its dumps show it holds exactly what we want: that is its confirmation.
+            self._generation += 1
+            state.sent = state.confirmed = self._generation
+            self._confirmations.notify_all()
         self.counters["reconciliations"] += 1
         changes = {k: self.counters[k] - before[k] for k in _MOD_COUNTERS if self.counters[k] != before[k]}
         LOG.info("dp %016x reconciled: %d flows, %d groups, %d meters found; changes: %s", dp_id,
@@ -246,6 +288,7 @@ class ControllerCore:
     @_locked
     def switch_disconnected(self, dp_id: int, now: float) -> Out:
         self.switches.pop(dp_id, None)
+        self._confirmations.notify_all()
         self.rates.forget(dp_id)
         self._publish(self.topology.switch_lost(dp_id, now))
         LOG.warning("dp %016x disconnected; keeping its links until they time out", dp_id)
@@ -546,6 +589,8 @@ class ControllerCore:
         return self._sync(now)
 
     def _sync(self, now: float, only: list[int] | None = None) -> Out:
+        """The messages that bring switches (``only`` these) to the desired state; each
+        switch that gets any has them closed by a SyncBarrier of a new generation."""
         ingress = self.forwarding.ingress_dps()
         # Ingress switches last, so a rerouted pair's downstream hops exist first.
         dps = sorted(only if only is not None else self.switches, key=lambda d: (d in ingress, d))
@@ -560,8 +605,69 @@ class ControllerCore:
             for name, n in plans[dp_id].counts.items():
                 self.counters[name] += n
         # Phase by phase across switches: every new flow is in before any old one goes.
-        return [(dp_id, msg) for phase in range(desired.N_PHASES)
-                for dp_id, p in plans.items() for msg in p.phases[phase]]
+        out: Out = [(dp_id, msg) for phase in range(desired.N_PHASES)
+                    for dp_id, p in plans.items() for msg in p.phases[phase]]
+        changed = [dp_id for dp_id, p in plans.items() if any(p.phases)]
+        if changed:
+            self._generation += 1
+            for dp_id in changed:
+                self.switches[dp_id].sent = self._generation
+                out.append((dp_id, SyncBarrier(self._generation)))
+            self.counters["sync_barriers"] += len(changed)
+        return out
+
+    # ---- confirmation (barrier replies) ------------------------------------------------
+
+    @_locked
+    def barrier_replied(self, dp_id: int, generation: int) -> None:
+        """A switch answered the SyncBarrier of ``generation``."""
+        self.counters["barrier_replies"] += 1
+        state = self.switches.get(dp_id)
+        if state is not None and generation > state.confirmed:
+            state.confirmed = generation
+            self._confirmations.notify_all()
+
+    @_locked
+    def sync_mark(self) -> Mark:
+        """What every connected switch must confirm so that everything sent so far is
+        in place. A switch still being reconciled must finish that first (its
+        reconciliation installs the whole desired state, so it covers this too)."""
+        return {dp_id: state.sent if state.reconciled else self._generation + 1
+                for dp_id, state in self.switches.items()}
+
+    @_locked
+    def unconfirmed(self, mark: Mark) -> list[int]:
+        """Switches of ``mark`` connected and not yet confirmed, by dp_id."""
+        return sorted(dp_id for dp_id, generation in mark.items()
+                      if (state := self.switches.get(dp_id)) is not None and state.confirmed < generation)
+
+    def wait_confirmed(self, mark: Mark, timeout_s: float) -> bool:
+        """True once every switch of ``mark`` has confirmed it, False after ``timeout_s``
+        (``unconfirmed(mark)`` names the switches still due). A switch that disconnects
+        first raises SwitchLost at once: nothing it holds is known any more. (One that
+        is back before the wait notices is waited for: its reconciliation installs the
+        whole desired state and confirms a later generation.) Call without ``self.lock``."""
+        with self._confirmations:
+            started = time.monotonic()
+            done = self._confirmations.wait_for(
+                lambda: self._lost(mark) or not self.unconfirmed(mark), max(0.0, timeout_s))
+            self.counters["barrier_waits"] += 1
+            self.counters["barrier_wait_us"] += int((time.monotonic() - started) * 1e6)
+            lost = self._lost(mark)
+            if lost:
+                self.counters["barrier_waits_lost"] += 1
+                raise SwitchLost(lost, [self.switch_label(dp_id) for dp_id in lost])
+            if not done:
+                self.counters["barrier_waits_timed_out"] += 1
+            return bool(done)
+
+    def _lost(self, mark: Mark) -> list[int]:
+        return sorted(dp_id for dp_id in mark if dp_id not in self.switches)
+
+    @_locked
+    def switch_label(self, dp_id: int) -> str:
+        """``s1 (dp 0000000000000001)``: a switch as messages name it."""
+        return f"{self.topology.name_of(dp_id)} (dp {dp_id:016x})"
 
     # ---- queries (northbound API) ------------------------------------------------------
 

@@ -6,12 +6,21 @@ manager's views become messages. Errors map to status codes in one place
 (``_CODES``) and the details are the error's message, which starts with the
 field, slice, pool or range concerned. ``services(manager)`` is what the
 controller shell serves next to its own API (``controller.api.create_server``).
+
+``enforce_timeout_s`` > 0 on CreateSlice or ScaleSlice: the manager has sent the
+change (its resync runs in this thread) when it returns; the servicer then waits
+until every switch has answered the barrier after it (``core.wait_confirmed``)
+and reports the time since the request arrived in ``enforced_s``. If that takes
+too long (DEADLINE_EXCEEDED) or a switch disconnects first (UNAVAILABLE), the
+change stays made, and the message says so.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
+import time
 from typing import Callable
 
 import grpc
@@ -22,6 +31,7 @@ from apps.slices.model import (Conflict, Exhausted, InvalidSlice, MemberNotFound
 from apps.slices.pool import Member
 from apps.slices.scaling import ScalingDecision
 from apps.slices.store import StoreError
+from controller.core import SwitchLost
 from proto import slices_pb2 as pb
 from proto import slices_pb2_grpc as pb_grpc
 from proto.serving import status_for
@@ -32,6 +42,14 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Slices"].full_name
 WATCH_POLL_S = 0.5                   # how often a watch checks that its caller is still there
 
 
+class NotEnforced(RuntimeError):
+    """A change is made and stays, but not every switch confirmed it within enforce_timeout_s."""
+
+
+class EnforceLost(RuntimeError):
+    """A change is made and stays, but a switch disconnected before confirming it."""
+
+
 # InvalidMember derives from InvalidSlice; order matters only between base and subclass.
 _CODES = {InvalidSlice: grpc.StatusCode.INVALID_ARGUMENT,
           SliceNotFound: grpc.StatusCode.NOT_FOUND,
@@ -39,7 +57,9 @@ _CODES = {InvalidSlice: grpc.StatusCode.INVALID_ARGUMENT,
           SliceExists: grpc.StatusCode.ALREADY_EXISTS,
           Exhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
           Conflict: grpc.StatusCode.FAILED_PRECONDITION,
-          StoreError: grpc.StatusCode.UNAVAILABLE}
+          StoreError: grpc.StatusCode.UNAVAILABLE,
+          NotEnforced: grpc.StatusCode.DEADLINE_EXCEEDED,
+          EnforceLost: grpc.StatusCode.UNAVAILABLE}
 
 
 def _status(context: grpc.ServicerContext):
@@ -122,6 +142,13 @@ def _slice_name(name: str) -> str:
     return check_slug("name", name)
 
 
+def _enforce_timeout(value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise InvalidSlice("enforce_timeout_s", f"must be a finite number of seconds >= 0 (0: do not wait), "
+                                                f"got {value}")
+    return value
+
+
 # --- the servicer ----------------------------------------------------------------------
 
 class SlicesServicer(pb_grpc.SlicesServicer):
@@ -129,13 +156,38 @@ class SlicesServicer(pb_grpc.SlicesServicer):
         self.manager = manager
 
     def CreateSlice(self, request, context):
+        arrived = time.monotonic()
         with _status(context):
+            timeout_s = _enforce_timeout(request.enforce_timeout_s)
             members = request.members or None
-            return _slice_pb(self.manager.create(_spec(request), members=members))
+            view = self.manager.create(_spec(request), members=members)
+            return self._enforced(_slice_pb(view), arrived, timeout_s, "is created")
 
     def ScaleSlice(self, request, context):
+        arrived = time.monotonic()
         with _status(context):
-            return _slice_pb(self.manager.scale(_slice_name(request.name), request.members))
+            timeout_s = _enforce_timeout(request.enforce_timeout_s)
+            view = self.manager.scale(_slice_name(request.name), request.members)
+            return self._enforced(_slice_pb(view), arrived, timeout_s,
+                                  f"is scaled to {len(view.active)} active member(s)")
+
+    def _enforced(self, msg: pb.Slice, arrived: float, timeout_s: float, change: str) -> pb.Slice:
+        """``msg`` once every switch confirmed what was sent so far (if timeout_s > 0)."""
+        if not timeout_s:
+            return msg
+        core = self.manager.core
+        mark = core.sync_mark()
+        stays = f"slice {msg.name!r} {change} and stays so"
+        try:
+            confirmed = core.wait_confirmed(mark, timeout_s - (time.monotonic() - arrived))
+        except SwitchLost as err:
+            raise EnforceLost(f"{err}; {stays} (a switch that reconnects is given it then)") from None
+        if not confirmed:
+            due = ", ".join(core.switch_label(dp_id) for dp_id in core.unconfirmed(mark))
+            raise NotEnforced(f"enforce_timeout_s: {due or 'a switch'} did not confirm within "
+                              f"{timeout_s:g} s; {stays}")
+        msg.enforced_s = time.monotonic() - arrived
+        return msg
 
     def DeleteSlice(self, request, context):
         with _status(context):

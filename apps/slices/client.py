@@ -7,6 +7,7 @@ and a message naming the field, slice, pool or range concerned.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from proto.serving import ServiceClient
@@ -33,21 +34,30 @@ class SlicesClient(ServiceClient):
 
     def create(self, name: str, *, client: str, vip_cidr: str, bandwidth_mbps: float, per_member_mbps: float,
                pool: str, max_members: int, priority: str | int, min_members: int | None = None,
-               sla_quantile: float | None = None, dissolve_after_s: float = 0.0, members: int = 0
-               ) -> pb.Slice:
+               sla_quantile: float | None = None, dissolve_after_s: float = 0.0, members: int = 0,
+               enforce_timeout_s: float = 0.0) -> pb.Slice:
         """Create a slice; the keywords are ``Slice.to_dict()``'s, so ``create(**spec)`` works.
 
         ``members`` 0 starts with ``min_members``; ``min_members`` and ``sla_quantile``
-        left as None take the server's defaults (1 and 0.9)."""
+        left as None take the server's defaults (1 and 0.9). ``enforce_timeout_s`` > 0:
+        return only once every switch has confirmed the slice's rules (the answer's
+        ``enforced_s`` says how long that took), else DEADLINE_EXCEEDED after that long."""
         request = pb.CreateSliceRequest(
             name=name, client=client, vip_cidr=str(vip_cidr), bandwidth_mbps=bandwidth_mbps,
             per_member_mbps=per_member_mbps, priority=priority_value(priority), pool=pool,
             max_members=max_members, dissolve_after_s=dissolve_after_s, members=members,
-            min_members=min_members, sla_quantile=sla_quantile)
-        return self.stub.CreateSlice(request, timeout=self.timeout_s)
+            min_members=min_members, sla_quantile=sla_quantile, enforce_timeout_s=enforce_timeout_s)
+        return self.stub.CreateSlice(request, timeout=self._deadline_s(enforce_timeout_s))
 
-    def scale(self, name: str, members: int) -> pb.Slice:
-        return self.stub.ScaleSlice(pb.ScaleSliceRequest(name=name, members=members), timeout=self.timeout_s)
+    def scale(self, name: str, members: int, enforce_timeout_s: float = 0.0) -> pb.Slice:
+        """Set the active member count; ``enforce_timeout_s`` as in ``create``."""
+        request = pb.ScaleSliceRequest(name=name, members=members, enforce_timeout_s=enforce_timeout_s)
+        return self.stub.ScaleSlice(request, timeout=self._deadline_s(enforce_timeout_s))
+
+    def _deadline_s(self, enforce_timeout_s: float) -> float:
+        # The server's own wait comes on top of the usual call time (a bad value is its to refuse).
+        extra = enforce_timeout_s if math.isfinite(enforce_timeout_s) and enforce_timeout_s > 0 else 0.0
+        return self.timeout_s + extra
 
     def delete(self, name: str) -> None:
         self.stub.DeleteSlice(pb.DeleteSliceRequest(name=name), timeout=self.timeout_s)

@@ -151,7 +151,14 @@ def test_tcp_spreads_and_scaling_keeps_connections_then_drains(lab):
         wait_placed(lab, "web")
         checked = holder.send("check")
         assert all(checked["alive"]), f"scale-up broke connections: {checked}"
-        assert len(set(holder.send("open")["members"]) - first_two) >= 1, "new members take new connections"
+        # The select group hashes each connection: 8 new ones all missing both new
+        # members happens 1 time in 256, so up to three batches are opened.
+        reached = set()
+        for _ in range(3):
+            reached |= set(holder.send("open")["members"]) - first_two
+            if reached:
+                break
+        assert reached, "new members take new connections"
 
         before = {m.host_id: m.vip for m in lab.slices.get("web").members}
         down = lab.slices.scale("web", 2)

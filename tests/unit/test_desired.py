@@ -108,7 +108,8 @@ def test_meter_then_group_then_flow_are_installed_in_that_order(net):
     stub.intent[1] = vip_intent(net)
     out = net.core.resync(net.now)
     assert {dp for dp, _ in out} == {1}
-    assert _kinds(m for _, m in out) == ["meter_add", "group_add", "barrier", "flow_add"]
+    # The last barrier closes the sync: its reply confirms the change (core.SyncBarrier).
+    assert _kinds(m for _, m in out) == ["meter_add", "group_add", "barrier", "flow_add", "barrier"]
     net.deliver(out)                                    # the fake switch refuses a dangling reference
     assert net.out_of_sync() == {}
     counters = net.core.counters
@@ -137,7 +138,7 @@ def test_changed_rate_is_one_meter_modify_and_the_flow_keeps_its_meter(sliced):
 def test_removed_intent_deletes_flow_then_group_then_meter(sliced):
     sliced.stub.intent.pop(1)
     out = sliced.core.resync(sliced.now)
-    assert _kinds(m for _, m in out) == ["flow_del", "group_del", "meter_del"]
+    assert _kinds(m for _, m in out) == ["flow_del", "group_del", "meter_del", "barrier"]
     sliced.deliver(out)
     switch = sliced.switches[1]
     assert switch.groups == {} and switch.meters == {}
@@ -150,7 +151,8 @@ def test_repointing_the_vip_to_a_new_group_replaces_the_flow_before_the_old_grou
                meter=MID, cookie=COOKIE)
     sliced.stub.intent[1] = Desired((vip,), (other,), (MeterSpec(MID, 2000, 200),))
     out = sliced.core.resync(sliced.now)
-    assert _kinds(m for _, m in out) == ["group_add", "barrier", "flow_add", "barrier", "group_del"]
+    assert _kinds(m for _, m in out) == ["group_add", "barrier", "flow_add", "barrier", "group_del",
+                                         "barrier"]
     sliced.deliver(out)
     assert sliced.out_of_sync() == {}
 

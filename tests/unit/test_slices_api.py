@@ -3,7 +3,10 @@ on a free port over a SliceManager with a state file: what a user of the API see
 
 from __future__ import annotations
 
+import math
 import queue
+import threading
+import time
 
 import grpc
 import pytest
@@ -18,7 +21,8 @@ from apps.slices.store import SliceStore
 from controller import events
 from controller.api import create_server
 from controller.config import Config
-from controller.core import ControllerCore
+from controller.core import ControllerCore, SyncBarrier
+from fakeoftable import FakeNetwork, TRIANGLE_LINKS, config_for, hosts_on
 from proto import slices_pb2 as pb
 from streams import next_message, wait_for
 
@@ -80,8 +84,66 @@ def _owners(client: SlicesClient) -> dict[str, str]:
     return {m.host_id: m.slice_name for m in client.list_members()}
 
 
+class _Network:
+    """The API over a fake triangle whose switches hold every barrier until ``answer``:
+    the slices manager resyncs into it under the core's lock, as the controller shell does.
+    Members m1 (s2) and m2 (s3) are placed, so a slice puts meters, groups and flows on
+    every switch."""
+
+    def __init__(self, path):
+        self.net = FakeNetwork(TRIANGLE_LINKS, hosts_on(("c1", 1, 3), ("m1", 2, 3), ("m2", 3, 3)),
+                               config_for(TRIANGLE_LINKS)).start()
+        self.core = self.net.core
+        self.manager = SliceManager(self.core, self._resync, SliceStore(path), drain_s=30.0,
+                                    clock=lambda: NOW, auto_drain=False)
+        self.core.add_provider(self.manager)
+        for name in ("m1", "m2"):
+            self.manager.register_member("edge", name, self.net.host(name).ip)
+        self.net.announce("c1", "m1", "m2")
+        self.answer()
+        self.server, port, _ = create_server(self.core, "127.0.0.1:0", 4, self.manager.grpc_services())
+        self.server.start()
+        self.client = SlicesClient(f"127.0.0.1:{port}", timeout_s=5.0)
+        self._answering = threading.Event()
+        self._stop = threading.Event()
+        threading.Thread(target=self._answer_loop, daemon=True).start()
+
+    def _resync(self) -> None:
+        with self.core.lock:
+            self.net.deliver(self.core.resync(self.net.now))
+
+    def answer(self) -> None:
+        """Every switch answers the barriers it was sent."""
+        with self.core.lock:
+            for dp_id, msg in self.net.sent:
+                if isinstance(msg, SyncBarrier) and dp_id in self.net.connected:
+                    self.core.barrier_replied(dp_id, msg.generation)
+
+    def answer_after(self, delay_s: float) -> None:
+        """From ``delay_s`` on, switches answer barriers as they come."""
+        threading.Timer(delay_s, self._answering.set).start()
+
+    def _answer_loop(self) -> None:
+        while not self._stop.wait(0.02):
+            if self._answering.is_set():
+                self.answer()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.client.close()
+        self.manager.bus.close()
+        self.server.stop(grace=None).wait(5)
+        self.manager.close()
 
 
+@pytest.fixture
+def network(tmp_path):
+    running = _Network(tmp_path / "slices.db")
+    yield running
+    running.stop()
+
+
+SMALL = {**WEB, "vip_cidr": "10.50.0.0/29", "max_members": 2}
 
 
 # --- create, get, list ---------------------------------------------------------------------
@@ -349,6 +411,14 @@ REFUSED = {
     "unregister unknown": (lambda c: c.unregister_member("h99"), OK.NOT_FOUND,
                            "member 'h99': no such pool member"),
     "unregister empty host_id": (lambda c: c.unregister_member(""), OK.INVALID_ARGUMENT, "host_id:"),
+    "negative enforce timeout": (_create(enforce_timeout_s=-1.0), OK.INVALID_ARGUMENT,
+                                 "enforce_timeout_s: must be a finite number of seconds >= 0 "
+                                 "(0: do not wait), got -1.0"),
+    "nan enforce timeout": (_create(enforce_timeout_s=math.nan), OK.INVALID_ARGUMENT, "enforce_timeout_s:"),
+    "infinite enforce timeout": (_create(enforce_timeout_s=math.inf), OK.INVALID_ARGUMENT,
+                                 "enforce_timeout_s:"),
+    "scale with negative enforce timeout": (lambda c: c.scale("web", 3, enforce_timeout_s=-0.5),
+                                            OK.INVALID_ARGUMENT, "enforce_timeout_s:"),
 }
 
 
@@ -375,6 +445,73 @@ def test_a_state_file_that_cannot_be_written_is_unavailable_and_changes_nothing(
     assert err.value.details().startswith(f"slices state file {ctl.manager.store.path}")
     assert client.list() == slices
     assert client.list_members() == members
+
+
+# --- enforce_timeout_s: answer once the switches confirm ------------------------------------
+
+def test_without_enforce_timeout_the_answer_does_not_wait(network):
+    created = network.client.create("web", **SMALL, members=1)      # nobody answers barriers
+    assert created.enforced_s == 0.0
+    assert network.core.unconfirmed(network.core.sync_mark()) == [1, 2, 3]
+
+
+def test_create_answers_once_every_switch_confirmed_the_slice(network):
+    network.answer_after(0.3)
+    started = time.monotonic()
+    created = network.client.create("web", **SMALL, members=2, enforce_timeout_s=10.0)
+    took = time.monotonic() - started
+    assert 0.25 <= created.enforced_s <= took           # the answers began 0.3 s after the call
+    assert [m.placed for m in created.members] == [True, True]
+    assert network.net.out_of_sync() == {}                 # meters, groups, flows: all there
+    for dp_id in (1, 2, 3):
+        assert network.net.switches[dp_id].groups and network.net.switches[dp_id].meters
+
+
+def test_scale_answers_once_every_switch_confirmed_it(network):
+    network.client.create("web", **SMALL, members=1)
+    network.answer()
+    network.answer_after(0.2)
+    scaled = network.client.scale("web", 2, enforce_timeout_s=10.0)
+    assert scaled.enforced_s >= 0.15
+    assert scaled.active_members == 2
+
+
+def test_enforce_timeout_is_deadline_exceeded_naming_the_switches_and_the_slice_stays(network):
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as err:
+        network.client.create("web", **SMALL, members=1, enforce_timeout_s=0.5)
+    assert 0.5 <= time.monotonic() - started < 4.0
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert err.value.details() == (
+        "enforce_timeout_s: s1 (dp 0000000000000001), s2 (dp 0000000000000002), s3 (dp 0000000000000003) "
+        "did not confirm within 0.5 s; slice 'web' is created and stays so")
+    assert [s.name for s in network.client.list()] == ["web"]
+
+
+def test_switch_that_disconnects_before_confirming_is_unavailable_at_once(network):
+    network.answer()
+
+    def lose_s3():
+        with network.core.lock:
+            network.net.disconnect(3)
+    timer = threading.Timer(0.3, lose_s3)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(grpc.RpcError) as err:
+            network.client.create("web", **SMALL, members=1, enforce_timeout_s=30.0)
+    finally:
+        timer.join()
+    assert time.monotonic() - started < 5.0
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert err.value.details().startswith("s3 (dp 0000000000000003) disconnected before confirming; "
+                                          "slice 'web' is created and stays so")
+
+
+def test_enforce_with_no_switch_to_wait_for_is_immediate(client):
+    created = client.create("web", **WEB, members=2, enforce_timeout_s=5.0)
+    assert 0 < created.enforced_s < 1.0
+    assert 0 < client.scale("web", 3, enforce_timeout_s=5.0).enforced_s < 1.0
 
 
 # --- restart -------------------------------------------------------------------------------
