@@ -33,7 +33,6 @@ import socket
 import statistics
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 from os_ken.ofproto import ofproto_parser
@@ -42,7 +41,7 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 from os_ken.ofproto.ofproto_protocol import ProtocolDesc
 
 from apps.slices.client import SlicesClient
-from topologies.lab import ControllerProcess, ensure_ovs
+from topologies.lab import ControllerProcess, ensure_ovs, start_mininet
 
 WIRE = ProtocolDesc(ofp.OFP_VERSION)
 ENFORCE_TIMEOUT_S = 30.0
@@ -161,23 +160,14 @@ class Bench:
     # ---- set-up -----------------------------------------------------------------------
 
     def start(self) -> None:
-        from mininet.link import Link
         from mininet.log import setLogLevel
-        from mininet.net import Mininet
-        from mininet.node import OVSSwitch, RemoteController
 
         ensure_ovs()
         self.controller.start()
         self.slices = SlicesClient(self.controller.grpc_address, timeout_s=30.0)
         setLogLevel("warning")
         started = time.monotonic()
-        switch = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure")
-        self.net = Mininet(topo=build_topo(self.n_switches, self.hosts_per_switch), switch=switch, link=Link,
-                           controller=None, autoSetMacs=False, autoStaticArp=False, build=False,
-                           waitConnected=False)
-        self.net.addController(RemoteController("c0", ip="127.0.0.1", port=self.controller.of_port))
-        self.net.build()
-        self.net.start()
+        self.net = start_mininet(build_topo(self.n_switches, self.hosts_per_switch), self.controller.of_port)
         for host in self.net.hosts:
             host.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1")
         self.figures["mininet_s"] = time.monotonic() - started

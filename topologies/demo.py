@@ -26,7 +26,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from topologies.lab import ROOT, Lab
+from topologies.lab import ROOT, Lab, write_report
 
 LOG = logging.getLogger(__name__)
 
@@ -212,11 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run(args.topology, args.bw_scale, args.iperf_seconds)
     text = render(report)
     print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "demo.txt").write_text(text + "\n")
-    (out / "demo.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nreport written to {out / 'demo.txt'} and {out / 'demo.json'}")
+    write_report(Path(args.out), "demo", text, report)
     ok = (report.get("switches") == report["expected"]["switches"]
           and report.get("directed_links") == report["expected"]["directed_links"]
           and report.get("pingall", {}).get("loss_pct") == 0 and not report["leftover_bridges"])

@@ -12,6 +12,7 @@ bridges, links and host namespaces through Mininet's own ``stop()``. It never ru
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -54,6 +55,44 @@ def ensure_ovs() -> None:
     subprocess.run([OVS_CTL, "start", "--system-id=random", "--no-mlockall"], capture_output=True)
     if subprocess.run(["ovs-vsctl", "--timeout=10", "show"], capture_output=True).returncode != 0:
         raise LabError("Open vSwitch is not running and could not be started (see ovs-ctl)")
+
+
+def terminate(proc: subprocess.Popen | None, timeout_s: float) -> float | None:
+    """SIGTERM, wait, SIGKILL if needed; the seconds it took to exit (None if it had)."""
+    if proc is None or proc.poll() is not None:
+        return None
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    return time.monotonic() - start
+
+
+def write_report(out: Path, name: str, text: str, report: dict) -> None:
+    """``<out>/<name>.txt`` and ``.json``, and say where they went."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.txt").write_text(text + "\n")
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nreport written to {out / (name + '.txt')} and {out / (name + '.json')}")
+
+
+def start_mininet(topo, of_port: int, link=None):
+    """A started Mininet network of ``topo``: userspace OVS switches speaking OpenFlow
+    1.3 in secure fail mode (no forwarding without the controller on ``of_port``)."""
+    from mininet.link import Link
+    from mininet.net import Mininet
+    from mininet.node import OVSSwitch, RemoteController
+
+    switch = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure")
+    net = Mininet(topo=topo, switch=switch, link=link or Link, controller=None, autoSetMacs=False,
+                  autoStaticArp=False, build=False, waitConnected=False)
+    net.addController(RemoteController("c0", ip="127.0.0.1", port=of_port))
+    net.build()
+    net.start()
+    return net
 
 
 class ControllerProcess:
@@ -99,16 +138,7 @@ class ControllerProcess:
         if self.client is not None:
             self.client.close()
             self.client = None
-        if self.proc is None or self.proc.poll() is not None:
-            return None
-        start = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        return time.monotonic() - start
+        return terminate(self.proc, timeout_s)
 
     def log_tail(self, lines: int = 30) -> str:
         return _tail(self.log_path, lines)
@@ -165,14 +195,7 @@ class PredictorProcess:
         if self.client is not None:
             self.client.close()
             self.client = None
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, timeout_s)
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -220,8 +243,6 @@ class Lab:
     def start_network(self) -> "Lab":
         from mininet.link import Link, TCLink
         from mininet.log import lg, setLogLevel
-        from mininet.net import Mininet
-        from mininet.node import OVSSwitch, RemoteController
 
         from topologies.mininet_topo import SpecTopo
 
@@ -230,13 +251,7 @@ class Lab:
         topo = SpecTopo(self.spec, bw_scale=self.bw_scale, max_bw_mbps=self.max_bw_mbps,
                         link_bw=self.link_bw, hosts_per_switch=self.hosts_per_switch)
         self._topo = topo
-        switch = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure")
-        self.net = Mininet(topo=topo, switch=switch, link=TCLink if self.link_bw else Link,
-                           controller=None, autoSetMacs=False, autoStaticArp=False, build=False,
-                           waitConnected=False)
-        self.net.addController(RemoteController("c0", ip="127.0.0.1", port=self.controller.of_port))
-        self.net.build()
-        self.net.start()
+        self.net = start_mininet(topo, self.controller.of_port, TCLink if self.link_bw else Link)
         for host in self.net.hosts:
             self._prepare_host(host)
         return self

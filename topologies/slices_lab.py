@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from predictors.panel import SPLITS, Panel, load_dataset
-from topologies.lab import ROOT, Lab, LabError, PredictorProcess
+from topologies.lab import ROOT, Lab, LabError, PredictorProcess, write_report
 
 LOG = logging.getLogger(__name__)
 
@@ -444,11 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run(scn)
     text = render(report)
     print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "slices.txt").write_text(text + "\n")
-    (out / "slices.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nreport written to {out / 'slices.txt'} and {out / 'slices.json'}")
+    write_report(Path(args.out), "slices", text, report)
     ahead = sum(a["scale_ups_ahead"] for a in report["analysis"].values())
     return 0 if ahead else 1
 
