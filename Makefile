@@ -9,6 +9,7 @@ bootstrap:
 
 demo: bootstrap
 	$(VENV)/bin/foresight lab run demo
+	$(VENV)/bin/foresight lab run slices
 
 test: bootstrap
 	$(PY) -m pytest tests
