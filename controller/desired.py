@@ -147,10 +147,8 @@ def _merge_ids(name: str, kind: str, entries, cls, id_of, table: dict, problems:
             problems.append(f"provider {name}: {entry!r} is not a {cls.__name__}")
         elif cookies.id_owner(id_of(entry)) != name:
             problems.append(f"provider {name}: {kind} {id_of(entry):#x} is outside its id range")
-        elif table.get(id_of(entry), entry) != entry:
+        elif not _same(table.setdefault(id_of(entry), entry), entry):
             problems.append(f"provider {name}: {kind} {id_of(entry):#x} declared twice, differently")
-        else:
-            table[id_of(entry)] = entry
 
 
 def _merge_one(name: str, desired: Desired, want: Entries, problems: list[str]) -> list[tuple]:
@@ -164,17 +162,21 @@ def _merge_one(name: str, desired: Desired, want: Entries, problems: list[str]) 
         elif cookies.owner_of(spec.cookie) != name:
             problems.append(f"provider {name}: flow {spec.describe()} has cookie {spec.cookie:#x} "
                             f"outside its range")
-        elif any(not cookies.is_learned(pin.cookie) for pin in flows.learns(spec.actions)):
+        elif spec.learns and not all(cookies.is_learned(pin.cookie) for pin in spec.learns):
             problems.append(f"provider {name}: flow {spec.describe()} learns flows with a cookie outside "
                             f"the {cookies.LEARNED!r} range: switches create those flows and only that "
                             f"range is left alone on reconnect")
-        elif want.flows.get(spec.key, spec) != spec:
-            problems.append(f"provider {name}: flow {spec.describe()} takes the key of "
-                            f"{want.flows[spec.key].describe()}")
+        elif not _same(held := want.flows.setdefault(spec.key, spec), spec):
+            problems.append(f"provider {name}: flow {spec.describe()} takes the key of {held.describe()}")
         else:
-            want.flows[spec.key] = spec
             keys.append(spec.key)
     return keys
+
+
+def _same(a, b) -> bool:
+    """Equal entries. An unchanged entry is usually the very object already held
+    (providers reuse what they built), which spares comparing it field by field."""
+    return a is b or a == b
 
 
 def _drop_dangling(want: Entries, flow_keys: list[tuple], problems: list[str]) -> None:
@@ -195,7 +197,7 @@ def _drop_dangling(want: Entries, flow_keys: list[tuple], problems: list[str]) -
         spec = want.flows.get(key)
         if spec is None:
             continue
-        missing = sorted(spec.groups - kept)
+        missing = sorted(spec.groups - kept) if spec.groups else ()
         if spec.meter is not None and spec.meter not in want.meters:
             problems.append(f"flow {spec.describe()} uses meter {spec.meter:#x}, which nobody declared")
             del want.flows[key]
@@ -292,7 +294,7 @@ def plan(want: Entries, have: Entries) -> Plan:
     if want.groups or have.groups:
         _plan_groups(want, have, result)
     for key, spec in want.flows.items():
-        if have.flows.get(key) != spec:
+        if not _same(have.flows.get(key), spec):
             phases[FLOW_ADD].append(flows.to_flowmod(spec))
     for stats in have.foreign_flows:
         if flows.stats_key(stats) not in want.flows:     # else the add above replaced it
@@ -318,7 +320,7 @@ def _plan_meters(want: Entries, have: Entries, result: Plan) -> None:
         if mid not in have.meters:
             result.phases[METER_MAKE].append(meters.to_add(spec))
             _count(result, "meter_adds")
-        elif have.meters[mid] != spec:
+        elif not _same(have.meters[mid], spec):
             result.phases[METER_MAKE].append(meters.to_modify(spec))
             _count(result, "meter_modifies")
     gone = sorted(mid for mid in have.meters if mid not in want.meters)
@@ -327,7 +329,7 @@ def _plan_meters(want: Entries, have: Entries, result: Plan) -> None:
 
 
 def _plan_groups(want: Entries, have: Entries, result: Plan) -> None:
-    changed = {gid: spec for gid, spec in want.groups.items() if have.groups.get(gid) != spec}
+    changed = {gid: spec for gid, spec in want.groups.items() if not _same(have.groups.get(gid), spec)}
     for i, level in enumerate(_levels(changed)):
         if i:
             result.phases[GROUP_MAKE].append(flows.barrier())

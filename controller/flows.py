@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Iterable
 
 from os_ken.ofproto import ofproto_v1_3 as ofp
@@ -409,19 +410,25 @@ class FlowSpec:
     cookie: int = 0
     meter: int | None = None
 
-    @property
+    @cached_property
     def key(self) -> tuple[str, int, tuple]:
-        """Identity of a flow on a switch: OpenFlow's (table, priority, match)."""
+        """Identity of a flow on a switch: OpenFlow's (table, priority, match).
+        Computed once: every resync looks each wanted flow up by it."""
         return (self.table, self.priority, self.match)
 
     @property
     def match_dict(self) -> dict[str, Any]:
         return dict(self.match)
 
-    @property
+    @cached_property
     def groups(self) -> frozenset[int]:
         """Group ids this flow sends to: they must exist on the switch before it."""
         return group_refs(self.actions)
+
+    @cached_property
+    def learns(self) -> tuple[Learn, ...]:
+        """The learn actions: the flows they make need a ``learned`` cookie."""
+        return learns(self.actions)
 
     def describe(self) -> str:
         match = ",".join(f"{k}={v}" for k, v in self.match) or "*"

@@ -153,6 +153,8 @@ class SliceManager:
         self._meter_totals: dict[tuple[int, int], tuple[float, float, int, int]] = {}
         self._snapshot = _Snapshot()
         self._publish_snapshot()
+        # dp_id -> slice name -> (dependencies, entries): see _slice_entries.
+        self._entries: dict[int, dict[str, tuple[tuple, Desired]]] = {}
         self.autoscaler = None             # set by apps.slices.app when scaling runs in the background
         # Drains end on a timer (tests with a fake clock call finish_drains themselves).
         self._auto_drain = auto_drain
@@ -395,22 +397,50 @@ class SliceManager:
     # --- controller.desired.Provider ----------------------------------------------------
 
     def desired(self, dp_id: int, now: float) -> Desired:
-        snapshot = self._snapshot
-        flows, groups, meters = [], [], []
+        """Every slice's entries on switch ``dp_id``; unchanged slices' are reused (``_slice_entries``)."""
         toward = self._toward()
-        for name, (slice_, idx, members) in sorted(snapshot.slices.items()):
-            placed = []
-            for m in members:
-                host = self.core.hosts.by_ip(m.ipv4)
-                if host is None:
-                    continue
-                placed.append(dataplane.Placed(m.host_id, m.ipv4, _offset_of(slice_, m.vip), host.mac,
-                                               host.dp_id, host.port_no, m.draining_until is not None))
-            entries = dataplane.switch_entries(slice_, idx, placed, dp_id, toward)
-            flows += entries.flows
-            groups += entries.groups
-            meters += entries.meters
-        return Desired(tuple(flows), tuple(groups), tuple(meters))
+        cached = self._entries.get(dp_id, {})
+        built = {name: self._slice_entries(entry, dp_id, toward, cached.get(name))
+                 for name, entry in sorted(self._snapshot.slices.items())}
+        self._entries[dp_id] = built        # deleted slices drop out here
+        parts = [entries for _, entries in built.values()]
+        return Desired(tuple(f for e in parts for f in e.flows), tuple(g for e in parts for g in e.groups),
+                       tuple(m for e in parts for m in e.meters))
+
+    def _slice_entries(self, entry: tuple[Slice, int, tuple[MemberView, ...]], dp_id: int,
+                       toward: dataplane.Toward, cached: tuple[tuple, Desired] | None
+                       ) -> tuple[tuple, Desired]:
+        """One slice's entries on switch ``dp_id``, with what they were built from:
+        ``(dependencies, entries)``.
+
+        Every resync asks for every slice on every switch, but a change of intent
+        touches one slice, and building entries (each flow checked against the
+        pipeline, each address parsed) is the costly part. So the last result is kept
+        per switch and slice (``self._entries``) and reused while its dependencies are
+        equal. They are everything ``dataplane.switch_entries`` reads:
+
+        - ``entry``, the snapshot's (slice, index, members), members with their
+          addresses, member VIPs and drain deadlines (republished on every change);
+        - per member, where the controller has seen it (MAC, switch, port), or None;
+        - per member, the port this switch sends toward it: its own port here, else
+          the first hop of the shortest path, so a topology change is seen too.
+        """
+        slice_, idx, members = entry
+        seen = []
+        for m in members:
+            host = self.core.hosts.by_ip(m.ipv4)
+            if host is None:
+                seen.append(None)
+            else:
+                port = host.port_no if host.dp_id == dp_id else toward(dp_id, host.dp_id)
+                seen.append((host.mac, host.dp_id, host.port_no, port))
+        deps = (entry, tuple(seen))
+        if cached is not None and cached[0] == deps:
+            return cached
+        placed = [dataplane.Placed(m.host_id, m.ipv4, _offset_of(slice_, m.vip), where[0], where[1], where[2],
+                                   m.draining_until is not None)
+                  for m, where in zip(members, seen) if where is not None]
+        return deps, dataplane.switch_entries(slice_, idx, placed, dp_id, toward)
 
     def claims(self, ip: str) -> str | None:
         """The MAC to answer an ARP request for ``ip`` with, if it is a slice address."""
@@ -549,9 +579,10 @@ class SliceManager:
         address = self.vips.address_of(name, host_id)
         return _offset_of(self.slices[name], str(address)) if address is not None else 0
 
-    def _member_views(self, name: str) -> tuple[MemberView, ...]:
+    def _member_views(self, name: str, members: list[Member] | None = None) -> tuple[MemberView, ...]:
+        """The slice's members (``members``: its pool members, if the caller has them)."""
         views = []
-        for m in self.pool.members_of(name):
+        for m in self.pool.members_of(name) if members is None else members:
             address = self.vips.address_of(name, m.host_id)
             views.append(MemberView(m.host_id, str(m.ipv4), str(address) if address else "",
                                     self.draining.get(m.host_id)))
@@ -570,9 +601,12 @@ class SliceManager:
 
     def _publish_snapshot(self) -> None:
         snapshot = _Snapshot()
+        allocated: dict[str, list[Member]] = {name: [] for name in self.slices}
+        for host_id, name in self.pool.allocations().items():     # one pass, not one per slice
+            allocated.setdefault(name, []).append(self.pool.member(host_id))
         for name, slice_ in self.slices.items():
             idx = self.ids[name]
-            members = self._member_views(name)
+            members = self._member_views(name, allocated[name])
             snapshot.slices[name] = (slice_, idx, members)
             vip = str(slice_.service_vip)
             snapshot.claims[vip] = ("vip", virtual_mac(vip))

@@ -168,3 +168,110 @@ def test_no_rules_until_a_member_is_seen(tmp_path):
     net.announce("m1")                          # the member shows up: rules follow
     assert net.switches[1].group_specs()
     assert member_reached(net, tcp_to_vip(net, 5000))[0] == "m1"
+
+
+# ---- the manager's per-slice entries cache: reused while nothing they depend on changed ----------
+
+def assert_like_a_fresh_manager(net):
+    """What the manager wants on every switch, cache and all, is what a manager that
+    never built anything (loading the same state file) wants."""
+    store = SliceStore(net.path)
+    try:
+        fresh = SliceManager(net.core, store=store, auto_drain=False)
+        for dp_id in sorted(net.switches):
+            assert net.manager.desired(dp_id, net.now) == fresh.desired(dp_id, net.now), f"s{dp_id}"
+    finally:
+        store.close()
+
+
+def move(net, name: str, dp_id: int, port_no: int):
+    """Unplug host ``name`` and plug it into dp_id:port_no (whoever was there is unplugged);
+    it announces itself there."""
+    old = net.host(name)
+    moved = fakeoftable.FakeHost(name, dp_id, port_no, old.mac, old.ip)
+    del net.host_at[(old.dp_id, old.port_no)]
+    net.hosts[name] = moved
+    net.host_at[(dp_id, port_no)] = moved
+    net.announce(name)
+    net.clear_inboxes()
+
+
+def reply_source(net, member: str) -> str:
+    """The source address c1 sees on a reply from ``member``."""
+    c1, m = net.host("c1"), net.host(member)
+    net.clear_inboxes()
+    net.send(member, udp_frame(m, c1.mac, c1.ip, 53, 4000))
+    (got,) = [frame_fields(bytes(p.data), 0) for p in net.inbox("c1")]
+    return got["ipv4_src"]
+
+
+def test_another_slice_leaves_an_unchanged_slices_entries_as_they_were(net):
+    create(net, members=1)
+    web = {dp: net.manager.desired(dp, net.now) for dp in net.switches}
+    create(net, members=1, name="api", vip_cidr="10.60.0.0/29")
+    for dp_id, before in web.items():
+        after = net.manager.desired(dp_id, net.now)
+        # The very same objects: reused, not rebuilt (what keeps a create cheap).
+        assert {id(f) for f in before.flows} <= {id(f) for f in after.flows}
+        assert len(after.flows) > len(before.flows)
+    assert_like_a_fresh_manager(net)
+
+
+def test_a_member_that_moves_takes_its_slice_rules_along(net):
+    create(net, members=1, max_members=1)                       # m1, on s2 port 3
+    assert member_reached(net, tcp_to_vip(net, 5000))[0] == "m1"
+    assert reply_source(net, "m1") == VIP
+
+    move(net, "m1", 2, 4)                                       # another port, same switch
+    assert member_reached(net, tcp_to_vip(net, 5001))[0] == "m1"
+    assert reply_source(net, "m1") == VIP, "the reply rule follows the member's port"
+    assert_like_a_fresh_manager(net)
+
+    move(net, "m1", 3, 3)                                       # another switch
+    walk = net.walk(1, 3, tcp_to_vip(net, 5002))
+    assert walk.delivered == ["m1"] and [dp for dp, _ in walk.entered] == [1, 3], walk
+    assert reply_source(net, "m1") == VIP
+    assert not [f for f in net.switches[2].specs() if dict(f.match).get("eth_src") == net.host("m1").mac], \
+        "no reply rule is left where the member was"
+    assert_like_a_fresh_manager(net)
+
+
+def test_a_link_failure_moves_slice_traffic_to_the_remaining_path(net):
+    create(net, members=1, max_members=1)                       # m1, on s2
+    walk = net.walk(1, 3, tcp_to_vip(net, 5000))
+    assert walk.delivered == ["m1"] and [dp for dp, _ in walk.entered] == [1, 2]
+    net.link_down(1, 1)                                         # s1-s2: s1 now reaches s2 through s3
+    for fields in (tcp_to_vip(net, 5001), frame_fields(udp_frame(net.host("c1"), VMAC, VIP, 4000, 53), 3)):
+        walk = net.walk(1, 3, fields)
+        assert walk.delivered == ["m1"] and [dp for dp, _ in walk.entered] == [1, 3, 2], walk
+    assert_like_a_fresh_manager(net)
+
+
+def test_draining_takes_a_member_out_of_the_buckets_on_every_switch(net):
+    view = create(net, members=2)
+    sid = dataplane.ids(view.index)
+
+    def buckets():
+        return {dp: [len(g.buckets) for g in sw.group_specs() if g.group_id == sid.group_tcp]
+                for dp, sw in net.switches.items()}
+    assert buckets() == {1: [2], 2: [2], 3: [2]}
+    net.manager.scale("web", 1)                                 # m2 drains
+    assert buckets() == {1: [1], 2: [1], 3: [1]}
+    assert_like_a_fresh_manager(net)
+    net.clock.now += 30
+    net.manager.finish_drains()
+    m2 = net.host("m2")
+    assert not [f for sw in net.switches.values() for f in sw.specs()
+                if dict(f.match).get("eth_dst") == m2.mac], "the drained member's rules are gone"
+    assert_like_a_fresh_manager(net)
+
+
+def test_a_slice_created_again_under_its_name_gets_its_new_definition(net):
+    create(net, members=1)
+    net.manager.delete("web")
+    view = create(net, members=1, bandwidth_mbps=20, vip_cidr="10.70.0.0/29")
+    meter_in = dataplane.ids(view.index).meter_in
+    assert {sw.meter_rate_kbps(meter_in) for sw in net.switches.values()} == {20_000}
+    assert member_reached(net, dict(tcp_to_vip(net, 5000), eth_dst="02:fe:0a:46:00:01",
+                                    ipv4_dst="10.70.0.1"))[0] == "m1"
+    assert_like_a_fresh_manager(net)
