@@ -306,8 +306,6 @@ def report(bench: Bench) -> None:
     p95_ratio = percentile(enf_lat, 95) / percentile(plain_lat, 95)
     print(f"  ratio         enforced / not enforced: p50 {p50_ratio:.2f} x, p95 {p95_ratio:.2f} x, "
           f"slices/s {rates['enforced'] / rates['not enforced']:.2f} x")
-    print(f"  ratio         enforced p50 / bare barrier p50: "
-          f"{percentile(enf_lat, 50) / percentile(rtts, 50):.0f} x")
     counts = {k: _count(enf, k) / (len(enf) * n * sw) for k in MOD_COUNTERS}
     errors = _count(plain, "openflow_errors") + _count(enf, "openflow_errors")
     print(f"  per slice per switch: {sum(counts.values()):.2f} OpenFlow messages counted ("
