@@ -32,9 +32,13 @@ class Event:
 
 @dataclass
 class Subscription:
-    kinds: frozenset[str]
+    kinds: frozenset[str]                               # empty: every kind
+    accept: Callable[[Any], bool] | None = None         # and only events this accepts
     events: "queue.Queue[Any]" = field(default_factory=lambda: queue.Queue(maxsize=10000))
     overflowed: bool = False
+
+    def wants(self, event: Any) -> bool:
+        return (not self.kinds or event.kind in self.kinds) and (self.accept is None or self.accept(event))
 
 
 def describe(event: Event) -> str:
@@ -52,8 +56,11 @@ class EventBus:
         self._subs: list[Subscription] = []
         self.published = 0
 
-    def subscribe(self, kinds: frozenset[str] = frozenset()) -> Subscription:
-        sub = Subscription(kinds)
+    def subscribe(self, kinds: frozenset[str] = frozenset(), accept: Callable[[Any], bool] | None = None
+                  ) -> Subscription:
+        """Events of ``kinds`` (all if empty) that ``accept`` (if given) returns True for;
+        the rest never reach the subscriber's queue."""
+        sub = Subscription(kinds, accept)
         with self._lock:
             self._subs.append(sub)
         return sub
@@ -72,7 +79,7 @@ class EventBus:
         for event in events:
             LOG.info("%s", self._describe(event))
             for sub in subs:
-                if sub.kinds and event.kind not in sub.kinds:
+                if not sub.wants(event):
                     continue
                 try:
                     sub.events.put_nowait(event)

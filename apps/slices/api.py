@@ -205,7 +205,9 @@ class SlicesServicer(pb_grpc.SlicesServicer):
         with _status(context):
             name = _slice_name(request.name) if request.name else ""
         bus = self.manager.bus
-        sub = bus.subscribe(frozenset())
+        # Filtered at the bus: a watcher of one slice never queues (nor falls behind on)
+        # the others' events.
+        sub = bus.subscribe(frozenset(), accept=(lambda e: e.slice_name == name) if name else None)
         try:
             # Subscribed first, so no change between the snapshot and the stream is lost.
             now = self.manager.clock()
@@ -222,8 +224,6 @@ class SlicesServicer(pb_grpc.SlicesServicer):
                     continue
                 if event is None:           # the controller is stopping
                     return
-                if name and event.slice_name != name:
-                    continue
                 yield _event_pb(event)
             if sub.overflowed:
                 context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "watcher fell behind; watch again")

@@ -141,7 +141,8 @@ def test_watch_events_with_an_invalid_kind_is_invalid_argument(client, kind):
 
 def test_watcher_that_falls_behind_is_told_so(client, net, monkeypatch):
     real = events.Subscription
-    monkeypatch.setattr(events, "Subscription", lambda kinds: real(kinds, events=queue.Queue(maxsize=20)))
+    monkeypatch.setattr(events, "Subscription",
+                        lambda kinds, accept=None: real(kinds, accept, events=queue.Queue(maxsize=20)))
     stream = client.stub.WatchEvents(pb.WatchEventsRequest(kinds=[pb.HOST_ADD]), timeout=10.0)
     wait_for(lambda: net.core.bus.subscribers == 1)
     burst = [Event("HOST_ADD", float(i), host_mac=f"02:00:00:00:{i >> 8:02x}:{i & 0xff:02x}")

@@ -304,7 +304,8 @@ def test_watch_ends_when_the_controller_stops(ctl):
 
 def test_watcher_that_falls_behind_is_told_so(ctl, monkeypatch):
     real = events.Subscription
-    monkeypatch.setattr(events, "Subscription", lambda kinds: real(kinds, events=queue.Queue(maxsize=20)))
+    monkeypatch.setattr(events, "Subscription",
+                        lambda kinds, accept=None: real(kinds, accept, events=queue.Queue(maxsize=20)))
     stream = ctl.client.watch(timeout_s=10.0)
     wait_for(lambda: ctl.manager.bus.subscribers == 1)
     burst = [SliceEvent("DECISION", NOW + i, "web", f"decision {i}") for i in range(5000)]
@@ -544,3 +545,19 @@ def test_health_and_reflection_list_the_slices_service(client):
                                         timeout=5.0)
     services = {s.name for reply in replies for s in reply.list_services_response.service}
     assert {"foresight.v1.Controller", SERVICE_NAME} <= services
+
+
+def test_a_watcher_of_one_slice_is_not_swamped_by_the_others(ctl, monkeypatch):
+    real = events.Subscription
+    monkeypatch.setattr(events, "Subscription",
+                        lambda kinds, accept=None: real(kinds, accept, events=queue.Queue(maxsize=20)))
+    stream = ctl.client.watch("web", timeout_s=10.0)
+    try:
+        wait_for(lambda: ctl.manager.bus.subscribers == 1)
+        ctl.manager.bus.publish([SliceEvent("DECISION", NOW + i, "db", f"decision {i}") for i in range(5000)])
+        ctl.manager.bus.publish([SliceEvent("DECISION", NOW, "web", "mine")])
+        assert ctl.manager.bus.subscribers == 1, "another slice's events overflowed this watcher"
+        event = next_message(stream)
+    finally:
+        stream.cancel()
+    assert (event.slice_name, event.detail) == ("web", "mine")
