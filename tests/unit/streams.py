@@ -1,9 +1,13 @@
-"""Waiting in gRPC tests: for a condition, and for the next message of a server stream."""
+"""Streams in gRPC tests: waiting for a condition or the next message, and watchers
+with small queues (to make one fall behind)."""
 
 from __future__ import annotations
 
 import concurrent.futures
+import queue
 import time
+
+from controller import events
 
 
 def wait_for(condition, timeout_s: float = 5.0) -> None:
@@ -23,3 +27,10 @@ def next_message(stream, timeout_s: float = 5.0):
         except concurrent.futures.TimeoutError:
             stream.cancel()
             raise
+
+
+def small_watch_queues(monkeypatch, size: int = 20) -> None:
+    """Every new event-bus subscription gets a queue of ``size`` events."""
+    real = events.Subscription
+    monkeypatch.setattr(events, "Subscription",
+                        lambda kinds, accept=None: real(kinds, accept, events=queue.Queue(maxsize=size)))

@@ -1,7 +1,6 @@
 """Tests for the northbound gRPC API (controller.api) through controller.client,
 against a real server on a free port over a core populated by a FakeNetwork."""
 
-import queue
 
 import grpc
 import pytest
@@ -9,13 +8,12 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from controller.api import SERVICE_NAME, create_server
-from controller import events
 from controller.client import ControllerClient
 from controller.events import Event
 from proto import controller_pb2 as pb
 
 from fakeoftable import diamond, ipv4_frame
-from streams import next_message, wait_for
+from streams import next_message, small_watch_queues, wait_for
 
 CAPACITIES = {(1, 2): 1000.0, (2, 4): 1000.0, (1, 3): 9920.0, (3, 4): 2480.0}
 
@@ -140,9 +138,7 @@ def test_watch_events_with_an_invalid_kind_is_invalid_argument(client, kind):
 
 
 def test_watcher_that_falls_behind_is_told_so(client, net, monkeypatch):
-    real = events.Subscription
-    monkeypatch.setattr(events, "Subscription",
-                        lambda kinds, accept=None: real(kinds, accept, events=queue.Queue(maxsize=20)))
+    small_watch_queues(monkeypatch)
     stream = client.stub.WatchEvents(pb.WatchEventsRequest(kinds=[pb.HOST_ADD]), timeout=10.0)
     wait_for(lambda: net.core.bus.subscribers == 1)
     burst = [Event("HOST_ADD", float(i), host_mac=f"02:00:00:00:{i >> 8:02x}:{i & 0xff:02x}")

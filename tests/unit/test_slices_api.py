@@ -4,7 +4,6 @@ on a free port over a SliceManager with a state file: what a user of the API see
 from __future__ import annotations
 
 import math
-import queue
 import threading
 import time
 
@@ -18,13 +17,12 @@ from apps.slices.client import SlicesClient
 from apps.slices.manager import EVENT_KINDS, SliceEvent, SliceManager
 from apps.slices.scaling import ScalingDecision
 from apps.slices.store import SliceStore
-from controller import events
 from controller.api import create_server
 from controller.config import Config
 from controller.core import ControllerCore, SyncBarrier
 from fakeoftable import FakeNetwork, TRIANGLE_LINKS, config_for, hosts_on
 from proto import slices_pb2 as pb
-from streams import next_message, wait_for
+from streams import next_message, small_watch_queues, wait_for
 
 NOW = 1_000_000.0                                    # the manager's clock: drain deadlines are exact
 HOSTS = [(f"h{n}", f"10.0.0.{n}") for n in range(1, 9)]
@@ -303,9 +301,7 @@ def test_watch_ends_when_the_controller_stops(ctl):
 
 
 def test_watcher_that_falls_behind_is_told_so(ctl, monkeypatch):
-    real = events.Subscription
-    monkeypatch.setattr(events, "Subscription",
-                        lambda kinds, accept=None: real(kinds, accept, events=queue.Queue(maxsize=20)))
+    small_watch_queues(monkeypatch)
     stream = ctl.client.watch(timeout_s=10.0)
     wait_for(lambda: ctl.manager.bus.subscribers == 1)
     burst = [SliceEvent("DECISION", NOW + i, "web", f"decision {i}") for i in range(5000)]
@@ -548,9 +544,7 @@ def test_health_and_reflection_list_the_slices_service(client):
 
 
 def test_a_watcher_of_one_slice_is_not_swamped_by_the_others(ctl, monkeypatch):
-    real = events.Subscription
-    monkeypatch.setattr(events, "Subscription",
-                        lambda kinds, accept=None: real(kinds, accept, events=queue.Queue(maxsize=20)))
+    small_watch_queues(monkeypatch)
     stream = ctl.client.watch("web", timeout_s=10.0)
     try:
         wait_for(lambda: ctl.manager.bus.subscribers == 1)
