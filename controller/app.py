@@ -96,6 +96,13 @@ class ForesightApp(app_manager.OSKenApp):
         if self.servicer is not None:
             self.servicer.stopping = True
         self.core.bus.close()
+        for provider in self.core.providers.values():
+            stopping = getattr(provider, "stopping", None)   # e.g. end its own watch streams
+            if stopping is not None:
+                try:
+                    stopping()
+                except Exception:  # noqa: BLE001 - one app failing must not stop the shutdown
+                    LOG.exception("provider %s failed to prepare for stopping", provider.name)
         if self.grpc_server is not None:
             self.grpc_server.stop(grace=0.5)
         if self.metrics_server is not None:

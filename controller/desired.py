@@ -80,6 +80,11 @@ class Provider(Protocol):
     lock, so it must not wait for a lock its app holds while resyncing). When the
     app's intent changes it calls ``core.resync(now)`` and sends what comes back; in
     the controller process the ``resync()`` its factory was given does both.
+
+    Optional, looked up by name: ``grpc_services()`` (services the controller serves
+    for it), ``metric_families()``, ``claims(ip)`` (the MAC to answer ARP with),
+    ``meter_stats(dp_id, stats, now)``, ``stopping()`` (before the gRPC server
+    stops: end streams cleanly) and ``close()`` (at shutdown).
     """
 
     name: str

@@ -162,6 +162,10 @@ class SliceManager:
         self._closed = False
         self._schedule_drains()
 
+    def stopping(self) -> None:
+        """The controller is about to stop serving: end every WatchSlice stream cleanly."""
+        self.bus.close()
+
     def close(self) -> None:
         """Stop background work and close the state file (controller shutdown)."""
         with self._lock:

@@ -141,3 +141,13 @@ def test_create_and_scale_return_once_the_bridge_holds_the_slice(bridge):
     assert counters.get("barrier_waits_timed_out", 0) == 0
     print(f"CreateSlice enforced in {created.enforced_s * 1e3:.1f} ms, ScaleSlice in "
           f"{scaled.enforced_s * 1e3:.1f} ms")
+
+
+def test_watch_streams_end_cleanly_when_the_controller_stops(bridge):
+    _, _, controller, slices = bridge
+    stream = slices.watch("", timeout_s=20.0)
+    slices.register_member("spare", "h-spare", "10.0.0.99")
+    first = next(stream)
+    assert first.slice_name == "" and "h-spare" in first.detail
+    assert controller.stop() is not None           # SIGTERM: the controller exits
+    assert list(stream) == [], "the stream ended without an error (not cut by the server going away)"
