@@ -1,4 +1,4 @@
-"""Both ends of slice traffic in the lab and the e2e tests, run inside Mininet hosts.
+"""Both ends of the slice load-balancing tests (TCP), run inside Mininet hosts.
 
     serve --port P --name N      a member: greet every connection with N, then echo lines
     hold --vip V --port P --count K
@@ -7,12 +7,6 @@
                                  every "check" line from stdin send a line on each
                                  connection and print which ones echoed it back;
                                  "open" opens K more connections the same way; EOF ends
-    sink --port P                a member: receive and discard UDP datagrams
-    send --dst V --port P --rates R1,R2,... --start T --step-s S
-                                 a client: replay a demand series as paced UDP; rate
-                                 Ri (Mbit/s of Ethernet frames) is played during
-                                 [T + i*S, T + (i+1)*S) (T in Unix seconds); prints
-                                 {"sent_bytes": [...]} per sample when done
 
 Standard library only: it runs under whatever python3 the host has.
 """
@@ -24,7 +18,6 @@ import json
 import socket
 import sys
 import threading
-import time
 
 
 def serve(port: int, name: str) -> None:
@@ -76,43 +69,6 @@ def hold(vip: str, port: int, count: int) -> None:
         sock.close()
 
 
-FRAME = 1200                 # bytes on the wire per datagram
-OVERHEAD = 14 + 20 + 8       # Ethernet, IPv4 and UDP headers
-
-
-def sink(port: int) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("0.0.0.0", port))
-    print("sinking", flush=True)
-    while True:
-        sock.recv(65536)
-
-
-def send(dst: str, port: int, rates: list[float], start: float, step_s: float, tick_s: float = 0.002) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    payload = bytes(FRAME - OVERHEAD)
-    sent = [0] * len(rates)
-    print("ready", flush=True)
-    for i, mbps in enumerate(rates):
-        begin, end = start + i * step_s, start + (i + 1) * step_s
-        while True:
-            now = time.time()
-            if now >= end:
-                break
-            if now >= begin:
-                # Send whatever the rate owes since the sample began, then sleep a tick.
-                due = int(mbps * 1e6 / 8 * (now - begin)) - sent[i]
-                while due >= FRAME:
-                    try:
-                        sock.sendto(payload, (dst, port))
-                    except OSError:          # e.g. no ARP answer yet: the bytes count as offered
-                        pass
-                    sent[i] += FRAME
-                    due -= FRAME
-            time.sleep(min(tick_s, max(0.0, end - now), max(tick_s / 4, begin - now)))
-    print(json.dumps({"sent_bytes": sent}), flush=True)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -123,23 +79,11 @@ def main() -> None:
     hd.add_argument("--vip", required=True)
     hd.add_argument("--port", type=int, required=True)
     hd.add_argument("--count", type=int, required=True)
-    sk = sub.add_parser("sink")
-    sk.add_argument("--port", type=int, required=True)
-    sd = sub.add_parser("send")
-    sd.add_argument("--dst", required=True)
-    sd.add_argument("--port", type=int, required=True)
-    sd.add_argument("--rates", required=True, help="comma list of Mbit/s, one per sample")
-    sd.add_argument("--start", type=float, required=True, help="Unix seconds the first sample begins")
-    sd.add_argument("--step-s", type=float, required=True)
     args = ap.parse_args()
     if args.mode == "serve":
         serve(args.port, args.name)
-    elif args.mode == "hold":
-        hold(args.vip, args.port, args.count)
-    elif args.mode == "sink":
-        sink(args.port)
     else:
-        send(args.dst, args.port, [float(r) for r in args.rates.split(",")], args.start, args.step_s)
+        hold(args.vip, args.port, args.count)
 
 
 if __name__ == "__main__":

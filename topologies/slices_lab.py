@@ -53,7 +53,7 @@ from topologies.lab import ROOT, Lab, LabError, PredictorProcess, write_report
 
 LOG = logging.getLogger(__name__)
 
-PEER = ROOT / "topologies" / "slice_peer.py"
+PEER = ROOT / "topologies" / "tm_peer.py"
 UDP_PORT = 9000
 FAST_MODELS = "persistence,mean_last_6,seasonal_naive,boosting"
 
@@ -216,7 +216,7 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
                                "time_scale": 300 / scn.step_real_s}}
     own = Path(workdir or tempfile.mkdtemp(prefix="foresight-slices-"))
     lab = predictor = watcher = slices = None
-    procs: list = []
+    procs: list = []                    # every process started in a Mininet host
     try:
         predictor = PredictorProcess(own, horizons_s=(scn.horizon_s,), models=FAST_MODELS).start()
         report["predictor"] = prepare_predictor(predictor.client, panel, demands, split.fit_end, start,
@@ -243,13 +243,15 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
         watcher.start()
         by_label = {s.label: s.name for s in lab.spec.switches}
         clients = {}
+        receivers = {d.name: [] for d in demands}
         for d in demands:
             hosts = [lab.net.get(h) for h in lab.topo_hosts(by_label[d.server])][:d.max_members]
             for host in hosts:
                 slices.register_member("pool-" + d.name, host.name, host.IP())
                 host.cmd("ping -c1 -W2 10.0.0.1 >/dev/null")      # the controller sees it
-                procs.append(host.popen([sys.executable, str(PEER), "sink", "--port", str(UDP_PORT)],
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+                receivers[d.name].append(host.popen([sys.executable, str(PEER), "recv", "--port", str(UDP_PORT)],
+                                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+                procs.append(receivers[d.name][-1])
             view = slices.create(d.name, client="lab", vip_cidr=d.vip_cidr, bandwidth_mbps=d.bandwidth_mbps,
                                  per_member_mbps=d.per_member_mbps, pool="pool-" + d.name,
                                  max_members=d.max_members, priority="silver",
@@ -262,21 +264,29 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
             host, vip = clients[d.name]
             col = panel.names.index(d.pair)
             rates = [max(0.0, float(np.nan_to_num(v)) * d.scale) for v in panel.values[start:stop, col]]
+            plan_file = own / f"plan-{d.name}.json"
+            plan_file.write_text(json.dumps({"port": UDP_PORT, "flows": {vip: rates}}))
             # Sample k plays from 0.75 of a step before the k-th scaling step, so the
             # meter polls just before that step measure sample k (see Autoscaler).
             senders[d.name] = host.popen(
-                [sys.executable, str(PEER), "send", "--dst", vip, "--port", str(UDP_PORT),
-                 "--rates", ",".join(f"{r:.4f}" for r in rates),
+                [sys.executable, str(PEER), "send", "--plan", str(plan_file),
                  "--start", f"{real_origin - 0.75 * scn.step_real_s:.3f}", "--step-s", str(scn.step_real_s)],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            procs.append(senders[d.name])
             report.setdefault("replayed_mbps", {})[d.name] = rates
         print(f"replaying {n} samples of {', '.join(d.pair for d in demands)} from "
               f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(panel.times[start]))} UTC, "
               f"{scn.step_real_s:g} s each ({n * scn.step_real_s:.0f} s)", flush=True)
         for d in demands:
             out, err = senders[d.name].communicate(timeout=n * scn.step_real_s + scn.setup_s + 60)
-            report.setdefault("sent_bytes", {})[d.name] = json.loads(out.strip().splitlines()[-1])["sent_bytes"]
+            vip = clients[d.name][1]
+            report.setdefault("sent_bytes", {})[d.name] = json.loads(out.strip().splitlines()[-1])["sent"][vip]
         time.sleep(scn.step_real_s)       # the last sample's step
+        for d in demands:                 # what reached the members (their replies carry the VIP)
+            got = [json.loads(proc.communicate(timeout=10)[0].strip().splitlines()[-1])["received"]
+                   for proc in receivers[d.name]]
+            report.setdefault("received_bytes", {})[d.name] = sum(b for r in got for by in r.values()
+                                                                  for b in by.values())
         report["final"] = {d.name: _slice_summary(slices.get(d.name)) for d in demands}
         status = lab.client.status()
         report["controller"] = {k: int(v) for k, v in sorted(status.counters.items())}
@@ -287,9 +297,10 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
     finally:
         if watcher is not None and watcher.is_alive():
             watcher.stop()
-        for proc in procs:
-            proc.terminate()
-            proc.wait(5)
+        for proc in procs:             # whatever is still running after a failure
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(5)
         if slices is not None:
             slices.close()
         if lab is not None:
@@ -417,6 +428,10 @@ def render(report: dict) -> str:
                      f"load under the q{scn['sla_quantile']:g} forecast {cov} of {a['forecast_steps']} steps; "
                      f"q{scn['sla_quantile']:g} loss {loss} vs persistence {ploss}; "
                      f"{a['short_steps']} steps with load over the capacity in place")
+        sent = sum(report.get("sent_bytes", {}).get(d["name"], []))
+        got = report.get("received_bytes", {}).get(d["name"])
+        if sent and got is not None:
+            lines.append(f"  members received {got / 1e6:.1f} of the {sent / 1e6:.1f} MB sent ({got / sent:.1%})")
     took = report.get("controller_exit_s")
     lines += ["", f"teardown    controller exited in {took:.2f} s" if took is not None else
               "teardown    controller had already exited"]

@@ -28,7 +28,9 @@ def test_a_replayed_ramp_is_scaled_for_before_the_load_arrives(tmp_path):
     for c in ahead:
         assert c["measured"] <= c["old_capacity"] < next(
             r["measured"] for r in report["decisions"]["od1"] if r["t"] == c["crossed_t"])
-    # The replay reached the slice: the meters counted about what the senders sent.
+    # The replay reached the slice: the meters counted about what the senders sent,
+    # and the members received it (the meter's bandwidth is above the replayed peak).
     sent = sum(report["sent_bytes"]["od1"])
     counted = report["final"]["od1"]["bytes_in"]
     assert 0.8 * sent <= counted <= 1.1 * sent, (sent, counted)
+    assert 0.95 * sent <= report["received_bytes"]["od1"] <= 1.05 * sent, (sent, report["received_bytes"])
