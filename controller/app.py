@@ -189,7 +189,8 @@ class ForesightApp(app_manager.OSKenApp):
         with self.core.lock:
             generation = self._sync_barriers.pop((dp_id, msg.xid), None)
             if generation is not None:      # else a barrier between phases of a sync
-                self.core.barrier_replied(dp_id, generation)
+                # The last confirmation of a sync's additions releases its deletions.
+                self._send(self.core.barrier_replied(dp_id, generation, time.time()))
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev):

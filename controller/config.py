@@ -97,6 +97,10 @@ class RoutingConfig(_Strict):
     # hops: every link costs 1; inverse_capacity: OSPF-style reference/capacity.
     path_metric: Literal["hops", "inverse_capacity"] = "hops"
     reference_mbps: float = Field(default=100000.0, gt=0)
+    # Pre-install a link-disjoint detour for every hop of every path in OpenFlow
+    # fast-failover groups, so a switch moves traffic off a dead port by itself
+    # (controller.forwarding); false: only the controller reroutes, after a port-down.
+    fast_failover: bool = True
 
 
 class StateConfig(_Strict):

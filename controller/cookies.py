@@ -43,6 +43,7 @@ LEARNED = "learned"
 
 # Owners that put groups or meters on switches: the top 8 bits of those ids.
 ID_OWNERS: dict[str, int] = {
+    "forwarding": 0x02,     # fast-failover groups (controller.detours)
     "slices": 0x04,
 }
 
@@ -62,11 +63,7 @@ def cookie(owner: str, low: int = 0) -> int:
 
 
 def owner_of(value: int) -> str | None:
-    high = (value & OWNER_MASK) >> OWNER_SHIFT
-    for name, code in OWNERS.items():
-        if code == high:
-            return name
-    return None
+    return _BY_CODE.get((value & OWNER_MASK) >> OWNER_SHIFT)
 
 
 def is_learned(value: int) -> bool:
@@ -116,3 +113,4 @@ def _check_codes() -> None:
 
 
 _check_codes()
+_BY_CODE = {code: name for name, code in OWNERS.items()}

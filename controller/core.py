@@ -7,9 +7,18 @@ and after every change computes the desired ones from its managers (pipeline,
 flooding, forwarding) and from registered providers (apps: ``add_provider``), and
 sends only the difference, ordered by ``controller.desired.plan``: meters and
 groups before the flows that use them, additions before deletions (make before
-break). A switch that (re)connects is first dumped — flows, groups and meters —
-and reconciled against the desired state once all three dumps are in, so it ends
-with exactly what we want: none missing, none stale, none duplicated.
+break); forwarding's fast-failover groups are merged like a provider's. A switch
+that (re)connects is first dumped — flows, groups and meters — and reconciled
+against the desired state once all three dumps are in, so it ends with exactly
+what we want: none missing, none stale, none duplicated.
+
+Make before break across switches: each switch works through its own messages, so
+a deletion sent right behind another switch's addition may take effect first (a
+reroute would then drop packets in between). A sync that adds or changes anything
+therefore holds back every deletion — the switch's installed entries keep what is
+still to go — until each switch that got additions has answered their SyncBarrier;
+then one more sync sends the deletions. A switch that never answers holds them at
+most ``BREAK_WAIT_S``.
 
 Confirmation: every sync that sends a switch anything ends that switch's messages
 with a ``SyncBarrier`` carrying the sync's generation, a number that only grows.
@@ -62,6 +71,8 @@ _MOD_COUNTERS = ("flow_adds", "flow_deletes", "group_adds", "group_modifies", "g
 # A flooded ARP request seen again within this window on another port is our own
 # flood echoed over a link that LLDP has not confirmed yet: ignored, not learned.
 ARP_ECHO_WINDOW_S = 1.0
+# Deletions held for additions to be confirmed go out anyway after this long.
+BREAK_WAIT_S = 2.0
 
 
 def _locked(method):
@@ -131,6 +142,7 @@ class SwitchState:
     dumps: dict[str, list] = field(default_factory=dict)    # parts received so far
     sent: int = 0                           # generation of the last SyncBarrier sent
     confirmed: int = 0                      # ... and of the last one the switch answered
+    holding: bool = False                   # installed has deletions not sent yet (make before break)
 
 
 class ControllerCore:
@@ -141,10 +153,13 @@ class ControllerCore:
         self.lock = threading.RLock()
         self._confirmations = threading.Condition(self.lock)     # notified on barrier replies, disconnects
         self._generation = 0                # of the last SyncBarrier (or barrier-free reconciliation)
+        # dp_id -> the generation whose additions it must confirm before anything is deleted.
+        self._makes_due: dict[int, int] = {}
+        self._holding_since: float | None = None
         self.bus = bus or EventBus()
         self.topology = Topology(config.topology, config.controller.routing)
         self.hosts = HostTable()
-        self.forwarding = Forwarding(self.topology, self.hosts)
+        self.forwarding = Forwarding(self.topology, self.hosts, config.controller.routing.fast_failover)
         self.rates = PortRates()
         self.switches: dict[int, SwitchState] = {}
         self.providers: dict[str, Provider] = {}
@@ -271,10 +286,12 @@ class ControllerCore:
         dumps, state.dumps = state.dumps, {}
         state.installed = desired.read_dump(dumps["flows"], dumps["groups"], dumps["meters"])
         state.reconciled = True
+        state.holding = False
         before = Counter(self.counters)
         out = self._sync(now, only=[dp_id])
         if not out:
-            # Its dumps show it holds exactly what we want: that is its confirmation.
+            # Its dumps show it holds what we want (deletions aside, if held): that is
+            # its confirmation.
             self._generation += 1
             state.sent = state.confirmed = self._generation
             self._confirmations.notify_all()
@@ -288,11 +305,12 @@ class ControllerCore:
     @_locked
     def switch_disconnected(self, dp_id: int, now: float) -> Out:
         self.switches.pop(dp_id, None)
+        self._makes_due.pop(dp_id, None)
         self._confirmations.notify_all()
         self.rates.forget(dp_id)
         self._publish(self.topology.switch_lost(dp_id, now))
         LOG.warning("dp %016x disconnected; keeping its links until they time out", dp_id)
-        return []
+        return self._release_breaks(now)
 
     @_locked
     def port_changed(self, dp_id: int, port: Port, deleted: bool, now: float) -> Out:
@@ -457,7 +475,7 @@ class ControllerCore:
             self.counters["no_path"] += 1
             LOG.info("no path from %s to %s", src, dst)
             return []
-        out = self._sync(now, only=sorted({h.dp_id for h in path}))
+        out = self._sync(now, only=self.forwarding.dps_of((src.lower(), dst.lower())))
         return out + [(dp_id, flows.packet_out_to_table(in_port, data))]
 
     # ---- periodic work -------------------------------------------------------------
@@ -479,6 +497,12 @@ class ControllerCore:
         if events or edges != self._edge_snapshot:
             self._edge_snapshot = edges
             out += self._after_topology_change(now)
+        if self._holding_since is not None and now - self._holding_since > BREAK_WAIT_S:
+            LOG.warning("switches %s did not confirm additions within %.1f s; deleting anyway",
+                        ", ".join(self.switch_label(dp) for dp in sorted(self._makes_due)), BREAK_WAIT_S)
+            self.counters["break_wait_timeouts"] += 1
+            self._makes_due.clear()
+            out += self._release_breaks(now, force=True)
         if now >= self._next_stats:
             self._next_stats = now + self.config.controller.telemetry.poll_interval_s
             out += [(dp_id, flows.port_stats_request()) for dp_id in sorted(self.switches)]
@@ -557,8 +581,12 @@ class ControllerCore:
     def desired(self, dp_id: int, now: float) -> Entries:
         specs = pipeline_flows()
         specs += flooding.desired(self.topology, dp_id, now, self._edge_after_s)
-        specs += self.forwarding.desired(dp_id)
-        provided = []
+        # Forwarding's groups (fast failover) are merged like a provider's, checked
+        # against its id range; its flows, the bulk of a switch, are built in like the
+        # other core flows (they use only the groups it declares with them).
+        forwarded = self.forwarding.desired(dp_id)
+        specs += forwarded.flows
+        provided = [("forwarding", Desired(groups=forwarded.groups))]
         problems = []
         for name in sorted(self.providers):
             try:
@@ -588,51 +616,91 @@ class ControllerCore:
                                  detail=f"{src}->{dst}: {_hops(old)} => {_hops(new)}")])
         return self._sync(now)
 
-    def _sync(self, now: float, only: list[int] | None = None) -> Out:
+    def _sync(self, now: float, only: list[int] | None = None, force: bool = False) -> Out:
         """The messages that bring switches (``only`` these) to the desired state; each
-        switch that gets any has them closed by a SyncBarrier of a new generation."""
+        switch that gets any has them closed by a SyncBarrier of a new generation.
+        Deletions wait while any addition is unconfirmed (module docstring), unless ``force``."""
         ingress = self.forwarding.ingress_dps()
         # Ingress switches last, so a rerouted pair's downstream hops exist first.
         dps = sorted(only if only is not None else self.switches, key=lambda d: (d in ingress, d))
+        wanted = {}
         plans = {}
         for dp_id in dps:
             state = self.switches.get(dp_id)
             if state is None or not state.reconciled:
                 continue
-            want = self.desired(dp_id, now)
-            plans[dp_id] = desired.plan(want, state.installed)
-            state.installed = want
-            for name, n in plans[dp_id].counts.items():
+            wanted[dp_id] = self.desired(dp_id, now)
+            plans[dp_id] = desired.plan(wanted[dp_id], state.installed)
+        hold = not force and (bool(self._makes_due) or any(p.makes for p in plans.values()))
+        settled = []        # were holding deletions, now have nothing left to send
+        for dp_id, p in plans.items():
+            state = self.switches[dp_id]
+            was_holding = state.holding
+            state.holding = hold and p.hold_breaks()
+            state.installed = desired.after_makes(wanted[dp_id], state.installed) if state.holding \
+                else wanted[dp_id]
+            if was_holding and not state.holding and not any(p.phases):
+                settled.append(dp_id)
+            for name, n in p.counts.items():
                 self.counters[name] += n
         # Phase by phase across switches: every new flow is in before any old one goes.
         out: Out = [(dp_id, msg) for phase in range(desired.N_PHASES)
                     for dp_id, p in plans.items() for msg in p.phases[phase]]
         changed = [dp_id for dp_id, p in plans.items() if any(p.phases)]
-        if changed:
+        if changed or settled:
             self._generation += 1
             for dp_id in changed:
                 self.switches[dp_id].sent = self._generation
                 out.append((dp_id, SyncBarrier(self._generation)))
+                if plans[dp_id].makes:
+                    self._makes_due[dp_id] = self._generation
+            for dp_id in settled:       # nothing to confirm: they hold what we want
+                self.switches[dp_id].sent = self.switches[dp_id].confirmed = self._generation
+            if settled:
+                self._confirmations.notify_all()
             self.counters["sync_barriers"] += len(changed)
+        if any(s.holding for s in self.switches.values()):
+            if self._holding_since is None:
+                self._holding_since = now
+        else:
+            self._holding_since = None
         return out
+
+    def _release_breaks(self, now: float, force: bool = False) -> Out:
+        """Send held deletions once no addition is unconfirmed (or at once, ``force``)."""
+        if self._makes_due and not force:
+            return []
+        holding = sorted(dp_id for dp_id, state in self.switches.items() if state.holding)
+        if not holding:
+            self._holding_since = None
+            return []
+        self.counters["break_releases"] += 1
+        return self._sync(now, only=holding, force=force)
 
     # ---- confirmation (barrier replies) ------------------------------------------------
 
     @_locked
-    def barrier_replied(self, dp_id: int, generation: int) -> None:
-        """A switch answered the SyncBarrier of ``generation``."""
+    def barrier_replied(self, dp_id: int, generation: int, now: float) -> Out:
+        """A switch answered the SyncBarrier of ``generation``; returns the deletions
+        this was the last confirmation for, if any were held."""
         self.counters["barrier_replies"] += 1
         state = self.switches.get(dp_id)
         if state is not None and generation > state.confirmed:
             state.confirmed = generation
             self._confirmations.notify_all()
+        due = self._makes_due.get(dp_id)
+        if due is None or generation < due:
+            return []
+        del self._makes_due[dp_id]
+        return self._release_breaks(now)
 
     @_locked
     def sync_mark(self) -> Mark:
         """What every connected switch must confirm so that everything sent so far is
         in place. A switch still being reconciled must finish that first (its
-        reconciliation installs the whole desired state, so it covers this too)."""
-        return {dp_id: state.sent if state.reconciled else self._generation + 1
+        reconciliation installs the whole desired state, so it covers this too); one
+        holding deletions must confirm the later sync that sends them."""
+        return {dp_id: state.sent if state.reconciled and not state.holding else self._generation + 1
                 for dp_id, state in self.switches.items()}
 
     @_locked

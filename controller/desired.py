@@ -1,8 +1,8 @@
 """What a switch should hold — flows, groups and meters — and the messages that get it there.
 
 Providers (apps such as slices) tell the core what they want on each switch as a
-``Desired``; the core merges that with its built-in flows (pipeline, flooding,
-forwarding) into ``Entries``, keyed the way a switch identifies them: flows by
+``Desired``; the core merges that with its built-in flows (pipeline, flooding) and
+forwarding's entries into ``Entries``, keyed the way a switch identifies them: flows by
 (table, priority, match), groups and meters by id. ``merge`` refuses what would
 break a switch or another owner: entries outside the provider's cookie or id range,
 keys another owner already holds, flows that send to a group or meter nobody
@@ -22,8 +22,10 @@ is torn down before its replacement exists:
 A changed group or meter is modified in place, never deleted and re-added (a switch
 deletes the flows that use a group or meter when it goes). Barriers separate phases
 where a switch reordering messages would break a reference. The core runs each
-phase on every switch before the next, so network-wide, new paths exist before old
-ones go.
+phase on every switch before the next; and since switches work through their
+messages independently, it holds a plan's deletions (``Plan.hold_breaks``,
+``after_makes``) until every switch that got additions has confirmed them, so
+network-wide, new paths carry traffic before old ones go.
 
 ``read_dump`` turns what a (re)connected switch reports into installed ``Entries``.
 Flows, groups and meters we cannot read stay in it as foreign entries: the plan
@@ -198,7 +200,7 @@ def _drop_dangling(want: Entries, flow_keys: list[tuple], problems: list[str]) -
     for gid in sorted(set(want.groups) - kept):
         problems.append(f"group {gid:#x} chains to a missing group or loops: "
                         f"{want.groups.pop(gid).describe()}")
-    for key in flow_keys:       # built-in flows never use groups or meters
+    for key in flow_keys:       # built-in flows use only groups the core declares itself
         spec = want.flows.get(key)
         if spec is None:
             continue
@@ -266,6 +268,31 @@ class Plan:
 
     def messages(self) -> list:
         return [msg for phase in self.phases for msg in phase]
+
+    @property
+    def makes(self) -> bool:
+        """Anything to add or change (phases 0-2)."""
+        return any(self.phases[:FLOW_DELETE])
+
+    def hold_breaks(self) -> bool:
+        """Leave out the deletions (phases 3-5), to be planned again later; True if
+        there were any. The switch then holds ``after_makes(want, have)``."""
+        held = any(self.phases[FLOW_DELETE:])
+        for phase in range(FLOW_DELETE, N_PHASES):
+            self.phases[phase] = []
+        for name in ("flow_deletes", "group_deletes", "meter_deletes"):
+            self.counts.pop(name, None)
+        return held
+
+
+def after_makes(want: Entries, have: Entries) -> Entries:
+    """What a switch holds once a plan's additions and changes are in and before its
+    deletions: everything wanted, and whatever it had that is not wanted."""
+    def kept(wanted: dict, had: dict) -> dict:
+        return {**{k: v for k, v in had.items() if k not in wanted}, **wanted}
+    return Entries(kept(want.flows, have.flows), kept(want.groups, have.groups),
+                   kept(want.meters, have.meters),
+                   [s for s in have.foreign_flows if flows.stats_key(s) not in want.flows])
 
 
 def _count(plan: Plan, name: str, n: int = 1) -> None:

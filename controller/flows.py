@@ -31,18 +31,24 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 from controller.pipeline import PIPELINE, Pipeline, PipelineError
 
 # Actions are small tuples so that specs stay hashable:
-#   ("output", port_no)  ("controller",)  ("group", group_id)  ("set_field", field, value)
-#   ("resubmit", table)  ("learn", Learn(...))
+#   ("output", port_no)  ("controller",)  ("in_port",)  ("group", group_id)  ("set_field", field, value)
+#   ("resubmit", table)  ("learn", Learn(...))  ("push_vlan", ethertype)  ("pop_vlan",)
 Action = tuple
 
-ACTION_KINDS = frozenset({"output", "controller", "group", "set_field", "resubmit", "learn"})
+ACTION_KINDS = frozenset({"output", "controller", "in_port", "group", "set_field", "resubmit", "learn",
+                          "push_vlan", "pop_vlan"})
 MAC_FIELDS = frozenset({"eth_src", "eth_dst", "arp_sha", "arp_tha"})
 IPV4_FIELDS = frozenset({"ipv4_src", "ipv4_dst", "arp_spa", "arp_tpa"})
 # Open vSwitch registers we set and match (32 bits each): reg6 carries the member a
 # select bucket picked (see controller.pipeline).
 REG_FIELDS = frozenset({"reg6"})
-# What set_field may rewrite (address rewriting for VIPs, DSCP marking, the member register).
-SET_FIELDS = frozenset({"eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "ip_dscp"}) | REG_FIELDS
+# What set_field may rewrite (address rewriting for VIPs, DSCP marking, the member register,
+# the VLAN id a fast-failover detour tags frames with).
+SET_FIELDS = frozenset({"eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "ip_dscp", "vlan_vid"}) | REG_FIELDS
+# OpenFlow 1.3 writes vlan_vid with this bit set when a tag is present (in matches and
+# in set_field, where Open vSwitch refuses a value without it).
+OFPVID_PRESENT = 0x1000
+VLAN_ETHERTYPES = frozenset({0x8100, 0x88A8})
 # Written just before a learn with an output port: learn reads its port from a field.
 LEARN_OUTPUT_REG = "reg7"
 # Fields a learned flow may match or load: name -> (os-ken name of its NXM header, bits).
@@ -128,6 +134,10 @@ def _norm_set_field(field: str, value: Any) -> Any:
     if field in REG_FIELDS:
         if not _is_uint(value, 32):
             raise PipelineError(f"set_field {field}: {value!r} is not a 32-bit register value")
+        return value
+    if field == "vlan_vid":
+        if not _is_uint(value, 13) or not value & OFPVID_PRESENT or value & 0xFFF in (0, 0xFFF):
+            raise PipelineError(f"set_field vlan_vid: {value!r} is not OFPVID_PRESENT | a VLAN id 1..4094")
         return value
     if not _is_uint(value, 6):
         raise PipelineError(f"set_field ip_dscp: {value!r} is not a DSCP value 0..63")
@@ -350,9 +360,10 @@ def check_actions(actions: Iterable[Action], pipeline: Pipeline = PIPELINE) -> t
             limit = ofp.OFPP_MAX if kind == "output" else ofp.OFPG_MAX
             if len(action) != 2 or type(action[1]) is not int or not 0 <= action[1] <= limit:
                 raise PipelineError(f"action {action!r}: needs one {kind} number 0..{limit:#x}")
-        elif kind == "controller":
+        elif kind in ("controller", "in_port"):
+            # in_port: back out of the port the frame came in on (a plain output there drops).
             if len(action) != 1:
-                raise PipelineError(f"action {action!r}: controller takes no argument")
+                raise PipelineError(f"action {action!r}: {kind} takes no argument")
         elif kind == "set_field":
             if len(action) != 3:
                 raise PipelineError(f"action {action!r}: set_field takes a field and a value")
@@ -365,6 +376,13 @@ def check_actions(actions: Iterable[Action], pipeline: Pipeline = PIPELINE) -> t
             if len(action) != 2:
                 raise PipelineError(f"action {action!r}: learn takes one Learn")
             action = ("learn", _check_learn(action[1], pipeline))
+        elif kind == "push_vlan":
+            if len(action) != 2 or action[1] not in VLAN_ETHERTYPES:
+                raise PipelineError(f"action {action!r}: push_vlan takes one ethertype "
+                                    f"({', '.join(f'{t:#x}' for t in sorted(VLAN_ETHERTYPES))})")
+        elif kind == "pop_vlan":
+            if len(action) != 1:
+                raise PipelineError(f"action {action!r}: pop_vlan takes no argument")
         else:
             raise PipelineError(f"unknown action {action!r} (known: {sorted(ACTION_KINDS)})")
         out.append(action)
@@ -398,6 +416,22 @@ def _check_prerequisites(match: tuple[tuple[str, Any], ...], actions: tuple[Acti
         if missing:
             raise PipelineError(f"{where} on {field} needs {missing[0]}={missing[1]:#x} in the match "
                                 f"(OpenFlow prerequisite)")
+
+
+def _check_vlan(match: tuple[tuple[str, Any], ...], actions: tuple[Action, ...]) -> None:
+    """Open vSwitch refuses (OFPBAC_MATCH_INCONSISTENT) a pop_vlan or a vlan_vid
+    set_field where the match and the actions before it do not guarantee a tag."""
+    vid = dict(match).get("vlan_vid")
+    value, mask = vid if isinstance(vid, tuple) else (vid, OFPVID_PRESENT)
+    tagged = vid is not None and bool(value & mask & OFPVID_PRESENT)
+    for action in actions:
+        if action[0] == "push_vlan":
+            tagged = True
+        elif action[0] == "pop_vlan" or (action[0] == "set_field" and action[1] == "vlan_vid"):
+            if not tagged:
+                raise PipelineError(f"{describe_actions([action])} needs a VLAN tag: match vlan_vid with "
+                                    f"OFPVID_PRESENT or push_vlan first")
+            tagged = action[0] != "pop_vlan"
 
 
 @dataclass(frozen=True)
@@ -456,6 +490,7 @@ def flow(table: str, priority: int, match: dict[str, Any] | None = None,
     if declared.resubmit_target and any(a[0] == "resubmit" for a in acts):
         raise PipelineError(f"table {table}: its flows may not resubmit (it is a resubmit target)")
     _check_prerequisites(norm, acts)
+    _check_vlan(norm, acts)
     return FlowSpec(table, priority, norm, acts, goto, cookie, meter)
 
 
@@ -479,6 +514,8 @@ def ofp_actions(actions: tuple[Action, ...], pipeline: Pipeline = PIPELINE) -> l
             out.append(parser.OFPActionOutput(action[1]))
         elif kind == "controller":
             out.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
+        elif kind == "in_port":
+            out.append(parser.OFPActionOutput(ofp.OFPP_IN_PORT))
         elif kind == "group":
             out.append(parser.OFPActionGroup(action[1]))
         elif kind == "set_field":
@@ -488,6 +525,10 @@ def ofp_actions(actions: tuple[Action, ...], pipeline: Pipeline = PIPELINE) -> l
                                                     table_id=pipeline.table(action[1]).table_id))
         elif kind == "learn":
             out += _ofp_learn(action[1], pipeline)
+        elif kind == "push_vlan":
+            out.append(parser.OFPActionPushVlan(action[1]))
+        elif kind == "pop_vlan":
+            out.append(parser.OFPActionPopVlan())
     return out
 
 
@@ -553,10 +594,16 @@ def read_actions(acts, pipeline: Pipeline = PIPELINE) -> tuple[Action, ...]:
         elif isinstance(act, parser.OFPActionOutput):
             if act.port == ofp.OFPP_CONTROLLER:
                 actions.append(("controller",))
+            elif act.port == ofp.OFPP_IN_PORT:
+                actions.append(("in_port",))
             else:
                 actions.append(("output", act.port))
         elif isinstance(act, parser.OFPActionGroup):
             actions.append(("group", act.group_id))
+        elif isinstance(act, parser.OFPActionPushVlan):
+            actions.append(("push_vlan", act.ethertype))
+        elif isinstance(act, parser.OFPActionPopVlan):
+            actions.append(("pop_vlan",))
         elif isinstance(act, parser.OFPActionSetField):
             try:
                 actions.append(("set_field", act.key, _norm_value(act.key, act.value)))

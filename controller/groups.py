@@ -12,10 +12,11 @@ the one that was installed. Builders make group-mods without a datapath.
     indirect  exactly one bucket (a shared next hop)
     ff        fast failover: the first bucket whose watch port is live
 
-Open vSwitch runs a bucket's actions as an OpenFlow *action set*: every set_field
-(in order), then the one output, group or resubmit; anything else (a learn, a second
-output) is accepted, dumped back, and never run. Specs refuse such buckets: a bucket
-is set_fields followed by at most one output, controller, group or resubmit. To learn
+Open vSwitch runs a bucket's actions as an OpenFlow *action set*: a pop_vlan, a
+push_vlan, every set_field (in order), then the one output, group or resubmit;
+anything else (a learn, a second output) is accepted, dumped back, and never run.
+Specs refuse buckets that would not run as written: a bucket lists its actions in
+that order (a fast-failover detour bucket: push_vlan, set_field vlan_vid, output). To learn
 from the member a select group picked, a bucket sets reg6 and resubmits to a flow
 that learns (table ``member``, see ``controller.pipeline``).
 """
@@ -110,7 +111,9 @@ class GroupSpec:
         return f"group {self.group_id:#x} {self.type} " + " ".join(b.describe() for b in self.buckets)
 
 
-_TERMINAL = frozenset({"output", "controller", "group", "resubmit"})
+_TERMINAL = frozenset({"output", "controller", "in_port", "group", "resubmit"})
+# The order an action set runs in (OpenFlow 1.3 5.10): pops, pushes, set_fields, then the rest.
+_SET_ORDER = {"pop_vlan": 0, "push_vlan": 1, "set_field": 2}
 
 
 def _check_action_set(group_id: int, actions: tuple[Action, ...]) -> None:
@@ -119,11 +122,13 @@ def _check_action_set(group_id: int, actions: tuple[Action, ...]) -> None:
         raise GroupError(f"group {group_id:#x}: a bucket cannot carry a learn action: Open vSwitch runs "
                          f"bucket actions as an action set and never runs the learn. Set reg6 and "
                          f"resubmit to table 'member', whose flow learns")
+    ranks = [_SET_ORDER.get(a[0], 3) for a in actions]
     ends = [i for i, a in enumerate(actions) if a[0] in _TERMINAL]
-    if len(ends) > 1 or (ends and ends[0] != len(actions) - 1):
+    if len(ends) > 1 or (ends and ends[0] != len(actions) - 1) or ranks != sorted(ranks) \
+            or ranks.count(0) > 1 or ranks.count(1) > 1:
         raise GroupError(f"group {group_id:#x}: bucket {describe_actions(actions)}: a bucket is an action "
-                         f"set on Open vSwitch: set_fields, then at most one output, controller, group "
-                         f"or resubmit, last")
+                         f"set on Open vSwitch: at most one pop_vlan, then at most one push_vlan, then "
+                         f"set_fields, then at most one output, controller, group or resubmit, last")
 
 
 def _ofp_bucket(bucket: Bucket) -> parser.OFPBucket:

@@ -52,7 +52,7 @@ class CoreCollector:
                                   value=counters.get("packet_in", 0))
         errors = CounterMetricFamily("foresight_errors", "Errors by kind", labels=["kind"])
         for key in ("bad_packets", "openflow_errors", "send_failures", "no_path", "provider_errors",
-                    "desired_rejects", "dump_failures"):
+                    "desired_rejects", "dump_failures", "break_wait_timeouts"):
             errors.add_metric([key], counters.get(key, 0))
         yield errors
         yield CounterMetricFamily("foresight_reconciliations", "Switch flow reconciliations",

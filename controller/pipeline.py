@@ -5,9 +5,11 @@ match fields it accepts, which tables it may jump to and what happens on a miss.
 A flow that matches an undeclared field or jumps to an undeclared table raises
 ``PipelineError`` before anything reaches a switch.
 
-    0 ingress   LLDP and ARP to the controller, everything else to slice
+    0 ingress   LLDP and ARP to the controller; frames on a fast-failover detour (VLAN
+                tagged) straight to forward; everything else to slice
     1 slice     per-slice classification (VIPs, rate limits); VIP traffic to lb; miss to forward
-    2 forward   per (eth_src, eth_dst) paths; multicast to flood; miss to controller
+    2 forward   per (eth_src, eth_dst) paths, detours per (eth_dst, vlan_vid); multicast to
+                flood; miss to controller
     3 flood     spanning-tree broadcast: blocked ports drop, others output
     4 lb        VIP load balancing: learned pins (one per connection) take a connection
                 to the member it got first; below them VIP -> select group; miss drops
@@ -47,16 +49,16 @@ class Table:
 
 
 TABLES: tuple[Table, ...] = (
-    Table("ingress", 0, frozenset({"in_port", "eth_type", "eth_src", "eth_dst"}),
-          next_tables=("slice",), miss="goto:slice",
-          description="classify: control protocols to the controller"),
+    Table("ingress", 0, frozenset({"in_port", "eth_type", "eth_src", "eth_dst", "vlan_vid"}),
+          next_tables=("slice", "forward"), miss="goto:slice",
+          description="classify: control protocols to the controller; detour-tagged frames to forward"),
     Table("slice", 1, frozenset({"in_port", "eth_type", "eth_src", "eth_dst", "ipv4_src", "ipv4_dst",
                                  "ip_proto", "tcp_src", "tcp_dst", "udp_src", "udp_dst"}),
           next_tables=("forward", "lb"), miss="goto:forward",
           description="slices: VIP classification, rate limits with meters, marking"),
-    Table("forward", 2, frozenset({"in_port", "eth_src", "eth_dst", "eth_type"}),
+    Table("forward", 2, frozenset({"in_port", "eth_src", "eth_dst", "eth_type", "vlan_vid"}),
           next_tables=("flood",), miss="controller",
-          description="unicast paths between learned hosts"),
+          description="unicast paths between learned hosts, and their fast-failover detours"),
     Table("flood", 3, frozenset({"in_port", "eth_dst"}),
           miss="drop", description="loop-free broadcast along the spanning tree"),
     Table("lb", 4, frozenset({"eth_type", "ip_proto", "ipv4_src", "ipv4_dst", "tcp_src", "tcp_dst",

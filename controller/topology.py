@@ -75,6 +75,7 @@ class Topology:
         self.version = 0            # bumped on every change that can alter paths
         self._cache_version = -1
         self._path_cache: dict[tuple[int, int], list[int] | None] = {}
+        self._detour_cache: dict[tuple[int, int, int], list[int] | None] = {}
         self._simple: nx.DiGraph | None = None
         self._tree: tuple[int, set[frozenset[int]]] | None = None
 
@@ -328,6 +329,7 @@ class Topology:
             simple.add_edge(s, d, weight=weight, src_port=data["src_port"], dst_port=data["dst_port"])
         self._simple = simple
         self._path_cache = {}
+        self._detour_cache = {}
         self._cache_version = self.version
         return simple
 
@@ -345,6 +347,32 @@ class Topology:
                 path = None
         self._path_cache[key] = path
         return path
+
+    def detour(self, src_dp: int, next_dp: int, dst_dp: int) -> list[int] | None:
+        """Cheapest path from src_dp to dst_dp that avoids the link between src_dp and
+        next_dp (both directions, every parallel link: the switch pair); ties broken as
+        in shortest_path. None where that link is a bridge on the way to dst_dp."""
+        graph = self.simple_graph()
+        key = (src_dp, next_dp, dst_dp)
+        if key in self._detour_cache:
+            return self._detour_cache[key]
+        path = None
+        if src_dp in graph and dst_dp in graph and src_dp != dst_dp:
+            avoid = {src_dp, next_dp}
+
+            def weight(u: int, v: int, data: dict) -> float | None:      # None hides the edge
+                return None if u in avoid and v in avoid else data["weight"]
+
+            try:
+                path = min(nx.all_shortest_paths(graph, src_dp, dst_dp, weight=weight))
+            except nx.NetworkXNoPath:
+                path = None
+        self._detour_cache[key] = path
+        return path
+
+    def switch_pairs(self) -> list[tuple[int, int]]:
+        """Linked switch pairs ``(a, b)`` with ``a < b``, sorted (a link seen one way counts)."""
+        return sorted({(min(s, d), max(s, d)) for s, d in self.simple_graph().edges})
 
     def hop_ports(self, path: list[int]) -> list[tuple[int, int, int]]:
         """(dp_id, out_port_to_next, in_port_from_previous) for each switch except the last's out."""

@@ -25,6 +25,12 @@ def _wait_reconciled(lab, count_before: int, timeout_s: float = 15.0) -> None:
     raise AssertionError("switch was not reconciled after reconnecting")
 
 
+def _groups(bridge: str) -> list[str]:
+    out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-groups", bridge],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(line.strip() for line in out.splitlines()[1:] if line.strip())
+
+
 def _add_flow(bridge: str, flow: str) -> None:
     subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "add-flow", bridge, flow], check=True)
 
@@ -35,6 +41,8 @@ def test_reconnect_restores_flows_without_duplicates_or_stale_entries(lab_factor
     assert "1 received" in h1.cmd(f"ping -c1 -W2 {h2.IP()}")
     wanted = ovs_flows("s1")
     assert any("dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02" in f for f in wanted)
+    wanted_groups = _groups("s1")           # the path's fast-failover group
+    assert len(wanted_groups) == 1 and "type=ff" in wanted_groups[0]
 
     # While connected, the switch gains flows the controller does not want and
     # loses one it does; the controller only finds out on reconnect.
@@ -59,8 +67,7 @@ def test_reconnect_restores_flows_without_duplicates_or_stale_entries(lab_factor
     after = ovs_flows("s1")
     assert after == wanted
     assert len(after) == len(set(after))
-    assert "group_id" not in subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-groups", "s1"],
-                                            capture_output=True, text=True, check=True).stdout
+    assert _groups("s1") == wanted_groups       # the foreign group 5 is gone, ours stayed
     assert "meter=" not in subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-meters", "s1"],
                                           capture_output=True, text=True, check=True).stdout
     assert "1 received" in h1.cmd(f"ping -c1 -W2 {h2.IP()}")

@@ -44,9 +44,10 @@ def test_restart_keeps_hosts_paths_and_flows_and_drops_no_packets(lab_factory):
     assert received == sent, f"lost {sent - received} of {sent} pings across the restart"
     status = client.status()
     assert status.counters.get("reconciliations", 0) == 3
-    # Reconciliation found every flow already right: nothing deleted, nothing re-added.
-    assert status.counters.get("flow_deletes", 0) == 0
-    assert status.counters.get("flow_adds", 0) == 0
+    # Reconciliation found every flow and fast-failover group already right:
+    # nothing deleted, nothing re-added.
+    for counter in ("flow_adds", "flow_deletes", "group_adds", "group_modifies", "group_deletes"):
+        assert status.counters.get(counter, 0) == 0, counter
     assert {b: ovs_flows(b) for b in bridges} == before
     assert {h.ipv4[0] for h in client.hosts()} == {h1.IP(), h2.IP(), h3.IP()}
     assert client.path(h1.IP(), h2.IP()).installed

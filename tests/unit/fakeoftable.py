@@ -19,13 +19,13 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass, field
 
-from os_ken.lib.packet import arp, ethernet, ipv4, packet, tcp, udp
+from os_ken.lib.packet import arp, ethernet, ipv4, packet, tcp, udp, vlan
 from os_ken.lib.packet.ether_types import ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_LLDP
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller.config import Config, LinkMeta, SwitchMeta, TopologyMeta
-from controller.core import ControllerCore
+from controller.core import ControllerCore, SyncBarrier
 from controller.topology import Port
 from fakeswitch import (CONTROLLER, Egress, FakeOFTable, FakeSwitchError, WireGroup, WireMeter,  # noqa: F401
                         encode, match_key, wire_flowmod, wire_groupmod, wire_metermod)
@@ -60,6 +60,9 @@ def frame_fields(data: bytes, in_port: int) -> dict:
     fields = {"in_port": in_port}
     if eth is not None:
         fields.update(eth_src=eth.src, eth_dst=eth.dst, eth_type=eth.ethertype)
+    tag = pkt.get_protocol(vlan.vlan)
+    if tag is not None:     # OpenFlow's eth_type is the type inside the tag
+        fields.update(vlan_vid=ofp.OFPVID_PRESENT | tag.vid, eth_type=tag.ethertype)
     ip = pkt.get_protocol(ipv4.ipv4)
     if ip is not None:
         fields.update(ipv4_src=ip.src, ipv4_dst=ip.dst, ip_proto=ip.proto, ip_dscp=ip.tos >> 2)
@@ -71,13 +74,16 @@ def frame_fields(data: bytes, in_port: int) -> dict:
 
 
 def rewrite(data: bytes, changes: dict) -> bytes:
-    """The frame with header fields changed as set_field would (checksums recomputed)."""
+    """The frame with header fields changed as set_field, push_vlan and pop_vlan would
+    (checksums recomputed); ``vlan_vid: None`` removes the tag."""
     if not changes:
         return data
     pkt = packet.Packet(data)
     eth, ip = pkt.get_protocol(ethernet.ethernet), pkt.get_protocol(ipv4.ipv4)
     for name, value in changes.items():
-        if name in ("eth_src", "eth_dst") and eth is not None:
+        if name == "vlan_vid" and eth is not None:
+            _retag(pkt, eth, value)
+        elif name in ("eth_src", "eth_dst") and eth is not None:
             setattr(eth, name[4:], value)
         elif name in ("ipv4_src", "ipv4_dst") and ip is not None:
             setattr(ip, name[5:], value)
@@ -93,6 +99,21 @@ def rewrite(data: bytes, changes: dict) -> bytes:
                 l4.csum = 0         # covers the IPv4 pseudo-header
     pkt.serialize()
     return bytes(pkt.data)
+
+
+def _retag(pkt: packet.Packet, eth, vid: int | None) -> None:
+    """Push, pop or change the frame's 802.1Q tag (in place)."""
+    tag = pkt.get_protocol(vlan.vlan)
+    if vid is None:
+        if tag is not None:
+            eth.ethertype = tag.ethertype
+            pkt.protocols.remove(tag)
+    elif tag is not None:
+        tag.vid = vid & 0xFFF
+    else:
+        tag = vlan.vlan(vid=vid & 0xFFF, ethertype=eth.ethertype)
+        pkt.protocols.insert(pkt.protocols.index(eth) + 1, tag)
+        eth.ethertype = 0x8100
 
 
 def _frame(*protocols) -> bytes:
@@ -152,17 +173,18 @@ class Walk:
     meters: set[tuple[int, int]] = field(default_factory=set)           # (dp_id, meter_id) passed
 
 
-def config_for(links, capacities: dict | None = None, **discovery) -> Config:
+def config_for(links, capacities: dict | None = None, fast_failover: bool = True, **discovery) -> Config:
     """A Config whose topology metadata names every switch ``s<dp_id>`` and gives
-    link capacities for the switch pairs in ``capacities`` ({(a, b): mbps})."""
+    link capacities for the switch pairs in ``capacities`` ({(a, b): mbps});
+    ``fast_failover`` as ``controller.routing.fast_failover``."""
     dps = sorted({l[0] for l in links} | {l[2] for l in links})
     meta = TopologyMeta(
         switches=tuple(SwitchMeta(dp_id=dp, name=f"s{dp}") for dp in dps),
         links=tuple(LinkMeta(a=a, b=b, capacity_mbps=mbps)
                     for (a, b), mbps in sorted((capacities or {}).items())))
-    data = {"topology": meta.model_dump()}
+    data = {"topology": meta.model_dump(), "controller": {"routing": {"fast_failover": fast_failover}}}
     if discovery:
-        data["controller"] = {"discovery": discovery}
+        data["controller"]["discovery"] = discovery
     return Config.model_validate(data)
 
 
@@ -173,11 +195,15 @@ class FakeNetwork:
     Every message the core returns is encoded, then acted on: flow-, group- and
     meter-mods change the fake tables, packet-outs put frames on ports, flow, group
     and meter dumps are answered with the switch's real contents (in parts of
-    ``DUMP_PART``, as multipart replies), everything is recorded in ``sent``.
+    ``DUMP_PART``, as multipart replies), SyncBarriers are answered (unless
+    ``ANSWER_BARRIERS`` is off), everything is recorded in ``sent``.
     """
 
     TICK_S = 0.25
     DUMP_PART = 4
+    # A switch answers a barrier once it has processed what came before it; the
+    # core's SyncBarriers are answered at once unless a test holds them.
+    ANSWER_BARRIERS = True
 
     def __init__(self, links, hosts, config: Config | None = None, port_speed_mbps: float = 0.0):
         self.links = [tuple(l) for l in links]
@@ -315,6 +341,9 @@ class FakeNetwork:
             self._reply_in_parts(dp_id, switch.dump_groups(), self.core.groups_dumped)
         elif isinstance(msg, parser.OFPMeterConfigStatsRequest):
             self._reply_in_parts(dp_id, switch.dump_meters(), self.core.meters_dumped)
+        elif isinstance(msg, SyncBarrier):
+            if self.ANSWER_BARRIERS:
+                self._queue.extend(self.core.barrier_replied(dp_id, msg.generation, self.now))
         elif not isinstance(msg, (parser.OFPSetConfig, parser.OFPPortStatsRequest,
                                   parser.OFPBarrierRequest, parser.OFPPortDescStatsRequest)):
             raise FakeSwitchError(f"unexpected message to dp {dp_id}: {type(msg).__name__}")
@@ -364,7 +393,10 @@ class FakeNetwork:
         before = frame_fields(data, in_port)
         for egress in self.switches[dp_id].process(before):
             after = egress.headers
-            frame = rewrite(data, {k: v for k, v in after.items() if before.get(k) != v})
+            changes = {k: v for k, v in after.items() if before.get(k) != v}
+            if "vlan_vid" in before and "vlan_vid" not in after:
+                changes["vlan_vid"] = None
+            frame = rewrite(data, changes)
             if egress.port == CONTROLLER:
                 if dp_id in self.connected:
                     self._queue.extend(self.core.packet_in(dp_id, in_port, frame, self.now))
@@ -446,13 +478,13 @@ TRIANGLE_LINKS = [(1, 1, 2, 1), (1, 2, 3, 1), (2, 2, 3, 2)]
 DIAMOND_LINKS = [(1, 1, 2, 1), (1, 2, 3, 1), (2, 2, 4, 1), (3, 2, 4, 2)]
 
 
-def triangle(capacities: dict | None = None, **discovery) -> FakeNetwork:
+def triangle(capacities: dict | None = None, fast_failover: bool = True, **discovery) -> FakeNetwork:
     """s1, s2, s3 in a ring; host hN on port 3 of sN. Started."""
     return FakeNetwork(TRIANGLE_LINKS, hosts_on(("h1", 1, 3), ("h2", 2, 3), ("h3", 3, 3)),
-                       config_for(TRIANGLE_LINKS, capacities, **discovery)).start()
+                       config_for(TRIANGLE_LINKS, capacities, fast_failover, **discovery)).start()
 
 
-def diamond(capacities: dict | None = None, **discovery) -> FakeNetwork:
+def diamond(capacities: dict | None = None, fast_failover: bool = True, **discovery) -> FakeNetwork:
     """s1..s4 as a diamond; h1 on s1 port 3, h4 on s4 port 3. Started."""
     return FakeNetwork(DIAMOND_LINKS, hosts_on(("h1", 1, 3), ("h4", 4, 3)),
-                       config_for(DIAMOND_LINKS, capacities, **discovery)).start()
+                       config_for(DIAMOND_LINKS, capacities, fast_failover, **discovery)).start()

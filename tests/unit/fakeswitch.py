@@ -14,9 +14,15 @@ highest-priority matching flow wins, set_field rewrites the packet, output sends
 copy as it is at that point, groups pick buckets (select: a deterministic hash of
 addresses and ports, weighted; all: every bucket; indirect: its bucket; ff: the
 first bucket whose watch port is live), meters are recorded, no matching flow is a
-drop, and OpenFlow never outputs a frame back on the port it came in on. Each copy
+drop, and OpenFlow never outputs a frame back on the port it came in on (unless told
+to, with OFPP_IN_PORT). Each copy
 that leaves is an ``Egress`` with the headers it leaves with (registers stay behind).
 ``lookup(fields)`` keeps only where the copies went.
+
+VLAN tags (fast-failover detours): a tagged frame carries ``vlan_vid`` (OFPVID_PRESENT
+| VID); an untagged one matches vlan_vid 0. push_vlan, pop_vlan and set_field vlan_vid
+run as on OVS, including its check that a flow's pop_vlan or vlan_vid set_field has a
+tag guaranteed by the match or a push before it; a second tag is not modelled.
 
 Open vSwitch extensions, as OVS 3.1 runs them: registers (zero on entry), resubmit
 (the target table's flow runs, then the actions after it), and learn — a packet that
@@ -26,7 +32,8 @@ match later packets (``learned()`` lists them, ``specs()`` leaves them out). Flo
 with a learn are checked like OVS checks them (prerequisites of copied fields in the
 flow's match, of each learned field in the learned match before it; no immediate
 output). A bucket runs as OVS runs it, as an *action set*: its set_fields, then the
-last group, else output, else resubmit; a learn in a bucket is accepted and never run.
+last group, else output, else resubmit (pop_vlan and push_vlan first); a learn in a
+bucket is accepted and never run.
 """
 
 from __future__ import annotations
@@ -144,7 +151,7 @@ def match_key(match: parser.OFPMatch) -> frozenset:
 
 def _matches(match: parser.OFPMatch, fields: dict) -> bool:
     for name, value in match.items():
-        if name not in fields and not _is_reg(name):
+        if name not in fields and not _is_reg(name) and name != "vlan_vid":
             return False
         want, mask = _norm_field(name, value)
         have = _packet_value(name, fields)
@@ -184,7 +191,8 @@ def _is_reg(name: str) -> bool:
 
 
 def _packet_value(name: str, fields: dict) -> int:
-    """A field of the packet as an integer; OVS reads absent fields and registers as 0."""
+    """A field of the packet as an integer; OVS reads absent fields and registers as 0
+    (an untagged frame's vlan_vid is 0, OFPVID_NONE)."""
     return _as_int(name, fields[name]) if name in fields else 0
 
 
@@ -220,6 +228,23 @@ _PREREQ = {"ipv4_src": ("eth_type", ETH_TYPE_IP), "ipv4_dst": ("eth_type", ETH_T
 # What a select group hashes: addresses and ports, so different 5-tuples spread.
 SELECT_HASH_FIELDS = ("eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "ip_proto",
                       "tcp_src", "tcp_dst", "udp_src", "udp_dst")
+
+
+def _vlan_problem(match, acts) -> str | None:
+    """OVS's ofpacts_check for a flow: pop_vlan and set_field vlan_vid need a tag that
+    the match or an earlier push_vlan guarantees."""
+    vid = dict(match.items()).get("vlan_vid")
+    value, mask = vid if isinstance(vid, tuple) else (vid, ofp.OFPVID_PRESENT)
+    tagged = vid is not None and bool(value & mask & ofp.OFPVID_PRESENT)
+    for act in acts:
+        if isinstance(act, parser.OFPActionPushVlan):
+            tagged = True
+        elif isinstance(act, parser.OFPActionPopVlan) or (
+                isinstance(act, parser.OFPActionSetField) and act.key == "vlan_vid"):
+            if not tagged:
+                return f"{type(act).__name__} without a guaranteed VLAN tag (OFPBAC_MATCH_INCONSISTENT)"
+            tagged = not isinstance(act, parser.OFPActionPopVlan)
+    return None
 
 
 def _prereq_problem(match, fields: list[str]) -> str | None:
@@ -298,6 +323,7 @@ class FakeOFTable:
         for act in _actions(fm):
             if problem is None and isinstance(act, parser.NXActionLearn):
                 problem = self._learn_problem(act, fm.match)
+        problem = problem or _vlan_problem(fm.match, _actions(fm))
         if problem:
             raise FakeSwitchError(f"dp {self.dp_id}: {what}: {problem}")
 
@@ -331,8 +357,16 @@ class FakeOFTable:
                     for spec in act.specs):
                 raise FakeSwitchError(f"dp {self.dp_id}: {what}: learn with an immediate output port "
                                       f"(OFPBAC_BAD_ARGUMENT: OVS takes learn's output from a field)")
+            if isinstance(act, parser.OFPActionPushVlan) and act.ethertype not in (0x8100, 0x88A8):
+                raise FakeSwitchError(f"dp {self.dp_id}: {what}: push_vlan {act.ethertype:#x} "
+                                      f"(OFPBAC_BAD_ARGUMENT)")
+            if isinstance(act, parser.OFPActionSetField) and act.key == "vlan_vid" \
+                    and not act.value & ofp.OFPVID_PRESENT:
+                raise FakeSwitchError(f"dp {self.dp_id}: {what}: set_field vlan_vid {act.value:#x} without "
+                                      f"OFPVID_PRESENT (OFPBAC_BAD_SET_ARGUMENT)")
             if not isinstance(act, (parser.OFPActionOutput, parser.OFPActionGroup, parser.OFPActionSetField,
-                                    parser.NXActionLearn, parser.NXActionResubmitTable)):
+                                    parser.NXActionLearn, parser.NXActionResubmitTable,
+                                    parser.OFPActionPushVlan, parser.OFPActionPopVlan)):
                 raise FakeSwitchError(f"dp {self.dp_id}: {what}: action {type(act).__name__} not modelled")
 
     def _group_mod(self, gm: WireGroup) -> None:
@@ -507,7 +541,17 @@ class FakeOFTable:
             raise FakeSwitchError(f"dp {self.dp_id}: groups or resubmits nested deeper than 8")
         for act in acts:
             if isinstance(act, parser.OFPActionSetField):
+                if act.key == "vlan_vid" and "vlan_vid" not in packet_fields:
+                    raise FakeSwitchError(f"dp {self.dp_id}: set_field vlan_vid on an untagged frame")
                 packet_fields[act.key] = act.value
+            elif isinstance(act, parser.OFPActionPushVlan):
+                if "vlan_vid" in packet_fields:
+                    raise FakeSwitchError(f"dp {self.dp_id}: push_vlan on a tagged frame (a second tag is "
+                                          f"not modelled: the controller never stacks tags)")
+                packet_fields["vlan_vid"] = ofp.OFPVID_PRESENT       # VID 0 until a set_field
+            elif isinstance(act, parser.OFPActionPopVlan):
+                if packet_fields.pop("vlan_vid", None) is None:
+                    raise FakeSwitchError(f"dp {self.dp_id}: pop_vlan on an untagged frame")
             elif isinstance(act, parser.NXActionRegLoad):       # what learned flows load
                 field, bits = _LEARNABLE[act.dst]
                 if act.ofs_nbits != bits - 1:
@@ -516,6 +560,8 @@ class FakeOFTable:
             elif isinstance(act, parser.OFPActionOutput):
                 if act.port == ofp.OFPP_CONTROLLER:
                     out.append(Egress(CONTROLLER, _frozen(packet_fields), tuple(meters_hit)))
+                elif act.port == ofp.OFPP_IN_PORT:
+                    out.append(Egress(packet_fields["in_port"], _frozen(packet_fields), tuple(meters_hit)))
                 elif act.port != packet_fields["in_port"]:
                     out.append(Egress(act.port, _frozen(packet_fields), tuple(meters_hit)))
             elif isinstance(act, parser.OFPActionGroup):
@@ -585,9 +631,12 @@ def _frozen(packet_fields: dict) -> tuple:
 
 
 def _action_set(acts) -> list:
-    """A bucket's actions as OVS runs them (ofpacts_execute_action_set): set_fields in
-    order, then the last group, else the last output, else the last resubmit."""
-    run = [a for a in acts if isinstance(a, (parser.OFPActionSetField, parser.NXActionRegLoad))]
+    """A bucket's actions as OVS runs them (ofpacts_execute_action_set): the last
+    pop_vlan, the last push_vlan, set_fields in order, then the last group, else the
+    last output, else the last resubmit."""
+    run = [a for kind in (parser.OFPActionPopVlan, parser.OFPActionPushVlan)
+           for a in [a for a in acts if isinstance(a, kind)][-1:]]
+    run += [a for a in acts if isinstance(a, (parser.OFPActionSetField, parser.NXActionRegLoad))]
     for kind in (parser.OFPActionGroup, parser.OFPActionOutput, parser.NXActionResubmitTable):
         last = [a for a in acts if isinstance(a, kind)][-1:]
         if last:

@@ -8,21 +8,25 @@ import threading
 import time
 
 import pytest
+from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 import fakeoftable
-from controller import flows
+from controller import core, flows, forwarding
 from controller.core import SwitchLost, SyncBarrier
 from fakeoftable import TRIANGLE_LINKS, config_for, hosts_on, ipv4_frame
 
 
 class BarrierNet(fakeoftable.FakeNetwork):
-    """A triangle whose switches answer SyncBarriers only when ``answer`` says so."""
+    """A triangle whose switches answer SyncBarriers only when ``answer`` says so.
+    Without fast failover, so a pair's flows go to the switches of its path alone."""
+
+    ANSWER_BARRIERS = False
 
     def __init__(self):
         self.held: list[tuple[int, int]] = []           # (dp_id, generation) not answered yet
         super().__init__(TRIANGLE_LINKS, hosts_on(("h1", 1, 3), ("h2", 2, 3), ("h3", 3, 3)),
-                         config_for(TRIANGLE_LINKS))
+                         config_for(TRIANGLE_LINKS, fast_failover=False))
 
     def _handle(self, dp_id, msg):
         super()._handle(dp_id, msg)
@@ -31,13 +35,15 @@ class BarrierNet(fakeoftable.FakeNetwork):
 
     def answer(self, *dp_ids: int) -> None:
         """Reply to the held barriers of these switches (all switches if none given)."""
+        pending, self.held = self.held, []
         keep = []
-        for dp_id, generation in self.held:
+        for dp_id, generation in pending:
             if dp_ids and dp_id not in dp_ids:
                 keep.append((dp_id, generation))
             elif dp_id in self.connected:
-                self.core.barrier_replied(dp_id, generation)
-        self.held = keep
+                # A reply may release held deletions, closed by barriers held in turn.
+                self.deliver(self.core.barrier_replied(dp_id, generation, self.now))
+        self.held = keep + self.held
 
 
 @pytest.fixture
@@ -90,7 +96,7 @@ def test_reply_to_an_earlier_sync_does_not_confirm_a_later_one(net):
     _ping(net, "h3", "h1")
     second = net.core.sync_mark()
     assert second[1] > first[1]
-    net.core.barrier_replied(1, first[1])      # s1 answers the first sync only
+    net.core.barrier_replied(1, first[1], net.now)      # s1 answers the first sync only
     assert net.core.unconfirmed(first) == [3]
     assert net.core.unconfirmed(second) == [1, 3]
 
@@ -166,3 +172,68 @@ def test_switch_reconciled_with_changes_confirms_by_its_barrier(net):
     assert net.core.unconfirmed(mark) == [2]
     net.answer(2)
     assert net.core.wait_confirmed(mark, 0.0)
+
+
+# ---- make before break: deletions wait for the additions' confirmation ------------------------
+
+def _reroute_back(net) -> int:
+    """h1->h2 moves to s1-s3-s2 when s1-s2 fails, then back when it returns; the
+    return deletes the pair's flow on s3 while it changes the one on s1. Returns the
+    index in ``sent`` where the return starts."""
+    _ping(net, "h1", "h2")
+    net.answer()
+    net.link_down(1, 1)
+    net.answer()
+    assert net.trace("h1", "h2") == [1, 3, 2]
+    net.run(0.5)
+    net.answer()
+    mark = len(net.sent)
+    net.set_port(1, 1, True)
+    net.set_port(2, 1, True)
+    net.run(1.5)                                # LLDP finds s1-s2 again
+    assert net.trace("h1", "h2") == [1, 2]
+    return mark
+
+
+def _deletes(net, mark):
+    """Switches that got a path flow deleted (flood flows change with the tree too)."""
+    return [dp for dp, m in net.sent[mark:] if isinstance(m, parser.OFPFlowMod)
+            and m.command == ofp.OFPFC_DELETE_STRICT and m.priority == forwarding.PRIO_PATH]
+
+
+def _s3_pair_flow(net):
+    macs = (net.host("h1").mac, net.host("h2").mac)
+    return [s for s in net.switches[3].specs()
+            if (s.match_dict.get("eth_src"), s.match_dict.get("eth_dst")) == macs]
+
+
+def test_deletions_wait_until_every_switch_confirmed_its_additions(net):
+    mark = _reroute_back(net)
+    assert _deletes(net, mark) == [] and _s3_pair_flow(net)       # s3 keeps the old hop meanwhile
+    held = net.core.sync_mark()
+    assert held[3] > net.core.switches[3].sent                    # it owes the sync that deletes
+    mark = len(net.sent)
+    net.answer()                                                  # s1 confirms its new flow
+    assert _deletes(net, mark) == [3] and _s3_pair_flow(net) == []
+    assert not net.core.wait_confirmed(held, 0.0)
+    net.answer()
+    assert net.core.wait_confirmed(held, 0.0)
+    assert net.out_of_sync() == {}
+
+
+def test_deletions_go_anyway_when_a_switch_never_confirms(net):
+    mark = _reroute_back(net)
+    timeouts = net.core.counters["break_wait_timeouts"]
+    net.run(core.BREAK_WAIT_S + 0.5)
+    assert _deletes(net, mark) == [3]
+    assert net.core.counters["break_wait_timeouts"] == timeouts + 1
+    assert net.out_of_sync() == {}
+
+
+def test_a_switch_lost_before_confirming_does_not_hold_deletions(net):
+    mark = _reroute_back(net)
+    unconfirmed = [dp for dp, gen in net.core.sync_mark().items() if net.core.switches[dp].confirmed < gen]
+    net.answer(*[dp for dp in unconfirmed if dp != 1])
+    assert _deletes(net, mark) == []
+    net.disconnect(1)
+    assert _deletes(net, mark) == [3]

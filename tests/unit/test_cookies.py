@@ -61,8 +61,8 @@ def test_ids_nobody_owns_have_no_owner(value):
 
 
 def test_owners_without_an_id_range_cannot_make_ids():
-    with pytest.raises(CookieError, match="unknown group id owner 'forwarding'"):
-        cookies.group_id("forwarding", 1)
+    with pytest.raises(CookieError, match="unknown group id owner 'flooding'"):
+        cookies.group_id("flooding", 1)
     with pytest.raises(CookieError, match="unknown meter id owner 'acl'"):
         cookies.meter_id("acl", 1)
 

@@ -61,8 +61,9 @@ def vip_intent(net, weights=(1, 1), rate_kbps=2000) -> Desired:
 
 @pytest.fixture
 def net():
-    """Triangle with paths h1->h2 and h1->h3 installed (the members' paths)."""
-    network = triangle()
+    """Triangle with paths h1->h2 and h1->h3 installed (the members' paths); without
+    fast failover, so the only groups are the provider's."""
+    network = triangle(fast_failover=False)
     network.announce("h1", "h2", "h3")
     for dst in ("h2", "h3"):
         network.send("h1", ipv4_frame(network.host("h1"), network.host(dst)))
@@ -151,9 +152,12 @@ def test_repointing_the_vip_to_a_new_group_replaces_the_flow_before_the_old_grou
                meter=MID, cookie=COOKIE)
     sliced.stub.intent[1] = Desired((vip,), (other,), (MeterSpec(MID, 2000, 200),))
     out = sliced.core.resync(sliced.now)
-    assert _kinds(m for _, m in out) == ["group_add", "barrier", "flow_add", "barrier", "group_del",
-                                         "barrier"]
+    assert _kinds(m for _, m in out) == ["group_add", "barrier", "flow_add", "barrier"]
+    # The old group goes once s1 has confirmed the flow that no longer uses it.
+    mark = len(sliced.sent)
     sliced.deliver(out)
+    assert _kinds(m for _, m in sliced.sent[mark:]) == ["group_add", "barrier", "flow_add", "barrier",
+                                                         "group_del", "barrier"]
     assert sliced.out_of_sync() == {}
 
 
@@ -210,9 +214,9 @@ def test_tampered_group_and_meter_are_modified_in_place_not_re_added(sliced):
 def test_unreadable_group_with_our_id_is_replaced_in_place(sliced):
     switch = sliced.switches[1]
     alien = parser.OFPGroupMod(datapath=None, command=ofp.OFPGC_MODIFY, type_=ofp.OFPGT_ALL, group_id=GID,
-                               buckets=[parser.OFPBucket(actions=[parser.OFPActionPopVlan(),
+                               buckets=[parser.OFPBucket(actions=[parser.OFPActionPushMpls(0x8847),
                                                                   parser.OFPActionOutput(3)])])
-    switch.groups[GID] = fakeoftable.wire_groupmod(alien)     # the fake cannot run pop_vlan; just hold it
+    switch.groups[GID] = fakeoftable.wire_groupmod(alien)     # the fake cannot run push_mpls; just hold it
     mark = len(sliced.sent)
     sliced.deliver(sliced.core.request_dumps(1))
     assert _kinds(m for _, m in _mods_after(sliced, mark)) == ["group_mod"]

@@ -79,6 +79,12 @@ ROUND_TRIP = [
     flow("slice", 80, {"eth_type": 0x0800, "ip_proto": 6, "tcp_dst": 80, "ipv4_dst": "10.9.0.100"},
          [("set_field", "eth_dst", H2), ("set_field", "ipv4_dst", "10.0.0.2"),
           ("set_field", "eth_src", H1), ("set_field", "ipv4_src", "10.9.0.100"), ("output", 2)]),
+    # Fast-failover detours (controller.detours): tagged frames, untagging, turning back.
+    flow("forward", 1200, {"eth_dst": H2, "vlan_vid": 0x1000 | 77}, [("pop_vlan",), ("output", 3)]),
+    flow("forward", 1100, {"vlan_vid": (0x1000, 0x1000)}, []),
+    flow("ingress", 1500, {"vlan_vid": (0x1000, 0x1000)}, goto="forward"),
+    flow("forward", 9, {"eth_dst": H2}, [("push_vlan", 0x8100), ("set_field", "vlan_vid", 0x1000 | 5),
+                                         ("in_port",)]),
 ] + pipeline_flows()
 
 
@@ -106,8 +112,8 @@ def _stats(table_id=1, instructions=(), match=None):
     (_stats(table_id=9), "table 9 is not in the pipeline"),
     (_stats(instructions=[parser.OFPInstructionGotoTable(7)]), "goto to undeclared table 7"),
     (_stats(instructions=[parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS,
-                                                       [parser.OFPActionPopVlan()])]),
-     "OFPActionPopVlan"),
+                                                       [parser.OFPActionPushMpls(0x8847)])]),
+     "OFPActionPushMpls"),
     (_stats(instructions=[parser.OFPInstructionActions(ofp.OFPIT_WRITE_ACTIONS,
                                                        [parser.OFPActionOutput(1)])]),
      "OFPInstructionActions"),
@@ -174,7 +180,10 @@ IP = {"eth_type": 0x0800}
 
 
 @pytest.mark.parametrize("actions, message", [
-    ([("set_field", "vlan_vid", 5)], "set_field 'vlan_vid' not supported"),
+    ([("set_field", "mpls_label", 5)], "set_field 'mpls_label' not supported"),
+    ([("set_field", "vlan_vid", 5)], "not OFPVID_PRESENT"),
+    ([("push_vlan",)], "push_vlan takes one ethertype"),
+    ([("pop_vlan", 1)], "pop_vlan takes no argument"),
     ([("set_field", "eth_dst", "not-a-mac")], "not a MAC address"),
     ([("set_field", "ipv4_dst", "10.0.0.300")], "not an IPv4 address"),
     ([("set_field", "ipv4_dst", "10.0.0.0/24")], "needs one address"),

@@ -33,6 +33,14 @@ SPECS = [
                               Bucket(watch_port=2, actions=(("output", 2),)))),
     GroupSpec(GID + 4, "all", (Bucket(actions=(("group", GID),)), Bucket(actions=(("controller",),)))),
     GroupSpec(GID + 5, "select", ()),
+    # A fast-failover detour: tag the frame, then out of the backup port.
+    GroupSpec(GID + 6, "ff", (Bucket(watch_port=1, actions=(("output", 1),)),
+                              Bucket(watch_port=2, actions=(("push_vlan", 0x8100),
+                                                            ("set_field", "vlan_vid", 0x1005), ("output", 2))))),
+    # ... or back out of the port the frame came in on.
+    GroupSpec(GID + 7, "ff", (Bucket(watch_port=1, actions=(("output", 1),)),
+                              Bucket(watch_port=2, actions=(("push_vlan", 0x8100),
+                                                            ("set_field", "vlan_vid", 0x1005), ("in_port",))))),
 ]
 
 
@@ -82,9 +90,15 @@ def test_specs_are_canonical_so_a_dump_compares_equal():
     (dict(group_id=GID, type="indirect", buckets=()), "exactly one bucket"),
     (dict(group_id=GID, type="ff", buckets=(Bucket(actions=(("output", 1),)),)), "needs a watch port"),
     (dict(group_id=GID, type="select", buckets=(Bucket(weight=70000),)), "weight"),
-    (dict(group_id=GID, type="all", buckets=(Bucket(actions=(("pop_vlan",),)),)), "unknown action"),
-    (dict(group_id=GID, type="all", buckets=(Bucket(actions=(("set_field", "vlan_vid", 5),)),)),
-     "set_field 'vlan_vid' not supported"),
+    (dict(group_id=GID, type="all", buckets=(Bucket(actions=(("push_mpls", 0x8847),)),)), "unknown action"),
+    (dict(group_id=GID, type="all", buckets=(Bucket(actions=(("set_field", "mpls_label", 5),)),)),
+     "set_field 'mpls_label' not supported"),
+    # An action set pushes before it sets fields: listed the other way round it would
+    # not run as written.
+    (dict(group_id=GID, type="all", buckets=(Bucket(actions=(
+        ("set_field", "vlan_vid", 0x1005), ("push_vlan", 0x8100), ("output", 1))),)), "action set"),
+    (dict(group_id=GID, type="all", buckets=(Bucket(actions=(
+        ("push_vlan", 0x8100), ("push_vlan", 0x8100), ("output", 1))),)), "action set"),
     (dict(group_id=GID, type="all", buckets=(Bucket(actions=(("group", GID),)),)), "sends to the group itself"),
     (dict(group_id=GID, type="all", buckets=((("output", 1),),)), "is not a Bucket"),
 ])
@@ -96,7 +110,7 @@ def test_groups_no_switch_would_take_are_refused(kwargs, message):
 @pytest.mark.parametrize("stats, reason", [
     (parser.OFPGroupDescStats(type_=9, group_id=GID, buckets=[]), "type 9"),
     (parser.OFPGroupDescStats(type_=ofp.OFPGT_ALL, group_id=GID, buckets=[
-        parser.OFPBucket(actions=[parser.OFPActionPopVlan()])]), "OFPActionPopVlan"),
+        parser.OFPBucket(actions=[parser.OFPActionPushMpls(0x8847)])]), "OFPActionPushMpls"),
     (parser.OFPGroupDescStats(type_=ofp.OFPGT_FF, group_id=GID, buckets=[
         parser.OFPBucket(watch_group=7, actions=[parser.OFPActionOutput(1)])]), "watches group 7"),
 ])

@@ -74,7 +74,28 @@ def test_flow_priority_out_of_range_raises(priority):
 
 def test_flow_with_unknown_action_raises():
     with pytest.raises(PipelineError, match="unknown action"):
-        flows.flow("forward", 10, {}, [("pop_vlan",)])
+        flows.flow("forward", 10, {}, [("push_mpls", 0x8847)])
+
+
+def test_vlan_actions_need_a_tag_where_open_vswitch_checks_for_one():
+    """pop_vlan and a vlan_vid set_field need a tag the match or a push_vlan guarantees
+    (OVS: OFPBAC_MATCH_INCONSISTENT); set_field vlan_vid carries OFPVID_PRESENT."""
+    tagged = {"eth_dst": "02:00:00:00:00:02", "vlan_vid": 0x1000 | 7}
+    flows.flow("forward", 10, tagged, [("pop_vlan",), ("output", 1)])
+    flows.flow("forward", 10, {"vlan_vid": (0x1000, 0x1000)}, [("pop_vlan",)])
+    flows.flow("forward", 10, {}, [("push_vlan", 0x8100), ("set_field", "vlan_vid", 0x1007), ("output", 1)])
+    for match, actions in (({}, [("pop_vlan",)]), ({"vlan_vid": 0}, [("pop_vlan",)]),
+                           ({}, [("set_field", "vlan_vid", 0x1007)]),
+                           (tagged, [("pop_vlan",), ("set_field", "vlan_vid", 0x1007)])):
+        with pytest.raises(PipelineError, match="needs a VLAN tag"):
+            flows.flow("forward", 10, match, actions)
+    for value in (7, 0x1000, 0x1FFF, 0x2007):
+        with pytest.raises(PipelineError, match="OFPVID_PRESENT"):
+            flows.check_actions([("set_field", "vlan_vid", value)])
+    with pytest.raises(PipelineError, match="push_vlan takes one ethertype"):
+        flows.check_actions([("push_vlan", 0x0800)])
+    with pytest.raises(PipelineError, match="vlan_vid"):
+        flows.flow("slice", 10, {"vlan_vid": 0x1007})
 
 
 def test_allowed_flow_is_accepted():

@@ -90,7 +90,9 @@ class _Network:
 
     def __init__(self, path):
         self.net = FakeNetwork(TRIANGLE_LINKS, hosts_on(("c1", 1, 3), ("m1", 2, 3), ("m2", 3, 3)),
-                               config_for(TRIANGLE_LINKS)).start()
+                               config_for(TRIANGLE_LINKS))
+        self.net.ANSWER_BARRIERS = False
+        self.net.start()
         self.core = self.net.core
         self.manager = SliceManager(self.core, self._resync, SliceStore(path), drain_s=30.0,
                                     clock=lambda: NOW, auto_drain=False)
@@ -115,7 +117,8 @@ class _Network:
         with self.core.lock:
             for dp_id, msg in self.net.sent:
                 if isinstance(msg, SyncBarrier) and dp_id in self.net.connected:
-                    self.core.barrier_replied(dp_id, msg.generation)
+                    # A reply may release held deletions: they go to the switches too.
+                    self.net.deliver(self.core.barrier_replied(dp_id, msg.generation, self.net.now))
 
     def answer_after(self, delay_s: float) -> None:
         """From ``delay_s`` on, switches answer barriers as they come."""

@@ -76,6 +76,18 @@ def test_parallel_links_use_the_lowest_port_on_a_tie():
     assert topo.hop_ports([1, 2]) == [(1, 0, 3), (2, 4, 0)]
 
 
+def test_detour_avoids_the_link_both_ways_and_is_none_for_a_bridge():
+    topo = build(DIAMOND + [(4, 3, 5, 1)])            # s5 hangs off s4
+    assert topo.detour(1, 2, 4) == [1, 3, 4]
+    assert topo.detour(2, 4, 4) == [2, 1, 3, 4]          # turns back through s1
+    assert topo.detour(2, 1, 4) == [2, 4]                # a link not on the way costs nothing
+    assert topo.detour(4, 5, 5) is None                  # the bridge to s5
+    assert topo.detour(1, 2, 1) is None
+    assert topo.switch_pairs() == [(1, 2), (1, 3), (2, 4), (3, 4), (4, 5)]
+    topo.update_port(3, Port(2, up=False), 1.0)           # s3-s4 down: no second way round
+    assert topo.detour(1, 2, 4) is None
+
+
 def test_no_path_between_disconnected_switches():
     topo = build([(1, 1, 2, 1), (3, 1, 4, 1)])
     assert topo.shortest_path(1, 4) is None
