@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import tempfile
@@ -47,6 +46,7 @@ import threading
 import time
 from pathlib import Path
 
+from benchnet import BenchNet, mesh_links, percentile
 from topologies.lab import ROOT, ControllerProcess, ensure_ovs, start_mininet
 
 BURST = ROOT / "topologies" / "pair_burst.py"
@@ -62,50 +62,7 @@ OTHER_COUNTERS = ("packet_in", "barrier_replies", "openflow_errors", "unknown_de
 TROUBLE_COUNTERS = ("event_link_delete", "event_switch_leave", "send_failures", "break_wait_timeouts")
 
 
-def switch_name(k: int) -> str:
-    return f"fpp{k}"
-
-
-def dp_id(k: int) -> int:
-    return 0xC0 + k
-
-
-def host_ip(n: int) -> str:
-    return f"10.97.{n >> 8}.{n & 0xff}"
-
-
-def host_mac(n: int) -> str:
-    return f"02:fc:00:00:{n >> 8:02x}:{n & 0xff:02x}"
-
-
-def mesh_links(n_switches: int) -> list[tuple[int, int]]:
-    """A ring, plus a chord from every other switch to the one opposite (n >= 6)."""
-    pairs = {tuple(sorted((a, a % n_switches + 1))) for a in range(1, n_switches + 1)}
-    if n_switches >= 6:
-        for a in range(1, n_switches // 2 + 1, 2):
-            pairs.add((a, a + n_switches // 2))
-    return sorted(p for p in pairs if p[0] != p[1])
-
-
-def build_topo(n_switches: int, hosts_per_switch: int):
-    from mininet.topo import Topo
-
-    topo = Topo()
-    n = 0
-    for k in range(1, n_switches + 1):
-        topo.addSwitch(switch_name(k), dpid=f"{dp_id(k):016x}", protocols="OpenFlow13")
-        for _ in range(hosts_per_switch):       # hosts first: ports 1.. face hosts
-            n += 1
-            topo.addHost(f"fq{n}", ip=f"{host_ip(n)}/16", mac=host_mac(n))
-            topo.addLink(f"fq{n}", switch_name(k))
-    for a, b in mesh_links(n_switches):
-        topo.addLink(switch_name(a), switch_name(b))
-    return topo
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+NET = BenchNet("fpp", "fq", dp_base=0xC0, subnet=97)
 
 
 class CounterPoller:
@@ -150,13 +107,8 @@ class Lab:
         self.hosts_per_switch = hosts_per_switch
         self.n_hosts = n_switches * hosts_per_switch
         self.links = mesh_links(n_switches)
-        config = {
-            "controller": {"routing": {"fast_failover": fast_failover}},
-            "topology": {"switches": [{"dp_id": dp_id(k), "name": switch_name(k)}
-                                      for k in range(1, n_switches + 1)],
-                         "links": [{"a": dp_id(a), "b": dp_id(b), "capacity_mbps": 1000.0}
-                                   for a, b in self.links]},
-        }
+        config = {"controller": {"routing": {"fast_failover": fast_failover}},
+                  "topology": NET.metadata(self.links, n_switches)}
         self.controller = ControllerProcess(config, workdir)
         self.net = None
         self.figures: dict = {}
@@ -172,15 +124,16 @@ class Lab:
         self.controller.start()
         setLogLevel("warning")
         started = time.monotonic()
-        self.net = start_mininet(build_topo(self.n_switches, self.hosts_per_switch), self.controller.of_port)
-        neighbours = "".join(f"neigh replace {host_ip(n)} lladdr {host_mac(n)} dev fq{{me}}-eth0 "
+        self.net = start_mininet(NET.topo(self.links, self.n_switches, self.hosts_per_switch),
+                                 self.controller.of_port)
+        neighbours = "".join(f"neigh replace {NET.host_ip(n)} lladdr {NET.host_mac(n)} dev {NET.host_prefix}{{me}}-eth0 "
                              "nud permanent\n" for n in range(1, self.n_hosts + 1))
         for n, host in enumerate(self.hosts(), start=1):
             # Checksums: the userspace datapath does not complete what the veth offloads
             # (UDP would arrive with a bad sum). Static ARP: the burst is first packets only.
-            host.cmd(f"ethtool -K fq{n}-eth0 tx off >/dev/null 2>&1; "
+            host.cmd(f"ethtool -K {NET.host_name(n)}-eth0 tx off >/dev/null 2>&1; "
                      "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1")
-            batch = self.controller.workdir / f"neigh-fq{n}.batch"
+            batch = self.controller.workdir / f"neigh-{NET.host_name(n)}.batch"
             batch.write_text(neighbours.replace("{me}", str(n)))
             host.cmd(f"ip -batch {batch}")
         self.figures["mininet_s"] = time.monotonic() - started
@@ -192,11 +145,11 @@ class Lab:
         self.figures["placement_s"] = time.monotonic() - started
 
     def hosts(self) -> list:
-        return [self.net.get(f"fq{n}") for n in range(1, self.n_hosts + 1)]
+        return [self.net.get(NET.host_name(n)) for n in range(1, self.n_hosts + 1)]
 
     def place_hosts(self, timeout_s: float = 60.0) -> None:
         """Every host pings a nobody: its broadcast ARP shows the controller where it is."""
-        target = "10.97.255.254"
+        target = NET.host_ip(0xFFFE)          # nobody: the ARP for it is broadcast
         deadline = time.monotonic() + timeout_s
         missing = self.hosts()
         while time.monotonic() < deadline:
@@ -223,13 +176,13 @@ class Lab:
 
     def burst(self) -> dict:
         """Every host to every other at once; figures up to barrier confirmation."""
-        ips = [host_ip(n) for n in range(1, self.n_hosts + 1)]
+        ips = [NET.host_ip(n) for n in range(1, self.n_hosts + 1)]
         pairs = self.n_hosts * (self.n_hosts - 1)
         before = self.counters()
         start_at = time.time() + 1.0 + 0.02 * self.n_hosts     # time for every host to be listening
         procs = []
         for n, host in enumerate(self.hosts(), start=1):
-            peers = ",".join(ip for ip in ips if ip != host_ip(n))
+            peers = ",".join(ip for ip in ips if ip != NET.host_ip(n))
             procs.append(host.popen([sys.executable, str(BURST), "--port", str(BURST_PORT),
                                      "--start-at", f"{start_at:.6f}", "--peers", peers,
                                      "--timeout-s", str(BURST_TIMEOUT_S)]))

@@ -41,6 +41,7 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 from os_ken.ofproto.ofproto_protocol import ProtocolDesc
 
 from apps.slices.client import SlicesClient
+from benchnet import BenchNet, percentile, ring_links
 from topologies.lab import ControllerProcess, ensure_ovs, start_mininet
 
 WIRE = ProtocolDesc(ofp.OFP_VERSION)
@@ -50,44 +51,7 @@ MOD_COUNTERS = ("flow_adds", "flow_deletes", "group_adds", "group_modifies", "gr
 WAIT_COUNTERS = ("barrier_waits", "barrier_wait_us")
 
 
-def switch_name(k: int) -> str:
-    return f"fsb{k}"
-
-
-def dp_id(k: int) -> int:
-    return 0xB0 + k
-
-
-def host_ip(n: int) -> str:
-    return f"10.98.{n >> 8}.{n & 0xff}"
-
-
-def build_topo(n_switches: int, hosts_per_switch: int):
-    from mininet.topo import Topo
-
-    topo = Topo()
-    n = 0
-    for k in range(1, n_switches + 1):
-        topo.addSwitch(switch_name(k), dpid=f"{dp_id(k):016x}", protocols="OpenFlow13")
-        for _ in range(hosts_per_switch):       # hosts first: ports 1.. face hosts
-            n += 1
-            topo.addHost(f"fb{n}", ip=f"{host_ip(n)}/16", mac=f"02:fb:00:00:{n >> 8:02x}:{n & 0xff:02x}")
-            topo.addLink(f"fb{n}", switch_name(k))
-    for a in range(1, n_switches + 1):          # a ring (a triangle for 3)
-        b = a % n_switches + 1
-        if n_switches > 2 or a < b:
-            topo.addLink(switch_name(a), switch_name(b))
-    return topo
-
-
-def ring_links(n_switches: int) -> list[tuple[int, int]]:
-    pairs = {tuple(sorted((a, a % n_switches + 1))) for a in range(1, n_switches + 1)}
-    return sorted(p for p in pairs if p[0] != p[1])
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+NET = BenchNet("fsb", "fb", dp_base=0xB0, subnet=98)
 
 
 def _wire(msg) -> bytes:
@@ -140,15 +104,13 @@ class Bench:
         self.n_switches = n_switches
         self.hosts_per_switch = math.ceil(n_slices / n_switches)
         self.workdir = workdir
-        self.members = [f"fb{n}" for n in range(1, n_slices + 1)]
+        self.members = [NET.host_name(n) for n in range(1, n_slices + 1)]
+        self.links = ring_links(n_switches)
         config = {
             "controller": {"providers": ["apps.slices.app:provider"]},
-            "topology": {"switches": [{"dp_id": dp_id(k), "name": switch_name(k)}
-                                      for k in range(1, n_switches + 1)],
-                         "links": [{"a": dp_id(a), "b": dp_id(b), "capacity_mbps": 1000.0}
-                                   for a, b in ring_links(n_switches)]},
+            "topology": NET.metadata(self.links, n_switches),
             "slices": {"store_path": str(workdir / "slices.sqlite"), "drain_s": 0,
-                       "members": [{"pool": "bench", "host_id": h, "ipv4": host_ip(n)}
+                       "members": [{"pool": "bench", "host_id": h, "ipv4": NET.host_ip(n)}
                                    for n, h in enumerate(self.members, start=1)],
                        "scaling": {"enabled": False}},
         }
@@ -167,12 +129,13 @@ class Bench:
         self.slices = SlicesClient(self.controller.grpc_address, timeout_s=30.0)
         setLogLevel("warning")
         started = time.monotonic()
-        self.net = start_mininet(build_topo(self.n_switches, self.hosts_per_switch), self.controller.of_port)
+        self.net = start_mininet(NET.topo(self.links, self.n_switches, self.hosts_per_switch),
+                                 self.controller.of_port)
         for host in self.net.hosts:
             host.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1")
         self.figures["mininet_s"] = time.monotonic() - started
         started = time.monotonic()
-        self.controller.client.wait_topology(self.n_switches, 2 * len(ring_links(self.n_switches)), 60)
+        self.controller.client.wait_topology(self.n_switches, 2 * len(self.links), 60)
         self.figures["discovery_s"] = time.monotonic() - started
         started = time.monotonic()
         self.place_members()
@@ -181,7 +144,7 @@ class Bench:
     def place_members(self, timeout_s: float = 60.0) -> None:
         """Every member pings: its ARP shows the controller where it is."""
         wanted = {self.net.get(h).MAC() for h in self.members}
-        target = "10.98.255.254"            # nobody: the ARP for it is broadcast
+        target = NET.host_ip(0xFFFE)          # nobody: the ARP for it is broadcast
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             known = {h.mac for h in self.controller.client.hosts()}
@@ -245,14 +208,14 @@ class Bench:
     def run(self, rounds: int, barriers: int) -> None:
         """``rounds`` of both batches, in alternating order (so neither always runs on a
         warmer controller); the bare barriers before and after."""
-        self.figures["barrier_rtts"] = barrier_rtts(switch_name(1), barriers)
+        self.figures["barrier_rtts"] = barrier_rtts(NET.switch_name(1), barriers)
         runs = {"plain": [], "enforced": []}
         for r in range(rounds):
             order = ("plain", "enforced") if r % 2 == 0 else ("enforced", "plain")
             for kind in order:
                 runs[kind].append(self.create_all(ENFORCE_TIMEOUT_S if kind == "enforced" else 0.0))
                 self.delete_all()
-        self.figures["barrier_rtts"] += barrier_rtts(switch_name(1), barriers)
+        self.figures["barrier_rtts"] += barrier_rtts(NET.switch_name(1), barriers)
         self.figures.update(runs)
 
 
@@ -299,7 +262,7 @@ def report(bench: Bench) -> None:
               f"of creates {n - 9}-{n} {_ms(last, 50).strip()}")
     rtts = f["barrier_rtts"]
     print(f"  bare barrier  p50 {_ms(rtts, 50, 3)}  p95 {_ms(rtts, 95, 3)}  "
-          f"mean {statistics.mean(rtts) * 1e3:.3f} ms: round trip to {switch_name(1)} on its management "
+          f"mean {statistics.mean(rtts) * 1e3:.3f} ms: round trip to {NET.switch_name(1)} on its management "
           f"socket, no controller ({len(rtts)} barriers)")
     plain_lat, enf_lat = _pooled(plain, "latencies"), _pooled(enf, "latencies")
     p50_ratio = percentile(enf_lat, 50) / percentile(plain_lat, 50)
