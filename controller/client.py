@@ -14,9 +14,6 @@ class ControllerClient(ServiceClient):
     what = "controller"
     ready_timeout_s = 20.0
 
-    def __init__(self, address: str, timeout_s: float = 5.0):
-        super().__init__(address, timeout_s)
-
     def topology(self) -> pb.Topology:
         return self.stub.GetTopology(pb.GetTopologyRequest(), timeout=self.timeout_s)
 

@@ -76,7 +76,7 @@ class ServiceClient:
     what = "service"
     ready_timeout_s = 20.0
 
-    def __init__(self, address: str, timeout_s: float, options: list[tuple[str, object]] | None = None):
+    def __init__(self, address: str, timeout_s: float = 5.0, options: list[tuple[str, object]] | None = None):
         self.address = address
         self.timeout_s = timeout_s
         self.channel = grpc.insecure_channel(address, options=options or [])

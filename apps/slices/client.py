@@ -27,9 +27,6 @@ class SlicesClient(ServiceClient):
     what = "slices API"
     ready_timeout_s = 20.0
 
-    def __init__(self, address: str, timeout_s: float = 5.0):
-        super().__init__(address, timeout_s)
-
     # --- slices ---------------------------------------------------------------------
 
     def create(self, name: str, *, client: str, vip_cidr: str, bandwidth_mbps: float, per_member_mbps: float,
