@@ -106,23 +106,23 @@ class WireMeter:
 def wire_groupmod(msg: parser.OFPGroupMod) -> WireGroup:
     buf = _wire_body(msg, ofp.OFPT_GROUP_MOD, "group-mod")
     command, type_, group_id = struct.unpack_from(ofp.OFP_GROUP_MOD_PACK_STR, buf, ofp.OFP_HEADER_SIZE)
-    buckets, offset = [], ofp.OFP_GROUP_MOD_SIZE
-    while offset < len(buf):
-        bucket = parser.OFPBucket.parser(buf, offset)
-        buckets.append(bucket)
-        offset += bucket.len
-    return WireGroup(command, type_, group_id, buckets)
+    return WireGroup(command, type_, group_id, _parts(parser.OFPBucket, buf, ofp.OFP_GROUP_MOD_SIZE))
 
 
 def wire_metermod(msg: parser.OFPMeterMod) -> WireMeter:
     buf = _wire_body(msg, ofp.OFPT_METER_MOD, "meter-mod")
     command, flags, meter_id = struct.unpack_from(ofp.OFP_METER_MOD_PACK_STR, buf, ofp.OFP_HEADER_SIZE)
-    bands, offset = [], ofp.OFP_METER_MOD_SIZE
+    return WireMeter(command, flags, meter_id, _parts(parser.OFPMeterBandHeader, buf, ofp.OFP_METER_MOD_SIZE))
+
+
+def _parts(cls, buf: bytes, offset: int) -> list:
+    """The variable-length parts (buckets, bands) from ``offset`` to the end, parsed by ``cls``."""
+    parts = []
     while offset < len(buf):
-        band = parser.OFPMeterBandHeader.parser(buf, offset)
-        bands.append(band)
-        offset += band.len
-    return WireMeter(command, flags, meter_id, bands)
+        part = cls.parser(buf, offset)
+        parts.append(part)
+        offset += part.len
+    return parts
 
 
 # ---- matching ---------------------------------------------------------------------------
