@@ -53,13 +53,7 @@ class CookieError(ValueError):
 
 
 def cookie(owner: str, low: int = 0) -> int:
-    try:
-        high = OWNERS[owner]
-    except KeyError:
-        raise CookieError(f"unknown cookie owner {owner!r}; known: {sorted(OWNERS)}") from None
-    if not 0 <= low <= LOW_MASK:
-        raise CookieError(f"cookie low part {low} does not fit in 48 bits")
-    return (high << OWNER_SHIFT) | low
+    return _pack("cookie", OWNERS, owner, low, OWNER_SHIFT)
 
 
 def owner_of(value: int) -> str | None:
@@ -72,13 +66,18 @@ def is_learned(value: int) -> bool:
 
 
 def _object_id(kind: str, owner: str, low: int) -> int:
+    return _pack(f"{kind} id", ID_OWNERS, owner, low, ID_SHIFT)
+
+
+def _pack(kind: str, owners: dict[str, int], owner: str, low: int, low_bits: int) -> int:
+    """``owner``'s code above ``low_bits`` bits of ``low``; CookieError names what is wrong."""
     try:
-        high = ID_OWNERS[owner]
+        high = owners[owner]
     except KeyError:
-        raise CookieError(f"unknown {kind} id owner {owner!r}; known: {sorted(ID_OWNERS)}") from None
-    if not 0 <= low <= ID_LOW_MASK:
-        raise CookieError(f"{kind} id low part {low} does not fit in 24 bits")
-    return (high << ID_SHIFT) | low
+        raise CookieError(f"unknown {kind} owner {owner!r}; known: {sorted(owners)}") from None
+    if not 0 <= low < 1 << low_bits:
+        raise CookieError(f"{kind} low part {low} does not fit in {low_bits} bits")
+    return (high << low_bits) | low
 
 
 def group_id(owner: str, low: int) -> int:
