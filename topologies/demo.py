@@ -26,7 +26,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from topologies.lab import ROOT, Lab, write_report
+from topologies.lab import ROOT, Lab, StreamCollector, write_report
 
 LOG = logging.getLogger(__name__)
 
@@ -45,24 +45,11 @@ def _bridges() -> set[str]:
     return set(out.stdout.split())
 
 
-class EventLog(threading.Thread):
+class EventLog(StreamCollector):
     """Collects WatchEvents, to time discovery from the controller's own clock."""
 
     def __init__(self, client):
-        super().__init__(daemon=True)
-        self.stream = client.watch(["SWITCH_ENTER", "LINK_ADD"])
-        self.events = []
-
-    def run(self) -> None:
-        try:
-            for event in self.stream:
-                self.events.append(event)
-        except Exception:  # noqa: BLE001 - the stream ends with CANCELLED when we stop it
-            pass
-
-    def stop(self) -> None:
-        self.stream.cancel()
-        self.join(2)
+        super().__init__(client.watch(["SWITCH_ENTER", "LINK_ADD"]))
 
     def discovery_s(self) -> float:
         """From the first switch connecting to the last link found."""

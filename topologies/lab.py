@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -69,6 +70,27 @@ def terminate(proc: subprocess.Popen | None, timeout_s: float) -> float | None:
         proc.kill()
         proc.wait()
     return time.monotonic() - start
+
+
+class StreamCollector(threading.Thread):
+    """Collects every message of a gRPC server stream in the background (``events``)
+    until ``stop()`` cancels it."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.events: list = []
+
+    def run(self) -> None:
+        try:
+            for event in self.stream:
+                self.events.append(event)
+        except Exception:  # noqa: BLE001 - the stream ends with CANCELLED when we stop it
+            pass
+
+    def stop(self) -> None:
+        self.stream.cancel()
+        self.join(5)
 
 
 def write_report(out: Path, name: str, text: str, report: dict) -> None:

@@ -41,7 +41,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from predictors.panel import SPLITS, Panel, load_dataset
-from topologies.lab import ROOT, Lab, LabError, PredictorProcess, write_report
+from topologies.lab import ROOT, Lab, LabError, PredictorProcess, StreamCollector, write_report
 
 LOG = logging.getLogger(__name__)
 
@@ -182,26 +181,6 @@ def prepare_predictor(client, panel: Panel, demands: list[Demand], fit_end: int,
             "candidates": FAST_MODELS, "active": [m.version for m in models.models if m.active]}
 
 
-class Watcher(threading.Thread):
-    """Every slice event from WatchSlice, for the report."""
-
-    def __init__(self, slices_client):
-        super().__init__(daemon=True)
-        self.stream = slices_client.watch("")
-        self.events = []
-
-    def run(self) -> None:
-        try:
-            for event in self.stream:
-                self.events.append(event)
-        except Exception:  # noqa: BLE001 - ends with CANCELLED when stopped
-            pass
-
-    def stop(self) -> None:
-        self.stream.cancel()
-        self.join(5)
-
-
 def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) -> dict:
     from apps.slices.client import SlicesClient
     from proto import slices_pb2 as spb
@@ -239,7 +218,7 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
         lab.wait_discovery(timeout_s=90)
         lab.wait_edges()
         slices = SlicesClient(lab.controller.grpc_address)
-        watcher = Watcher(slices)
+        watcher = StreamCollector(slices.watch(""))   # every slice event, for the report
         watcher.start()
         by_label = {s.label: s.name for s in lab.spec.switches}
         clients = {}
