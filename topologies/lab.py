@@ -213,11 +213,12 @@ class PredictorProcess:
             raise LabError(f"predictor did not start: {err}; log: {_tail(self.log_path)}") from None
         return self
 
-    def stop(self, timeout_s: float = 10.0) -> None:
+    def stop(self, timeout_s: float = 10.0) -> float | None:
+        """SIGTERM, wait, SIGKILL if needed; return seconds it took to exit."""
         if self.client is not None:
             self.client.close()
             self.client = None
-        terminate(self.proc, timeout_s)
+        return terminate(self.proc, timeout_s)
 
 
 def _tail(path: Path, lines: int = 30) -> str:
