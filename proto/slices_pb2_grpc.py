@@ -128,8 +128,9 @@ class SlicesServicer:
 
     def WatchSlice(self, request, context):
         """A stream of slice changes. It opens with one SNAPSHOT event per existing
-        matching slice (sorted by name), then sends changes as they happen; a change
-        made while the snapshot is taken may be sent after it too. The slice need not
+        matching slice (sorted by name) and one WATCHING event, then sends changes as
+        they happen: every change made after WATCHING arrives is streamed (a change
+        made while the snapshot is taken may be sent after it too). The slice need not
         exist yet. The stream ends when the controller stops; a watcher that falls too
         far behind is dropped with RESOURCE_EXHAUSTED (watch again and re-read).
         """

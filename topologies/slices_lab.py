@@ -218,7 +218,8 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
         lab.wait_discovery(timeout_s=90)
         lab.wait_edges()
         slices = SlicesClient(lab.controller.grpc_address)
-        watcher = StreamCollector(slices.watch(""))   # every slice event, for the report
+        _, stream = slices.watch_started("")          # every slice event from here on, for the report
+        watcher = StreamCollector(stream)
         watcher.start()
         by_label = {s.label: s.name for s in lab.spec.switches}
         clients = {}

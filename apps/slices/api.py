@@ -215,6 +215,7 @@ class SlicesServicer(pb_grpc.SlicesServicer):
                 if not name or view.slice.name == name:
                     yield pb.SliceEvent(kind=pb.SNAPSHOT, time=now, slice_name=view.slice.name,
                                         detail="current state", slice=_slice_pb(view))
+            yield pb.SliceEvent(kind=pb.WATCHING, time=now, slice_name=name, detail="snapshot complete")
             while context.is_active():
                 try:
                     event = sub.events.get(timeout=WATCH_POLL_S)

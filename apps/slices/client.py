@@ -67,8 +67,20 @@ class SlicesClient(ServiceClient):
 
     def watch(self, name: str = "", timeout_s: float | None = None):
         """The stream of ``SliceEvent``s for ``name`` ("" for all slices and pool events):
-        SNAPSHOT events of the current state first, then changes. Iterate it; ``cancel()`` ends it."""
+        SNAPSHOT events of the current state first, one WATCHING event, then changes.
+        Iterate it; ``cancel()`` ends it."""
         return self.stub.WatchSlice(pb.WatchSliceRequest(name=name), timeout=timeout_s)
+
+    def watch_started(self, name: str = "", timeout_s: float | None = None):
+        """``watch`` once the server is watching: (the SNAPSHOT events, the stream). Every
+        change made after this returns is on the stream."""
+        stream = self.watch(name, timeout_s)
+        snapshot = []
+        for event in stream:
+            if event.kind == pb.WATCHING:
+                return snapshot, stream
+            snapshot.append(event)
+        raise RuntimeError("the watch ended before the snapshot was complete")
 
     # --- the pool -------------------------------------------------------------------
 

@@ -145,7 +145,7 @@ def test_create_and_scale_return_once_the_bridge_holds_the_slice(bridge):
 
 def test_watch_streams_end_cleanly_when_the_controller_stops(bridge):
     _, _, controller, slices = bridge
-    stream = slices.watch("", timeout_s=20.0)
+    _, stream = slices.watch_started("", timeout_s=20.0)
     slices.register_member("spare", "h-spare", "10.0.0.99")
     first = next(stream)
     assert first.slice_name == "" and "h-spare" in first.detail

@@ -241,7 +241,7 @@ def test_a_scaling_decision_shows_on_the_slice_and_its_event(ctl):
     client.create("web", **WEB, members=2)
     stream = client.watch("web")
     try:
-        assert next_message(stream).kind == pb.SNAPSHOT
+        assert [next_message(stream).kind for _ in range(2)] == [pb.SNAPSHOT, pb.WATCHING]
         decision = ScalingDecision("web", 2, 4, "scale_up", "forecast", 35.0, 300.0, "ceil(35/10)=4",
                                    decided_at_s=1e9, measured_mbps=12.5, forecast_mbps=35.0, forecast_horizon_s=300.0)
         ctl.manager.scale("web", 4, why="scale up by forecast", decision=decision)
@@ -263,7 +263,7 @@ def test_watch_streams_created_scaled_deleted_in_order(ctl):
     client = ctl.client
     stream = client.watch("web")
     try:
-        wait_for(lambda: ctl.manager.bus.subscribers == 1)
+        assert next_message(stream).kind == pb.WATCHING
         client.create("db", **{**WEB, "vip_cidr": "10.30.0.0/24"})     # another slice: not watched
         client.create("web", **WEB, members=2)
         client.scale("web", 4)
@@ -286,19 +286,19 @@ def test_watch_opens_with_a_snapshot_and_sees_pool_events(ctl):
     created = client.create("web", **WEB, members=2)
     stream = client.watch()
     try:
-        first = next_message(stream)
+        first, started = next_message(stream), next_message(stream)
         client.register_member("edge", "h9", "10.0.0.9")
         second = next_message(stream)
     finally:
         stream.cancel()
     assert (first.kind, first.slice_name, first.slice) == (pb.SNAPSHOT, "web", created)
+    assert (started.kind, started.slice_name, started.detail) == (pb.WATCHING, "", "snapshot complete")
     assert (second.kind, second.slice_name, second.HasField("slice")) == (pb.MEMBER_REGISTERED, "", False)
     assert "h9" in second.detail
 
 
 def test_watch_ends_when_the_controller_stops(ctl):
-    stream = ctl.client.watch(timeout_s=5.0)
-    wait_for(lambda: ctl.manager.bus.subscribers == 1)
+    _, stream = ctl.client.watch_started(timeout_s=5.0)
     ctl.manager.bus.close()
     assert list(stream) == []
 
@@ -312,8 +312,8 @@ def test_watcher_that_falls_behind_is_told_so(ctl, monkeypatch):
     assert ctl.manager.bus.subscribers == 0
     received = 0
     with pytest.raises(grpc.RpcError) as err:
-        for _ in stream:
-            received += 1
+        for event in stream:
+            received += event.kind == pb.DECISION
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "watch again" in err.value.details()
     assert 0 < received < len(burst)
@@ -327,7 +327,7 @@ def test_watch_of_an_invalid_name_is_invalid_argument(client):
 
 
 def test_event_kinds_mirror_the_manager():
-    assert set(pb.SliceEventKind.keys()) == {"SLICE_EVENT_KIND_UNSPECIFIED", "SNAPSHOT", *EVENT_KINDS}
+    assert set(pb.SliceEventKind.keys()) == {"SLICE_EVENT_KIND_UNSPECIFIED", "SNAPSHOT", "WATCHING", *EVENT_KINDS}
 
 
 # --- the pool ------------------------------------------------------------------------------
@@ -554,6 +554,7 @@ def test_a_watcher_of_one_slice_is_not_swamped_by_the_others(ctl, monkeypatch):
         ctl.manager.bus.publish([SliceEvent("DECISION", NOW + i, "db", f"decision {i}") for i in range(5000)])
         ctl.manager.bus.publish([SliceEvent("DECISION", NOW, "web", "mine")])
         assert ctl.manager.bus.subscribers == 1, "another slice's events overflowed this watcher"
+        assert next_message(stream).kind == pb.WATCHING
         event = next_message(stream)
     finally:
         stream.cancel()
