@@ -5,7 +5,8 @@
                                  a client: open K connections to the VIP, print the
                                  members that answered as one JSON line, then on
                                  every "check" line from stdin send a line on each
-                                 connection and print which ones echoed it back;
+                                 connection and print which ones echoed it back
+                                 (and what went wrong with the others);
                                  "open" opens K more connections the same way; EOF ends
 
 Standard library only: it runs under whatever python3 the host has.
@@ -57,14 +58,26 @@ def hold(vip: str, port: int, count: int) -> None:
             conns += fresh
             print(json.dumps({"members": [c[2] for c in fresh]}), flush=True)
         elif command == "check":
-            alive = []
-            for i, (sock, reader, _) in enumerate(conns):
+            # Every connection is pinged before any echo is read, so one slow echo
+            # does not hold up the others: the check takes about one round trip.
+            sent = {}
+            for i, (sock, _, _) in enumerate(conns):
                 try:
                     sock.sendall(f"ping {i}\n".encode())
-                    alive.append(reader.readline().decode().strip() == f"ping {i}")
-                except OSError:
-                    alive.append(False)
-            print(json.dumps({"alive": alive, "members": [c[2] for c in conns]}), flush=True)
+                except OSError as exc:
+                    sent[i] = f"{type(exc).__name__}: {exc}"
+            alive, errors = [], {}
+            for i, (_, reader, _) in enumerate(conns):
+                echoed = sent.get(i)
+                if echoed is None:
+                    try:
+                        echoed = reader.readline().decode().strip()
+                    except OSError as exc:
+                        echoed = f"{type(exc).__name__}: {exc}"
+                alive.append(echoed == f"ping {i}")
+                if not alive[-1]:
+                    errors[i] = echoed or "closed"
+            print(json.dumps({"alive": alive, "errors": errors, "members": [c[2] for c in conns]}), flush=True)
     for sock, _, _ in conns:
         sock.close()
 

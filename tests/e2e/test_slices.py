@@ -22,7 +22,7 @@ from topologies.lab import ROOT, Lab
 
 PEER = ROOT / "topologies" / "slice_peer.py"
 PORT = 8080
-DRAIN_S = 6.0
+DRAIN_S = 12.0       # long enough that the checks made while draining end before it does
 MEMBERS = [f"h{s}x{k}" for s in (2, 3) for k in range(1, 5)]
 
 
@@ -162,9 +162,13 @@ def test_tcp_spreads_and_scaling_keeps_connections_then_drains(lab):
 
         before = {m.host_id: m.vip for m in lab.slices.get("web").members}
         down = lab.slices.scale("web", 2)
+        scaled_down = time.monotonic()
         leaving = {m.host_id for m in down.members if m.draining_until_s}
         assert len(leaving) == 2
-        assert all(holder.send("check")["alive"]), "draining members keep their connections"
+        checked = holder.send("check")
+        took = time.monotonic() - scaled_down
+        assert all(checked["alive"]), (f"draining members keep their connections ({took:.1f} s into a "
+                                       f"{DRAIN_S:g} s drain): {checked}")
         fresh = holder.send("open")["members"]
         assert not set(fresh) & leaving, f"new connections reached draining members: {fresh}"
 
