@@ -38,6 +38,8 @@ OWNERS: dict[str, int] = {
     "flooding": 0x0F03,
     "slices": 0x0F04,
     "learned": 0x0F05,
+    "te": 0x0F06,
+    "qos": 0x0F07,
 }
 LEARNED = "learned"
 
@@ -45,6 +47,8 @@ LEARNED = "learned"
 ID_OWNERS: dict[str, int] = {
     "forwarding": 0x02,     # fast-failover groups (controller.detours)
     "slices": 0x04,
+    "te": 0x06,
+    "qos": 0x07,
 }
 
 

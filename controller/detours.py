@@ -33,7 +33,8 @@ the hop's in port (tagged frames never use pair flows), so that is exact.
 
 TAG names the protected link (the switch pair), so one detour flow serves every
 source towards a host, and the detour for (link, destination) is the same whichever
-pair asks. Tags are VLAN ids 1..4094: a pair's is its CRC-32 slot, or the next free
+pair asks. Tags are VLAN ids 1..2047 (the upper half labels traffic-engineered
+paths, ``apps.te.dataplane``): a pair's is its CRC-32 slot, or the next free
 slot after the pairs that sort before it took theirs, so the same links always get
 the same tags (a controller restart finds the switches already right); a tag moves
 only when a colliding link appears or goes. Groups are shared per switch by
@@ -57,7 +58,7 @@ from controller import cookies
 from controller.flows import OFPVID_PRESENT, FlowSpec, flow
 from controller.groups import Bucket, GroupSpec
 
-TAG_MIN, TAG_MAX = 1, 4094
+TAG_MIN, TAG_MAX = 1, 2047      # 2048..4094 carry traffic-engineered paths (apps.te.dataplane)
 N_TAGS = TAG_MAX - TAG_MIN + 1
 PORT_BITS = 11
 PRIO_DETOUR = 1200          # above the pair flows (forwarding.PRIO_PATH) ...
@@ -82,7 +83,7 @@ class Detour:
 
 def link_tags(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
     """A VLAN id for every linked switch pair ``(a, b)``, ``a < b`` (module docstring).
-    Pairs beyond the 4094 ids get none (they stay unprotected)."""
+    Pairs beyond the 2047 ids get none (they stay unprotected)."""
     tags: dict[tuple[int, int], int] = {}
     used: set[int] = set()
     for a, b in sorted(pairs):
