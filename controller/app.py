@@ -241,6 +241,11 @@ class ForesightApp(app_manager.OSKenApp):
         with self.core.lock:
             self.core.meter_stats(ev.msg.datapath.id, ev.msg.body, time.time())
 
+    @set_ev_cls(ofp_event.EventOFPGroupStatsReply, MAIN_DISPATCHER)
+    def _group_stats(self, ev):
+        with self.core.lock:
+            self.core.group_stats(ev.msg.datapath.id, ev.msg.body, time.time())
+
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def _error(self, ev):
         msg = ev.msg

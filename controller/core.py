@@ -48,7 +48,7 @@ from os_ken.lib.packet.ether_types import ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_LL
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-from controller import arp, cookies, desired, flooding, flows, lldp, meters
+from controller import arp, cookies, desired, flooding, flows, groups, lldp, meters
 from controller.config import Config
 from controller.desired import DUMP_KINDS, Desired, Entries, Provider, ProviderError
 from controller.events import Event, EventBus
@@ -508,6 +508,8 @@ class ControllerCore:
             out += [(dp_id, flows.port_stats_request()) for dp_id in sorted(self.switches)]
             if any(hasattr(p, "meter_stats") for p in self.providers.values()):
                 out += [(dp_id, meters.stats_request()) for dp_id in sorted(self.switches)]
+            if any(hasattr(p, "group_stats") for p in self.providers.values()):
+                out += [(dp_id, groups.stats_request()) for dp_id in sorted(self.switches)]
         try:
             self.save_state()
         except Exception:  # noqa: BLE001 - a full disk must not stop forwarding; it is counted
@@ -523,20 +525,28 @@ class ControllerCore:
     @_locked
     def meter_stats(self, dp_id: int, stats: list, now: float) -> None:
         """Meter counters from a switch, handed to the providers owning the meters."""
+        self._hand_stats("meter_stats", dp_id, stats, [s.meter_id for s in stats], now)
+
+    @_locked
+    def group_stats(self, dp_id: int, stats: list, now: float) -> None:
+        """Group counters from a switch, handed to the providers owning the groups."""
+        self._hand_stats("group_stats", dp_id, stats, [s.group_id for s in stats], now)
+
+    def _hand_stats(self, hook: str, dp_id: int, stats: list, ids: list[int], now: float) -> None:
         by_owner: dict[str, list] = {}
-        for stat in stats:
-            owner = cookies.id_owner(stat.meter_id)
+        for stat, id_ in zip(stats, ids):
+            owner = cookies.id_owner(id_)
             if owner in self.providers:
                 by_owner.setdefault(owner, []).append(stat)
         for owner, owned in sorted(by_owner.items()):
-            handler = getattr(self.providers[owner], "meter_stats", None)
+            handler = getattr(self.providers[owner], hook, None)
             if handler is None:
                 continue
             try:
                 handler(dp_id, owned, now)
             except Exception:  # noqa: BLE001 - counters of one app must not stop the others
                 self.counters["provider_errors"] += 1
-                LOG.exception("provider %s failed on meter stats from dp %016x", owner, dp_id)
+                LOG.exception("provider %s failed on %s from dp %016x", owner, hook.replace("_", " "), dp_id)
 
     def _lldp_for(self, dp_id: int) -> Out:
         switch = self.topology.switches.get(dp_id)

@@ -85,7 +85,8 @@ class Provider(Protocol):
 
     Optional, looked up by name: ``grpc_services()`` (services the controller serves
     for it), ``metric_families()``, ``claims(ip)`` (the MAC to answer ARP with),
-    ``meter_stats(dp_id, stats, now)``, ``stopping()`` (before the gRPC server
+    ``meter_stats(dp_id, stats, now)`` and ``group_stats(dp_id, stats, now)`` (counters of
+    its meters and groups, every telemetry poll), ``stopping()`` (before the gRPC server
     stops: end streams cleanly) and ``close()`` (at shutdown).
     """
 

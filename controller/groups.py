@@ -180,3 +180,8 @@ def from_stats(stats: parser.OFPGroupDescStats) -> GroupSpec:
 
 def desc_request() -> parser.OFPGroupDescStatsRequest:
     return parser.OFPGroupDescStatsRequest(datapath=None, flags=0)
+
+
+def stats_request() -> parser.OFPGroupStatsRequest:
+    """Counters of every group on the switch (bytes and packets, per bucket too)."""
+    return parser.OFPGroupStatsRequest(datapath=None, flags=0, group_id=ofp.OFPG_ALL)
