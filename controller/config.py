@@ -199,6 +199,7 @@ class TeConfig(_Strict):
     priority_pairs: tuple[tuple[str, str], ...] = ()
     headroom: float = Field(default=0.2, ge=0, lt=1)
     ingest: bool = True                                          # send measured OD rates to the predictor
+    decisions_path: str = ""                                     # append one JSON line per TE step here
 
 
 class SwitchMeta(_Strict):
