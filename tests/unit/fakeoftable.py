@@ -344,8 +344,9 @@ class FakeNetwork:
         elif isinstance(msg, SyncBarrier):
             if self.ANSWER_BARRIERS:
                 self._queue.extend(self.core.barrier_replied(dp_id, msg.generation, self.now))
-        elif not isinstance(msg, (parser.OFPSetConfig, parser.OFPPortStatsRequest,
-                                  parser.OFPBarrierRequest, parser.OFPPortDescStatsRequest)):
+        elif not isinstance(msg, (parser.OFPSetConfig, parser.OFPPortStatsRequest, parser.OFPGroupStatsRequest,
+                                  parser.OFPMeterStatsRequest, parser.OFPBarrierRequest,
+                                  parser.OFPPortDescStatsRequest)):
             raise FakeSwitchError(f"unexpected message to dp {dp_id}: {type(msg).__name__}")
 
     def _reply_in_parts(self, dp_id: int, body: list, method) -> None:

@@ -1,0 +1,424 @@
+"""Traffic engineering in the controller: plan OD splits from the forecast traffic
+matrix, install them as weighted select groups, move traffic before links congest.
+
+Every ``interval_s`` (one step, ``TrafficEngineer.step``):
+
+1. The ODs are the (ingress switch, egress switch) pairs of the host pairs the
+   controller forwards between. A new OD gets its shortest path as a one-bucket
+   plan at once, so its traffic is counted from the start.
+2. Measured TM: each OD's rate from its select group's byte counter (polled with
+   the port statistics, ``group_stats``).
+3. The measured rates go to the predictor as series ``od:<src>-<dst>`` (switch
+   names), stamped with the app clock; the forecast ``horizon_s`` ahead at
+   ``quantile`` is the TM planned for. An OD without a forecast (predictor down,
+   not configured, refused) uses its measured rate, and the step says so.
+4. Candidates: the ``k`` cheapest paths per OD on the live topology (the same link
+   weights as shortest-path forwarding); capacities from ``topology.links``
+   (else ``default_capacity_mbps``).
+5. The current plan is scored on the planned TM (predicted MLU); port statistics
+   give the measured utilisation of every link. When either crosses ``threshold``,
+   the min-MLU LP (``apps.te.lp``) is solved; its plan replaces the current one
+   if it cuts the predicted MLU by ``min_gain`` at least (no churn for nothing).
+   ODs in ``priority_pairs`` (stitched traffic) are placed first, on links
+   shrunk by ``headroom``, and best effort then gets what they leave, the links
+   they use still keeping that headroom.
+
+Each step is logged, counted (``te_*`` counters) and, with ``decisions_path``,
+appended as one JSON line: time, TM source, predicted and measured MLU, action,
+the ODs that moved and their splits. Plans live in memory: after a restart the
+first step re-plans from what it measures (pairs fall back to shortest path
+meanwhile).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Callable
+
+import grpc
+import networkx as nx
+import numpy as np
+
+from apps.te import TEError
+from apps.te import dataplane as dp_
+from apps.te.dataplane import LABEL_MAX, LABEL_MIN, Host, Route
+from apps.te.lp import LPError, PathSet, mlu, solve_min_mlu
+from apps.te.paths import CAPACITY, WEIGHT, k_shortest_paths
+from controller.config import ClockConfig, TeConfig
+from controller.desired import Desired
+
+LOG = logging.getLogger(__name__)
+
+SERIES_PREFIX = "od:"
+STALE_POLLS = 3            # group counters older than this many intervals count as no traffic
+OD = tuple[int, int]
+
+
+@dataclass
+class _Counter:
+    time: float
+    bytes: int
+    rate_mbps: float | None = None
+
+
+@dataclass
+class StepRecord:
+    time: float                       # real (wall) seconds
+    app_time: float                   # the app clock
+    source: str                       # "forecast", "measured" or "mixed"
+    ods: int
+    demand_mbps: float                # total of the TM planned for
+    predicted_mlu: float              # the plan in place, on that TM
+    measured_mlu: float               # from port statistics
+    action: str                       # "hold", "replan", "keep" (LP found no real gain), "new_ods"
+    planned_mlu: float | None = None  # the LP's plan on the TM, when solved
+    solve_ms: float | None = None
+    moved: dict = field(default_factory=dict)   # "src-dst" -> [[path names, fraction], ...]
+    why: str = ""
+
+    def as_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+class TrafficEngineer:
+    name = dp_.OWNER
+
+    def __init__(self, core, resync: Callable[[], None], settings: TeConfig, predictor=None,
+                 clock: ClockConfig | None = None, wall: Callable[[], float] = time.time,
+                 poll_interval_s: float = 2.0):
+        self.core = core
+        self.resync = resync
+        self.settings = settings
+        self.predictor = predictor
+        self.clock = clock or ClockConfig()
+        self.wall = wall
+        self.poll_interval_s = poll_interval_s
+        self.mode = "reactive"
+        self._lock = threading.Lock()
+        # OD -> (group index, routes); labels by path; counters by OD.
+        self.plans: dict[OD, tuple[int, tuple[Route, ...]]] = {}
+        self._od_index: dict[OD, int] = {}
+        self._labels: dict[tuple[int, ...], int] = {}
+        self._next_label = LABEL_MIN
+        self._counters: dict[OD, _Counter] = {}
+        self._candidates: tuple[int, dict[OD, list[tuple[int, ...]]]] = (-1, {})
+        self.history: list[StepRecord] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._priority = set(settings.priority_pairs)
+
+    # ---- what the switches hold --------------------------------------------------------
+
+    def desired(self, dp_id: int, now: float) -> Desired:
+        with self._lock:
+            plans = dict(self.plans)
+        if not plans:
+            return Desired()
+        return dp_.switch_entries(dp_id, plans, self._pairs_by_od(), self._ports)
+
+    def _ports(self, path: tuple[int, ...]):
+        graph = self.core.topology.simple_graph()
+        if any(not graph.has_edge(a, b) for a, b in zip(path, path[1:])):
+            return None
+        return self.core.topology.hop_ports(list(path))
+
+    def _pairs_by_od(self) -> dict[OD, list[tuple[Host, Host]]]:
+        """OD -> the host pairs forwarded between its switches (the core's wanted pairs)."""
+        out: dict[OD, list[tuple[Host, Host]]] = {}
+        hosts = self.core.hosts
+        for src_mac, dst_mac in sorted(self.core.forwarding.paths):
+            src, dst = hosts.get(src_mac), hosts.get(dst_mac)
+            if src is None or dst is None or src.dp_id == dst.dp_id:
+                continue
+            out.setdefault((src.dp_id, dst.dp_id), []).append(
+                (Host(src.mac, src.dp_id, src.port_no), Host(dst.mac, dst.dp_id, dst.port_no)))
+        return out
+
+    # ---- counters ----------------------------------------------------------------------
+
+    def group_stats(self, dp_id: int, stats: list, now: float) -> None:
+        with self._lock:
+            by_gid = {dp_.group_id(index): od for od, (index, _) in self.plans.items() if od[0] == dp_id}
+            for stat in stats:
+                od = by_gid.get(stat.group_id)
+                if od is None:
+                    continue
+                last = self._counters.get(od)
+                sample = _Counter(now, int(stat.byte_count))
+                if last is not None and now > last.time and sample.bytes >= last.bytes:
+                    sample.rate_mbps = (sample.bytes - last.bytes) * 8 / (now - last.time) / 1e6
+                self._counters[od] = sample
+
+    def measured(self, now: float) -> dict[OD, float]:
+        """Each planned OD's rate at the last poll (0 when stale or not yet known)."""
+        stale = STALE_POLLS * max(self.poll_interval_s, self.settings.interval_s)
+        with self._lock:
+            return {od: (c.rate_mbps if c is not None and c.rate_mbps is not None and now - c.time <= stale
+                         else 0.0)
+                    for od in self.plans for c in [self._counters.get(od)]}
+
+    # ---- one step -----------------------------------------------------------------------
+
+    def step(self, now: float | None = None) -> StepRecord | None:
+        now = self.wall() if now is None else now
+        if now < self.clock.real_origin_s:
+            return None
+        with self.core.lock:
+            ods = sorted(self._pairs_by_od())
+            graph = self._graph()
+            link_util = max((link.utilisation for link in self.core.topology.links()), default=0.0)
+        if not ods:
+            return None
+        candidates = self._candidate_paths(graph, ods)
+        ods = [od for od in ods if candidates.get(od)]
+        new = [od for od in ods if od not in self.plans]
+        if new:
+            with self._lock:
+                for od in new:
+                    self.plans[od] = (self._index(od), (self._route(candidates[od][0], 1.0),))
+        vnow = self.clock.virtual(now)
+        measured = self.measured(now)
+        tm, source = self._traffic_matrix(ods, measured, vnow)
+        pathset = PathSet(graph, {od: candidates[od] for od in ods})
+        x_now = self._current_splits(pathset)
+        predicted = mlu(pathset, x_now, tm)
+        record = StepRecord(now, vnow, source, len(ods), round(sum(tm.values()), 3), round(predicted, 4),
+                            round(link_util, 4), "hold")
+        if new:
+            record.action, record.why = "new_ods", f"{len(new)} new OD(s) on their shortest path"
+        if max(predicted, link_util) > self.settings.threshold:
+            self._replan(record, pathset, tm, x_now, predicted)
+        if new or record.action == "replan":
+            self.resync()
+        self._finish(record)
+        return record
+
+    def _graph(self) -> nx.DiGraph:
+        """The live switch graph with capacities and forwarding's link weights."""
+        meta = self.core.config.topology
+        graph = nx.DiGraph()
+        for a, b, data in self.core.topology.simple_graph().edges(data=True):
+            cap = meta.capacity_mbps(a, b) or self.settings.default_capacity_mbps
+            graph.add_edge(a, b, **{CAPACITY: float(cap), WEIGHT: float(data["weight"])})
+        return graph
+
+    def _candidate_paths(self, graph: nx.DiGraph, ods: list[OD]) -> dict[OD, list[tuple[int, ...]]]:
+        version = self.core.topology.version
+        if self._candidates[0] != version:
+            self._candidates = (version, {})
+        cache = self._candidates[1]
+        for od in ods:
+            if od not in cache:
+                try:
+                    cache[od] = [tuple(p) for p in k_shortest_paths(graph, od[0], od[1], self.settings.k)]
+                except TEError:
+                    cache[od] = []
+        return cache
+
+    def _traffic_matrix(self, ods: list[OD], measured: dict[OD, float], vnow: float
+                        ) -> tuple[dict[OD, float], str]:
+        forecasts = self._forecasts(ods, measured, vnow)
+        tm = {od: forecasts.get(od, measured.get(od, 0.0)) for od in ods}
+        source = ("forecast" if len(forecasts) == len(ods) else "measured" if not forecasts else "mixed")
+        return tm, source
+
+    def _forecasts(self, ods: list[OD], measured: dict[OD, float], vnow: float) -> dict[OD, float]:
+        if self.predictor is None:
+            self._set_mode("reactive", "no predictor configured (controller.predictor.address)")
+            return {}
+        names = {od: self.series_id(od) for od in ods}
+        q = self.settings.quantile
+        try:
+            if self.settings.ingest:
+                self.predictor.ingest([(names[od], vnow, measured.get(od, 0.0)) for od in ods],
+                                      labels={"kind": "od"})
+            response = self.predictor.forecast(list(names.values()), [self.settings.horizon_s], [q])
+        except grpc.RpcError as err:
+            self._set_mode("reactive", f"predictor unreachable or refused: {err.code().name}: {err.details()}")
+            return {}
+        self._set_mode("predictive", "")
+        by_name = {name: od for od, name in names.items()}
+        out = {}
+        for fc in response.forecasts:
+            od = by_name.get(fc.series_id)
+            if od is None:
+                continue
+            value = next((qv.value for qv in fc.quantiles if abs(qv.quantile - q) < 1e-9), fc.mean)
+            if math.isfinite(value):
+                out[od] = max(0.0, float(value))
+        return out
+
+    def series_id(self, od: OD) -> str:
+        return f"{SERIES_PREFIX}{self._name(od[0])}-{self._name(od[1])}"
+
+    def _name(self, dp_id: int) -> str:
+        return self.core.config.topology.name_of(dp_id) or f"dp{dp_id:x}"
+
+    def _set_mode(self, mode: str, why: str) -> None:
+        if mode != self.mode:
+            if mode == "reactive":
+                LOG.warning("traffic engineering on measured traffic: %s", why)
+            else:
+                LOG.info("traffic engineering on forecasts %g s ahead at q%g",
+                         self.settings.horizon_s, self.settings.quantile)
+        self.mode = mode
+
+    def _current_splits(self, pathset: PathSet) -> np.ndarray:
+        x = pathset.first_path_splits()
+        with self._lock:
+            plans = dict(self.plans)
+        for i, od in enumerate(pathset.ods):
+            lo, hi = pathset.offsets[i], pathset.offsets[i + 1]
+            fractions = {r.path: r.fraction for r in plans[od][1]} if od in plans else {}
+            row = np.array([fractions.get(p, 0.0) for p in pathset.paths[i]])
+            if row.sum() > 0:
+                x[lo:hi] = row / row.sum()
+        return x
+
+    def _replan(self, record: StepRecord, pathset: PathSet, tm: dict[OD, float], x_now: np.ndarray,
+                predicted: float) -> None:
+        started = time.perf_counter()
+        try:
+            x_new = self._solve(pathset, tm)
+        except (LPError, TEError) as err:
+            record.action, record.why = "hold", f"LP failed: {err}"
+            self.core.counters["te_lp_failures"] += 1
+            LOG.error("traffic engineering: %s", record.why)
+            return
+        record.solve_ms = round((time.perf_counter() - started) * 1e3, 2)
+        planned = mlu(pathset, x_new, tm)
+        record.planned_mlu = round(planned, 4)
+        if planned > predicted * (1 - self.settings.min_gain):
+            record.action = "keep"
+            record.why = (f"the LP plan's MLU {planned:.3f} is not {self.settings.min_gain:.0%} below "
+                          f"the current {predicted:.3f}")
+            return
+        moved = {}
+        with self._lock:
+            for i, od in enumerate(pathset.ods):
+                lo, hi = pathset.offsets[i], pathset.offsets[i + 1]
+                if np.allclose(x_new[lo:hi], x_now[lo:hi], atol=1e-3):
+                    continue
+                routes = tuple(self._route(p, float(f)) for p, f in zip(pathset.paths[i], x_new[lo:hi])
+                               if f > 1e-3)
+                self.plans[od] = (self._index(od), routes)
+                moved[f"{self._name(od[0])}-{self._name(od[1])}"] = [
+                    ["-".join(self._name(d) for d in r.path), round(r.fraction, 3)] for r in routes]
+        record.action, record.moved = "replan", moved
+        record.why = (f"utilisation over {self.settings.threshold:g} (predicted {predicted:.3f}, measured "
+                      f"{record.measured_mlu:.3f}): {len(moved)} OD(s) re-split, MLU {predicted:.3f} -> {planned:.3f}")
+        self.core.counters["te_replans"] += 1
+        self.core.counters["te_od_moves"] += len(moved)
+
+    def _solve(self, pathset: PathSet, tm: dict[OD, float]) -> np.ndarray:
+        """Min-MLU splits; priority ODs first, on links shrunk by the headroom."""
+        names = {od: (self._name(od[0]), self._name(od[1])) for od in pathset.ods}
+        prio = {od for od in pathset.ods if names[od] in self._priority and tm.get(od, 0) > 0}
+        if not prio:
+            return solve_min_mlu(pathset, tm).x
+        keep = 1 - self.settings.headroom
+        first = _scaled(pathset.graph, {arc: keep for arc in pathset.links})
+        stage1 = solve_min_mlu(PathSet(first, {od: pathset.paths[pathset.od_index[od]] for od in sorted(prio)}),
+                               {od: tm[od] for od in prio})
+        prio_load = stage1.pathset.loads_mbps(stage1.x, {od: tm[od] for od in prio})
+        load_on = dict(zip(stage1.pathset.links, prio_load))
+        # Best effort gets what priority leaves, links carrying priority keeping the headroom.
+        factors = {arc: (max(keep - load_on[arc] / pathset.graph[arc[0]][arc[1]][CAPACITY], 1e-3)
+                         if load_on.get(arc, 0.0) > 0 else 1.0) for arc in pathset.links}
+        rest = [od for od in pathset.ods if od not in prio]
+        x = pathset.first_path_splits()
+        for od, (path_splits) in stage1.splits().items():
+            i = pathset.od_index[od]
+            fractions = dict(path_splits)
+            x[pathset.offsets[i]:pathset.offsets[i + 1]] = [fractions.get(p, 0.0) for p in pathset.paths[i]]
+        if rest:
+            second = PathSet(_scaled(pathset.graph, factors), {od: pathset.paths[pathset.od_index[od]] for od in rest})
+            stage2 = solve_min_mlu(second, {od: tm.get(od, 0.0) for od in rest})
+            for od, path_splits in stage2.splits().items():
+                i = pathset.od_index[od]
+                fractions = dict(path_splits)
+                x[pathset.offsets[i]:pathset.offsets[i + 1]] = [fractions.get(p, 0.0) for p in pathset.paths[i]]
+        return x
+
+    def _index(self, od: OD) -> int:
+        if od not in self._od_index:
+            self._od_index[od] = len(self._od_index)
+        return self._od_index[od]
+
+    def _route(self, path: tuple[int, ...], fraction: float) -> Route:
+        label = self._labels.get(path)
+        if label is None:
+            label = self._new_label()
+            self._labels[path] = label
+        return Route(path, label, fraction)
+
+    def _new_label(self) -> int:
+        """The next label after the last one given, skipping those in use (a label
+        freed by one plan is not reused at once, so a frame still on it cannot be
+        misrouted)."""
+        in_use = {r.label for _, routes in self.plans.values() for r in routes}
+        self._labels = {p: lab for p, lab in self._labels.items() if lab in in_use}
+        taken = set(self._labels.values())
+        span = LABEL_MAX - LABEL_MIN + 1
+        for i in range(span):
+            label = LABEL_MIN + (self._next_label - LABEL_MIN + i) % span
+            if label not in taken:
+                self._next_label = label + 1
+                return label
+        raise TEError(f"all {span} path labels are in use")
+
+    def _finish(self, record: StepRecord) -> None:
+        self.history.append(record)
+        del self.history[:-1000]
+        self.core.counters["te_steps"] += 1
+        self.core.counters[f"te_steps_{record.source}"] += 1
+        log = LOG.info if record.action in ("replan", "new_ods") else LOG.debug
+        log("te step: %s TM (%d ODs, %.2f Mbit/s), predicted MLU %.3f, measured %.3f: %s%s",
+            record.source, record.ods, record.demand_mbps, record.predicted_mlu, record.measured_mlu,
+            record.action, f" ({record.why})" if record.why else "")
+        if self.settings.decisions_path:
+            try:
+                with open(self.settings.decisions_path, "a", encoding="utf-8") as out:
+                    out.write(json.dumps(record.as_json()) + "\n")
+            except OSError as err:
+                self.core.counters["te_decision_write_errors"] += 1
+                LOG.error("te: cannot append to %s: %s", self.settings.decisions_path, err)
+
+    # ---- the background loop ------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.settings.decisions_path:
+            FsPath(self.settings.decisions_path).parent.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._run, name="te-steps", daemon=True)
+        self._thread.start()
+
+    def next_step_at(self, now: float) -> float:
+        """The first grid time (real_origin_s + k * interval_s) after ``now``."""
+        k = math.floor((now - self.clock.real_origin_s) / self.settings.interval_s) + 1
+        return self.clock.real_origin_s + max(k, 0) * self.settings.interval_s
+
+    def _run(self) -> None:
+        while not self._stop.wait(max(0.0, self.next_step_at(self.wall()) - self.wall())):
+            try:
+                self.step()
+            except Exception:  # noqa: BLE001 - the loop must survive a bad step
+                self.core.counters["te_step_errors"] += 1
+                LOG.exception("traffic engineering step failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def _scaled(graph: nx.DiGraph, factors: dict) -> nx.DiGraph:
+    out = graph.copy()
+    for (u, v), f in factors.items():
+        out[u][v][CAPACITY] = graph[u][v][CAPACITY] * f
+    return out

@@ -1,0 +1,199 @@
+"""Traffic engineering through the core and fake switches: OD plans become weighted
+select groups and labelled routes that really carry frames; measured and forecast
+utilisation over the threshold re-splits traffic; dead routes fall out at once;
+priority pairs keep their headroom. Frames are judged by where they go."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import grpc
+import pytest
+from os_ken.lib.packet.ether_types import ETH_TYPE_IP
+
+from apps.te import dataplane
+from apps.te.engineer import TrafficEngineer
+from controller.config import ClockConfig, ConfigError, TeConfig, parse
+
+from fakeoftable import diamond, ipv4_frame
+
+
+def _engineer(net, predictor=None, **settings) -> TrafficEngineer:
+    te = TrafficEngineer(net.core, lambda: net.deliver(net.core.resync(net.now)),
+                         TeConfig(**{"threshold": 0.5, **settings}), predictor, wall=lambda: net.now,
+                         poll_interval_s=1.0)
+    net.core.add_provider(te)
+    return te
+
+
+@pytest.fixture
+def net():
+    net = diamond(capacities={(1, 2): 10, (1, 3): 10, (2, 4): 10, (3, 4): 10})
+    net.announce("h1", "h4")
+    net.send("h1", ipv4_frame(net.host("h1"), net.host("h4")))   # the controller learns h1 -> h4
+    net.clear_inboxes()
+    return net
+
+
+def _path(net, udp_src: int) -> list[int]:
+    h1, h4 = net.host("h1"), net.host("h4")
+    fields = {"eth_src": h1.mac, "eth_dst": h4.mac, "eth_type": ETH_TYPE_IP, "ipv4_src": h1.ip,
+              "ipv4_dst": h4.ip, "ip_proto": 17, "udp_src": udp_src, "udp_dst": 9}
+    walk = net.walk(h1.dp_id, h1.port_no, fields)
+    assert walk.delivered == ["h4"], f"UDP port {udp_src}: {walk}"
+    (_, headers), = walk.packets
+    assert headers.get("vlan_vid", 0) == 0, "delivered without the route label"
+    return [dp for dp, _ in walk.entered]
+
+
+def _group_stats(te, net, mbps_by_od: dict, seconds: float = 1.0):
+    """Feed group counters as the switches would report them after ``seconds`` at these rates."""
+    for (src, dst), mbps in mbps_by_od.items():
+        index, _ = te.plans[(src, dst)]
+        counter = te._counters.get((src, dst))
+        before = counter.bytes if counter else 0
+        if counter is None:
+            te.group_stats(src, [SimpleNamespace(group_id=dataplane.group_id(index), byte_count=0)], net.now)
+        net.now += seconds
+        te.group_stats(src, [SimpleNamespace(group_id=dataplane.group_id(index),
+                                             byte_count=before + int(mbps * 1e6 / 8 * seconds))], net.now)
+
+
+def test_a_new_od_gets_its_shortest_path_as_a_labelled_route(net):
+    te = _engineer(net)
+    record = te.step(net.now)
+    assert record.action == "new_ods" and record.ods == 1
+    (_, routes), = te.plans.values()
+    assert [(r.path, r.fraction) for r in routes] == [((1, 2, 4), 1.0)]
+    assert {tuple(_path(net, port)) for port in range(1000, 1020)} == {(1, 2, 4)}
+    assert net.out_of_sync() == {}
+    groups = net.switches[1].group_specs()
+    (group,) = [g for g in groups if g.group_id == dataplane.group_id(0)]
+    assert group.type == "select" and [b.weight for b in group.buckets] == [1000]
+
+
+def test_measured_utilisation_over_the_threshold_splits_the_od(net):
+    te = _engineer(net)
+    te.step(net.now)
+    _group_stats(te, net, {(1, 4): 8.0})
+    assert te.measured(net.now) == {(1, 4): pytest.approx(8.0)}
+    record = te.step(net.now)
+    assert record.source == "measured" and record.predicted_mlu == pytest.approx(0.8)
+    assert record.action == "replan" and record.planned_mlu == pytest.approx(0.4)
+    assert record.moved == {"s1-s4": [["s1-s2-s4", 0.5], ["s1-s3-s4", 0.5]]}
+    (group,) = [g for g in net.switches[1].group_specs() if g.group_id == dataplane.group_id(0)]
+    assert sorted(b.weight for b in group.buckets) == [500, 500]
+    paths = {tuple(_path(net, port)) for port in range(1000, 1064)}
+    assert paths == {(1, 2, 4), (1, 3, 4)}, "flows of the OD are hashed onto both routes"
+    assert net.out_of_sync() == {}
+    assert net.core.counters["te_replans"] == 1
+
+
+def test_under_the_threshold_the_plan_holds(net):
+    te = _engineer(net)
+    te.step(net.now)
+    _group_stats(te, net, {(1, 4): 3.0})
+    record = te.step(net.now)
+    assert (record.action, record.predicted_mlu) == ("hold", pytest.approx(0.3))
+    (_, routes), = te.plans.values()
+    assert len(routes) == 1
+
+
+def test_a_route_over_a_dead_link_falls_out_and_the_rest_carry_everything(net):
+    te = _engineer(net)
+    te.step(net.now)
+    _group_stats(te, net, {(1, 4): 8.0})
+    te.step(net.now)
+    net.link_down(2, 2)                     # s2-s4
+    net.run(1.0)
+    paths = {tuple(_path(net, port)) for port in range(1000, 1032)}
+    assert paths == {(1, 3, 4)}
+    (group,) = [g for g in net.switches[1].group_specs() if g.group_id == dataplane.group_id(0)]
+    assert [b.weight for b in group.buckets] == [1000]
+
+
+def test_a_forecast_over_the_threshold_replans_before_the_load_arrives(net):
+    class Forecasting:
+        """A prediction service whose model sees 9 Mbit/s coming on every OD."""
+
+        def __init__(self):
+            self.samples = []
+
+        def ingest(self, samples, labels=None):
+            self.samples += list(samples)
+
+        def forecast(self, series_ids, horizons_s, quantiles=()):
+            return SimpleNamespace(forecasts=[
+                SimpleNamespace(series_id=s, mean=7.0, horizon_s=horizons_s[0],
+                                quantiles=[SimpleNamespace(quantile=q, value=9.0) for q in quantiles])
+                for s in series_ids])
+
+    predictor = Forecasting()
+    clock = ClockConfig(time_scale=150, virtual_origin_s=3_000_000, real_origin_s=0)
+    te = _engineer(net, predictor)
+    te.clock = clock
+    record = te.step(net.now)            # no traffic measured yet: 0 Mbit/s
+    assert record.source == "forecast" and record.measured_mlu == 0
+    assert record.predicted_mlu == pytest.approx(0.9) and record.action == "replan"
+    assert record.moved == {"s1-s4": [["s1-s2-s4", 0.5], ["s1-s3-s4", 0.5]]}
+    assert predictor.samples == [("od:s1-s4", clock.virtual(net.now), 0.0)]
+    assert te.mode == "predictive"
+    _group_stats(te, net, {(1, 4): 2.0})
+    record = te.step(net.now)
+    assert (record.predicted_mlu, record.action) == (pytest.approx(0.45), "hold")
+    assert predictor.samples[-1] == ("od:s1-s4", clock.virtual(net.now), pytest.approx(2.0))
+
+
+def test_a_dead_predictor_means_measured_rates_and_the_step_says_so(net):
+    class Dead:
+        def ingest(self, samples, labels=None):
+            raise _Unavailable()
+
+        def forecast(self, *args):
+            raise AssertionError("not reached")
+
+    te = _engineer(net, Dead())
+    te.step(net.now)
+    _group_stats(te, net, {(1, 4): 8.0})
+    record = te.step(net.now)
+    assert (record.source, record.action, te.mode) == ("measured", "replan", "reactive")
+
+
+class _Unavailable(grpc.RpcError):
+    def code(self):
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self):
+        return "connection refused"
+
+
+def test_priority_pairs_are_placed_first_and_keep_their_headroom():
+    net = diamond(capacities={(1, 2): 10, (1, 3): 10, (2, 4): 10, (3, 4): 10})
+    te = TrafficEngineer(net.core, lambda: None, TeConfig(priority_pairs=[("s1", "s4")], headroom=0.3),
+                         None, wall=lambda: net.now)
+    graph = te._graph()
+    from apps.te.lp import PathSet, mlu
+    pathset = PathSet(graph, {(1, 4): [(1, 2, 4), (1, 3, 4)], (2, 4): [(2, 4), (2, 1, 3, 4)]})
+    tm = {(1, 4): 6.0, (2, 4): 6.0}
+    x = te._solve(pathset, tm)
+    splits = pathset.splits(x)
+    prio_on = dict(splits[(1, 4)])
+    # Priority first: 6 Mbit/s over two 10 Mbit/s routes at <= 70 % each.
+    assert prio_on[(1, 2, 4)] == pytest.approx(0.5) and prio_on[(1, 3, 4)] == pytest.approx(0.5)
+    load = dict(zip(pathset.links, pathset.loads_mbps(x, tm)))
+    # s2-s4 carries 3 of priority: best effort may add at most 4 there (70 % of 10 in all).
+    assert load[(2, 4)] <= 7.0 + 1e-6
+    assert mlu(pathset, x, tm) <= 1.0
+
+
+@pytest.mark.parametrize("text, where", [
+    ("te: {threshold: 0}", "te.threshold"),
+    ("te: {k: 0}", "te.k"),
+    ("te: {quantile: 1.5}", "te.quantile"),
+    ("te: {headroom: 1}", "te.headroom"),
+    ("te: {priority_pairs: [[s1]]}", "te.priority_pairs"),
+    ("te: {bogus: 1}", "te.bogus: unknown key"),
+])
+def test_bad_te_config_is_refused_naming_the_key(text, where):
+    with pytest.raises(ConfigError, match=where.replace(".", r"\.")):
+        parse(text)
