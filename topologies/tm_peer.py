@@ -1,9 +1,11 @@
 """Replaying a traffic matrix in Mininet: one paced UDP flow per OD pair.
 
     send --plan FILE --start T --step-s S
-        FILE is JSON {"port": P, "flows": {"<dst ip>": [Mbit/s per interval, ...]}}:
-        this host sends to every listed destination at once, interval i at its rate
-        during [T + i*S, T + (i+1)*S). Each datagram carries the interval index, so
+        FILE is JSON {"port": P, "flows": {"<dst ip>": [Mbit/s per interval, ...]},
+        "sockets": N}: this host sends to every listed destination at once, interval
+        i at its rate during [T + i*S, T + (i+1)*S), its datagrams taking turns over N
+        source ports (default 1: one UDP flow per destination; more let a switch's
+        per-flow hashing split the destination's traffic). Each datagram carries the interval index, so
         the receiver can count per interval. Prints {"sent": {dst: [bytes per
         interval]}} when done.
     recv --port P
@@ -30,7 +32,7 @@ HEADER = struct.Struct("!I")  # interval index
 
 
 def send(plan: dict, start: float, step_s: float, tick_s: float = 0.002) -> dict:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(int(plan.get("sockets", 1)))]
     port = int(plan["port"])
     flows = {dst: [float(r) for r in rates] for dst, rates in plan["flows"].items()}
     intervals = max((len(r) for r in flows.values()), default=0)
@@ -50,12 +52,14 @@ def send(plan: dict, start: float, step_s: float, tick_s: float = 0.002) -> dict
                     due = int(mbps * 1e6 / 8 * (now - begin)) - sent[dst][i]
                     while due >= FRAME:
                         try:
-                            sock.sendto(payload, (dst, port))
+                            socks[sent[dst][i] // FRAME % len(socks)].sendto(payload, (dst, port))
                         except OSError:          # no ARP answer yet: the bytes count as offered
                             pass
                         sent[dst][i] += FRAME
                         due -= FRAME
             time.sleep(min(tick_s, max(0.0, end - now), max(tick_s / 4, begin - now)))
+    for sock in socks:
+        sock.close()
     return {"sent": sent}
 
 
