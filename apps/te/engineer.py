@@ -7,7 +7,7 @@ Every ``interval_s`` (one step, ``TrafficEngineer.step``):
    controller forwards between. A new OD gets its shortest path as a one-bucket
    plan at once, so its traffic is counted from the start.
 2. Measured TM: each OD's rate from its select group's byte counter (polled with
-   the port statistics, ``group_stats``).
+   the port statistics, ``group_stats``), over the last ``MEASURE_WINDOW_S``.
 3. The measured rates go to the predictor as series ``od:<src>-<dst>`` (switch
    names), stamped with the app clock; the forecast ``horizon_s`` ahead at
    ``quantile`` is the TM planned for. An OD without a forecast (predictor down,
@@ -37,6 +37,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Callable
@@ -57,14 +58,36 @@ LOG = logging.getLogger(__name__)
 
 SERIES_PREFIX = "od:"
 STALE_POLLS = 3            # group counters older than this many intervals count as no traffic
+# Open vSwitch pushes datapath counters to its groups in batches (about every 0.5 s),
+# so a rate over one short poll swings far above and below the truth: rates are taken
+# over this window instead.
+MEASURE_WINDOW_S = 3.0
 OD = tuple[int, int]
 
 
 @dataclass
 class _Counter:
-    time: float
-    bytes: int
-    rate_mbps: float | None = None
+    """An OD group's byte counter over the last ``MEASURE_WINDOW_S``: (time, bytes) samples."""
+
+    samples: deque = field(default_factory=deque)
+
+    def add(self, now: float, count: int) -> None:
+        if self.samples and (count < self.samples[-1][1] or now <= self.samples[-1][0]):
+            self.samples.clear()            # a reset counter (group re-created): start again
+        self.samples.append((now, count))
+        while len(self.samples) > 2 and self.samples[1][0] <= now - MEASURE_WINDOW_S:
+            self.samples.popleft()
+
+    @property
+    def time(self) -> float:
+        return self.samples[-1][0]
+
+    @property
+    def rate_mbps(self) -> float | None:
+        if len(self.samples) < 2:
+            return None
+        (t0, b0), (t1, b1) = self.samples[0], self.samples[-1]
+        return (b1 - b0) * 8 / (t1 - t0) / 1e6
 
 
 @dataclass
@@ -149,11 +172,7 @@ class TrafficEngineer:
                 od = by_gid.get(stat.group_id)
                 if od is None:
                     continue
-                last = self._counters.get(od)
-                sample = _Counter(now, int(stat.byte_count))
-                if last is not None and now > last.time and sample.bytes >= last.bytes:
-                    sample.rate_mbps = (sample.bytes - last.bytes) * 8 / (now - last.time) / 1e6
-                self._counters[od] = sample
+                self._counters.setdefault(od, _Counter()).add(now, int(stat.byte_count))
 
     def measured(self, now: float) -> dict[OD, float]:
         """Each planned OD's rate at the last poll (0 when stale or not yet known)."""
