@@ -46,6 +46,8 @@ import grpc
 import networkx as nx
 import numpy as np
 
+from prometheus_client.core import GaugeMetricFamily
+
 from apps.te import TEError
 from apps.te import dataplane as dp_
 from apps.te.dataplane import LABEL_MAX, LABEL_MIN, Host, Route
@@ -408,6 +410,24 @@ class TrafficEngineer:
             except OSError as err:
                 self.core.counters["te_decision_write_errors"] += 1
                 LOG.error("te: cannot append to %s: %s", self.settings.decisions_path, err)
+
+    def metric_families(self) -> list:
+        """Prometheus families for the controller's /metrics (read at scrape time)."""
+        mlu_ = GaugeMetricFamily("foresight_te_mlu", "Maximum link utilisation at the last TE step",
+                                 labels=["measure"])
+        demand = GaugeMetricFamily("foresight_te_od_demand_mbps", "Per-OD traffic at the last poll",
+                                   labels=["od"])
+        routes = GaugeMetricFamily("foresight_te_od_routes", "Routes an OD's traffic is split over", labels=["od"])
+        if self.history:
+            last = self.history[-1]
+            mlu_.add_metric(["predicted"], last.predicted_mlu)
+            mlu_.add_metric(["measured"], last.measured_mlu)
+        for od, rate in sorted(self.measured(self.wall()).items()):
+            demand.add_metric([f"{self._name(od[0])}-{self._name(od[1])}"], rate)
+        with self._lock:
+            for od, (_, rs) in sorted(self.plans.items()):
+                routes.add_metric([f"{self._name(od[0])}-{self._name(od[1])}"], len(rs))
+        return [mlu_, demand, routes]
 
     # ---- the background loop ------------------------------------------------------------
 

@@ -216,3 +216,16 @@ def test_measured_rates_smooth_batched_counters_and_survive_a_reset(net):
     net.now += 1.0
     te.group_stats(1, [SimpleNamespace(group_id=gid, byte_count=1000 + 250_000)], net.now)
     assert te.measured(net.now)[(1, 4)] == pytest.approx(2.0)
+
+
+def test_metrics_show_the_last_step_and_each_od(net):
+    te = _engineer(net)
+    te.step(net.now)
+    _group_stats(te, net, {(1, 4): 8.0})
+    te.step(net.now)
+    families = {f.name: f for f in te.metric_families()}
+    mlu = {s.labels["measure"]: s.value for s in families["foresight_te_mlu"].samples}
+    assert mlu == {"predicted": pytest.approx(0.8), "measured": 0.0}
+    assert [(s.labels["od"], s.value) for s in families["foresight_te_od_demand_mbps"].samples] == \
+        [("s1-s4", pytest.approx(8.0))]
+    assert [(s.labels["od"], s.value) for s in families["foresight_te_od_routes"].samples] == [("s1-s4", 2)]
