@@ -8,6 +8,7 @@ A flow that matches an undeclared field or jumps to an undeclared table raises
     0 ingress   LLDP and ARP to the controller; frames on a fast-failover detour (VLAN
                 tagged) straight to forward; everything else to slice
     1 slice     per-slice classification (VIPs, rate limits); VIP traffic to lb; miss to forward
+                QoS classes (DSCP from host ports, ingress meters) below the slices' rules
     2 forward   per (eth_src, eth_dst) paths, detours per (eth_dst, vlan_vid); multicast to
                 flood; miss to controller
     3 flood     spanning-tree broadcast: blocked ports drop, others output
@@ -53,9 +54,9 @@ TABLES: tuple[Table, ...] = (
           next_tables=("slice", "forward"), miss="goto:slice",
           description="classify: control protocols to the controller; detour-tagged frames to forward"),
     Table("slice", 1, frozenset({"in_port", "eth_type", "eth_src", "eth_dst", "ipv4_src", "ipv4_dst",
-                                 "ip_proto", "tcp_src", "tcp_dst", "udp_src", "udp_dst"}),
+                                 "ip_proto", "ip_dscp", "tcp_src", "tcp_dst", "udp_src", "udp_dst"}),
           next_tables=("forward", "lb"), miss="goto:forward",
-          description="slices: VIP classification, rate limits with meters, marking"),
+          description="slices: VIP classification, rate limits with meters, marking; QoS classes by DSCP"),
     Table("forward", 2, frozenset({"in_port", "eth_src", "eth_dst", "eth_type", "vlan_vid"}),
           next_tables=("flood",), miss="controller",
           description="unicast paths between learned hosts, and their fast-failover detours"),
