@@ -10,6 +10,7 @@ bootstrap:
 demo: bootstrap
 	$(VENV)/bin/foresight lab run demo
 	$(VENV)/bin/foresight lab run slices
+	$(VENV)/bin/foresight lab run te
 
 test: bootstrap
 	$(PY) -m pytest tests
