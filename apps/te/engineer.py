@@ -188,7 +188,7 @@ class TrafficEngineer:
 
     def step(self, now: float | None = None) -> StepRecord | None:
         now = self.wall() if now is None else now
-        if now < self.clock.real_origin_s:
+        if now < self.clock.real_origin_s or self._stop.is_set():
             return None
         with self.core.lock:
             ods = sorted(self._pairs_by_od())
@@ -215,6 +215,8 @@ class TrafficEngineer:
             record.action, record.why = "new_ods", f"{len(new)} new OD(s) on their shortest path"
         if max(predicted, link_util) > self.settings.threshold:
             self._replan(record, pathset, tm, x_now, predicted)
+        if self._stop.is_set():
+            return None                     # the controller is stopping: the switches may be gone
         if new or record.action == "replan":
             self.resync()
         self._finish(record)
@@ -450,10 +452,14 @@ class TrafficEngineer:
                 self.core.counters["te_step_errors"] += 1
                 LOG.exception("traffic engineering step failed")
 
+    def stopping(self) -> None:
+        """The controller is stopping: no step starts, a running one changes nothing."""
+        self._stop.set()
+
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=1.0)
 
 
 def _scaled(graph: nx.DiGraph, factors: dict) -> nx.DiGraph:

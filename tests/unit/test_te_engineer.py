@@ -229,3 +229,10 @@ def test_metrics_show_the_last_step_and_each_od(net):
     assert [(s.labels["od"], s.value) for s in families["foresight_te_od_demand_mbps"].samples] == \
         [("s1-s4", pytest.approx(8.0))]
     assert [(s.labels["od"], s.value) for s in families["foresight_te_od_routes"].samples] == [("s1-s4", 2)]
+
+
+def test_no_step_runs_once_the_controller_is_stopping(net):
+    te = _engineer(net)
+    te.stopping()
+    assert te.step(net.now) is None
+    assert te.plans == {} and net.core.counters["te_steps"] == 0
