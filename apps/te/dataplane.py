@@ -1,28 +1,36 @@
-"""Traffic-engineered paths on the switches: weighted select groups and labelled paths.
+"""Traffic-engineered paths on the switches: weighted splits and labelled routes.
 
 Pure: given the routes planned for each OD pair (ingress switch, egress switch), the
 pairs of hosts behind them and the topology, ``switch_entries`` returns what one
 switch should hold. Each route is a switch path with a *label*, a VLAN id in
 2048..4094 (the lower half, 1..2047, tags fast-failover detours,
-``controller.detours``)::
+``controller.detours``), and an indirect group at its ingress that puts the frame
+on it::
 
-    ingress  forward  eth_src, eth_dst, IPv4 of a pair     group OD (select, weighted)
-             bucket   weight w_r                           push_vlan, vlan_vid := label r,
-                                                           output toward the route's 2nd switch
-    transit  forward  vlan_vid = label r                   output toward the next switch
-    egress   forward  vlan_vid = label r, eth_dst = host   pop_vlan, output to the host
+    ingress  group R (indirect)                            push_vlan, vlan_vid := label R,
+                                                           output toward R's 2nd switch
+             forward  pair, TCP/UDP, source port in slot block b     group R (b's route)
+             forward  pair, IPv4                                     group of the main route
+    transit  forward  vlan_vid = label R                   output toward the next switch
+    egress   forward  vlan_vid = label R, eth_dst = host   pop_vlan, output to the host
 
-The select group hashes each flow (its 5-tuple) onto one bucket, weighted, so an
-OD's flows spread over its routes in the planned proportions while every flow
-keeps one path (no reordering). The label takes the frame off the pair flows, as
-a detour tag does: a route may cross a switch whose pair flow for the same hosts
-points elsewhere. Non-IPv4 frames of a pair (ARP) keep the pair's shortest path.
+The weighted split is a hash of each flow onto ``SLOTS`` slots, the low bits of its
+TCP or UDP source port (as random as ephemeral ports are), each route owning a
+share of the slots proportional to its fraction; a route's slots are a few aligned
+blocks, each one masked match. So every flow keeps one path (no reordering) and an
+OD's flows spread over its routes in the planned proportions. Why not an OpenFlow
+select group: Open vSwitch's default select hash, the only one OpenFlow 1.3 can ask
+for, leaves out the L4 ports, so every flow between two hosts lands in one bucket
+(``../shared/LAB.md``; choosing the hash fields needs OpenFlow 1.5). Other IPv4
+(ICMP) takes the OD's main route; non-IPv4 frames (ARP) keep the pair flows.
 
-A route whose links are not all up is left out and the others share its weight;
-an OD with no live route gets no split flow, so its pairs fall back to the pair
-flows (shortest path, fast-failover protected) until the app re-plans.
-
-Group ids (and the OD's index in them) are the te owner's (``controller.cookies``).
+The label takes the frame off the pair flows, as a detour tag does: a route may
+cross a switch whose pair flow for the same hosts points elsewhere. A route whose
+links are not all up is left out and the others share its slots; an OD with no live
+route gets no split flows, so its pairs fall back to the pair flows (shortest path,
+fast-failover protected) until the app re-plans. Route groups count the OD's bytes
+(``group_stats``). Their ids are the te owner's, numbered by label
+(``controller.cookies``).
 """
 
 from __future__ import annotations
@@ -39,11 +47,15 @@ OWNER = "te"
 COOKIE = cookies.cookie(OWNER)
 LABEL_MIN, LABEL_MAX = 2048, 4094
 PRIO_SPLIT = 1010            # forward: above the pair flows (forwarding.PRIO_PATH) ...
+PRIO_SLOT = 1011             # ... and the TCP/UDP slot blocks above the OD's catch-all
 PRIO_LABEL = 1200            # ... labelled frames along their route, above the detours' tagged drop
 PRIO_LABEL_DROP = 1150       # a labelled frame with no route here is dropped, never looped
 PRIO_LABEL_INGRESS = 1490    # ingress: labelled frames skip the slice table (its rules ran at ingress)
 LABELLED = (OFPVID_PRESENT | LABEL_MIN, OFPVID_PRESENT | LABEL_MIN)   # vlan_vid >= 2048, tag present
-WEIGHT_SCALE = 1000          # a route's bucket weight: its fraction in thousandths
+SLOT_BITS = 6
+SLOTS = 1 << SLOT_BITS       # flows hash onto 64 slots: a split is exact to 1/64
+SLOT_MASK = SLOTS - 1
+PORT_FIELDS = ((6, "tcp_src"), (17, "udp_src"))
 
 Path = tuple[int, ...]
 
@@ -52,7 +64,7 @@ Path = tuple[int, ...]
 class Route:
     path: Path               # dp_ids, ingress first
     label: int
-    fraction: float          # of the OD's traffic
+    fraction: float          # of the OD's traffic (the LP's; the switches realise it in 1/64ths)
 
 
 @dataclass(frozen=True)
@@ -71,47 +83,70 @@ ALWAYS: tuple[FlowSpec, ...] = (
 )
 
 
-def group_id(od_index: int) -> int:
-    return cookies.group_id(OWNER, od_index)
+def group_id(label: int) -> int:
+    """The indirect group that puts frames on the route with this label."""
+    return cookies.group_id(OWNER, label)
 
 
 def live_routes(routes: Iterable[Route], ports: Ports) -> list[tuple[Route, list[tuple[int, int, int]], int]]:
-    """The routes whose links are all up, with their hops and bucket weights (the dead
-    routes' share goes to the others in proportion)."""
+    """The routes whose links are all up, with their hops and slot counts (the dead
+    routes' share goes to the others in proportion; every live route keeps a slot)."""
     live = [(r, hops) for r in routes if r.fraction > 0 and (hops := ports(r.path)) is not None]
     total = sum(r.fraction for r, _ in live)
     if total <= 0:
         return []
-    return [(r, hops, max(1, round(WEIGHT_SCALE * r.fraction / total))) for r, hops in live]
+    return [(r, hops, n) for (r, hops), n in zip(live, slot_counts([r.fraction / total for r, _ in live]))]
 
 
-def switch_entries(dp_id: int, plans: Mapping[tuple[int, int], tuple[int, tuple[Route, ...]]],
+def slot_counts(fractions: list[float]) -> list[int]:
+    """``SLOTS`` shared out in proportion (largest remainders), at least one each."""
+    raw = [f * SLOTS for f in fractions]
+    counts = [max(1, int(x)) for x in raw]
+    while sum(counts) > SLOTS:
+        i = max((i for i, c in enumerate(counts) if c > 1), key=lambda i: counts[i] - raw[i])
+        counts[i] -= 1
+    while sum(counts) < SLOTS:
+        i = max(range(len(counts)), key=lambda i: raw[i] - counts[i])
+        counts[i] += 1
+    return counts
+
+
+def slot_blocks(counts: list[int]) -> list[tuple[int, int, int]]:
+    """(owner index, value, mask) blocks covering 0..SLOTS-1: each owner's count as
+    powers of two, largest first, so every block is aligned and one masked match."""
+    pieces = sorted(((1 << b, i) for i, n in enumerate(counts) for b in range(SLOT_BITS + 1) if n >> b & 1),
+                    key=lambda p: (-p[0], p[1]))
+    blocks, offset = [], 0
+    for size, i in pieces:
+        blocks.append((i, offset, SLOT_MASK & ~(size - 1)))
+        offset += size
+    return blocks
+
+
+def route_group(route: Route, first_port: int) -> GroupSpec:
+    return GroupSpec(group_id(route.label), "indirect", (
+        Bucket(actions=(("push_vlan", 0x8100), ("set_field", "vlan_vid", OFPVID_PRESENT | route.label),
+                        ("output", first_port))),))
+
+
+def switch_entries(dp_id: int, plans: Mapping[tuple[int, int], tuple[Route, ...]],
                    pairs: Mapping[tuple[int, int], list[tuple[Host, Host]]], ports: Ports) -> Desired:
-    """What switch ``dp_id`` holds: ``plans`` maps OD -> (its index, its routes), ``pairs``
-    OD -> the (source, destination) hosts whose traffic it carries."""
+    """What switch ``dp_id`` holds: ``plans`` maps OD -> its routes, ``pairs`` OD -> the
+    (source, destination) hosts whose traffic it carries."""
     if not plans:
         return Desired()
     flows_: list[FlowSpec] = list(ALWAYS)
     groups_: list[GroupSpec] = []
-    for od, (index, routes) in sorted(plans.items()):
+    for od, routes in sorted(plans.items()):
         od_pairs = pairs.get(od)
         if not od_pairs:
             continue
         live = live_routes(routes, ports)
         if not live:
             continue
-        src_dp, dst_dp = od
-        if src_dp == dp_id:
-            gid = group_id(index)
-            groups_.append(GroupSpec(gid, "select", tuple(
-                Bucket(weight=weight, actions=(("push_vlan", 0x8100),
-                                               ("set_field", "vlan_vid", OFPVID_PRESENT | r.label),
-                                               ("output", hops[0][2])))
-                for r, hops, weight in live)))
-            for src, dst in od_pairs:
-                flows_.append(flow("forward", PRIO_SPLIT, {"eth_type": ETH_TYPE_IP, "eth_src": src.mac,
-                                                            "eth_dst": dst.mac},
-                                   [("group", gid)], cookie=COOKIE))
+        if od[0] == dp_id:
+            groups_ += [route_group(r, hops[0][2]) for r, hops, _ in live]
+            flows_ += _split_flows(live, od_pairs)
         for r, hops, _ in live:
             for i, (hop_dp, _, out_port) in enumerate(hops):
                 if hop_dp != dp_id or i == 0:
@@ -127,3 +162,17 @@ def switch_entries(dp_id: int, plans: Mapping[tuple[int, int], tuple[int, tuple[
     # Two ODs never share a label, but a switch may see one egress flow per (label, host) once.
     unique = {f.key: f for f in flows_}
     return Desired(tuple(unique.values()), tuple(groups_))
+
+
+def _split_flows(live, od_pairs) -> list[FlowSpec]:
+    main = max(live, key=lambda x: (x[2], -x[0].label))[0]
+    blocks = slot_blocks([n for _, _, n in live]) if len(live) > 1 else []
+    out = []
+    for src, dst in od_pairs:
+        pair = {"eth_type": ETH_TYPE_IP, "eth_src": src.mac, "eth_dst": dst.mac}
+        out.append(flow("forward", PRIO_SPLIT, pair, [("group", group_id(main.label))], cookie=COOKIE))
+        for proto, field in PORT_FIELDS:
+            for i, value, mask in blocks:
+                out.append(flow("forward", PRIO_SLOT, {**pair, "ip_proto": proto, field: (value, mask)},
+                                [("group", group_id(live[i][0].label))], cookie=COOKIE))
+    return out

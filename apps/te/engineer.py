@@ -1,12 +1,13 @@
 """Traffic engineering in the controller: plan OD splits from the forecast traffic
-matrix, install them as weighted select groups, move traffic before links congest.
+matrix, install them as weighted splits over labelled routes, move traffic before
+links congest.
 
 Every ``interval_s`` (one step, ``TrafficEngineer.step``):
 
 1. The ODs are the (ingress switch, egress switch) pairs of the host pairs the
-   controller forwards between. A new OD gets its shortest path as a one-bucket
+   controller forwards between. A new OD gets its shortest path as a one-route
    plan at once, so its traffic is counted from the start.
-2. Measured TM: each OD's rate from its select group's byte counter (polled with
+2. Measured TM: each OD's rate from its route groups' byte counters (polled with
    the port statistics, ``group_stats``), over the last ``MEASURE_WINDOW_S``.
 3. The measured rates go to the predictor as series ``od:<src>-<dst>`` (switch
    names), stamped with the app clock; the forecast ``horizon_s`` ahead at
@@ -126,12 +127,11 @@ class TrafficEngineer:
         self.poll_interval_s = poll_interval_s
         self.mode = "reactive"
         self._lock = threading.Lock()
-        # OD -> (group index, routes); labels by path; counters by OD.
-        self.plans: dict[OD, tuple[int, tuple[Route, ...]]] = {}
-        self._od_index: dict[OD, int] = {}
+        # OD -> its routes; labels by path; byte counters by route group.
+        self.plans: dict[OD, tuple[Route, ...]] = {}
         self._labels: dict[tuple[int, ...], int] = {}
         self._next_label = LABEL_MIN
-        self._counters: dict[OD, _Counter] = {}
+        self._counters: dict[int, _Counter] = {}
         self._candidates: tuple[int, dict[OD, list[tuple[int, ...]]]] = (-1, {})
         self.history: list[StepRecord] = []
         self._stop = threading.Event()
@@ -169,20 +169,27 @@ class TrafficEngineer:
 
     def group_stats(self, dp_id: int, stats: list, now: float) -> None:
         with self._lock:
-            by_gid = {dp_.group_id(index): od for od, (index, _) in self.plans.items() if od[0] == dp_id}
+            planned = {dp_.group_id(r.label) for routes in self.plans.values() for r in routes}
             for stat in stats:
-                od = by_gid.get(stat.group_id)
-                if od is None:
-                    continue
-                self._counters.setdefault(od, _Counter()).add(now, int(stat.byte_count))
+                if stat.group_id in planned:
+                    self._counters.setdefault(stat.group_id, _Counter()).add(now, int(stat.byte_count))
+            for gid in [g for g in self._counters if g not in planned]:
+                del self._counters[gid]             # a route no longer planned
 
     def measured(self, now: float) -> dict[OD, float]:
-        """Each planned OD's rate at the last poll (0 when stale or not yet known)."""
+        """Each planned OD's rate at the last poll: the sum over its routes' groups (a
+        route without a fresh reading counts 0)."""
         stale = STALE_POLLS * max(self.poll_interval_s, self.settings.interval_s)
+        out = {}
         with self._lock:
-            return {od: (c.rate_mbps if c is not None and c.rate_mbps is not None and now - c.time <= stale
-                         else 0.0)
-                    for od in self.plans for c in [self._counters.get(od)]}
+            for od, routes in self.plans.items():
+                total = 0.0
+                for r in routes:
+                    c = self._counters.get(dp_.group_id(r.label))
+                    if c is not None and c.rate_mbps is not None and now - c.time <= stale:
+                        total += c.rate_mbps
+                out[od] = total
+        return out
 
     # ---- one step -----------------------------------------------------------------------
 
@@ -202,7 +209,7 @@ class TrafficEngineer:
         if new:
             with self._lock:
                 for od in new:
-                    self.plans[od] = (self._index(od), (self._route(candidates[od][0], 1.0),))
+                    self.plans[od] = (self._route(candidates[od][0], 1.0),)
         vnow = self.clock.virtual(now)
         measured = self.measured(now)
         tm, source = self._traffic_matrix(ods, measured, vnow)
@@ -298,7 +305,7 @@ class TrafficEngineer:
             plans = dict(self.plans)
         for i, od in enumerate(pathset.ods):
             lo, hi = pathset.offsets[i], pathset.offsets[i + 1]
-            fractions = {r.path: r.fraction for r in plans[od][1]} if od in plans else {}
+            fractions = {r.path: r.fraction for r in plans[od]} if od in plans else {}
             row = np.array([fractions.get(p, 0.0) for p in pathset.paths[i]])
             if row.sum() > 0:
                 x[lo:hi] = row / row.sum()
@@ -330,7 +337,7 @@ class TrafficEngineer:
                     continue
                 routes = tuple(self._route(p, float(f)) for p, f in zip(pathset.paths[i], x_new[lo:hi])
                                if f > 1e-3)
-                self.plans[od] = (self._index(od), routes)
+                self.plans[od] = routes
                 moved[f"{self._name(od[0])}-{self._name(od[1])}"] = [
                     ["-".join(self._name(d) for d in r.path), round(r.fraction, 3)] for r in routes]
         record.action, record.moved = "replan", moved
@@ -369,11 +376,6 @@ class TrafficEngineer:
                 x[pathset.offsets[i]:pathset.offsets[i + 1]] = [fractions.get(p, 0.0) for p in pathset.paths[i]]
         return x
 
-    def _index(self, od: OD) -> int:
-        if od not in self._od_index:
-            self._od_index[od] = len(self._od_index)
-        return self._od_index[od]
-
     def _route(self, path: tuple[int, ...], fraction: float) -> Route:
         label = self._labels.get(path)
         if label is None:
@@ -385,7 +387,7 @@ class TrafficEngineer:
         """The next label after the last one given, skipping those in use (a label
         freed by one plan is not reused at once, so a frame still on it cannot be
         misrouted)."""
-        in_use = {r.label for _, routes in self.plans.values() for r in routes}
+        in_use = {r.label for routes in self.plans.values() for r in routes}
         self._labels = {p: lab for p, lab in self._labels.items() if lab in in_use}
         taken = set(self._labels.values())
         span = LABEL_MAX - LABEL_MIN + 1
@@ -427,7 +429,7 @@ class TrafficEngineer:
         for od, rate in sorted(self.measured(self.wall()).items()):
             demand.add_metric([f"{self._name(od[0])}-{self._name(od[1])}"], rate)
         with self._lock:
-            for od, (_, rs) in sorted(self.plans.items()):
+            for od, rs in sorted(self.plans.items()):
                 routes.add_metric([f"{self._name(od[0])}-{self._name(od[1])}"], len(rs))
         return [mlu_, demand, routes]
 

@@ -6,8 +6,9 @@ s1-s2 link. Flow B, s4 -> s2, has two equal-cost routes and shortest-path forwar
 takes s4-s1-s2, so it shares that link; B ramps from 0.5 to 5 Mbit/s, so A + B would
 pass the link's 10 Mbit/s. TE (threshold 0.8, measured from group and port counters
 every 0.5 s, a step a second; no predictor) must re-split before the link is full,
-and the two flows then arrive whole. Each flow is spread over 8 UDP source ports, as
-many connections are, so the weighted select groups can split it.
+the links must then carry the planned shares, and the two flows arrive whole. Each
+flow is spread over 8 UDP source ports, as many connections are, so the per-flow
+split (by source port) can divide it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import json
 import subprocess
 import sys
 import time
+
+import pytest
 
 from topologies.lab import ROOT, Lab
 
@@ -53,6 +56,9 @@ def test_te_moves_a_flow_off_a_link_the_other_is_about_to_saturate(tmp_path):
                                         "--start", f"{start:.3f}", "--step-s", str(STEP_S)],
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             procs.append(senders[name])
+        # Late in the replay (B near its peak): what every link carries, from port statistics.
+        time.sleep(max(0.0, start + 0.8 * len(B_RAMP) * STEP_S - time.time()))
+        late = {(l.src_dp_id, l.dst_dp_id): l.rate_mbps for l in lab.client.topology().links}
         sent = {}
         for name, proc in senders.items():
             out, err = proc.communicate(timeout=len(B_RAMP) * STEP_S + 30)
@@ -83,6 +89,12 @@ def test_te_moves_a_flow_off_a_link_the_other_is_about_to_saturate(tmp_path):
     offered_then = A_MBPS + B_RAMP[min(len(B_RAMP) - 1, max(0, int((first["time"] - start) / STEP_S)))]
     assert offered_then <= 10.0, f"TE moved only when the link was full ({offered_then} Mbit/s offered)"
 
+    print("late link rates (Mbit/s):", {f"s{a}->s{b}": round(r, 2) for (a, b), r in sorted(late.items())})
+    # The splits are real: the re-routed share of each flow is on the other side of the ring.
+    moved_a = A_MBPS * dict(map(tuple, first["moved"].get("s1-s2", [["s1-s2", 1.0]]))).get("s1-s4-s3-s2", 0.0)
+    assert late[(1, 4)] == pytest.approx(moved_a, rel=0.35), f"A's split is not on the switches: {late}"
+    assert late[(3, 2)] == pytest.approx(B_RAMP[-1] + moved_a, rel=0.2), late
+    assert late[(1, 2)] < 0.9 * 10.0, f"the s1-s2 link still runs full: {late}"
     by_src = {addr: name for name, addr in ip.items()}
     got = {by_src[src]: sum(counts.values()) for src, counts in received.items() if src in by_src}
     for name in ("A", "B"):

@@ -5,6 +5,7 @@ priority pairs keep their headroom. Frames are judged by where they go."""
 
 from __future__ import annotations
 
+import collections
 from types import SimpleNamespace
 
 import grpc
@@ -47,29 +48,36 @@ def _path(net, udp_src: int) -> list[int]:
 
 
 def _group_stats(te, net, mbps_by_od: dict, seconds: float = 1.0):
-    """Feed group counters as the switches would report them after ``seconds`` at these rates."""
+    """Feed route-group counters as the switches would report them after ``seconds``
+    with the ODs' traffic at these rates (split over the routes by their fractions)."""
     for (src, dst), mbps in mbps_by_od.items():
-        index, _ = te.plans[(src, dst)]
-        counter = te._counters.get((src, dst))
-        before = counter.samples[-1][1] if counter else 0
-        if counter is None:
-            te.group_stats(src, [SimpleNamespace(group_id=dataplane.group_id(index), byte_count=0)], net.now)
+        stats = []
+        for r in te.plans[(src, dst)]:
+            gid = dataplane.group_id(r.label)
+            counter = te._counters.get(gid)
+            if counter is None:
+                te.group_stats(src, [SimpleNamespace(group_id=gid, byte_count=0)], net.now)
+            before = te._counters[gid].samples[-1][1]
+            stats.append(SimpleNamespace(group_id=gid, byte_count=before + int(r.fraction * mbps * 1e6 / 8 * seconds)))
         net.now += seconds
-        te.group_stats(src, [SimpleNamespace(group_id=dataplane.group_id(index),
-                                             byte_count=before + int(mbps * 1e6 / 8 * seconds))], net.now)
+        te.group_stats(src, stats, net.now)
+
+
+def _route_groups(net, te, od=(1, 4)):
+    gids = {dataplane.group_id(r.label) for r in te.plans[od]}
+    return [g for g in net.switches[od[0]].group_specs() if g.group_id in gids]
 
 
 def test_a_new_od_gets_its_shortest_path_as_a_labelled_route(net):
     te = _engineer(net)
     record = te.step(net.now)
     assert record.action == "new_ods" and record.ods == 1
-    (_, routes), = te.plans.values()
+    routes, = te.plans.values()
     assert [(r.path, r.fraction) for r in routes] == [((1, 2, 4), 1.0)]
     assert {tuple(_path(net, port)) for port in range(1000, 1020)} == {(1, 2, 4)}
     assert net.out_of_sync() == {}
-    groups = net.switches[1].group_specs()
-    (group,) = [g for g in groups if g.group_id == dataplane.group_id(0)]
-    assert group.type == "select" and [b.weight for b in group.buckets] == [1000]
+    (group,) = _route_groups(net, te)
+    assert group.type == "indirect" and group.buckets[0].actions[-1] == ("output", 1)
 
 
 def test_measured_utilisation_over_the_threshold_splits_the_od(net):
@@ -81,10 +89,9 @@ def test_measured_utilisation_over_the_threshold_splits_the_od(net):
     assert record.source == "measured" and record.predicted_mlu == pytest.approx(0.8)
     assert record.action == "replan" and record.planned_mlu == pytest.approx(0.4)
     assert record.moved == {"s1-s4": [["s1-s2-s4", 0.5], ["s1-s3-s4", 0.5]]}
-    (group,) = [g for g in net.switches[1].group_specs() if g.group_id == dataplane.group_id(0)]
-    assert sorted(b.weight for b in group.buckets) == [500, 500]
-    paths = {tuple(_path(net, port)) for port in range(1000, 1064)}
-    assert paths == {(1, 2, 4), (1, 3, 4)}, "flows of the OD are hashed onto both routes"
+    assert len(_route_groups(net, te)) == 2
+    paths = collections.Counter(tuple(_path(net, port)) for port in range(1000, 1064))
+    assert paths == {(1, 2, 4): 32, (1, 3, 4): 32}, "the OD's flows split by source port, half each"
     assert net.out_of_sync() == {}
     assert net.core.counters["te_replans"] == 1
 
@@ -95,7 +102,7 @@ def test_under_the_threshold_the_plan_holds(net):
     _group_stats(te, net, {(1, 4): 3.0})
     record = te.step(net.now)
     assert (record.action, record.predicted_mlu) == ("hold", pytest.approx(0.3))
-    (_, routes), = te.plans.values()
+    routes, = te.plans.values()
     assert len(routes) == 1
 
 
@@ -108,8 +115,6 @@ def test_a_route_over_a_dead_link_falls_out_and_the_rest_carry_everything(net):
     net.run(1.0)
     paths = {tuple(_path(net, port)) for port in range(1000, 1032)}
     assert paths == {(1, 3, 4)}
-    (group,) = [g for g in net.switches[1].group_specs() if g.group_id == dataplane.group_id(0)]
-    assert [b.weight for b in group.buckets] == [1000]
 
 
 def test_a_forecast_over_the_threshold_replans_before_the_load_arrives(net):
@@ -202,7 +207,7 @@ def test_bad_te_config_is_refused_naming_the_key(text, where):
 def test_measured_rates_smooth_batched_counters_and_survive_a_reset(net):
     te = _engineer(net)
     te.step(net.now)
-    gid = dataplane.group_id(te.plans[(1, 4)][0])
+    gid = dataplane.group_id(te.plans[(1, 4)][0].label)
     # 4 Mbit/s for 3 s, but the switch pushes its counters only every other 0.5 s poll.
     pushed = [0, 0, 500_000, 500_000, 1_000_000, 1_000_000, 1_500_000]
     for count in pushed:
@@ -236,3 +241,19 @@ def test_no_step_runs_once_the_controller_is_stopping(net):
     te.stopping()
     assert te.step(net.now) is None
     assert te.plans == {} and net.core.counters["te_steps"] == 0
+
+
+@pytest.mark.parametrize("fractions", [[1.0], [0.5, 0.5], [0.7, 0.3], [0.61, 0.2, 0.19], [0.97, 0.01, 0.01, 0.01]])
+def test_slot_blocks_cover_every_slot_once_in_proportion(fractions):
+    counts = dataplane.slot_counts(fractions)
+    assert sum(counts) == dataplane.SLOTS and min(counts) >= 1
+    assert all(abs(c - f * dataplane.SLOTS) < len(fractions) + 1 for c, f in zip(counts, fractions))
+    owner = {}
+    for i, value, mask in dataplane.slot_blocks(counts):
+        assert value & ~mask == 0, "a block is aligned: one masked match"
+        for slot in range(dataplane.SLOTS):
+            if slot & mask == value:
+                assert slot not in owner, f"slot {slot} in two blocks"
+                owner[slot] = i
+    assert sorted(owner) == list(range(dataplane.SLOTS))
+    assert [list(owner.values()).count(i) for i in range(len(counts))] == counts
