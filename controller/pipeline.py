@@ -9,7 +9,8 @@ A flow that matches an undeclared field or jumps to an undeclared table raises
                 tagged) straight to forward; everything else to slice
     1 slice     per-slice classification (VIPs, rate limits); VIP traffic to lb; miss to forward
                 QoS classes (DSCP from host ports, ingress meters) below the slices' rules
-    2 forward   per (eth_src, eth_dst) paths, detours per (eth_dst, vlan_vid); multicast to
+    2 forward   per (eth_src, eth_dst) paths, detours per (eth_dst, vlan_vid), traffic-engineered
+                splits per (pair, source-port slot) and routes per label; multicast to
                 flood; miss to controller
     3 flood     spanning-tree broadcast: blocked ports drop, others output
     4 lb        VIP load balancing: learned pins (one per connection) take a connection
@@ -57,7 +58,8 @@ TABLES: tuple[Table, ...] = (
                                  "ip_proto", "ip_dscp", "tcp_src", "tcp_dst", "udp_src", "udp_dst"}),
           next_tables=("forward", "lb"), miss="goto:forward",
           description="slices: VIP classification, rate limits with meters, marking; QoS classes by DSCP"),
-    Table("forward", 2, frozenset({"in_port", "eth_src", "eth_dst", "eth_type", "vlan_vid"}),
+    Table("forward", 2, frozenset({"in_port", "eth_src", "eth_dst", "eth_type", "vlan_vid", "ip_proto",
+                                   "tcp_src", "udp_src"}),
           next_tables=("flood",), miss="controller",
           description="unicast paths between learned hosts, and their fast-failover detours"),
     Table("flood", 3, frozenset({"in_port", "eth_dst"}),
