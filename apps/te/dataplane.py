@@ -20,7 +20,7 @@ share of the slots proportional to its fraction; a route's slots are a few align
 blocks, each one masked match. So every flow keeps one path (no reordering) and an
 OD's flows spread over its routes in the planned proportions. Why not an OpenFlow
 select group: Open vSwitch's default select hash, the only one OpenFlow 1.3 can ask
-for, leaves out the L4 ports, so every flow between two hosts lands in one bucket
+for, leaves out UDP ports, so every UDP flow between two hosts lands in one bucket
 (``../shared/LAB.md``; choosing the hash fields needs OpenFlow 1.5). Other IPv4
 (ICMP) takes the OD's main route; non-IPv4 frames (ARP) keep the pair flows.
 
