@@ -26,10 +26,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class ConfigError(ValueError):
@@ -72,6 +73,9 @@ class MetricsConfig(Endpoint):
     enabled: bool = True
 
 
+MAX_PACKET_IN_PPS = 1_000_000
+
+
 class DiscoveryConfig(_Strict):
     lldp_interval_s: float = Field(default=1.0, gt=0, le=60)
     link_timeout_s: float = Field(default=3.5, gt=0, le=600)
@@ -81,12 +85,30 @@ class DiscoveryConfig(_Strict):
     # After a restart, restored switches and links are kept this long for the
     # switches to reconnect (OVS retries with a backoff of up to 8 s by default).
     restart_hold_s: float = Field(default=15.0, ge=0, le=3600)
+    # Frames a switch sends to the controller from the data plane (first packets to
+    # unknown destinations, broadcast ARP) pass a meter of this many packets/s per
+    # switch, so a flood of them cannot queue LLDP (never metered) past
+    # link_timeout_s; 0: unmetered (switches without OpenFlow meters).
+    packet_in_pps: int = Field(default=1000, ge=0, le=MAX_PACKET_IN_PPS, strict=True)
+    # ... letting this many through at once above the rate; 0: one second's worth.
+    packet_in_burst_pkts: int = Field(default=0, ge=0, le=MAX_PACKET_IN_PPS, strict=True)
 
     @model_validator(mode="after")
     def _timeout_exceeds_interval(self) -> "DiscoveryConfig":
         if self.link_timeout_s <= self.lldp_interval_s:
             raise ValueError("link_timeout_s must be greater than lldp_interval_s")
         return self
+
+    @model_validator(mode="after")
+    def _burst_needs_a_rate(self) -> "DiscoveryConfig":
+        if self.packet_in_burst_pkts and not self.packet_in_pps:
+            raise ValueError("packet_in_burst_pkts is set but packet_in_pps is 0 (packet-ins unmetered)")
+        return self
+
+    @property
+    def packet_in_burst(self) -> int:
+        """The packet-in meter's burst in packets (0 when unmetered)."""
+        return self.packet_in_burst_pkts or self.packet_in_pps
 
 
 class TelemetryConfig(_Strict):
@@ -202,6 +224,64 @@ class TeConfig(_Strict):
     decisions_path: str = ""                                     # append one JSON line per TE step here
 
 
+QOS_MAX_RANK = 99           # ranks 0..99; apps.qos turns a rank into an OpenFlow priority
+
+
+def _key_error(loc: tuple, message: str) -> ValidationError:
+    """A validation error located at ``loc`` under the model being validated, so the
+    reported key is the one that is wrong (``qos.classes.1.dscp.0``), not its section."""
+    return ValidationError.from_exception_data("qos", [InitErrorDetails(
+        type=PydanticCustomError("value_error", "{message}", {"message": message}), loc=loc, input=None)])
+
+
+class QosClassConfig(_Strict):
+    """One QoS class: the DSCP values that select it, its rank, its meter."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9_-]{0,30}[a-z0-9])?$")
+    dscp: tuple[Annotated[int, Field(ge=0, le=63)], ...] = ()    # DiffServ code points (0..63)
+    rank: int = Field(ge=0, le=QOS_MAX_RANK)                     # 0 = most important
+    rate_mbps: float | None = Field(default=None, gt=0)          # ingress meter per switch; None: unmetered
+    # Also takes IPv4 traffic whose DSCP no class lists (at most one class).
+    default: bool = False
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> "QosClassConfig":
+        if not self.dscp and not self.default:
+            raise _key_error(("dscp",), "a class needs at least one DSCP value unless it is the default")
+        return self
+
+
+class QosConfig(_Strict):
+    """QoS classes (``apps.qos.app:provider`` in controller.providers)."""
+
+    classes: tuple[QosClassConfig, ...] = ()
+    burst_s: float = Field(default=0.1, gt=0, le=10)             # meter bucket depth, seconds of the rate
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "QosConfig":
+        names: dict[str, int] = {}
+        owner: dict[int, int] = {}
+        default = None
+        for i, cls in enumerate(self.classes):
+            if cls.name in names:
+                raise _key_error(("classes", i, "name"), f"duplicate class name {cls.name!r} "
+                                                         f"(also classes.{names[cls.name]})")
+            names[cls.name] = i
+            for j, dscp in enumerate(cls.dscp):
+                if dscp in owner:
+                    other = owner[dscp]
+                    where = "listed twice in this class" if other == i else \
+                        f"already in class {self.classes[other].name!r} (classes.{other})"
+                    raise _key_error(("classes", i, "dscp", j), f"DSCP {dscp} is {where}")
+                owner[dscp] = i
+            if cls.default:
+                if default is not None:
+                    raise _key_error(("classes", i, "default"), f"only one class may be the default; "
+                                                                f"classes.{default} already is")
+                default = i
+        return self
+
+
 class SwitchMeta(_Strict):
     dp_id: int = Field(ge=1, lt=2**64)
     name: str = Field(min_length=1, max_length=64)
@@ -259,6 +339,7 @@ class Config(_Strict):
     topology: TopologyMeta = TopologyMeta()
     slices: SlicesConfig = SlicesConfig()
     te: TeConfig = TeConfig()
+    qos: QosConfig = QosConfig()
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -45,6 +45,7 @@ LEARNED = "learned"
 
 # Owners that put groups or meters on switches: the top 8 bits of those ids.
 ID_OWNERS: dict[str, int] = {
+    "pipeline": 0x01,       # the packet-in meter (controller.core.packet_in_meter)
     "forwarding": 0x02,     # fast-failover groups (controller.detours)
     "slices": 0x04,
     "te": 0x06,

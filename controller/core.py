@@ -12,6 +12,12 @@ that (re)connects is first dumped — flows, groups and meters — and reconcile
 against the desired state once all three dumps are in, so it ends with exactly
 what we want: none missing, none stale, none duplicated.
 
+Packet-ins: the built-in flows that send data-plane frames to the controller (the
+forward table's miss, broadcast ARP) pass one packets/s meter per switch
+(``discovery.packet_in_pps``, the ``pipeline`` owner's meter); LLDP does not, so a
+flood of first packets is cut at the switch instead of queueing LLDP behind it
+until links expire. A switch that refuses the meter dump gets them unmetered.
+
 Make before break across switches: each switch works through its own messages, so
 a deletion sent right behind another switch's addition may take effect first (a
 reroute would then drop packets in between). A sync that adds or changes anything
@@ -49,12 +55,13 @@ from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller import arp, cookies, desired, flooding, flows, groups, lldp, meters
-from controller.config import Config
+from controller.config import Config, DiscoveryConfig
 from controller.desired import DUMP_KINDS, Desired, Entries, Provider, ProviderError
 from controller.events import Event, EventBus
 from controller.flows import FlowSpec, flow
 from controller.forwarding import Forwarding, Hop
 from controller.hosts import Host, HostTable
+from controller.meters import MeterSpec
 from controller.state import Snapshot, StateStore
 from controller.telemetry import PortRates, PortSample
 from controller.topology import Port, Topology
@@ -64,6 +71,8 @@ LOG = logging.getLogger(__name__)
 Out = list[tuple[int, object]]
 
 PIPELINE_COOKIE = cookies.cookie("pipeline")
+# Every data-plane frame a switch sends to the controller passes this meter (LLDP never does).
+PACKET_IN_METER = cookies.meter_id("pipeline", 1)
 # Owners whose flows the core computes itself; providers take the other owner names.
 BUILTIN_OWNERS = frozenset({"pipeline", "forwarding", "flooding", cookies.LEARNED})
 _MOD_COUNTERS = ("flow_adds", "flow_deletes", "group_adds", "group_modifies", "group_deletes",
@@ -112,26 +121,44 @@ class SyncBarrier(parser.OFPBarrierRequest):
 Mark = dict[int, int]
 
 
-def pipeline_flows() -> list[FlowSpec]:
-    return list(_PIPELINE_FLOWS)
+def pipeline_flows(packet_in_meter: int | None = None) -> list[FlowSpec]:
+    """The built-in flows; with ``packet_in_meter``, every one that sends data-plane
+    frames to the controller (broadcast ARP, the forward table's miss) passes that
+    meter. LLDP never does: a flood of first packets must not crowd out discovery."""
+    return list(_pipeline_flows(packet_in_meter))
 
 
-def _pipeline_flows() -> tuple[FlowSpec, ...]:
+@functools.lru_cache(maxsize=4)
+def _pipeline_flows(packet_in_meter: int | None) -> tuple[FlowSpec, ...]:
+    # Built once per meter: every sync of every switch starts from these (same objects,
+    # so the diff against what a switch holds is an identity check).
     return (
         flow("ingress", 3000, {"eth_type": ETH_TYPE_LLDP}, [("controller",)], cookie=PIPELINE_COOKIE),
         # Broadcast ARP is answered by the controller (proxy ARP). Unicast ARP
         # (replies, and the probes hosts send to refresh a neighbour) travels the
         # pair's path like any unicast frame, so it keeps working without us.
         flow("ingress", 2000, {"eth_type": ETH_TYPE_ARP, "eth_dst": "ff:ff:ff:ff:ff:ff"},
-             [("controller",)], cookie=PIPELINE_COOKIE),
+             [("controller",)], cookie=PIPELINE_COOKIE, meter=packet_in_meter),
         flow("forward", 10, {"eth_dst": ("01:00:00:00:00:00", "01:00:00:00:00:00")},
              goto="flood", cookie=PIPELINE_COOKIE),
         # Every table's catch-all, as the pipeline declares it.
-        *flows.miss_flows(PIPELINE_COOKIE),
+        *(_through_meter(spec, packet_in_meter) for spec in flows.miss_flows(PIPELINE_COOKIE)),
     )
 
 
-_PIPELINE_FLOWS = _pipeline_flows()
+def _through_meter(spec: FlowSpec, meter: int | None) -> FlowSpec:
+    """``spec`` with ``meter`` if it sends frames to the controller."""
+    if meter is None or ("controller",) not in spec.actions:
+        return spec
+    return flow(spec.table, spec.priority, spec.match_dict, spec.actions, spec.goto, spec.cookie, meter=meter)
+
+
+def packet_in_meter(discovery: DiscoveryConfig) -> MeterSpec | None:
+    """The meter data-plane packet-ins pass on every switch (``discovery.packet_in_pps``),
+    or None when they are unmetered."""
+    if not discovery.packet_in_pps:
+        return None
+    return MeterSpec(PACKET_IN_METER, rate_pps=discovery.packet_in_pps, burst_pkts=discovery.packet_in_burst)
 
 
 @dataclass
@@ -143,6 +170,7 @@ class SwitchState:
     sent: int = 0                           # generation of the last SyncBarrier sent
     confirmed: int = 0                      # ... and of the last one the switch answered
     holding: bool = False                   # installed has deletions not sent yet (make before break)
+    no_meters: bool = False                 # refused the meter dump: its packet-ins go unmetered
 
 
 class ControllerCore:
@@ -165,6 +193,9 @@ class ControllerCore:
         self.providers: dict[str, Provider] = {}
         self._problems_seen: set[tuple[int, str]] = set()
         self.counters: Counter[str] = Counter()
+        self.packet_in_meter = packet_in_meter(config.controller.discovery)
+        # dp_id -> (packets, dropped) its packet-in meter last reported.
+        self._packet_in_meter_seen: dict[int, tuple[int, int]] = {}
         self._next_lldp = 0.0
         self._next_stats = 0.0
         self._edge_snapshot: dict[int, frozenset[int]] = {}
@@ -232,6 +263,11 @@ class ControllerCore:
             out += self._lldp_for(other)
         LOG.info("dp %016x connected with %d ports; dumping flows, groups and meters to reconcile",
                  dp_id, len(ports))
+        if self.packet_in_meter is None:
+            LOG.info("dp %016x: data-plane packet-ins unmetered (discovery.packet_in_pps 0)", dp_id)
+        else:
+            LOG.info("dp %016x: data-plane packet-ins (first packets, broadcast ARP) through %s; "
+                     "LLDP unmetered", dp_id, self.packet_in_meter.describe())
         return out
 
     @_locked
@@ -266,6 +302,12 @@ class ControllerCore:
         """The switch refused a dump (e.g. it has no meters): reconcile as if it were empty."""
         LOG.warning("dp %016x refused the %s dump; treating it as empty", dp_id, kind)
         self.counters["dump_failures"] += 1
+        state = self.switches.get(dp_id)
+        if kind == "meters" and state is not None and kind in state.awaiting:
+            # No meters there: a metered table-miss would be refused and leave it without one.
+            state.no_meters = True
+            if self.packet_in_meter is not None:
+                LOG.warning("dp %016x has no meters: its packet-ins go unmetered", dp_id)
         return self._dumped(dp_id, kind, [], now, False)
 
     def _dumped(self, dp_id: int, kind: str, dumped: list, now: float, more: bool) -> Out:
@@ -506,7 +548,8 @@ class ControllerCore:
         if now >= self._next_stats:
             self._next_stats = now + self.config.controller.telemetry.poll_interval_s
             out += [(dp_id, flows.port_stats_request()) for dp_id in sorted(self.switches)]
-            if any(hasattr(p, "meter_stats") for p in self.providers.values()):
+            if self.packet_in_meter is not None or any(hasattr(p, "meter_stats")
+                                                       for p in self.providers.values()):
                 out += [(dp_id, meters.stats_request()) for dp_id in sorted(self.switches)]
             if any(hasattr(p, "group_stats") for p in self.providers.values()):
                 out += [(dp_id, groups.stats_request()) for dp_id in sorted(self.switches)]
@@ -524,8 +567,22 @@ class ControllerCore:
 
     @_locked
     def meter_stats(self, dp_id: int, stats: list, now: float) -> None:
-        """Meter counters from a switch, handed to the providers owning the meters."""
+        """Meter counters from a switch, handed to the providers owning the meters; the
+        packet-in meter's feed the ``packet_in_meter_*`` counters."""
+        for stat in stats:
+            if stat.meter_id == PACKET_IN_METER:
+                self._count_packet_in_meter(dp_id, stat)
         self._hand_stats("meter_stats", dp_id, stats, [s.meter_id for s in stats], now)
+
+    def _count_packet_in_meter(self, dp_id: int, stat) -> None:
+        """Add what the switch's packet-in meter counted since its last report: packets
+        that reached it and packets it dropped (a meter that went back to zero, e.g.
+        re-added, counts from zero)."""
+        seen = (stat.packet_in_count, sum(band.packet_band_count for band in stat.band_stats))
+        last = self._packet_in_meter_seen.get(dp_id, (0, 0))
+        self._packet_in_meter_seen[dp_id] = seen
+        for name, now_n, then_n in zip(("packet_in_meter_packets", "packet_in_meter_drops"), seen, last):
+            self.counters[name] += now_n - then_n if now_n >= then_n else now_n
 
     @_locked
     def group_stats(self, dp_id: int, stats: list, now: float) -> None:
@@ -589,7 +646,9 @@ class ControllerCore:
         return self._sync(now)
 
     def desired(self, dp_id: int, now: float) -> Entries:
-        specs = pipeline_flows()
+        state = self.switches.get(dp_id)
+        meter = None if state is not None and state.no_meters else self.packet_in_meter
+        specs = pipeline_flows(meter.meter_id if meter else None)
         specs += flooding.desired(self.topology, dp_id, now, self._edge_after_s)
         # Forwarding's groups (fast failover) are merged like a provider's, checked
         # against its id range; its flows, the bulk of a switch, are built in like the
@@ -597,6 +656,8 @@ class ControllerCore:
         forwarded = self.forwarding.desired(dp_id)
         specs += forwarded.flows
         provided = [("forwarding", Desired(groups=forwarded.groups))]
+        if meter is not None:
+            provided.append(("pipeline", Desired(meters=(meter,))))
         problems = []
         for name in sorted(self.providers):
             try:

@@ -9,6 +9,8 @@ import time
 
 from conftest import ovs_flows
 
+from controller.core import PACKET_IN_METER
+
 
 def _reconnect(bridge: str) -> None:
     # Drops the OpenFlow connection without touching the bridge's controller
@@ -68,8 +70,11 @@ def test_reconnect_restores_flows_without_duplicates_or_stale_entries(lab_factor
     assert after == wanted
     assert len(after) == len(set(after))
     assert _groups("s1") == wanted_groups       # the foreign group 5 is gone, ours stayed
-    assert "meter=" not in subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-meters", "s1"],
-                                          capture_output=True, text=True, check=True).stdout
+    meters = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-meters", "s1"],
+                            capture_output=True, text=True, check=True).stdout
+    # The foreign meter 9 is gone, the packet-in meter stayed.
+    assert [line.split()[0] for line in meters.splitlines() if line.startswith("meter=")] == \
+        [f"meter={PACKET_IN_METER}"]
     assert "1 received" in h1.cmd(f"ping -c1 -W2 {h2.IP()}")
 
 

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from controller.core import pipeline_flows
+from controller.core import PACKET_IN_METER, pipeline_flows
 from tests.integration.ovs_lab import controlled_bridge, run, wait_for
 
 if os.geteuid() != 0:
@@ -43,9 +43,16 @@ def test_bridge_gets_the_declared_pipeline_and_is_reported(bridge_and_controller
     # Every flow on the bridge is owned by the controller's cookie ranges.
     for line in flows.strip().splitlines():
         assert line.strip().startswith(("cookie=0xf01", "cookie=0xf02", "cookie=0xf03")), line
-    # No provider is configured: no groups, no meters.
+    # Data-plane frames to the controller pass the packet-in meter (1000 packets/s by
+    # default); LLDP does not.
+    meter = PACKET_IN_METER
+    assert f"cookie=0xf01000000000000, table=2, priority=0 actions=meter:{meter},CONTROLLER:65535" in flows
+    assert f"priority=2000,arp,dl_dst=ff:ff:ff:ff:ff:ff actions=meter:{meter},CONTROLLER:65535" in flows
+    # No provider is configured: no groups, and the packet-in meter is the only meter.
     assert run("ovs-ofctl", "-O", "OpenFlow13", "dump-groups", bridge).count("group_id") == 0
-    assert run("ovs-ofctl", "-O", "OpenFlow13", "dump-meters", bridge).count("meter=") == 0
+    meters = run("ovs-ofctl", "-O", "OpenFlow13", "dump-meters", bridge)
+    assert meters.count("meter=") == 1
+    assert f"meter={meter} pktps burst" in meters and "type=drop rate=1000 burst_size=1000" in meters
 
 
 def test_metrics_endpoint_reports_the_switch(bridge_and_controller):

@@ -43,8 +43,9 @@ def vip_bridge():
     bridge = f"fsg{tag}"
     # (switch side, host side, OpenFlow port): members on 1 and 2, the client on 3.
     veths = [(f"fsg{tag}s{n}", f"fsg{tag}h{n}", n) for n in (1, 2, vip.CLIENT_PORT)]
+    # Packet-ins unmetered: the provider's meter is the only one on the bridge.
     config = {"controller": {"providers": ["tests.integration.vip_provider:provider"],
-                             "discovery": {"edge_after_s": 1.0}}}
+                             "discovery": {"edge_after_s": 1.0, "packet_in_pps": 0}}}
     with controlled_bridge(bridge, vip.DP_ID, config, veths, no_ipv6=True) as parts:
         yield parts
 

@@ -43,8 +43,9 @@ def bridge():
     tag = f"{os.getpid() % 100000}"
     veths = [(f"fse{tag}s{port}", f"fse{tag}h{port}", port) for port, _, _ in MEMBERS]
     with tempfile.TemporaryDirectory(prefix="foresight-enf-") as state:
+        # Packet-ins unmetered: every meter on the bridge is the slice's.
         config = {"controller": {"providers": ["apps.slices.app:provider"],
-                                 "discovery": {"edge_after_s": 1.0}},
+                                 "discovery": {"edge_after_s": 1.0, "packet_in_pps": 0}},
                   "slices": {"store_path": str(Path(state) / "slices.sqlite"), "drain_s": 0,
                              "members": [{"pool": "servers", "host_id": f"m{port}", "ipv4": ip}
                                          for port, _, ip in MEMBERS],

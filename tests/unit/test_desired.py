@@ -62,8 +62,9 @@ def vip_intent(net, weights=(1, 1), rate_kbps=2000) -> Desired:
 @pytest.fixture
 def net():
     """Triangle with paths h1->h2 and h1->h3 installed (the members' paths); without
-    fast failover, so the only groups are the provider's."""
-    network = triangle(fast_failover=False)
+    fast failover and with packet-ins unmetered, so the only groups and meters are the
+    provider's."""
+    network = triangle(fast_failover=False, packet_in_pps=0)
     network.announce("h1", "h2", "h3")
     for dst in ("h2", "h3"):
         network.send("h1", ipv4_frame(network.host("h1"), network.host(dst)))

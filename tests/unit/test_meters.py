@@ -1,6 +1,7 @@
-"""Tests for controller.meters: specs are checked, builders encode, a meter survives
-the trip to a switch and back through a meter dump, and the fake switch treats
-meters the way Open vSwitch does (drop bands only, flows need their meter)."""
+"""Tests for controller.meters: specs are checked, builders encode (bit and packet
+rates), a meter survives the trip to a switch and back through a meter dump, and the
+fake switch treats meters the way Open vSwitch does (drop bands only, flows need
+their meter)."""
 
 import pytest
 from os_ken.ofproto import ofproto_parser
@@ -29,6 +30,19 @@ def test_meter_mods_encode_one_drop_band_in_kbps(spec, flags):
         assert (band.rate, band.burst_size) == (spec.rate_kbps, spec.burst_kb)
 
 
+@pytest.mark.parametrize("spec, flags", [
+    (MeterSpec(MID, rate_pps=1000, burst_pkts=100), ofp.OFPMF_PKTPS | ofp.OFPMF_BURST),
+    (MeterSpec(MID, rate_pps=1000), ofp.OFPMF_PKTPS),
+])
+def test_packet_meters_encode_one_drop_band_in_packets_per_second(spec, flags):
+    wire = wire_metermod(meters.to_add(spec))
+    assert (wire.flags, wire.meter_id) == (flags, MID)
+    (band,) = wire.bands
+    assert isinstance(band, parser.OFPMeterBandDrop)
+    assert (band.rate, band.burst_size) == (spec.rate_pps, spec.burst_pkts)
+    assert spec.counts_packets and "packets/s" in spec.describe()
+
+
 def test_delete_and_dump_request_encode():
     wire = wire_metermod(meters.to_delete(MID))
     assert (wire.command, wire.meter_id, wire.bands) == (ofp.OFPMC_DELETE, MID, [])
@@ -36,7 +50,8 @@ def test_delete_and_dump_request_encode():
     assert msg_type == ofp.OFPT_MULTIPART_REQUEST and length == 24
 
 
-@pytest.mark.parametrize("spec", [MeterSpec(MID, 2000, 200), MeterSpec(MID, 1), MeterSpec(1, 10**6, 5)])
+@pytest.mark.parametrize("spec", [MeterSpec(MID, 2000, 200), MeterSpec(MID, 1), MeterSpec(1, 10**6, 5),
+                                  MeterSpec(MID, rate_pps=1000, burst_pkts=1000), MeterSpec(MID, rate_pps=1)])
 def test_meter_round_trip_through_a_dump(spec):
     switch = FakeOFTable()
     switch.apply(meters.to_add(spec))
@@ -52,7 +67,7 @@ def test_stats_flag_does_not_make_a_meter_foreign():
 
 @pytest.mark.parametrize("args, message", [
     ((0, 100), "meter id"), ((ofp.OFPM_MAX + 1, 100), "meter id"), ((MID, 0), "rate_kbps"),
-    ((MID, 2.5), "rate_kbps"), ((MID, 100, -1), "burst_kb"),
+    ((MID, 2.5), "rate_kbps"), ((MID, 100, -1), "burst_kb"), ((MID, True), "rate_kbps"),
 ])
 def test_meters_no_switch_would_take_are_refused(args, message):
     with pytest.raises(MeterError, match=message):
@@ -60,8 +75,9 @@ def test_meters_no_switch_would_take_are_refused(args, message):
 
 
 @pytest.mark.parametrize("stats, reason", [
-    (parser.OFPMeterConfigStats(flags=ofp.OFPMF_PKTPS, meter_id=MID,
+    (parser.OFPMeterConfigStats(flags=ofp.OFPMF_KBPS | ofp.OFPMF_PKTPS, meter_id=MID,
                                 bands=[parser.OFPMeterBandDrop(rate=10)]), "flags"),
+    (parser.OFPMeterConfigStats(flags=0, meter_id=MID, bands=[parser.OFPMeterBandDrop(rate=10)]), "flags"),
     (parser.OFPMeterConfigStats(flags=ofp.OFPMF_KBPS, meter_id=MID,
                                 bands=[parser.OFPMeterBandDscpRemark(rate=10, prec_level=1)]), "bands"),
     (parser.OFPMeterConfigStats(flags=ofp.OFPMF_KBPS, meter_id=MID,
@@ -71,6 +87,17 @@ def test_meters_no_switch_would_take_are_refused(args, message):
 def test_from_stats_refuses_meters_we_never_make(stats, reason):
     with pytest.raises(ForeignMeter, match=reason):
         meters.from_stats(stats)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"rate_pps": -1}, "rate_pps"), ({"rate_pps": 1.5}, "rate_pps"), ({"burst_pkts": 10}, "rate_pps"),
+    ({"rate_pps": 10, "burst_pkts": -1}, "burst_pkts"),
+    ({"rate_kbps": 10, "rate_pps": 10}, "either bits or packets"),
+    ({"burst_kb": 10, "rate_pps": 10}, "either bits or packets"),
+])
+def test_packet_meters_no_switch_would_take_are_refused(kwargs, message):
+    with pytest.raises(MeterError, match=message):
+        MeterSpec(MID, **kwargs)
 
 
 # ---- what meters do on a switch --------------------------------------------------------------

@@ -152,7 +152,8 @@ def test_deleting_the_slice_removes_everything_it_installed(net):
     net.manager.delete("web")
     for sw in net.switches.values():
         assert not [s for s in sw.specs() if cookies.owner_of(s.cookie) == dataplane.OWNER]
-        assert not sw.group_specs() and not sw.meter_specs()
+        assert not sw.group_specs()
+        assert not [m for m in sw.meter_specs() if cookies.id_owner(m.meter_id) == dataplane.OWNER]
     net.send("c1", arp_request(net.host("c1"), VIP))
     assert not [p for p in net.inbox("c1") if p.get_protocol(arp_pkt.arp)], "the VIP is no longer answered"
 
