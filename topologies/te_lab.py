@@ -53,6 +53,7 @@ import numpy as np
 from apps.te.evaluate import od_pairs
 from apps.te.lp import PathSet, solve_min_mlu
 from apps.te.paths import k_shortest_paths, te_graph
+from controller import cookies
 from predictors.panel import SPLITS, Panel, Split, load_dataset
 from topologies.catalog import TopologySpec, load
 from topologies import te_lab_report as te_report
@@ -279,24 +280,19 @@ class LinkSampler(threading.Thread):
             self.samples.append((time.time(), [int(p.read_text()) for p in self.paths]))
 
 
-def select_group_use(switches: list[str]) -> dict:
-    """The select groups on the switches (TE splits): how many have several buckets and
-    how many of those carried bytes in more than one (the hash really split the OD)."""
-    groups = several = split = 0
+def route_group_use(switches: list[str]) -> dict:
+    """The TE route groups on the switches (one per labelled route, at its ingress):
+    how many there are and how many carried bytes."""
+    groups = used = 0
     for sw in switches:
-        def run(what: str) -> str:
-            return subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", what, sw], capture_output=True,
-                                  text=True).stdout
-        buckets = {m.group(1): line.count("bucket=") for line in run("dump-groups").splitlines()
-                   if "type=select" in line and (m := re.search(r"group_id=(\d+)", line))}
-        groups += len(buckets)
-        several += sum(1 for n in buckets.values() if n > 1)
-        for line in run("dump-group-stats").splitlines():
-            m = re.search(r"group_id=(\d+)", line)
-            if m and buckets.get(m.group(1), 0) > 1:
-                used = [int(b) for b in re.findall(r"bucket\d+:packet_count=\d+,byte_count=(\d+)", line)]
-                split += sum(1 for b in used if b > 0) > 1
-    return {"select_groups": groups, "several_buckets": several, "split_in_use": split}
+        out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-group-stats", sw], capture_output=True,
+                             text=True).stdout
+        for line in out.splitlines():
+            m = re.search(r"group_id=(\d+).*?byte_count=(\d+)", line)
+            if m and cookies.id_owner(int(m.group(1))) == "te":
+                groups += 1
+                used += int(m.group(2)) > 0
+    return {"route_groups": groups, "carried_traffic": used}
 
 
 def switch_links(lab: Lab, spec: TopologySpec) -> list[dict]:
@@ -402,7 +398,7 @@ def replay(scn: Scenario, spec: TopologySpec, p: Plan, te_on: bool, predictor, w
         out.update(sent=sent, received=received, sample_times=[t for t, _ in sampler.samples],
                    links=[dict(row, tx_bytes=[s[1][j] for s in sampler.samples])
                           for j, row in enumerate(links)])
-        out["select_groups"] = select_group_use([sw.name for sw in spec.switches])
+        out["route_groups"] = route_group_use([sw.name for sw in spec.switches])
         status = lab.client.status()
         out["controller"] = {k: int(v) for k, v in sorted(status.counters.items())}
     finally:

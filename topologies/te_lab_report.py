@@ -69,11 +69,20 @@ def summarise_decisions(rows: list[dict]) -> dict:
             "sources": dict(sorted(Counter(str(r.get("source", "?")) for r in steps).items())),
             "actions": dict(sorted(Counter(str(r.get("action", "?")) for r in steps).items())),
             "reroutes": len(replans), "od_moves": sum(len(r.get("moved") or {}) for r in replans),
+            "split_ods": sum(1 for routes in _final_plan(replans).values() if len(routes) > 1),
             "predicted_mlu_max": top("predicted_mlu"), "measured_mlu_max": top("measured_mlu"),
             "reroute_steps": [{"app_time": r.get("app_time"), "source": r.get("source"),
                                "predicted_mlu": r.get("predicted_mlu"), "measured_mlu": r.get("measured_mlu"),
                                "planned_mlu": r.get("planned_mlu"), "moved": len(r.get("moved") or {})}
                               for r in replans]}
+
+
+def _final_plan(replans: list[dict]) -> dict:
+    """OD -> its routes after the last replan that moved it."""
+    plan: dict = {}
+    for r in replans:
+        plan.update(r.get("moved") or {})
+    return plan
 
 
 def analyse(run: dict, report: dict) -> dict:
@@ -245,11 +254,12 @@ def render(report: dict) -> str:
                          f"{fmt(r['measured_mlu']):>10}{fmt(r['planned_mlu']):>10}{r['moved']:>11d}")
         if len(te["reroute_steps"]) > 12:
             lines.append(f"  ... {len(te['reroute_steps']) - 12} more in the JSON report")
-    groups = report["runs"].get("on", {}).get("select_groups")
+    groups = report["runs"].get("on", {}).get("route_groups")
+    te = res.get("on", {}).get("te")
     if groups:
-        lines.append(f"  select groups at the end: {groups['several_buckets']} of {groups['select_groups']} "
-                     f"split over several routes, {groups['split_in_use']} of those carried traffic on more "
-                     f"than one")
+        lines.append(f"  route groups at the end: {groups['route_groups']} on the switches, "
+                     f"{groups['carried_traffic']} of them carried traffic; OD pairs split over several "
+                     f"routes in the final plan: {te.get('split_ods', 0) if te else 0}")
     exits = [f"TE {m} {report['runs'][m]['controller_exit_s']:.2f} s" for m in modes
              if report["runs"][m].get("controller_exit_s") is not None]
     lines += ["", "teardown    controller exited in " + (", ".join(exits) or "-")

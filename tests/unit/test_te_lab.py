@@ -170,8 +170,7 @@ def _run(loss_on_ab: float, util_ab: list[float], decisions=()):
     return {"sent": sent, "received": received, "sample_times": times, "decisions": list(decisions),
             "links": [{"link": "A->B", "intf": "s1-eth2", "capacity_mbps": 10.0, "tx_bytes": tx},
                       {"link": "B->A", "intf": "s2-eth2", "capacity_mbps": 10.0, "tx_bytes": [0] * (n + 1)}],
-            "controller_exit_s": 0.4, "select_groups": {"select_groups": 6, "several_buckets": 2,
-                                                        "split_in_use": 1}}
+            "controller_exit_s": 0.4, "route_groups": {"route_groups": 6, "carried_traffic": 4}}
 
 
 def test_link_utilisation_from_counter_readings():
@@ -226,7 +225,7 @@ def test_decisions_summary_counts_sources_actions_and_reroutes():
 def test_render_sets_te_off_beside_te_on_and_explains_the_figures():
     report = _report()
     decisions = [{"app_time": 1078963500.0, "source": "forecast", "predicted_mlu": 0.95, "measured_mlu": 0.9,
-                  "action": "replan", "planned_mlu": 0.7, "moved": {"A-B": []}}]
+                  "action": "replan", "planned_mlu": 0.7, "moved": {"A-B": [["A-B", 0.6], ["A-C-B", 0.4]]}}]
     report["runs"] = {"off": _run(0.5, [0.5, 0.95, 1.0, 0.2]),
                       "on": _run(0.0, [0.5, 0.6, 0.7, 0.2], decisions)}
     report["analysis"] = {m: rep.analyse(r, report) for m, r in report["runs"].items()}
@@ -241,7 +240,8 @@ def test_render_sets_te_off_beside_te_on_and_explains_the_figures():
     assert busy.split()[-2:] == ["2", "0"]
     assert "A->B" in text and "12.50 %" in text                 # the worst OD pair
     assert "1 reroutes moving 1 OD pairs" in text and "00:05" in text   # 2004-03-11 00:00 UTC + 5 min
-    assert "split over several routes" in text
+    assert "route groups at the end: 6 on the switches, 4 of them carried traffic" in text
+    assert "split over several routes in the final plan: 1" in text
     json.dumps(report)                                           # the JSON report holds it all
 
 
