@@ -702,14 +702,23 @@ class ControllerCore:
                 continue
             wanted[dp_id] = self.desired(dp_id, now)
             plans[dp_id] = desired.plan(wanted[dp_id], state.installed)
-        hold = not force and (bool(self._makes_due) or any(p.makes for p in plans.values()))
-        settled = []        # were holding deletions, now have nothing left to send
+        # Additions first; flow changes once they are confirmed; deletions last.
+        if force:
+            hold_from = None
+        elif self._makes_due or any(p.makes for p in plans.values()):
+            hold_from = desired.FLOW_CHANGE
+        elif any(p.phases[desired.FLOW_CHANGE] for p in plans.values()):
+            hold_from = desired.FLOW_DELETE
+        else:
+            hold_from = None
+        settled = []        # were holding changes or deletions, now have nothing left to send
         for dp_id, p in plans.items():
             state = self.switches[dp_id]
             was_holding = state.holding
-            state.holding = hold and p.hold_breaks()
-            state.installed = desired.after_makes(wanted[dp_id], state.installed) if state.holding \
-                else wanted[dp_id]
+            state.holding = hold_from is not None and p.hold_breaks(hold_from)
+            state.installed = desired.after_makes(wanted[dp_id], state.installed,
+                                                  changed=hold_from == desired.FLOW_DELETE) \
+                if state.holding else wanted[dp_id]
             if was_holding and not state.holding and not any(p.phases):
                 settled.append(dp_id)
             for name, n in p.counts.items():
@@ -723,7 +732,7 @@ class ControllerCore:
             for dp_id in changed:
                 self.switches[dp_id].sent = self._generation
                 out.append((dp_id, SyncBarrier(self._generation)))
-                if plans[dp_id].makes:
+                if plans[dp_id].makes or plans[dp_id].phases[desired.FLOW_CHANGE]:
                     self._makes_due[dp_id] = self._generation
             for dp_id in settled:       # nothing to confirm: they hold what we want
                 self.switches[dp_id].sent = self.switches[dp_id].confirmed = self._generation

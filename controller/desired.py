@@ -14,18 +14,22 @@ is torn down before its replacement exists:
 
     0 meter adds and modifies
     1 group adds and modifies   (a chained group after the group it sends to)
-    2 flow adds                 (OFPFC_ADD also replaces a flow with the same key)
-    3 flow deletes
-    4 group deletes             (a chaining group before the group it sends to)
-    5 meter deletes
+    2 flow adds                 (new keys)
+    3 flow changes              (OFPFC_ADD replacing a flow with the same key)
+    4 flow deletes
+    5 group deletes             (a chaining group before the group it sends to)
+    6 meter deletes
 
 A changed group or meter is modified in place, never deleted and re-added (a switch
 deletes the flows that use a group or meter when it goes). Barriers separate phases
 where a switch reordering messages would break a reference. The core runs each
 phase on every switch before the next; and since switches work through their
-messages independently, it holds a plan's deletions (``Plan.hold_breaks``,
-``after_makes``) until every switch that got additions has confirmed them, so
-network-wide, new paths carry traffic before old ones go.
+messages independently, it sends a change in three steps, each once every switch
+has confirmed the one before (``Plan.hold_breaks``, ``after_makes``): additions
+(meters, groups, new flows), then flow changes, then deletions. So network-wide, new
+paths carry traffic before old ones go: a changed flow is what turns traffic onto a
+new path (the ingress of a reroute) and must not land before the new path's flows
+further along, and the old path's flows must not go before it has.
 
 ``read_dump`` turns what a (re)connected switch reports into installed ``Entries``.
 Flows, groups and meters we cannot read stay in it as foreign entries: the plan
@@ -44,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol, runtime_checkable
 
 from os_ken.ofproto import ofproto_v1_3 as ofp
+from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller import cookies, flows, groups, meters
 from controller.flows import FlowSpec
@@ -51,8 +56,8 @@ from controller.groups import GroupSpec
 from controller.meters import MeterSpec
 
 DUMP_KINDS = ("flows", "groups", "meters")
-N_PHASES = 6
-(METER_MAKE, GROUP_MAKE, FLOW_ADD, FLOW_DELETE, GROUP_DELETE, METER_DELETE) = range(N_PHASES)
+N_PHASES = 7
+(METER_MAKE, GROUP_MAKE, FLOW_ADD, FLOW_CHANGE, FLOW_DELETE, GROUP_DELETE, METER_DELETE) = range(N_PHASES)
 
 
 class ProviderError(ValueError):
@@ -272,26 +277,36 @@ class Plan:
 
     @property
     def makes(self) -> bool:
-        """Anything to add or change (phases 0-2)."""
-        return any(self.phases[:FLOW_DELETE])
+        """Anything new: meters and groups added or modified, flows added (phases 0-2)."""
+        return any(self.phases[:FLOW_CHANGE])
 
-    def hold_breaks(self) -> bool:
-        """Leave out the deletions (phases 3-5), to be planned again later; True if
-        there were any. The switch then holds ``after_makes(want, have)``."""
-        held = any(self.phases[FLOW_DELETE:])
-        for phase in range(FLOW_DELETE, N_PHASES):
+    def hold_breaks(self, first: int = FLOW_CHANGE) -> bool:
+        """Leave out phases ``first`` .. 6 (flow changes and deletions, or deletions
+        alone), to be planned again later; True if there were any. The switch then
+        holds ``after_makes(want, have, changed=first > FLOW_CHANGE)``."""
+        held = any(self.phases[first:])
+        if first <= FLOW_CHANGE:
+            changes = sum(1 for m in self.phases[FLOW_CHANGE] if not isinstance(m, parser.OFPBarrierRequest))
+            if changes:
+                self.counts["flow_adds"] -= changes
+                if not self.counts["flow_adds"]:
+                    del self.counts["flow_adds"]
+        for phase in range(first, N_PHASES):
             self.phases[phase] = []
         for name in ("flow_deletes", "group_deletes", "meter_deletes"):
             self.counts.pop(name, None)
         return held
 
 
-def after_makes(want: Entries, have: Entries) -> Entries:
-    """What a switch holds once a plan's additions and changes are in and before its
-    deletions: everything wanted, and whatever it had that is not wanted."""
+def after_makes(want: Entries, have: Entries, changed: bool = False) -> Entries:
+    """What a switch holds once a plan's additions (and, ``changed``, its flow changes)
+    are in and before the rest: the meters and groups wanted, the new (and changed)
+    flows wanted, and whatever else it had as it was."""
     def kept(wanted: dict, had: dict) -> dict:
         return {**{k: v for k, v in had.items() if k not in wanted}, **wanted}
-    return Entries(kept(want.flows, have.flows), kept(want.groups, have.groups),
+    flows_ = kept(want.flows, have.flows) if changed else \
+        {**have.flows, **{k: v for k, v in want.flows.items() if k not in have.flows}}
+    return Entries(flows_, kept(want.groups, have.groups),
                    kept(want.meters, have.meters),
                    [s for s in have.foreign_flows if flows.stats_key(s) not in want.flows])
 
@@ -327,22 +342,26 @@ def plan(want: Entries, have: Entries) -> Plan:
     if want.groups or have.groups:
         _plan_groups(want, have, result)
     for key, spec in want.flows.items():
-        if not _same(have.flows.get(key), spec):
+        had = have.flows.get(key)
+        if had is None:
             phases[FLOW_ADD].append(flows.to_flowmod(spec))
+        elif not _same(had, spec):
+            phases[FLOW_CHANGE].append(flows.to_flowmod(spec))
     for stats in have.foreign_flows:
         if flows.stats_key(stats) not in want.flows:     # else the add above replaced it
             phases[FLOW_DELETE].append(flows.delete_stats(stats))
     for key, spec in have.flows.items():
         if key not in want.flows:
             phases[FLOW_DELETE].append(flows.to_delete(spec))
-    _count(result, "flow_adds", len(phases[FLOW_ADD]))
+    _count(result, "flow_adds", len(phases[FLOW_ADD]) + len(phases[FLOW_CHANGE]))
     _count(result, "flow_deletes", len(phases[FLOW_DELETE]))
     # A switch may reorder messages between barriers: flows must not arrive before
     # their groups and meters, nor groups and meters leave before the flows that
     # stopped using them have been replaced.
-    if phases[FLOW_ADD] and (phases[METER_MAKE] or phases[GROUP_MAKE]):
-        phases[FLOW_ADD].insert(0, flows.barrier())
-    if phases[FLOW_ADD] and (phases[GROUP_DELETE] or phases[METER_DELETE]):
+    first_flows = FLOW_ADD if phases[FLOW_ADD] else FLOW_CHANGE if phases[FLOW_CHANGE] else None
+    if first_flows is not None and (phases[METER_MAKE] or phases[GROUP_MAKE]):
+        phases[first_flows].insert(0, flows.barrier())
+    if first_flows is not None and (phases[GROUP_DELETE] or phases[METER_DELETE]):
         first = GROUP_DELETE if phases[GROUP_DELETE] else METER_DELETE
         phases[first].insert(0, flows.barrier())
     return result

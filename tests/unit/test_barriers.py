@@ -45,12 +45,18 @@ class BarrierNet(fakeoftable.FakeNetwork):
                 self.deliver(self.core.barrier_replied(dp_id, generation, self.now))
         self.held = keep + self.held
 
+    def settle(self) -> None:
+        """Answer until nothing is held: each step (additions, flow changes, deletions)
+        is sent once the one before is confirmed, with barriers of its own."""
+        while self.held:
+            self.answer()
+
 
 @pytest.fixture
 def net():
     network = BarrierNet().start()
     network.announce("h1", "h2", "h3")
-    network.answer()
+    network.settle()
     return network
 
 
@@ -178,19 +184,22 @@ def test_switch_reconciled_with_changes_confirms_by_its_barrier(net):
 
 def _reroute_back(net) -> int:
     """h1->h2 moves to s1-s3-s2 when s1-s2 fails, then back when it returns; the
-    return deletes the pair's flow on s3 while it changes the one on s1. Returns the
-    index in ``sent`` where the return starts."""
+    return changes the pair's flow on s1, once the additions that came with it are
+    confirmed, and then deletes the one on s3. Returns the index in ``sent`` where
+    the return starts, with s1 changed and nothing deleted yet."""
     _ping(net, "h1", "h2")
-    net.answer()
+    net.settle()
     net.link_down(1, 1)
-    net.answer()
+    net.settle()
     assert net.trace("h1", "h2") == [1, 3, 2]
     net.run(0.5)
-    net.answer()
+    net.settle()
     mark = len(net.sent)
     net.set_port(1, 1, True)
     net.set_port(2, 1, True)
     net.run(1.5)                                # LLDP finds s1-s2 again
+    assert net.trace("h1", "h2") == [1, 3, 2], "s1 turned the pair before the additions were confirmed"
+    net.answer()                                # additions confirmed: s1 turns the pair back
     assert net.trace("h1", "h2") == [1, 2]
     return mark
 

@@ -153,8 +153,9 @@ def test_repointing_the_vip_to_a_new_group_replaces_the_flow_before_the_old_grou
                meter=MID, cookie=COOKIE)
     sliced.stub.intent[1] = Desired((vip,), (other,), (MeterSpec(MID, 2000, 200),))
     out = sliced.core.resync(sliced.now)
-    assert _kinds(m for _, m in out) == ["group_add", "barrier", "flow_add", "barrier"]
-    # The old group goes once s1 has confirmed the flow that no longer uses it.
+    assert _kinds(m for _, m in out) == ["group_add", "barrier"]
+    # The flow moves to the new group once s1 has confirmed it, and the old group
+    # goes once s1 has confirmed the flow that no longer uses it.
     mark = len(sliced.sent)
     sliced.deliver(out)
     assert _kinds(m for _, m in sliced.sent[mark:]) == ["group_add", "barrier", "flow_add", "barrier",
