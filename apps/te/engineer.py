@@ -363,17 +363,11 @@ class TrafficEngineer:
                          if load_on.get(arc, 0.0) > 0 else 1.0) for arc in pathset.links}
         rest = [od for od in pathset.ods if od not in prio]
         x = pathset.first_path_splits()
-        for od, (path_splits) in stage1.splits().items():
-            i = pathset.od_index[od]
-            fractions = dict(path_splits)
-            x[pathset.offsets[i]:pathset.offsets[i + 1]] = [fractions.get(p, 0.0) for p in pathset.paths[i]]
+        _copy_splits(stage1, pathset, x)
         if rest:
             second = PathSet(_scaled(pathset.graph, factors), {od: pathset.paths[pathset.od_index[od]] for od in rest})
             stage2 = solve_min_mlu(second, {od: tm.get(od, 0.0) for od in rest})
-            for od, path_splits in stage2.splits().items():
-                i = pathset.od_index[od]
-                fractions = dict(path_splits)
-                x[pathset.offsets[i]:pathset.offsets[i + 1]] = [fractions.get(p, 0.0) for p in pathset.paths[i]]
+            _copy_splits(stage2, pathset, x)
         return x
 
     def _route(self, path: tuple[int, ...], fraction: float) -> Route:
@@ -469,3 +463,12 @@ def _scaled(graph: nx.DiGraph, factors: dict) -> nx.DiGraph:
     for (u, v), f in factors.items():
         out[u][v][CAPACITY] = graph[u][v][CAPACITY] * f
     return out
+
+
+def _copy_splits(stage, pathset: PathSet, x: np.ndarray) -> None:
+    """Write a stage's splits (its PathSet lists a subset of the ODs, each with the
+    same candidate paths in the same order) into ``x``, the full PathSet's vector."""
+    sub = stage.pathset
+    for j, od in enumerate(sub.ods):
+        i = pathset.od_index[od]
+        x[pathset.offsets[i]:pathset.offsets[i + 1]] = stage.x[sub.offsets[j]:sub.offsets[j + 1]]
