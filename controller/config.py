@@ -123,6 +123,11 @@ class RoutingConfig(_Strict):
     # fast-failover groups, so a switch moves traffic off a dead port by itself
     # (controller.forwarding); false: only the controller reroutes, after a port-down.
     fast_failover: bool = True
+    # Make before break: deletions wait this long after a reroute's turn is confirmed,
+    # so packets already sent the old way finish their trip (in link queues, or in a
+    # switch's datapath flow cache, which Open vSwitch revalidates after the barrier
+    # reply: a ring4 restore lost a datagram where the old flow went 2 ms after the turn).
+    drain_s: float = Field(default=0.2, ge=0, le=1.0)
 
 
 class StateConfig(_Strict):

@@ -23,8 +23,12 @@ a deletion sent right behind another switch's addition may take effect first (a
 reroute would then drop packets in between). A sync that adds or changes anything
 therefore holds back every deletion — the switch's installed entries keep what is
 still to go — until each switch that got additions has answered their SyncBarrier;
-then one more sync sends the deletions. A switch that never answers holds them at
-most ``BREAK_WAIT_S``.
+then one more sync sends the flow changes (a rerouted pair's turn at its ingress),
+held and confirmed the same way, and the deletions go ``routing.drain_s`` after the
+last change is confirmed: a barrier reply says the switch's tables changed, not that
+every packet sent the old way has left the network (nor that Open vSwitch has
+revalidated its datapath flow cache, which it does after replying). A switch that
+never answers holds them at most ``BREAK_WAIT_S``.
 
 Confirmation: every sync that sends a switch anything ends that switch's messages
 with a ``SyncBarrier`` carrying the sync's generation, a number that only grows.
@@ -63,7 +67,7 @@ from controller.forwarding import Forwarding, Hop
 from controller.hosts import Host, HostTable
 from controller.meters import MeterSpec
 from controller.state import Snapshot, StateStore
-from controller.telemetry import PortRates, PortSample
+from controller.telemetry import CounterDeltas, PortRates, PortSample
 from controller.topology import Port, Topology
 
 LOG = logging.getLogger(__name__)
@@ -170,6 +174,7 @@ class SwitchState:
     sent: int = 0                           # generation of the last SyncBarrier sent
     confirmed: int = 0                      # ... and of the last one the switch answered
     holding: bool = False                   # installed has deletions not sent yet (make before break)
+    holding_changes: bool = False           # ... and flow changes too
     no_meters: bool = False                 # refused the meter dump: its packet-ins go unmetered
 
 
@@ -184,6 +189,7 @@ class ControllerCore:
         # dp_id -> the generation whose additions it must confirm before anything is deleted.
         self._makes_due: dict[int, int] = {}
         self._holding_since: float | None = None
+        self._drain_until: float | None = None  # held deletions wait for this time
         self.bus = bus or EventBus()
         self.topology = Topology(config.topology, config.controller.routing)
         self.hosts = HostTable()
@@ -194,8 +200,7 @@ class ControllerCore:
         self._problems_seen: set[tuple[int, str]] = set()
         self.counters: Counter[str] = Counter()
         self.packet_in_meter = packet_in_meter(config.controller.discovery)
-        # dp_id -> (packets, dropped) its packet-in meter last reported.
-        self._packet_in_meter_seen: dict[int, tuple[int, int]] = {}
+        self._packet_in_meter_seen = CounterDeltas()     # by dp_id: (packets, dropped)
         self._next_lldp = 0.0
         self._next_stats = 0.0
         self._edge_snapshot: dict[int, frozenset[int]] = {}
@@ -539,6 +544,8 @@ class ControllerCore:
         if events or edges != self._edge_snapshot:
             self._edge_snapshot = edges
             out += self._after_topology_change(now)
+        if self._drain_until is not None and now >= self._drain_until:
+            out += self._release_breaks(now)
         if self._holding_since is not None and now - self._holding_since > BREAK_WAIT_S:
             LOG.warning("switches %s did not confirm additions within %.1f s; deleting anyway",
                         ", ".join(self.switch_label(dp) for dp in sorted(self._makes_due)), BREAK_WAIT_S)
@@ -571,18 +578,17 @@ class ControllerCore:
         packet-in meter's feed the ``packet_in_meter_*`` counters."""
         for stat in stats:
             if stat.meter_id == PACKET_IN_METER:
-                self._count_packet_in_meter(dp_id, stat)
+                self._count_packet_in_meter(dp_id, stat, now)
         self._hand_stats("meter_stats", dp_id, stats, [s.meter_id for s in stats], now)
 
-    def _count_packet_in_meter(self, dp_id: int, stat) -> None:
+    def _count_packet_in_meter(self, dp_id: int, stat, now: float) -> None:
         """Add what the switch's packet-in meter counted since its last report: packets
         that reached it and packets it dropped (a meter that went back to zero, e.g.
         re-added, counts from zero)."""
         seen = (stat.packet_in_count, sum(band.packet_band_count for band in stat.band_stats))
-        last = self._packet_in_meter_seen.get(dp_id, (0, 0))
-        self._packet_in_meter_seen[dp_id] = seen
-        for name, now_n, then_n in zip(("packet_in_meter_packets", "packet_in_meter_drops"), seen, last):
-            self.counters[name] += now_n - then_n if now_n >= then_n else now_n
+        delta = self._packet_in_meter_seen.read(dp_id, now, seen)
+        self.counters["packet_in_meter_packets"] += delta.grown[0]
+        self.counters["packet_in_meter_drops"] += delta.grown[1]
 
     @_locked
     def group_stats(self, dp_id: int, stats: list, now: float) -> None:
@@ -707,7 +713,7 @@ class ControllerCore:
             hold_from = None
         elif self._makes_due or any(p.makes for p in plans.values()):
             hold_from = desired.FLOW_CHANGE
-        elif any(p.phases[desired.FLOW_CHANGE] for p in plans.values()):
+        elif any(p.phases[desired.FLOW_CHANGE] for p in plans.values()) or self._drain_until is not None:
             hold_from = desired.FLOW_DELETE
         else:
             hold_from = None
@@ -715,7 +721,9 @@ class ControllerCore:
         for dp_id, p in plans.items():
             state = self.switches[dp_id]
             was_holding = state.holding
+            changes = bool(p.phases[desired.FLOW_CHANGE])
             state.holding = hold_from is not None and p.hold_breaks(hold_from)
+            state.holding_changes = state.holding and hold_from == desired.FLOW_CHANGE and changes
             state.installed = desired.after_makes(wanted[dp_id], state.installed,
                                                   changed=hold_from == desired.FLOW_DELETE) \
                 if state.holding else wanted[dp_id]
@@ -727,6 +735,8 @@ class ControllerCore:
         out: Out = [(dp_id, msg) for phase in range(desired.N_PHASES)
                     for dp_id, p in plans.items() for msg in p.phases[phase]]
         changed = [dp_id for dp_id, p in plans.items() if any(p.phases)]
+        if hold_from == desired.FLOW_DELETE and any(p.phases[desired.FLOW_CHANGE] for p in plans.values()):
+            self._drain_until = None            # a new turn: its own drain starts once it is confirmed
         if changed or settled:
             self._generation += 1
             for dp_id in changed:
@@ -747,13 +757,21 @@ class ControllerCore:
         return out
 
     def _release_breaks(self, now: float, force: bool = False) -> Out:
-        """Send held deletions once no addition is unconfirmed (or at once, ``force``)."""
+        """Send what is held once nothing sent is unconfirmed: flow changes at once,
+        deletions after the drain (``force``: everything, now)."""
         if self._makes_due and not force:
             return []
         holding = sorted(dp_id for dp_id, state in self.switches.items() if state.holding)
         if not holding:
-            self._holding_since = None
+            self._holding_since = self._drain_until = None
             return []
+        drain_s = self.config.controller.routing.drain_s
+        if not force and drain_s > 0 and not any(self.switches[dp].holding_changes for dp in holding):
+            if self._drain_until is None:
+                self._drain_until = now + drain_s
+            if now < self._drain_until:
+                return []               # tick() comes back
+        self._drain_until = None
         self.counters["break_releases"] += 1
         return self._sync(now, only=holding, force=force)
 

@@ -173,16 +173,19 @@ class Walk:
     meters: set[tuple[int, int]] = field(default_factory=set)           # (dp_id, meter_id) passed
 
 
-def config_for(links, capacities: dict | None = None, fast_failover: bool = True, **discovery) -> Config:
+def config_for(links, capacities: dict | None = None, fast_failover: bool = True, drain_s: float = 0.0,
+               **discovery) -> Config:
     """A Config whose topology metadata names every switch ``s<dp_id>`` and gives
     link capacities for the switch pairs in ``capacities`` ({(a, b): mbps});
-    ``fast_failover`` as ``controller.routing.fast_failover``."""
+    ``fast_failover`` and ``drain_s`` as ``controller.routing``'s. No drain by
+    default: fake switches have no packets in flight and no datapath flow cache, so
+    held deletions go as soon as the turn is confirmed (test_barriers tests the drain)."""
     dps = sorted({l[0] for l in links} | {l[2] for l in links})
     meta = TopologyMeta(
         switches=tuple(SwitchMeta(dp_id=dp, name=f"s{dp}") for dp in dps),
         links=tuple(LinkMeta(a=a, b=b, capacity_mbps=mbps)
                     for (a, b), mbps in sorted((capacities or {}).items())))
-    data = {"topology": meta.model_dump(), "controller": {"routing": {"fast_failover": fast_failover}}}
+    data = {"topology": meta.model_dump(), "controller": {"routing": {"fast_failover": fast_failover, "drain_s": drain_s}}}
     if discovery:
         data["controller"]["discovery"] = discovery
     return Config.model_validate(data)

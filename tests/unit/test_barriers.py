@@ -13,8 +13,11 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 import fakeoftable
 from controller import core, flows, forwarding
+from controller.config import RoutingConfig
 from controller.core import SwitchLost, SyncBarrier
 from fakeoftable import TRIANGLE_LINKS, config_for, hosts_on, ipv4_frame
+
+DRAIN_S = RoutingConfig().drain_s       # the default: these switches drain like real ones
 
 
 class BarrierNet(fakeoftable.FakeNetwork):
@@ -23,10 +26,10 @@ class BarrierNet(fakeoftable.FakeNetwork):
 
     ANSWER_BARRIERS = False
 
-    def __init__(self):
+    def __init__(self, drain_s: float = DRAIN_S):
         self.held: list[tuple[int, int]] = []           # (dp_id, generation) not answered yet
         super().__init__(TRIANGLE_LINKS, hosts_on(("h1", 1, 3), ("h2", 2, 3), ("h3", 3, 3)),
-                         config_for(TRIANGLE_LINKS, fast_failover=False))
+                         config_for(TRIANGLE_LINKS, fast_failover=False, drain_s=drain_s))
 
     def _handle(self, dp_id, msg):
         super()._handle(dp_id, msg)
@@ -47,9 +50,14 @@ class BarrierNet(fakeoftable.FakeNetwork):
 
     def settle(self) -> None:
         """Answer until nothing is held: each step (additions, flow changes, deletions)
-        is sent once the one before is confirmed, with barriers of its own."""
-        while self.held:
-            self.answer()
+        is sent once the one before is confirmed, with barriers of its own; the
+        deletions once the drain after the flow changes is over, too."""
+        while True:
+            while self.held:
+                self.answer()
+            if not any(state.holding for state in self.core.switches.values()):
+                return
+            self.run(self.core.config.controller.routing.drain_s)
 
 
 @pytest.fixture
@@ -180,7 +188,7 @@ def test_switch_reconciled_with_changes_confirms_by_its_barrier(net):
     assert net.core.wait_confirmed(mark, 0.0)
 
 
-# ---- make before break: deletions wait for the additions' confirmation ------------------------
+# ---- make before break: deletions wait for the confirmations, then the drain --------------------
 
 def _reroute_back(net) -> int:
     """h1->h2 moves to s1-s3-s2 when s1-s2 fails, then back when it returns; the
@@ -216,13 +224,18 @@ def _s3_pair_flow(net):
             if (s.match_dict.get("eth_src"), s.match_dict.get("eth_dst")) == macs]
 
 
-def test_deletions_wait_until_every_switch_confirmed_its_additions(net):
+def test_deletions_wait_for_every_confirmation_and_then_the_drain(net):
     mark = _reroute_back(net)
     assert _deletes(net, mark) == [] and _s3_pair_flow(net)       # s3 keeps the old hop meanwhile
     held = net.core.sync_mark()
     assert held[3] > net.core.switches[3].sent                    # it owes the sync that deletes
     mark = len(net.sent)
-    net.answer()                                                  # s1 confirms its new flow
+    net.answer()                                                  # s1 confirms its turn
+    # Packets s1 sent the old way just before may still be on their way through s3.
+    assert _deletes(net, mark) == [] and _s3_pair_flow(net)
+    net.run(DRAIN_S / 2)
+    assert _deletes(net, mark) == [] and _s3_pair_flow(net)
+    net.run(DRAIN_S / 2 + net.TICK_S)
     assert _deletes(net, mark) == [3] and _s3_pair_flow(net) == []
     assert not net.core.wait_confirmed(held, 0.0)
     net.answer()
@@ -245,4 +258,25 @@ def test_a_switch_lost_before_confirming_does_not_hold_deletions(net):
     net.answer(*[dp for dp in unconfirmed if dp != 1])
     assert _deletes(net, mark) == []
     net.disconnect(1)
+    net.run(DRAIN_S + net.TICK_S)
     assert _deletes(net, mark) == [3]
+
+
+def test_a_sync_during_the_drain_does_not_send_the_deletions_early(net):
+    mark = _reroute_back(net)
+    net.answer()                                                  # s1 confirms its turn
+    net.deliver(net.core.resync(net.now))                         # e.g. an app's intent changed
+    assert _deletes(net, mark) == [] and _s3_pair_flow(net)
+    net.run(DRAIN_S + net.TICK_S)
+    assert _deletes(net, mark) == [3]
+    net.settle()
+    assert net.out_of_sync() == {}
+
+
+def test_no_drain_when_configured_off():
+    network = BarrierNet(drain_s=0.0).start()
+    network.announce("h1", "h2", "h3")
+    network.settle()
+    mark = _reroute_back(network)
+    network.answer()
+    assert _deletes(network, mark) == [3]
