@@ -25,8 +25,6 @@ use the measured load and say so ("no forecast: using measured load"), and the m
 from __future__ import annotations
 
 import logging
-import math
-import threading
 import time
 from typing import Callable
 
@@ -35,6 +33,7 @@ import grpc
 from apps.slices.manager import SliceManager, SliceView
 from apps.slices.scaling import Forecast, ScalingDecision
 from controller.config import ClockConfig
+from controller.stepper import GridStepper
 
 LOG = logging.getLogger(__name__)
 
@@ -60,8 +59,7 @@ class Autoscaler:
         self.mode = "reactive"
         self.last_error = ""
         self.steps = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._steps = GridStepper("slices-autoscale", self.clock, interval_s, self.step, wall)
 
     # --- one step ---------------------------------------------------------------------
 
@@ -128,22 +126,10 @@ class Autoscaler:
     # --- the background loop ------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="slices-autoscale", daemon=True)
-        self._thread.start()
+        self._steps.start()
 
     def next_step_at(self, now: float) -> float:
-        """The first grid time (real_origin_s + k * interval_s) after ``now``."""
-        k = math.floor((now - self.clock.real_origin_s) / self.interval_s) + 1
-        return self.clock.real_origin_s + max(k, 0) * self.interval_s
-
-    def _run(self) -> None:
-        while not self._stop.wait(max(0.0, self.next_step_at(self.wall()) - self.wall())):
-            try:
-                self.step()
-            except Exception:  # noqa: BLE001 - the loop must survive a bad step
-                LOG.exception("slices scaling step failed")
+        return self._steps.next_step_at(now)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._steps.stop(timeout_s=10.0)

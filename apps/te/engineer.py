@@ -56,6 +56,7 @@ from apps.te.lp import LPError, PathSet, mlu, solve_min_mlu
 from apps.te.paths import CAPACITY, WEIGHT, k_shortest_paths
 from controller.config import ClockConfig, TeConfig
 from controller.desired import Desired
+from controller.stepper import GridStepper
 
 LOG = logging.getLogger(__name__)
 
@@ -133,9 +134,10 @@ class TrafficEngineer:
         self._next_label = LABEL_MIN
         self._counters: dict[int, _Counter] = {}
         self._candidates: tuple[int, dict[OD, list[tuple[int, ...]]]] = (-1, {})
+        self._by_od: tuple[tuple[int, int], dict[OD, list[tuple[Host, Host]]]] = ((-1, -1), {})
         self.history: list[StepRecord] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._steps = GridStepper("te-steps", self.clock, settings.interval_s, self.step, wall,
+                                  on_error=self._step_failed)
         self._priority = set(settings.priority_pairs)
 
     # ---- what the switches hold --------------------------------------------------------
@@ -154,7 +156,14 @@ class TrafficEngineer:
         return self.core.topology.hop_ports(list(path))
 
     def _pairs_by_od(self) -> dict[OD, list[tuple[Host, Host]]]:
-        """OD -> the host pairs forwarded between its switches (the core's wanted pairs)."""
+        """OD -> the host pairs forwarded between its switches (the core's wanted pairs);
+        kept until forwarding or the host table changes (every switch's sync asks)."""
+        key = (self.core.forwarding.version, self.core.hosts.version)
+        if self._by_od[0] != key:
+            self._by_od = (key, self._walk_pairs())
+        return self._by_od[1]
+
+    def _walk_pairs(self) -> dict[OD, list[tuple[Host, Host]]]:
         out: dict[OD, list[tuple[Host, Host]]] = {}
         hosts = self.core.hosts
         for src_mac, dst_mac in sorted(self.core.forwarding.paths):
@@ -195,7 +204,7 @@ class TrafficEngineer:
 
     def step(self, now: float | None = None) -> StepRecord | None:
         now = self.wall() if now is None else now
-        if now < self.clock.real_origin_s or self._stop.is_set():
+        if now < self.clock.real_origin_s or self._steps.stopped:
             return None
         with self.core.lock:
             ods = sorted(self._pairs_by_od())
@@ -222,7 +231,7 @@ class TrafficEngineer:
             record.action, record.why = "new_ods", f"{len(new)} new OD(s) on their shortest path"
         if max(predicted, link_util) > self.settings.threshold:
             self._replan(record, pathset, tm, x_now, predicted)
-        if self._stop.is_set():
+        if self._steps.stopped:
             return None                     # the controller is stopping: the switches may be gone
         if new or record.action == "replan":
             self.resync()
@@ -432,30 +441,17 @@ class TrafficEngineer:
     def start(self) -> None:
         if self.settings.decisions_path:
             FsPath(self.settings.decisions_path).parent.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(target=self._run, name="te-steps", daemon=True)
-        self._thread.start()
+        self._steps.start()
 
-    def next_step_at(self, now: float) -> float:
-        """The first grid time (real_origin_s + k * interval_s) after ``now``."""
-        k = math.floor((now - self.clock.real_origin_s) / self.settings.interval_s) + 1
-        return self.clock.real_origin_s + max(k, 0) * self.settings.interval_s
-
-    def _run(self) -> None:
-        while not self._stop.wait(max(0.0, self.next_step_at(self.wall()) - self.wall())):
-            try:
-                self.step()
-            except Exception:  # noqa: BLE001 - the loop must survive a bad step
-                self.core.counters["te_step_errors"] += 1
-                LOG.exception("traffic engineering step failed")
+    def _step_failed(self) -> None:
+        self.core.counters["te_step_errors"] += 1
 
     def stopping(self) -> None:
         """The controller is stopping: no step starts, a running one changes nothing."""
-        self._stop.set()
+        self._steps.halt()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=1.0)
+        self._steps.stop(timeout_s=1.0)
 
 
 def _scaled(graph: nx.DiGraph, factors: dict) -> nx.DiGraph:
