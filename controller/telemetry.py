@@ -1,12 +1,47 @@
-"""Port counters to rates: bytes sampled every poll interval become Mbit/s.
+"""Counters to rates: byte (or packet) counters read every poll become what they
+counted since the reading before, and Mbit/s.
 
-Counter resets (a switch reconnecting, a port re-created) give a negative delta;
-that sample is dropped rather than reported as a huge or negative rate.
+``CounterDeltas`` is the one place that reads counters: port, meter and group
+counters all go through it. A reading below the one before (a switch reconnecting, a
+port, meter or group re-created) means the counter started again from zero: all of
+it is new, and no rate comes of it rather than a huge or negative one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Hashable
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What some counters grew since their last reading."""
+
+    grown: tuple[int, ...]          # counted since then (since zero, after a reset or at first)
+    seconds: float | None           # since then; None at the first reading or after a reset
+
+    def mbps(self, i: int = 0) -> float | None:
+        """Counter ``i`` (bytes) as Mbit/s over the interval; None without one."""
+        return None if self.seconds is None else self.grown[i] * 8 / self.seconds / 1e6
+
+
+class CounterDeltas:
+    """The last reading of each key's counters (e.g. ``(dp_id, meter_id)``)."""
+
+    def __init__(self):
+        self._last: dict[Hashable, tuple[float, tuple[int, ...]]] = {}
+
+    def read(self, key: Hashable, now: float, values: tuple[int, ...]) -> Delta:
+        last = self._last.get(key)
+        self._last[key] = (now, values)
+        if last is None or any(v < lv for v, lv in zip(values, last[1])):
+            return Delta(values, None)
+        grown = tuple(v - lv for v, lv in zip(values, last[1]))
+        return Delta(grown, now - last[0] if now > last[0] else None)
+
+    def forget(self, which: Callable[[Hashable], bool]) -> None:
+        for key in [k for k in self._last if which(k)]:
+            del self._last[key]
 
 
 @dataclass(frozen=True)
@@ -22,23 +57,16 @@ class PortSample:
 
 class PortRates:
     def __init__(self):
-        self._last: dict[tuple[int, int], PortSample] = {}
+        self._deltas = CounterDeltas()
 
     def update(self, dp_id: int, samples: dict[int, PortSample]) -> dict[int, tuple[float, float]]:
         """Return {port_no: (tx_mbps, rx_mbps)} for ports with a previous sample."""
         rates = {}
         for port_no, sample in samples.items():
-            prev = self._last.get((dp_id, port_no))
-            self._last[(dp_id, port_no)] = sample
-            if prev is None:
-                continue
-            dt = sample.time - prev.time
-            dtx, drx = sample.tx_bytes - prev.tx_bytes, sample.rx_bytes - prev.rx_bytes
-            if dt <= 0 or dtx < 0 or drx < 0:
-                continue
-            rates[port_no] = (dtx * 8 / dt / 1e6, drx * 8 / dt / 1e6)
+            delta = self._deltas.read((dp_id, port_no), sample.time, (sample.tx_bytes, sample.rx_bytes))
+            if delta.seconds is not None:
+                rates[port_no] = (delta.mbps(0), delta.mbps(1))
         return rates
 
     def forget(self, dp_id: int) -> None:
-        for key in [k for k in self._last if k[0] == dp_id]:
-            del self._last[key]
+        self._deltas.forget(lambda key: key[0] == dp_id)

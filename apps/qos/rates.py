@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from controller.telemetry import CounterDeltas
+
 
 @dataclass(frozen=True)
 class ClassRates:
@@ -31,8 +33,6 @@ class ClassRates:
 @dataclass(frozen=True)
 class _Sample:
     time: float
-    bytes_in: int
-    dropped: int
     offered_mbps: float = 0.0
     dropped_mbps: float = 0.0
 
@@ -45,6 +45,7 @@ class MeterCounters:
     def __init__(self, class_of: Mapping[int, str], stale_s: float):
         self.class_of = dict(class_of)
         self.stale_s = stale_s
+        self._deltas = CounterDeltas()
         self._last: dict[tuple[int, int], _Sample] = {}
         self._totals: dict[str, list[int]] = {name: [0, 0] for name in self.class_of.values()}
 
@@ -55,21 +56,11 @@ class MeterCounters:
             if name is None:
                 continue
             dropped = sum(band.byte_band_count for band in stat.band_stats)
-            key = (dp_id, stat.meter_id)
-            last = self._last.get(key)
-            sample = _Sample(now, stat.byte_in_count, dropped)
-            if last is None or stat.byte_in_count < last.bytes_in or dropped < last.dropped:
-                grown = (stat.byte_in_count, dropped)       # new or re-created: all of it is new
-            else:
-                grown = (stat.byte_in_count - last.bytes_in, dropped - last.dropped)
-                if now > last.time:
-                    dt = now - last.time
-                    sample = _Sample(now, stat.byte_in_count, dropped, grown[0] * 8 / dt / 1e6,
-                                     grown[1] * 8 / dt / 1e6)
-            self._last[key] = sample
+            delta = self._deltas.read((dp_id, stat.meter_id), now, (stat.byte_in_count, dropped))
+            self._last[(dp_id, stat.meter_id)] = _Sample(now, delta.mbps(0) or 0.0, delta.mbps(1) or 0.0)
             totals = self._totals[name]
-            totals[0] += grown[0]
-            totals[1] += grown[1]
+            totals[0] += delta.grown[0]
+            totals[1] += delta.grown[1]
         return self.rates(now)
 
     def rates(self, now: float) -> dict[str, ClassRates]:

@@ -43,6 +43,7 @@ from apps.slices.store import SliceStore
 from apps.slices.vips import VipAllocator, virtual_mac
 from controller.desired import Desired
 from controller.events import EventBus
+from controller.telemetry import CounterDeltas
 
 LOG = logging.getLogger(__name__)
 
@@ -59,7 +60,8 @@ class Rates:
     offered_out_mbps: float = 0.0
     delivered_out_mbps: float = 0.0
     time: float = 0.0                  # Unix seconds of the poll (0: none yet)
-    bytes_in: int = 0                  # totals since the meters were created
+    bytes_in: int = 0                  # what its meters counted since the slice was created (a
+                                       # re-created meter adds what it counted anew)
     dropped_bytes_in: int = 0
     bytes_out: int = 0
     dropped_bytes_out: int = 0
@@ -149,8 +151,11 @@ class SliceManager:
             self.policy = ScalingPolicy(**params)
         self.decisions: dict[str, ScalingDecision] = {}
         self._rates: dict[str, Rates] = {}
-        self._meter_last: dict[tuple[int, int], tuple[float, int, int]] = {}
-        self._meter_totals: dict[tuple[int, int], tuple[float, float, int, int]] = {}
+        self._meter_deltas = CounterDeltas()
+        # (dp_id, meter_id) -> (offered, dropped) Mbit/s at its last reading;
+        # (slice, direction) -> [bytes, dropped bytes] its meters counted, only growing.
+        self._meter_rates: dict[tuple[int, int], tuple[float, float]] = {}
+        self._meter_bytes: dict[tuple[str, str], list[int]] = {}
         self._snapshot = _Snapshot()
         self._publish_snapshot()
         # dp_id -> slice name -> (dependencies, entries): see _slice_entries.
@@ -296,6 +301,8 @@ class SliceManager:
                     for host_id in released:
                         self.store.put_draining(host_id, None)
             self._rates.pop(name, None)
+            for direction in ("in", "out"):
+                self._meter_bytes.pop((name, direction), None)
             self._emit("DISSOLVED" if dissolved else "DELETED", name,
                        f"released {_ids(released) if released else 'no members'}", decision=decision)
         self._resync()
@@ -465,15 +472,11 @@ class SliceManager:
             if owner is None:
                 continue
             dropped = sum(b.byte_band_count for b in stat.band_stats)
-            key = (dp_id, stat.meter_id)
-            last = self._meter_last.get(key)
-            self._meter_last[key] = (now, stat.byte_in_count, dropped)
-            rate_in = rate_drop = 0.0
-            if last is not None and now > last[0] and stat.byte_in_count >= last[1] and dropped >= last[2]:
-                dt = now - last[0]
-                rate_in = (stat.byte_in_count - last[1]) * 8 / dt / 1e6
-                rate_drop = (dropped - last[2]) * 8 / dt / 1e6
-            self._meter_totals[key] = (rate_in, rate_drop, stat.byte_in_count, dropped)
+            delta = self._meter_deltas.read((dp_id, stat.meter_id), now, (stat.byte_in_count, dropped))
+            self._meter_rates[(dp_id, stat.meter_id)] = (delta.mbps(0) or 0.0, delta.mbps(1) or 0.0)
+            totals = self._meter_bytes.setdefault(owner, [0, 0])
+            totals[0] += delta.grown[0]
+            totals[1] += delta.grown[1]
         self._rates = self._sum_rates(now)
 
     def rates(self, name: str) -> Rates:
@@ -507,7 +510,7 @@ class SliceManager:
     def _sum_rates(self, now: float) -> dict[str, Rates]:
         meters = self._snapshot.meters
         sums: dict[str, dict[str, float]] = {}
-        for (dp_id, meter_id), (rate_in, rate_drop, total, dropped) in self._meter_totals.items():
+        for (dp_id, meter_id), (rate_in, rate_drop) in self._meter_rates.items():
             owner = meters.get(meter_id)
             if owner is None:
                 continue
@@ -515,8 +518,10 @@ class SliceManager:
             acc = sums.setdefault(name, {})
             acc[f"offered_{direction}_mbps"] = acc.get(f"offered_{direction}_mbps", 0.0) + rate_in
             acc[f"dropped_{direction}"] = acc.get(f"dropped_{direction}", 0.0) + rate_drop
-            acc[f"bytes_{direction}"] = acc.get(f"bytes_{direction}", 0) + total
-            acc[f"dropped_bytes_{direction}"] = acc.get(f"dropped_bytes_{direction}", 0) + dropped
+        for (name, direction), (total, dropped) in self._meter_bytes.items():
+            if name in sums:
+                sums[name][f"bytes_{direction}"] = total
+                sums[name][f"dropped_bytes_{direction}"] = dropped
         out = {}
         for name, acc in sums.items():
             out[name] = Rates(
