@@ -52,6 +52,7 @@ class Forwarding:
         self.fast_failover = fast_failover
         self.wanted: set[Pair] = set()
         self.paths: dict[Pair, tuple[Hop, ...]] = {}
+        self.version = 0        # bumped whenever a pair's path is set, changed or dropped
         # dp_id -> entry key -> flow or group, and how many pairs want it; a pair's
         # (dp_id, entry key)s are in self._uses. Kept in step with self.paths.
         self._entries: dict[int, dict[tuple, FlowSpec | GroupSpec]] = {}
@@ -121,6 +122,7 @@ class Forwarding:
     # ---- entries on switches ----------------------------------------------------------
 
     def _set(self, key: Pair, path: tuple[Hop, ...] | None) -> None:
+        self.version += 1
         self.paths.pop(key, None)
         for dp_id, entry in self._uses.pop(key, ()):
             refs = self._refs[dp_id]
