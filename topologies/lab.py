@@ -25,6 +25,7 @@ import threading
 import time
 from functools import partial
 from pathlib import Path
+from typing import Callable, Iterable
 
 import yaml
 
@@ -171,6 +172,10 @@ def _quiet_htb(record: logging.LogRecord) -> bool:
     return "quantum of class" not in record.getMessage()
 
 
+# Candidate models for a lab that trains while people wait.
+FAST_MODELS = "persistence,mean_last_6,seasonal_naive,boosting"
+
+
 class PredictorProcess:
     """foresight-predictor serve as a child process on a free port, state in ``workdir``.
 
@@ -219,6 +224,21 @@ class PredictorProcess:
             self.client.close()
             self.client = None
         return terminate(self.proc, timeout_s)
+
+    def train_on_fit_span(self, samples: Callable[[int, int], Iterable[tuple[str, float, float]]],
+                          fit_end: int, start: int, horizon_s: float, kind: str) -> dict:
+        """The dataset's split (data/README.md): ``samples(0, fit_end)`` in, train on
+        them alone, then the evaluation history before the replay, ``samples(fit_end,
+        start)``. ``samples(lo, hi)`` yields (series, time, value) for rows lo..hi-1."""
+        self.client.ingest(samples(0, fit_end), labels={"kind": kind})
+        began = time.monotonic()
+        job = self.client.wait_trained(self.client.train([horizon_s]).job_id, timeout_s=900)
+        trained_s = time.monotonic() - began
+        if job is None or job.state != job.SUCCEEDED:
+            raise LabError(f"training failed: {job}")
+        self.client.ingest(samples(fit_end, start), labels={"kind": kind})
+        return {"trained_s": round(trained_s, 1), "model_version": job.model_version,
+                "candidates": self.models or "all"}
 
 
 def _tail(path: Path, lines: int = 30) -> str:

@@ -48,13 +48,12 @@ from pathlib import Path
 import numpy as np
 
 from predictors.panel import SPLITS, Panel, load_dataset
-from topologies.lab import ROOT, Lab, LabError, PredictorProcess, StreamCollector, write_report
+from topologies.lab import FAST_MODELS, ROOT, Lab, LabError, PredictorProcess, StreamCollector, write_report
 
 LOG = logging.getLogger(__name__)
 
 PEER = ROOT / "topologies" / "tm_peer.py"
 UDP_PORT = 9000
-FAST_MODELS = "persistence,mean_last_6,seasonal_naive,boosting"
 
 
 @dataclass(frozen=True)
@@ -159,9 +158,9 @@ def series(name: str) -> str:
     return f"slice:{name}"
 
 
-def prepare_predictor(client, panel: Panel, demands: list[Demand], fit_end: int, start: int,
-                      horizon_s: float) -> dict:
-    """Fit-span history in, train on it alone, then the evaluation history before ``start``."""
+def prepare_predictor(predictor: PredictorProcess, panel: Panel, demands: list[Demand], fit_end: int,
+                      start: int, horizon_s: float) -> dict:
+    """Train on the fit span alone; the evaluation history before ``start`` goes in after."""
     def samples(lo, hi):
         for d in demands:
             col = panel.names.index(d.pair)
@@ -169,16 +168,9 @@ def prepare_predictor(client, panel: Panel, demands: list[Demand], fit_end: int,
                 value = panel.values[i, col]
                 if math.isfinite(value):
                     yield series(d.name), float(panel.times[i]), float(value * d.scale)
-    client.ingest(samples(0, fit_end), labels={"kind": "slice"})
-    began = time.monotonic()
-    job = client.wait_trained(client.train([horizon_s]).job_id, timeout_s=900)
-    trained_s = time.monotonic() - began
-    if job is None or job.state != job.SUCCEEDED:
-        raise LabError(f"training failed: {job}")
-    client.ingest(samples(fit_end, start), labels={"kind": "slice"})
-    models = client.models()
-    return {"trained_s": round(trained_s, 1), "model_version": job.model_version,
-            "candidates": FAST_MODELS, "active": [m.version for m in models.models if m.active]}
+    out = predictor.train_on_fit_span(samples, fit_end, start, horizon_s, kind="slice")
+    models = predictor.client.models()
+    return dict(out, active=[m.version for m in models.models if m.active])
 
 
 def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) -> dict:
@@ -198,7 +190,7 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
     procs: list = []                    # every process started in a Mininet host
     try:
         predictor = PredictorProcess(own, horizons_s=(scn.horizon_s,), models=FAST_MODELS).start()
-        report["predictor"] = prepare_predictor(predictor.client, panel, demands, split.fit_end, start,
+        report["predictor"] = prepare_predictor(predictor, panel, demands, split.fit_end, start,
                                                 scn.horizon_s)
         real_origin = time.time() + scn.setup_s
         config = {

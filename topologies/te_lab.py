@@ -57,13 +57,12 @@ from controller import cookies
 from predictors.panel import SPLITS, Panel, Split, load_dataset
 from topologies.catalog import TopologySpec, load
 from topologies import te_lab_report as te_report
-from topologies.lab import ROOT, Lab, LabError, PredictorProcess, write_report
+from topologies.lab import FAST_MODELS, ROOT, Lab, LabError, PredictorProcess, write_report
 
 LOG = logging.getLogger(__name__)
 
 PEER = ROOT / "topologies" / "tm_peer.py"
 UDP_PORT = 9000
-FAST_MODELS = "persistence,mean_last_6,seasonal_naive,boosting"
 TE_PROVIDER = "apps.te.app:provider"
 MODES = ("off", "on")
 
@@ -241,8 +240,8 @@ def series(pair: str) -> str:
     return f"od:{src}-{dst}"
 
 
-def prepare_predictor(client, panel: Panel, p: Plan, fit_end: int) -> dict:
-    """Fit-span history in, train on it alone, then the evaluation history before the replay."""
+def prepare_predictor(predictor: PredictorProcess, panel: Panel, p: Plan, fit_end: int) -> dict:
+    """Train on the fit span alone; the evaluation history before the replay goes in after."""
     cols = {pair: panel.names.index(pair) for pair in p.pairs}
 
     def samples(lo, hi):
@@ -251,15 +250,7 @@ def prepare_predictor(client, panel: Panel, p: Plan, fit_end: int) -> dict:
                 value = panel.values[i, col]
                 if math.isfinite(value):
                     yield series(pair), float(panel.times[i]), max(0.0, float(value) * p.demand_scale)
-    client.ingest(samples(0, fit_end), labels={"kind": "od"})
-    began = time.monotonic()
-    job = client.wait_trained(client.train([300.0]).job_id, timeout_s=900)
-    trained_s = time.monotonic() - began
-    if job is None or job.state != job.SUCCEEDED:
-        raise LabError(f"training failed: {job}")
-    client.ingest(samples(fit_end, p.start), labels={"kind": "od"})
-    return {"trained_s": round(trained_s, 1), "model_version": job.model_version, "candidates": FAST_MODELS,
-            "series": len(cols)}
+    return dict(predictor.train_on_fit_span(samples, fit_end, p.start, 300.0, kind="od"), series=len(cols))
 
 
 class LinkSampler(threading.Thread):
@@ -458,7 +449,7 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None,
     try:
         if "on" in modes:
             predictor = PredictorProcess(own, horizons_s=(scn.horizon_s,), models=FAST_MODELS).start()
-            report["predictor"] = prepare_predictor(predictor.client, panel, p, split.fit_end)
+            report["predictor"] = prepare_predictor(predictor, panel, p, split.fit_end)
         for mode in modes:
             report["runs"][mode] = replay(scn, spec, p, mode == "on", predictor, own / mode)
     finally:
