@@ -67,6 +67,7 @@ def test_unknown_key_is_rejected_naming_the_dotted_key(text, key):
     ("controller:\n  grpc: {port: fifty}\n", "controller.grpc.port"),
     ("controller:\n  discovery: {lldp_interval_s: fast}\n", "controller.discovery.lldp_interval_s"),
     ("controller:\n  routing: {path_metric: widest}\n", "controller.routing.path_metric"),
+    ("controller:\n  routing: {drain_s: 5}\n", "controller.routing.drain_s"),
     ("controller:\n  openflow: {listen_host: localhost}\n", "controller.openflow.listen_host"),
     ("controller:\n  grpc: {port: 70000}\n", "controller.grpc.port"),
     ("topology:\n  links: [{a: 1, b: 2, capacity_mbps: 0}]\n", "topology.links.0.capacity_mbps"),
