@@ -136,3 +136,50 @@ def measure(fast_failover: bool, topology: str = "triangle", link: tuple[str, st
     finally:
         lab.stop()
     return result
+
+
+def _busy_loops(n: int) -> list[subprocess.Popen]:
+    """``n`` processes that burn a core each (stopped by the caller, by handle)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def repeat_restores(drain_s: float, rounds: int, busy: int = 0, topology: str = "ring4",
+                    link: tuple[str, str] = ("s2", "s3"), hosts: tuple[str, str] = ("h1", "h3"),
+                    rate_hz: float = 1000.0, bw_scale: float = 0.1, port: int = 5999) -> list[int]:
+    """One lab (fast failover, ``controller.routing.drain_s`` as given): ``rounds``
+    times fail ``link`` and restore it under the probe, the restore with ``busy``
+    processes burning CPU; returns the datagrams each restore lost (both ways)."""
+    config = {"controller": {"routing": {"fast_failover": True, "drain_s": drain_s}}}
+    lab = Lab(topology, bw_scale=bw_scale, controller_config=config)
+    lost = []
+    try:
+        lab.start()
+        lab.wait_discovery(timeout_s=60)
+        lab.wait_edges()
+        a, b = (lab.net.get(h) for h in hosts)
+        for src, dst in ((a, b), (b, a)):
+            if "1 received" not in src.cmd(f"ping -c1 -W2 {dst.IP()}"):
+                raise RuntimeError(f"{src.name} cannot reach {dst.name}")
+        client = lab.client
+        for _ in range(rounds):
+            before = _dps(client, a.IP(), b.IP())
+            _probe_across(lab.net, *hosts, lambda: lab.net.configLinkStatus(*link, "down"), rate_hz, 2.0, 1.0, port)
+            failed = _wait_path(client, a.IP(), b.IP(), before)
+            load = _busy_loops(busy)
+            try:
+                event_at, reports = _probe_across(lab.net, *hosts, lambda: lab.net.configLinkStatus(*link, "up"),
+                                                  rate_hz, 2.0, 1.0, port)
+            finally:
+                for proc in load:
+                    proc.kill()
+                    proc.wait()
+            lost.append(sum(w.lost for w in _windows("restore", event_at, reports)))
+            _wait_path(client, a.IP(), b.IP(), failed)
+            time.sleep(0.5)             # the drain and the deletions behind it
+    except BaseException:
+        if lab.controller.proc is not None:
+            sys.stderr.write(f"controller log:\n{lab.controller.log_tail()}\n")
+        raise
+    finally:
+        lab.stop()
+    return lost
