@@ -229,6 +229,49 @@ class TeConfig(_Strict):
     decisions_path: str = ""                                     # append one JSON line per TE step here
 
 
+STITCH_KINDS = ("direct", "segment", "bandwidth")
+
+
+class StitchRuleConfig(_Strict):
+    """One security-policy rule for stitches. Rules are read in order and the first
+    one that matches the tenant and the pair of virtual networks (either way round)
+    decides; a stitch no rule matches is refused (deny by default)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    action: Literal["allow", "deny"] = "allow"
+    tenant: str = Field(min_length=1, max_length=64)            # "*": any tenant
+    between: tuple[int | Literal["*"], int | Literal["*"]]       # VNIDs (or "*")
+    kinds: tuple[Literal["direct", "segment", "bandwidth"], ...] = STITCH_KINDS
+    encrypt: bool = False                                        # stitched traffic must be encrypted
+    max_mbps: float | None = Field(default=None, gt=0)           # cap for bandwidth stitches
+
+    @field_validator("between")
+    @classmethod
+    def _vnids(cls, value):
+        for v in value:
+            if v != "*" and not 0 < v < 2**24:
+                raise ValueError(f"VNID {v} is outside 1..16777215")
+        return value
+
+
+class StitchingConfig(_Strict):
+    """Virtual-network stitching across sites (``apps.stitching.app:provider``)."""
+
+    store_path: str = "/var/lib/foresight/stitching.sqlite"      # "" keeps stitches in memory only
+    vni_base: int = Field(default=10000, ge=1, lt=2**24 - 4096)  # VNIs given to stitches start here
+    advert_ttl_s: float = Field(default=6.0, gt=0, le=3600)      # a site silent this long is gone
+    policy: tuple[StitchRuleConfig, ...] = ()
+
+    @field_validator("policy")
+    @classmethod
+    def _unique_names(cls, rules):
+        names = [r.name for r in rules]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"rule name(s) repeat: {', '.join(dup)}")
+        return rules
+
+
 QOS_MAX_RANK = 99           # ranks 0..99; apps.qos turns a rank into an OpenFlow priority
 
 
@@ -344,6 +387,7 @@ class Config(_Strict):
     topology: TopologyMeta = TopologyMeta()
     slices: SlicesConfig = SlicesConfig()
     te: TeConfig = TeConfig()
+    stitching: StitchingConfig = StitchingConfig()
     qos: QosConfig = QosConfig()
 
 
