@@ -40,6 +40,7 @@ OWNERS: dict[str, int] = {
     "learned": 0x0F05,
     "te": 0x0F06,
     "qos": 0x0F07,
+    "stitching": 0x0F08,
 }
 LEARNED = "learned"
 
@@ -50,6 +51,7 @@ ID_OWNERS: dict[str, int] = {
     "slices": 0x04,
     "te": 0x06,
     "qos": 0x07,
+    "stitching": 0x08,     # bandwidth-stitch meters
 }
 
 

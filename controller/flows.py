@@ -38,13 +38,18 @@ Action = tuple
 ACTION_KINDS = frozenset({"output", "controller", "in_port", "group", "set_field", "resubmit", "learn",
                           "push_vlan", "pop_vlan"})
 MAC_FIELDS = frozenset({"eth_src", "eth_dst", "arp_sha", "arp_tha"})
-IPV4_FIELDS = frozenset({"ipv4_src", "ipv4_dst", "arp_spa", "arp_tpa"})
+IPV4_FIELDS = frozenset({"ipv4_src", "ipv4_dst", "arp_spa", "arp_tpa", "tun_ipv4_src", "tun_ipv4_dst"})
 # Open vSwitch registers we set and match (32 bits each): reg6 carries the member a
-# select bucket picked (see controller.pipeline).
-REG_FIELDS = frozenset({"reg6"})
+# select bucket picked, reg5 the virtual network a site's host port belongs to (see
+# controller.pipeline).
+REG_FIELDS = frozenset({"reg5", "reg6"})
+# A flow-based tunnel port takes its key and endpoints from these (Open vSwitch's
+# tun_ipv4_src/dst are Nicira extensions; tunnel_id is OpenFlow 1.3's).
+TUNNEL_FIELDS = frozenset({"tunnel_id", "tun_ipv4_src", "tun_ipv4_dst"})
 # What set_field may rewrite (address rewriting for VIPs, DSCP marking, the member register,
-# the VLAN id a fast-failover detour tags frames with).
-SET_FIELDS = frozenset({"eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "ip_dscp", "vlan_vid"}) | REG_FIELDS
+# the VLAN id a fast-failover detour tags frames with, a stitch's tunnel).
+SET_FIELDS = frozenset({"eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "ip_dscp", "vlan_vid"}) | REG_FIELDS \
+    | TUNNEL_FIELDS
 # OpenFlow 1.3 writes vlan_vid with this bit set when a tag is present (in matches and
 # in set_field, where Open vSwitch refuses a value without it).
 OFPVID_PRESENT = 0x1000
@@ -62,6 +67,7 @@ MAX_LEARN_PORT = 0xFEFF
 OFPP_IN_PORT_16 = 0xFFF8        # resubmit's "keep in_port", in NX's 16-bit port space
 
 ETH_TYPE_IP = 0x0800
+ETH_TYPE_ARP = 0x0806
 IP_PROTO_TCP = 6
 IP_PROTO_UDP = 17
 # OpenFlow 1.3 prerequisites (switches refuse a flow that matches or rewrites a
@@ -69,6 +75,7 @@ IP_PROTO_UDP = 17
 PREREQUISITES = {
     "ipv4_src": ("eth_type", ETH_TYPE_IP), "ipv4_dst": ("eth_type", ETH_TYPE_IP),
     "ip_proto": ("eth_type", ETH_TYPE_IP), "ip_dscp": ("eth_type", ETH_TYPE_IP),
+    "arp_spa": ("eth_type", ETH_TYPE_ARP), "arp_tpa": ("eth_type", ETH_TYPE_ARP),
     "tcp_src": ("ip_proto", IP_PROTO_TCP), "tcp_dst": ("ip_proto", IP_PROTO_TCP),
     "udp_src": ("ip_proto", IP_PROTO_UDP), "udp_dst": ("ip_proto", IP_PROTO_UDP),
 }
@@ -131,6 +138,10 @@ def _norm_set_field(field: str, value: Any) -> Any:
         return _check_mac(f"set_field {field}", value)
     if field in IPV4_FIELDS:
         return _one_ipv4(f"set_field {field}", field, value)
+    if field == "tunnel_id":
+        if not _is_uint(value, 64):
+            raise PipelineError(f"set_field tunnel_id: {value!r} is not a 64-bit tunnel key")
+        return value
     if field in REG_FIELDS:
         if not _is_uint(value, 32):
             raise PipelineError(f"set_field {field}: {value!r} is not a 32-bit register value")

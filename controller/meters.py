@@ -14,6 +14,7 @@ datapath.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from os_ken.ofproto import ofproto_v1_3 as ofp
@@ -37,6 +38,15 @@ def _check_amount(meter_id: int, name: str, value, least: int, most: int) -> Non
     if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= most:
         what = "a positive integer" if least else "an integer >= 0"
         raise MeterError(f"meter {meter_id:#x}: {name} {value!r} must be {what}")
+
+
+MIN_BURST_KB = 64
+
+
+def rate_meter(meter_id: int, rate_kbps: int, burst_s: float) -> "MeterSpec":
+    """A drop meter at ``rate_kbps`` whose bucket holds ``burst_s`` seconds of that
+    rate (at least ``MIN_BURST_KB``)."""
+    return MeterSpec(meter_id, rate_kbps, max(MIN_BURST_KB, math.ceil(rate_kbps * burst_s)))
 
 
 @dataclass(frozen=True)

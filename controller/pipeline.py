@@ -17,6 +17,9 @@ A flow that matches an undeclared field or jumps to an undeclared table raises
                 to the member it got first; below them VIP -> select group; miss drops
     5 member    reached by resubmit from a select bucket that put the member's key in
                 reg6: pin the connection (NX learn into lb), rewrite to the member, output
+    6 stitch    site switches (apps.stitching): ingress puts a host port's virtual network
+                in reg5 and sends host and tunnel ports here; L2 within each virtual
+                network, stitched traffic into and out of tunnels; miss drops (deny by default)
 
 Why ``member`` exists: Open vSwitch runs a group bucket's actions as an OpenFlow
 *action set* (set_fields, then one output, group or resubmit), so a learn action in a
@@ -25,8 +28,8 @@ flow's action list; a bucket therefore marks its member in a register and resubm
 to this table. ``resubmit_target`` tables are the only ones a resubmit may enter, and
 their flows may not resubmit again (no loops).
 
-Registers (Open vSwitch scratch fields, zero when a packet enters the switch): reg6
-carries the member a select bucket picked; reg7 is written by ``flows`` just before a
+Registers (Open vSwitch scratch fields, zero when a packet enters the switch): reg5
+carries the virtual network of a site's host port; reg6 the member a select bucket picked; reg7 is written by ``flows`` just before a
 learn action, which reads its output port from it (learn has no immediate output).
 """
 
@@ -52,7 +55,7 @@ class Table:
 
 TABLES: tuple[Table, ...] = (
     Table("ingress", 0, frozenset({"in_port", "eth_type", "eth_src", "eth_dst", "vlan_vid"}),
-          next_tables=("slice", "forward"), miss="goto:slice",
+          next_tables=("slice", "forward", "stitch"), miss="goto:slice",
           description="classify: control protocols to the controller; detour-tagged frames to forward"),
     Table("slice", 1, frozenset({"in_port", "eth_type", "eth_src", "eth_dst", "ipv4_src", "ipv4_dst",
                                  "ip_proto", "ip_dscp", "tcp_src", "tcp_dst", "udp_src", "udp_dst"}),
@@ -70,6 +73,10 @@ TABLES: tuple[Table, ...] = (
     Table("member", 5, frozenset({"eth_type", "ip_proto", "ipv4_dst", "reg6"}),
           miss="drop", resubmit_target=True,
           description="the member a select bucket picked: pin the connection, rewrite, output"),
+    Table("stitch", 6, frozenset({"in_port", "eth_type", "eth_src", "eth_dst", "arp_tpa", "tunnel_id", "reg5"}),
+          miss="drop",
+          description="site switches: L2 within a virtual network (reg5), stitches over tunnels; "
+                      "anything else is not allowed"),
 )
 
 

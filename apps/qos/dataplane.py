@@ -36,13 +36,12 @@ from controller import cookies
 from controller.config import QOS_MAX_RANK, QosConfig
 from controller.desired import Desired
 from controller.flows import ETH_TYPE_IP, FlowSpec, flow
-from controller.meters import MeterSpec
+from controller.meters import MeterSpec, rate_meter
 
 OWNER = "qos"
 PRIO_TOP = 900                          # rank 0; below the slices' rules (dataplane.PRIO_TRANSIT 1010)
 PRIO_DEFAULT = PRIO_TOP - QOS_MAX_RANK - 1
 COUNT_ONLY_KBPS = 100_000_000           # 100 Gbit/s: a meter that only counts
-MIN_BURST_KB = 64
 
 
 @dataclass(frozen=True)
@@ -82,8 +81,7 @@ def classes_from(settings: QosConfig) -> tuple[QosClass, ...]:
 
 
 def meter(cls: QosClass, burst_s: float) -> MeterSpec:
-    rate_kbps = cls.rate_kbps if cls.rate_kbps is not None else COUNT_ONLY_KBPS
-    return MeterSpec(cls.meter_id, rate_kbps, max(MIN_BURST_KB, math.ceil(rate_kbps * burst_s)))
+    return rate_meter(cls.meter_id, cls.rate_kbps if cls.rate_kbps is not None else COUNT_ONLY_KBPS, burst_s)
 
 
 def switch_entries(classes: Iterable[QosClass], host_ports: Iterable[int], burst_s: float) -> Desired:

@@ -46,7 +46,7 @@ from controller import cookies, flows
 from controller.desired import Desired
 from controller.flows import ETH_TYPE_IP, IP_PROTO_TCP, FlowSpec, flow
 from controller.groups import Bucket, GroupSpec
-from controller.meters import MeterSpec
+from controller.meters import MeterSpec, rate_meter
 
 OWNER = "slices"
 MAX_SLICES = 1 << 20                 # index fits 2i+1 in the 24-bit group/meter id space
@@ -60,7 +60,6 @@ PRIO_MEMBER = 100
 PIN_IDLE_S = 60                      # a pinned connection silent this long is forgotten
 PIN_FIN_IDLE_S = 2                   # ... or this long after its FIN or RST
 BURST_S = 0.1                        # meter bucket depth in seconds of the slice's rate
-MIN_BURST_KB = 64
 
 
 @dataclass(frozen=True)
@@ -97,8 +96,7 @@ def ids(idx: int) -> SliceIds:
 
 
 def meter(meter_id: int, mbps: float) -> MeterSpec:
-    rate_kbps = max(1, math.ceil(mbps * 1000))
-    return MeterSpec(meter_id, rate_kbps, max(MIN_BURST_KB, math.ceil(rate_kbps * BURST_S)))
+    return rate_meter(meter_id, max(1, math.ceil(mbps * 1000)), BURST_S)
 
 
 # toward(dp_id, member_dp_id) -> the port on dp_id leading to member_dp_id, or None.

@@ -154,7 +154,8 @@ def test_add_with_same_table_priority_and_match_replaces():
 
 
 @pytest.mark.parametrize("table_id, left", [(ofp.OFPTT_ALL, set()),
-                                            (PIPELINE.table("flood").table_id, {"ingress", "slice", "forward", "lb", "member"})])
+                                            (PIPELINE.table("flood").table_id,
+                                             {"ingress", "slice", "forward", "lb", "member", "stitch"})])
 def test_delete_all_clears_the_named_tables(table_id, left):
     switch = _switch_with_pipeline()
     switch.apply(flows.delete_all(table_id))

@@ -19,12 +19,12 @@ def test_declared_tables_are_consistent():
         else:
             assert table.miss in ("drop", "controller")
         assert table.match_fields, table.name
-    assert names == {"ingress", "slice", "forward", "flood", "lb", "member"}
+    assert names == {"ingress", "slice", "forward", "flood", "lb", "member", "stitch"}
 
 
 def test_table_lookups_by_name_and_id():
     assert [(t.table_id, t.name) for t in TABLES] == [(0, "ingress"), (1, "slice"), (2, "forward"),
-                                                      (3, "flood"), (4, "lb"), (5, "member")]
+                                                      (3, "flood"), (4, "lb"), (5, "member"), (6, "stitch")]
     assert PIPELINE.table("slice").table_id == 1
     assert PIPELINE.table_by_id(3).name == "flood"
     assert PIPELINE.table_by_id(9) is None

@@ -8,6 +8,7 @@ import pytest
 from apps.qos import dataplane
 from apps.slices import dataplane as slices_dataplane
 from controller import cookies, flows
+from controller import meters as controller_meters
 from controller.config import QosConfig
 from controller.desired import Desired
 from controller.flows import ETH_TYPE_IP
@@ -70,7 +71,7 @@ def test_meters_drop_above_the_class_rate_and_unmetered_classes_only_count():
     assert meters[ef.meter_id].rate_kbps == dataplane.COUNT_ONLY_KBPS      # 100 Gbit/s: never drops here
     slow = dataplane.classes_from(QosConfig.model_validate(
         {"classes": [{"name": "slow", "dscp": [8], "rank": 5, "rate_mbps": 0.1}]}))
-    assert dataplane.switch_entries(slow, [1], 0.1).meters[0].burst_kb == dataplane.MIN_BURST_KB
+    assert dataplane.switch_entries(slow, [1], 0.1).meters[0].burst_kb == controller_meters.MIN_BURST_KB
 
 
 def test_nothing_without_host_ports_or_classes():
