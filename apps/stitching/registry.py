@@ -57,6 +57,7 @@ class Advertisement:
     hosts: tuple[AdHost, ...] = ()
     planes: tuple[Plane, ...] = ()
     wg_public_key: str = ""          # for encrypted stitches (WireGuard), "" if it cannot
+    tunnels: tuple[tuple[str, str], ...] = ()    # (stitch id, switch port) of its encrypted tunnels
 
     def check(self) -> None:
         if not self.site:

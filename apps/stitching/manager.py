@@ -1,0 +1,394 @@
+"""The stitching manager: stitches between virtual networks of different sites, from
+request (or forecast) to teardown, and what the site switches must hold for them.
+
+    manager.advertise(ad, now)                  # a site's route manager, every few seconds
+    record = manager.create(StitchRequest("acme", "segment", a_vnid=100, b_vnid=200))
+    manager.delete(record.id)
+
+Create: the policy decides first (``apps.stitching.policy``: deny by default; a
+refusal names its rule and changes nothing). Then the negotiation: the sites that
+advertise each VNID for the tenant (one each, or the one the request names), and the
+underlay planes both are up on with the bandwidth, latency and cost the request can
+live with (``Registry.candidates``, bandwidth already promised to other stitches
+counted). The best plane wins; the stitch gets a VNI (``vni_base`` + its index) and
+is stored before any flow goes out, so a restart keeps it.
+
+States: ESTABLISHING (flows sent, not yet confirmed; an encrypted stitch also waits
+for both sites' tunnel ports), ESTABLISHED, DEGRADED (no underlay path right now,
+or a site went silent: the flows stay, the state says why). Every step is an event
+(``bus``) and a line in the stitch's ``history``.
+
+Adjust: whenever an advertisement changes what a plane offers (a plane down, a site
+gone), every stitch on it moves to its best remaining candidate (make before break
+is the core's), or becomes DEGRADED until one appears.
+
+Thread safety: ``self._lock`` guards the state; ``resync`` (which takes the core's
+lock and calls ``desired``) is only called without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from apps.stitching import dataplane as dp_
+from apps.stitching.policy import StitchPolicy, Verdict
+from apps.stitching.registry import Advertisement, Candidate, Registry
+from apps.stitching.store import StitchRecord, StitchStore
+from controller.config import STITCH_KINDS, StitchingConfig
+from controller.desired import Desired
+from controller.events import EventBus
+
+LOG = logging.getLogger(__name__)
+
+HISTORY = 20                    # lifecycle lines kept per stitch
+STATES = ("ESTABLISHING", "ESTABLISHED", "DEGRADED")
+
+
+class StitchError(Exception):
+    """Base of the errors a stitching request can meet; each maps to a gRPC code."""
+
+
+class InvalidStitch(StitchError, ValueError):
+    """The request is malformed (INVALID_ARGUMENT)."""
+
+
+class StitchNotFound(StitchError, LookupError):
+    """No such stitch, or no site advertises a VNID (NOT_FOUND)."""
+
+
+class StitchExists(StitchError):
+    """A stitch with that id exists (ALREADY_EXISTS)."""
+
+
+class StitchRefused(StitchError):
+    """The policy refused it (PERMISSION_DENIED); ``verdict.rule`` names the rule."""
+
+    def __init__(self, verdict: Verdict):
+        super().__init__(verdict.reason)
+        self.verdict = verdict
+
+
+class NoPath(StitchError):
+    """No underlay path meets the request (FAILED_PRECONDITION); the message lists why."""
+
+
+@dataclass(frozen=True)
+class StitchRequest:
+    tenant: str
+    kind: str
+    a_vnid: int
+    b_vnid: int
+    a_site: str = ""                # "" : the one site advertising the VNID
+    b_site: str = ""
+    a_host: str = ""                # direct stitches: a host of each VN
+    b_host: str = ""
+    mbps: float = 0.0               # bandwidth stitches: the rate to reserve
+    min_mbps: float = 0.0
+    max_rtt_ms: float = 0.0         # 0: no latency requirement
+    id: str = ""                    # "" : the manager names it
+
+
+@dataclass(frozen=True)
+class StitchEvent:
+    kind: str                       # CREATED, ESTABLISHED, ADJUSTED, DEGRADED, DELETED, SITE_UP, SITE_DOWN
+    time: float
+    stitch_id: str
+    detail: str
+    record: StitchRecord | None = None
+
+
+def _describe(event: StitchEvent) -> str:
+    return f"stitching {event.kind} {event.stitch_id or '-'}: {event.detail}"
+
+
+class StitchManager:
+    name = dp_.OWNER
+
+    def __init__(self, core, resync: Callable[[], None], settings: StitchingConfig,
+                 store: StitchStore | None = None, clock: Callable[[], float] = time.time):
+        self.core = core
+        self.resync = resync
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.policy = StitchPolicy(settings.policy)
+        self.registry = Registry(settings.advert_ttl_s)
+        self.bus = EventBus(_describe)
+        self.stitches: dict[str, StitchRecord] = {}
+        self._lock = threading.RLock()
+        if store is not None:
+            for record in store.load():
+                self.stitches[record.id] = record
+            if self.stitches:
+                LOG.info("stitching: %d stitch(es) restored: %s", len(self.stitches), ", ".join(sorted(self.stitches)))
+
+    # ---- route managers ------------------------------------------------------------
+
+    def advertise(self, ad: Advertisement, now: float | None = None) -> None:
+        """A site's advertisement (AdvertisementError if it cannot be right)."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            before = self.registry.get(ad.site)
+            if self.registry.advertise(ad, now):
+                self._event("SITE_UP", "", f"site {ad.site} (dp {ad.dp_id:#x}) advertises "
+                                           f"{len(ad.hosts)} host(s) in VN(s) {sorted({h.vnid for h in ad.hosts})}")
+            changed = before != ad
+            if changed:
+                self._adjust(now)
+        if changed:
+            self.resync()
+
+    def expire(self, now: float | None = None) -> list[str]:
+        """Forget sites silent for ``advert_ttl_s``; stitches through them degrade."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            gone = self.registry.expire(now)
+            for site in gone:
+                self._event("SITE_DOWN", "", f"site {site} silent for over {self.settings.advert_ttl_s:g} s: "
+                                             f"its advertisement expired")
+            if gone:
+                self._adjust(now)
+        if gone:
+            self.resync()
+        return gone
+
+    # ---- requests ------------------------------------------------------------------
+
+    def query(self, req: StitchRequest) -> tuple[str, str, list[Candidate]]:
+        """The sites the request would join and its candidate paths, best first
+        (the policy is not consulted: this only says what the network offers)."""
+        self._check(req)
+        with self._lock:
+            a, b = self._locate(req)
+            return a, b, self.registry.candidates(a, b, max(req.min_mbps, req.mbps), req.max_rtt_ms or None,
+                                                  self._reserved())
+
+    def create(self, req: StitchRequest) -> StitchRecord:
+        self._check(req)
+        verdict = self.policy.check(req.tenant, req.a_vnid, req.b_vnid, req.kind, req.mbps)
+        if not verdict.allowed:
+            LOG.warning("stitching: %s", verdict.reason)
+            raise StitchRefused(verdict)
+        now = self.clock()
+        with self._lock:
+            if req.id and req.id in self.stitches:
+                raise StitchExists(f"stitch {req.id!r} exists")
+            a, b = self._locate(req)
+            for site, host, vnid in ((a, req.a_host, req.a_vnid), (b, req.b_host, req.b_vnid)):
+                if host:
+                    h = self.registry.host(site, host)
+                    if h is None or h.vnid != vnid or h.tenant != req.tenant:
+                        raise StitchNotFound(f"host {host!r} is not in VN {vnid} of {req.tenant} at site {site}")
+            need = max(req.min_mbps, req.mbps)
+            candidates = self.registry.candidates(a, b, need, req.max_rtt_ms or None, self._reserved())
+            if not candidates:
+                offered = self.registry.candidates(a, b)
+                raise NoPath(f"no underlay path between sites {a} and {b} offers "
+                             f"{need:g} Mbit/s" + (f" within {req.max_rtt_ms:g} ms" if req.max_rtt_ms else "")
+                             + "; offered: " + ("; ".join(c.describe() for c in offered) or "none (no plane up at both)"))
+            index = self._free_index()
+            best = candidates[0]
+            record = StitchRecord(
+                id=req.id or f"st-{index}", tenant=req.tenant, kind=req.kind, a_site=a, a_vnid=req.a_vnid,
+                b_site=b, b_vnid=req.b_vnid, a_host=req.a_host, b_host=req.b_host, mbps=req.mbps,
+                min_mbps=req.min_mbps, max_rtt_ms=req.max_rtt_ms, encrypted=verdict.encrypt, rule=verdict.rule,
+                vni=self.settings.vni_base + index, index=index, plane=best.plane, state="ESTABLISHING",
+                detail="flows sent" if not verdict.encrypt else "waiting for both sites' encrypted tunnel",
+                created_at=now, changed_at=now)
+            self._step(record, f"created: {verdict.reason}; VNI {record.vni}, {best.describe()}")
+            self.stitches[record.id] = record
+            self._save(record)
+            self._event("CREATED", record.id, f"{req.kind} {a}/VN {req.a_vnid} <-> {b}/VN {req.b_vnid} on "
+                                              f"{best.describe()} (rule {verdict.rule})", record)
+        self.resync()
+        return self.get(record.id)
+
+    def confirmed(self, stitch_id: str) -> StitchRecord:
+        """The switches confirmed the stitch's flows: ESTABLISHED (unless it still waits
+        for an encrypted tunnel or has no path)."""
+        with self._lock:
+            record = self._record(stitch_id)
+            if record.state == "ESTABLISHING" and self._ready(record):
+                record.state, record.detail = "ESTABLISHED", "flows confirmed by both sites' switches"
+                record.changed_at = self.clock()
+                self._step(record, "established")
+                self._save(record)
+                self._event("ESTABLISHED", record.id, f"VNI {record.vni} on plane {record.plane}", record)
+            return replace(record, history=list(record.history))
+
+    def get(self, stitch_id: str) -> StitchRecord:
+        with self._lock:
+            record = self._record(stitch_id)
+            return replace(record, history=list(record.history))
+
+    def list(self, tenant: str = "") -> list[StitchRecord]:
+        with self._lock:
+            return [replace(r, history=list(r.history)) for _, r in sorted(self.stitches.items())
+                    if not tenant or r.tenant == tenant]
+
+    def delete(self, stitch_id: str, why: str = "on request") -> StitchRecord:
+        with self._lock:
+            record = self._record(stitch_id)
+            del self.stitches[stitch_id]
+            if self.store is not None:
+                self.store.delete(stitch_id)
+            self._step(record, f"deleted {why}")
+            self._event("DELETED", stitch_id, f"{why}; its flows and meters go", record)
+        self.resync()
+        return record
+
+    # ---- the provider ----------------------------------------------------------------
+
+    def desired(self, dp_id: int, now: float) -> Desired:
+        with self._lock:
+            ad = self.registry.by_dp_id(dp_id)
+            if ad is None:
+                return Desired()
+            sites = {s.site: self._site_view(s) for s in self.registry.sites()}
+            stitches = [self._plan(r) for r in self.stitches.values() if r.plane and self._ready(r)]
+        return dp_.site_entries(sites[ad.site], sites, stitches)
+
+    def close(self) -> None:
+        self.bus.close()
+        if self.store is not None:
+            self.store.close()
+
+    # ---- internals -----------------------------------------------------------------
+
+    def _check(self, req: StitchRequest) -> None:
+        problems = []
+        if not req.tenant:
+            problems.append("tenant: empty")
+        if req.kind not in STITCH_KINDS:
+            problems.append(f"kind: {req.kind!r} is not one of {', '.join(STITCH_KINDS)}")
+        for name in ("a_vnid", "b_vnid"):
+            if not 0 < getattr(req, name) < 2**24:
+                problems.append(f"{name}: {getattr(req, name)} outside 1..16777215")
+        if req.kind == "direct" and not (req.a_host and req.b_host):
+            problems.append("a_host, b_host: a direct stitch joins two hosts; name both")
+        if req.kind != "direct" and (req.a_host or req.b_host):
+            problems.append(f"a_host, b_host: only a direct stitch names hosts, not a {req.kind} one")
+        if req.kind == "bandwidth" and not req.mbps > 0:
+            problems.append("mbps: a bandwidth stitch needs the rate to reserve")
+        if req.kind != "bandwidth" and req.mbps:
+            problems.append(f"mbps: only a bandwidth stitch reserves a rate (use min_mbps)")
+        for name in ("min_mbps", "max_rtt_ms"):
+            if getattr(req, name) < 0:
+                problems.append(f"{name}: {getattr(req, name)} is negative")
+        if req.id and (len(req.id) > 64 or not all(c.isalnum() or c in "-_." for c in req.id)):
+            problems.append(f"id: {req.id!r} must be 1-64 letters, digits, '-', '_' or '.'")
+        if problems:
+            raise InvalidStitch("; ".join(problems))
+
+    def _locate(self, req: StitchRequest) -> tuple[str, str]:
+        """The two sites of a request (negotiation: who advertises the VNIDs)."""
+        sites = []
+        for vnid, named in ((req.a_vnid, req.a_site), (req.b_vnid, req.b_site)):
+            having = self.registry.sites_with(req.tenant, vnid)
+            if named:
+                if named not in having:
+                    raise StitchNotFound(f"site {named} does not advertise VN {vnid} of {req.tenant}")
+                sites.append(named)
+            elif not having:
+                raise StitchNotFound(f"no site advertises VN {vnid} of {req.tenant}")
+            elif len(having) > 1:
+                raise InvalidStitch(f"VN {vnid} of {req.tenant} is at sites {', '.join(having)}: name one")
+            else:
+                sites.append(having[0])
+        if sites[0] == sites[1]:
+            raise InvalidStitch(f"both VNs are at site {sites[0]}: a stitch joins two sites")
+        return sites[0], sites[1]
+
+    def _record(self, stitch_id: str) -> StitchRecord:
+        record = self.stitches.get(stitch_id)
+        if record is None:
+            raise StitchNotFound(f"no stitch {stitch_id!r}")
+        return record
+
+    def _free_index(self) -> int:
+        used = {r.index for r in self.stitches.values()}
+        return next(i for i in range(len(used) + 1) if i not in used)
+
+    def _reserved(self, leave_out: str = "") -> dict[tuple[str, int], float]:
+        out: dict[tuple[str, int], float] = {}
+        for r in self.stitches.values():
+            if r.id == leave_out or not r.plane:
+                continue
+            need = max(r.mbps, r.min_mbps)
+            for site in (r.a_site, r.b_site):
+                out[(site, r.plane)] = out.get((site, r.plane), 0.0) + need
+        return out
+
+    def _ready(self, record: StitchRecord) -> bool:
+        if not record.encrypted:
+            return True
+        return all(self._encrypted_port(site, record.id) is not None for site in (record.a_site, record.b_site))
+
+    def _ports(self, dp_id: int) -> dict[str, int]:
+        switch = self.core.topology.switches.get(dp_id)
+        return {} if switch is None else {p.name: n for n, p in switch.ports.items() if p.name}
+
+    def _encrypted_port(self, site: str, stitch_id: str) -> int | None:
+        ad = self.registry.get(site)
+        if ad is None:
+            return None
+        name = dict(ad.tunnels).get(stitch_id)
+        return None if name is None else self._ports(ad.dp_id).get(name)
+
+    def _site_view(self, ad: Advertisement) -> dp_.Site:
+        ports = self._ports(ad.dp_id)
+        hosts = tuple(dp_.Host(h.name, h.mac, h.ip, h.vnid, h.tenant, ports.get(h.name)) for h in ad.hosts)
+        return dp_.Site(ad.site, ad.dp_id, hosts, ports.get("vxlan"), {p.plane: p.address for p in ad.planes})
+
+    def _plan(self, r: StitchRecord) -> dp_.Stitch:
+        enc = None
+        if r.encrypted:
+            enc = {site: self._encrypted_port(site, r.id) for site in (r.a_site, r.b_site)}
+        return dp_.Stitch(r.index, r.kind, r.vni, dp_.End(r.a_site, r.a_vnid, r.a_host or None),
+                          dp_.End(r.b_site, r.b_vnid, r.b_host or None), r.plane, r.mbps or None, enc)
+
+    def _adjust(self, now: float) -> None:
+        """Move every stitch off a plane that no longer serves it (called with the lock)."""
+        for record in sorted(self.stitches.values(), key=lambda r: r.index):
+            need = max(record.min_mbps, record.mbps)
+            candidates = self.registry.candidates(record.a_site, record.b_site, need, record.max_rtt_ms or None,
+                                                  self._reserved(leave_out=record.id))
+            planes = [c.plane for c in candidates]
+            if record.plane and record.plane in planes:
+                if record.state == "DEGRADED":
+                    self._set_state(record, "ESTABLISHING", f"plane {record.plane} serves it again", now)
+                continue
+            if not candidates:
+                if record.state != "DEGRADED":
+                    self._set_state(record, "DEGRADED", f"no underlay path between {record.a_site} and "
+                                                        f"{record.b_site} offers {need:g} Mbit/s", now)
+                continue
+            old, record.plane = record.plane, candidates[0].plane
+            record.changed_at = now
+            why = f"plane {old} no longer serves it" if old else "a path appeared"
+            self._step(record, f"moved to {candidates[0].describe()} ({why})")
+            if record.state == "DEGRADED":
+                record.state = "ESTABLISHING"
+            self._save(record)
+            self._event("ADJUSTED", record.id, f"{why}: now on {candidates[0].describe()}", record)
+
+    def _set_state(self, record: StitchRecord, state: str, why: str, now: float) -> None:
+        record.state, record.detail, record.changed_at = state, why, now
+        self._step(record, f"{state.lower()}: {why}")
+        self._save(record)
+        self._event(state if state == "DEGRADED" else "ADJUSTED", record.id, why, record)
+
+    def _step(self, record: StitchRecord, line: str) -> None:
+        record.history = (record.history + [line])[-HISTORY:]
+
+    def _save(self, record: StitchRecord) -> None:
+        if self.store is not None:
+            self.store.put(record)
+
+    def _event(self, kind: str, stitch_id: str, detail: str, record: StitchRecord | None = None) -> None:
+        snapshot = None if record is None else replace(record, history=list(record.history))
+        self.bus.publish([StitchEvent(kind, self.clock(), stitch_id, detail, snapshot)])

@@ -1,0 +1,193 @@
+"""apps.stitching.manager: the policy first, then the negotiation over what the
+sites advertise, the VNI and underlay plane a stitch gets, its lifecycle events,
+moving it when a plane fails, and keeping it across a restart. Connectivity is
+checked by walking frames through fake site switches built from ``desired``."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from apps.stitching.manager import (InvalidStitch, NoPath, StitchManager, StitchNotFound, StitchRefused,
+                                    StitchRequest)
+from apps.stitching.registry import AdHost, Advertisement, Plane
+from apps.stitching.store import StitchStore
+from controller import flows, meters
+from controller.config import Config
+from controller.core import pipeline_flows
+from controller.flows import ETH_TYPE_IP
+from controller.topology import Port
+from fakeswitch import FakeOFTable
+
+A1 = AdHost("a-h1", "02:00:00:0a:01:01", "10.60.1.1", 100, "acme")
+A3 = AdHost("a-h3", "02:00:00:0a:01:03", "10.60.1.3", 101, "acme")
+B1 = AdHost("b-h1", "02:00:00:0b:02:01", "10.60.2.1", 200, "acme")
+C1 = AdHost("c-h1", "02:00:00:0c:03:01", "10.60.3.1", 300, "globex")
+HOSTS = {"a": (A1, A3), "b": (B1,), "c": (C1,)}
+DP = {"a": 0x5101, "b": 0x5102, "c": 0x5103}
+POLICY = [{"name": "acme-100-200", "tenant": "acme", "between": [100, 200], "max_mbps": 30},
+          {"name": "secret", "tenant": "acme", "between": [101, 200], "encrypt": True},
+          {"name": "future", "tenant": "acme", "between": [100, 999]}]
+
+
+def _ad(site, up=(True, True), free=(40.0, 40.0), tunnels=()):
+    planes = tuple(Plane(p, f"10.10{p}.0.{list(DP).index(site) + 1}", up[p - 1], free[p - 1], float(p))
+                   for p in (1, 2))
+    return Advertisement(site, DP[site], HOSTS[site], planes, tunnels=tuple(tunnels))
+
+
+class Env:
+    def __init__(self, store_path=None):
+        ports = {dp: {1: Port(1, "vxlan"), **{i + 2: Port(i + 2, h.name) for i, h in enumerate(HOSTS[s])},
+                      9: Port(9, "vxe-st-0")} for s, dp in DP.items()}
+        self.core = SimpleNamespace(topology=SimpleNamespace(
+            switches={dp: SimpleNamespace(ports=p) for dp, p in ports.items()}))
+        self.resyncs = 0
+        self.now = 100.0
+        settings = Config.model_validate({"stitching": {"policy": POLICY}}).stitching
+        self.store = StitchStore(store_path) if store_path else None
+        self.m = StitchManager(self.core, self._resync, settings, self.store, clock=lambda: self.now)
+        self.events = self.m.bus.subscribe()
+        for site in DP:
+            self.m.advertise(_ad(site), self.now)
+
+    def _resync(self):
+        self.resyncs += 1
+
+    def kinds(self):
+        out = []
+        while not self.events.events.empty():
+            out.append(self.events.events.get_nowait().kind)
+        return out
+
+    def switch(self, site):
+        switch = FakeOFTable(DP[site])
+        entries = self.m.desired(DP[site], self.now)
+        switch.apply_all(meters.to_add(m) for m in entries.meters)
+        switch.apply_all(flows.to_flowmod(s) for s in (*pipeline_flows(), *entries.flows))
+        return switch
+
+    def send(self, src_site, src, dst):
+        """Egresses at the far site of a frame src -> dst (one tunnel crossing), and the tunnel headers."""
+        port = self.core.topology.switches[DP[src_site]].ports
+        in_port = next(n for n, p in port.items() if p.name == src.name)
+        out = self.switch(src_site).process({"in_port": in_port, "eth_src": src.mac, "eth_dst": dst.mac,
+                                             "eth_type": ETH_TYPE_IP})
+        tun = [e for e in out if e.port in (1, 9)]
+        if not tun:
+            return None, [e.port for e in out]
+        h = tun[0].headers
+        far = next(s for s, hosts in HOSTS.items() if dst in hosts)
+        arrived = {"in_port": tun[0].port, "eth_src": src.mac, "eth_dst": dst.mac, "eth_type": ETH_TYPE_IP}
+        if "tunnel_id" in h:
+            arrived["tunnel_id"] = h["tunnel_id"]
+        return h, self.switch(far).lookup(arrived)
+
+
+@pytest.fixture
+def env():
+    return Env()
+
+
+def test_a_segment_stitch_is_negotiated_and_carries_frames_both_ways(env):
+    record = env.m.create(StitchRequest("acme", "segment", 100, 200))
+    assert (record.a_site, record.b_site, record.plane, record.vni, record.rule) == ("a", "b", 1, 10000,
+                                                                                        "acme-100-200")
+    assert env.kinds()[-1] == "CREATED" and env.resyncs
+    headers, delivered = env.send("a", A1, B1)
+    assert delivered == [2] and (headers["tunnel_id"], headers["tun_ipv4_dst"]) == (10000, "10.101.0.2")
+    assert env.send("b", B1, A1)[1] == [2]
+    assert env.m.confirmed(record.id).state == "ESTABLISHED"
+
+
+def test_a_refused_stitch_names_the_rule_and_installs_nothing(env):
+    before = {site: env.m.desired(dp, env.now) for site, dp in DP.items()}
+    with pytest.raises(StitchRefused) as refused:
+        env.m.create(StitchRequest("acme", "segment", 100, 300))
+    assert refused.value.verdict.rule == "default-deny"
+    with pytest.raises(StitchRefused, match="at most 30 Mbit/s"):
+        env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=35))
+    assert env.m.list() == []
+    assert {site: env.m.desired(dp, env.now) for site, dp in DP.items()} == before
+
+
+def test_unknown_vnids_and_bad_requests_are_named(env):
+    with pytest.raises(StitchNotFound, match="no site advertises VN 999 of acme"):
+        env.m.create(StitchRequest("acme", "segment", 100, 999))
+    with pytest.raises(InvalidStitch, match="a direct stitch joins two hosts"):
+        env.m.create(StitchRequest("acme", "direct", 100, 200))
+    with pytest.raises(InvalidStitch, match="a bandwidth stitch needs the rate"):
+        env.m.create(StitchRequest("acme", "bandwidth", 100, 200))
+    with pytest.raises(InvalidStitch, match="kind: 'tunnel'"):
+        env.m.create(StitchRequest("acme", "tunnel", 100, 200))
+    with pytest.raises(StitchNotFound, match="host 'b-h9' is not in VN 200"):
+        env.m.create(StitchRequest("acme", "direct", 100, 200, a_host="a-h1", b_host="b-h9"))
+
+
+def test_no_path_says_what_the_underlay_offers(env):
+    with pytest.raises(NoPath, match="offers 25 Mbit/s within 0.1 ms; offered: plane 1: 40 Mbit/s free"):
+        env.m.create(StitchRequest("acme", "segment", 100, 200, min_mbps=25, max_rtt_ms=0.1))
+
+
+def test_bandwidth_already_promised_sends_the_next_stitch_to_the_other_plane(env):
+    first = env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=30))
+    second = env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=30))
+    assert (first.plane, second.plane) == (1, 2)
+    with pytest.raises(NoPath):
+        env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=30))
+
+
+def test_a_plane_going_down_moves_the_stitch_and_traffic_follows(env):
+    record = env.m.create(StitchRequest("acme", "segment", 100, 200))
+    env.kinds()
+    env.m.advertise(_ad("b", up=(False, True)), env.now + 1)
+    assert env.m.get(record.id).plane == 2 and "ADJUSTED" in env.kinds()
+    headers, delivered = env.send("a", A1, B1)
+    assert delivered == [2] and headers["tun_ipv4_dst"] == "10.102.0.2"
+    env.m.advertise(_ad("b", up=(False, False)), env.now + 2)
+    assert env.m.get(record.id).state == "DEGRADED"
+
+
+def test_a_silent_site_degrades_its_stitches_until_it_is_back(env):
+    record = env.m.create(StitchRequest("acme", "segment", 100, 200))
+    env.m.advertise(_ad("a"), env.now + 5)
+    env.m.advertise(_ad("c"), env.now + 5)
+    assert env.m.expire(env.now + 8) == ["b"]
+    assert env.m.get(record.id).state == "DEGRADED"
+    env.m.advertise(_ad("b"), env.now + 9)
+    assert env.m.get(record.id).state == "ESTABLISHING"
+
+
+def test_delete_removes_every_flow_and_meter_it_added(env):
+    before = {site: env.m.desired(dp, env.now) for site, dp in DP.items()}
+    record = env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=10))
+    assert env.m.desired(DP["a"], env.now).meters
+    env.m.delete(record.id)
+    assert {site: env.m.desired(dp, env.now) for site, dp in DP.items()} == before
+    assert env.send("a", A1, B1) == (None, [])
+    with pytest.raises(StitchNotFound):
+        env.m.get(record.id)
+
+
+def test_an_encrypted_stitch_waits_for_both_sites_tunnel_ports(env):
+    record = env.m.create(StitchRequest("acme", "segment", 101, 200))
+    assert record.encrypted and record.state == "ESTABLISHING"
+    assert env.send("a", A3, B1) == (None, [])                       # nothing until both tunnels are up
+    env.m.advertise(_ad("a", tunnels=[(record.id, "vxe-st-0")]), env.now)
+    assert env.m.confirmed(record.id).state == "ESTABLISHING"
+    env.m.advertise(_ad("b", tunnels=[(record.id, "vxe-st-0")]), env.now)
+    headers, delivered = env.send("a", A3, B1)
+    assert delivered == [2] and "tunnel_id" not in headers           # its own port, not the shared one
+    assert env.m.confirmed(record.id).state == "ESTABLISHED"
+
+
+def test_stitches_survive_a_restart(tmp_path):
+    path = str(tmp_path / "stitching.sqlite")
+    first = Env(path)
+    record = first.m.create(StitchRequest("acme", "segment", 100, 200, id="web-db"))
+    first.m.close()
+    again = Env(path)
+    assert again.m.get("web-db").vni == record.vni and again.m.get("web-db").plane == record.plane
+    assert again.send("a", A1, B1)[1] == [2]
+    assert again.m.create(StitchRequest("acme", "segment", 100, 200)).index == 1    # its index stays taken
