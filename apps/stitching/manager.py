@@ -275,7 +275,7 @@ class StitchManager:
         if req.kind == "bandwidth" and not req.mbps > 0:
             problems.append("mbps: a bandwidth stitch needs the rate to reserve")
         if req.kind != "bandwidth" and req.mbps:
-            problems.append(f"mbps: only a bandwidth stitch reserves a rate (use min_mbps)")
+            problems.append("mbps: only a bandwidth stitch reserves a rate (use min_mbps)")
         for name in ("min_mbps", "max_rtt_ms"):
             if getattr(req, name) < 0:
                 problems.append(f"{name}: {getattr(req, name)} is negative")
