@@ -16,7 +16,7 @@ from typing import Callable
 
 import grpc
 
-from controller.core import ControllerCore, InvalidArgument, NotFound
+from controller.core import ControllerCore, InvalidArgument, NotFound, SwitchLost
 from controller.events import Event
 from proto import controller_pb2 as pb
 from proto import controller_pb2_grpc as pb_grpc
@@ -124,6 +124,30 @@ class ControllerServicer(pb_grpc.ControllerServicer):
             return pb.Status(uptime_s=time.time() - self.started_at, mode=core.predictor_mode,
                              switches=len(core.switches), links=core.topology.graph.number_of_edges(),
                              hosts=len(core.hosts), counters={k: int(v) for k, v in core.counters.items()})
+
+
+class NotEnforced(RuntimeError):
+    """A change is made and stays, but not every switch confirmed it in time (DEADLINE_EXCEEDED)."""
+
+
+class EnforceLost(RuntimeError):
+    """A change is made and stays, but a switch disconnected before confirming it (UNAVAILABLE)."""
+
+
+def wait_enforced(core: ControllerCore, arrived: float, timeout_s: float, stays: str) -> float:
+    """For an app's API: after a change was sent (its resync ran in this thread), wait
+    until every switch has confirmed everything sent so far, at most ``timeout_s``
+    from ``arrived`` (a ``time.monotonic()``); the seconds since ``arrived``.
+    ``stays`` ends the error messages ("slice 'web' is created and stays so")."""
+    mark = core.sync_mark()
+    try:
+        confirmed = core.wait_confirmed(mark, timeout_s - (time.monotonic() - arrived))
+    except SwitchLost as err:
+        raise EnforceLost(f"{err}; {stays} (a switch that reconnects is given it then)") from None
+    if not confirmed:
+        due = ", ".join(core.switch_label(dp_id) for dp_id in core.unconfirmed(mark))
+        raise NotEnforced(f"enforce_timeout_s: {due or 'a switch'} did not confirm within {timeout_s:g} s; {stays}")
+    return time.monotonic() - arrived
 
 
 def create_server(core: ControllerCore, address: str, max_workers: int = 8,

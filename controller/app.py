@@ -81,6 +81,10 @@ class ForesightApp(app_manager.OSKenApp):
                     for service in getattr(p, "grpc_services", lambda: [])()]
         self.grpc_server, self.grpc_port, self.servicer = api.create_server(
             self.core, f"{ctl.grpc.listen_host}:{ctl.grpc.port}", ctl.grpc.max_workers, services)
+        if ctl.grpc.unix_socket:
+            if not self.grpc_server.add_insecure_port(f"unix:{ctl.grpc.unix_socket}"):
+                raise OSError(f"cannot bind the gRPC server to unix:{ctl.grpc.unix_socket}")
+            LOG.info("northbound gRPC also on unix:%s", ctl.grpc.unix_socket)
         self.grpc_server.start()
         LOG.info("northbound gRPC listening on %s:%d", ctl.grpc.listen_host, self.grpc_port)
         if ctl.metrics.enabled:

@@ -66,6 +66,9 @@ class OpenFlowConfig(Endpoint):
 class GrpcConfig(Endpoint):
     port: int = Field(default=50051, ge=0, le=65535)
     max_workers: int = Field(default=8, ge=1, le=256)
+    # Also serve on this unix socket ("": no): route managers in site namespaces,
+    # which cannot reach the root namespace's loopback, come in through it.
+    unix_socket: str = ""
 
 
 class MetricsConfig(Endpoint):

@@ -31,7 +31,7 @@ from apps.slices.model import (Conflict, Exhausted, InvalidSlice, MemberNotFound
 from apps.slices.pool import Member
 from apps.slices.scaling import ScalingDecision
 from apps.slices.store import StoreError
-from controller.core import SwitchLost
+from controller.api import EnforceLost, NotEnforced, wait_enforced
 from proto import slices_pb2 as pb
 from proto import slices_pb2_grpc as pb_grpc
 from proto.serving import status_for
@@ -40,14 +40,6 @@ LOG = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Slices"].full_name
 WATCH_POLL_S = 0.5                   # how often a watch checks that its caller is still there
-
-
-class NotEnforced(RuntimeError):
-    """A change is made and stays, but not every switch confirmed it within enforce_timeout_s."""
-
-
-class EnforceLost(RuntimeError):
-    """A change is made and stays, but a switch disconnected before confirming it."""
 
 
 # InvalidMember derives from InvalidSlice; order matters only between base and subclass.
@@ -173,20 +165,9 @@ class SlicesServicer(pb_grpc.SlicesServicer):
 
     def _enforced(self, msg: pb.Slice, arrived: float, timeout_s: float, change: str) -> pb.Slice:
         """``msg`` once every switch confirmed what was sent so far (if timeout_s > 0)."""
-        if not timeout_s:
-            return msg
-        core = self.manager.core
-        mark = core.sync_mark()
-        stays = f"slice {msg.name!r} {change} and stays so"
-        try:
-            confirmed = core.wait_confirmed(mark, timeout_s - (time.monotonic() - arrived))
-        except SwitchLost as err:
-            raise EnforceLost(f"{err}; {stays} (a switch that reconnects is given it then)") from None
-        if not confirmed:
-            due = ", ".join(core.switch_label(dp_id) for dp_id in core.unconfirmed(mark))
-            raise NotEnforced(f"enforce_timeout_s: {due or 'a switch'} did not confirm within "
-                              f"{timeout_s:g} s; {stays}")
-        msg.enforced_s = time.monotonic() - arrived
+        if timeout_s:
+            msg.enforced_s = wait_enforced(self.manager.core, arrived, timeout_s,
+                                           f"slice {msg.name!r} {change} and stays so")
         return msg
 
     def DeleteSlice(self, request, context):

@@ -156,6 +156,17 @@ class StitchManager:
             self.resync()
         return gone
 
+    def sites(self) -> list[tuple[Advertisement, float]]:
+        """Every site's advertisement and when it was last heard."""
+        with self._lock:
+            return [(ad, self.registry.last_seen(ad.site)) for ad in self.registry.sites()]
+
+    def peer_addresses(self, site: str) -> list[tuple[str, int, str]]:
+        """(site, plane, address) of every other site's underlay addresses."""
+        with self._lock:
+            return [(other.site, p.plane, p.address) for other in self.registry.sites() if other.site != site
+                    for p in other.planes]
+
     # ---- requests ------------------------------------------------------------------
 
     def query(self, req: StitchRequest) -> tuple[str, str, list[Candidate]]:

@@ -1,0 +1,200 @@
+"""The stitching gRPC API (``proto/stitching.proto``): protobuf <-> ``StitchManager``.
+
+The servicer holds no state. Errors map to status codes in one place (``_CODES``);
+a policy refusal is PERMISSION_DENIED whose details are the verdict (naming the
+rule) and whose trailing metadata ``foresight-rule`` is the rule's name alone.
+``Advertise`` is the route managers' side: a bad advertisement is INVALID_ARGUMENT
+naming the field, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import time
+from typing import Callable
+
+import grpc
+
+from apps.stitching.manager import (InvalidStitch, NoPath, StitchEvent, StitchExists, StitchManager,
+                                    StitchNotFound, StitchRefused, StitchRequest)
+from apps.stitching.registry import AdHost, Advertisement, AdvertisementError, Plane
+from apps.stitching.store import StitchRecord, StitchStoreError
+from controller.api import EnforceLost, NotEnforced, wait_enforced
+from proto import stitching_pb2 as pb
+from proto import stitching_pb2_grpc as pb_grpc
+from proto.serving import status_for
+
+LOG = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Stitching"].full_name
+WATCH_POLL_S = 0.5
+RULE_METADATA = "foresight-rule"
+
+_CODES = {InvalidStitch: grpc.StatusCode.INVALID_ARGUMENT,
+          AdvertisementError: grpc.StatusCode.INVALID_ARGUMENT,
+          StitchNotFound: grpc.StatusCode.NOT_FOUND,
+          StitchExists: grpc.StatusCode.ALREADY_EXISTS,
+          StitchRefused: grpc.StatusCode.PERMISSION_DENIED,
+          NoPath: grpc.StatusCode.FAILED_PRECONDITION,
+          StitchStoreError: grpc.StatusCode.UNAVAILABLE,
+          NotEnforced: grpc.StatusCode.DEADLINE_EXCEEDED,
+          EnforceLost: grpc.StatusCode.UNAVAILABLE}
+
+_KINDS = {pb.DIRECT: "direct", pb.SEGMENT: "segment", pb.BANDWIDTH: "bandwidth"}
+_STATES = {"ESTABLISHING": pb.STATE_ESTABLISHING, "ESTABLISHED": pb.STATE_ESTABLISHED,
+           "DEGRADED": pb.STATE_DEGRADED}
+
+
+class _Status:
+    """status_for, and for a refusal the rule as trailing metadata first."""
+
+    def __init__(self, context: grpc.ServicerContext):
+        self.context = context
+        self._inner = status_for(context, _CODES)
+
+    def __enter__(self):
+        return self._inner.__enter__()
+
+    def __exit__(self, kind, err, tb):
+        if isinstance(err, StitchRefused):
+            self.context.set_trailing_metadata(((RULE_METADATA, err.verdict.rule),))
+        return self._inner.__exit__(kind, err, tb)
+
+
+def _number(name: str, value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise InvalidStitch(f"{name}: must be a finite number >= 0, got {value}")
+    return value
+
+
+def _kind(value: int) -> str:
+    if value not in _KINDS:
+        raise InvalidStitch(f"kind: required, one of {', '.join(pb.StitchKind.Name(k) for k in _KINDS)}"
+                            + (f"; got {value}" if value else ""))
+    return _KINDS[value]
+
+
+def _request(msg, kind: str, with_id: bool = True) -> StitchRequest:
+    req = msg.requirements
+    return StitchRequest(
+        tenant=msg.tenant, kind=kind, a_vnid=msg.src_vnid, b_vnid=msg.dst_vnid, a_site=msg.src_site,
+        b_site=msg.dst_site, a_host=getattr(msg, "src_host", ""), b_host=getattr(msg, "dst_host", ""),
+        mbps=_number("bandwidth_mbps", msg.bandwidth_mbps),
+        min_mbps=_number("requirements.min_mbps", req.min_mbps),
+        max_rtt_ms=_number("requirements.max_rtt_ms", req.max_rtt_ms), id=msg.id if with_id else "")
+
+
+def _stitch_pb(r: StitchRecord) -> pb.Stitch:
+    kind = {v: k for k, v in _KINDS.items()}[r.kind]
+    return pb.Stitch(id=r.id, tenant=r.tenant, kind=kind, src_site=r.a_site, src_vnid=r.a_vnid, dst_site=r.b_site,
+                     dst_vnid=r.b_vnid, src_host=r.a_host, dst_host=r.b_host, bandwidth_mbps=r.mbps,
+                     requirements=pb.Requirements(min_mbps=r.min_mbps, max_rtt_ms=r.max_rtt_ms),
+                     encrypted=r.encrypted, rule=r.rule, vni=r.vni, plane=r.plane, state=_STATES[r.state],
+                     detail=r.detail, created_at=r.created_at, changed_at=r.changed_at, history=r.history)
+
+
+def _event_pb(event: StitchEvent) -> pb.StitchEvent:
+    msg = pb.StitchEvent(kind=pb.StitchEventKind.Value(event.kind), time=event.time, stitch_id=event.stitch_id,
+                         detail=event.detail)
+    if event.record is not None:
+        msg.stitch.CopyFrom(_stitch_pb(event.record))
+    return msg
+
+
+def advertisement(msg: pb.Advertisement) -> Advertisement:
+    return Advertisement(
+        site=msg.site, dp_id=msg.dp_id,
+        hosts=tuple(AdHost(h.name, h.mac.lower(), h.ip, h.vnid, h.tenant) for h in msg.hosts),
+        planes=tuple(Plane(p.plane, p.address, p.up, p.available_mbps, p.cost, dict(p.rtt_ms)) for p in msg.planes),
+        wg_public_key=msg.wg_public_key, tunnels=tuple((t.stitch_id, t.port) for t in msg.tunnels))
+
+
+class StitchingServicer(pb_grpc.StitchingServicer):
+    def __init__(self, manager: StitchManager):
+        self.manager = manager
+
+    def QueryStitchAvailability(self, request, context):
+        with _Status(context):
+            kind = "bandwidth" if request.bandwidth_mbps else "segment"
+            a, b, candidates = self.manager.query(_request(request, kind, with_id=False))
+        return pb.StitchAvailability(src_site=a, dst_site=b, paths=[
+            pb.CandidatePath(plane=c.plane, available_mbps=c.available_mbps, rtt_ms=c.rtt_ms or 0.0,
+                             rtt_known=c.rtt_ms is not None, cost=c.cost) for c in candidates])
+
+    def CreateStitch(self, request, context):
+        arrived = time.monotonic()
+        with _Status(context):
+            timeout_s = _number("enforce_timeout_s", request.enforce_timeout_s)
+            record = self.manager.create(_request(request, _kind(request.kind)))
+            enforced = 0.0
+            if timeout_s:
+                enforced = wait_enforced(self.manager.core, arrived, timeout_s,
+                                         f"stitch {record.id!r} is created and stays so")
+                record = self.manager.confirmed(record.id)
+            msg = _stitch_pb(record)
+            msg.enforced_s = enforced
+            return msg
+
+    def GetStitch(self, request, context):
+        with _Status(context):
+            return _stitch_pb(self.manager.get(request.id))
+
+    def ListStitches(self, request, context):
+        return pb.ListStitchesResponse(stitches=[_stitch_pb(r) for r in self.manager.list(request.tenant)])
+
+    def DeleteStitch(self, request, context):
+        with _Status(context):
+            return pb.DeleteStitchResponse(stitch=_stitch_pb(self.manager.delete(request.id)))
+
+    def WatchStitches(self, request, context):
+        wanted = request.id
+        sub = self.manager.bus.subscribe(frozenset(), accept=(lambda e: e.stitch_id == wanted) if wanted else None)
+        try:
+            now = self.manager.clock()
+            for record in self.manager.list():
+                if not wanted or record.id == wanted:
+                    yield pb.StitchEvent(kind=pb.SNAPSHOT, time=now, stitch_id=record.id, detail="current state",
+                                         stitch=_stitch_pb(record))
+            yield pb.StitchEvent(kind=pb.WATCHING, time=now, stitch_id=wanted, detail="snapshot complete")
+            while context.is_active():
+                try:
+                    event = sub.events.get(timeout=WATCH_POLL_S)
+                except queue.Empty:
+                    if sub.overflowed:
+                        break
+                    continue
+                if event is None:
+                    return
+                yield _event_pb(event)
+            if sub.overflowed:
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "watcher fell behind; watch again")
+        finally:
+            self.manager.bus.unsubscribe(sub)
+
+    def Advertise(self, request, context):
+        with _Status(context):
+            ad = advertisement(request)
+            self.manager.advertise(ad)
+            peers = [pb.PeerAddress(site=site, plane=plane, address=address)
+                     for site, plane, address in self.manager.peer_addresses(ad.site)]
+            return pb.SiteInstructions(ttl_s=self.manager.settings.advert_ttl_s, peers=peers)
+
+    def ListSites(self, request, context):
+        return pb.ListSitesResponse(sites=[pb.SiteInfo(advertisement=_advertisement_pb(ad), last_seen=seen)
+                                           for ad, seen in self.manager.sites()])
+
+
+def _advertisement_pb(ad: Advertisement) -> pb.Advertisement:
+    return pb.Advertisement(
+        site=ad.site, dp_id=ad.dp_id,
+        hosts=[pb.AdvertisedHost(name=h.name, mac=h.mac, ip=h.ip, vnid=h.vnid, tenant=h.tenant) for h in ad.hosts],
+        planes=[pb.PlaneStatus(plane=p.plane, address=p.address, up=p.up, available_mbps=p.available_mbps,
+                               cost=p.cost, rtt_ms=p.rtt_ms) for p in ad.planes],
+        wg_public_key=ad.wg_public_key, tunnels=[pb.TunnelPort(stitch_id=i, port=n) for i, n in ad.tunnels])
+
+
+def services(manager: StitchManager) -> list[tuple[str, Callable[[grpc.Server], None]]]:
+    servicer = StitchingServicer(manager)
+    return [(SERVICE_NAME, lambda server: pb_grpc.add_StitchingServicer_to_server(servicer, server))]

@@ -1,0 +1,249 @@
+"""foresight-routemgr: one site's route manager. It runs at the site (in the lab: in
+the site's network namespace) and tells the controller, every ``--interval-s``:
+
+- the virtual networks the site reaches: every port of ``br-int`` whose OVSDB
+  interface record carries ``external_ids`` ``foresight-vnid``, ``foresight-tenant``,
+  ``attached-mac`` and ``foresight-ip`` (read with Open vSwitch's own IDL, as OVN's
+  controller reads ``iface-id``);
+- per underlay plane: the site's address on it (the plane bridge's), whether its
+  uplink is up (OVSDB ``link_state``), the bandwidth left (configured capacity less
+  what the uplink sent since the last advertisement) and the round trip to every
+  other site on that plane (one ping each, all at once; the controller's answer
+  says where the other sites are).
+
+    python -m apps.stitching.routemgr --site a --db unix:/run/.../db.sock \\
+        --controller unix:/run/.../grpc.sock --plane 1:br-phy1:up1:50:1 --plane 2:br-phy2:up2:50:2
+
+``--plane N:BRIDGE:UPLINK:MBPS:COST``. An unreachable controller is retried every
+interval and logged once per outage; SIGTERM ends it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from controller.telemetry import CounterDeltas
+from proto import stitching_pb2 as pb
+from proto import stitching_pb2_grpc as pb_grpc
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")          # ovs.poller looks for eventlet, which warns
+    import ovs.db.idl
+    import ovs.poller
+
+LOG = logging.getLogger("foresight.routemgr")
+
+SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+INTEGRATION_BRIDGE = "br-int"
+RTT_RE = re.compile(r"time=([0-9.]+) ms")
+
+
+@dataclass(frozen=True)
+class PlaneConfig:
+    plane: int
+    bridge: str
+    uplink: str
+    capacity_mbps: float
+    cost: float
+
+    @classmethod
+    def parse(cls, text: str) -> "PlaneConfig":
+        parts = text.split(":")
+        if len(parts) != 5:
+            raise ValueError(f"--plane {text!r}: want N:BRIDGE:UPLINK:MBPS:COST")
+        try:
+            plane, mbps, cost = int(parts[0]), float(parts[3]), float(parts[4])
+        except ValueError:
+            raise ValueError(f"--plane {text!r}: N, MBPS and COST must be numbers") from None
+        if plane < 1 or mbps <= 0 or cost < 0:
+            raise ValueError(f"--plane {text!r}: N >= 1, MBPS > 0, COST >= 0")
+        return cls(plane, parts[1], parts[2], mbps, cost)
+
+
+class SiteDatabase:
+    """The site's OVSDB, kept current by the IDL."""
+
+    def __init__(self, remote: str):
+        helper = ovs.db.idl.SchemaHelper(location=SCHEMA)
+        helper.register_columns("Bridge", ["name", "datapath_id", "ports"])
+        helper.register_columns("Port", ["name", "interfaces"])
+        helper.register_columns("Interface", ["name", "external_ids", "link_state"])
+        self.idl = ovs.db.idl.Idl(remote, helper)
+
+    def refresh(self, timeout_s: float = 5.0) -> None:
+        """Take what the database sent; wait (up to timeout_s) for the first contents."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.idl.run()
+            if self.idl.has_ever_connected() or time.monotonic() > deadline:
+                return
+            poller = ovs.poller.Poller()
+            self.idl.wait(poller)
+            poller.timer_wait(100)
+            poller.block()
+
+    def _rows(self, table: str):
+        return list(self.idl.tables[table].rows.values())
+
+    def dp_id(self) -> int | None:
+        for bridge in self._rows("Bridge"):
+            if bridge.name == INTEGRATION_BRIDGE and bridge.datapath_id:
+                return int(bridge.datapath_id[0], 16)
+        return None
+
+    def hosts(self) -> list[pb.AdvertisedHost]:
+        out = []
+        for iface in self._rows("Interface"):
+            ids = iface.external_ids
+            try:
+                vnid = int(ids.get("foresight-vnid", ""))
+                mac, ip, tenant = ids["attached-mac"], ids["foresight-ip"], ids["foresight-tenant"]
+                ipaddress.IPv4Address(ip)
+            except (KeyError, ValueError):
+                continue                    # not a host port, or not fully described
+            out.append(pb.AdvertisedHost(name=iface.name, mac=mac.lower(), ip=ip, vnid=vnid, tenant=tenant))
+        return sorted(out, key=lambda h: h.name)
+
+    def link_up(self, name: str) -> bool:
+        for iface in self._rows("Interface"):
+            if iface.name == name:
+                return bool(iface.link_state) and iface.link_state[0] == "up"
+        return False
+
+
+def _address(dev: str) -> str:
+    out = subprocess.run(["ip", "-j", "-4", "addr", "show", "dev", dev], capture_output=True, text=True)
+    try:
+        for link in json.loads(out.stdout or "[]"):
+            for info in link.get("addr_info", []):
+                return info["local"]
+    except (ValueError, KeyError):
+        pass
+    return ""
+
+
+def _tx_bytes(dev: str) -> int:
+    try:
+        return int(Path(f"/sys/class/net/{dev}/statistics/tx_bytes").read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+def probe(targets: list[tuple[str, int, str]], timeout_s: float = 0.5) -> dict[tuple[str, int], float]:
+    """One ping to each (site, plane, address) at once; {(site, plane): rtt ms} of those that answered."""
+    procs = {(site, plane): subprocess.Popen(["ping", "-n", "-c1", f"-W{max(1, round(timeout_s))}", address],
+                                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+             for site, plane, address in targets}
+    out = {}
+    for key, proc in procs.items():
+        try:
+            stdout, _ = proc.communicate(timeout=timeout_s + 2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            continue
+        match = RTT_RE.search(stdout or "")
+        if proc.returncode == 0 and match:
+            out[key] = float(match.group(1))
+    return out
+
+
+class RouteManager:
+    def __init__(self, site: str, db: SiteDatabase, stub, planes: list[PlaneConfig], interval_s: float = 1.0):
+        self.site = site
+        self.db = db
+        self.stub = stub
+        self.planes = planes
+        self.interval_s = interval_s
+        self.peers: list[tuple[str, int, str]] = []
+        self.rtt: dict[tuple[str, int], float] = {}
+        self._tx = CounterDeltas()
+        self._used_mbps: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._failing = False
+
+    def advertisement(self, now: float) -> pb.Advertisement:
+        self.db.refresh()
+        planes = []
+        for p in self.planes:
+            rate = self._tx.read(p.plane, now, (_tx_bytes(p.uplink),)).mbps()
+            if rate is not None:
+                self._used_mbps[p.plane] = rate
+            rtt = {site: ms for (site, plane), ms in self.rtt.items() if plane == p.plane}
+            planes.append(pb.PlaneStatus(plane=p.plane, address=_address(p.bridge), up=self.db.link_up(p.uplink),
+                                         available_mbps=max(0.0, p.capacity_mbps - self._used_mbps.get(p.plane, 0.0)),
+                                         cost=p.cost, rtt_ms=rtt))
+        return pb.Advertisement(site=self.site, dp_id=self.db.dp_id() or 0, hosts=self.db.hosts(), planes=planes)
+
+    def step(self) -> bool:
+        """Advertise once (and measure for the next); True if the controller took it."""
+        ad = self.advertisement(time.time())
+        try:
+            answer = self.stub.Advertise(ad, timeout=max(1.0, self.interval_s))
+        except grpc.RpcError as err:
+            if not self._failing or err.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                LOG.warning("site %s: advertisement not taken: %s: %s", self.site, err.code().name, err.details())
+            self._failing = True
+            return False
+        if self._failing:
+            LOG.info("site %s: the controller takes advertisements again", self.site)
+        self._failing = False
+        self.peers = [(p.site, p.plane, p.address) for p in answer.peers]
+        self.rtt = probe(self.peers)
+        return True
+
+    def run(self) -> None:
+        LOG.info("site %s: advertising every %g s", self.site, self.interval_s)
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.step()
+            except Exception:  # noqa: BLE001 - keep advertising through one bad step
+                LOG.exception("site %s: advertising failed", self.site)
+            self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--site", required=True)
+    ap.add_argument("--db", required=True, help="the site's OVSDB, e.g. unix:/run/foresight/x/a/db.sock")
+    ap.add_argument("--controller", required=True, help="gRPC target, e.g. unix:/run/foresight/x/grpc.sock")
+    ap.add_argument("--plane", action="append", default=[], help="N:BRIDGE:UPLINK:MBPS:COST (repeat per plane)")
+    ap.add_argument("--interval-s", type=float, default=1.0)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        planes = [PlaneConfig.parse(p) for p in args.plane]
+    except ValueError as err:
+        ap.error(str(err))
+    if args.interval_s <= 0:
+        ap.error("--interval-s must be > 0")
+    channel = grpc.insecure_channel(args.controller)
+    manager = RouteManager(args.site, SiteDatabase(args.db), pb_grpc.StitchingStub(channel), planes, args.interval_s)
+    signal.signal(signal.SIGTERM, lambda *_: manager.stop())
+    try:
+        manager.run()
+    finally:
+        channel.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
