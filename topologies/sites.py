@@ -42,11 +42,12 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from topologies.lab import ControllerProcess, LabError, ensure_ovs, terminate
+from topologies.lab import ROOT, ControllerProcess, LabError, ensure_ovs, terminate
 
 LOG = logging.getLogger(__name__)
 
@@ -174,10 +175,10 @@ class SiteSwitch:
     def vsctl(self, *args: str) -> str:
         return _run("ovs-vsctl", f"--db=unix:{self.rundir / 'db.sock'}", "--timeout=10", *args).stdout
 
-    def ofctl(self, *args: str) -> str:
-        """ovs-ofctl on br-int, e.g. ``ofctl("dump-flows")``."""
-        cmd, *rest = args
-        return _run("ovs-ofctl", "-O", "OpenFlow13", cmd, f"unix:{self.rundir / 'br-int.mgmt'}", *rest).stdout
+    def ofctl(self, cmd: str, *rest: str, options: tuple[str, ...] = ()) -> str:
+        """ovs-ofctl on br-int, e.g. ``ofctl("dump-flows", options=("--no-stats",))``."""
+        return _run("ovs-ofctl", "-O", "OpenFlow13", *options, cmd, f"unix:{self.rundir / 'br-int.mgmt'}",
+                    *rest).stdout
 
     def appctl(self, *args: str) -> str:
         return _run("ovs-appctl", "-t", str(self.rundir / "ovs-vswitchd.ctl"), *args).stdout
@@ -238,32 +239,57 @@ class SiteSwitch:
     def attach_host(self, host: SiteHost) -> None:
         self.exec("ip", "link", "set", host.name, "up")
         self.vsctl("add-port", "br-int", host.name, "--", "set", "interface", host.name,
-                   f"external_ids:foresight-vnid={host.vnid}", f"external_ids:foresight-tenant={host.tenant}")
+                   f"external_ids:foresight-vnid={host.vnid}", f"external_ids:foresight-tenant={host.tenant}",
+                   f'external_ids:attached-mac="{host.mac}"', f"external_ids:foresight-ip={host.address}")
+
+    def start_route_manager(self, grpc_socket: Path, capacity_mbps: float, interval_s: float) -> None:
+        """The site's route manager (apps.stitching.routemgr), in the site's namespace."""
+        planes = [f"--plane={p}:br-phy{p}:up{p}:{capacity_mbps:g}:{p}" for p in PLANES]
+        log = open(self.rundir / "routemgr.log", "ab")
+        try:
+            self.procs["routemgr"] = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns, sys.executable, "-m", "apps.stitching.routemgr", "--site", self.name,
+                 "--db", f"unix:{self.rundir / 'db.sock'}", "--controller", f"unix:{grpc_socket}",
+                 "--interval-s", f"{interval_s:g}", *planes], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        finally:
+            log.close()
 
     def stop(self) -> None:
-        for name in ("ovs-vswitchd", "ovsdb-server", "relay"):
+        for name in ("routemgr", "ovs-vswitchd", "ovsdb-server", "relay"):
             terminate(self.procs.pop(name, None), timeout_s=5.0)
         _run("ip", "netns", "del", self.ns, check=False)
 
 
 @dataclass
 class SitesLab:
+    """``policy``: the stitching policy rules (``stitching.policy``); None runs the
+    controller without the stitching app and without route managers."""
+
     spec: SitesSpec
     controller_config: dict = field(default_factory=dict)
     workdir: Path | None = None
+    policy: list[dict] | None = None
+    advertise_s: float = 1.0
 
     def __post_init__(self):
         self.tag = "fs" + secrets.token_hex(2)
-        self._own_workdir = self.workdir is None
         self.workdir = Path(self.workdir or RUN_ROOT / self.tag / "lab")
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.grpc_socket = RUN_ROOT / self.tag / "grpc.sock"
         config = dict(self.controller_config)
         config["topology"] = self.spec.controller_topology()
+        if self.policy is not None:
+            ctl = config.setdefault("controller", {})
+            ctl["providers"] = [*ctl.get("providers", []), "apps.stitching.app:provider"]
+            ctl.setdefault("grpc", {})["unix_socket"] = str(self.grpc_socket)
+            config["stitching"] = {"store_path": str(self.workdir / "stitching.sqlite"), "policy": self.policy,
+                                   "advert_ttl_s": max(3.0, 4 * self.advertise_s), **config.get("stitching", {})}
         self.controller = ControllerProcess(config, self.workdir)
         self.underlay = f"{self.tag}-u"
         self.sites: dict[str, SiteSwitch] = {}
         self.host_ns: dict[str, str] = {}
         self._namespaces: list[str] = []
+        self._stitching = None
 
     @property
     def client(self):
@@ -293,6 +319,10 @@ class SitesLab:
             for host in self.spec.hosts:
                 self._start_host(host)
             self.wait_switches(wait_s)
+            if self.policy is not None:
+                for site in self.sites.values():
+                    site.start_route_manager(self.grpc_socket, self.spec.plane_mbps or 1000.0, self.advertise_s)
+                self.wait_advertised(wait_s)
         except BaseException:
             if self.controller.proc is not None:
                 LOG.error("controller log:\n%s", self.controller.log_tail())
@@ -337,6 +367,28 @@ class SitesLab:
                 raise LabError(f"sites did not connect to the controller in {timeout_s:g} s: {missing}")
             time.sleep(0.2)
 
+    def stitching(self):
+        """A client of the controller's stitching API (closed with the lab)."""
+        if self._stitching is None:
+            from apps.stitching.client import StitchingClient
+            self._stitching = StitchingClient(self.controller.grpc_address)
+        return self._stitching
+
+    def wait_advertised(self, timeout_s: float = 30.0) -> None:
+        """Until every site's route manager has advertised all its hosts."""
+        client = self.stitching()
+        deadline = time.monotonic() + timeout_s
+        want = {s: {h.name for h in self.spec.hosts if h.site == s} for s in self.spec.sites}
+        while True:
+            seen = {site.advertisement.site: {h.name for h in site.advertisement.hosts} for site in client.sites()}
+            missing = [s for s in self.spec.sites if not want[s] <= seen.get(s, set()) or s not in seen]
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f"route managers of site(s) {', '.join(missing)} did not advertise in "
+                               f"{timeout_s:g} s; see {self.sites[missing[0]].rundir / 'routemgr.log'}")
+            time.sleep(0.2)
+
     # ---- using it ------------------------------------------------------------------
 
     def host_exec(self, host: str, *args: str, check: bool = False, timeout_s: float = 30.0):
@@ -362,6 +414,9 @@ class SitesLab:
         for ns in reversed(self._namespaces):
             _run("ip", "netns", "del", ns, check=False)
         self._namespaces.clear()
+        if self._stitching is not None:
+            self._stitching.close()
+            self._stitching = None
         self.controller.stop()
         shutil.rmtree(RUN_ROOT / self.tag, ignore_errors=True)
         try:
