@@ -10,6 +10,7 @@ flow it added."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -116,3 +117,45 @@ def test_a_segment_stitch_connects_two_vns_over_vxlan_and_its_deletion_disconnec
     assert deleted.id == stitch.id
     _wait_ping(lab, "a-h1", "b-h1", False)
     assert _settled(lab) == before
+
+
+def test_a_direct_stitch_joins_two_hosts_and_no_other(lab):
+    client = lab.stitching()
+    stitch = client.create("acme", "direct", 100, 200, src_host="a-h2", dst_host="b-h2", enforce_timeout_s=10)
+    try:
+        _wait_ping(lab, "a-h2", "b-h2", True)
+        assert not lab.ping("a-h1", "b-h2")
+        assert not lab.ping("a-h2", "b-h1")
+    finally:
+        client.delete(stitch.id)
+    _wait_ping(lab, "a-h2", "b-h2", False)
+
+
+def _iperf_udp(lab, src: str, dst: str, mbps: float, seconds: float = 5.0) -> float:
+    """Mbit/s the receiver got of ``mbps`` offered over UDP (iperf3, both ends by handle)."""
+    server = lab.host_popen(dst, ["iperf3", "-s", "-1", "--json", "-p", "5201"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        client = lab.host_exec(src, "iperf3", "-u", "-b", f"{mbps:g}M", "-t", f"{seconds:g}", "-l", "1200",
+                               "-p", "5201", "-c", lab.host(dst).address, timeout_s=seconds + 30)
+        assert client.returncode == 0, client.stdout[-500:] + client.stderr[-500:]
+        out, _ = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    end = json.loads(out)["end"]
+    return end.get("sum_received", end["sum"])["bits_per_second"] / 1e6      # iperf3 3.12: sum_received
+
+
+def test_a_bandwidth_stitch_delivers_its_rate_of_more_offered(lab):
+    client = lab.stitching()
+    stitch = client.create("acme", "bandwidth", 100, 200, bandwidth_mbps=5, enforce_timeout_s=10)
+    try:
+        _wait_ping(lab, "a-h1", "b-h1", True)
+        got = _iperf_udp(lab, "a-h1", "b-h1", 20)
+        print(f"bandwidth stitch of 5 Mbit/s: {got:.2f} Mbit/s received of 20 offered")
+        assert 4.5 <= got <= 5.5
+    finally:
+        client.delete(stitch.id)
