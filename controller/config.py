@@ -263,7 +263,22 @@ class StitchingConfig(_Strict):
     store_path: str = "/var/lib/foresight/stitching.sqlite"      # "" keeps stitches in memory only
     vni_base: int = Field(default=10000, ge=1, lt=2**24 - 4096)  # VNIs given to stitches start here
     advert_ttl_s: float = Field(default=6.0, gt=0, le=3600)      # a site silent this long is gone
+    # Encrypted stitches: WireGuard links get /30s of this range and UDP ports from
+    # wg_port_base (stitch index i: the i-th /30, port wg_port_base + i).
+    wg_inner_cidr: str = "10.99.0.0/16"
+    wg_port_base: int = Field(default=51820, ge=1024, le=60000)
     policy: tuple[StitchRuleConfig, ...] = ()
+
+    @field_validator("wg_inner_cidr")
+    @classmethod
+    def _inner(cls, value: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(value)
+        except ValueError as err:
+            raise ValueError(f"not an IPv4 network: {err}") from None
+        if net.prefixlen > 28:
+            raise ValueError(f"{value} is too small: it holds a /30 per encrypted stitch")
+        return str(net)
 
     @field_validator("policy")
     @classmethod

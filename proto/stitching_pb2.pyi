@@ -288,7 +288,7 @@ class Advertisement(_message.Message):
     def __init__(self, site: _Optional[str] = ..., dp_id: _Optional[int] = ..., hosts: _Optional[_Iterable[_Union[AdvertisedHost, _Mapping]]] = ..., planes: _Optional[_Iterable[_Union[PlaneStatus, _Mapping]]] = ..., wg_public_key: _Optional[str] = ..., tunnels: _Optional[_Iterable[_Union[TunnelPort, _Mapping]]] = ...) -> None: ...
 
 class EncryptedTunnel(_message.Message):
-    __slots__ = ("stitch_id", "vni", "peer_site", "peer_public_key", "peer_endpoint", "inner_address", "peer_inner_address", "interface")
+    __slots__ = ("stitch_id", "vni", "peer_site", "peer_public_key", "peer_endpoint", "inner_address", "peer_inner_address", "interface", "listen_port", "port")
     STITCH_ID_FIELD_NUMBER: _ClassVar[int]
     VNI_FIELD_NUMBER: _ClassVar[int]
     PEER_SITE_FIELD_NUMBER: _ClassVar[int]
@@ -297,6 +297,8 @@ class EncryptedTunnel(_message.Message):
     INNER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     PEER_INNER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     INTERFACE_FIELD_NUMBER: _ClassVar[int]
+    LISTEN_PORT_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
     stitch_id: str
     vni: int
     peer_site: str
@@ -305,7 +307,9 @@ class EncryptedTunnel(_message.Message):
     inner_address: str
     peer_inner_address: str
     interface: str
-    def __init__(self, stitch_id: _Optional[str] = ..., vni: _Optional[int] = ..., peer_site: _Optional[str] = ..., peer_public_key: _Optional[str] = ..., peer_endpoint: _Optional[str] = ..., inner_address: _Optional[str] = ..., peer_inner_address: _Optional[str] = ..., interface: _Optional[str] = ...) -> None: ...
+    listen_port: int
+    port: str
+    def __init__(self, stitch_id: _Optional[str] = ..., vni: _Optional[int] = ..., peer_site: _Optional[str] = ..., peer_public_key: _Optional[str] = ..., peer_endpoint: _Optional[str] = ..., inner_address: _Optional[str] = ..., peer_inner_address: _Optional[str] = ..., interface: _Optional[str] = ..., listen_port: _Optional[int] = ..., port: _Optional[str] = ...) -> None: ...
 
 class PeerAddress(_message.Message):
     __slots__ = ("site", "plane", "address")

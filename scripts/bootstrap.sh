@@ -12,7 +12,7 @@ STAMP_DIR=$VENV/.stamps
 APT_PACKAGES=(
     openvswitch-switch openvswitch-common python3-openvswitch
     mininet iperf3 iputils-ping ethtool tcpdump iproute2 procps
-    python3-venv python3-dev socat
+    python3-venv python3-dev socat wireguard-go wireguard-tools
 )
 
 log() { echo "bootstrap: $*"; }

@@ -41,6 +41,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -250,13 +251,22 @@ class SiteSwitch:
             self.procs["routemgr"] = subprocess.Popen(
                 ["ip", "netns", "exec", self.ns, sys.executable, "-m", "apps.stitching.routemgr", "--site", self.name,
                  "--db", f"unix:{self.rundir / 'db.sock'}", "--controller", f"unix:{grpc_socket}",
-                 "--interval-s", f"{interval_s:g}", *planes], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                 "--interval-s", f"{interval_s:g}", "--state-dir", str(self.rundir / "routemgr"), *planes],
+                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         finally:
             log.close()
 
     def stop(self) -> None:
         for name in ("routemgr", "ovs-vswitchd", "ovsdb-server", "relay"):
             terminate(self.procs.pop(name, None), timeout_s=5.0)
+        # Anything else still running in the namespace (a route manager that had to be
+        # killed leaves its wireguard-go children): by PID, then the namespace.
+        pids = _run("ip", "netns", "pids", self.ns, check=False).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
         _run("ip", "netns", "del", self.ns, check=False)
 
 

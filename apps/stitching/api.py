@@ -179,7 +179,8 @@ class StitchingServicer(pb_grpc.StitchingServicer):
             self.manager.advertise(ad)
             peers = [pb.PeerAddress(site=site, plane=plane, address=address)
                      for site, plane, address in self.manager.peer_addresses(ad.site)]
-            return pb.SiteInstructions(ttl_s=self.manager.settings.advert_ttl_s, peers=peers)
+            tunnels = [pb.EncryptedTunnel(**vars(t)) for t in self.manager.tunnels_for(ad.site)]
+            return pb.SiteInstructions(ttl_s=self.manager.settings.advert_ttl_s, peers=peers, tunnels=tunnels)
 
     def ListSites(self, request, context):
         return pb.ListSitesResponse(sites=[pb.SiteInfo(advertisement=_advertisement_pb(ad), last_seen=seen)

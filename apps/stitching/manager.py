@@ -28,6 +28,7 @@ lock and calls ``desired``) is only called without it.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
@@ -93,6 +94,23 @@ class StitchRequest:
 
 
 @dataclass(frozen=True)
+class TunnelOrder:
+    """What one site must keep for an encrypted stitch (a WireGuard link and a VXLAN
+    port over it); the API sends it as an ``EncryptedTunnel``."""
+
+    stitch_id: str
+    vni: int
+    peer_site: str
+    peer_public_key: str
+    peer_endpoint: str
+    inner_address: str              # CIDR
+    peer_inner_address: str
+    interface: str
+    listen_port: int
+    port: str
+
+
+@dataclass(frozen=True)
 class StitchEvent:
     kind: str                       # CREATED, ESTABLISHED, ADJUSTED, DEGRADED, DELETED, SITE_UP, SITE_DOWN
     time: float
@@ -119,6 +137,8 @@ class StitchManager:
         self.registry = Registry(settings.advert_ttl_s)
         self.bus = EventBus(_describe)
         self.stitches: dict[str, StitchRecord] = {}
+        # ESTABLISHING stitches whose flows are sent: what the switches must confirm.
+        self._pending: dict[str, dict[int, int]] = {}
         self._lock = threading.RLock()
         if store is not None:
             for record in store.load():
@@ -141,6 +161,7 @@ class StitchManager:
                 self._adjust(now)
         if changed:
             self.resync()
+            self._await_confirmation()
 
     def expire(self, now: float | None = None) -> list[str]:
         """Forget sites silent for ``advert_ttl_s``; stitches through them degrade."""
@@ -154,12 +175,35 @@ class StitchManager:
                 self._adjust(now)
         if gone:
             self.resync()
+            self._await_confirmation()
+        self._check_confirmations()
         return gone
 
     def sites(self) -> list[tuple[Advertisement, float]]:
         """Every site's advertisement and when it was last heard."""
         with self._lock:
             return [(ad, self.registry.last_seen(ad.site)) for ad in self.registry.sites()]
+
+    def tunnels_for(self, site: str) -> list[TunnelOrder]:
+        """The encrypted tunnels ``site`` must keep: one per encrypted stitch at the site
+        whose peer has advertised a WireGuard key and whose plane it knows."""
+        net = ipaddress.IPv4Network(self.settings.wg_inner_cidr)
+        out = []
+        with self._lock:
+            for r in sorted(self.stitches.values(), key=lambda r: r.index):
+                if not (r.encrypted and r.plane and site in (r.a_site, r.b_site)):
+                    continue
+                first = site == r.a_site
+                peer = self.registry.get(r.b_site if first else r.a_site)
+                endpoint = next((p.address for p in peer.planes if p.plane == r.plane), "") if peer else ""
+                if not (peer and peer.wg_public_key and endpoint) or 4 * r.index + 3 >= net.num_addresses:
+                    continue
+                base = net.network_address + 4 * r.index
+                mine, theirs = (base + 1, base + 2) if first else (base + 2, base + 1)
+                out.append(TunnelOrder(r.id, r.vni, peer.site, peer.wg_public_key, endpoint, f"{mine}/30",
+                                       str(theirs), f"wgs{r.index}{'a' if first else 'b'}",
+                                       self.settings.wg_port_base + r.index, f"vxe{r.index}"))
+        return out
 
     def peer_addresses(self, site: str) -> list[tuple[str, int, str]]:
         """(site, plane, address) of every other site's underlay addresses."""
@@ -216,6 +260,7 @@ class StitchManager:
             self._event("CREATED", record.id, f"{req.kind} {a}/VN {req.a_vnid} <-> {b}/VN {req.b_vnid} on "
                                               f"{best.describe()} (rule {verdict.rule})", record)
         self.resync()
+        self._await_confirmation()
         return self.get(record.id)
 
     def confirmed(self, stitch_id: str) -> StitchRecord:
@@ -231,6 +276,26 @@ class StitchManager:
                 self._event("ESTABLISHED", record.id, f"VNI {record.vni} on plane {record.plane}", record)
             return replace(record, history=list(record.history))
 
+    def _await_confirmation(self) -> None:
+        """After a resync: every ESTABLISHING stitch that is ready waits for the switches
+        to confirm what was sent so far (checked by ``expire``'s step). Call without the lock."""
+        mark = self.core.sync_mark()
+        with self._lock:
+            for record in self.stitches.values():
+                if record.state == "ESTABLISHING" and record.plane and self._ready(record):
+                    self._pending[record.id] = mark
+
+    def _check_confirmations(self) -> None:
+        with self._lock:
+            pending = list(self._pending.items())
+        for stitch_id, mark in pending:
+            if self.core.unconfirmed(mark):
+                continue
+            with self._lock:
+                self._pending.pop(stitch_id, None)
+                if stitch_id in self.stitches:
+                    self.confirmed(stitch_id)
+
     def get(self, stitch_id: str) -> StitchRecord:
         with self._lock:
             record = self._record(stitch_id)
@@ -245,6 +310,7 @@ class StitchManager:
         with self._lock:
             record = self._record(stitch_id)
             del self.stitches[stitch_id]
+            self._pending.pop(stitch_id, None)
             if self.store is not None:
                 self.store.delete(stitch_id)
             self._step(record, f"deleted {why}")

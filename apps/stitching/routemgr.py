@@ -9,7 +9,9 @@ the site's network namespace) and tells the controller, every ``--interval-s``:
   uplink is up (OVSDB ``link_state``), the bandwidth left (configured capacity less
   what the uplink sent since the last advertisement) and the round trip to every
   other site on that plane (one ping each, all at once; the controller's answer
-  says where the other sites are).
+  says where the other sites are);
+- with ``--state-dir``, its WireGuard public key and the encrypted tunnels it keeps
+  for the controller's encrypted stitches (``Tunnels``).
 
     python -m apps.stitching.routemgr --site a --db unix:/run/.../db.sock \\
         --controller unix:/run/.../grpc.sock --plane 1:br-phy1:up1:50:1 --plane 2:br-phy2:up2:50:2
@@ -162,9 +164,108 @@ def probe(targets: list[tuple[str, int, str]], timeout_s: float = 0.5) -> dict[t
     return out
 
 
+VXLAN_MTU = 1370                # inside WireGuard on a 1500-byte underlay (LAB.md)
+WG_MTU = 1420
+
+
+def _cmd(*args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(args), capture_output=True, text=True, timeout=20)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: {(proc.stderr or proc.stdout).strip()[:300]}")
+    return proc
+
+
+class Tunnels:
+    """The site's encrypted tunnels, kept as the controller orders: per encrypted
+    stitch a WireGuard link to the peer site (``wireguard-go``, a child process) and a
+    kernel VXLAN device over it, added to br-int (LAB.md: Open vSwitch's own tunnels
+    cannot leave through a WireGuard device). The private key stays in ``state_dir``."""
+
+    def __init__(self, db: str, state_dir: Path):
+        self.db = db
+        self.state_dir = state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        key = state_dir / "wg.key"
+        if not key.exists():
+            key.write_text(_cmd("wg", "genkey").stdout)
+            key.chmod(0o600)
+        self.key_path = key
+        self.public_key = subprocess.run(["wg", "pubkey"], input=key.read_text(), capture_output=True,
+                                         text=True, check=True).stdout.strip()
+        self.kept: dict[str, pb.EncryptedTunnel] = {}
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def ports(self) -> list[pb.TunnelPort]:
+        return [pb.TunnelPort(stitch_id=i, port=t.port) for i, t in sorted(self.kept.items())]
+
+    def apply(self, orders) -> None:
+        wanted = {t.stitch_id: t for t in orders}
+        for stitch_id in [i for i in self.kept if i not in wanted]:
+            self._remove(self.kept.pop(stitch_id))
+        for stitch_id, order in wanted.items():
+            if self.kept.get(stitch_id) == order:
+                continue
+            old = self.kept.pop(stitch_id, None)
+            try:
+                if old is not None and (old.interface, old.port, old.vni) != (order.interface, order.port, order.vni):
+                    self._remove(old)
+                    old = None
+                self._ensure(order, old)
+                self.kept[stitch_id] = order
+                LOG.info("encrypted tunnel for %s: %s over %s to %s (%s)", stitch_id, order.port, order.interface,
+                         order.peer_site, order.peer_endpoint)
+            except (RuntimeError, OSError) as err:
+                LOG.error("encrypted tunnel for %s not built: %s", stitch_id, err)
+
+    def _ensure(self, t, old) -> None:
+        dev = Path("/sys/class/net") / t.interface
+        if t.interface not in self.procs or self.procs[t.interface].poll() is not None:
+            self.procs[t.interface] = subprocess.Popen(["wireguard-go", "-f", t.interface],
+                                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 5
+            while not dev.exists():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"wireguard-go did not create {t.interface}")
+                time.sleep(0.05)
+        if old is not None and old.peer_public_key != t.peer_public_key:
+            _cmd("wg", "set", t.interface, "peer", old.peer_public_key, "remove")
+        _cmd("wg", "set", t.interface, "private-key", str(self.key_path), "listen-port", str(t.listen_port),
+             "peer", t.peer_public_key, "endpoint", f"{t.peer_endpoint}:{t.listen_port}",
+             "allowed-ips", f"{t.peer_inner_address}/32", "persistent-keepalive", "1")
+        _cmd("ip", "addr", "replace", t.inner_address, "dev", t.interface)
+        _cmd("ip", "link", "set", t.interface, "mtu", str(WG_MTU), "up")
+        if not (Path("/sys/class/net") / t.port).exists():
+            _cmd("ip", "link", "add", t.port, "type", "vxlan", "id", str(t.vni),
+                 "local", t.inner_address.split("/")[0], "remote", t.peer_inner_address, "dstport", "4789",
+                 "dev", t.interface)
+        _cmd("ip", "link", "set", t.port, "mtu", str(VXLAN_MTU), "up")
+        _cmd("ovs-vsctl", f"--db={self.db}", "--may-exist", "add-port", INTEGRATION_BRIDGE, t.port)
+
+    def _remove(self, t) -> None:
+        for args in (("ovs-vsctl", f"--db={self.db}", "--if-exists", "del-port", INTEGRATION_BRIDGE, t.port),
+                     ("ip", "link", "del", t.port), ("ip", "link", "del", t.interface)):
+            subprocess.run(list(args), capture_output=True)
+        proc = self.procs.pop(t.interface, None)
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        LOG.info("encrypted tunnel for %s removed", t.stitch_id)
+
+    def close(self) -> None:
+        for t in list(self.kept.values()):
+            self._remove(t)
+        self.kept.clear()
+
+
 class RouteManager:
-    def __init__(self, site: str, db: SiteDatabase, stub, planes: list[PlaneConfig], interval_s: float = 1.0):
+    def __init__(self, site: str, db: SiteDatabase, stub, planes: list[PlaneConfig], interval_s: float = 1.0,
+                 tunnels: Tunnels | None = None):
         self.site = site
+        self.tunnels = tunnels
         self.db = db
         self.stub = stub
         self.planes = planes
@@ -187,7 +288,11 @@ class RouteManager:
             planes.append(pb.PlaneStatus(plane=p.plane, address=_address(p.bridge), up=self.db.link_up(p.uplink),
                                          available_mbps=max(0.0, p.capacity_mbps - self._used_mbps.get(p.plane, 0.0)),
                                          cost=p.cost, rtt_ms=rtt))
-        return pb.Advertisement(site=self.site, dp_id=self.db.dp_id() or 0, hosts=self.db.hosts(), planes=planes)
+        ad = pb.Advertisement(site=self.site, dp_id=self.db.dp_id() or 0, hosts=self.db.hosts(), planes=planes)
+        if self.tunnels is not None:
+            ad.wg_public_key = self.tunnels.public_key
+            ad.tunnels.extend(self.tunnels.ports())
+        return ad
 
     def step(self) -> bool:
         """Advertise once (and measure for the next); True if the controller took it."""
@@ -203,6 +308,11 @@ class RouteManager:
             LOG.info("site %s: the controller takes advertisements again", self.site)
         self._failing = False
         self.peers = [(p.site, p.plane, p.address) for p in answer.peers]
+        if self.tunnels is not None:
+            before = self.tunnels.ports()
+            self.tunnels.apply(answer.tunnels)
+            if self.tunnels.ports() != before:          # say so at once, not an interval later
+                self.stub.Advertise(self.advertisement(time.time()), timeout=max(1.0, self.interval_s))
         self.rtt = probe(self.peers)
         return True
 
@@ -227,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--controller", required=True, help="gRPC target, e.g. unix:/run/foresight/x/grpc.sock")
     ap.add_argument("--plane", action="append", default=[], help="N:BRIDGE:UPLINK:MBPS:COST (repeat per plane)")
     ap.add_argument("--interval-s", type=float, default=1.0)
+    ap.add_argument("--state-dir", default="", help="keep the WireGuard key here; '' : no encrypted tunnels")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -236,11 +347,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.interval_s <= 0:
         ap.error("--interval-s must be > 0")
     channel = grpc.insecure_channel(args.controller)
-    manager = RouteManager(args.site, SiteDatabase(args.db), pb_grpc.StitchingStub(channel), planes, args.interval_s)
+    tunnels = Tunnels(args.db, Path(args.state_dir)) if args.state_dir else None
+    manager = RouteManager(args.site, SiteDatabase(args.db), pb_grpc.StitchingStub(channel), planes, args.interval_s,
+                           tunnels)
     signal.signal(signal.SIGTERM, lambda *_: manager.stop())
     try:
         manager.run()
     finally:
+        if tunnels is not None:
+            tunnels.close()
         channel.close()
     return 0
 

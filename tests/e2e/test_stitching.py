@@ -22,6 +22,7 @@ from proto import stitching_pb2 as pb
 from topologies.sites import SitesLab, default_spec
 
 POLICY = [{"name": "acme-100-200", "tenant": "acme", "between": [100, 200]},
+          {"name": "acme-101-200-encrypted", "tenant": "acme", "between": [101, 200], "encrypt": True},
           {"name": "no-globex", "action": "deny", "tenant": "*", "between": ["*", 300]}]
 
 
@@ -52,6 +53,15 @@ def _settled(lab, timeout_s: float = 20.0) -> dict[str, list[str]]:
             return now
         last = now
     raise AssertionError("the site switches' flows kept changing")
+
+
+def _wait_state(client, stitch_id: str, state: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while client.get(stitch_id).state != state:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{stitch_id} is {pb.StitchState.Name(client.get(stitch_id).state)}, "
+                                 f"not {pb.StitchState.Name(state)}")
+        time.sleep(0.2)
 
 
 def _wait_ping(lab, src, dst, want: bool, timeout_s: float = 10.0) -> float:
@@ -159,3 +169,43 @@ def test_a_bandwidth_stitch_delivers_its_rate_of_more_offered(lab):
         assert 4.5 <= got <= 5.5
     finally:
         client.delete(stitch.id)
+
+
+def _capture(lab, iface: str, bpf: str, seconds: float) -> list[str]:
+    """Packet lines tcpdump sees on the underlay's ``iface`` for ``seconds``."""
+    proc = subprocess.Popen(["ip", "netns", "exec", lab.underlay, "timeout", f"{seconds:g}", "tcpdump", "-l", "-n",
+                             "-i", iface, bpf], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out, _ = proc.communicate(timeout=seconds + 10)
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def test_an_encrypted_stitch_shows_only_wireguard_on_the_underlay_and_leaves_no_tunnel(lab):
+    client = lab.stitching()
+    started = time.monotonic()
+    stitch = client.create("acme", "segment", 101, 200)
+    assert stitch.encrypted and stitch.rule == "acme-101-200-encrypted"
+    _wait_ping(lab, "a-h3", "b-h1", True, timeout_s=20)
+    print(f"encrypted stitch: first ping answered {time.monotonic() - started:.2f} s after the request "
+          f"(WireGuard links and VXLAN ports built by both route managers)")
+    _wait_state(client, stitch.id, pb.STATE_ESTABLISHED)
+    pinger = lab.host_popen("a-h3", ["ping", "-i", "0.05", "-c", "40", lab.host("b-h1").address],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        seen = _capture(lab, "a1", "udp", 2.0)
+    finally:
+        pinger.wait(10)
+    plain = [line for line in seen if ".4789:" in line or "ICMP" in line]
+    assert seen and not plain, plain[:3]
+    wg_port = str(51820 + stitch.vni - 10000)            # the stitch's WireGuard port, both ends
+    assert {line.split(">")[1].split(":")[0].rsplit(".", 1)[1] for line in seen if ">" in line} == {wg_port}
+    client.delete(stitch.id)
+    _wait_ping(lab, "a-h3", "b-h1", False)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        left = [site.exec("ip", "-o", "link", "show", check=False).stdout for site in lab.sites.values()]
+        if not any("wgs" in out or "vxe" in out for out in left):
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError("a WireGuard link or VXLAN port outlived its stitch")
+    assert not any("vxe" in site.vsctl("list-ports", "br-int") for site in lab.sites.values())

@@ -41,8 +41,10 @@ class Env:
     def __init__(self, store_path=None):
         ports = {dp: {1: Port(1, "vxlan"), **{i + 2: Port(i + 2, h.name) for i, h in enumerate(HOSTS[s])},
                       9: Port(9, "vxe-st-0")} for s, dp in DP.items()}
+        # Switches that confirm everything at once (test_barriers covers confirmation).
         self.core = SimpleNamespace(topology=SimpleNamespace(
-            switches={dp: SimpleNamespace(ports=p) for dp, p in ports.items()}))
+            switches={dp: SimpleNamespace(ports=p) for dp, p in ports.items()}),
+            sync_mark=lambda: {}, unconfirmed=lambda mark: [])
         self.resyncs = 0
         self.now = 100.0
         settings = Config.model_validate({"stitching": {"policy": POLICY}}).stitching
@@ -191,3 +193,11 @@ def test_stitches_survive_a_restart(tmp_path):
     assert again.m.get("web-db").vni == record.vni and again.m.get("web-db").plane == record.plane
     assert again.send("a", A1, B1)[1] == [2]
     assert again.m.create(StitchRequest("acme", "segment", 100, 200)).index == 1    # its index stays taken
+
+
+def test_a_stitch_is_established_once_the_switches_confirmed_it(env):
+    record = env.m.create(StitchRequest("acme", "segment", 100, 200))
+    assert record.state == "ESTABLISHING"
+    env.m.expire(env.now)                       # the app's one-second step
+    assert env.m.get(record.id).state == "ESTABLISHED"
+    assert "ESTABLISHED" in env.kinds()
