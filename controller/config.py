@@ -267,6 +267,13 @@ class StitchingConfig(_Strict):
     # wg_port_base (stitch index i: the i-th /30, port wg_port_base + i).
     wg_inner_cidr: str = "10.99.0.0/16"
     wg_port_base: int = Field(default=51820, ge=1024, le=60000)
+    # Terminate a stitch whose demand (forecast horizon_s ahead at quantile when a
+    # predictor is connected, else measured) stays below idle_mbps for idle_after_s.
+    # idle_mbps 0: stitches end only on request.
+    idle_mbps: float = Field(default=0.0, ge=0)
+    idle_after_s: float = Field(default=300.0, gt=0)
+    horizon_s: float = Field(default=300.0, gt=0)
+    quantile: float = Field(default=0.9, gt=0, lt=1)
     policy: tuple[StitchRuleConfig, ...] = ()
 
     @field_validator("wg_inner_cidr")

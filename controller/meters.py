@@ -41,6 +41,7 @@ def _check_amount(meter_id: int, name: str, value, least: int, most: int) -> Non
 
 
 MIN_BURST_KB = 64
+COUNT_ONLY_KBPS = 100_000_000           # 100 Gbit/s: a meter that only counts
 
 
 def rate_meter(meter_id: int, rate_kbps: int, burst_s: float) -> "MeterSpec":

@@ -131,7 +131,7 @@ class CreateStitchRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., kind: _Optional[_Union[StitchKind, str]] = ..., src_vnid: _Optional[int] = ..., dst_vnid: _Optional[int] = ..., src_site: _Optional[str] = ..., dst_site: _Optional[str] = ..., src_host: _Optional[str] = ..., dst_host: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., enforce_timeout_s: _Optional[float] = ...) -> None: ...
 
 class Stitch(_message.Message):
-    __slots__ = ("id", "tenant", "kind", "src_site", "src_vnid", "dst_site", "dst_vnid", "src_host", "dst_host", "bandwidth_mbps", "requirements", "encrypted", "rule", "vni", "plane", "state", "detail", "created_at", "changed_at", "history", "enforced_s")
+    __slots__ = ("id", "tenant", "kind", "src_site", "src_vnid", "dst_site", "dst_vnid", "src_host", "dst_host", "bandwidth_mbps", "requirements", "encrypted", "rule", "vni", "plane", "state", "detail", "created_at", "changed_at", "history", "enforced_s", "rates")
     ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -153,6 +153,7 @@ class Stitch(_message.Message):
     CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
     ENFORCED_S_FIELD_NUMBER: _ClassVar[int]
+    RATES_FIELD_NUMBER: _ClassVar[int]
     id: str
     tenant: str
     kind: StitchKind
@@ -174,7 +175,20 @@ class Stitch(_message.Message):
     changed_at: float
     history: _containers.RepeatedScalarFieldContainer[str]
     enforced_s: float
-    def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., kind: _Optional[_Union[StitchKind, str]] = ..., src_site: _Optional[str] = ..., src_vnid: _Optional[int] = ..., dst_site: _Optional[str] = ..., dst_vnid: _Optional[int] = ..., src_host: _Optional[str] = ..., dst_host: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., encrypted: _Optional[bool] = ..., rule: _Optional[str] = ..., vni: _Optional[int] = ..., plane: _Optional[int] = ..., state: _Optional[_Union[StitchState, str]] = ..., detail: _Optional[str] = ..., created_at: _Optional[float] = ..., changed_at: _Optional[float] = ..., history: _Optional[_Iterable[str]] = ..., enforced_s: _Optional[float] = ...) -> None: ...
+    rates: _containers.RepeatedCompositeFieldContainer[EndRates]
+    def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., kind: _Optional[_Union[StitchKind, str]] = ..., src_site: _Optional[str] = ..., src_vnid: _Optional[int] = ..., dst_site: _Optional[str] = ..., dst_vnid: _Optional[int] = ..., src_host: _Optional[str] = ..., dst_host: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., encrypted: _Optional[bool] = ..., rule: _Optional[str] = ..., vni: _Optional[int] = ..., plane: _Optional[int] = ..., state: _Optional[_Union[StitchState, str]] = ..., detail: _Optional[str] = ..., created_at: _Optional[float] = ..., changed_at: _Optional[float] = ..., history: _Optional[_Iterable[str]] = ..., enforced_s: _Optional[float] = ..., rates: _Optional[_Iterable[_Union[EndRates, _Mapping]]] = ...) -> None: ...
+
+class EndRates(_message.Message):
+    __slots__ = ("site", "offered_mbps", "delivered_mbps", "time")
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    OFFERED_MBPS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_MBPS_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    site: str
+    offered_mbps: float
+    delivered_mbps: float
+    time: float
+    def __init__(self, site: _Optional[str] = ..., offered_mbps: _Optional[float] = ..., delivered_mbps: _Optional[float] = ..., time: _Optional[float] = ...) -> None: ...
 
 class GetStitchRequest(_message.Message):
     __slots__ = ("id",)

@@ -36,12 +36,11 @@ from controller import cookies
 from controller.config import QOS_MAX_RANK, QosConfig
 from controller.desired import Desired
 from controller.flows import ETH_TYPE_IP, FlowSpec, flow
-from controller.meters import MeterSpec, rate_meter
+from controller.meters import COUNT_ONLY_KBPS, MeterSpec, rate_meter
 
 OWNER = "qos"
 PRIO_TOP = 900                          # rank 0; below the slices' rules (dataplane.PRIO_TRANSIT 1010)
 PRIO_DEFAULT = PRIO_TOP - QOS_MAX_RANK - 1
-COUNT_ONLY_KBPS = 100_000_000           # 100 Gbit/s: a meter that only counts
 
 
 @dataclass(frozen=True)

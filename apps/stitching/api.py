@@ -86,9 +86,11 @@ def _request(msg, kind: str, with_id: bool = True) -> StitchRequest:
         max_rtt_ms=_number("requirements.max_rtt_ms", req.max_rtt_ms), id=msg.id if with_id else "")
 
 
-def _stitch_pb(r: StitchRecord) -> pb.Stitch:
+def _stitch_pb(r: StitchRecord, rates: dict | None = None) -> pb.Stitch:
     kind = {v: k for k, v in _KINDS.items()}[r.kind]
-    return pb.Stitch(id=r.id, tenant=r.tenant, kind=kind, src_site=r.a_site, src_vnid=r.a_vnid, dst_site=r.b_site,
+    ends = [pb.EndRates(site=site, offered_mbps=e.offered_mbps, delivered_mbps=e.delivered_mbps, time=e.time)
+            for site, e in sorted((rates or {}).items())]
+    return pb.Stitch(rates=ends, id=r.id, tenant=r.tenant, kind=kind, src_site=r.a_site, src_vnid=r.a_vnid, dst_site=r.b_site,
                      dst_vnid=r.b_vnid, src_host=r.a_host, dst_host=r.b_host, bandwidth_mbps=r.mbps,
                      requirements=pb.Requirements(min_mbps=r.min_mbps, max_rtt_ms=r.max_rtt_ms),
                      encrypted=r.encrypted, rule=r.rule, vni=r.vni, plane=r.plane, state=_STATES[r.state],
@@ -139,10 +141,11 @@ class StitchingServicer(pb_grpc.StitchingServicer):
 
     def GetStitch(self, request, context):
         with _Status(context):
-            return _stitch_pb(self.manager.get(request.id))
+            return _stitch_pb(self.manager.get(request.id), self.manager.end_rates(request.id))
 
     def ListStitches(self, request, context):
-        return pb.ListStitchesResponse(stitches=[_stitch_pb(r) for r in self.manager.list(request.tenant)])
+        return pb.ListStitchesResponse(stitches=[_stitch_pb(r, self.manager.end_rates(r.id))
+                                                 for r in self.manager.list(request.tenant)])
 
     def DeleteStitch(self, request, context):
         with _Status(context):

@@ -2,7 +2,8 @@
 
 List ``apps.stitching.app:provider`` in ``controller.providers``. The factory opens
 the stitches' state file (``stitching.store_path``), starts the step that forgets
-sites whose route manager went silent (every second), and returns the
+sites whose route manager went silent and ends idle stitches (every second), and
+returns the
 ``StitchManager``; the controller shell serves its gRPC API (``grpc_services``)
 next to its own and calls ``close`` at shutdown.
 """
@@ -29,8 +30,12 @@ class StitchingApp(StitchManager):
 
     def start(self) -> None:
         # Advertisements age in wall time, whatever clock the apps reason in.
-        self._steps = GridStepper("stitching-expiry", ClockConfig(), EXPIRE_INTERVAL_S, self.expire)
+        self._steps = GridStepper("stitching-expiry", ClockConfig(), EXPIRE_INTERVAL_S, self._step)
         self._steps.start()
+
+    def _step(self) -> None:
+        self.expire()
+        self.check_idle()
 
     def grpc_services(self) -> list:
         return services(self)
@@ -47,6 +52,10 @@ def provider(core, resync: Callable[[], None]) -> StitchingApp:
     settings = core.config.stitching
     store = StitchStore(settings.store_path) if settings.store_path else None
     app = StitchingApp(core, resync, settings, store)
+    link = core.config.controller.predictor
+    if link.address and settings.idle_mbps:
+        from predictors.client import PredictorClient
+        app.predictor = PredictorClient(link.address, timeout_s=link.timeout_s)
     app.start()
     LOG.info("stitching: %d stitch(es), %d policy rule(s): %s", len(app.stitches), len(app.policy.rules),
              "; ".join(app.policy.describe()) or "none (every stitch is refused)")

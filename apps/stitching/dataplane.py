@@ -12,14 +12,16 @@ stitch (table 6), miss drops (deny by default):
     reg5=V, eth_dst=broadcast         -> output every host in V, and every segment
                                          or bandwidth stitch of V's tunnel
     segment/bandwidth stitch V(here) - W(there), VNI n:
-      reg5=V, eth_dst=<remote host in W>       -> tunnel(n) [meter: bandwidth]
+      reg5=V, eth_dst=<remote host in W>       -> meter, tunnel(n)
       tunnel_id=n, in_port=tun, eth_dst=<g in V> -> output g
       tunnel_id=n, in_port=tun, eth_dst=broadcast -> output every host in V
     direct stitch x(here) - y(there), VNI n:
-      reg5=V, eth_src=x, eth_dst=y               -> tunnel(n)
-      reg5=V, eth_src=x, broadcast ARP for y's IP -> tunnel(n)
+      reg5=V, eth_src=x, eth_dst=y               -> meter, tunnel(n)
+      reg5=V, eth_src=x, broadcast ARP for y's IP -> meter, tunnel(n)
       tunnel_id=n, in_port=tun, eth_dst=x or broadcast -> output x
 
+Each stitch has a meter per end (its index's): a bandwidth stitch's drops above the
+reserved rate, the others' only count, so every stitch's traffic is measured.
 tunnel(n) over the shared flow-based VXLAN port: set tunnel_id=n, tun_ipv4_src and
 tun_ipv4_dst (the two sites' addresses on the stitch's underlay plane), output; the
 receiving site matches ``tunnel_id``. An encrypted stitch has a VXLAN port of its own
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 from controller import cookies
 from controller.desired import Desired
 from controller.flows import ETH_TYPE_ARP, FlowSpec, flow
-from controller.meters import MeterSpec, rate_meter
+from controller.meters import COUNT_ONLY_KBPS, MeterSpec, rate_meter
 
 OWNER = "stitching"
 PRIO_PORT = 2500            # ingress: above broadcast ARP to the controller (2000), below LLDP (3000)
@@ -43,6 +45,11 @@ PRIO_DIRECT_ARP = 300       # a direct stitch's ARP goes to its peer only, not t
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 METER_BURST_S = 0.1
 SITE_COOKIE = cookies.cookie(OWNER, 0)          # a site's own L2 flows; stitch i uses cookie i + 1
+
+
+def meter_id_of(index: int) -> int:
+    """The meter of stitch ``index`` (one per end, same id at both sites)."""
+    return cookies.meter_id(OWNER, index + 1)
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,7 @@ class Stitch:
 
     @property
     def meter_id(self) -> int:
-        return cookies.meter_id(OWNER, self.index + 1)
+        return meter_id_of(self.index)
 
     def __hash__(self) -> int:
         return hash((self.index, self.vni))
@@ -147,10 +154,11 @@ def site_entries(site: Site, sites: dict[str, Site], stitches: list[Stitch]) -> 
                 continue
             if stitch.encrypted_ports is not None:
                 flows.append(flow("ingress", PRIO_PORT, match_in, goto="stitch", cookie=stitch.cookie))
-            meter = None
-            if stitch.kind == "bandwidth" and stitch.mbps:
-                meters.append(rate_meter(stitch.meter_id, max(1, round(stitch.mbps * 1000)), METER_BURST_S))
-                meter = stitch.meter_id
+            # Every stitch's traffic into the tunnel passes its meter: a bandwidth stitch's
+            # drops above its rate, the others' only count (what the stitch carries).
+            rate = max(1, round(stitch.mbps * 1000)) if stitch.kind == "bandwidth" and stitch.mbps else COUNT_ONLY_KBPS
+            meters.append(rate_meter(stitch.meter_id, rate, METER_BURST_S))
+            meter = stitch.meter_id
             local = by_vn[here.vnid]
             remote = [h for h in there.hosts if h.vnid == far.vnid]
             if stitch.kind == "direct":
@@ -159,10 +167,11 @@ def site_entries(site: Site, sites: dict[str, Site], stitches: list[Stitch]) -> 
                 if me is None or peer is None:
                     continue
                 flows.append(flow("stitch", PRIO_STITCH, {"reg5": here.vnid, "eth_src": me.mac, "eth_dst": peer.mac},
-                                  out, cookie=stitch.cookie))
+                                  out, cookie=stitch.cookie, meter=meter))
                 flows.append(flow("stitch", PRIO_DIRECT_ARP,
                                   {"reg5": here.vnid, "eth_src": me.mac, "eth_dst": BROADCAST,
-                                   "eth_type": ETH_TYPE_ARP, "arp_tpa": peer.ip}, out, cookie=stitch.cookie))
+                                   "eth_type": ETH_TYPE_ARP, "arp_tpa": peer.ip}, out, cookie=stitch.cookie,
+                                  meter=meter))
                 for dst in (me.mac, BROADCAST):
                     flows.append(flow("stitch", PRIO_STITCH, dict(match_in, eth_dst=dst), [("output", me.port_no)],
                                       cookie=stitch.cookie))

@@ -22,6 +22,13 @@ Adjust: whenever an advertisement changes what a plane offers (a plane down, a s
 gone), every stitch on it moves to its best remaining candidate (make before break
 is the core's), or becomes DEGRADED until one appears.
 
+Monitor: every stitch's traffic into the tunnel passes a meter at each end
+(``meter_stats``): the offered and dropped rates per end, and their sum, its
+demand. Terminate: on request, or (``idle_mbps`` > 0) once its demand — forecast
+``horizon_s`` ahead when a predictor is connected (the measured demand is sent to
+it as series ``stitch:<id>``), else measured — has stayed below ``idle_mbps`` for
+``idle_after_s``.
+
 Thread safety: ``self._lock`` guards the state; ``resync`` (which takes the core's
 lock and calls ``desired``) is only called without it.
 """
@@ -42,6 +49,7 @@ from apps.stitching.store import StitchRecord, StitchStore
 from controller.config import STITCH_KINDS, StitchingConfig
 from controller.desired import Desired
 from controller.events import EventBus
+from controller.telemetry import CounterDeltas
 
 LOG = logging.getLogger(__name__)
 
@@ -111,6 +119,19 @@ class TunnelOrder:
 
 
 @dataclass(frozen=True)
+class EndRates:
+    """One end of a stitch at its last meter reading: what entered the tunnel there."""
+
+    offered_mbps: float
+    dropped_mbps: float
+    time: float
+
+    @property
+    def delivered_mbps(self) -> float:
+        return max(0.0, self.offered_mbps - self.dropped_mbps)
+
+
+@dataclass(frozen=True)
 class StitchEvent:
     kind: str                       # CREATED, ESTABLISHED, ADJUSTED, DEGRADED, DELETED, SITE_UP, SITE_DOWN
     time: float
@@ -139,6 +160,11 @@ class StitchManager:
         self.stitches: dict[str, StitchRecord] = {}
         # ESTABLISHING stitches whose flows are sent: what the switches must confirm.
         self._pending: dict[str, dict[int, int]] = {}
+        self.predictor = None                           # a PredictorClient, set by the app
+        self._deltas = CounterDeltas()
+        self.rates: dict[str, dict[str, EndRates]] = {}     # stitch -> site -> its end's rates
+        self._idle_since: dict[str, float] = {}
+        self.demand_basis = "measured"
         self._lock = threading.RLock()
         if store is not None:
             for record in store.load():
@@ -296,6 +322,82 @@ class StitchManager:
                 if stitch_id in self.stitches:
                     self.confirmed(stitch_id)
 
+    # ---- monitoring and idle termination ---------------------------------------------
+
+    def meter_stats(self, dp_id: int, stats: list, now: float) -> None:
+        """Meter counters of a site switch: each stitch end's offered and dropped rates."""
+        with self._lock:
+            ad = self.registry.by_dp_id(dp_id)
+            by_meter = {dp_.meter_id_of(r.index): r for r in self.stitches.values()}
+            for stat in stats:
+                record = by_meter.get(stat.meter_id)
+                if record is None or ad is None:
+                    continue
+                dropped = sum(b.byte_band_count for b in stat.band_stats)
+                delta = self._deltas.read((dp_id, stat.meter_id), now, (stat.byte_in_count, dropped))
+                if delta.seconds is not None:
+                    self.rates.setdefault(record.id, {})[ad.site] = EndRates(delta.mbps(0), delta.mbps(1), now)
+
+    def end_rates(self, stitch_id: str) -> dict[str, EndRates]:
+        with self._lock:
+            return dict(self.rates.get(stitch_id, {}))
+
+    def demand_mbps(self, stitch_id: str, now: float, stale_s: float = 10.0) -> float | None:
+        """What the stitch carries (both ends' offered rates), None without fresh readings."""
+        with self._lock:
+            ends = [r for r in self.rates.get(stitch_id, {}).values() if now - r.time <= stale_s]
+            return sum(r.offered_mbps for r in ends) if ends else None
+
+    def check_idle(self, now: float | None = None) -> list[str]:
+        """Delete the stitches whose demand stayed below ``idle_mbps`` for
+        ``idle_after_s``; their ids. A stitch without readings is left alone."""
+        s = self.settings
+        if not s.idle_mbps:
+            return []
+        now = self.clock() if now is None else now
+        with self._lock:
+            measured = {i: self.demand_mbps(i, now) for i, r in self.stitches.items() if r.state == "ESTABLISHED"}
+        measured = {i: m for i, m in measured.items() if m is not None}
+        demand = dict(measured)
+        if self.predictor is not None and measured:
+            demand.update(self._forecast(measured, now))
+        ended = []
+        for stitch_id, mbps in sorted(demand.items()):
+            if mbps >= s.idle_mbps:
+                self._idle_since.pop(stitch_id, None)
+                continue
+            since = self._idle_since.setdefault(stitch_id, now)
+            if now - since >= s.idle_after_s:
+                self._idle_since.pop(stitch_id, None)
+                try:
+                    self.delete(stitch_id, why=f"idle: {self.demand_basis} demand {mbps:.3g} Mbit/s below "
+                                               f"{s.idle_mbps:g} for {now - since:.0f} s")
+                    ended.append(stitch_id)
+                except StitchNotFound:
+                    pass
+        return ended
+
+    def _forecast(self, measured: dict[str, float], now: float) -> dict[str, float]:
+        import grpc
+        s = self.settings
+        ids = {f"stitch:{i}": i for i in measured}
+        try:
+            self.predictor.ingest([(sid, now, measured[i]) for sid, i in ids.items()], labels={"kind": "stitch"})
+            response = self.predictor.forecast(list(ids), [s.horizon_s], [s.quantile])
+        except grpc.RpcError as err:
+            if self.demand_basis != "measured":
+                LOG.warning("stitching: predictor unreachable (%s); idle checks on measured demand",
+                            err.code().name)
+            self.demand_basis = "measured"
+            return {}
+        self.demand_basis = f"forecast (q{s.quantile:g}, {s.horizon_s:g} s ahead)"
+        out = {}
+        for fc in response.forecasts:
+            value = next((q.value for q in fc.quantiles if abs(q.quantile - s.quantile) < 1e-9), fc.mean)
+            if fc.series_id in ids:
+                out[ids[fc.series_id]] = max(0.0, value)
+        return out
+
     def get(self, stitch_id: str) -> StitchRecord:
         with self._lock:
             record = self._record(stitch_id)
@@ -311,6 +413,7 @@ class StitchManager:
             record = self._record(stitch_id)
             del self.stitches[stitch_id]
             self._pending.pop(stitch_id, None)
+            self.rates.pop(stitch_id, None)
             if self.store is not None:
                 self.store.delete(stitch_id)
             self._step(record, f"deleted {why}")

@@ -68,7 +68,7 @@ def test_meters_drop_above_the_class_rate_and_unmetered_classes_only_count():
     ef, af4, be = classes
     assert (meters[be.meter_id].rate_kbps, meters[be.meter_id].burst_kb) == (6000, 600)
     assert (meters[af4.meter_id].rate_kbps, meters[af4.meter_id].burst_kb) == (20500, 2050)
-    assert meters[ef.meter_id].rate_kbps == dataplane.COUNT_ONLY_KBPS      # 100 Gbit/s: never drops here
+    assert meters[ef.meter_id].rate_kbps == controller_meters.COUNT_ONLY_KBPS      # 100 Gbit/s: never drops here
     slow = dataplane.classes_from(QosConfig.model_validate(
         {"classes": [{"name": "slow", "dscp": [8], "rank": 5, "rate_mbps": 0.1}]}))
     assert dataplane.switch_entries(slow, [1], 0.1).meters[0].burst_kb == controller_meters.MIN_BURST_KB

@@ -11,6 +11,7 @@ import pytest
 
 from apps.stitching.manager import (InvalidStitch, NoPath, StitchManager, StitchNotFound, StitchRefused,
                                     StitchRequest)
+from apps.stitching import dataplane as dp_
 from apps.stitching.registry import AdHost, Advertisement, Plane
 from apps.stitching.store import StitchStore
 from controller import flows, meters
@@ -38,7 +39,7 @@ def _ad(site, up=(True, True), free=(40.0, 40.0), tunnels=()):
 
 
 class Env:
-    def __init__(self, store_path=None):
+    def __init__(self, store_path=None, **stitching):
         ports = {dp: {1: Port(1, "vxlan"), **{i + 2: Port(i + 2, h.name) for i, h in enumerate(HOSTS[s])},
                       9: Port(9, "vxe-st-0")} for s, dp in DP.items()}
         # Switches that confirm everything at once (test_barriers covers confirmation).
@@ -47,7 +48,7 @@ class Env:
             sync_mark=lambda: {}, unconfirmed=lambda mark: [])
         self.resyncs = 0
         self.now = 100.0
-        settings = Config.model_validate({"stitching": {"policy": POLICY}}).stitching
+        settings = Config.model_validate({"stitching": {"policy": POLICY, **stitching}}).stitching
         self.store = StitchStore(store_path) if store_path else None
         self.m = StitchManager(self.core, self._resync, settings, self.store, clock=lambda: self.now)
         self.events = self.m.bus.subscribe()
@@ -201,3 +202,71 @@ def test_a_stitch_is_established_once_the_switches_confirmed_it(env):
     env.m.expire(env.now)                       # the app's one-second step
     assert env.m.get(record.id).state == "ESTABLISHED"
     assert "ESTABLISHED" in env.kinds()
+
+
+def _meter(meter_id, byte_in, dropped=0):
+    return SimpleNamespace(meter_id=meter_id, byte_in_count=byte_in,
+                           band_stats=[SimpleNamespace(byte_band_count=dropped)])
+
+
+def test_meters_measure_what_each_end_sends_into_the_stitch():
+    env = Env()
+    record = env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=5))
+    meter = dp_.meter_id_of(record.index)
+    env.m.meter_stats(DP["a"], [_meter(meter, 0)], 10.0)
+    env.m.meter_stats(DP["a"], [_meter(meter, 5_000_000, 3_750_000)], 12.0)    # 20 offered, 5 through
+    env.m.meter_stats(DP["b"], [_meter(meter, 0), _meter(meter + 99, 7)], 10.0)
+    env.m.meter_stats(DP["b"], [_meter(meter, 250_000)], 12.0)
+    ends = env.m.end_rates(record.id)
+    assert ends["a"].offered_mbps == pytest.approx(20.0) and ends["a"].delivered_mbps == pytest.approx(5.0)
+    assert ends["b"].offered_mbps == pytest.approx(1.0)
+    assert env.m.demand_mbps(record.id, 12.0) == pytest.approx(21.0)
+    assert env.m.demand_mbps(record.id, 60.0) is None                       # readings gone stale
+
+
+def _idle_env(**extra):
+    env = Env(idle_mbps=1.0, idle_after_s=10.0, **extra)
+    record = env.m.create(StitchRequest("acme", "segment", 100, 200))
+    env.m.expire(env.now)                                                   # ESTABLISHED
+    return env, record, dp_.meter_id_of(record.index)
+
+
+def test_a_stitch_idle_for_long_enough_is_terminated_and_says_why():
+    env, record, meter = _idle_env()
+    sub = env.m.bus.subscribe(frozenset({"DELETED"}))
+    ended_at = None
+    for t in range(0, 16, 2):
+        env.now = 200.0 + t
+        env.m.meter_stats(DP["a"], [_meter(meter, 1000 * t)], env.now)     # 8 kbit/s
+        if env.m.check_idle(env.now) == [record.id]:
+            ended_at = t
+    assert ended_at == 12                       # below 1 Mbit/s from the first rate (t=2) for 10 s
+    with pytest.raises(StitchNotFound):
+        env.m.get(record.id)
+    assert "idle: measured demand 0.008 Mbit/s below 1 for 10 s" in sub.events.get_nowait().detail
+
+
+class FakePredictor:
+    """Forecasts 2.5 Mbit/s at any quantile for every series it is asked about."""
+
+    def __init__(self):
+        self.ingested = []
+
+    def ingest(self, samples, labels):
+        self.ingested += list(samples)
+
+    def forecast(self, ids, horizons, quantiles):
+        return SimpleNamespace(forecasts=[SimpleNamespace(series_id=i, mean=3.0, quantiles=[
+            SimpleNamespace(quantile=quantiles[0], value=2.5)]) for i in ids])
+
+
+def test_a_forecast_above_the_threshold_keeps_a_quiet_stitch():
+    env, record, meter = _idle_env()
+    env.m.predictor = FakePredictor()
+    for t in range(0, 30, 2):
+        env.now = 200.0 + t
+        env.m.meter_stats(DP["a"], [_meter(meter, 1000 * t)], env.now)
+        assert env.m.check_idle(env.now) == []
+    assert env.m.get(record.id).state == "ESTABLISHED"
+    assert env.m.predictor.ingested[-1][0] == "stitch:st-0"         # the measured demand went to it
+    assert env.m.demand_basis.startswith("forecast")
