@@ -251,7 +251,8 @@ class SiteSwitch:
             self.procs["routemgr"] = subprocess.Popen(
                 ["ip", "netns", "exec", self.ns, sys.executable, "-m", "apps.stitching.routemgr", "--site", self.name,
                  "--db", f"unix:{self.rundir / 'db.sock'}", "--controller", f"unix:{grpc_socket}",
-                 "--interval-s", f"{interval_s:g}", "--state-dir", str(self.rundir / "routemgr"), *planes],
+                 "--interval-s", f"{interval_s:g}", "--state-dir", str(self.rundir / "routemgr"),
+                 "--appctl", str(self.rundir / "ovs-vswitchd.ctl"), *planes],
                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         finally:
             log.close()

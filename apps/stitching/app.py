@@ -30,10 +30,10 @@ class StitchingApp(StitchManager):
 
     def start(self) -> None:
         # Advertisements age in wall time, whatever clock the apps reason in.
-        self._steps = GridStepper("stitching-expiry", ClockConfig(), EXPIRE_INTERVAL_S, self._step)
+        self._steps = GridStepper("stitching-expiry", ClockConfig(), EXPIRE_INTERVAL_S, self._tick)
         self._steps.start()
 
-    def _step(self) -> None:
+    def _tick(self) -> None:
         self.expire()
         self.check_idle()
 

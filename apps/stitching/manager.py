@@ -44,7 +44,7 @@ from typing import Callable
 
 from apps.stitching import dataplane as dp_
 from apps.stitching.policy import StitchPolicy, Verdict
-from apps.stitching.registry import Advertisement, Candidate, Registry
+from apps.stitching.registry import Advertisement, AdvertisementError, Candidate, Registry
 from apps.stitching.store import StitchRecord, StitchStore
 from controller.config import STITCH_KINDS, StitchingConfig
 from controller.desired import Desired
@@ -169,6 +169,11 @@ class StitchManager:
         if store is not None:
             for record in store.load():
                 self.stitches[record.id] = record
+            for data in store.load_sites():
+                try:
+                    self.registry.advertise(Advertisement.from_dict(data), self.clock())
+                except (AdvertisementError, KeyError, TypeError) as err:
+                    LOG.warning("stitching: a stored advertisement is unusable (%s); waiting for the site", err)
             if self.stitches:
                 LOG.info("stitching: %d stitch(es) restored: %s", len(self.stitches), ", ".join(sorted(self.stitches)))
 
@@ -184,6 +189,8 @@ class StitchManager:
                                            f"{len(ad.hosts)} host(s) in VN(s) {sorted({h.vnid for h in ad.hosts})}")
             changed = before != ad
             if changed:
+                if self.store is not None:
+                    self.store.put_site(ad.site, ad.to_dict())
                 self._adjust(now)
         if changed:
             self.resync()

@@ -21,7 +21,7 @@ cost, then latency, then plane.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 class AdvertisementError(ValueError):
@@ -58,6 +58,15 @@ class Advertisement:
     planes: tuple[Plane, ...] = ()
     wg_public_key: str = ""          # for encrypted stitches (WireGuard), "" if it cannot
     tunnels: tuple[tuple[str, str], ...] = ()    # (stitch id, switch port) of its encrypted tunnels
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Advertisement":
+        return cls(d["site"], d["dp_id"], tuple(AdHost(**h) for h in d.get("hosts", ())),
+                   tuple(Plane(**p) for p in d.get("planes", ())), d.get("wg_public_key", ""),
+                   tuple(tuple(t) for t in d.get("tunnels", ())))
 
     def check(self) -> None:
         if not self.site:

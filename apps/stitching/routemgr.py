@@ -261,10 +261,24 @@ class Tunnels:
         self.kept.clear()
 
 
+def _neighbour(address: str) -> str:
+    """The kernel's MAC for ``address`` ("" if unknown)."""
+    out = subprocess.run(["ip", "-j", "neigh", "show", address], capture_output=True, text=True)
+    try:
+        for entry in json.loads(out.stdout or "[]"):
+            if entry.get("lladdr") and "FAILED" not in entry.get("state", []):
+                return entry["lladdr"]
+    except ValueError:
+        pass
+    return ""
+
+
 class RouteManager:
     def __init__(self, site: str, db: SiteDatabase, stub, planes: list[PlaneConfig], interval_s: float = 1.0,
-                 tunnels: Tunnels | None = None):
+                 tunnels: Tunnels | None = None, appctl: str = ""):
         self.site = site
+        self.appctl = appctl
+        self._pinned: dict[tuple[int, str], str] = {}
         self.tunnels = tunnels
         self.db = db
         self.stub = stub
@@ -314,7 +328,28 @@ class RouteManager:
             if self.tunnels.ports() != before:          # say so at once, not an interval later
                 self.stub.Advertise(self.advertisement(time.time()), timeout=max(1.0, self.interval_s))
         self.rtt = probe(self.peers)
+        self._pin_neighbours()
         return True
+
+    def _pin_neighbours(self) -> None:
+        """Open vSwitch's own tunnels drop a packet whose underlay next hop it has not
+        resolved yet (the first of a new stitch): tell it each peer's MAC, which the
+        probes just made the kernel learn (``tnl/neigh/set``, LAB.md)."""
+        if not self.appctl:
+            return
+        bridges = {p.plane: p.bridge for p in self.planes}
+        for site, plane, address in self.peers:
+            if (site, plane) not in self.rtt or plane not in bridges:
+                continue
+            mac = _neighbour(address)
+            if mac and self._pinned.get((plane, address)) != mac:
+                done = subprocess.run(["ovs-appctl", "-t", self.appctl, "tnl/neigh/set", bridges[plane], address, mac],
+                                      capture_output=True, text=True)
+                if done.returncode == 0:
+                    self._pinned[(plane, address)] = mac
+                else:
+                    LOG.warning("site %s: tnl/neigh/set %s %s failed: %s", self.site, address, mac,
+                                done.stderr.strip())
 
     def run(self) -> None:
         LOG.info("site %s: advertising every %g s", self.site, self.interval_s)
@@ -338,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plane", action="append", default=[], help="N:BRIDGE:UPLINK:MBPS:COST (repeat per plane)")
     ap.add_argument("--interval-s", type=float, default=1.0)
     ap.add_argument("--state-dir", default="", help="keep the WireGuard key here; '' : no encrypted tunnels")
+    ap.add_argument("--appctl", default="", help="ovs-vswitchd's control socket, to pin tunnel neighbours")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -349,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     channel = grpc.insecure_channel(args.controller)
     tunnels = Tunnels(args.db, Path(args.state_dir)) if args.state_dir else None
     manager = RouteManager(args.site, SiteDatabase(args.db), pb_grpc.StitchingStub(channel), planes, args.interval_s,
-                           tunnels)
+                           tunnels, args.appctl)
     signal.signal(signal.SIGTERM, lambda *_: manager.stop())
     try:
         manager.run()

@@ -2,7 +2,10 @@
 
 One row per stitch (its record as JSON: what was asked, what the policy said, the
 VNI, data-plane index and underlay plane it was given, its state); ``put`` and
-``delete`` are one transaction each. The schema version is kept in ``meta``; a file
+``delete`` are one transaction each. The sites' last advertisements are kept too
+(``put_site``), so a restarted controller knows the sites at once and its switches
+keep the stitches' flows while the route managers come back; a site that does not
+advertise again expires as usual. The schema version is kept in ``meta``; a file
 written by a newer version is refused rather than misread.
 """
 
@@ -18,6 +21,7 @@ SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS stitches (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sites (site TEXT PRIMARY KEY, body TEXT NOT NULL);
 """
 
 
@@ -74,6 +78,15 @@ class StitchStore:
 
     def put(self, record: StitchRecord) -> None:
         self._write("INSERT OR REPLACE INTO stitches VALUES (?, ?)", (record.id, json.dumps(asdict(record))))
+
+    def put_site(self, site: str, advertisement: dict) -> None:
+        self._write("INSERT OR REPLACE INTO sites VALUES (?, ?)", (site, json.dumps(advertisement)))
+
+    def load_sites(self) -> list[dict]:
+        try:
+            return [json.loads(body) for (body,) in self._db.execute("SELECT body FROM sites ORDER BY site")]
+        except (sqlite3.Error, ValueError) as err:
+            raise StitchStoreError(f"stitching state {self.path}: cannot read sites: {err}") from None
 
     def delete(self, stitch_id: str) -> None:
         self._write("DELETE FROM stitches WHERE id = ?", (stitch_id,))

@@ -209,3 +209,21 @@ def test_an_encrypted_stitch_shows_only_wireguard_on_the_underlay_and_leaves_no_
     else:
         raise AssertionError("a WireGuard link or VXLAN port outlived its stitch")
     assert not any("vxe" in site.vsctl("list-ports", "br-int") for site in lab.sites.values())
+
+
+def test_a_stitch_survives_a_controller_restart(lab):
+    client = lab.stitching()
+    stitch = client.create("acme", "segment", 100, 200, id="kept", enforce_timeout_s=10)
+    try:
+        _wait_ping(lab, "a-h1", "b-h1", True)
+        lab.controller.stop()
+        assert lab.ping("a-h1", "b-h1"), "the switches keep forwarding while the controller is away"
+        lab.controller.start()
+        lab.wait_switches(30)
+        again = client.get("kept")
+        assert (again.vni, again.plane, again.rule) == (stitch.vni, stitch.plane, stitch.rule)
+        time.sleep(2.0)                 # reconciliation, then the route managers' next advertisements
+        _wait_ping(lab, "a-h1", "b-h1", True)
+        assert lab.ping("b-h2", "a-h2")
+    finally:
+        client.delete("kept")

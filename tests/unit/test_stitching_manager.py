@@ -12,6 +12,7 @@ import pytest
 from apps.stitching.manager import (InvalidStitch, NoPath, StitchManager, StitchNotFound, StitchRefused,
                                     StitchRequest)
 from apps.stitching import dataplane as dp_
+from apps.stitching.app import StitchingApp
 from apps.stitching.registry import AdHost, Advertisement, Plane
 from apps.stitching.store import StitchStore
 from controller import flows, meters
@@ -39,7 +40,7 @@ def _ad(site, up=(True, True), free=(40.0, 40.0), tunnels=()):
 
 
 class Env:
-    def __init__(self, store_path=None, **stitching):
+    def __init__(self, store_path=None, advertise=True, cls=StitchManager, **stitching):
         ports = {dp: {1: Port(1, "vxlan"), **{i + 2: Port(i + 2, h.name) for i, h in enumerate(HOSTS[s])},
                       9: Port(9, "vxe-st-0")} for s, dp in DP.items()}
         # Switches that confirm everything at once (test_barriers covers confirmation).
@@ -50,9 +51,9 @@ class Env:
         self.now = 100.0
         settings = Config.model_validate({"stitching": {"policy": POLICY, **stitching}}).stitching
         self.store = StitchStore(store_path) if store_path else None
-        self.m = StitchManager(self.core, self._resync, settings, self.store, clock=lambda: self.now)
+        self.m = cls(self.core, self._resync, settings, self.store, clock=lambda: self.now)
         self.events = self.m.bus.subscribe()
-        for site in DP:
+        for site in DP if advertise else ():
             self.m.advertise(_ad(site), self.now)
 
     def _resync(self):
@@ -190,8 +191,13 @@ def test_stitches_survive_a_restart(tmp_path):
     first = Env(path)
     record = first.m.create(StitchRequest("acme", "segment", 100, 200, id="web-db"))
     first.m.close()
-    again = Env(path)
+    again = Env(path, advertise=False)
+    # Before any route manager speaks again, the sites are known from the store: the
+    # switches keep the stitch's flows across the restart.
     assert again.m.get("web-db").vni == record.vni and again.m.get("web-db").plane == record.plane
+    assert again.send("a", A1, B1)[1] == [2]
+    for site in DP:
+        again.m.advertise(_ad(site), again.now)
     assert again.send("a", A1, B1)[1] == [2]
     assert again.m.create(StitchRequest("acme", "segment", 100, 200)).index == 1    # its index stays taken
 
@@ -270,3 +276,18 @@ def test_a_forecast_above_the_threshold_keeps_a_quiet_stitch():
     assert env.m.get(record.id).state == "ESTABLISHED"
     assert env.m.predictor.ingested[-1][0] == "stitch:st-0"         # the measured demand went to it
     assert env.m.demand_basis.startswith("forecast")
+
+
+def test_the_apps_one_second_step_establishes_and_ends_idle_stitches():
+    env = Env(cls=StitchingApp, idle_mbps=1.0, idle_after_s=1.0)
+    record = env.m.create(StitchRequest("acme", "segment", 100, 200))
+    env.m._tick()
+    assert env.m.get(record.id).state == "ESTABLISHED"
+    meter = dp_.meter_id_of(record.index)
+    for t in (0.0, 1.0, 2.0, 3.0):
+        env.now = 300.0 + t
+        for site in DP:                                     # the route managers keep talking
+            env.m.advertise(_ad(site), env.now)
+        env.m.meter_stats(DP["a"], [_meter(meter, int(t))], env.now)
+        env.m._tick()
+    assert env.m.list() == []
