@@ -11,6 +11,7 @@ demo: bootstrap
 	$(VENV)/bin/foresight lab run demo
 	$(VENV)/bin/foresight lab run slices
 	$(VENV)/bin/foresight lab run te
+	$(VENV)/bin/foresight lab run stitching
 
 test: bootstrap
 	$(PY) -m pytest tests

@@ -5,7 +5,7 @@
     foresight path SRC DST        the path between two hosts or switches
     foresight watch [KIND ...]    stream topology events until interrupted
     foresight status              mode, counters
-    foresight lab run SCENARIO    run a lab scenario (needs root): demo, slices, te
+    foresight lab run SCENARIO    run a lab scenario (needs root): demo, slices, te, stitching
     foresight lab list            list the scenarios
     foresight te-eval --dataset abilene|geant|all [--k 4] [--json FILE] [--png FILE]
                                   offline TE evaluation (MLU of shortest path, ECMP,
@@ -31,6 +31,8 @@ SCENARIOS = {
     "demo": ("topologies.demo", "Abilene: discovery, pingAll, iperf3, path and link utilisation"),
     "slices": ("topologies.slices_lab", "Abilene: two slices scaled ahead of replayed real OD demand"),
     "te": ("topologies.te_lab", "Abilene: replayed real traffic matrices, TE off then on: loss, link load"),
+    "stitching": ("topologies.stitching_lab", "three sites: an encrypted stitch, an underlay failure, a bandwidth "
+                                              "stitch, teardown"),
 }
 
 

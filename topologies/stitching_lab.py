@@ -1,0 +1,246 @@
+"""foresight lab run stitching: virtual networks of different sites stitched, over an
+encrypted underlay, through an underlay failure, and torn down.
+
+The multi-site lab (``topologies/sites.py``): sites a, b and c, each its own Open
+vSwitch in its own namespace, joined by two underlay planes shaped to 50 Mbit/s per
+uplink; route managers advertise every second. The policy lets tenant acme stitch VN
+100 (site a) with VN 200 (site b) only encrypted, VN 101 with VN 200 unencrypted up
+to 10 Mbit/s, and refuses anything with VN 300 (tenant globex, site c).
+
+1. Before: a-h1 (VN 100) cannot reach b-h1 (VN 200).
+2. QueryStitchAvailability: the underlay paths on offer, with what the route managers
+   measured.
+3. A refused stitch (VN 100 with VN 300): PERMISSION_DENIED, naming the rule; no flow
+   changes.
+4. The encrypted segment stitch: time from the request to ESTABLISHED and to the
+   first answered ping; UDP at 10 Mbit/s for 5 s (iperf3) and what arrived; a capture
+   on the underlay while it runs: WireGuard packets against plaintext (VXLAN or ICMP).
+5. An underlay failure: a 200 Hz UDP probe both ways while site a's plane-1 uplink is
+   cut; the stitch moves to plane 2; the longest gap in each direction.
+6. A 5 Mbit/s bandwidth stitch (VN 101 with VN 200) offered 20 Mbit/s.
+7. Teardown: both stitches deleted; a-h1 cannot reach b-h1 again, and no flow, meter,
+   WireGuard link or VXLAN port of theirs is left.
+
+The report goes to ``reports/stitching.txt`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+
+from topologies.lab import ROOT, write_report
+from topologies.sites import SitesLab, default_spec
+from topologies.udp_probe import loss_windows
+
+PROBE = ROOT / "topologies" / "udp_probe.py"
+POLICY = [
+    {"name": "acme-100-200-encrypted", "tenant": "acme", "between": [100, 200], "kinds": ["segment", "direct"],
+     "encrypt": True},
+    {"name": "acme-101-200-capped", "tenant": "acme", "between": [101, 200], "kinds": ["bandwidth"], "max_mbps": 10},
+    {"name": "no-globex", "action": "deny", "tenant": "*", "between": ["*", 300]},
+]
+
+
+def _first_reply(lab: SitesLab, src: str, dst: str, since: float, timeout_s: float = 30.0) -> float | None:
+    while time.monotonic() - since < timeout_s:
+        if lab.ping(src, dst, timeout_s=0.5):
+            return time.monotonic() - since
+    return None
+
+
+def _iperf(lab: SitesLab, src: str, dst: str, mbps: float, seconds: float) -> float:
+    server = lab.host_popen(dst, ["iperf3", "-s", "-1", "--json", "-p", "5201"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        lab.host_exec(src, "iperf3", "-u", "-b", f"{mbps:g}M", "-t", f"{seconds:g}", "-l", "1200", "-p", "5201",
+                      "-c", lab.host(dst).address, timeout_s=seconds + 30)
+        out, _ = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    end = json.loads(out)["end"]
+    return end.get("sum_received", end["sum"])["bits_per_second"] / 1e6
+
+
+def _capture(lab: SitesLab, iface: str, seconds: float) -> list[str]:
+    proc = subprocess.Popen(["ip", "netns", "exec", lab.underlay, "timeout", f"{seconds:g}", "tcpdump", "-l", "-n",
+                             "-i", iface, "ip"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out, _ = proc.communicate(timeout=seconds + 10)
+    return [line for line in out.splitlines() if " IP " in line]
+
+
+def _probe_through(lab: SitesLab, a: str, b: str, action, rate_hz: float, duration_s: float, at_s: float):
+    args = ["--port", "5998", "--rate-hz", f"{rate_hz:g}", "--duration-s", f"{duration_s:g}", "--linger-s", "1"]
+    procs = {n: lab.host_popen(n, [sys.executable, str(PROBE), "run", "--peer", lab.host(p).address, *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n, p in ((a, b), (b, a))}
+    time.sleep(at_s)
+    event_at = time.time()
+    action()
+    reports = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=duration_s + 30)
+        reports[name] = json.loads(out.strip().splitlines()[-1])
+    out = {}
+    for src, dst in ((a, b), (b, a)):
+        gaps = loss_windows(reports[dst], reports[src]["sent"])
+        out[f"{src}->{dst}"] = {"lost": sum(lost for _, _, lost in gaps),
+                                "window_ms": round(max((ms for _, ms, _ in gaps), default=0.0), 1),
+                                "sent": reports[src]["sent"]}
+    return event_at, out
+
+
+def _leftovers(lab: SitesLab) -> list[str]:
+    left = []
+    for name, site in lab.sites.items():
+        links = site.exec("ip", "-o", "link", "show", check=False).stdout
+        left += [f"{name}: {word}" for word in ("wgs", "vxe") if word in links]
+        flows = site.ofctl("dump-flows", options=("--no-stats",))
+        left += [f"{name}: a stitch flow" for line in flows.splitlines() if "cookie=0xf08" in line and "0xf08000000000000," not in line]
+        meters = site.ofctl("dump-meters")
+        left += [f"{name}: meter {line.split()[0]}" for line in meters.splitlines() if line.startswith("meter=1342")]
+    return left
+
+
+def run(out_dir: Path) -> dict:
+    report: dict = {"policy": POLICY}
+    started = time.monotonic()
+    lab = SitesLab(default_spec(plane_mbps=50.0), policy=POLICY).start()
+    try:
+        client = lab.stitching()
+        time.sleep(2.5)                 # a round of probes, so the sites report round trips
+        report["sites"] = {s.advertisement.site: {
+            "hosts": [f"{h.name} VN {h.vnid} ({h.tenant})" for h in s.advertisement.hosts],
+            "planes": [{"plane": p.plane, "address": p.address, "up": p.up, "available_mbps": round(p.available_mbps, 1),
+                        "rtt_ms": {k: round(v, 3) for k, v in sorted(p.rtt_ms.items())}}
+                       for p in s.advertisement.planes]} for s in client.sites()}
+        report["before"] = {"a-h1 -> b-h1": lab.ping("a-h1", "b-h1")}
+        offer = client.query("acme", 100, 200, min_mbps=10)
+        report["availability"] = {"sites": [offer.src_site, offer.dst_site], "paths": [
+            {"plane": p.plane, "available_mbps": round(p.available_mbps, 1),
+             "rtt_ms": round(p.rtt_ms, 3) if p.rtt_known else None, "cost": p.cost} for p in offer.paths]}
+
+        try:
+            client.create("acme", "segment", 100, 300)
+            report["refused"] = {"code": "OK (unexpected)"}
+        except grpc.RpcError as err:
+            report["refused"] = {"code": err.code().name, "rule": dict(err.trailing_metadata() or ()).get("foresight-rule"),
+                                 "details": err.details()}
+
+        asked = time.monotonic()
+        stitch = client.create("acme", "segment", 100, 200, id="acme-web-db")
+        first_reply_s = _first_reply(lab, "a-h1", "b-h1", asked)
+        while client.get(stitch.id).state != 2 and time.monotonic() - asked < 30:
+            time.sleep(0.05)
+        established = client.get(stitch.id)
+        report["encrypted"] = {"id": stitch.id, "vni": stitch.vni, "rule": stitch.rule, "encrypted": stitch.encrypted,
+                               "plane": established.plane,
+                               "established_s": round(established.changed_at - established.created_at, 3),
+                               "first_reply_s": None if first_reply_s is None else round(first_reply_s, 3)}
+        lines_holder: list[list[str]] = []
+        catcher = threading.Thread(target=lambda: lines_holder.append(_capture(lab, "a1", 4.0)))
+        catcher.start()
+        got = _iperf(lab, "a-h1", "b-h1", 10.0, 5.0)
+        catcher.join(20)
+        lines = lines_holder[0] if lines_holder else []
+        wg_port = str(51820 + stitch.vni - 10000)
+        wireguard = [ln for ln in lines if f".{wg_port}:" in ln or f".{wg_port} >" in ln]
+        plain = [ln for ln in lines if ".4789:" in ln or ("ICMP" in ln and "10.60." in ln)]
+        rates = client.get(stitch.id).rates
+        report["encrypted"].update({
+            "offered_mbps": 10.0, "received_mbps": round(got, 2),
+            "meter_offered_mbps": {e.site: round(e.offered_mbps, 2) for e in rates},
+            "underlay_packets": len(lines), "wireguard_packets": len(wireguard), "plaintext_packets": len(plain)})
+
+        def cut():
+            lab.set_plane("a", 1, up=False)
+        event_at, windows = _probe_through(lab, "a-h1", "b-h1", cut, 200.0, 10.0, 3.0)
+        moved = client.get(stitch.id)
+        report["failover"] = {"cut": "site a's plane-1 uplink", "plane_after": moved.plane, "windows": windows,
+                              "history": list(moved.history)[-3:]}
+        lab.set_plane("a", 1, up=True)
+
+        bw = client.create("acme", "bandwidth", 101, 200, bandwidth_mbps=5, enforce_timeout_s=10)
+        _first_reply(lab, "a-h3", "b-h1", time.monotonic())
+        report["bandwidth"] = {"id": bw.id, "reserved_mbps": 5.0, "offered_mbps": 20.0,
+                               "received_mbps": round(_iperf(lab, "a-h3", "b-h1", 20.0, 5.0), 2)}
+
+        client.delete(bw.id)
+        client.delete(stitch.id)
+        time.sleep(3.0)
+        report["teardown"] = {"a-h1 -> b-h1": lab.ping("a-h1", "b-h1"), "a-h3 -> b-h1": lab.ping("a-h3", "b-h1"),
+                              "left": _leftovers(lab)}
+    finally:
+        lab.stop()
+    report["run_s"] = round(time.monotonic() - started, 1)
+    return report
+
+
+def render(r: dict) -> str:
+    lines = ["stitching lab: three sites (own Open vSwitch per namespace), two underlay planes of 50 Mbit/s, "
+             "route managers every 1 s", ""]
+    for site, info in sorted(r["sites"].items()):
+        planes = "; ".join(f"plane {p['plane']} {p['address']} {'up' if p['up'] else 'DOWN'} "
+                           f"{p['available_mbps']} Mbit/s free, rtt {p['rtt_ms'] or 'n/a'}" for p in info["planes"])
+        lines.append(f"site {site}: {', '.join(info['hosts'])}")
+        lines.append(f"         {planes}")
+    lines.append("")
+    lines.append(f"before any stitch    a-h1 -> b-h1 reachable: {r['before']['a-h1 -> b-h1']}")
+    av = r["availability"]
+    lines.append(f"availability         VN 100 at {av['sites'][0]} <-> VN 200 at {av['sites'][1]}: " + "; ".join(
+        f"plane {p['plane']} {p['available_mbps']} Mbit/s rtt {p['rtt_ms']} ms cost {p['cost']:g}" for p in av["paths"]))
+    ref = r["refused"]
+    lines.append(f"refused              VN 100 <-> VN 300: {ref['code']} by rule {ref.get('rule')}")
+    e = r["encrypted"]
+    lines += [
+        f"encrypted stitch     {e['id']} VNI {e['vni']} (rule {e['rule']}), plane {e['plane']}: ESTABLISHED "
+        f"{e['established_s']} s after the request, first ping answered after {e['first_reply_s']} s",
+        f"  traffic            {e['received_mbps']} Mbit/s received of {e['offered_mbps']:g} offered (UDP, 5 s); "
+        f"meters saw {e['meter_offered_mbps']}",
+        f"  underlay capture   {e['underlay_packets']} IP packets on site a's plane-1 uplink: "
+        f"{e['wireguard_packets']} WireGuard, {e['plaintext_packets']} plaintext (VXLAN or ICMP)"]
+    f = r["failover"]
+    lines.append(f"underlay failure     {f['cut']} cut under a 200 Hz probe: stitch now on plane {f['plane_after']}")
+    for direction, w in f["windows"].items():
+        lines.append(f"  {direction:<17} longest gap {w['window_ms']} ms, {w['lost']} of {w['sent']} lost")
+    b = r["bandwidth"]
+    lines.append(f"bandwidth stitch     {b['reserved_mbps']:g} Mbit/s reserved: {b['received_mbps']} Mbit/s received "
+                 f"of {b['offered_mbps']:g} offered")
+    t = r["teardown"]
+    lines.append(f"teardown             a-h1 -> b-h1 reachable: {t['a-h1 -> b-h1']}, a-h3 -> b-h1: {t['a-h3 -> b-h1']}; "
+                 f"left behind: {', '.join(t['left']) or 'nothing'}")
+    lines += ["", f"({r['run_s']} s)", "",
+              "Established: the stitch's flows confirmed by both site switches (for an encrypted stitch, once both",
+              "route managers have built its WireGuard link and VXLAN port). Meters: every stitch end's traffic",
+              "into the tunnel passes a meter (a bandwidth stitch's drops above its rate). Longest gap: the longest",
+              "run of missing probe datagrams, as time between the datagrams at its edges."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="foresight lab run stitching", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(ROOT / "reports"))
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    report = run(Path(args.out))
+    text = render(report)
+    print(text)
+    write_report(Path(args.out), "stitching", text, report)
+    ok = (not report["before"]["a-h1 -> b-h1"] and report["encrypted"]["first_reply_s"] is not None
+          and report["encrypted"]["plaintext_packets"] == 0 and not report["teardown"]["left"])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
