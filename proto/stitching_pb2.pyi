@@ -131,7 +131,7 @@ class CreateStitchRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., kind: _Optional[_Union[StitchKind, str]] = ..., src_vnid: _Optional[int] = ..., dst_vnid: _Optional[int] = ..., src_site: _Optional[str] = ..., dst_site: _Optional[str] = ..., src_host: _Optional[str] = ..., dst_host: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., enforce_timeout_s: _Optional[float] = ...) -> None: ...
 
 class Stitch(_message.Message):
-    __slots__ = ("id", "tenant", "kind", "src_site", "src_vnid", "dst_site", "dst_vnid", "src_host", "dst_host", "bandwidth_mbps", "requirements", "encrypted", "rule", "vni", "plane", "state", "detail", "created_at", "changed_at", "history", "enforced_s", "rates")
+    __slots__ = ("id", "tenant", "kind", "src_site", "src_vnid", "dst_site", "dst_vnid", "src_host", "dst_host", "bandwidth_mbps", "requirements", "encrypted", "rule", "vni", "plane", "state", "detail", "created_at", "changed_at", "history", "enforced_s", "rates", "rtt_ms")
     ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +154,7 @@ class Stitch(_message.Message):
     HISTORY_FIELD_NUMBER: _ClassVar[int]
     ENFORCED_S_FIELD_NUMBER: _ClassVar[int]
     RATES_FIELD_NUMBER: _ClassVar[int]
+    RTT_MS_FIELD_NUMBER: _ClassVar[int]
     id: str
     tenant: str
     kind: StitchKind
@@ -176,7 +177,8 @@ class Stitch(_message.Message):
     history: _containers.RepeatedScalarFieldContainer[str]
     enforced_s: float
     rates: _containers.RepeatedCompositeFieldContainer[EndRates]
-    def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., kind: _Optional[_Union[StitchKind, str]] = ..., src_site: _Optional[str] = ..., src_vnid: _Optional[int] = ..., dst_site: _Optional[str] = ..., dst_vnid: _Optional[int] = ..., src_host: _Optional[str] = ..., dst_host: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., encrypted: _Optional[bool] = ..., rule: _Optional[str] = ..., vni: _Optional[int] = ..., plane: _Optional[int] = ..., state: _Optional[_Union[StitchState, str]] = ..., detail: _Optional[str] = ..., created_at: _Optional[float] = ..., changed_at: _Optional[float] = ..., history: _Optional[_Iterable[str]] = ..., enforced_s: _Optional[float] = ..., rates: _Optional[_Iterable[_Union[EndRates, _Mapping]]] = ...) -> None: ...
+    rtt_ms: float
+    def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., kind: _Optional[_Union[StitchKind, str]] = ..., src_site: _Optional[str] = ..., src_vnid: _Optional[int] = ..., dst_site: _Optional[str] = ..., dst_vnid: _Optional[int] = ..., src_host: _Optional[str] = ..., dst_host: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., encrypted: _Optional[bool] = ..., rule: _Optional[str] = ..., vni: _Optional[int] = ..., plane: _Optional[int] = ..., state: _Optional[_Union[StitchState, str]] = ..., detail: _Optional[str] = ..., created_at: _Optional[float] = ..., changed_at: _Optional[float] = ..., history: _Optional[_Iterable[str]] = ..., enforced_s: _Optional[float] = ..., rates: _Optional[_Iterable[_Union[EndRates, _Mapping]]] = ..., rtt_ms: _Optional[float] = ...) -> None: ...
 
 class EndRates(_message.Message):
     __slots__ = ("site", "offered_mbps", "delivered_mbps", "time")

@@ -141,7 +141,9 @@ class StitchingServicer(pb_grpc.StitchingServicer):
 
     def GetStitch(self, request, context):
         with _Status(context):
-            return _stitch_pb(self.manager.get(request.id), self.manager.end_rates(request.id))
+            msg = _stitch_pb(self.manager.get(request.id), self.manager.end_rates(request.id))
+            msg.rtt_ms = self.manager.rtt_ms(request.id) or 0.0
+            return msg
 
     def ListStitches(self, request, context):
         return pb.ListStitchesResponse(stitches=[_stitch_pb(r, self.manager.end_rates(r.id))

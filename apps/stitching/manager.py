@@ -345,6 +345,31 @@ class StitchManager:
                 if delta.seconds is not None:
                     self.rates.setdefault(record.id, {})[ad.site] = EndRates(delta.mbps(0), delta.mbps(1), now)
 
+    def rtt_ms(self, stitch_id: str) -> float | None:
+        """The round trip measured between the stitch's sites on its plane."""
+        with self._lock:
+            r = self.stitches.get(stitch_id)
+            if r is None or not r.plane:
+                return None
+            return next((c.rtt_ms for c in self.registry.candidates(r.a_site, r.b_site) if c.plane == r.plane), None)
+
+    def metric_families(self) -> list:
+        """Prometheus families for the controller's /metrics (read at scrape time)."""
+        from prometheus_client.core import GaugeMetricFamily
+        count = GaugeMetricFamily("foresight_stitches", "Stitches by state", labels=["state"])
+        rate = GaugeMetricFamily("foresight_stitch_rate_mbps", "What entered each stitch end's tunnel",
+                                 labels=["stitch", "site", "measure"])
+        sites = GaugeMetricFamily("foresight_stitching_sites", "Sites whose advertisements hold")
+        with self._lock:
+            for state in STATES:
+                count.add_metric([state], sum(1 for r in self.stitches.values() if r.state == state))
+            for stitch_id, ends in sorted(self.rates.items()):
+                for site, e in sorted(ends.items()):
+                    rate.add_metric([stitch_id, site, "offered"], e.offered_mbps)
+                    rate.add_metric([stitch_id, site, "delivered"], e.delivered_mbps)
+            sites.add_metric([], len(self.registry.sites()))
+        return [count, rate, sites]
+
     def end_rates(self, stitch_id: str) -> dict[str, EndRates]:
         with self._lock:
             return dict(self.rates.get(stitch_id, {}))

@@ -291,3 +291,21 @@ def test_the_apps_one_second_step_establishes_and_ends_idle_stitches():
         env.m.meter_stats(DP["a"], [_meter(meter, int(t))], env.now)
         env.m._tick()
     assert env.m.list() == []
+
+
+def test_monitoring_reports_the_planes_round_trip_and_metrics():
+    env = Env()
+    env.m.advertise(_ad("a"), env.now)
+    a = _ad("a")
+    env.m.advertise(Advertisement("a", DP["a"], HOSTS["a"], tuple(
+        Plane(p.plane, p.address, True, 40.0, p.cost, {"b": 1.5}) for p in a.planes)), env.now)
+    record = env.m.create(StitchRequest("acme", "segment", 100, 200))
+    assert env.m.rtt_ms(record.id) == 1.5
+    meter = dp_.meter_id_of(record.index)
+    env.m.meter_stats(DP["a"], [_meter(meter, 0)], 10.0)
+    env.m.meter_stats(DP["a"], [_meter(meter, 250_000)], 12.0)
+    families = {f.name: f for f in env.m.metric_families()}
+    samples = {tuple(s.labels.values()): s.value for s in families["foresight_stitch_rate_mbps"].samples}
+    assert samples[(record.id, "a", "offered")] == pytest.approx(1.0)
+    states = {s.labels["state"]: s.value for s in families["foresight_stitches"].samples}
+    assert states == {"ESTABLISHING": 1, "ESTABLISHED": 0, "DEGRADED": 0}
