@@ -16,16 +16,15 @@ is the switches' own reaction, without it the controller's round trip.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 
-from topologies.lab import ROOT, Lab
-from topologies.udp_probe import loss_windows
+from topologies.lab import Lab
+from topologies.udp_probe import both_ways, loss_windows
 
-PROBE = ROOT / "topologies" / "udp_probe.py"
 # A gap belongs to the event if its last datagram before the gap was sent in this
 # window around the event (the probe's clock is the machine's).
 BEFORE_EVENT_S = 0.25
@@ -53,26 +52,10 @@ class Result:
 
 def _probe_across(net, a: str, b: str, action, rate_hz: float, duration_s: float, at_s: float,
                   port: int) -> tuple[float, dict[str, dict]]:
-    """Run the probe both ways, call ``action()`` ``at_s`` in; (event time, reports
-    keyed by direction, each with the peer's count sent)."""
-    ha, hb = net.get(a), net.get(b)
-    args = ["--port", str(port), "--rate-hz", str(rate_hz), "--duration-s", str(duration_s),
-            "--linger-s", "1.0"]
-    procs = {name: host.popen([sys.executable, str(PROBE), "run", "--peer", peer.IP(), *args],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for name, host, peer in ((a, ha, hb), (b, hb, ha))}
-    time.sleep(at_s)
-    event_at = time.time()
-    action()
-    reports = {}
-    for name, proc in procs.items():
-        out, err = proc.communicate(timeout=duration_s + 20)
-        if proc.returncode != 0:
-            raise RuntimeError(f"probe in {name} failed: {err.strip()[-500:]}")
-        reports[name] = json.loads(out.strip().splitlines()[-1])
-    # What b received is the a->b direction.
-    return event_at, {f"{a}->{b}": dict(reports[b], peer_sent=reports[a]["sent"]),
-                      f"{b}->{a}": dict(reports[a], peer_sent=reports[b]["sent"])}
+    """The probe both ways between Mininet hosts ``a`` and ``b`` (``udp_probe.both_ways``)."""
+    def popen(name, argv):
+        return net.get(name).popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return both_ways(popen, lambda name: net.get(name).IP(), a, b, action, rate_hz, duration_s, at_s, port)
 
 
 def _windows(event: str, event_at: float, reports: dict[str, dict]) -> list[Window]:
@@ -99,16 +82,12 @@ def _wait_path(client, a_ip: str, b_ip: str, differs_from: list[int], timeout_s:
         time.sleep(0.1)
 
 
-def measure(fast_failover: bool, topology: str = "triangle", link: tuple[str, str] = ("s1", "s2"),
-            hosts: tuple[str, str] = ("h1", "h2"), rate_hz: float = 1000.0, duration_s: float = 4.0,
-            at_s: float = 1.5, bw_scale: float = 0.1, port: int = 5999, hosts_per_switch: int = 1,
-            all_pairs: bool = False) -> Result:
-    """Start a lab, fail ``link`` under the probe, then restore it under the probe.
-    ``all_pairs``: first install every host pair's path (pingAll), so the controller
-    has a network's worth of paths to move, not just the probe's."""
-    config = {"controller": {"routing": {"fast_failover": fast_failover}}}
+@contextlib.contextmanager
+def _started(topology: str, config: dict, bw_scale: float, hosts: tuple[str, str], hosts_per_switch: int = 1,
+             all_pairs: bool = False):
+    """A lab up, discovered, with ``hosts`` reaching each other both ways (and every
+    pair's path installed, ``all_pairs``); the controller's log on a failure; always stopped."""
     lab = Lab(topology, bw_scale=bw_scale, controller_config=config, hosts_per_switch=hosts_per_switch)
-    result = Result(fast_failover)
     try:
         lab.start()
         lab.wait_discovery(timeout_s=60)
@@ -119,6 +98,25 @@ def measure(fast_failover: bool, topology: str = "triangle", link: tuple[str, st
         for src, dst in ((a, b), (b, a)):       # proxy ARP, then the pair's path both ways
             if "1 received" not in src.cmd(f"ping -c1 -W2 {dst.IP()}"):
                 raise RuntimeError(f"{src.name} cannot reach {dst.name} before the failure")
+        yield lab, a, b
+    except BaseException:
+        if lab.controller.proc is not None:
+            sys.stderr.write(f"controller log:\n{lab.controller.log_tail()}\n")
+        raise
+    finally:
+        lab.stop()
+
+
+def measure(fast_failover: bool, topology: str = "triangle", link: tuple[str, str] = ("s1", "s2"),
+            hosts: tuple[str, str] = ("h1", "h2"), rate_hz: float = 1000.0, duration_s: float = 4.0,
+            at_s: float = 1.5, bw_scale: float = 0.1, port: int = 5999, hosts_per_switch: int = 1,
+            all_pairs: bool = False) -> Result:
+    """Start a lab, fail ``link`` under the probe, then restore it under the probe.
+    ``all_pairs``: first install every host pair's path (pingAll), so the controller
+    has a network's worth of paths to move, not just the probe's."""
+    config = {"controller": {"routing": {"fast_failover": fast_failover}}}
+    result = Result(fast_failover)
+    with _started(topology, config, bw_scale, hosts, hosts_per_switch, all_pairs) as (lab, a, b):
         client = lab.client
         result.paths["before"] = _dps(client, a.IP(), b.IP())
         event_at, reports = _probe_across(lab.net, *hosts, lambda: lab.net.configLinkStatus(*link, "down"),
@@ -129,12 +127,6 @@ def measure(fast_failover: bool, topology: str = "triangle", link: tuple[str, st
                                           rate_hz, duration_s, at_s, port)
         result.windows += _windows("restore", event_at, reports)
         result.paths["restored"] = _wait_path(client, a.IP(), b.IP(), result.paths["failed"])
-    except BaseException:
-        if lab.controller.proc is not None:
-            sys.stderr.write(f"controller log:\n{lab.controller.log_tail()}\n")
-        raise
-    finally:
-        lab.stop()
     return result
 
 
@@ -150,16 +142,8 @@ def repeat_restores(drain_s: float, rounds: int, busy: int = 0, topology: str = 
     times fail ``link`` and restore it under the probe, the restore with ``busy``
     processes burning CPU; returns the datagrams each restore lost (both ways)."""
     config = {"controller": {"routing": {"fast_failover": True, "drain_s": drain_s}}}
-    lab = Lab(topology, bw_scale=bw_scale, controller_config=config)
     lost = []
-    try:
-        lab.start()
-        lab.wait_discovery(timeout_s=60)
-        lab.wait_edges()
-        a, b = (lab.net.get(h) for h in hosts)
-        for src, dst in ((a, b), (b, a)):
-            if "1 received" not in src.cmd(f"ping -c1 -W2 {dst.IP()}"):
-                raise RuntimeError(f"{src.name} cannot reach {dst.name}")
+    with _started(topology, config, bw_scale, hosts) as (lab, a, b):
         client = lab.client
         for _ in range(rounds):
             before = _dps(client, a.IP(), b.IP())
@@ -176,10 +160,4 @@ def repeat_restores(drain_s: float, rounds: int, busy: int = 0, topology: str = 
             lost.append(sum(w.lost for w in _windows("restore", event_at, reports)))
             _wait_path(client, a.IP(), b.IP(), failed)
             time.sleep(0.5)             # the drain and the deletions behind it
-    except BaseException:
-        if lab.controller.proc is not None:
-            sys.stderr.write(f"controller log:\n{lab.controller.log_tail()}\n")
-        raise
-    finally:
-        lab.stop()
     return lost

@@ -37,6 +37,7 @@ directories and nothing else are removed on ``stop()``, also after a failed star
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import secrets
@@ -411,6 +412,33 @@ class SitesLab:
     def ping(self, src: str, dst: str, count: int = 1, timeout_s: float = 1.0) -> bool:
         out = self.host_exec(src, "ping", "-c", str(count), "-W", f"{timeout_s:g}", self.host(dst).address)
         return out.returncode == 0
+
+    def iperf_udp(self, src: str, dst: str, mbps: float, seconds: float = 5.0) -> float:
+        """Mbit/s ``dst`` received of ``mbps`` offered by ``src`` over UDP (iperf3 with
+        1200-byte datagrams; both ends stopped by handle)."""
+        server = self.host_popen(dst, ["iperf3", "-s", "-1", "--json", "-p", "5201"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.5)
+            client = self.host_exec(src, "iperf3", "-u", "-b", f"{mbps:g}M", "-t", f"{seconds:g}", "-l", "1200",
+                                    "-p", "5201", "-c", self.host(dst).address, timeout_s=seconds + 30)
+            if client.returncode != 0:
+                raise LabError(f"iperf3 {src} -> {dst}: {(client.stderr or client.stdout).strip()[-300:]}")
+            out, _ = server.communicate(timeout=30)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.communicate()
+        end = json.loads(out)["end"]
+        return end.get("sum_received", end["sum"])["bits_per_second"] / 1e6     # iperf3 3.12: sum_received
+
+    def capture(self, iface: str, bpf: str, seconds: float) -> list[str]:
+        """The packet lines tcpdump prints for ``bpf`` on the underlay's ``iface``
+        (a site's uplink end, e.g. "a1") over ``seconds``."""
+        proc = subprocess.Popen(["ip", "netns", "exec", self.underlay, "timeout", f"{seconds:g}", "tcpdump", "-l",
+                                 "-n", "-i", iface, bpf], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        out, _ = proc.communicate(timeout=seconds + 10)
+        return [line for line in out.splitlines() if line.strip()]
 
     def set_plane(self, site: str, plane: int, up: bool) -> None:
         """Take site's uplink to ``plane`` down (or up) at the underlay end, as a cut

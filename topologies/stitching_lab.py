@@ -27,7 +27,6 @@ The report goes to ``reports/stitching.txt`` and ``.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import subprocess
 import sys
@@ -39,9 +38,8 @@ import grpc
 
 from topologies.lab import ROOT, write_report
 from topologies.sites import SitesLab, default_spec
-from topologies.udp_probe import loss_windows
+from topologies.udp_probe import both_ways, loss_windows
 
-PROBE = ROOT / "topologies" / "udp_probe.py"
 POLICY = [
     {"name": "acme-100-200-encrypted", "tenant": "acme", "between": [100, 200], "kinds": ["segment", "direct"],
      "encrypt": True},
@@ -57,46 +55,18 @@ def _first_reply(lab: SitesLab, src: str, dst: str, since: float, timeout_s: flo
     return None
 
 
-def _iperf(lab: SitesLab, src: str, dst: str, mbps: float, seconds: float) -> float:
-    server = lab.host_popen(dst, ["iperf3", "-s", "-1", "--json", "-p", "5201"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(0.5)
-        lab.host_exec(src, "iperf3", "-u", "-b", f"{mbps:g}M", "-t", f"{seconds:g}", "-l", "1200", "-p", "5201",
-                      "-c", lab.host(dst).address, timeout_s=seconds + 30)
-        out, _ = server.communicate(timeout=30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
-    end = json.loads(out)["end"]
-    return end.get("sum_received", end["sum"])["bits_per_second"] / 1e6
-
-
-def _capture(lab: SitesLab, iface: str, seconds: float) -> list[str]:
-    proc = subprocess.Popen(["ip", "netns", "exec", lab.underlay, "timeout", f"{seconds:g}", "tcpdump", "-l", "-n",
-                             "-i", iface, "ip"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out, _ = proc.communicate(timeout=seconds + 10)
-    return [line for line in out.splitlines() if " IP " in line]
-
-
 def _probe_through(lab: SitesLab, a: str, b: str, action, rate_hz: float, duration_s: float, at_s: float):
-    args = ["--port", "5998", "--rate-hz", f"{rate_hz:g}", "--duration-s", f"{duration_s:g}", "--linger-s", "1"]
-    procs = {n: lab.host_popen(n, [sys.executable, str(PROBE), "run", "--peer", lab.host(p).address, *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n, p in ((a, b), (b, a))}
-    time.sleep(at_s)
-    event_at = time.time()
-    action()
-    reports = {}
-    for name, proc in procs.items():
-        out, err = proc.communicate(timeout=duration_s + 30)
-        reports[name] = json.loads(out.strip().splitlines()[-1])
+    """The UDP probe both ways across the stitch while ``action()`` runs; per direction
+    the datagrams lost, the longest gap and how many were sent."""
+    def popen(name, argv):
+        return lab.host_popen(name, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    event_at, reports = both_ways(popen, lambda name: lab.host(name).address, a, b, action, rate_hz,
+                                  duration_s, at_s, 5998)
     out = {}
-    for src, dst in ((a, b), (b, a)):
-        gaps = loss_windows(reports[dst], reports[src]["sent"])
-        out[f"{src}->{dst}"] = {"lost": sum(lost for _, _, lost in gaps),
-                                "window_ms": round(max((ms for _, ms, _ in gaps), default=0.0), 1),
-                                "sent": reports[src]["sent"]}
+    for direction, report in reports.items():
+        gaps = loss_windows(report, report["peer_sent"])
+        out[direction] = {"lost": sum(lost for _, _, lost in gaps), "sent": report["peer_sent"],
+                          "window_ms": round(max((ms for _, ms, _ in gaps), default=0.0), 1)}
     return event_at, out
 
 
@@ -148,9 +118,10 @@ def run(out_dir: Path) -> dict:
                                "established_s": round(established.changed_at - established.created_at, 3),
                                "first_reply_s": None if first_reply_s is None else round(first_reply_s, 3)}
         lines_holder: list[list[str]] = []
-        catcher = threading.Thread(target=lambda: lines_holder.append(_capture(lab, "a1", 4.0)))
+        catcher = threading.Thread(target=lambda: lines_holder.append(
+            [ln for ln in lab.capture("a1", "ip", 4.0) if " IP " in ln]))
         catcher.start()
-        got = _iperf(lab, "a-h1", "b-h1", 10.0, 5.0)
+        got = lab.iperf_udp("a-h1", "b-h1", 10.0, 5.0)
         catcher.join(20)
         lines = lines_holder[0] if lines_holder else []
         wg_port = str(51820 + stitch.vni - 10000)
@@ -173,7 +144,7 @@ def run(out_dir: Path) -> dict:
         bw = client.create("acme", "bandwidth", 101, 200, bandwidth_mbps=5, enforce_timeout_s=10)
         _first_reply(lab, "a-h3", "b-h1", time.monotonic())
         report["bandwidth"] = {"id": bw.id, "reserved_mbps": 5.0, "offered_mbps": 20.0,
-                               "received_mbps": round(_iperf(lab, "a-h3", "b-h1", 20.0, 5.0), 2)}
+                               "received_mbps": round(lab.iperf_udp("a-h3", "b-h1", 20.0, 5.0), 2)}
 
         client.delete(bw.id)
         client.delete(stitch.id)

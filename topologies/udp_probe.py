@@ -95,6 +95,31 @@ def loss_windows(report: dict, peer_sent: int | None = None) -> list[tuple[float
     return out
 
 
+def both_ways(popen, address, a: str, b: str, action, rate_hz: float, duration_s: float, at_s: float,
+              port: int) -> tuple[float, dict[str, dict]]:
+    """Run this probe in hosts ``a`` and ``b`` at once and call ``action()`` ``at_s`` in;
+    (event time, reports keyed "a->b"/"b->a", each with the sender's count as
+    ``peer_sent``). ``popen(host, argv)`` starts a process in a host (stdout and stderr
+    piped, text), ``address(host)`` is its IP; both processes are waited for."""
+    import sys
+    import time
+    args = ["--port", str(port), "--rate-hz", f"{rate_hz:g}", "--duration-s", f"{duration_s:g}", "--linger-s", "1.0"]
+    procs = {name: popen(name, [sys.executable, __file__, "run", "--peer", address(peer), *args])
+             for name, peer in ((a, b), (b, a))}
+    time.sleep(at_s)
+    event_at = time.time()
+    action()
+    reports = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=duration_s + 20)
+        if proc.returncode != 0:
+            raise RuntimeError(f"probe in {name} failed: {err.strip()[-500:]}")
+        reports[name] = json.loads(out.strip().splitlines()[-1])
+    # What b received is the a->b direction.
+    return event_at, {f"{a}->{b}": dict(reports[b], peer_sent=reports[a]["sent"]),
+                      f"{b}->{a}": dict(reports[a], peer_sent=reports[b]["sent"])}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)

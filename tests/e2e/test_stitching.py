@@ -10,7 +10,6 @@ flow it added."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import time
@@ -141,42 +140,16 @@ def test_a_direct_stitch_joins_two_hosts_and_no_other(lab):
     _wait_ping(lab, "a-h2", "b-h2", False)
 
 
-def _iperf_udp(lab, src: str, dst: str, mbps: float, seconds: float = 5.0) -> float:
-    """Mbit/s the receiver got of ``mbps`` offered over UDP (iperf3, both ends by handle)."""
-    server = lab.host_popen(dst, ["iperf3", "-s", "-1", "--json", "-p", "5201"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(0.5)
-        client = lab.host_exec(src, "iperf3", "-u", "-b", f"{mbps:g}M", "-t", f"{seconds:g}", "-l", "1200",
-                               "-p", "5201", "-c", lab.host(dst).address, timeout_s=seconds + 30)
-        assert client.returncode == 0, client.stdout[-500:] + client.stderr[-500:]
-        out, _ = server.communicate(timeout=30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
-    end = json.loads(out)["end"]
-    return end.get("sum_received", end["sum"])["bits_per_second"] / 1e6      # iperf3 3.12: sum_received
-
-
 def test_a_bandwidth_stitch_delivers_its_rate_of_more_offered(lab):
     client = lab.stitching()
     stitch = client.create("acme", "bandwidth", 100, 200, bandwidth_mbps=5, enforce_timeout_s=10)
     try:
         _wait_ping(lab, "a-h1", "b-h1", True)
-        got = _iperf_udp(lab, "a-h1", "b-h1", 20)
+        got = lab.iperf_udp("a-h1", "b-h1", 20)
         print(f"bandwidth stitch of 5 Mbit/s: {got:.2f} Mbit/s received of 20 offered")
         assert 4.5 <= got <= 5.5
     finally:
         client.delete(stitch.id)
-
-
-def _capture(lab, iface: str, bpf: str, seconds: float) -> list[str]:
-    """Packet lines tcpdump sees on the underlay's ``iface`` for ``seconds``."""
-    proc = subprocess.Popen(["ip", "netns", "exec", lab.underlay, "timeout", f"{seconds:g}", "tcpdump", "-l", "-n",
-                             "-i", iface, bpf], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out, _ = proc.communicate(timeout=seconds + 10)
-    return [line for line in out.splitlines() if line.strip()]
 
 
 def test_an_encrypted_stitch_shows_only_wireguard_on_the_underlay_and_leaves_no_tunnel(lab):
@@ -191,7 +164,7 @@ def test_an_encrypted_stitch_shows_only_wireguard_on_the_underlay_and_leaves_no_
     pinger = lab.host_popen("a-h3", ["ping", "-i", "0.05", "-c", "40", lab.host("b-h1").address],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        seen = _capture(lab, "a1", "udp", 2.0)
+        seen = lab.capture("a1", "udp", 2.0)
     finally:
         pinger.wait(10)
     plain = [line for line in seen if ".4789:" in line or "ICMP" in line]
