@@ -140,6 +140,11 @@ class StitchEvent:
     record: StitchRecord | None = None
 
 
+def _shape(ad: Advertisement) -> tuple:
+    """What of an advertisement the switches and the stitches' planes depend on."""
+    return (ad.dp_id, ad.hosts, ad.wg_public_key, ad.tunnels, tuple((p.plane, p.address, p.up) for p in ad.planes))
+
+
 def _describe(event: StitchEvent) -> str:
     return f"stitching {event.kind} {event.stitch_id or '-'}: {event.detail}"
 
@@ -187,7 +192,9 @@ class StitchManager:
             if self.registry.advertise(ad, now):
                 self._event("SITE_UP", "", f"site {ad.site} (dp {ad.dp_id:#x}) advertises "
                                            f"{len(ad.hosts)} host(s) in VN(s) {sorted({h.vnid for h in ad.hosts})}")
-            changed = before != ad
+            # Round trips and free bandwidth change every time; only what the switches
+            # or the stitches' planes depend on calls for a sync.
+            changed = before is None or _shape(before) != _shape(ad)
             if changed:
                 if self.store is not None:
                     self.store.put_site(ad.site, ad.to_dict())
@@ -564,16 +571,19 @@ class StitchManager:
                           dp_.End(r.b_site, r.b_vnid, r.b_host or None), r.plane, r.mbps or None, enc)
 
     def _adjust(self, now: float) -> None:
-        """Move every stitch off a plane that no longer serves it (called with the lock)."""
+        """Move every stitch off a plane that is down (or gone) at either end (called
+        with the lock). A plane that is up keeps its stitches: the free bandwidth the
+        sites measure includes the stitches' own traffic, so judging a stitch by it
+        would move it off its plane for carrying what it was made for."""
         for record in sorted(self.stitches.values(), key=lambda r: r.index):
             need = max(record.min_mbps, record.mbps)
-            candidates = self.registry.candidates(record.a_site, record.b_site, need, record.max_rtt_ms or None,
-                                                  self._reserved(leave_out=record.id))
-            planes = [c.plane for c in candidates]
-            if record.plane and record.plane in planes:
+            up = {c.plane for c in self.registry.candidates(record.a_site, record.b_site)}
+            if record.plane and record.plane in up:
                 if record.state == "DEGRADED":
                     self._set_state(record, "ESTABLISHING", f"plane {record.plane} serves it again", now)
                 continue
+            candidates = self.registry.candidates(record.a_site, record.b_site, need, record.max_rtt_ms or None,
+                                                  self._reserved(leave_out=record.id))
             if not candidates:
                 if record.state != "DEGRADED":
                     self._set_state(record, "DEGRADED", f"no underlay path between {record.a_site} and "

@@ -309,3 +309,20 @@ def test_monitoring_reports_the_planes_round_trip_and_metrics():
     assert samples[(record.id, "a", "offered")] == pytest.approx(1.0)
     states = {s.labels["state"]: s.value for s in families["foresight_stitches"].samples}
     assert states == {"ESTABLISHING": 1, "ESTABLISHED": 0, "DEGRADED": 0}
+
+
+def test_a_stitch_is_not_moved_for_the_bandwidth_its_own_traffic_uses(env):
+    record = env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=30))
+    env.m.advertise(_ad("a", free=(8.0, 40.0)), env.now + 1)        # plane 1 busy with the stitch itself
+    assert env.m.get(record.id).plane == 1
+
+
+def test_round_trips_and_free_bandwidth_alone_do_not_resync_the_switches(env):
+    resyncs = env.resyncs
+    a = _ad("a", free=(12.0, 33.0))
+    env.m.advertise(Advertisement("a", DP["a"], HOSTS["a"], tuple(
+        Plane(p.plane, p.address, p.up, p.available_mbps, p.cost, {"b": 0.7}) for p in a.planes)), env.now + 1)
+    assert env.resyncs == resyncs
+    assert env.m.registry.get("a").planes[0].available_mbps == 12.0     # the registry has the new figures
+    env.m.advertise(_ad("a", up=(False, True)), env.now + 2)
+    assert env.resyncs == resyncs + 1
