@@ -131,7 +131,7 @@ class CreateStitchRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., kind: _Optional[_Union[StitchKind, str]] = ..., src_vnid: _Optional[int] = ..., dst_vnid: _Optional[int] = ..., src_site: _Optional[str] = ..., dst_site: _Optional[str] = ..., src_host: _Optional[str] = ..., dst_host: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., enforce_timeout_s: _Optional[float] = ...) -> None: ...
 
 class Stitch(_message.Message):
-    __slots__ = ("id", "tenant", "kind", "src_site", "src_vnid", "dst_site", "dst_vnid", "src_host", "dst_host", "bandwidth_mbps", "requirements", "encrypted", "rule", "vni", "plane", "state", "detail", "created_at", "changed_at", "history", "enforced_s", "rates", "rtt_ms")
+    __slots__ = ("id", "tenant", "kind", "src_site", "src_vnid", "dst_site", "dst_vnid", "src_host", "dst_host", "bandwidth_mbps", "requirements", "encrypted", "rule", "vni", "plane", "state", "detail", "created_at", "changed_at", "history", "enforced_s", "rates", "rtt_ms", "probe_loss")
     ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +155,7 @@ class Stitch(_message.Message):
     ENFORCED_S_FIELD_NUMBER: _ClassVar[int]
     RATES_FIELD_NUMBER: _ClassVar[int]
     RTT_MS_FIELD_NUMBER: _ClassVar[int]
+    PROBE_LOSS_FIELD_NUMBER: _ClassVar[int]
     id: str
     tenant: str
     kind: StitchKind
@@ -178,7 +179,8 @@ class Stitch(_message.Message):
     enforced_s: float
     rates: _containers.RepeatedCompositeFieldContainer[EndRates]
     rtt_ms: float
-    def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., kind: _Optional[_Union[StitchKind, str]] = ..., src_site: _Optional[str] = ..., src_vnid: _Optional[int] = ..., dst_site: _Optional[str] = ..., dst_vnid: _Optional[int] = ..., src_host: _Optional[str] = ..., dst_host: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., encrypted: _Optional[bool] = ..., rule: _Optional[str] = ..., vni: _Optional[int] = ..., plane: _Optional[int] = ..., state: _Optional[_Union[StitchState, str]] = ..., detail: _Optional[str] = ..., created_at: _Optional[float] = ..., changed_at: _Optional[float] = ..., history: _Optional[_Iterable[str]] = ..., enforced_s: _Optional[float] = ..., rates: _Optional[_Iterable[_Union[EndRates, _Mapping]]] = ..., rtt_ms: _Optional[float] = ...) -> None: ...
+    probe_loss: float
+    def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., kind: _Optional[_Union[StitchKind, str]] = ..., src_site: _Optional[str] = ..., src_vnid: _Optional[int] = ..., dst_site: _Optional[str] = ..., dst_vnid: _Optional[int] = ..., src_host: _Optional[str] = ..., dst_host: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., encrypted: _Optional[bool] = ..., rule: _Optional[str] = ..., vni: _Optional[int] = ..., plane: _Optional[int] = ..., state: _Optional[_Union[StitchState, str]] = ..., detail: _Optional[str] = ..., created_at: _Optional[float] = ..., changed_at: _Optional[float] = ..., history: _Optional[_Iterable[str]] = ..., enforced_s: _Optional[float] = ..., rates: _Optional[_Iterable[_Union[EndRates, _Mapping]]] = ..., rtt_ms: _Optional[float] = ..., probe_loss: _Optional[float] = ...) -> None: ...
 
 class EndRates(_message.Message):
     __slots__ = ("site", "offered_mbps", "delivered_mbps", "time")
@@ -197,6 +199,16 @@ class GetStitchRequest(_message.Message):
     ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class AdjustStitchRequest(_message.Message):
+    __slots__ = ("id", "bandwidth_mbps", "enforce_timeout_s")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_MBPS_FIELD_NUMBER: _ClassVar[int]
+    ENFORCE_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    bandwidth_mbps: float
+    enforce_timeout_s: float
+    def __init__(self, id: _Optional[str] = ..., bandwidth_mbps: _Optional[float] = ..., enforce_timeout_s: _Optional[float] = ...) -> None: ...
 
 class ListStitchesRequest(_message.Message):
     __slots__ = ("tenant",)
@@ -257,8 +269,15 @@ class AdvertisedHost(_message.Message):
     def __init__(self, name: _Optional[str] = ..., mac: _Optional[str] = ..., ip: _Optional[str] = ..., vnid: _Optional[int] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class PlaneStatus(_message.Message):
-    __slots__ = ("plane", "address", "up", "available_mbps", "cost", "rtt_ms")
+    __slots__ = ("plane", "address", "up", "available_mbps", "cost", "rtt_ms", "loss")
     class RttMsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class LossEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -271,13 +290,15 @@ class PlaneStatus(_message.Message):
     AVAILABLE_MBPS_FIELD_NUMBER: _ClassVar[int]
     COST_FIELD_NUMBER: _ClassVar[int]
     RTT_MS_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
     plane: int
     address: str
     up: bool
     available_mbps: float
     cost: float
     rtt_ms: _containers.ScalarMap[str, float]
-    def __init__(self, plane: _Optional[int] = ..., address: _Optional[str] = ..., up: _Optional[bool] = ..., available_mbps: _Optional[float] = ..., cost: _Optional[float] = ..., rtt_ms: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    loss: _containers.ScalarMap[str, float]
+    def __init__(self, plane: _Optional[int] = ..., address: _Optional[str] = ..., up: _Optional[bool] = ..., available_mbps: _Optional[float] = ..., cost: _Optional[float] = ..., rtt_ms: _Optional[_Mapping[str, float]] = ..., loss: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class TunnelPort(_message.Message):
     __slots__ = ("stitch_id", "port")

@@ -49,6 +49,11 @@ class StitchingStub:
                 request_serializer=proto_dot_stitching__pb2.GetStitchRequest.SerializeToString,
                 response_deserializer=proto_dot_stitching__pb2.Stitch.FromString,
                 _registered_method=True)
+        self.AdjustStitch = channel.unary_unary(
+                '/foresight.stitching.v1.Stitching/AdjustStitch',
+                request_serializer=proto_dot_stitching__pb2.AdjustStitchRequest.SerializeToString,
+                response_deserializer=proto_dot_stitching__pb2.Stitch.FromString,
+                _registered_method=True)
         self.ListStitches = channel.unary_unary(
                 '/foresight.stitching.v1.Stitching/ListStitches',
                 request_serializer=proto_dot_stitching__pb2.ListStitchesRequest.SerializeToString,
@@ -97,6 +102,15 @@ class StitchingServicer:
 
     def GetStitch(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdjustStitch(self, request, context):
+        """Changes a bandwidth stitch's reserved rate: the policy and the underlay are asked
+        again (the stitch moves to another plane if its own cannot carry the new rate);
+        a refusal changes nothing.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -154,6 +168,11 @@ def add_StitchingServicer_to_server(servicer, server):
             'GetStitch': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStitch,
                     request_deserializer=proto_dot_stitching__pb2.GetStitchRequest.FromString,
+                    response_serializer=proto_dot_stitching__pb2.Stitch.SerializeToString,
+            ),
+            'AdjustStitch': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdjustStitch,
+                    request_deserializer=proto_dot_stitching__pb2.AdjustStitchRequest.FromString,
                     response_serializer=proto_dot_stitching__pb2.Stitch.SerializeToString,
             ),
             'ListStitches': grpc.unary_unary_rpc_method_handler(
@@ -262,6 +281,33 @@ class Stitching:
             target,
             '/foresight.stitching.v1.Stitching/GetStitch',
             proto_dot_stitching__pb2.GetStitchRequest.SerializeToString,
+            proto_dot_stitching__pb2.Stitch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdjustStitch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/foresight.stitching.v1.Stitching/AdjustStitch',
+            proto_dot_stitching__pb2.AdjustStitchRequest.SerializeToString,
             proto_dot_stitching__pb2.Stitch.FromString,
             options,
             channel_credentials,

@@ -109,7 +109,8 @@ def advertisement(msg: pb.Advertisement) -> Advertisement:
     return Advertisement(
         site=msg.site, dp_id=msg.dp_id,
         hosts=tuple(AdHost(h.name, h.mac.lower(), h.ip, h.vnid, h.tenant) for h in msg.hosts),
-        planes=tuple(Plane(p.plane, p.address, p.up, p.available_mbps, p.cost, dict(p.rtt_ms)) for p in msg.planes),
+        planes=tuple(Plane(p.plane, p.address, p.up, p.available_mbps, p.cost, dict(p.rtt_ms), dict(p.loss))
+                     for p in msg.planes),
         wg_public_key=msg.wg_public_key, tunnels=tuple((t.stitch_id, t.port) for t in msg.tunnels))
 
 
@@ -139,10 +140,22 @@ class StitchingServicer(pb_grpc.StitchingServicer):
             msg.enforced_s = enforced
             return msg
 
+    def AdjustStitch(self, request, context):
+        arrived = time.monotonic()
+        with _Status(context):
+            timeout_s = _number("enforce_timeout_s", request.enforce_timeout_s)
+            record = self.manager.adjust_bandwidth(request.id, request.bandwidth_mbps)
+            msg = _stitch_pb(record, self.manager.end_rates(record.id))
+            if timeout_s:
+                msg.enforced_s = wait_enforced(self.manager.core, arrived, timeout_s,
+                                               f"stitch {record.id!r} is adjusted and stays so")
+            return msg
+
     def GetStitch(self, request, context):
         with _Status(context):
             msg = _stitch_pb(self.manager.get(request.id), self.manager.end_rates(request.id))
             msg.rtt_ms = self.manager.rtt_ms(request.id) or 0.0
+            msg.probe_loss = self.manager.probe_loss(request.id) or 0.0
             return msg
 
     def ListStitches(self, request, context):
@@ -197,7 +210,7 @@ def _advertisement_pb(ad: Advertisement) -> pb.Advertisement:
         site=ad.site, dp_id=ad.dp_id,
         hosts=[pb.AdvertisedHost(name=h.name, mac=h.mac, ip=h.ip, vnid=h.vnid, tenant=h.tenant) for h in ad.hosts],
         planes=[pb.PlaneStatus(plane=p.plane, address=p.address, up=p.up, available_mbps=p.available_mbps,
-                               cost=p.cost, rtt_ms=p.rtt_ms) for p in ad.planes],
+                               cost=p.cost, rtt_ms=p.rtt_ms, loss=p.loss) for p in ad.planes],
         wg_public_key=ad.wg_public_key, tunnels=[pb.TunnelPort(stitch_id=i, port=n) for i, n in ad.tunnels])
 
 

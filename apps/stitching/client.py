@@ -30,6 +30,11 @@ class StitchingClient(ServiceClient):
             requirements=pb.Requirements(min_mbps=min_mbps, max_rtt_ms=max_rtt_ms), enforce_timeout_s=enforce_timeout_s)
         return self.stub.CreateStitch(request, timeout=self.timeout_s + max(0.0, enforce_timeout_s))
 
+    def adjust(self, stitch_id: str, bandwidth_mbps: float, enforce_timeout_s: float = 0.0) -> pb.Stitch:
+        return self.stub.AdjustStitch(pb.AdjustStitchRequest(id=stitch_id, bandwidth_mbps=bandwidth_mbps,
+                                                             enforce_timeout_s=enforce_timeout_s),
+                                      timeout=self.timeout_s + max(0.0, enforce_timeout_s))
+
     def get(self, stitch_id: str) -> pb.Stitch:
         return self.stub.GetStitch(pb.GetStitchRequest(id=stitch_id), timeout=self.timeout_s)
 

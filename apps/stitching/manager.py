@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -303,6 +304,35 @@ class StitchManager:
         self._await_confirmation()
         return self.get(record.id)
 
+    def adjust_bandwidth(self, stitch_id: str, mbps: float) -> StitchRecord:
+        """A bandwidth stitch's new rate, if the policy and the underlay allow it
+        (moving it to another plane if its own cannot carry it); else nothing changes."""
+        if not (mbps > 0 and math.isfinite(mbps)):
+            raise InvalidStitch(f"bandwidth_mbps: must be a finite number > 0, got {mbps}")
+        with self._lock:
+            record = self._record(stitch_id)
+            if record.kind != "bandwidth":
+                raise InvalidStitch(f"bandwidth_mbps: {stitch_id} is a {record.kind} stitch; only a bandwidth "
+                                    f"stitch reserves a rate")
+            verdict = self.policy.check(record.tenant, record.a_vnid, record.b_vnid, record.kind, mbps)
+            if not verdict.allowed:
+                raise StitchRefused(verdict)
+            need = max(record.min_mbps, mbps)
+            candidates = self.registry.candidates(record.a_site, record.b_site, need, record.max_rtt_ms or None,
+                                                  self._reserved(leave_out=record.id))
+            if not candidates:
+                raise NoPath(f"no underlay path between sites {record.a_site} and {record.b_site} offers "
+                             f"{need:g} Mbit/s besides what other stitches hold; {stitch_id} keeps {record.mbps:g}")
+            here = next((c for c in candidates if c.plane == record.plane), candidates[0])
+            old, old_plane = record.mbps, record.plane
+            record.mbps, record.plane, record.changed_at = mbps, here.plane, self.clock()
+            moved = f", moved from plane {old_plane} to {here.describe()}" if here.plane != old_plane else ""
+            self._step(record, f"bandwidth {old:g} -> {mbps:g} Mbit/s{moved}")
+            self._save(record)
+            self._event("ADJUSTED", record.id, f"bandwidth {old:g} -> {mbps:g} Mbit/s{moved}", record)
+        self.resync()
+        return self.get(stitch_id)
+
     def confirmed(self, stitch_id: str) -> StitchRecord:
         """The switches confirmed the stitch's flows: ESTABLISHED (unless it still waits
         for an encrypted tunnel or has no path)."""
@@ -359,6 +389,11 @@ class StitchManager:
             if r is None or not r.plane:
                 return None
             return next((c.rtt_ms for c in self.registry.candidates(r.a_site, r.b_site) if c.plane == r.plane), None)
+
+    def probe_loss(self, stitch_id: str) -> float | None:
+        with self._lock:
+            r = self.stitches.get(stitch_id)
+            return None if r is None or not r.plane else self.registry.probe_loss(r.a_site, r.b_site, r.plane)
 
     def metric_families(self) -> list:
         """Prometheus families for the controller's /metrics (read at scrape time)."""

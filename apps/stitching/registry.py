@@ -45,6 +45,7 @@ class Plane:
     available_mbps: float = 0.0
     cost: float = 1.0
     rtt_ms: dict[str, float] = field(default_factory=dict)     # peer site -> measured round trip
+    loss: dict[str, float] = field(default_factory=dict)       # peer site -> share of probes unanswered
 
     def __hash__(self) -> int:
         return hash((self.plane, self.address))
@@ -153,6 +154,17 @@ class Registry:
     def host(self, site: str, name: str) -> AdHost | None:
         ad = self.get(site)
         return None if ad is None else next((h for h in ad.hosts if h.name == name), None)
+
+    def probe_loss(self, a: str, b: str, plane: int) -> float | None:
+        """The share of probes between sites a and b on ``plane`` that went unanswered
+        (the mean of what the two ends measured), None if neither measured."""
+        values = []
+        for here, there in ((a, b), (b, a)):
+            ad = self.get(here)
+            p = next((p for p in ad.planes if p.plane == plane), None) if ad else None
+            if p is not None and there in p.loss:
+                values.append(p.loss[there])
+        return sum(values) / len(values) if values else None
 
     def candidates(self, a: str, b: str, min_mbps: float = 0.0, max_rtt_ms: float | None = None,
                    reserved: dict[tuple[str, int], float] | None = None) -> list[Candidate]:

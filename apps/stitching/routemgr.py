@@ -23,6 +23,7 @@ interval and logged once per outage; SIGTERM ends it.
 from __future__ import annotations
 
 import argparse
+import collections
 import ipaddress
 import json
 import logging
@@ -52,6 +53,7 @@ LOG = logging.getLogger("foresight.routemgr")
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 INTEGRATION_BRIDGE = "br-int"
 RTT_RE = re.compile(r"time=([0-9.]+) ms")
+PROBE_WINDOW = 10               # probe loss is over the last this many probes per peer and plane
 
 
 @dataclass(frozen=True)
@@ -286,6 +288,8 @@ class RouteManager:
         self.interval_s = interval_s
         self.peers: list[tuple[str, int, str]] = []
         self.rtt: dict[tuple[str, int], float] = {}
+        # (site, plane) -> the last PROBE_WINDOW probes, True if answered
+        self.answered: dict[tuple[str, int], collections.deque] = {}
         self._tx = CounterDeltas()
         self._used_mbps: dict[int, float] = {}
         self._stop = threading.Event()
@@ -299,9 +303,11 @@ class RouteManager:
             if rate is not None:
                 self._used_mbps[p.plane] = rate
             rtt = {site: ms for (site, plane), ms in self.rtt.items() if plane == p.plane}
+            loss = {site: 1.0 - sum(seen) / len(seen) for (site, plane), seen in self.answered.items()
+                    if plane == p.plane and seen}
             planes.append(pb.PlaneStatus(plane=p.plane, address=_address(p.bridge), up=self.db.link_up(p.uplink),
                                          available_mbps=max(0.0, p.capacity_mbps - self._used_mbps.get(p.plane, 0.0)),
-                                         cost=p.cost, rtt_ms=rtt))
+                                         cost=p.cost, rtt_ms=rtt, loss=loss))
         ad = pb.Advertisement(site=self.site, dp_id=self.db.dp_id() or 0, hosts=self.db.hosts(), planes=planes)
         if self.tunnels is not None:
             ad.wg_public_key = self.tunnels.public_key
@@ -328,6 +334,9 @@ class RouteManager:
             if self.tunnels.ports() != before:          # say so at once, not an interval later
                 self.stub.Advertise(self.advertisement(time.time()), timeout=max(1.0, self.interval_s))
         self.rtt = probe(self.peers)
+        for site, plane, _ in self.peers:
+            self.answered.setdefault((site, plane), collections.deque(maxlen=PROBE_WINDOW)).append(
+                (site, plane) in self.rtt)
         self._pin_neighbours()
         return True
 

@@ -140,7 +140,7 @@ def test_a_direct_stitch_joins_two_hosts_and_no_other(lab):
     _wait_ping(lab, "a-h2", "b-h2", False)
 
 
-def test_a_bandwidth_stitch_delivers_its_rate_of_more_offered(lab):
+def test_a_bandwidth_stitch_delivers_its_rate_of_more_offered_and_can_be_adjusted(lab):
     client = lab.stitching()
     stitch = client.create("acme", "bandwidth", 100, 200, bandwidth_mbps=5, enforce_timeout_s=10)
     try:
@@ -148,6 +148,13 @@ def test_a_bandwidth_stitch_delivers_its_rate_of_more_offered(lab):
         got = lab.iperf_udp("a-h1", "b-h1", 20)
         print(f"bandwidth stitch of 5 Mbit/s: {got:.2f} Mbit/s received of 20 offered")
         assert 4.5 <= got <= 5.5
+        adjusted = client.adjust(stitch.id, 8, enforce_timeout_s=10)
+        assert adjusted.bandwidth_mbps == 8
+        got = lab.iperf_udp("a-h1", "b-h1", 20)
+        print(f"adjusted to 8 Mbit/s: {got:.2f} Mbit/s received of 20 offered")
+        assert 7.2 <= got <= 8.8
+        rates = {e.site: e for e in client.get(stitch.id).rates}
+        assert rates["a"].offered_mbps > 0          # the stitch's meters measured what it carried
     finally:
         client.delete(stitch.id)
 

@@ -326,3 +326,21 @@ def test_round_trips_and_free_bandwidth_alone_do_not_resync_the_switches(env):
     assert env.m.registry.get("a").planes[0].available_mbps == 12.0     # the registry has the new figures
     env.m.advertise(_ad("a", up=(False, True)), env.now + 2)
     assert env.resyncs == resyncs + 1
+
+
+def test_a_bandwidth_stitch_is_adjusted_within_policy_and_capacity(env):
+    a = env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=5))
+    assert env.m.adjust_bandwidth(a.id, 8).mbps == 8
+    assert env.switch("a").meter_rate_kbps(dp_.meter_id_of(a.index)) == 8000
+    with pytest.raises(StitchRefused, match="at most 30 Mbit/s"):
+        env.m.adjust_bandwidth(a.id, 35)
+    assert env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=30)).plane == 1   # 32 of 40 were free
+    moved = env.m.adjust_bandwidth(a.id, 25)            # plane 1 has 10 left beside the 30: a moves
+    assert (moved.mbps, moved.plane) == (25, 2) and "moved from plane 1" in moved.history[-1]
+    assert env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=14)).plane == 2
+    with pytest.raises(NoPath, match="keeps 25"):
+        env.m.adjust_bandwidth(a.id, 30)                # plane 1: 10 free, plane 2: 26 beside the 14
+    assert (env.m.get(a.id).mbps, env.m.get(a.id).plane) == (25, 2)
+    plain = env.m.create(StitchRequest("acme", "segment", 100, 200))
+    with pytest.raises(InvalidStitch, match="only a bandwidth stitch"):
+        env.m.adjust_bandwidth(plain.id, 5)

@@ -77,3 +77,11 @@ def test_two_sites_cannot_claim_one_switch():
     reg.advertise(_ad("a", 1), 0.0)
     with pytest.raises(AdvertisementError, match="dp_id: 0x1 is site a's"):
         reg.advertise(_ad("b", 1), 0.0)
+
+
+def test_probe_loss_on_a_plane_is_the_mean_of_what_the_ends_measured():
+    reg = Registry(6.0)
+    reg.advertise(_ad("a", 1, planes=(Plane(1, "10.101.0.1", True, 40.0, 1.0, {}, {"b": 0.2}),)), 0.0)
+    reg.advertise(_ad("b", 2, planes=(Plane(1, "10.101.0.2", True, 40.0, 1.0, {}, {"a": 0.4}),)), 0.0)
+    assert reg.probe_loss("a", "b", 1) == pytest.approx(0.3)
+    assert reg.probe_loss("a", "b", 2) is None
