@@ -257,6 +257,33 @@ class StitchRuleConfig(_Strict):
         return value
 
 
+class PredictedStitchConfig(_Strict):
+    """A stitch made ahead of predicted traffic: when the forecast of the series
+    ``vnpair:<tenant>:<a_vnid>-<b_vnid>`` (fed by whoever knows that demand, e.g. an
+    orchestrator, through the predictor's Ingest) reaches ``open_mbps`` within the
+    horizon, the stitch is created (the policy still decides)."""
+
+    tenant: str = Field(min_length=1, max_length=64)
+    between: tuple[int, int]
+    kind: Literal["segment", "bandwidth"] = "segment"
+    mbps: float = Field(default=0.0, ge=0)                       # bandwidth stitches: the rate
+    open_mbps: float = Field(gt=0)
+
+    @field_validator("between")
+    @classmethod
+    def _vnids(cls, value):
+        for v in value:
+            if not 0 < v < 2**24:
+                raise ValueError(f"VNID {v} is outside 1..16777215")
+        return value
+
+    @model_validator(mode="after")
+    def _rate(self) -> "PredictedStitchConfig":
+        if (self.kind == "bandwidth") != (self.mbps > 0):
+            raise ValueError("mbps: a bandwidth stitch needs the rate to reserve, and only it has one")
+        return self
+
+
 class StitchingConfig(_Strict):
     """Virtual-network stitching across sites (``apps.stitching.app:provider``)."""
 
@@ -275,6 +302,7 @@ class StitchingConfig(_Strict):
     horizon_s: float = Field(default=300.0, gt=0)
     quantile: float = Field(default=0.9, gt=0, lt=1)
     policy: tuple[StitchRuleConfig, ...] = ()
+    predicted: tuple[PredictedStitchConfig, ...] = ()
 
     @field_validator("wg_inner_cidr")
     @classmethod

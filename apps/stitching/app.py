@@ -35,6 +35,7 @@ class StitchingApp(StitchManager):
 
     def _tick(self) -> None:
         self.expire()
+        self.open_predicted()
         self.check_idle()
 
     def grpc_services(self) -> list:
@@ -53,7 +54,7 @@ def provider(core, resync: Callable[[], None]) -> StitchingApp:
     store = StitchStore(settings.store_path) if settings.store_path else None
     app = StitchingApp(core, resync, settings, store)
     link = core.config.controller.predictor
-    if link.address and settings.idle_mbps:
+    if link.address and (settings.idle_mbps or settings.predicted):
         from predictors.client import PredictorClient
         app.predictor = PredictorClient(link.address, timeout_s=link.timeout_s)
     app.start()

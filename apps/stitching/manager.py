@@ -29,6 +29,11 @@ demand. Terminate: on request, or (``idle_mbps`` > 0) once its demand — foreca
 it as series ``stitch:<id>``), else measured — has stayed below ``idle_mbps`` for
 ``idle_after_s``.
 
+Ahead of traffic: ``stitching.predicted`` names VN pairs whose demand someone
+forecasts (series ``vnpair:<tenant>:<a>-<b>`` in the predictor); when the forecast
+``horizon_s`` ahead reaches the pair's ``open_mbps`` and no stitch joins the pair, one
+is created (``open_predicted``), and the idle rule ends it when demand is gone.
+
 Thread safety: ``self._lock`` guards the state; ``resync`` (which takes the core's
 lock and calls ``desired``) is only called without it.
 """
@@ -263,7 +268,7 @@ class StitchManager:
             return a, b, self.registry.candidates(a, b, max(req.min_mbps, req.mbps), req.max_rtt_ms or None,
                                                   self._reserved())
 
-    def create(self, req: StitchRequest) -> StitchRecord:
+    def create(self, req: StitchRequest, why: str = "on request") -> StitchRecord:
         self._check(req)
         verdict = self.policy.check(req.tenant, req.a_vnid, req.b_vnid, req.kind, req.mbps)
         if not verdict.allowed:
@@ -295,11 +300,11 @@ class StitchManager:
                 vni=self.settings.vni_base + index, index=index, plane=best.plane, state="ESTABLISHING",
                 detail="flows sent" if not verdict.encrypt else "waiting for both sites' encrypted tunnel",
                 created_at=now, changed_at=now)
-            self._step(record, f"created: {verdict.reason}; VNI {record.vni}, {best.describe()}")
+            self._step(record, f"created {why}: {verdict.reason}; VNI {record.vni}, {best.describe()}")
             self.stitches[record.id] = record
             self._save(record)
             self._event("CREATED", record.id, f"{req.kind} {a}/VN {req.a_vnid} <-> {b}/VN {req.b_vnid} on "
-                                              f"{best.describe()} (rule {verdict.rule})", record)
+                                              f"{best.describe()} (rule {verdict.rule}), {why}", record)
         self.resync()
         self._await_confirmation()
         return self.get(record.id)
@@ -450,6 +455,41 @@ class StitchManager:
                 except StitchNotFound:
                     pass
         return ended
+
+    def open_predicted(self, now: float | None = None) -> list[str]:
+        """Create the stitches ``stitching.predicted`` asks for whose pair's forecast
+        reaches ``open_mbps``; their ids. Without a predictor, nothing."""
+        import grpc
+        s = self.settings
+        if self.predictor is None or not s.predicted:
+            return []
+        now = self.clock() if now is None else now
+        series = {f"vnpair:{p.tenant}:{p.between[0]}-{p.between[1]}": p for p in s.predicted}
+        try:
+            response = self.predictor.forecast(list(series), [s.horizon_s], [s.quantile])
+        except grpc.RpcError as err:
+            LOG.warning("stitching: no forecasts for predicted stitches (%s)", err.code().name)
+            return []
+        opened = []
+        for fc in response.forecasts:
+            want = series.get(fc.series_id)
+            if want is None:
+                continue
+            value = next((q.value for q in fc.quantiles if abs(q.quantile - s.quantile) < 1e-9), fc.mean)
+            a, b = want.between
+            with self._lock:
+                joined = any(r.tenant == want.tenant and {r.a_vnid, r.b_vnid} == {a, b}
+                             for r in self.stitches.values())
+            if value < want.open_mbps or joined:
+                continue
+            req = StitchRequest(want.tenant, want.kind, a, b, mbps=want.mbps if want.kind == "bandwidth" else 0.0)
+            try:
+                record = self.create(req, why=f"forecast {value:.3g} Mbit/s {s.horizon_s:g} s ahead reaches "
+                                              f"{want.open_mbps:g}")
+                opened.append(record.id)
+            except StitchError as err:
+                LOG.warning("stitching: predicted stitch %s not made: %s", fc.series_id, err)
+        return opened
 
     def _forecast(self, measured: dict[str, float], now: float) -> dict[str, float]:
         import grpc

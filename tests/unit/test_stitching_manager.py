@@ -344,3 +344,30 @@ def test_a_bandwidth_stitch_is_adjusted_within_policy_and_capacity(env):
     plain = env.m.create(StitchRequest("acme", "segment", 100, 200))
     with pytest.raises(InvalidStitch, match="only a bandwidth stitch"):
         env.m.adjust_bandwidth(plain.id, 5)
+
+
+class PairPredictor(FakePredictor):
+    """Forecasts ``value`` for the VN-pair series."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def forecast(self, ids, horizons, quantiles):
+        return SimpleNamespace(forecasts=[SimpleNamespace(series_id=i, mean=self.value, quantiles=[
+            SimpleNamespace(quantile=quantiles[0], value=self.value)]) for i in ids])
+
+
+def test_a_stitch_is_made_ahead_of_forecast_demand_once():
+    predicted = [{"tenant": "acme", "between": [100, 200], "open_mbps": 2.0},
+                 {"tenant": "acme", "between": [100, 300], "open_mbps": 2.0}]
+    env = Env(predicted=predicted)
+    env.m.predictor = PairPredictor(1.0)
+    assert env.m.open_predicted(env.now) == []                      # below open_mbps
+    env.m.predictor.value = 3.0
+    (made,) = env.m.open_predicted(env.now)                         # 100-300 is refused by the policy
+    record = env.m.get(made)
+    assert (record.a_vnid, record.b_vnid, record.kind) == (100, 200, "segment")
+    assert "created forecast 3 Mbit/s 300 s ahead reaches 2" in record.history[0]
+    assert env.m.open_predicted(env.now) == []                      # the pair is joined already
+    assert env.send("a", A1, B1)[1] == [2]

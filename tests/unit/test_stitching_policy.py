@@ -63,3 +63,9 @@ def test_an_unknown_kind_is_an_error():
 def test_a_bad_rule_is_refused_naming_its_key(rules, key):
     with pytest.raises(ConfigError, match=rf"{key.replace('.', '[.]')}: "):
         parse(f"stitching:\n  policy: {rules}\n", source="c.yaml")
+
+
+def test_a_bad_predicted_stitch_is_refused_naming_its_key():
+    with pytest.raises(ConfigError, match=r"stitching[.]predicted[.]0: .*a bandwidth stitch needs the rate"):
+        parse("stitching:\n  predicted: [{tenant: t, between: [1, 2], kind: bandwidth, open_mbps: 1}]\n",
+              source="c.yaml")
