@@ -293,6 +293,11 @@ class StitchingConfig(_Strict):
     # Encrypted stitches: WireGuard links get /30s of this range and UDP ports from
     # wg_port_base (stitch index i: the i-th /30, port wg_port_base + i).
     wg_inner_cidr: str = "10.99.0.0/16"
+    # How encrypted stitches are encrypted: "wireguard" (a WireGuard link per stitch,
+    # what the lab runs) or "ovs-ipsec" (Open vSwitch IPsec on the stitch's tunnel
+    # ports: needs the kernel datapath and ovs-monitor-ipsec at every site; a site
+    # without them refuses the tunnel and the stitch carries nothing).
+    encryption: Literal["wireguard", "ovs-ipsec"] = "wireguard"
     wg_port_base: int = Field(default=51820, ge=1024, le=60000)
     # Terminate a stitch whose demand (forecast horizon_s ahead at quantile when a
     # predictor is connected, else measured) stays below idle_mbps for idle_after_s.

@@ -309,23 +309,25 @@ class TunnelPort(_message.Message):
     def __init__(self, stitch_id: _Optional[str] = ..., port: _Optional[str] = ...) -> None: ...
 
 class Advertisement(_message.Message):
-    __slots__ = ("site", "dp_id", "hosts", "planes", "wg_public_key", "tunnels")
+    __slots__ = ("site", "dp_id", "hosts", "planes", "wg_public_key", "tunnels", "tunnel_errors")
     SITE_FIELD_NUMBER: _ClassVar[int]
     DP_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTS_FIELD_NUMBER: _ClassVar[int]
     PLANES_FIELD_NUMBER: _ClassVar[int]
     WG_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     TUNNELS_FIELD_NUMBER: _ClassVar[int]
+    TUNNEL_ERRORS_FIELD_NUMBER: _ClassVar[int]
     site: str
     dp_id: int
     hosts: _containers.RepeatedCompositeFieldContainer[AdvertisedHost]
     planes: _containers.RepeatedCompositeFieldContainer[PlaneStatus]
     wg_public_key: str
     tunnels: _containers.RepeatedCompositeFieldContainer[TunnelPort]
-    def __init__(self, site: _Optional[str] = ..., dp_id: _Optional[int] = ..., hosts: _Optional[_Iterable[_Union[AdvertisedHost, _Mapping]]] = ..., planes: _Optional[_Iterable[_Union[PlaneStatus, _Mapping]]] = ..., wg_public_key: _Optional[str] = ..., tunnels: _Optional[_Iterable[_Union[TunnelPort, _Mapping]]] = ...) -> None: ...
+    tunnel_errors: _containers.RepeatedCompositeFieldContainer[TunnelError]
+    def __init__(self, site: _Optional[str] = ..., dp_id: _Optional[int] = ..., hosts: _Optional[_Iterable[_Union[AdvertisedHost, _Mapping]]] = ..., planes: _Optional[_Iterable[_Union[PlaneStatus, _Mapping]]] = ..., wg_public_key: _Optional[str] = ..., tunnels: _Optional[_Iterable[_Union[TunnelPort, _Mapping]]] = ..., tunnel_errors: _Optional[_Iterable[_Union[TunnelError, _Mapping]]] = ...) -> None: ...
 
 class EncryptedTunnel(_message.Message):
-    __slots__ = ("stitch_id", "vni", "peer_site", "peer_public_key", "peer_endpoint", "inner_address", "peer_inner_address", "interface", "listen_port", "port")
+    __slots__ = ("stitch_id", "vni", "peer_site", "peer_public_key", "peer_endpoint", "inner_address", "peer_inner_address", "interface", "listen_port", "port", "mode", "psk", "local_endpoint")
     STITCH_ID_FIELD_NUMBER: _ClassVar[int]
     VNI_FIELD_NUMBER: _ClassVar[int]
     PEER_SITE_FIELD_NUMBER: _ClassVar[int]
@@ -336,6 +338,9 @@ class EncryptedTunnel(_message.Message):
     INTERFACE_FIELD_NUMBER: _ClassVar[int]
     LISTEN_PORT_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    PSK_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     stitch_id: str
     vni: int
     peer_site: str
@@ -346,7 +351,18 @@ class EncryptedTunnel(_message.Message):
     interface: str
     listen_port: int
     port: str
-    def __init__(self, stitch_id: _Optional[str] = ..., vni: _Optional[int] = ..., peer_site: _Optional[str] = ..., peer_public_key: _Optional[str] = ..., peer_endpoint: _Optional[str] = ..., inner_address: _Optional[str] = ..., peer_inner_address: _Optional[str] = ..., interface: _Optional[str] = ..., listen_port: _Optional[int] = ..., port: _Optional[str] = ...) -> None: ...
+    mode: str
+    psk: str
+    local_endpoint: str
+    def __init__(self, stitch_id: _Optional[str] = ..., vni: _Optional[int] = ..., peer_site: _Optional[str] = ..., peer_public_key: _Optional[str] = ..., peer_endpoint: _Optional[str] = ..., inner_address: _Optional[str] = ..., peer_inner_address: _Optional[str] = ..., interface: _Optional[str] = ..., listen_port: _Optional[int] = ..., port: _Optional[str] = ..., mode: _Optional[str] = ..., psk: _Optional[str] = ..., local_endpoint: _Optional[str] = ...) -> None: ...
+
+class TunnelError(_message.Message):
+    __slots__ = ("stitch_id", "reason")
+    STITCH_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    stitch_id: str
+    reason: str
+    def __init__(self, stitch_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class PeerAddress(_message.Message):
     __slots__ = ("site", "plane", "address")

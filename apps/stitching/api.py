@@ -111,7 +111,8 @@ def advertisement(msg: pb.Advertisement) -> Advertisement:
         hosts=tuple(AdHost(h.name, h.mac.lower(), h.ip, h.vnid, h.tenant) for h in msg.hosts),
         planes=tuple(Plane(p.plane, p.address, p.up, p.available_mbps, p.cost, dict(p.rtt_ms), dict(p.loss))
                      for p in msg.planes),
-        wg_public_key=msg.wg_public_key, tunnels=tuple((t.stitch_id, t.port) for t in msg.tunnels))
+        wg_public_key=msg.wg_public_key, tunnels=tuple((t.stitch_id, t.port) for t in msg.tunnels),
+        tunnel_errors=tuple((e.stitch_id, e.reason) for e in msg.tunnel_errors))
 
 
 class StitchingServicer(pb_grpc.StitchingServicer):

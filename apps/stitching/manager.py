@@ -43,6 +43,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+import secrets
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -122,6 +123,9 @@ class TunnelOrder:
     interface: str
     listen_port: int
     port: str
+    mode: str = "wireguard"
+    psk: str = ""
+    local_endpoint: str = ""
 
 
 @dataclass(frozen=True)
@@ -201,6 +205,7 @@ class StitchManager:
             # Round trips and free bandwidth change every time; only what the switches
             # or the stitches' planes depend on calls for a sync.
             changed = before is None or _shape(before) != _shape(ad)
+            self._note_tunnel_errors(ad, now)
             if changed:
                 if self.store is not None:
                     self.store.put_site(ad.site, ad.to_dict())
@@ -242,6 +247,13 @@ class StitchManager:
                 first = site == r.a_site
                 peer = self.registry.get(r.b_site if first else r.a_site)
                 endpoint = next((p.address for p in peer.planes if p.plane == r.plane), "") if peer else ""
+                if self.settings.encryption == "ovs-ipsec":
+                    me = self.registry.get(site)
+                    local = next((p.address for p in me.planes if p.plane == r.plane), "") if me else ""
+                    if peer and endpoint and local:
+                        out.append(TunnelOrder(r.id, r.vni, peer.site, "", endpoint, "", "", "", 0, f"vxe{r.index}",
+                                               "ovs-ipsec", r.psk, local))
+                    continue
                 if not (peer and peer.wg_public_key and endpoint) or 4 * r.index + 3 >= net.num_addresses:
                     continue
                 base = net.network_address + 4 * r.index
@@ -298,6 +310,7 @@ class StitchManager:
                 b_site=b, b_vnid=req.b_vnid, a_host=req.a_host, b_host=req.b_host, mbps=req.mbps,
                 min_mbps=req.min_mbps, max_rtt_ms=req.max_rtt_ms, encrypted=verdict.encrypt, rule=verdict.rule,
                 vni=self.settings.vni_base + index, index=index, plane=best.plane, state="ESTABLISHING",
+                psk=secrets.token_hex(24) if verdict.encrypt and self.settings.encryption == "ovs-ipsec" else "",
                 detail="flows sent" if not verdict.encrypt else "waiting for both sites' encrypted tunnel",
                 created_at=now, changed_at=now)
             self._step(record, f"created {why}: {verdict.reason}; VNI {record.vni}, {best.describe()}")
@@ -672,6 +685,21 @@ class StitchManager:
                 record.state = "ESTABLISHING"
             self._save(record)
             self._event("ADJUSTED", record.id, f"{why}: now on {candidates[0].describe()}", record)
+
+    def _note_tunnel_errors(self, ad: Advertisement, now: float) -> None:
+        """A site that could not build a stitch's encrypted tunnel says why: the stitch
+        (which carries nothing until both tunnels are up) says so too."""
+        for stitch_id, reason in ad.tunnel_errors:
+            record = self.stitches.get(stitch_id)
+            detail = f"site {ad.site} cannot build the encrypted tunnel: {reason}"
+            if record is not None and record.state == "ESTABLISHING" and detail not in record.detail:
+                others = [d for d in record.detail.split("; ") if d.startswith("site ") and
+                          not d.startswith(f"site {ad.site} ")]
+                record.detail = "; ".join(sorted(others + [detail]))
+                record.changed_at = now
+                self._step(record, detail)
+                self._save(record)
+                self._event("ADJUSTED", record.id, detail, record)
 
     def _set_state(self, record: StitchRecord, state: str, why: str, now: float) -> None:
         record.state, record.detail, record.changed_at = state, why, now

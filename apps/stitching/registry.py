@@ -59,6 +59,7 @@ class Advertisement:
     planes: tuple[Plane, ...] = ()
     wg_public_key: str = ""          # for encrypted stitches (WireGuard), "" if it cannot
     tunnels: tuple[tuple[str, str], ...] = ()    # (stitch id, switch port) of its encrypted tunnels
+    tunnel_errors: tuple[tuple[str, str], ...] = ()  # (stitch id, why it did not build its tunnel)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,7 +68,7 @@ class Advertisement:
     def from_dict(cls, d: dict) -> "Advertisement":
         return cls(d["site"], d["dp_id"], tuple(AdHost(**h) for h in d.get("hosts", ())),
                    tuple(Plane(**p) for p in d.get("planes", ())), d.get("wg_public_key", ""),
-                   tuple(tuple(t) for t in d.get("tunnels", ())))
+                   tuple(tuple(t) for t in d.get("tunnels", ())), tuple(tuple(t) for t in d.get("tunnel_errors", ())))
 
     def check(self) -> None:
         if not self.site:

@@ -27,6 +27,7 @@ import collections
 import ipaddress
 import json
 import logging
+import os
 import re
 import signal
 import subprocess
@@ -181,7 +182,14 @@ class Tunnels:
     """The site's encrypted tunnels, kept as the controller orders: per encrypted
     stitch a WireGuard link to the peer site (``wireguard-go``, a child process) and a
     kernel VXLAN device over it, added to br-int (LAB.md: Open vSwitch's own tunnels
-    cannot leave through a WireGuard device). The private key stays in ``state_dir``."""
+    cannot leave through a WireGuard device). The private key stays in ``state_dir``.
+
+    An ``ovs-ipsec`` order is an Open vSwitch VXLAN port with the stitch's key,
+    endpoints and pre-shared key (``options:psk``), which ovs-monitor-ipsec turns into
+    IPsec. It is only built where that can work: br-int on the kernel datapath and
+    ovs-monitor-ipsec running for this OVSDB; elsewhere the order is refused and the
+    reason goes back to the controller (``errors``), so the stitch carries nothing
+    rather than plaintext."""
 
     def __init__(self, db: str, state_dir: Path):
         self.db = db
@@ -196,18 +204,36 @@ class Tunnels:
                                          text=True, check=True).stdout.strip()
         self.kept: dict[str, pb.EncryptedTunnel] = {}
         self.procs: dict[str, subprocess.Popen] = {}
+        self.errors: dict[str, str] = {}            # stitch id -> why its tunnel was not built
 
     def ports(self) -> list[pb.TunnelPort]:
         return [pb.TunnelPort(stitch_id=i, port=t.port) for i, t in sorted(self.kept.items())]
 
+    def ipsec_problems(self) -> list[str]:
+        """What keeps Open vSwitch IPsec from working at this site."""
+        problems = []
+        kind = subprocess.run(["ovs-vsctl", f"--db={self.db}", "get", "bridge", INTEGRATION_BRIDGE, "datapath_type"],
+                              capture_output=True, text=True).stdout.strip().strip('"')
+        if kind not in ("", "system"):
+            problems.append(f"{INTEGRATION_BRIDGE} is on the {kind} datapath (OVS IPsec needs the kernel one)")
+        rundir = Path(self.db.removeprefix("unix:")).parent
+        pidfile = rundir / "ovs-monitor-ipsec.pid"
+        try:
+            os.kill(int(pidfile.read_text().strip()), 0)
+        except (OSError, ValueError):
+            problems.append(f"ovs-monitor-ipsec is not running ({pidfile})")
+        return problems
+
     def apply(self, orders) -> None:
         wanted = {t.stitch_id: t for t in orders}
+        self.errors = {i: e for i, e in self.errors.items() if i in wanted}
         for stitch_id in [i for i in self.kept if i not in wanted]:
             self._remove(self.kept.pop(stitch_id))
         for stitch_id, order in wanted.items():
             if self.kept.get(stitch_id) == order:
                 continue
             old = self.kept.pop(stitch_id, None)
+            said = self.errors.get(stitch_id)
             try:
                 if old is not None and (old.interface, old.port, old.vni) != (order.interface, order.port, order.vni):
                     self._remove(old)
@@ -217,9 +243,21 @@ class Tunnels:
                 LOG.info("encrypted tunnel for %s: %s over %s to %s (%s)", stitch_id, order.port, order.interface,
                          order.peer_site, order.peer_endpoint)
             except (RuntimeError, OSError) as err:
-                LOG.error("encrypted tunnel for %s not built: %s", stitch_id, err)
+                self.errors[stitch_id] = str(err)
+                if said != str(err):                    # once per reason, not every second
+                    LOG.error("encrypted tunnel for %s not built: %s", stitch_id, err)
 
     def _ensure(self, t, old) -> None:
+        if t.mode == "ovs-ipsec":
+            problems = self.ipsec_problems()
+            if problems:
+                self.errors[t.stitch_id] = "; ".join(problems)
+                raise RuntimeError(self.errors[t.stitch_id])
+            _cmd("ovs-vsctl", f"--db={self.db}", "--may-exist", "add-port", INTEGRATION_BRIDGE, t.port, "--", "set",
+                 "interface", t.port, "type=vxlan", f"options:remote_ip={t.peer_endpoint}",
+                 f"options:local_ip={t.local_endpoint}", f"options:key={t.vni}", f"options:psk={t.psk}")
+            self.errors.pop(t.stitch_id, None)
+            return
         dev = Path("/sys/class/net") / t.interface
         if t.interface not in self.procs or self.procs[t.interface].poll() is not None:
             self.procs[t.interface] = subprocess.Popen(["wireguard-go", "-f", t.interface],
@@ -244,6 +282,11 @@ class Tunnels:
         _cmd("ovs-vsctl", f"--db={self.db}", "--may-exist", "add-port", INTEGRATION_BRIDGE, t.port)
 
     def _remove(self, t) -> None:
+        if t.mode == "ovs-ipsec":
+            subprocess.run(["ovs-vsctl", f"--db={self.db}", "--if-exists", "del-port", INTEGRATION_BRIDGE, t.port],
+                           capture_output=True)
+            LOG.info("encrypted tunnel for %s removed", t.stitch_id)
+            return
         for args in (("ovs-vsctl", f"--db={self.db}", "--if-exists", "del-port", INTEGRATION_BRIDGE, t.port),
                      ("ip", "link", "del", t.port), ("ip", "link", "del", t.interface)):
             subprocess.run(list(args), capture_output=True)
@@ -312,6 +355,7 @@ class RouteManager:
         if self.tunnels is not None:
             ad.wg_public_key = self.tunnels.public_key
             ad.tunnels.extend(self.tunnels.ports())
+            ad.tunnel_errors.extend(pb.TunnelError(stitch_id=i, reason=r) for i, r in sorted(self.tunnels.errors.items()))
         return ad
 
     def step(self) -> bool:
@@ -329,9 +373,9 @@ class RouteManager:
         self._failing = False
         self.peers = [(p.site, p.plane, p.address) for p in answer.peers]
         if self.tunnels is not None:
-            before = self.tunnels.ports()
+            before = (self.tunnels.ports(), dict(self.tunnels.errors))
             self.tunnels.apply(answer.tunnels)
-            if self.tunnels.ports() != before:          # say so at once, not an interval later
+            if (self.tunnels.ports(), self.tunnels.errors) != before:      # say so at once, not an interval later
                 self.stub.Advertise(self.advertisement(time.time()), timeout=max(1.0, self.interval_s))
         self.rtt = probe(self.peers)
         for site, plane, _ in self.peers:

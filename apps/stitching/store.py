@@ -44,6 +44,7 @@ class StitchRecord:
     min_mbps: float = 0.0               # requirements the path must meet
     max_rtt_ms: float = 0.0             # 0: none
     encrypted: bool = False
+    psk: str = ""                       # ovs-ipsec encryption: the stitch's pre-shared key
     rule: str = ""                      # the policy rule that allowed it
     vni: int = 0
     index: int = 0

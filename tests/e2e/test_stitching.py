@@ -207,3 +207,28 @@ def test_a_stitch_survives_a_controller_restart(lab):
         assert lab.ping("b-h2", "a-h2")
     finally:
         client.delete("kept")
+
+
+def test_with_ovs_ipsec_a_site_that_cannot_do_it_refuses_and_nothing_flows_in_plaintext():
+    """Production mode (stitching.encryption: ovs-ipsec) on machines without the kernel
+    datapath and ovs-monitor-ipsec: both sites refuse the tunnel and say why; the
+    stitch carries nothing. (That OVS IPsec encrypts cannot be seen here: LAB.md.)"""
+    lab = SitesLab(default_spec(), policy=POLICY, controller_config={"stitching": {"encryption": "ovs-ipsec"}})
+    lab.start()
+    try:
+        client = lab.stitching()
+        stitch = client.create("acme", "segment", 101, 200)
+        assert stitch.encrypted
+        deadline = time.monotonic() + 15
+        while not all(f"site {s} cannot build the encrypted tunnel" in client.get(stitch.id).detail for s in "ab"):
+            assert time.monotonic() < deadline, client.get(stitch.id).detail
+            time.sleep(0.2)
+        detail = client.get(stitch.id).detail
+        assert "netdev datapath" in detail and "ovs-monitor-ipsec is not running" in detail
+        assert client.get(stitch.id).state == pb.STATE_ESTABLISHING
+        assert not lab.ping("a-h3", "b-h1")
+        assert not any("vxe" in site.vsctl("list-ports", "br-int") for site in lab.sites.values())
+        flows = _flows(lab)
+        assert not any("cookie=0xf08000000000001" in line for lines in flows.values() for line in lines)
+    finally:
+        lab.stop()

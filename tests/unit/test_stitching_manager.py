@@ -371,3 +371,18 @@ def test_a_stitch_is_made_ahead_of_forecast_demand_once():
     assert "created forecast 3 Mbit/s 300 s ahead reaches 2" in record.history[0]
     assert env.m.open_predicted(env.now) == []                      # the pair is joined already
     assert env.send("a", A1, B1)[1] == [2]
+
+
+def test_ovs_ipsec_orders_carry_a_key_and_a_sites_refusal_shows_on_the_stitch():
+    env = Env(encryption="ovs-ipsec")
+    record = env.m.create(StitchRequest("acme", "segment", 101, 200))
+    (order,) = env.m.tunnels_for("a")
+    assert (order.mode, order.peer_endpoint, order.local_endpoint, order.vni) == \
+        ("ovs-ipsec", "10.101.0.2", "10.101.0.1", record.vni)
+    assert len(order.psk) == 48 and env.m.tunnels_for("b")[0].psk == order.psk      # one key, both ends
+    env.m.advertise(Advertisement("a", DP["a"], HOSTS["a"], _ad("a").planes,
+                                  tunnel_errors=((record.id, "ovs-monitor-ipsec is not running"),)), env.now)
+    got = env.m.get(record.id)
+    assert got.state == "ESTABLISHING"
+    assert got.detail == "site a cannot build the encrypted tunnel: ovs-monitor-ipsec is not running"
+    assert env.send("a", A3, B1) == (None, [])
