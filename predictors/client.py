@@ -10,6 +10,11 @@ from proto import predictor_pb2 as pb
 from proto import predictor_pb2_grpc as pb_grpc
 
 
+def quantile_value(forecast, quantile: float) -> float:
+    """A ``Forecast``'s value at ``quantile`` (one the request asked for), else its mean."""
+    return next((q.value for q in forecast.quantiles if abs(q.quantile - quantile) < 1e-9), forecast.mean)
+
+
 class PredictorClient(ServiceClient):
     stub_class = pb_grpc.PredictorStub
     what = "prediction service"

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import subprocess
 import sys
 import threading
@@ -36,6 +37,8 @@ from pathlib import Path
 
 import grpc
 
+from apps.stitching import dataplane as stitching
+from controller import cookies
 from topologies.lab import ROOT, write_report
 from topologies.sites import SitesLab, default_spec
 from topologies.udp_probe import both_ways, loss_windows
@@ -71,14 +74,18 @@ def _probe_through(lab: SitesLab, a: str, b: str, action, rate_hz: float, durati
 
 
 def _leftovers(lab: SitesLab) -> list[str]:
+    """What any stitch left on the sites: WireGuard links, VXLAN ports, flows or meters
+    of the stitching app other than the sites' own L2 flows (by cookie and meter id)."""
     left = []
     for name, site in lab.sites.items():
         links = site.exec("ip", "-o", "link", "show", check=False).stdout
         left += [f"{name}: {word}" for word in ("wgs", "vxe") if word in links]
-        flows = site.ofctl("dump-flows", options=("--no-stats",))
-        left += [f"{name}: a stitch flow" for line in flows.splitlines() if "cookie=0xf08" in line and "0xf08000000000000," not in line]
-        meters = site.ofctl("dump-meters")
-        left += [f"{name}: meter {line.split()[0]}" for line in meters.splitlines() if line.startswith("meter=1342")]
+        for cookie in re.findall(r"cookie=(0x[0-9a-f]+)", site.ofctl("dump-flows", options=("--no-stats",))):
+            if cookies.owner_of(int(cookie, 16)) == stitching.OWNER and int(cookie, 16) != stitching.SITE_COOKIE:
+                left.append(f"{name}: flow with cookie {cookie}")
+        for meter in re.findall(r"^meter=(\d+)", site.ofctl("dump-meters"), flags=re.M):
+            if cookies.id_owner(int(meter)) == stitching.OWNER:
+                left.append(f"{name}: meter {meter}")
     return left
 
 

@@ -33,6 +33,7 @@ import grpc
 from apps.slices.manager import SliceManager, SliceView
 from apps.slices.scaling import Forecast, ScalingDecision
 from controller.config import ClockConfig
+from predictors.client import quantile_value
 from controller.stepper import GridStepper
 
 LOG = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class Autoscaler:
         out = {}
         for fc in response.forecasts:
             q = quantile_of.get(fc.series_id)
-            value = next((qv.value for qv in fc.quantiles if abs(qv.quantile - q) < 1e-9), fc.mean)
+            value = quantile_value(fc, q)
             out[fc.series_id[len(SERIES_PREFIX):]] = Forecast(max(0.0, value), fc.horizon_s)
             if fc.degraded:
                 LOG.debug("%s: degraded forecast (%s)", fc.series_id, fc.degraded_reason)

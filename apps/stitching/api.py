@@ -9,6 +9,7 @@ naming the field, and changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import queue
@@ -47,20 +48,15 @@ _STATES = {"ESTABLISHING": pb.STATE_ESTABLISHING, "ESTABLISHED": pb.STATE_ESTABL
            "DEGRADED": pb.STATE_DEGRADED}
 
 
-class _Status:
+@contextlib.contextmanager
+def _status(context: grpc.ServicerContext):
     """status_for, and for a refusal the rule as trailing metadata first."""
-
-    def __init__(self, context: grpc.ServicerContext):
-        self.context = context
-        self._inner = status_for(context, _CODES)
-
-    def __enter__(self):
-        return self._inner.__enter__()
-
-    def __exit__(self, kind, err, tb):
-        if isinstance(err, StitchRefused):
-            self.context.set_trailing_metadata(((RULE_METADATA, err.verdict.rule),))
-        return self._inner.__exit__(kind, err, tb)
+    with status_for(context, _CODES):
+        try:
+            yield
+        except StitchRefused as err:
+            context.set_trailing_metadata(((RULE_METADATA, err.verdict.rule),))
+            raise
 
 
 def _number(name: str, value: float) -> float:
@@ -120,7 +116,7 @@ class StitchingServicer(pb_grpc.StitchingServicer):
         self.manager = manager
 
     def QueryStitchAvailability(self, request, context):
-        with _Status(context):
+        with _status(context):
             kind = "bandwidth" if request.bandwidth_mbps else "segment"
             a, b, candidates = self.manager.query(_request(request, kind, with_id=False))
         return pb.StitchAvailability(src_site=a, dst_site=b, paths=[
@@ -129,7 +125,7 @@ class StitchingServicer(pb_grpc.StitchingServicer):
 
     def CreateStitch(self, request, context):
         arrived = time.monotonic()
-        with _Status(context):
+        with _status(context):
             timeout_s = _number("enforce_timeout_s", request.enforce_timeout_s)
             record = self.manager.create(_request(request, _kind(request.kind)))
             enforced = 0.0
@@ -143,7 +139,7 @@ class StitchingServicer(pb_grpc.StitchingServicer):
 
     def AdjustStitch(self, request, context):
         arrived = time.monotonic()
-        with _Status(context):
+        with _status(context):
             timeout_s = _number("enforce_timeout_s", request.enforce_timeout_s)
             record = self.manager.adjust_bandwidth(request.id, request.bandwidth_mbps)
             msg = _stitch_pb(record, self.manager.end_rates(record.id))
@@ -153,7 +149,7 @@ class StitchingServicer(pb_grpc.StitchingServicer):
             return msg
 
     def GetStitch(self, request, context):
-        with _Status(context):
+        with _status(context):
             msg = _stitch_pb(self.manager.get(request.id), self.manager.end_rates(request.id))
             msg.rtt_ms = self.manager.rtt_ms(request.id) or 0.0
             msg.probe_loss = self.manager.probe_loss(request.id) or 0.0
@@ -164,7 +160,7 @@ class StitchingServicer(pb_grpc.StitchingServicer):
                                                  for r in self.manager.list(request.tenant)])
 
     def DeleteStitch(self, request, context):
-        with _Status(context):
+        with _status(context):
             return pb.DeleteStitchResponse(stitch=_stitch_pb(self.manager.delete(request.id)))
 
     def WatchStitches(self, request, context):
@@ -193,7 +189,7 @@ class StitchingServicer(pb_grpc.StitchingServicer):
             self.manager.bus.unsubscribe(sub)
 
     def Advertise(self, request, context):
-        with _Status(context):
+        with _status(context):
             ad = advertisement(request)
             self.manager.advertise(ad)
             peers = [pb.PeerAddress(site=site, plane=plane, address=address)

@@ -49,6 +49,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
+import grpc
+
 from apps.stitching import dataplane as dp_
 from apps.stitching.policy import StitchPolicy, Verdict
 from apps.stitching.registry import Advertisement, AdvertisementError, Candidate, Registry
@@ -57,6 +59,7 @@ from controller.config import STITCH_KINDS, StitchingConfig
 from controller.desired import Desired
 from controller.events import EventBus
 from controller.telemetry import CounterDeltas
+from predictors.client import quantile_value
 
 LOG = logging.getLogger(__name__)
 
@@ -469,26 +472,30 @@ class StitchManager:
                     pass
         return ended
 
+    def _forecasts(self, series_ids) -> dict[str, float]:
+        """The forecasts ``horizon_s`` ahead at ``quantile`` of these series (grpc.RpcError
+        if the predictor cannot answer)."""
+        s = self.settings
+        response = self.predictor.forecast(list(series_ids), [s.horizon_s], [s.quantile])
+        return {fc.series_id: max(0.0, quantile_value(fc, s.quantile)) for fc in response.forecasts}
+
     def open_predicted(self, now: float | None = None) -> list[str]:
         """Create the stitches ``stitching.predicted`` asks for whose pair's forecast
         reaches ``open_mbps``; their ids. Without a predictor, nothing."""
-        import grpc
         s = self.settings
         if self.predictor is None or not s.predicted:
             return []
-        now = self.clock() if now is None else now
         series = {f"vnpair:{p.tenant}:{p.between[0]}-{p.between[1]}": p for p in s.predicted}
         try:
-            response = self.predictor.forecast(list(series), [s.horizon_s], [s.quantile])
+            forecasts = self._forecasts(series)
         except grpc.RpcError as err:
             LOG.warning("stitching: no forecasts for predicted stitches (%s)", err.code().name)
             return []
         opened = []
-        for fc in response.forecasts:
-            want = series.get(fc.series_id)
+        for series_id, value in sorted(forecasts.items()):
+            want = series.get(series_id)
             if want is None:
                 continue
-            value = next((q.value for q in fc.quantiles if abs(q.quantile - s.quantile) < 1e-9), fc.mean)
             a, b = want.between
             with self._lock:
                 joined = any(r.tenant == want.tenant and {r.a_vnid, r.b_vnid} == {a, b}
@@ -501,16 +508,15 @@ class StitchManager:
                                               f"{want.open_mbps:g}")
                 opened.append(record.id)
             except StitchError as err:
-                LOG.warning("stitching: predicted stitch %s not made: %s", fc.series_id, err)
+                LOG.warning("stitching: predicted stitch %s not made: %s", series_id, err)
         return opened
 
     def _forecast(self, measured: dict[str, float], now: float) -> dict[str, float]:
-        import grpc
         s = self.settings
         ids = {f"stitch:{i}": i for i in measured}
         try:
             self.predictor.ingest([(sid, now, measured[i]) for sid, i in ids.items()], labels={"kind": "stitch"})
-            response = self.predictor.forecast(list(ids), [s.horizon_s], [s.quantile])
+            forecasts = self._forecasts(ids)
         except grpc.RpcError as err:
             if self.demand_basis != "measured":
                 LOG.warning("stitching: predictor unreachable (%s); idle checks on measured demand",
@@ -518,12 +524,7 @@ class StitchManager:
             self.demand_basis = "measured"
             return {}
         self.demand_basis = f"forecast (q{s.quantile:g}, {s.horizon_s:g} s ahead)"
-        out = {}
-        for fc in response.forecasts:
-            value = next((q.value for q in fc.quantiles if abs(q.quantile - s.quantile) < 1e-9), fc.mean)
-            if fc.series_id in ids:
-                out[ids[fc.series_id]] = max(0.0, value)
-        return out
+        return {ids[sid]: value for sid, value in forecasts.items() if sid in ids}
 
     def get(self, stitch_id: str) -> StitchRecord:
         with self._lock:

@@ -57,6 +57,7 @@ from apps.te.paths import CAPACITY, WEIGHT, k_shortest_paths
 from controller.config import ClockConfig, TeConfig
 from controller.desired import Desired
 from controller.stepper import GridStepper
+from predictors.client import quantile_value
 
 LOG = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ class TrafficEngineer:
             od = by_name.get(fc.series_id)
             if od is None:
                 continue
-            value = next((qv.value for qv in fc.quantiles if abs(qv.quantile - q) < 1e-9), fc.mean)
+            value = quantile_value(fc, q)
             if math.isfinite(value):
                 out[od] = max(0.0, float(value))
         return out
