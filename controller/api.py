@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import grpc
 
+from controller.appbase import CoreView
 from controller.core import ControllerCore, InvalidArgument, NotFound, SwitchLost
-from controller.events import Event
+from controller.events import Event, Subscription
 from proto import controller_pb2 as pb
 from proto import controller_pb2_grpc as pb_grpc
 from proto.serving import build_server, status_for
@@ -103,27 +104,40 @@ class ControllerServicer(pb_grpc.ControllerServicer):
             kinds.add(pb.EventKind.Name(kind))
         sub = self.core.bus.subscribe(frozenset(kinds))
         try:
-            while context.is_active() and not self.stopping:
-                try:
-                    event = sub.events.get(timeout=0.5)
-                except queue.Empty:
-                    if sub.overflowed:      # dropped by the bus and drained: say so
-                        break
-                    continue
-                if event is None:
-                    return
-                yield _event_pb(event, self.core)
-            if sub.overflowed:
-                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "watcher fell behind; resubscribe")
+            yield from stream(sub, context, lambda e: _event_pb(e, self.core), lambda: self.stopping)
         finally:
             self.core.bus.unsubscribe(sub)
 
     def GetStatus(self, request, context):
         core = self.core
         with core.lock:
-            return pb.Status(uptime_s=time.time() - self.started_at, mode=core.predictor_mode,
+            return pb.Status(uptime_s=time.time() - self.started_at, mode=core.mode(),
                              switches=len(core.switches), links=core.topology.graph.number_of_edges(),
                              hosts=len(core.hosts), counters={k: int(v) for k, v in core.counters.items()})
+
+
+WATCH_POLL_S = 0.5      # how often a quiet Watch* stream checks its client is still there
+
+
+def stream(sub: Subscription, context: grpc.ServicerContext, to_pb: Callable[[Event], object],
+           stopping: Callable[[], bool] = lambda: False) -> Iterator:
+    """The loop of every Watch* stream: yield each event of ``sub`` as ``to_pb`` makes
+    it while the client is there and ``stopping()`` is false; a closed bus (None) ends
+    the stream; a subscriber the bus dropped for falling behind gets
+    RESOURCE_EXHAUSTED. The caller subscribed (and sent any snapshot) first, and
+    unsubscribes after."""
+    while context.is_active() and not stopping():
+        try:
+            event = sub.events.get(timeout=WATCH_POLL_S)
+        except queue.Empty:
+            if sub.overflowed:      # dropped by the bus and drained: say so
+                break
+            continue
+        if event is None:
+            return
+        yield to_pb(event)
+    if sub.overflowed:
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "watcher fell behind; watch again")
 
 
 class NotEnforced(RuntimeError):
@@ -134,7 +148,7 @@ class EnforceLost(RuntimeError):
     """A change is made and stays, but a switch disconnected before confirming it (UNAVAILABLE)."""
 
 
-def wait_enforced(core: ControllerCore, arrived: float, timeout_s: float, stays: str) -> float:
+def wait_enforced(core: ControllerCore | CoreView, arrived: float, timeout_s: float, stays: str) -> float:
     """For an app's API: after a change was sent (its resync ran in this thread), wait
     until every switch has confirmed everything sent so far, at most ``timeout_s``
     from ``arrived`` (a ``time.monotonic()``); the seconds since ``arrived``.

@@ -4,7 +4,8 @@ It unpacks OpenFlow events, calls the core with ``now`` and sends the messages t
 core returns, through ``_send`` — the one place that talks to switches. It also
 owns the background work: the tick loop (LLDP, link expiry, stats polls), the
 northbound gRPC server and the metrics endpoint, and it registers the providers
-named in ``controller.providers`` (each factory gets the core and ``resync``).
+named in ``controller.providers`` (apps: each factory gets the core's read-only view
+and ``resync``; ``controller.appbase`` declares what an app is).
 Barrier replies to the core's ``SyncBarrier``s are matched by xid and reported to
 the core (``barrier_replied``), which is how a change is known to be in place.
 
@@ -70,15 +71,16 @@ class ForesightApp(app_manager.OSKenApp):
         self.servicer = None
         self.metrics_server = None
         for path in self.config.controller.providers:
-            self.core.add_provider(desired.load_factory(path)(self.core, self.resync))
+            self.core.add_provider(desired.load_factory(path)(self.core.view, self.resync))
 
     # ---- lifecycle -------------------------------------------------------------------
 
     def start(self):
         thread = super().start()
         ctl = self.config.controller
-        services = [service for p in self.core.providers.values()
-                    for service in getattr(p, "grpc_services", lambda: [])()]
+        for _, app in sorted(self.core.providers.items()):
+            app.start()
+        services = [service for app in self.core.providers.values() for service in app.grpc_services()]
         self.grpc_server, self.grpc_port, self.servicer = api.create_server(
             self.core, f"{ctl.grpc.listen_host}:{ctl.grpc.port}", ctl.grpc.max_workers, services)
         if ctl.grpc.unix_socket:
@@ -100,24 +102,20 @@ class ForesightApp(app_manager.OSKenApp):
         if self.servicer is not None:
             self.servicer.stopping = True
         self.core.bus.close()
-        for provider in self.core.providers.values():
-            stopping = getattr(provider, "stopping", None)   # e.g. end its own watch streams
-            if stopping is not None:
-                try:
-                    stopping()
-                except Exception:  # noqa: BLE001 - one app failing must not stop the shutdown
-                    LOG.exception("provider %s failed to prepare for stopping", provider.name)
+        for app in self.core.providers.values():
+            try:
+                app.stopping()          # e.g. end its own watch streams
+            except Exception:  # noqa: BLE001 - one app failing must not stop the shutdown
+                LOG.exception("app %s failed to prepare for stopping", app.name)
         if self.grpc_server is not None:
             self.grpc_server.stop(grace=0.5)
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
-        for provider in self.core.providers.values():
-            close = getattr(provider, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:  # noqa: BLE001 - one app failing to close must not stop the others
-                    LOG.exception("provider %s failed to close", provider.name)
+        for app in self.core.providers.values():
+            try:
+                app.close()
+            except Exception:  # noqa: BLE001 - one app failing to close must not stop the others
+                LOG.exception("app %s failed to close", app.name)
         if self.store is not None:
             try:
                 self.core.save_state()

@@ -48,7 +48,7 @@ def _with_overrides(cfg: config_mod.Config, args) -> config_mod.Config:
     if args.metrics_port is not None:
         ctl["metrics"]["port"] = args.metrics_port
     try:
-        return config_mod.Config.model_validate(data)
+        return config_mod.model().model_validate(data)
     except Exception as err:  # noqa: BLE001 - reported as a config error
         raise config_mod.ConfigError(f"command-line override: {err}") from None
 

@@ -3,7 +3,10 @@
 A config is loaded once and is immutable afterwards. Duplicate keys, unknown keys
 and wrong types are rejected with a message that names the offending key, e.g.
 ``controller.grpc.port: Input should be a valid integer``. The schema is the set
-of pydantic models below; every field says its unit in its name.
+of pydantic models below plus one section per app, which each app declares in its
+own package and registers when it is imported (``register_section``; ``parse``
+imports the modules ``controller.providers`` names first). Every field says its unit
+in its name.
 
 Example::
 
@@ -15,7 +18,7 @@ Example::
       telemetry: {poll_interval_s: 2.0}
       routing: {path_metric: hops}
       state: {path: /var/lib/foresight/controller.sqlite}
-      providers: []     # apps, as package.module:factory; called with (core, resync)
+      providers: []     # apps, as package.module:factory; called with (view, resync)
     topology:
       switches: [{dp_id: 1, name: ATLAng}]
       links: [{a: 1, b: 2, capacity_mbps: 9920}]
@@ -23,13 +26,14 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
@@ -37,8 +41,21 @@ class ConfigError(ValueError):
     """The configuration file cannot be used; the message names what is wrong."""
 
 
-class _Strict(BaseModel):
+class Section(BaseModel):
+    """Base of every config model: unknown keys refused, immutable once loaded. Apps
+    derive their sections from it (``controller.appbase.AppSpec.config``)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+_Strict = Section
+
+
+def key_error(loc: tuple, message: str) -> ValidationError:
+    """A validation error located at ``loc`` under the model being validated, so the
+    reported key is the one that is wrong (``qos.classes.1.dscp.0``), not its section."""
+    return ValidationError.from_exception_data("config", [InitErrorDetails(
+        type=PydanticCustomError("value_error", "{message}", {"message": message}), loc=loc, input=None)])
 
 
 def _check_host(value: str) -> str:
@@ -181,211 +198,13 @@ class ControllerSection(_Strict):
     routing: RoutingConfig = RoutingConfig()
     state: StateConfig = StateConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # Apps that declare flows, groups and meters (controller.desired.Provider),
-    # as 'package.module:factory'; the factory is called with (core, resync).
+    # Apps (controller.appbase.App), as 'package.module:factory'; the factory is called
+    # with (view, resync): a controller.appbase.CoreView and what to call after its intent changed.
     providers: tuple[str, ...] = ()
     predictor: PredictorLinkConfig = PredictorLinkConfig()
     clock: ClockConfig = ClockConfig()
 
     _providers = field_validator("providers")(_check_factory_paths)
-
-
-class PoolMemberConfig(_Strict):
-    pool: str
-    host_id: str
-    ipv4: str
-    labels: dict[str, str] = {}
-
-
-class SliceScalingConfig(_Strict):
-    enabled: bool = True                                         # false: slices change only on request
-    interval_s: float = Field(default=10.0, gt=0, le=3600)       # real seconds between scaling steps
-    horizon_s: float = Field(default=300.0, ge=0)                # forecast horizon = lead time (virtual s)
-    scale_down_after_s: float = Field(default=600.0, ge=0)       # virtual s of headroom before a scale-down
-    down_margin: float = Field(default=0.2, ge=0, lt=1)
-    zero_mbps: float = Field(default=0.01, ge=0)
-    ingest: bool = True                                          # send slice demand to the predictor
-
-
-class SlicesConfig(_Strict):
-    # Used when controller.providers lists apps.slices.app:provider.
-    store_path: str = "/var/lib/foresight/slices.sqlite"         # "" keeps slices in memory only
-    drain_s: float = Field(default=30.0, ge=0)                   # real s a removed member keeps its connections
-    members: tuple[PoolMemberConfig, ...] = ()                   # pool members known at start-up
-    scaling: SliceScalingConfig = SliceScalingConfig()
-
-
-class TeConfig(_Strict):
-    """Traffic engineering (``apps.te.app:provider`` in controller.providers)."""
-
-    interval_s: float = Field(default=10.0, gt=0, le=3600)      # real seconds between TE steps
-    horizon_s: float = Field(default=300.0, gt=0)                # forecast horizon (app-clock seconds)
-    quantile: float = Field(default=0.9, gt=0, lt=1)             # forecast quantile the TM is taken at
-    k: int = Field(default=4, ge=1, le=16)                       # candidate paths per OD pair
-    threshold: float = Field(default=0.8, gt=0, le=2)            # reroute when utilisation crosses it
-    min_gain: float = Field(default=0.05, ge=0, lt=1)            # a new plan must cut the MLU by this fraction
-    default_capacity_mbps: float = Field(default=100.0, gt=0)    # links without topology.links capacity
-    # Stitched traffic (switch-name pairs) is placed first and keeps this fraction free.
-    priority_pairs: tuple[tuple[str, str], ...] = ()
-    headroom: float = Field(default=0.2, ge=0, lt=1)
-    ingest: bool = True                                          # send measured OD rates to the predictor
-    decisions_path: str = ""                                     # append one JSON line per TE step here
-
-
-STITCH_KINDS = ("direct", "segment", "bandwidth")
-
-
-class StitchRuleConfig(_Strict):
-    """One security-policy rule for stitches. Rules are read in order and the first
-    one that matches the tenant and the pair of virtual networks (either way round)
-    decides; a stitch no rule matches is refused (deny by default)."""
-
-    name: str = Field(min_length=1, max_length=64)
-    action: Literal["allow", "deny"] = "allow"
-    tenant: str = Field(min_length=1, max_length=64)            # "*": any tenant
-    between: tuple[int | Literal["*"], int | Literal["*"]]       # VNIDs (or "*")
-    kinds: tuple[Literal["direct", "segment", "bandwidth"], ...] = STITCH_KINDS
-    encrypt: bool = False                                        # stitched traffic must be encrypted
-    max_mbps: float | None = Field(default=None, gt=0)           # cap for bandwidth stitches
-
-    @field_validator("between")
-    @classmethod
-    def _vnids(cls, value):
-        for v in value:
-            if v != "*" and not 0 < v < 2**24:
-                raise ValueError(f"VNID {v} is outside 1..16777215")
-        return value
-
-
-class PredictedStitchConfig(_Strict):
-    """A stitch made ahead of predicted traffic: when the forecast of the series
-    ``vnpair:<tenant>:<a_vnid>-<b_vnid>`` (fed by whoever knows that demand, e.g. an
-    orchestrator, through the predictor's Ingest) reaches ``open_mbps`` within the
-    horizon, the stitch is created (the policy still decides)."""
-
-    tenant: str = Field(min_length=1, max_length=64)
-    between: tuple[int, int]
-    kind: Literal["segment", "bandwidth"] = "segment"
-    mbps: float = Field(default=0.0, ge=0)                       # bandwidth stitches: the rate
-    open_mbps: float = Field(gt=0)
-
-    @field_validator("between")
-    @classmethod
-    def _vnids(cls, value):
-        for v in value:
-            if not 0 < v < 2**24:
-                raise ValueError(f"VNID {v} is outside 1..16777215")
-        return value
-
-    @model_validator(mode="after")
-    def _rate(self) -> "PredictedStitchConfig":
-        if (self.kind == "bandwidth") != (self.mbps > 0):
-            raise ValueError("mbps: a bandwidth stitch needs the rate to reserve, and only it has one")
-        return self
-
-
-class StitchingConfig(_Strict):
-    """Virtual-network stitching across sites (``apps.stitching.app:provider``)."""
-
-    store_path: str = "/var/lib/foresight/stitching.sqlite"      # "" keeps stitches in memory only
-    vni_base: int = Field(default=10000, ge=1, lt=2**24 - 4096)  # VNIs given to stitches start here
-    advert_ttl_s: float = Field(default=6.0, gt=0, le=3600)      # a site silent this long is gone
-    # Encrypted stitches: WireGuard links get /30s of this range and UDP ports from
-    # wg_port_base (stitch index i: the i-th /30, port wg_port_base + i).
-    wg_inner_cidr: str = "10.99.0.0/16"
-    # How encrypted stitches are encrypted: "wireguard" (a WireGuard link per stitch,
-    # what the lab runs) or "ovs-ipsec" (Open vSwitch IPsec on the stitch's tunnel
-    # ports: needs the kernel datapath and ovs-monitor-ipsec at every site; a site
-    # without them refuses the tunnel and the stitch carries nothing).
-    encryption: Literal["wireguard", "ovs-ipsec"] = "wireguard"
-    wg_port_base: int = Field(default=51820, ge=1024, le=60000)
-    # Terminate a stitch whose demand (forecast horizon_s ahead at quantile when a
-    # predictor is connected, else measured) stays below idle_mbps for idle_after_s.
-    # idle_mbps 0: stitches end only on request.
-    idle_mbps: float = Field(default=0.0, ge=0)
-    idle_after_s: float = Field(default=300.0, gt=0)
-    horizon_s: float = Field(default=300.0, gt=0)
-    quantile: float = Field(default=0.9, gt=0, lt=1)
-    policy: tuple[StitchRuleConfig, ...] = ()
-    predicted: tuple[PredictedStitchConfig, ...] = ()
-
-    @field_validator("wg_inner_cidr")
-    @classmethod
-    def _inner(cls, value: str) -> str:
-        try:
-            net = ipaddress.IPv4Network(value)
-        except ValueError as err:
-            raise ValueError(f"not an IPv4 network: {err}") from None
-        if net.prefixlen > 28:
-            raise ValueError(f"{value} is too small: it holds a /30 per encrypted stitch")
-        return str(net)
-
-    @field_validator("policy")
-    @classmethod
-    def _unique_names(cls, rules):
-        names = [r.name for r in rules]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"rule name(s) repeat: {', '.join(dup)}")
-        return rules
-
-
-QOS_MAX_RANK = 99           # ranks 0..99; apps.qos turns a rank into an OpenFlow priority
-
-
-def _key_error(loc: tuple, message: str) -> ValidationError:
-    """A validation error located at ``loc`` under the model being validated, so the
-    reported key is the one that is wrong (``qos.classes.1.dscp.0``), not its section."""
-    return ValidationError.from_exception_data("qos", [InitErrorDetails(
-        type=PydanticCustomError("value_error", "{message}", {"message": message}), loc=loc, input=None)])
-
-
-class QosClassConfig(_Strict):
-    """One QoS class: the DSCP values that select it, its rank, its meter."""
-
-    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9_-]{0,30}[a-z0-9])?$")
-    dscp: tuple[Annotated[int, Field(ge=0, le=63)], ...] = ()    # DiffServ code points (0..63)
-    rank: int = Field(ge=0, le=QOS_MAX_RANK)                     # 0 = most important
-    rate_mbps: float | None = Field(default=None, gt=0)          # ingress meter per switch; None: unmetered
-    # Also takes IPv4 traffic whose DSCP no class lists (at most one class).
-    default: bool = False
-
-    @model_validator(mode="after")
-    def _selects_something(self) -> "QosClassConfig":
-        if not self.dscp and not self.default:
-            raise _key_error(("dscp",), "a class needs at least one DSCP value unless it is the default")
-        return self
-
-
-class QosConfig(_Strict):
-    """QoS classes (``apps.qos.app:provider`` in controller.providers)."""
-
-    classes: tuple[QosClassConfig, ...] = ()
-    burst_s: float = Field(default=0.1, gt=0, le=10)             # meter bucket depth, seconds of the rate
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "QosConfig":
-        names: dict[str, int] = {}
-        owner: dict[int, int] = {}
-        default = None
-        for i, cls in enumerate(self.classes):
-            if cls.name in names:
-                raise _key_error(("classes", i, "name"), f"duplicate class name {cls.name!r} "
-                                                         f"(also classes.{names[cls.name]})")
-            names[cls.name] = i
-            for j, dscp in enumerate(cls.dscp):
-                if dscp in owner:
-                    other = owner[dscp]
-                    where = "listed twice in this class" if other == i else \
-                        f"already in class {self.classes[other].name!r} (classes.{other})"
-                    raise _key_error(("classes", i, "dscp", j), f"DSCP {dscp} is {where}")
-                owner[dscp] = i
-            if cls.default:
-                if default is not None:
-                    raise _key_error(("classes", i, "default"), f"only one class may be the default; "
-                                                                f"classes.{default} already is")
-                default = i
-        return self
 
 
 class SwitchMeta(_Strict):
@@ -441,12 +260,54 @@ class TopologyMeta(_Strict):
 
 
 class Config(_Strict):
+    """The controller's own sections; ``parse`` adds a section per registered app
+    (``register_section``), validated by the app's schema."""
+
     controller: ControllerSection = ControllerSection()
     topology: TopologyMeta = TopologyMeta()
-    slices: SlicesConfig = SlicesConfig()
-    te: TeConfig = TeConfig()
-    stitching: StitchingConfig = StitchingConfig()
-    qos: QosConfig = QosConfig()
+
+    def section(self, name: str) -> BaseModel:
+        """An app's section as loaded, or its defaults when the file has none;
+        ConfigError if no app registered ``name``."""
+        value = self.__dict__.get(name)
+        if value is not None:
+            return value
+        if name not in SECTIONS:
+            raise ConfigError(f"no app registered the config section {name!r} "
+                              f"(registered: {sorted(SECTIONS) or 'none'})")
+        return SECTIONS[name]()
+
+
+# Top-level section name -> its schema, registered by apps at import time.
+SECTIONS: dict[str, type[BaseModel]] = {}
+_MODELS: dict[tuple, type[Config]] = {}
+
+
+def register_section(name: str, schema: type[BaseModel]) -> None:
+    """Validate the top-level key ``name`` with ``schema`` (an app's section). The same
+    schema again is a no-op; a name taken by another schema raises ConfigError."""
+    if name in Config.model_fields or not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
+        raise ConfigError(f"config section {name!r}: not a name an app may take")
+    if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+        raise ConfigError(f"config section {name!r}: schema {schema!r} is not a pydantic model")
+    held = SECTIONS.get(name)
+    if held is not None and held is not schema:
+        raise ConfigError(f"config section {name!r} is already {held.__module__}.{held.__name__}")
+    SECTIONS[name] = schema
+
+
+def unregister_section(name: str) -> None:
+    SECTIONS.pop(name, None)
+
+
+def model() -> type[Config]:
+    """``Config`` with a field for every registered app section."""
+    key = tuple(sorted((name, id(schema)) for name, schema in SECTIONS.items()))
+    cls = _MODELS.get(key)
+    if cls is None:
+        fields = {name: (schema, schema()) for name, schema in sorted(SECTIONS.items())}
+        cls = _MODELS[key] = create_model("Config", __base__=Config, **fields)
+    return cls
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -492,10 +353,33 @@ def parse(text: str, source: str = "<string>") -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: top level must be a mapping, got {type(data).__name__}")
+    unimportable = _import_providers(data)
     try:
-        return Config.model_validate(data)
+        loaded = model().model_validate(data)
     except ValidationError as err:
         raise ConfigError(f"{source}: {_format_errors(err)}") from None
+    if unimportable:
+        raise ConfigError(f"{source}: {unimportable}")
+    return loaded
+
+
+def _import_providers(data: dict) -> str:
+    """Import the modules ``controller.providers`` names, so the apps register their
+    config sections before the file is validated against them; what could not be
+    imported, or "" (reported after validation, which names a malformed list first)."""
+    section = data.get("controller")
+    providers = section.get("providers") if isinstance(section, dict) else None
+    if not isinstance(providers, (list, tuple)):
+        return ""
+    for i, path in enumerate(providers):
+        if not isinstance(path, str) or not _FACTORY_PATH.match(path):
+            continue
+        module = path.partition(":")[0]
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            return f"controller.providers.{i}: cannot import {module}: {err}"
+    return ""
 
 
 def load(path: str | Path) -> Config:

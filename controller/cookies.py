@@ -24,6 +24,8 @@ name.
 
 from __future__ import annotations
 
+import re
+
 OWNER_SHIFT = 48
 OWNER_MASK = 0xFFFF << OWNER_SHIFT
 LOW_MASK = (1 << OWNER_SHIFT) - 1
@@ -31,28 +33,15 @@ LOW_MASK = (1 << OWNER_SHIFT) - 1
 ID_SHIFT = 24
 ID_LOW_MASK = (1 << ID_SHIFT) - 1
 
-# One entry per manager; later capabilities add theirs here.
-OWNERS: dict[str, int] = {
-    "pipeline": 0x0F01,
-    "forwarding": 0x0F02,
-    "flooding": 0x0F03,
-    "slices": 0x0F04,
-    "learned": 0x0F05,
-    "te": 0x0F06,
-    "qos": 0x0F07,
-    "stitching": 0x0F08,
-}
+# Owner name -> the top 16 bits of its cookies; owner name -> the top 8 bits of its
+# group and meter ids. The controller registers its own owners below; apps register
+# theirs when their package is imported (``controller.appbase.register``), so this
+# module names no app. A code is part of what switches hold, so an owner keeps its
+# code for good: a restarted controller must recognise the flows it installed.
+OWNERS: dict[str, int] = {}
+ID_OWNERS: dict[str, int] = {}
 LEARNED = "learned"
-
-# Owners that put groups or meters on switches: the top 8 bits of those ids.
-ID_OWNERS: dict[str, int] = {
-    "pipeline": 0x01,       # the packet-in meter (controller.core.packet_in_meter)
-    "forwarding": 0x02,     # fast-failover groups (controller.detours)
-    "slices": 0x04,
-    "te": 0x06,
-    "qos": 0x07,
-    "stitching": 0x08,     # bandwidth-stitch meters
-}
+COOKIE_BASE = 0x0F00        # an owner's cookie code is COOKIE_BASE | its code
 
 
 class CookieError(ValueError):
@@ -99,24 +88,49 @@ def meter_id(owner: str, low: int) -> int:
 
 def id_owner(value: int) -> str | None:
     """Owner of a group or meter id, or None if nobody registered its range."""
-    high = (value >> ID_SHIFT) & 0xFF
     if value >> 32:
         return None
-    for name, code in ID_OWNERS.items():
-        if code == high:
-            return name
-    return None
+    name = _BY_CODE.get(COOKIE_BASE | (value >> ID_SHIFT) & 0xFF)
+    return name if name in ID_OWNERS else None
 
 
-def _check_codes() -> None:
-    if len(set(OWNERS.values())) != len(OWNERS) or len(set(ID_OWNERS.values())) != len(ID_OWNERS):
-        raise CookieError("two owners share a code")
-    for name, code in ID_OWNERS.items():
-        if name not in OWNERS:
-            raise CookieError(f"id owner {name!r} has no cookie range")
-        if not 0x01 <= code <= 0xFE:
-            raise CookieError(f"id owner {name!r}: code {code:#x} outside 0x01..0xfe")
+def register_owner(name: str, code: int, ids: bool = False) -> None:
+    """Give ``name`` the cookie range ``COOKIE_BASE | code`` and, with ``ids``, the group
+    and meter ids whose top 8 bits are ``code``. Registering the same owner again with
+    the same code is a no-op; a name or code already taken raises CookieError naming
+    the holder."""
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
+        raise CookieError(f"owner name {name!r}: lower-case letters, digits and _ (at most 32)")
+    if not isinstance(code, int) or not 0x01 <= code <= 0xFE:
+        raise CookieError(f"owner {name!r}: code {code!r} outside 0x01..0xfe")
+    high = COOKIE_BASE | code
+    if name in OWNERS:
+        if OWNERS[name] == high and (name in ID_OWNERS) == ids:
+            return
+        raise CookieError(f"owner {name!r} is already registered with code {OWNERS[name] & 0xFF:#04x}")
+    holder = _BY_CODE.get(high)
+    if holder is not None:
+        raise CookieError(f"owner {name!r}: code {code:#04x} is already {holder!r}'s")
+    OWNERS[name] = high
+    _BY_CODE[high] = name
+    if ids:
+        ID_OWNERS[name] = code
 
 
-_check_codes()
-_BY_CODE = {code: name for name, code in OWNERS.items()}
+def unregister_owner(name: str) -> None:
+    """Forget an owner (tests that register one of their own clean up with this)."""
+    high = OWNERS.pop(name, None)
+    ID_OWNERS.pop(name, None)
+    if high is not None:
+        _BY_CODE.pop(high, None)
+
+
+_BY_CODE: dict[int, str] = {}
+
+# The controller's own owners: the pipeline's built-in flows and the packet-in meter,
+# host-pair forwarding with its fast-failover groups, flooding, and flows switches
+# learn themselves (see the module docstring).
+register_owner("pipeline", 0x01, ids=True)
+register_owner("forwarding", 0x02, ids=True)
+register_owner("flooding", 0x03)
+register_owner(LEARNED, 0x05)

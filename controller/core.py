@@ -60,12 +60,14 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller import arp, cookies, desired, flooding, flows, groups, lldp, meters
 from controller.config import Config, DiscoveryConfig
-from controller.desired import DUMP_KINDS, Desired, Entries, Provider, ProviderError
+from controller.appbase import REGISTERED, App, CoreView
+from controller.desired import DUMP_KINDS, Desired, Entries, ProviderError
 from controller.events import Event, EventBus
 from controller.flows import FlowSpec, flow
 from controller.forwarding import Forwarding, Hop
 from controller.hosts import Host, HostTable
 from controller.meters import MeterSpec
+from controller.pipeline import CORE_TABLE_NAMES, PIPELINE
 from controller.state import Snapshot, StateStore
 from controller.telemetry import CounterDeltas, PortRates, PortSample
 from controller.topology import Port, Topology
@@ -77,8 +79,6 @@ Out = list[tuple[int, object]]
 PIPELINE_COOKIE = cookies.cookie("pipeline")
 # Every data-plane frame a switch sends to the controller passes this meter (LLDP never does).
 PACKET_IN_METER = cookies.meter_id("pipeline", 1)
-# Owners whose flows the core computes itself; providers take the other owner names.
-BUILTIN_OWNERS = frozenset({"pipeline", "forwarding", "flooding", cookies.LEARNED})
 _MOD_COUNTERS = ("flow_adds", "flow_deletes", "group_adds", "group_modifies", "group_deletes",
                  "meter_adds", "meter_modifies", "meter_deletes")
 # A flooded ARP request seen again within this window on another port is our own
@@ -125,15 +125,17 @@ class SyncBarrier(parser.OFPBarrierRequest):
 Mark = dict[int, int]
 
 
-def pipeline_flows(packet_in_meter: int | None = None) -> list[FlowSpec]:
-    """The built-in flows; with ``packet_in_meter``, every one that sends data-plane
-    frames to the controller (broadcast ARP, the forward table's miss) passes that
-    meter. LLDP never does: a flood of first packets must not crowd out discovery."""
-    return list(_pipeline_flows(packet_in_meter))
+def pipeline_flows(packet_in_meter: int | None = None, app_tables: tuple[str, ...] = ()) -> list[FlowSpec]:
+    """The built-in flows: the controller's tables' misses and control frames, and the
+    misses of ``app_tables`` (the tables of the apps this core runs). With
+    ``packet_in_meter``, every one that sends data-plane frames to the controller
+    (broadcast ARP, the forward table's miss) passes that meter. LLDP never does: a
+    flood of first packets must not crowd out discovery."""
+    return list(_pipeline_flows(packet_in_meter, app_tables))
 
 
-@functools.lru_cache(maxsize=4)
-def _pipeline_flows(packet_in_meter: int | None) -> tuple[FlowSpec, ...]:
+@functools.lru_cache(maxsize=16)
+def _pipeline_flows(packet_in_meter: int | None, app_tables: tuple[str, ...]) -> tuple[FlowSpec, ...]:
     # Built once per meter: every sync of every switch starts from these (same objects,
     # so the diff against what a switch holds is an identity check).
     return (
@@ -146,7 +148,8 @@ def _pipeline_flows(packet_in_meter: int | None) -> tuple[FlowSpec, ...]:
         flow("forward", 10, {"eth_dst": ("01:00:00:00:00:00", "01:00:00:00:00:00")},
              goto="flood", cookie=PIPELINE_COOKIE),
         # Every table's catch-all, as the pipeline declares it.
-        *(_through_meter(spec, packet_in_meter) for spec in flows.miss_flows(PIPELINE_COOKIE)),
+        *(_through_meter(spec, packet_in_meter)
+          for spec in flows.miss_flows(PIPELINE_COOKIE, tables=CORE_TABLE_NAMES | set(app_tables))),
     )
 
 
@@ -196,7 +199,10 @@ class ControllerCore:
         self.forwarding = Forwarding(self.topology, self.hosts, config.controller.routing.fast_failover)
         self.rates = PortRates()
         self.switches: dict[int, SwitchState] = {}
-        self.providers: dict[str, Provider] = {}
+        self.providers: dict[str, App] = {}
+        self.view = CoreView(self)          # what apps see of the core
+        self._app_tables: tuple[str, ...] = ()      # tables of the running apps (their misses are ours)
+        self._id_apps: tuple[str, ...] = ()         # running apps with group/meter id ranges
         self._problems_seen: set[tuple[int, str]] = set()
         self.counters: Counter[str] = Counter()
         self.packet_in_meter = packet_in_meter(config.controller.discovery)
@@ -208,7 +214,6 @@ class ControllerCore:
         # to recognise our own flood coming back over a link not yet discovered.
         self._arp_floods: dict[tuple[str, str], tuple[int, int, float]] = {}
         self._clock = 0.0
-        self.predictor_mode = "reactive"
 
     @property
     def _edge_after_s(self) -> float:
@@ -500,11 +505,8 @@ class ControllerCore:
     def _claimed(self, ip: str) -> str | None:
         """The MAC a provider answers ARP for ``ip`` with, if some provider claims it."""
         for name in sorted(self.providers):
-            claims = getattr(self.providers[name], "claims", None)
-            if claims is None:
-                continue
             try:
-                mac = claims(ip)
+                mac = self.providers[name].claims(ip)
             except Exception:  # noqa: BLE001 - one app's bug must not break ARP for the others
                 self.counters["provider_errors"] += 1
                 LOG.exception("provider %s failed to answer for %s", name, ip)
@@ -555,10 +557,11 @@ class ControllerCore:
         if now >= self._next_stats:
             self._next_stats = now + self.config.controller.telemetry.poll_interval_s
             out += [(dp_id, flows.port_stats_request()) for dp_id in sorted(self.switches)]
-            if self.packet_in_meter is not None or any(hasattr(p, "meter_stats")
-                                                       for p in self.providers.values()):
+            # Counters of meters and groups: the packet-in meter's, and those in the id
+            # ranges of the apps (each gets its own: meter_stats, group_stats).
+            if self.packet_in_meter is not None or self._id_apps:
                 out += [(dp_id, meters.stats_request()) for dp_id in sorted(self.switches)]
-            if any(hasattr(p, "group_stats") for p in self.providers.values()):
+            if self._id_apps:
                 out += [(dp_id, groups.stats_request()) for dp_id in sorted(self.switches)]
         try:
             self.save_state()
@@ -579,7 +582,7 @@ class ControllerCore:
         for stat in stats:
             if stat.meter_id == PACKET_IN_METER:
                 self._count_packet_in_meter(dp_id, stat, now)
-        self._hand_stats("meter_stats", dp_id, stats, [s.meter_id for s in stats], now)
+        self._hand_stats("meter", dp_id, stats, [s.meter_id for s in stats], now)
 
     def _count_packet_in_meter(self, dp_id: int, stat, now: float) -> None:
         """Add what the switch's packet-in meter counted since its last report: packets
@@ -593,23 +596,24 @@ class ControllerCore:
     @_locked
     def group_stats(self, dp_id: int, stats: list, now: float) -> None:
         """Group counters from a switch, handed to the providers owning the groups."""
-        self._hand_stats("group_stats", dp_id, stats, [s.group_id for s in stats], now)
+        self._hand_stats("group", dp_id, stats, [s.group_id for s in stats], now)
 
-    def _hand_stats(self, hook: str, dp_id: int, stats: list, ids: list[int], now: float) -> None:
+    def _hand_stats(self, kind: str, dp_id: int, stats: list, ids: list[int], now: float) -> None:
         by_owner: dict[str, list] = {}
         for stat, id_ in zip(stats, ids):
             owner = cookies.id_owner(id_)
             if owner in self.providers:
                 by_owner.setdefault(owner, []).append(stat)
         for owner, owned in sorted(by_owner.items()):
-            handler = getattr(self.providers[owner], hook, None)
-            if handler is None:
-                continue
+            app = self.providers[owner]
             try:
-                handler(dp_id, owned, now)
+                if kind == "meter":
+                    app.meter_stats(dp_id, owned, now)
+                else:
+                    app.group_stats(dp_id, owned, now)
             except Exception:  # noqa: BLE001 - counters of one app must not stop the others
                 self.counters["provider_errors"] += 1
-                LOG.exception("provider %s failed on %s from dp %016x", owner, hook.replace("_", " "), dp_id)
+                LOG.exception("provider %s failed on %s stats from dp %016x", owner, kind, dp_id)
 
     def _lldp_for(self, dp_id: int) -> Out:
         switch = self.topology.switches.get(dp_id)
@@ -626,25 +630,49 @@ class ControllerCore:
     # ---- desired state ---------------------------------------------------------------
 
     @_locked
-    def add_provider(self, provider: Provider) -> None:
-        """Register an app's desired state. Its ``name`` must be a registered owner
-        (``controller.cookies``); call ``resync`` to install what it wants."""
-        name = getattr(provider, "name", None)
-        if not isinstance(provider, Provider) or not isinstance(name, str):
-            raise ProviderError(f"{provider!r} has no name and desired(dp_id, now)")
-        if name not in cookies.OWNERS or name in BUILTIN_OWNERS:
-            raise ProviderError(f"provider {name!r} is not a registered owner; add it to "
-                                f"controller/cookies.py (known: {sorted(set(cookies.OWNERS) - BUILTIN_OWNERS)})")
-        if name in self.providers:
-            raise ProviderError(f"provider {name!r} is already registered")
-        self.providers[name] = provider
-        LOG.info("provider %s registered", name)
+    def add_provider(self, app: App) -> None:
+        """Run an app: its package registered it (``controller.appbase.register``); call
+        ``resync`` to install what it wants."""
+        if not isinstance(app, App):
+            raise ProviderError(f"{app!r} is not a controller.appbase.App")
+        if app.name not in REGISTERED:
+            raise ProviderError(f"app {app.name!r} is not registered (registered: {sorted(REGISTERED) or 'none'})")
+        if app.name in self.providers:
+            raise ProviderError(f"app {app.name!r} is already running")
+        self.providers[app.name] = app
+        self._apps_changed()
+        LOG.info("app %s registered", app.name)
 
     @_locked
     def remove_provider(self, name: str) -> None:
-        """Forget a provider; the next ``resync`` removes everything it installed."""
+        """Forget an app; the next ``resync`` removes everything it installed."""
         if self.providers.pop(name, None) is None:
-            raise NotFound(f"no provider named {name!r}")
+            raise NotFound(f"no app named {name!r}")
+        self._apps_changed()
+
+    def _apps_changed(self) -> None:
+        self._app_tables = tuple(sorted(t.name for name in self.providers for t in PIPELINE.owned_by(name)))
+        self._id_apps = tuple(sorted(name for name in self.providers if REGISTERED[name].ids))
+
+    @_locked
+    def mode(self) -> str:
+        """"predictive" while some app decides on forecasts, else "reactive"."""
+        return "predictive" if any(m == "predictive" for m in self.app_modes().values()) else "reactive"
+
+    @_locked
+    def app_modes(self) -> dict[str, str]:
+        """Each app that decides on demand: "predictive" or "reactive" now."""
+        out = {}
+        for name in sorted(self.providers):
+            try:
+                basis = self.providers[name].basis()
+            except Exception:  # noqa: BLE001 - one app's bug must not break status
+                self.counters["provider_errors"] += 1
+                LOG.exception("app %s failed to say its basis", name)
+                continue
+            if basis is not None:
+                out[name] = basis
+        return out
 
     @_locked
     def resync(self, now: float) -> Out:
@@ -654,7 +682,7 @@ class ControllerCore:
     def desired(self, dp_id: int, now: float) -> Entries:
         state = self.switches.get(dp_id)
         meter = None if state is not None and state.no_meters else self.packet_in_meter
-        specs = pipeline_flows(meter.meter_id if meter else None)
+        specs = pipeline_flows(meter.meter_id if meter else None, self._app_tables)
         specs += flooding.desired(self.topology, dp_id, now, self._edge_after_s)
         # Forwarding's groups (fast failover) are merged like a provider's, checked
         # against its id range; its flows, the bulk of a switch, are built in like the

@@ -1,12 +1,14 @@
 """What a switch should hold — flows, groups and meters — and the messages that get it there.
 
-Providers (apps such as slices) tell the core what they want on each switch as a
-``Desired``; the core merges that with its built-in flows (pipeline, flooding) and
-forwarding's entries into ``Entries``, keyed the way a switch identifies them: flows by
-(table, priority, match), groups and meters by id. ``merge`` refuses what would
-break a switch or another owner: entries outside the provider's cookie or id range,
-keys another owner already holds, flows that send to a group or meter nobody
-declared, chains of groups that loop.
+Providers (apps: ``controller.appbase.App``) tell the core what they want on each
+switch as a ``Desired``; the core merges that with its built-in flows (pipeline,
+flooding) and forwarding's entries into ``Entries``, keyed the way a switch identifies
+them: flows by (table, priority, match), groups and meters by id. ``merge`` refuses
+what would break a switch or another owner: entries outside the provider's cookie or
+id range, flows in a table another owner owns, flows in a shared table outside the
+provider's priority band whose match overlaps another owner's flow there (naming
+both owners), keys another owner already holds, flows that send to a group or meter
+nobody declared, chains of groups that loop.
 
 ``plan`` diffs wanted against installed entries. Its messages come in phases, so a
 flow never points at a group or meter that is missing, and nothing that still works
@@ -45,7 +47,7 @@ from __future__ import annotations
 import importlib
 import struct
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol, runtime_checkable
+from typing import Iterable
 
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
@@ -54,6 +56,7 @@ from controller import cookies, flows, groups, meters
 from controller.flows import FlowSpec
 from controller.groups import GroupSpec
 from controller.meters import MeterSpec
+from controller.pipeline import PIPELINE
 
 DUMP_KINDS = ("flows", "groups", "meters")
 N_PHASES = 7
@@ -75,34 +78,6 @@ class Desired:
     def __post_init__(self) -> None:
         for name in ("flows", "groups", "meters"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-
-
-@runtime_checkable
-class Provider(Protocol):
-    """An app that wants flows, groups and meters on switches.
-
-    ``name`` is its owner name in ``controller.cookies``: every flow cookie, group
-    id and meter id it returns must be in that owner's range. ``desired`` must be
-    cheap and pure (it runs on every change, for every switch, under the core's
-    lock, so it must not wait for a lock its app holds while resyncing). When the
-    app's intent changes it calls ``core.resync(now)`` and sends what comes back; in
-    the controller process the ``resync()`` its factory was given does both.
-
-    Optional, looked up by name: ``grpc_services()`` (services the controller serves
-    for it), ``metric_families()``, ``claims(ip)`` (the MAC to answer ARP with),
-    ``meter_stats(dp_id, stats, now)`` and ``group_stats(dp_id, stats, now)`` (counters of
-    its meters and groups, every telemetry poll), ``stopping()`` (before the gRPC server
-    stops: end streams cleanly) and ``close()`` (at shutdown).
-    """
-
-    name: str
-
-    def desired(self, dp_id: int, now: float) -> Desired: ...
-
-
-# factory(core, resync) -> provider. ``resync()`` (no arguments) asks the shell to
-# run core.resync and send the result: what an app calls after its intent changed.
-ProviderFactory = Callable[..., Provider]
 
 
 class _Unreadable:
@@ -144,11 +119,13 @@ def merge(builtin: Iterable[FlowSpec], provided: Iterable[tuple[str, Desired]]) 
     want = Entries(flows={s.key: s for s in builtin})
     problems: list[str] = []
     from_providers: list[tuple] = []
+    out_of_band: list[tuple[str, FlowSpec]] = []
     for name, desired in provided:
         if not isinstance(desired, Desired):
             problems.append(f"provider {name}: desired() returned {type(desired).__name__}, not Desired")
             continue
-        from_providers += _merge_one(name, desired, want, problems)
+        from_providers += _merge_one(name, desired, want, problems, out_of_band)
+    _drop_overlaps(want, out_of_band, problems)
     _drop_dangling(want, from_providers, problems)
     return want, problems
 
@@ -164,8 +141,10 @@ def _merge_ids(name: str, kind: str, entries, cls, id_of, table: dict, problems:
             problems.append(f"provider {name}: {kind} {id_of(entry):#x} declared twice, differently")
 
 
-def _merge_one(name: str, desired: Desired, want: Entries, problems: list[str]) -> list[tuple]:
-    """Add one provider's entries to want; return the keys of the flows it added."""
+def _merge_one(name: str, desired: Desired, want: Entries, problems: list[str],
+               out_of_band: list[tuple[str, FlowSpec]]) -> list[tuple]:
+    """Add one provider's entries to want; return the keys of the flows it added. Its
+    flows in a shared table outside its band go to ``out_of_band`` for the overlap check."""
     keys = []
     _merge_ids(name, "meter", desired.meters, MeterSpec, lambda m: m.meter_id, want.meters, problems)
     _merge_ids(name, "group", desired.groups, GroupSpec, lambda g: g.group_id, want.groups, problems)
@@ -179,11 +158,48 @@ def _merge_one(name: str, desired: Desired, want: Entries, problems: list[str]) 
             problems.append(f"provider {name}: flow {spec.describe()} learns flows with a cookie outside "
                             f"the {cookies.LEARNED!r} range: switches create those flows and only that "
                             f"range is left alone on reconnect")
+        elif (where := _table_problem(name, spec)) is not None:
+            problems.append(f"provider {name}: flow {spec.describe()} {where}")
         elif not _same(held := want.flows.setdefault(spec.key, spec), spec):
             problems.append(f"provider {name}: flow {spec.describe()} takes the key of {held.describe()}")
         else:
             keys.append(spec.key)
+            table = PIPELINE.table(spec.table)
+            if table.shared:
+                band = PIPELINE.band(table.name, name)
+                if band is None or spec.priority not in band:
+                    out_of_band.append((name, spec))
     return keys
+
+
+def _table_problem(name: str, spec: FlowSpec) -> str | None:
+    """Why ``name`` may not put ``spec`` in its table, or None."""
+    table = PIPELINE.table(spec.table)
+    if table.shared or table.owner == name:
+        return None
+    return f"is in table {table.name!r}, which is {table.owner}'s"
+
+
+def _drop_overlaps(want: Entries, out_of_band: list[tuple[str, FlowSpec]], problems: list[str]) -> None:
+    """A provider's flow outside its band in a shared table stays only while its match
+    overlaps no other owner's flow there (a table's priority-0 miss aside: it is there
+    to be overridden); else both owners are named."""
+    if not out_of_band:
+        return
+    by_table: dict[str, list[FlowSpec]] = {}
+    for spec in want.flows.values():
+        by_table.setdefault(spec.table, []).append(spec)
+    for name, spec in out_of_band:
+        band = PIPELINE.band(spec.table, name)
+        for other in by_table.get(spec.table, ()):
+            owner = cookies.owner_of(other.cookie)
+            if owner == name or (other.priority == 0 and not other.match) or not flows.overlap(spec, other):
+                continue
+            where = f"its band {band.low}..{band.high}" if band else "the bands it registered (none there)"
+            problems.append(f"provider {name}: flow {spec.describe()} is outside {where} in shared table "
+                            f"{spec.table!r} and overlaps {owner or 'an unowned flow'}'s {other.describe()}")
+            want.flows.pop(spec.key, None)
+            break
 
 
 def _same(a, b) -> bool:
@@ -400,7 +416,7 @@ def _plan_groups(want: Entries, have: Entries, result: Plan) -> None:
     _count(result, "group_deletes", len(order))
 
 
-def load_factory(path: str) -> ProviderFactory:
+def load_factory(path: str):
     """Import ``package.module:factory``; ProviderError names what is missing."""
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:

@@ -485,6 +485,32 @@ class FlowSpec:
         return f"{self.table}/{self.priority} {match} -> {acts or 'drop'}"
 
 
+def overlap(a: FlowSpec, b: FlowSpec) -> bool:
+    """True if some packet matches both flows' matches (fields only one of them names
+    are wildcards there; masked values overlap where both masks care and agree)."""
+    other = dict(b.match)
+    for name, value in a.match:
+        if name not in other:
+            continue
+        va, ma = _bits(name, value)
+        vb, mb = _bits(name, other[name])
+        if (va ^ vb) & ma & mb:
+            return False
+    return True
+
+
+def _bits(name: str, value: Any) -> tuple[int, int]:
+    """A normalised match value as (value, mask) integers."""
+    if isinstance(value, tuple):
+        (v, _), (m, _) = _bits(name, value[0]), _bits(name, value[1])
+        return v & m, m
+    if isinstance(value, str) and name in MAC_FIELDS:
+        return int(value.replace(":", ""), 16), (1 << 48) - 1
+    if isinstance(value, str):
+        return int(ipaddress.IPv4Address(value)), (1 << 32) - 1
+    return int(value), (1 << 64) - 1
+
+
 def flow(table: str, priority: int, match: dict[str, Any] | None = None,
          actions: Iterable[Action] = (), goto: str | None = None, cookie: int = 0,
          meter: int | None = None, pipeline: Pipeline = PIPELINE) -> FlowSpec:
@@ -505,11 +531,16 @@ def flow(table: str, priority: int, match: dict[str, Any] | None = None,
     return FlowSpec(table, priority, norm, acts, goto, cookie, meter)
 
 
-def miss_flows(cookie: int = 0, pipeline: Pipeline = PIPELINE) -> list[FlowSpec]:
+def miss_flows(cookie: int = 0, pipeline: Pipeline = PIPELINE,
+               tables: Iterable[str] | None = None) -> list[FlowSpec]:
     """Each table's priority-0 catch-all doing what its declaration says (drop,
-    controller or goto), so no miss falls to the switch's own default."""
+    controller or goto), so no miss falls to the switch's own default; ``tables``:
+    only these (default: every declared table)."""
     out = []
+    only = None if tables is None else set(tables)
     for table in pipeline.tables:
+        if only is not None and table.name not in only:
+            continue
         goto = table.miss[len("goto:"):] if table.miss.startswith("goto:") else None
         actions = [("controller",)] if table.miss == "controller" else []
         out.append(flow(table.name, 0, {}, actions, goto=goto, cookie=cookie, pipeline=pipeline))

@@ -20,15 +20,21 @@ class CoreCollector:
             hosts = len(core.hosts)
             paths = len(core.forwarding.paths)
             counters = dict(core.counters)
-            predictive = core.predictor_mode == "predictive"
+            modes = core.app_modes()
+            predictive = any(m == "predictive" for m in modes.values())
             providers = list(core.providers.values())
         yield GaugeMetricFamily("foresight_switches", "Connected switches", value=switches)
         yield GaugeMetricFamily("foresight_links", "Discovered directed links", value=len(links))
         yield GaugeMetricFamily("foresight_hosts", "Learned hosts", value=hosts)
         yield GaugeMetricFamily("foresight_paths", "Installed host-pair paths", value=paths)
         yield GaugeMetricFamily("foresight_predictive_mode",
-                                "1 when forecasts drive decisions, 0 in reactive mode",
+                                "1 when forecasts drive some app's decisions, 0 in reactive mode",
                                 value=1 if predictive else 0)
+        per_app = GaugeMetricFamily("foresight_app_predictive", "Per app deciding on demand: 1 on forecasts, "
+                                    "0 on measurements", labels=["app"])
+        for name, mode in modes.items():
+            per_app.add_metric([name], 1 if mode == "predictive" else 0)
+        yield per_app
         util = GaugeMetricFamily("foresight_link_utilisation",
                                  "Measured rate / capacity per directed link", labels=["link"])
         rate = GaugeMetricFamily("foresight_link_rate_mbps", "Measured rate per directed link",
@@ -57,10 +63,8 @@ class CoreCollector:
         yield errors
         yield CounterMetricFamily("foresight_reconciliations", "Switch flow reconciliations",
                                   value=counters.get("reconciliations", 0))
-        for provider in providers:
-            families = getattr(provider, "metric_families", None)
-            if families is not None:
-                yield from families()
+        for app in providers:
+            yield from app.metric_families()
 
 
 def registry_for(core: ControllerCore) -> CollectorRegistry:

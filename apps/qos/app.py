@@ -5,7 +5,7 @@ List ``apps.qos.app:provider`` in ``controller.providers`` and the classes under
 app never asks for a resync: what a switch holds changes only with its host ports,
 and the core resyncs on those itself.
 
-``QosProvider`` is a ``controller.desired.Provider``: ``desired`` puts the class rules
+``QosProvider`` is a ``controller.appbase.App``: ``desired`` puts the class rules
 on each switch's host ports (``dataplane``), ``meter_stats`` turns the class meters'
 counters into per-class offered and dropped rates (``rates``), which
 ``metric_families`` exposes as ``foresight_qos_*`` and which are logged when a class
@@ -15,14 +15,15 @@ starts or stops dropping and, while any class carries traffic, once a minute.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable
+from typing import Callable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from apps.qos import dataplane
+from apps.qos import SPEC, dataplane
+from apps.qos.config import QosConfig
 from apps.qos.dataplane import QosClass
 from apps.qos.rates import ClassRates, MeterCounters
-from controller.config import QosConfig
+from controller.appbase import App, CoreView
 from controller.desired import Desired
 
 LOG = logging.getLogger(__name__)
@@ -31,19 +32,18 @@ SUMMARY_EVERY_S = 60.0
 STALE_POLLS = 3                 # a switch silent for this many polls stops adding to the rates
 MAX_CACHED = 1024               # distinct host-port sets whose entries are kept
 
-# host_ports(dp_id, now) -> the switch's ports that face hosts.
-HostPorts = Callable[[int, float], Iterable[int]]
 
-
-class QosProvider:
+class QosProvider(App):
     """QoS classes on every switch's host ports, and their counters."""
 
-    name = dataplane.OWNER
+    name = SPEC.name
 
-    def __init__(self, settings: QosConfig, host_ports: HostPorts, poll_interval_s: float = 2.0):
+    def __init__(self, view: CoreView, resync: Callable[[], None] = lambda: None):
+        super().__init__(view, resync)
+        settings: QosConfig = view.section(SPEC.section)
+        poll_interval_s = view.config.controller.telemetry.poll_interval_s
         self.classes: tuple[QosClass, ...] = dataplane.classes_from(settings)
         self.burst_s = settings.burst_s
-        self._host_ports = host_ports
         # Entries depend only on the host ports (the classes are fixed), so switches
         # with the same ports share them and an unchanged switch costs a lookup.
         self._built: dict[frozenset[int], Desired] = {}
@@ -53,10 +53,10 @@ class QosProvider:
         self._dropping: set[str] = set()
         self._next_summary = 0.0
 
-    # --- controller.desired.Provider ----------------------------------------------------
+    # --- controller.appbase.App ---------------------------------------------------------
 
     def desired(self, dp_id: int, now: float) -> Desired:
-        ports = frozenset(self._host_ports(dp_id, now))
+        ports = frozenset(self.view.edge_ports(dp_id, now))
         built = self._built.get(ports)
         if built is None:
             if len(self._built) >= MAX_CACHED:
@@ -110,14 +110,8 @@ class QosProvider:
                 f"{self._rates[c.name].dropped_mbps:.2f} Mbit/s" for c in self.classes))
 
 
-def provider(core, resync: Callable[[], None]) -> QosProvider:
-    settings = core.config.qos
-    edge_after_s = core.config.controller.discovery.edge_after_s
-
-    def host_ports(dp_id: int, now: float) -> set[int]:
-        return core.topology.edge_ports(dp_id, now, edge_after_s)
-
-    app = QosProvider(settings, host_ports, core.config.controller.telemetry.poll_interval_s)
+def provider(view: CoreView, resync: Callable[[], None]) -> QosProvider:
+    app = QosProvider(view, resync)
     if not app.classes:
         LOG.warning("qos: provider listed but qos.classes is empty: nothing to enforce")
     for cls in app.classes:

@@ -33,13 +33,13 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from controller import cookies
-from controller.config import QOS_MAX_RANK, QosConfig
+from apps.qos.config import QOS_MAX_RANK, QosConfig
 from controller.desired import Desired
 from controller.flows import ETH_TYPE_IP, FlowSpec, flow
 from controller.meters import COUNT_ONLY_KBPS, MeterSpec, rate_meter
 
 OWNER = "qos"
-PRIO_TOP = 900                          # rank 0; below the slices' rules (dataplane.PRIO_TRANSIT 1010)
+PRIO_TOP = 900                          # rank 0; the top of the band apps.qos registers in classify
 PRIO_DEFAULT = PRIO_TOP - QOS_MAX_RANK - 1
 
 
@@ -92,10 +92,10 @@ def switch_entries(classes: Iterable[QosClass], host_ports: Iterable[int], burst
     for cls in classes:
         for port in ports:
             for dscp in cls.dscp:
-                flows_.append(flow("slice", cls.priority, {"in_port": port, "eth_type": ETH_TYPE_IP,
+                flows_.append(flow("classify", cls.priority, {"in_port": port, "eth_type": ETH_TYPE_IP,
                                                            "ip_dscp": dscp},
                                    goto="forward", meter=cls.meter_id, cookie=cls.cookie))
             if cls.default:
-                flows_.append(flow("slice", PRIO_DEFAULT, {"in_port": port, "eth_type": ETH_TYPE_IP},
+                flows_.append(flow("classify", PRIO_DEFAULT, {"in_port": port, "eth_type": ETH_TYPE_IP},
                                    goto="forward", meter=cls.meter_id, cookie=cls.cookie))
     return Desired(tuple(flows_), (), tuple(meter(cls, burst_s) for cls in classes))

@@ -31,7 +31,7 @@ from apps.slices.model import (Conflict, Exhausted, InvalidSlice, MemberNotFound
 from apps.slices.pool import Member
 from apps.slices.scaling import ScalingDecision
 from apps.slices.store import StoreError
-from controller.api import EnforceLost, NotEnforced, wait_enforced
+from controller.api import EnforceLost, NotEnforced, stream, wait_enforced
 from proto import slices_pb2 as pb
 from proto import slices_pb2_grpc as pb_grpc
 from proto.serving import status_for
@@ -166,7 +166,7 @@ class SlicesServicer(pb_grpc.SlicesServicer):
     def _enforced(self, msg: pb.Slice, arrived: float, timeout_s: float, change: str) -> pb.Slice:
         """``msg`` once every switch confirmed what was sent so far (if timeout_s > 0)."""
         if timeout_s:
-            msg.enforced_s = wait_enforced(self.manager.core, arrived, timeout_s,
+            msg.enforced_s = wait_enforced(self.manager.view, arrived, timeout_s,
                                            f"slice {msg.name!r} {change} and stays so")
         return msg
 
@@ -197,18 +197,7 @@ class SlicesServicer(pb_grpc.SlicesServicer):
                     yield pb.SliceEvent(kind=pb.SNAPSHOT, time=now, slice_name=view.slice.name,
                                         detail="current state", slice=_slice_pb(view))
             yield pb.SliceEvent(kind=pb.WATCHING, time=now, slice_name=name, detail="snapshot complete")
-            while context.is_active():
-                try:
-                    event = sub.events.get(timeout=WATCH_POLL_S)
-                except queue.Empty:
-                    if sub.overflowed:      # dropped by the bus and drained: say so
-                        break
-                    continue
-                if event is None:           # the controller is stopping
-                    return
-                yield _event_pb(event)
-            if sub.overflowed:
-                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "watcher fell behind; watch again")
+            yield from stream(sub, context, _event_pb)
         finally:
             bus.unsubscribe(sub)
 

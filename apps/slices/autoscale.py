@@ -32,6 +32,7 @@ import grpc
 
 from apps.slices.manager import SliceManager, SliceView
 from apps.slices.scaling import Forecast, ScalingDecision
+from controller.appkit import NO_PREDICTOR, Basis
 from controller.config import ClockConfig
 from predictors.client import quantile_value
 from controller.stepper import GridStepper
@@ -57,8 +58,7 @@ class Autoscaler:
         self.interval_s = interval_s
         self.ingest = ingest
         self.wall = wall
-        self.mode = "reactive"
-        self.last_error = ""
+        self._basis = Basis(LOG, "slices scaling", f"forecasts {horizon_s:g} s ahead")
         self.steps = 0
         self._steps = GridStepper("slices-autoscale", self.clock, interval_s, self.step, wall)
 
@@ -94,7 +94,7 @@ class Autoscaler:
     def _forecasts(self, views: list[SliceView], measured: dict[str, float], vnow: float
                    ) -> dict[str, Forecast]:
         if self.predictor is None:
-            self._set_mode("reactive", "no predictor configured (controller.predictor.address)")
+            self._basis.on_measurements(NO_PREDICTOR)
             return {}
         names = [v.slice.name for v in views]
         try:
@@ -103,9 +103,9 @@ class Autoscaler:
             quantiles = sorted({v.slice.sla_quantile for v in views})
             response = self.predictor.forecast([series_id(n) for n in names], [self.horizon_s], quantiles)
         except grpc.RpcError as err:
-            self._set_mode("reactive", f"predictor unreachable or refused: {err.code().name}: {err.details()}")
+            self._basis.on_measurements(f"predictor unreachable or refused: {err.code().name}: {err.details()}")
             return {}
-        self._set_mode("predictive", "")
+        self._basis.on_forecasts()
         quantile_of = {series_id(v.slice.name): v.slice.sla_quantile for v in views}
         out = {}
         for fc in response.forecasts:
@@ -116,13 +116,15 @@ class Autoscaler:
                 LOG.debug("%s: degraded forecast (%s)", fc.series_id, fc.degraded_reason)
         return out
 
-    def _set_mode(self, mode: str, why: str) -> None:
-        if mode != self.mode or why != self.last_error:
-            if mode == "reactive":
-                LOG.warning("slices scaling in reactive mode: %s", why)
-            else:
-                LOG.info("slices scaling in predictive mode (forecasts %g s ahead)", self.horizon_s)
-        self.mode, self.last_error = mode, why
+    @property
+    def mode(self) -> str:
+        """"predictive" while scaling on forecasts, else "reactive"."""
+        return self._basis.mode
+
+    @property
+    def last_error(self) -> str:
+        """Why scaling last fell back to measurements."""
+        return self._basis.why
 
     # --- the background loop ------------------------------------------------------------
 

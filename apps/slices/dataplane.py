@@ -123,7 +123,7 @@ def switch_entries(slice_: Slice, idx: int, members: list[Placed], dp_id: int, t
     # Transit toward every placed member, draining ones included.
     for m in members:
         if m.host_id in out_ports:
-            flows_.append(flow("slice", PRIO_TRANSIT + offset,
+            flows_.append(flow("classify", PRIO_TRANSIT + offset,
                                {"eth_type": ETH_TYPE_IP, "eth_dst": m.mac, "ipv4_dst": m.ipv4},
                                [("output", out_ports[m.host_id])], cookie=sid.cookie))
     # Replies leave the member's own switch as the VIP.
@@ -131,7 +131,7 @@ def switch_entries(slice_: Slice, idx: int, members: list[Placed], dp_id: int, t
     if local:
         meters_.append(meter(sid.meter_out, slice_.bandwidth_mbps))
     for m in local:
-        flows_.append(flow("slice", PRIO_REPLY + offset,
+        flows_.append(flow("classify", PRIO_REPLY + offset,
                            {"in_port": m.port_no, "eth_type": ETH_TYPE_IP, "eth_src": m.mac, "ipv4_src": m.ipv4},
                            [("set_field", "ipv4_src", vip), dscp], goto="forward", meter=sid.meter_out,
                            cookie=sid.cookie))
@@ -149,7 +149,7 @@ def switch_entries(slice_: Slice, idx: int, members: list[Placed], dp_id: int, t
                                                        "ipv4_dst": vip, "reg6": m.vip_offset},
                                [("learn", _pin(sid, idx, vip, m, out_ports[m.host_id])), *rewrite[m.host_id]],
                                cookie=sid.cookie))
-        flows_.append(flow("slice", PRIO_VIP + offset, {"eth_type": ETH_TYPE_IP, "ipv4_dst": vip},
+        flows_.append(flow("classify", PRIO_VIP + offset, {"eth_type": ETH_TYPE_IP, "ipv4_dst": vip},
                            [dscp], goto="lb", meter=sid.meter_in, cookie=sid.cookie))
         flows_.append(flow("lb", PRIO_LB_TCP, {"eth_type": ETH_TYPE_IP, "ip_proto": IP_PROTO_TCP, "ipv4_dst": vip},
                            [("group", sid.group_tcp)], cookie=sid.cookie))

@@ -41,6 +41,8 @@ from apps.slices.pool import Member, ResourcePool
 from apps.slices.scaling import Forecast, ScalingDecision, ScalingPolicy
 from apps.slices.store import SliceStore
 from apps.slices.vips import VipAllocator, virtual_mac
+from apps.slices import SPEC
+from controller.appbase import App, CoreView
 from controller.desired import Desired
 from controller.events import EventBus
 from controller.telemetry import CounterDeltas
@@ -120,16 +122,15 @@ class _Snapshot:
     meters: dict[int, tuple[str, str]] = field(default_factory=dict)   # meter id -> (slice, "in"|"out")
 
 
-class SliceManager:
+class SliceManager(App):
     """Slices: intent, data plane and counters (see the module docstring)."""
 
-    name = "slices"
+    name = SPEC.name
 
-    def __init__(self, core, resync: Callable[[], None] = lambda: None, store: SliceStore | None = None,
+    def __init__(self, view: CoreView, resync: Callable[[], None] = lambda: None, store: SliceStore | None = None,
                  drain_s: float = 30.0, policy: Mapping[str, float] | None = None,
                  clock: Callable[[], float] = time.time, auto_drain: bool = True):
-        self.core = core
-        self._resync = resync
+        super().__init__(view, resync)
         self.store = store
         self.drain_s = drain_s
         self.clock = clock
@@ -160,12 +161,20 @@ class SliceManager:
         self._publish_snapshot()
         # dp_id -> slice name -> (dependencies, entries): see _slice_entries.
         self._entries: dict[int, dict[str, tuple[tuple, Desired]]] = {}
-        self.autoscaler = None             # set by apps.slices.app when scaling runs in the background
+        self.autoscaler = None             # set by apps.slices.app: steps scaling on forecasts
+        self.scale_in_background = False   # ... in a thread of its own, once started
         # Drains end on a timer (tests with a fake clock call finish_drains themselves).
         self._auto_drain = auto_drain
         self._drain_timer: threading.Timer | None = None
         self._closed = False
         self._schedule_drains()
+
+    def start(self) -> None:
+        if self.autoscaler is not None and self.scale_in_background:
+            self.autoscaler.start()
+
+    def basis(self) -> str | None:
+        return self.autoscaler.mode if self.autoscaler is not None else None
 
     def stopping(self) -> None:
         """The controller is about to stop serving: end every WatchSlice stream cleanly."""
@@ -242,7 +251,7 @@ class SliceManager:
             view = self._emit("CREATED", slice_.name,
                               f"{slice_.bandwidth_mbps:g} Mbit/s {slice_.priority.value}, VIP "
                               f"{slice_.service_vip}, {count} member(s): {_ids(added)}")
-        self._resync()
+        self.resync()
         return view
 
     def scale(self, name: str, members: int, why: str = "requested",
@@ -280,7 +289,7 @@ class SliceManager:
             self._emit("SCALED", name, f"{change} ({why})", decision=decision)
         self.finish_drains(now)            # with drain_s 0 the leavers go at once
         self._schedule_drains()
-        self._resync()
+        self.resync()
         return self.get(name)
 
     def delete(self, name: str, dissolved: bool = False, decision: ScalingDecision | None = None) -> None:
@@ -305,7 +314,7 @@ class SliceManager:
                 self._meter_bytes.pop((name, direction), None)
             self._emit("DISSOLVED" if dissolved else "DELETED", name,
                        f"released {_ids(released) if released else 'no members'}", decision=decision)
-        self._resync()
+        self.resync()
 
     def finish_drains(self, now: float | None = None) -> list[str]:
         """Release members whose drain time is over; the host ids released."""
@@ -335,7 +344,7 @@ class SliceManager:
                 if name:
                     self._emit("DRAINED", name, f"released {_ids(host_ids)}, reclaimed "
                                f"{', '.join(reclaimed[name])}")
-        self._resync()
+        self.resync()
         return due
 
     def _schedule_drains(self) -> None:
@@ -439,7 +448,7 @@ class SliceManager:
         slice_, idx, members = entry
         seen = []
         for m in members:
-            host = self.core.hosts.by_ip(m.ipv4)
+            host = self.view.host_by_ip(m.ipv4)
             if host is None:
                 seen.append(None)
             else:
@@ -461,7 +470,7 @@ class SliceManager:
         kind, value = claim
         if kind == "vip":
             return value
-        host = self.core.hosts.by_ip(value)
+        host = self.view.host_by_ip(value)
         return host.mac if host is not None else None
 
     def meter_stats(self, dp_id: int, stats: list, now: float) -> None:
@@ -534,14 +543,14 @@ class SliceManager:
         return out
 
     def _toward(self) -> Callable[[int, int], int | None]:
-        topology = self.core.topology
+        view = self.view
         cache: dict[tuple[int, int], int | None] = {}
 
         def toward(dp_id: int, target: int) -> int | None:
             key = (dp_id, target)
             if key not in cache:
-                path = topology.shortest_path(dp_id, target)
-                cache[key] = topology.hop_ports(path)[0][2] if path and len(path) > 1 else None
+                path = view.shortest_path(dp_id, target)
+                cache[key] = view.hop_ports(path)[0][2] if path and len(path) > 1 else None
             return cache[key]
         return toward
 
@@ -600,9 +609,9 @@ class SliceManager:
     def _view(self, name: str) -> SliceView:
         slice_ = self.slices[name]
         members = []
-        with self.core.lock:
+        with self.view.reading():
             for m in self._member_views(name):
-                host = self.core.hosts.by_ip(m.ipv4)
+                host = self.view.host_by_ip(m.ipv4)
                 members.append(replace(m, mac=host.mac, dp_id=host.dp_id, port_no=host.port_no) if host else m)
         vip = str(slice_.service_vip)
         return SliceView(slice_, self.ids[name], vip, virtual_mac(vip), tuple(members),

@@ -22,7 +22,7 @@ from apps.stitching.manager import (InvalidStitch, NoPath, StitchEvent, StitchEx
                                     StitchNotFound, StitchRefused, StitchRequest)
 from apps.stitching.registry import AdHost, Advertisement, AdvertisementError, Plane
 from apps.stitching.store import StitchRecord, StitchStoreError
-from controller.api import EnforceLost, NotEnforced, wait_enforced
+from controller.api import EnforceLost, NotEnforced, stream, wait_enforced
 from proto import stitching_pb2 as pb
 from proto import stitching_pb2_grpc as pb_grpc
 from proto.serving import status_for
@@ -130,7 +130,7 @@ class StitchingServicer(pb_grpc.StitchingServicer):
             record = self.manager.create(_request(request, _kind(request.kind)))
             enforced = 0.0
             if timeout_s:
-                enforced = wait_enforced(self.manager.core, arrived, timeout_s,
+                enforced = wait_enforced(self.manager.view, arrived, timeout_s,
                                          f"stitch {record.id!r} is created and stays so")
                 record = self.manager.confirmed(record.id)
             msg = _stitch_pb(record)
@@ -144,7 +144,7 @@ class StitchingServicer(pb_grpc.StitchingServicer):
             record = self.manager.adjust_bandwidth(request.id, request.bandwidth_mbps)
             msg = _stitch_pb(record, self.manager.end_rates(record.id))
             if timeout_s:
-                msg.enforced_s = wait_enforced(self.manager.core, arrived, timeout_s,
+                msg.enforced_s = wait_enforced(self.manager.view, arrived, timeout_s,
                                                f"stitch {record.id!r} is adjusted and stays so")
             return msg
 
@@ -173,18 +173,7 @@ class StitchingServicer(pb_grpc.StitchingServicer):
                     yield pb.StitchEvent(kind=pb.SNAPSHOT, time=now, stitch_id=record.id, detail="current state",
                                          stitch=_stitch_pb(record))
             yield pb.StitchEvent(kind=pb.WATCHING, time=now, stitch_id=wanted, detail="snapshot complete")
-            while context.is_active():
-                try:
-                    event = sub.events.get(timeout=WATCH_POLL_S)
-                except queue.Empty:
-                    if sub.overflowed:
-                        break
-                    continue
-                if event is None:
-                    return
-                yield _event_pb(event)
-            if sub.overflowed:
-                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "watcher fell behind; watch again")
+            yield from stream(sub, context, _event_pb)
         finally:
             self.manager.bus.unsubscribe(sub)
 

@@ -4,7 +4,7 @@ List ``apps.stitching.app:provider`` in ``controller.providers``. The factory op
 the stitches' state file (``stitching.store_path``), starts the step that forgets
 sites whose route manager went silent and ends idle stitches (every second), and
 returns the
-``StitchManager``; the controller shell serves its gRPC API (``grpc_services``)
+``StitchingApp``; the controller shell starts it, serves its gRPC API (``grpc_services``)
 next to its own and calls ``close`` at shutdown.
 """
 
@@ -13,9 +13,13 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from apps.stitching import SPEC
 from apps.stitching.api import services
+from apps.stitching.config import StitchingConfig
 from apps.stitching.manager import StitchManager
 from apps.stitching.store import StitchStore
+from controller.appbase import CoreView
+from controller.appkit import predictor_client
 from controller.config import ClockConfig
 from controller.stepper import GridStepper
 
@@ -25,8 +29,10 @@ EXPIRE_INTERVAL_S = 1.0
 
 
 class StitchingApp(StitchManager):
-    """The manager plus what the controller shell looks up: its gRPC services, a
-    stopping hook and close."""
+    """The manager plus its background step (every second: expire silent sites, open
+    predicted stitches, end idle ones) and its gRPC services."""
+
+    _steps: GridStepper | None = None
 
     def start(self) -> None:
         # Advertisements age in wall time, whatever clock the apps reason in.
@@ -42,22 +48,22 @@ class StitchingApp(StitchManager):
         return services(self)
 
     def stopping(self) -> None:
-        self._steps.halt()
+        if self._steps is not None:
+            self._steps.halt()
+        super().stopping()
 
     def close(self) -> None:
-        self._steps.stop(timeout_s=2.0)
+        if self._steps is not None:
+            self._steps.stop(timeout_s=2.0)
         super().close()
 
 
-def provider(core, resync: Callable[[], None]) -> StitchingApp:
-    settings = core.config.stitching
+def provider(view: CoreView, resync: Callable[[], None]) -> StitchingApp:
+    settings: StitchingConfig = view.section(SPEC.section)
     store = StitchStore(settings.store_path) if settings.store_path else None
-    app = StitchingApp(core, resync, settings, store)
-    link = core.config.controller.predictor
-    if link.address and (settings.idle_mbps or settings.predicted):
-        from predictors.client import PredictorClient
-        app.predictor = PredictorClient(link.address, timeout_s=link.timeout_s)
-    app.start()
+    app = StitchingApp(view, resync, settings, store)
+    if settings.idle_mbps or settings.predicted:
+        app.predictor = predictor_client(view.config.controller.predictor)
     LOG.info("stitching: %d stitch(es), %d policy rule(s): %s", len(app.stitches), len(app.policy.rules),
              "; ".join(app.policy.describe()) or "none (every stitch is refused)")
     return app

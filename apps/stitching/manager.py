@@ -51,11 +51,13 @@ from typing import Callable
 
 import grpc
 
-from apps.stitching import dataplane as dp_
+from apps.stitching import dataplane
 from apps.stitching.policy import StitchPolicy, Verdict
 from apps.stitching.registry import Advertisement, AdvertisementError, Candidate, Registry
 from apps.stitching.store import StitchRecord, StitchStore
-from controller.config import STITCH_KINDS, StitchingConfig
+from apps.stitching import SPEC
+from apps.stitching.config import STITCH_KINDS, StitchingConfig
+from controller.appbase import App, CoreView
 from controller.desired import Desired
 from controller.events import EventBus
 from controller.telemetry import CounterDeltas
@@ -162,13 +164,12 @@ def _describe(event: StitchEvent) -> str:
     return f"stitching {event.kind} {event.stitch_id or '-'}: {event.detail}"
 
 
-class StitchManager:
-    name = dp_.OWNER
+class StitchManager(App):
+    name = SPEC.name
 
-    def __init__(self, core, resync: Callable[[], None], settings: StitchingConfig,
+    def __init__(self, view: CoreView, resync: Callable[[], None], settings: StitchingConfig,
                  store: StitchStore | None = None, clock: Callable[[], float] = time.time):
-        self.core = core
-        self.resync = resync
+        super().__init__(view, resync)
         self.settings = settings
         self.store = store
         self.clock = clock
@@ -370,7 +371,7 @@ class StitchManager:
     def _await_confirmation(self) -> None:
         """After a resync: every ESTABLISHING stitch that is ready waits for the switches
         to confirm what was sent so far (checked by ``expire``'s step). Call without the lock."""
-        mark = self.core.sync_mark()
+        mark = self.view.sync_mark()
         with self._lock:
             for record in self.stitches.values():
                 if record.state == "ESTABLISHING" and record.plane and self._ready(record):
@@ -380,7 +381,7 @@ class StitchManager:
         with self._lock:
             pending = list(self._pending.items())
         for stitch_id, mark in pending:
-            if self.core.unconfirmed(mark):
+            if self.view.unconfirmed(mark):
                 continue
             with self._lock:
                 self._pending.pop(stitch_id, None)
@@ -393,7 +394,7 @@ class StitchManager:
         """Meter counters of a site switch: each stitch end's offered and dropped rates."""
         with self._lock:
             ad = self.registry.by_dp_id(dp_id)
-            by_meter = {dp_.meter_id_of(r.index): r for r in self.stitches.values()}
+            by_meter = {dataplane.meter_id_of(r.index): r for r in self.stitches.values()}
             for stat in stats:
                 record = by_meter.get(stat.meter_id)
                 if record is None or ad is None:
@@ -455,7 +456,7 @@ class StitchManager:
         measured = {i: m for i, m in measured.items() if m is not None}
         demand = dict(measured)
         if self.predictor is not None and measured:
-            demand.update(self._forecast(measured, now))
+            demand.update(self._forecast_demand(measured, now))
         ended = []
         for stitch_id, mbps in sorted(demand.items()):
             if mbps >= s.idle_mbps:
@@ -472,7 +473,7 @@ class StitchManager:
                     pass
         return ended
 
-    def _forecasts(self, series_ids) -> dict[str, float]:
+    def _ask_forecasts(self, series_ids) -> dict[str, float]:
         """The forecasts ``horizon_s`` ahead at ``quantile`` of these series (grpc.RpcError
         if the predictor cannot answer)."""
         s = self.settings
@@ -487,7 +488,7 @@ class StitchManager:
             return []
         series = {f"vnpair:{p.tenant}:{p.between[0]}-{p.between[1]}": p for p in s.predicted}
         try:
-            forecasts = self._forecasts(series)
+            forecasts = self._ask_forecasts(series)
         except grpc.RpcError as err:
             LOG.warning("stitching: no forecasts for predicted stitches (%s)", err.code().name)
             return []
@@ -511,12 +512,12 @@ class StitchManager:
                 LOG.warning("stitching: predicted stitch %s not made: %s", series_id, err)
         return opened
 
-    def _forecast(self, measured: dict[str, float], now: float) -> dict[str, float]:
+    def _forecast_demand(self, measured: dict[str, float], now: float) -> dict[str, float]:
         s = self.settings
         ids = {f"stitch:{i}": i for i in measured}
         try:
             self.predictor.ingest([(sid, now, measured[i]) for sid, i in ids.items()], labels={"kind": "stitch"})
-            forecasts = self._forecasts(ids)
+            forecasts = self._ask_forecasts(ids)
         except grpc.RpcError as err:
             if self.demand_basis != "measured":
                 LOG.warning("stitching: predictor unreachable (%s); idle checks on measured demand",
@@ -525,6 +526,13 @@ class StitchManager:
             return {}
         self.demand_basis = f"forecast (q{s.quantile:g}, {s.horizon_s:g} s ahead)"
         return {ids[sid]: value for sid, value in forecasts.items() if sid in ids}
+
+    def basis(self) -> str | None:
+        """Idle checks and predicted stitches decide on forecasts while the predictor
+        answers; None when neither is configured (no demand decision to make)."""
+        if not (self.settings.idle_mbps or self.settings.predicted):
+            return None
+        return "predictive" if self.demand_basis.startswith("forecast") else "reactive"
 
     def get(self, stitch_id: str) -> StitchRecord:
         with self._lock:
@@ -558,7 +566,7 @@ class StitchManager:
                 return Desired()
             sites = {s.site: self._site_view(s) for s in self.registry.sites()}
             stitches = [self._plan(r) for r in self.stitches.values() if r.plane and self._ready(r)]
-        return dp_.site_entries(sites[ad.site], sites, stitches)
+        return dataplane.site_entries(sites[ad.site], sites, stitches)
 
     def close(self) -> None:
         self.bus.close()
@@ -637,8 +645,7 @@ class StitchManager:
         return all(self._encrypted_port(site, record.id) is not None for site in (record.a_site, record.b_site))
 
     def _ports(self, dp_id: int) -> dict[str, int]:
-        switch = self.core.topology.switches.get(dp_id)
-        return {} if switch is None else {p.name: n for n, p in switch.ports.items() if p.name}
+        return self.view.port_numbers(dp_id)
 
     def _encrypted_port(self, site: str, stitch_id: str) -> int | None:
         ad = self.registry.get(site)
@@ -647,17 +654,17 @@ class StitchManager:
         name = dict(ad.tunnels).get(stitch_id)
         return None if name is None else self._ports(ad.dp_id).get(name)
 
-    def _site_view(self, ad: Advertisement) -> dp_.Site:
+    def _site_view(self, ad: Advertisement) -> dataplane.Site:
         ports = self._ports(ad.dp_id)
-        hosts = tuple(dp_.Host(h.name, h.mac, h.ip, h.vnid, h.tenant, ports.get(h.name)) for h in ad.hosts)
-        return dp_.Site(ad.site, ad.dp_id, hosts, ports.get("vxlan"), {p.plane: p.address for p in ad.planes})
+        hosts = tuple(dataplane.Host(h.name, h.mac, h.ip, h.vnid, h.tenant, ports.get(h.name)) for h in ad.hosts)
+        return dataplane.Site(ad.site, ad.dp_id, hosts, ports.get("vxlan"), {p.plane: p.address for p in ad.planes})
 
-    def _plan(self, r: StitchRecord) -> dp_.Stitch:
+    def _plan(self, r: StitchRecord) -> dataplane.Stitch:
         enc = None
         if r.encrypted:
             enc = {site: self._encrypted_port(site, r.id) for site in (r.a_site, r.b_site)}
-        return dp_.Stitch(r.index, r.kind, r.vni, dp_.End(r.a_site, r.a_vnid, r.a_host or None),
-                          dp_.End(r.b_site, r.b_vnid, r.b_host or None), r.plane, r.mbps or None, enc)
+        return dataplane.Stitch(r.index, r.kind, r.vni, dataplane.End(r.a_site, r.a_vnid, r.a_host or None),
+                          dataplane.End(r.b_site, r.b_vnid, r.b_host or None), r.plane, r.mbps or None, enc)
 
     def _adjust(self, now: float) -> None:
         """Move every stitch off a plane that is down (or gone) at either end (called

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from controller.config import STITCH_KINDS, StitchRuleConfig
+from apps.stitching.config import STITCH_KINDS, StitchRuleConfig
 
 DEFAULT_DENY = "default-deny"
 

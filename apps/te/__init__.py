@@ -6,8 +6,22 @@ paths; ``lp`` compiles candidate paths against the directed links and solves the
 min-max-link-utilisation multicommodity flow LP (or scores given splits on a
 traffic matrix); ``evaluate`` is the offline evaluator over a dataset's evaluation
 span, comparing shortest path, ECMP, reactive, predictive and oracle TE.
-Nothing here talks to switches or reads the clock.
+``engineer`` runs it in the controller (``app``: ``apps.te.app:provider``) and
+``dataplane`` turns its plans into flows and groups. Importing the package registers
+the app: owner ``te``, its bands in the shared ``ingress`` and ``forward`` tables, its
+config section ``te``.
 """
+
+from apps.te.config import TeConfig
+from controller.appbase import AppSpec, register
+
+SPEC = register(AppSpec(
+    name="te", code=0x06, ids=True,
+    # ingress: labelled frames skip classify (PRIO_LABEL_INGRESS); forward: splits above
+    # the pair flows up to the labelled routes (apps.te.dataplane's PRIO_*).
+    bands=(("ingress", 1490, 1490), ("forward", 1010, 1200)),
+    section="te", schema=TeConfig,
+    summary="traffic engineering: min-MLU splits over k paths on the forecast traffic matrix"))
 
 
 class TEError(ValueError):

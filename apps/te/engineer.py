@@ -49,12 +49,15 @@ import numpy as np
 
 from prometheus_client.core import GaugeMetricFamily
 
-from apps.te import TEError
-from apps.te import dataplane as dp_
+from apps.te import SPEC, TEError
+from apps.te import dataplane
 from apps.te.dataplane import LABEL_MAX, LABEL_MIN, Host, Route
 from apps.te.lp import LPError, PathSet, mlu, solve_min_mlu
 from apps.te.paths import CAPACITY, WEIGHT, k_shortest_paths
-from controller.config import ClockConfig, TeConfig
+from apps.te.config import TeConfig
+from controller.appbase import App, CoreView
+from controller.appkit import NO_PREDICTOR, Basis
+from controller.config import ClockConfig
 from controller.desired import Desired
 from controller.stepper import GridStepper
 from predictors.client import quantile_value
@@ -114,20 +117,20 @@ class StepRecord:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-class TrafficEngineer:
-    name = dp_.OWNER
+class TrafficEngineer(App):
+    name = SPEC.name
 
-    def __init__(self, core, resync: Callable[[], None], settings: TeConfig, predictor=None,
+    def __init__(self, view: CoreView, resync: Callable[[], None], settings: TeConfig, predictor=None,
                  clock: ClockConfig | None = None, wall: Callable[[], float] = time.time,
                  poll_interval_s: float = 2.0):
-        self.core = core
-        self.resync = resync
+        super().__init__(view, resync)
         self.settings = settings
         self.predictor = predictor
         self.clock = clock or ClockConfig()
         self.wall = wall
         self.poll_interval_s = poll_interval_s
-        self.mode = "reactive"
+        self._basis = Basis(LOG, "traffic engineering",
+                            f"forecasts {settings.horizon_s:g} s ahead at q{settings.quantile:g}")
         self._lock = threading.Lock()
         # OD -> its routes; labels by path; byte counters by route group.
         self.plans: dict[OD, tuple[Route, ...]] = {}
@@ -148,27 +151,27 @@ class TrafficEngineer:
             plans = dict(self.plans)
         if not plans:
             return Desired()
-        return dp_.switch_entries(dp_id, plans, self._pairs_by_od(), self._ports)
+        return dataplane.switch_entries(dp_id, plans, self._pairs_by_od(), self._ports)
 
     def _ports(self, path: tuple[int, ...]):
-        graph = self.core.topology.simple_graph()
+        graph = self.view.graph()
         if any(not graph.has_edge(a, b) for a, b in zip(path, path[1:])):
             return None
-        return self.core.topology.hop_ports(list(path))
+        return self.view.hop_ports(list(path))
 
     def _pairs_by_od(self) -> dict[OD, list[tuple[Host, Host]]]:
         """OD -> the host pairs forwarded between its switches (the core's wanted pairs);
         kept until forwarding or the host table changes (every switch's sync asks)."""
-        key = (self.core.forwarding.version, self.core.hosts.version)
+        key = (self.view.forwarding_version, self.view.hosts_version)
         if self._by_od[0] != key:
             self._by_od = (key, self._walk_pairs())
         return self._by_od[1]
 
     def _walk_pairs(self) -> dict[OD, list[tuple[Host, Host]]]:
         out: dict[OD, list[tuple[Host, Host]]] = {}
-        hosts = self.core.hosts
-        for src_mac, dst_mac in sorted(self.core.forwarding.paths):
-            src, dst = hosts.get(src_mac), hosts.get(dst_mac)
+        view = self.view
+        for src_mac, dst_mac in view.forwarded_pairs():
+            src, dst = view.host(src_mac), view.host(dst_mac)
             if src is None or dst is None or src.dp_id == dst.dp_id:
                 continue
             out.setdefault((src.dp_id, dst.dp_id), []).append(
@@ -179,7 +182,7 @@ class TrafficEngineer:
 
     def group_stats(self, dp_id: int, stats: list, now: float) -> None:
         with self._lock:
-            planned = {dp_.group_id(r.label) for routes in self.plans.values() for r in routes}
+            planned = {dataplane.group_id(r.label) for routes in self.plans.values() for r in routes}
             for stat in stats:
                 if stat.group_id in planned:
                     self._counters.setdefault(stat.group_id, _Counter()).add(now, int(stat.byte_count))
@@ -195,7 +198,7 @@ class TrafficEngineer:
             for od, routes in self.plans.items():
                 total = 0.0
                 for r in routes:
-                    c = self._counters.get(dp_.group_id(r.label))
+                    c = self._counters.get(dataplane.group_id(r.label))
                     if c is not None and c.rate_mbps is not None and now - c.time <= stale:
                         total += c.rate_mbps
                 out[od] = total
@@ -207,10 +210,10 @@ class TrafficEngineer:
         now = self.wall() if now is None else now
         if now < self.clock.real_origin_s or self._steps.stopped:
             return None
-        with self.core.lock:
+        with self.view.reading():
             ods = sorted(self._pairs_by_od())
             graph = self._graph()
-            link_util = max((link.utilisation for link in self.core.topology.links()), default=0.0)
+            link_util = max((link.utilisation for link in self.view.links()), default=0.0)
         if not ods:
             return None
         candidates = self._candidate_paths(graph, ods)
@@ -241,15 +244,14 @@ class TrafficEngineer:
 
     def _graph(self) -> nx.DiGraph:
         """The live switch graph with capacities and forwarding's link weights."""
-        meta = self.core.config.topology
         graph = nx.DiGraph()
-        for a, b, data in self.core.topology.simple_graph().edges(data=True):
-            cap = meta.capacity_mbps(a, b) or self.settings.default_capacity_mbps
+        for a, b, data in self.view.graph().edges(data=True):
+            cap = self.view.capacity_mbps(a, b) or self.settings.default_capacity_mbps
             graph.add_edge(a, b, **{CAPACITY: float(cap), WEIGHT: float(data["weight"])})
         return graph
 
     def _candidate_paths(self, graph: nx.DiGraph, ods: list[OD]) -> dict[OD, list[tuple[int, ...]]]:
-        version = self.core.topology.version
+        version = self.view.topology_version
         if self._candidates[0] != version:
             self._candidates = (version, {})
         cache = self._candidates[1]
@@ -270,7 +272,7 @@ class TrafficEngineer:
 
     def _forecasts(self, ods: list[OD], measured: dict[OD, float], vnow: float) -> dict[OD, float]:
         if self.predictor is None:
-            self._set_mode("reactive", "no predictor configured (controller.predictor.address)")
+            self._basis.on_measurements(NO_PREDICTOR)
             return {}
         names = {od: self.series_id(od) for od in ods}
         q = self.settings.quantile
@@ -280,9 +282,9 @@ class TrafficEngineer:
                                       labels={"kind": "od"})
             response = self.predictor.forecast(list(names.values()), [self.settings.horizon_s], [q])
         except grpc.RpcError as err:
-            self._set_mode("reactive", f"predictor unreachable or refused: {err.code().name}: {err.details()}")
+            self._basis.on_measurements(f"predictor unreachable or refused: {err.code().name}: {err.details()}")
             return {}
-        self._set_mode("predictive", "")
+        self._basis.on_forecasts()
         by_name = {name: od for od, name in names.items()}
         out = {}
         for fc in response.forecasts:
@@ -298,16 +300,15 @@ class TrafficEngineer:
         return f"{SERIES_PREFIX}{self._name(od[0])}-{self._name(od[1])}"
 
     def _name(self, dp_id: int) -> str:
-        return self.core.config.topology.name_of(dp_id) or f"dp{dp_id:x}"
+        return self.view.switch_name(dp_id)
 
-    def _set_mode(self, mode: str, why: str) -> None:
-        if mode != self.mode:
-            if mode == "reactive":
-                LOG.warning("traffic engineering on measured traffic: %s", why)
-            else:
-                LOG.info("traffic engineering on forecasts %g s ahead at q%g",
-                         self.settings.horizon_s, self.settings.quantile)
-        self.mode = mode
+    @property
+    def mode(self) -> str:
+        """"predictive" while steps plan on forecasts, else "reactive"."""
+        return self._basis.mode
+
+    def basis(self) -> str:
+        return self._basis.mode
 
     def _current_splits(self, pathset: PathSet) -> np.ndarray:
         x = pathset.first_path_splits()
@@ -328,7 +329,7 @@ class TrafficEngineer:
             x_new = self._solve(pathset, tm)
         except (LPError, TEError) as err:
             record.action, record.why = "hold", f"LP failed: {err}"
-            self.core.counters["te_lp_failures"] += 1
+            self.view.count("te_lp_failures")
             LOG.error("traffic engineering: %s", record.why)
             return
         record.solve_ms = round((time.perf_counter() - started) * 1e3, 2)
@@ -353,8 +354,8 @@ class TrafficEngineer:
         record.action, record.moved = "replan", moved
         record.why = (f"utilisation over {self.settings.threshold:g} (predicted {predicted:.3f}, measured "
                       f"{record.measured_mlu:.3f}): {len(moved)} OD(s) re-split, MLU {predicted:.3f} -> {planned:.3f}")
-        self.core.counters["te_replans"] += 1
-        self.core.counters["te_od_moves"] += len(moved)
+        self.view.count("te_replans")
+        self.view.count("te_od_moves", len(moved))
 
     def _solve(self, pathset: PathSet, tm: dict[OD, float]) -> np.ndarray:
         """Min-MLU splits; priority ODs first, on links shrunk by the headroom."""
@@ -405,8 +406,8 @@ class TrafficEngineer:
     def _finish(self, record: StepRecord) -> None:
         self.history.append(record)
         del self.history[:-1000]
-        self.core.counters["te_steps"] += 1
-        self.core.counters[f"te_steps_{record.source}"] += 1
+        self.view.count("te_steps")
+        self.view.count(f"te_steps_{record.source}")
         log = LOG.info if record.action in ("replan", "new_ods") else LOG.debug
         log("te step: %s TM (%d ODs, %.2f Mbit/s), predicted MLU %.3f, measured %.3f: %s%s",
             record.source, record.ods, record.demand_mbps, record.predicted_mlu, record.measured_mlu,
@@ -416,7 +417,7 @@ class TrafficEngineer:
                 with open(self.settings.decisions_path, "a", encoding="utf-8") as out:
                     out.write(json.dumps(record.as_json()) + "\n")
             except OSError as err:
-                self.core.counters["te_decision_write_errors"] += 1
+                self.view.count("te_decision_write_errors")
                 LOG.error("te: cannot append to %s: %s", self.settings.decisions_path, err)
 
     def metric_families(self) -> list:
@@ -445,7 +446,7 @@ class TrafficEngineer:
         self._steps.start()
 
     def _step_failed(self) -> None:
-        self.core.counters["te_step_errors"] += 1
+        self.view.count("te_step_errors")
 
     def stopping(self) -> None:
         """The controller is stopping: no step starts, a running one changes nothing."""

@@ -64,7 +64,7 @@ def entries(n_members: int) -> Desired:
     keys = range(1, n_members + 1)
     group = GroupSpec(GROUP_ID, "select", tuple(
         Bucket(actions=(("set_field", "reg6", k), ("resubmit", "member"))) for k in keys))
-    specs = [flow("slice", 100, {"eth_type": 0x0800, "ipv4_dst": VIP}, goto="lb", cookie=COOKIE),
+    specs = [flow("classify", 100, {"eth_type": 0x0800, "ipv4_dst": VIP}, goto="lb", cookie=COOKIE),
              flow("lb", 200, TCP_VIP, [("group", GROUP_ID)], cookie=COOKIE)]
     return Desired(tuple(specs + [member_flow(k) for k in keys]), (group,))
 

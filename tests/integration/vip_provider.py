@@ -33,7 +33,7 @@ class StaticVip:
         buckets = tuple(Bucket(1, None, (("set_field", "eth_dst", mac), ("set_field", "ipv4_dst", ip),
                                          ("output", port)))
                         for port, mac, ip in MEMBERS)
-        vip = flow("slice", 100, {"eth_type": 0x0800, "ipv4_dst": VIP_IP}, [("group", GROUP_ID)],
+        vip = flow("classify", 100, {"eth_type": 0x0800, "ipv4_dst": VIP_IP}, [("group", GROUP_ID)],
                    meter=METER_ID, cookie=cookies.cookie("slices", 1))
         return Desired(flows=(vip,), groups=(GroupSpec(GROUP_ID, "select", buckets),),
                        meters=(MeterSpec(METER_ID, RATE_KBPS, BURST_KB),))

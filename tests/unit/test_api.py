@@ -150,7 +150,7 @@ def test_watcher_that_falls_behind_is_told_so(client, net, monkeypatch):
         for _ in stream:
             received += 1
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "resubscribe" in err.value.details()
+    assert "watch again" in err.value.details()
     assert 0 < received < len(burst)
 
 

@@ -121,7 +121,7 @@ def test_same_link_twice_in_either_direction_is_rejected():
 @pytest.mark.parametrize("text", ["", "# nothing but a comment\n", "---\n"])
 def test_empty_file_gives_defaults(text):
     cfg = config.parse(text)
-    assert cfg == Config()
+    assert cfg == config.model()() and cfg.section("te") == cfg.te
     assert cfg.controller.openflow.port == 6653
     assert cfg.controller.routing.path_metric == "hops"
 
@@ -164,7 +164,9 @@ def test_check_command_rejects_a_bad_file_naming_the_key(tmp_path, capsys):
     assert str(path) in err
 
 
-def test_providers_are_module_factory_paths():
-    cfg = config.parse("controller:\n  providers: [apps.slices.provider:make, tests.x:y]\n")
-    assert cfg.controller.providers == ("apps.slices.provider:make", "tests.x:y")
+def test_providers_are_module_factory_paths_that_import():
+    cfg = config.parse("controller:\n  providers: [apps.slices.app:provider, apps.te.app:provider]\n")
+    assert cfg.controller.providers == ("apps.slices.app:provider", "apps.te.app:provider")
     assert config.parse(config.dump(cfg)) == cfg
+    with pytest.raises(config.ConfigError, match=r"controller.providers.1: cannot import tests.x: No module"):
+        config.parse("controller:\n  providers: [apps.slices.app:provider, tests.x:y]\n")

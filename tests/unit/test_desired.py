@@ -12,6 +12,7 @@ from os_ken.lib.packet.ether_types import ETH_TYPE_IP
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
+from controller.appbase import App, RegistrationError
 from controller import cookies, desired, flows, groups, meters
 from controller.desired import Desired, Entries, ProviderError
 from controller.flows import flow
@@ -28,12 +29,13 @@ COOKIE = cookies.cookie("slices", 1)
 MODS = (parser.OFPFlowMod, parser.OFPGroupMod, parser.OFPMeterMod)
 
 
-class SliceStub:
-    """A provider holding per-switch intent, as the slices app will."""
+class SliceStub(App):
+    """A provider holding per-switch intent, as the slices app does."""
 
     name = "slices"
 
     def __init__(self):
+        super().__init__(None)
         self.intent: dict[int, Desired] = {}
         self.fail = False
 
@@ -54,7 +56,7 @@ def vip_intent(net, weights=(1, 1), rate_kbps=2000) -> Desired:
     port 1, towards s2) and h3 (via port 2, towards s3), rewritten to the member."""
     group = GroupSpec(GID, "select", (_member_bucket(net, "h2", 1, weights[0]),
                                       _member_bucket(net, "h3", 2, weights[1])))
-    vip = flow("slice", 100, {"eth_type": ETH_TYPE_IP, "ipv4_dst": VIP_IP}, [("group", GID)],
+    vip = flow("classify", 100, {"eth_type": ETH_TYPE_IP, "ipv4_dst": VIP_IP}, [("group", GID)],
                meter=MID, cookie=COOKIE)
     return Desired(flows=(vip,), groups=(group,), meters=(MeterSpec(MID, rate_kbps, 200),))
 
@@ -106,7 +108,11 @@ def _kinds(msgs):
 def test_meter_then_group_then_flow_are_installed_in_that_order(net):
     stub = SliceStub()
     net.core.add_provider(stub)
-    assert net.core.resync(net.now) == []             # no intent yet: nothing to do
+    # No intent yet: only the misses of the app's own tables (lb, member) on every switch.
+    added = net.core.resync(net.now)
+    assert {(m.table_id, m.priority) for _, m in added if isinstance(m, parser.OFPFlowMod)} == {(4, 0), (5, 0)}
+    net.deliver(added)
+    assert net.core.resync(net.now) == []
     stub.intent[1] = vip_intent(net)
     out = net.core.resync(net.now)
     assert {dp for dp, _ in out} == {1}
@@ -149,7 +155,7 @@ def test_removed_intent_deletes_flow_then_group_then_meter(sliced):
 
 def test_repointing_the_vip_to_a_new_group_replaces_the_flow_before_the_old_group_goes(sliced):
     other = GroupSpec(GID + 1, "select", (_member_bucket(sliced, "h3", 2),))
-    vip = flow("slice", 100, {"eth_type": ETH_TYPE_IP, "ipv4_dst": VIP_IP}, [("group", GID + 1)],
+    vip = flow("classify", 100, {"eth_type": ETH_TYPE_IP, "ipv4_dst": VIP_IP}, [("group", GID + 1)],
                meter=MID, cookie=COOKIE)
     sliced.stub.intent[1] = Desired((vip,), (other,), (MeterSpec(MID, 2000, 200),))
     out = sliced.core.resync(sliced.now)
@@ -190,7 +196,7 @@ def test_foreign_groups_and_meters_found_on_reconnect_are_deleted(sliced):
     switch.apply(meters.to_add(MeterSpec(9, 100)))                                   # nobody's range
     switch.apply(groups.to_add(GroupSpec(5, "all", (Bucket(actions=(("output", 3),)),))))
     switch.apply(groups.to_add(GroupSpec(GID + 7, "indirect", (Bucket(actions=(("output", 3),)),))))
-    switch.apply(flows.to_flowmod(flow("slice", 50, {"eth_type": ETH_TYPE_IP, "ipv4_dst": "10.9.9.9"},
+    switch.apply(flows.to_flowmod(flow("classify", 50, {"eth_type": ETH_TYPE_IP, "ipv4_dst": "10.9.9.9"},
                                        [("group", 5)], meter=9, cookie=0)))
     mark = len(sliced.sent)
     sliced.disconnect(1)
@@ -293,26 +299,25 @@ def test_vip_traffic_needs_no_controller_once_installed(sliced):
 
 # ---- what providers may declare ----------------------------------------------------------------
 
-def test_provider_names_must_be_registered_owners(net):
-    with pytest.raises(ProviderError, match="not a registered owner"):
+def test_providers_must_be_registered_apps(net):
+    with pytest.raises(RegistrationError, match="app 'acl' is not registered"):
+        type("Acl", (App,), {"name": "acl"})(net.core.view)
+    with pytest.raises(RegistrationError, match="app 'forwarding' is not registered"):
+        type("Fwd", (App,), {"name": "forwarding"})(net.core.view)
+    with pytest.raises(ProviderError, match="is not a controller.appbase.App"):
         net.core.add_provider(type("Acl", (), {"name": "acl", "desired": lambda self, d, n: Desired()})())
-    with pytest.raises(ProviderError, match="not a registered owner"):
-        net.core.add_provider(type("Fwd", (), {"name": "forwarding",
-                                               "desired": lambda self, d, n: Desired()})())
-    with pytest.raises(ProviderError, match="no name"):
-        net.core.add_provider(object())
     net.core.add_provider(SliceStub())
-    with pytest.raises(ProviderError, match="already registered"):
+    with pytest.raises(ProviderError, match="already running"):
         net.core.add_provider(SliceStub())
 
 
 def test_entries_outside_the_providers_ranges_or_dangling_are_left_out(sliced):
     good = vip_intent(sliced)
-    stray = flow("slice", 90, {"eth_type": ETH_TYPE_IP, "ipv4_dst": "10.0.0.101"}, [("output", 3)],
+    stray = flow("classify", 90, {"eth_type": ETH_TYPE_IP, "ipv4_dst": "10.0.0.101"}, [("output", 3)],
                  cookie=cookies.cookie("forwarding", 9))
-    dangling = flow("slice", 80, {"eth_type": ETH_TYPE_IP, "ipv4_dst": "10.0.0.102"}, [("group", GID + 9)],
+    dangling = flow("classify", 80, {"eth_type": ETH_TYPE_IP, "ipv4_dst": "10.0.0.102"}, [("group", GID + 9)],
                     cookie=COOKIE)
-    unmetered = flow("slice", 70, {"eth_type": ETH_TYPE_IP, "ipv4_dst": "10.0.0.103"}, [("output", 3)],
+    unmetered = flow("classify", 70, {"eth_type": ETH_TYPE_IP, "ipv4_dst": "10.0.0.103"}, [("output", 3)],
                      meter=MID + 9, cookie=COOKIE)
     hijack = flow("ingress", 3000, {"eth_type": 0x88CC}, [("output", 3)], cookie=COOKIE)
     sliced.stub.intent[1] = Desired(good.flows + (stray, dangling, unmetered, hijack),

@@ -65,18 +65,18 @@ ROUND_TRIP = [
          cookie=cookies.cookie("forwarding", 42)),
     flow("forward", 1000, {"eth_src": H1.upper(), "eth_dst": H2.upper()}, [("output", 3)]),
     flow("ingress", 3000, {"eth_type": 0x88CC}, [("controller",)]),
-    flow("ingress", 0, {}, goto="slice"),
-    flow("ingress", 5, {"in_port": 4, "eth_src": H1}, [("output", 1)], goto="slice"),
+    flow("ingress", 0, {}, goto="classify"),
+    flow("ingress", 5, {"in_port": 4, "eth_src": H1}, [("output", 1)], goto="classify"),
     flow("flood", 100, {"in_port": 2}),
     flow("flood", 10, {}, [("output", 1), ("output", 2), ("output", 5)], cookie=flooding.COOKIE),
     flow("forward", 7, {"eth_dst": H2}, [("set_field", "eth_dst", H1.upper()), ("output", 1)]),
     flow("forward", 8, {"eth_dst": H1}, [("group", 7)]),
-    flow("slice", 100, {"eth_type": 0x0800, "ipv4_dst": "10.9.0.100"},
+    flow("classify", 100, {"eth_type": 0x0800, "ipv4_dst": "10.9.0.100"},
          [("group", cookies.group_id("slices", 1))], meter=cookies.meter_id("slices", 1),
          cookie=cookies.cookie("slices", 1)),
-    flow("slice", 90, {"eth_type": 0x0800, "ipv4_src": ("10.1.0.0", "255.255.0.0"), "ip_proto": 17,
+    flow("classify", 90, {"eth_type": 0x0800, "ipv4_src": ("10.1.0.0", "255.255.0.0"), "ip_proto": 17,
                        "udp_dst": 53}, [("set_field", "ip_dscp", 46)], goto="forward", meter=3),
-    flow("slice", 80, {"eth_type": 0x0800, "ip_proto": 6, "tcp_dst": 80, "ipv4_dst": "10.9.0.100"},
+    flow("classify", 80, {"eth_type": 0x0800, "ip_proto": 6, "tcp_dst": 80, "ipv4_dst": "10.9.0.100"},
          [("set_field", "eth_dst", H2), ("set_field", "ipv4_dst", "10.0.0.2"),
           ("set_field", "eth_src", H1), ("set_field", "ipv4_src", "10.9.0.100"), ("output", 2)]),
     # Fast-failover detours (controller.detours): tagged frames, untagging, turning back.
@@ -155,7 +155,7 @@ def test_add_with_same_table_priority_and_match_replaces():
 
 @pytest.mark.parametrize("table_id, left", [(ofp.OFPTT_ALL, set()),
                                             (PIPELINE.table("flood").table_id,
-                                             {"ingress", "slice", "forward", "lb", "member", "stitch"})])
+                                             {"ingress", "classify", "forward"})])
 def test_delete_all_clears_the_named_tables(table_id, left):
     switch = _switch_with_pipeline()
     switch.apply(flows.delete_all(table_id))
@@ -195,7 +195,7 @@ IP = {"eth_type": 0x0800}
 ])
 def test_bad_actions_raise_naming_the_problem(actions, message):
     with pytest.raises(PipelineError, match=message):
-        flow("slice", 10, IP, actions)
+        flow("classify", 10, IP, actions)
 
 
 @pytest.mark.parametrize("match, actions, message", [
@@ -209,11 +209,11 @@ def test_bad_actions_raise_naming_the_problem(actions, message):
 def test_missing_openflow_prerequisites_raise(match, actions, message):
     # Open vSwitch refuses these (OFPBMC_BAD_PREREQ, OFPBAC_MATCH_INCONSISTENT).
     with pytest.raises(PipelineError, match=message):
-        flow("slice", 10, match, actions)
+        flow("classify", 10, match, actions)
 
 
 def test_ethernet_rewrites_need_no_prerequisite():
-    spec = flow("slice", 10, {}, [("set_field", "eth_src", H1.upper()), ("output", 1)])
+    spec = flow("classify", 10, {}, [("set_field", "eth_src", H1.upper()), ("output", 1)])
     assert spec.actions[0] == ("set_field", "eth_src", H1)
 
 
@@ -225,7 +225,7 @@ def test_ethernet_rewrites_need_no_prerequisite():
     (("10.1.2.3", "255.255.0.0"), ("10.1.0.0", "255.255.0.0")),
 ])
 def test_ipv4_matches_are_canonical_so_they_compare_with_a_dump(given, canonical):
-    spec = flow("slice", 10, dict(IP, ipv4_dst=given))
+    spec = flow("classify", 10, dict(IP, ipv4_dst=given))
     assert spec.match_dict["ipv4_dst"] == canonical
     assert flows.from_stats(_dumped(spec)) == spec
 
@@ -233,20 +233,20 @@ def test_ipv4_matches_are_canonical_so_they_compare_with_a_dump(given, canonical
 @pytest.mark.parametrize("meter", [0, ofp.OFPM_MAX + 1, "1"])
 def test_meter_out_of_range_raises(meter):
     with pytest.raises(PipelineError, match="meter"):
-        flow("slice", 10, IP, meter=meter)
+        flow("classify", 10, IP, meter=meter)
 
 
 def test_meter_instruction_is_encoded_and_read_back():
-    spec = flow("slice", 10, IP, goto="forward", meter=cookies.meter_id("slices", 2))
+    spec = flow("classify", 10, IP, goto="forward", meter=cookies.meter_id("slices", 2))
     fm = wire_flowmod(flows.to_flowmod(spec))
     assert [type(i).__name__ for i in fm.instructions] == ["OFPInstructionMeter", "OFPInstructionGotoTable"]
     assert flows.from_stats(_dumped(spec)).meter == spec.meter
-    assert spec.describe().startswith("slice/10 eth_type=2048 -> meter:0x4000002")
+    assert spec.describe().startswith("classify/10 eth_type=2048 -> meter:0x4000002")
 
 
 def test_set_field_rewrites_the_packet_from_that_action_on():
     switch = _switch_with_pipeline()
-    switch.apply(flows.to_flowmod(flow("slice", 10, dict(IP, ipv4_dst="10.9.0.100"), [
+    switch.apply(flows.to_flowmod(flow("classify", 10, dict(IP, ipv4_dst="10.9.0.100"), [
         ("output", 1), ("set_field", "ipv4_dst", "10.0.0.2"), ("set_field", "eth_dst", H2),
         ("set_field", "ip_dscp", 46), ("output", 2)])))
     before, after = switch.process({"in_port": 5, "eth_src": H1, "eth_dst": "02:00:00:00:00:64",

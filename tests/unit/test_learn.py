@@ -47,8 +47,8 @@ def select_group(keys) -> GroupSpec:
                                           for k in keys))
 
 
-VIP_FLOWS = [flow("ingress", 0, {}, goto="slice"),
-             flow("slice", 100, {"eth_type": 0x0800, "ipv4_dst": VIP}, goto="lb", cookie=COOKIE),
+VIP_FLOWS = [flow("ingress", 0, {}, goto="classify"),
+             flow("classify", 100, {"eth_type": 0x0800, "ipv4_dst": VIP}, goto="lb", cookie=COOKIE),
              flow("lb", 200, TCP_VIP, [("group", GID)], cookie=COOKIE)]
 
 

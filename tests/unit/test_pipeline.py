@@ -4,7 +4,10 @@ import pytest
 
 from controller import cookies, flows
 from controller.core import pipeline_flows
-from controller.pipeline import PIPELINE, TABLES, Pipeline, PipelineError, Table
+from controller.pipeline import CORE_TABLES, PIPELINE, Band, Pipeline, PipelineError, Table
+
+
+TABLES = PIPELINE.tables      # the controller's and the repository's apps' (tests/conftest.py)
 
 
 def test_declared_tables_are_consistent():
@@ -19,13 +22,23 @@ def test_declared_tables_are_consistent():
         else:
             assert table.miss in ("drop", "controller")
         assert table.match_fields, table.name
-    assert names == {"ingress", "slice", "forward", "flood", "lb", "member", "stitch"}
+    assert names == {"ingress", "classify", "forward", "flood", "lb", "member", "stitch"}
+
+
+def test_the_controller_declares_four_tables_and_apps_the_rest():
+    assert [(t.table_id, t.name, t.shared) for t in CORE_TABLES] == [
+        (0, "ingress", True), (1, "classify", True), (2, "forward", True), (3, "flood", False)]
+    assert {t.name: t.owner for t in TABLES if t.owner != "pipeline"} == {
+        "lb": "slices", "member": "slices", "stitch": "stitching"}
+    # An app's table is reachable from the shared tables it registered as entries.
+    assert "lb" in PIPELINE.table("classify").next_tables and "stitch" in PIPELINE.table("ingress").next_tables
+    assert [b.describe() for b in PIPELINE.bands_in("classify")] == ["slices 1010..1220", "qos 800..900"]
 
 
 def test_table_lookups_by_name_and_id():
-    assert [(t.table_id, t.name) for t in TABLES] == [(0, "ingress"), (1, "slice"), (2, "forward"),
+    assert [(t.table_id, t.name) for t in TABLES] == [(0, "ingress"), (1, "classify"), (2, "forward"),
                                                       (3, "flood"), (4, "lb"), (5, "member"), (6, "stitch")]
-    assert PIPELINE.table("slice").table_id == 1
+    assert PIPELINE.table("classify").table_id == 1
     assert PIPELINE.table_by_id(3).name == "flood"
     assert PIPELINE.table_by_id(9) is None
     with pytest.raises(PipelineError, match="unknown table 'egress'"):
@@ -95,12 +108,12 @@ def test_vlan_actions_need_a_tag_where_open_vswitch_checks_for_one():
     with pytest.raises(PipelineError, match="push_vlan takes one ethertype"):
         flows.check_actions([("push_vlan", 0x0800)])
     with pytest.raises(PipelineError, match="vlan_vid"):
-        flows.flow("slice", 10, {"vlan_vid": 0x1007})
+        flows.flow("classify", 10, {"vlan_vid": 0x1007})
 
 
 def test_allowed_flow_is_accepted():
-    spec = flows.flow("ingress", 0, {"in_port": 1}, goto="slice")
-    assert spec.goto == "slice" and spec.match == (("in_port", 1),)
+    spec = flows.flow("ingress", 0, {"in_port": 1}, goto="classify")
+    assert spec.goto == "classify" and spec.match == (("in_port", 1),)
 
 
 def test_miss_flows_do_what_the_tables_declare():
@@ -121,14 +134,54 @@ def test_miss_flows_do_what_the_tables_declare():
 
 
 def test_the_core_installs_every_declared_miss():
-    """No table's miss is left to the switch's default (OVS slow-paths such misses)."""
-    installed = {s.key: s for s in pipeline_flows()}
+    """No table's miss is left to the switch's default (OVS slow-paths such misses):
+    the controller's tables always, an app's tables when the core runs that app."""
+    app_tables = ("lb", "member", "stitch")
+    installed = {s.key: s for s in pipeline_flows(app_tables=app_tables)}
     for miss in flows.miss_flows(cookie=cookies.cookie("pipeline")):
         assert installed.get(miss.key) == miss, f"core.pipeline_flows() lacks {miss.describe()}"
+    without_apps = {s.table for s in pipeline_flows()}
+    assert without_apps == {"ingress", "classify", "forward", "flood"}
+
+
+@pytest.mark.parametrize("table, entered_from, message", [
+    (Table("acl", 2, frozenset(), owner="acl"), (), "id 2 is already 'forward'"),
+    (Table("lb", 9, frozenset(), owner="acl"), (), "table 'lb' is already declared by slices"),
+    (Table("acl", 9, frozenset(), owner="acl"), ("flood",), "entered from 'flood', which is not a shared table"),
+    (Table("acl", 9, frozenset(), owner="acl", shared=True), (), "only the controller's tables are shared"),
+    (Table("acl", 300, frozenset(), owner="acl"), (), "outside 0..254"),
+])
+def test_an_app_table_that_clashes_is_refused(table, entered_from, message):
+    pipeline = Pipeline()
+    pipeline.add_table(Table("lb", 4, frozenset(), owner="slices"), ("classify",))
+    with pytest.raises(PipelineError, match=message):
+        pipeline.add_table(table, entered_from)
+    assert [t.name for t in pipeline.tables] == ["ingress", "classify", "forward", "flood", "lb"]
+
+
+@pytest.mark.parametrize("band, message", [
+    (Band("flood", "acl", 10, 20), "not a shared table"),
+    (Band("forward", "acl", 0, 20), "need 0 < low <= high"),
+    (Band("forward", "acl", 30, 20), "need 0 < low <= high"),
+    (Band("nowhere", "acl", 10, 20), "unknown table 'nowhere'"),
+])
+def test_a_band_outside_a_shared_table_or_out_of_order_is_refused(band, message):
+    with pytest.raises(PipelineError, match=message):
+        Pipeline().add_band(band)
+
+
+def test_removing_an_owner_takes_its_tables_jumps_and_bands():
+    pipeline = Pipeline()
+    pipeline.add_table(Table("acl", 9, frozenset({"in_port"}), owner="acl"), ("ingress",))
+    pipeline.add_band(Band("ingress", "acl", 100, 199))
+    assert "acl" in pipeline.table("ingress").next_tables
+    pipeline.remove_owner("acl")
+    assert [t.name for t in pipeline.tables] == ["ingress", "classify", "forward", "flood"]
+    assert "acl" not in pipeline.table("ingress").next_tables and pipeline.band("ingress", "acl") is None
 
 
 def test_vip_traffic_goes_from_slice_to_lb_and_buckets_resubmit_to_member():
-    flows.flow("slice", 100, {"eth_type": 0x0800, "ipv4_dst": "10.9.0.100"}, goto="lb")
+    flows.flow("classify", 100, {"eth_type": 0x0800, "ipv4_dst": "10.9.0.100"}, goto="lb")
     flows.flow("lb", 100, {"eth_type": 0x0800, "ip_proto": 6, "ipv4_dst": "10.9.0.100", "tcp_src": 5})
     flows.flow("member", 100, {"eth_type": 0x0800, "ip_proto": 6, "ipv4_dst": "10.9.0.100", "reg6": 3},
                [("output", 2)])
@@ -143,11 +196,11 @@ def test_vip_traffic_goes_from_slice_to_lb_and_buckets_resubmit_to_member():
 
 
 def test_slice_table_takes_addresses_and_ports_after_their_prerequisites():
-    spec = flows.flow("slice", 100, {"eth_type": 0x0800, "ip_proto": 6, "ipv4_src": "10.0.0.1",
+    spec = flows.flow("classify", 100, {"eth_type": 0x0800, "ip_proto": 6, "ipv4_src": "10.0.0.1",
                                      "ipv4_dst": "10.9.0.100", "tcp_src": 1234, "tcp_dst": 80,
                                      "in_port": 3, "eth_src": "02:00:00:00:00:01",
                                      "eth_dst": "02:00:00:00:00:02"}, goto="forward")
     assert spec.match_dict["tcp_dst"] == 80
-    flows.flow("slice", 100, {"eth_type": 0x0800, "ip_proto": 17, "udp_src": 53, "udp_dst": 53})
+    flows.flow("classify", 100, {"eth_type": 0x0800, "ip_proto": 17, "udp_src": 53, "udp_dst": 53})
     with pytest.raises(PipelineError, match="goto 'flood' not allowed"):
-        flows.flow("slice", 1, {}, goto="flood")
+        flows.flow("classify", 1, {}, goto="flood")

@@ -16,7 +16,7 @@ from apps.slices import dataplane as slices_dataplane
 from apps.slices.manager import SliceManager
 from apps.slices.vips import virtual_mac
 from controller import cookies, desired
-from controller.config import QosConfig
+from apps.qos.config import QosConfig
 from controller.flows import ETH_TYPE_IP, IP_PROTO_UDP
 from controller.metrics import registry_for
 from fakeoftable import FakeNetwork, config_for, hosts_on, ipv4_frame
@@ -33,7 +33,7 @@ def start(qos: dict, *extra_hosts) -> FakeNetwork:
     hosts = hosts_on(("h1", 1, 3), ("h2", 1, 4), ("h4", 4, 3), *extra_hosts)
     config = config_for(LINKS).model_copy(update={"qos": QosConfig.model_validate(qos)})
     net = FakeNetwork(LINKS, hosts, config).start()
-    net.qos = app.provider(net.core, lambda: net.deliver(net.core.resync(net.now)))
+    net.qos = app.provider(net.core.view, lambda: net.deliver(net.core.resync(net.now)))
     net.core.add_provider(net.qos)
     net.deliver(net.core.resync(net.now))
     names = [h.name for h in hosts]
@@ -130,7 +130,7 @@ def test_a_reconnect_reads_the_rules_back_and_changes_nothing(net):
 
 def test_slice_vip_traffic_keeps_its_slice_rules_and_skips_the_classes():
     net = start(CLASSES, ("m1", 4, 4))
-    slices = SliceManager(net.core, lambda: net.deliver(net.core.resync(net.now)), None, auto_drain=False)
+    slices = SliceManager(net.core.view, lambda: net.deliver(net.core.resync(net.now)), None, auto_drain=False)
     net.core.add_provider(slices)
     slices.register_member("servers", "m1", net.host("m1").ip)
     net.announce("m1")
@@ -178,7 +178,7 @@ def test_the_factory_loads_by_name_and_an_empty_section_installs_nothing(caplog)
     net = FakeNetwork(LINKS, hosts_on(("h1", 1, 3)), config_for(LINKS)).start()
     factory = desired.load_factory("apps.qos.app:provider")
     with caplog.at_level(logging.WARNING, logger="apps.qos.app"):
-        provider = factory(net.core, lambda: None)
+        provider = factory(net.core.view, lambda: None)
     assert provider.name == "qos" and provider.classes == ()
     assert "qos.classes is empty" in caplog.text
     net.core.add_provider(provider)

@@ -9,7 +9,7 @@ from apps.qos import dataplane
 from apps.slices import dataplane as slices_dataplane
 from controller import cookies, flows
 from controller import meters as controller_meters
-from controller.config import QosConfig
+from apps.qos.config import QosConfig
 from controller.desired import Desired
 from controller.flows import ETH_TYPE_IP
 from fakeswitch import encode
@@ -56,7 +56,7 @@ def test_one_flow_per_host_port_and_dscp_metered_by_its_class():
                  for s in entries.flows)
     ids = {c.name: c.meter_id for c in classes}
     dscps = (("ef", 46), ("af4", 34), ("af4", 36), ("best-effort", 0))
-    want = sorted((port, dscp, ids[name], "forward", "slice", ()) for port in (3, 4) for name, dscp in dscps)
+    want = sorted((port, dscp, ids[name], "forward", "classify", ()) for port in (3, 4) for name, dscp in dscps)
     assert got == want
     assert all(s.match_dict["eth_type"] == ETH_TYPE_IP for s in entries.flows)
 

@@ -34,12 +34,13 @@ class _Controller:
     """A controller core with a slices manager on ``path``, serving the gRPC API on a free port."""
 
     def __init__(self, path, drain_s: float, register: bool):
-        self.manager = SliceManager(ControllerCore(Config()), store=SliceStore(path), drain_s=drain_s,
+        self.core = ControllerCore(Config())
+        self.manager = SliceManager(self.core.view, store=SliceStore(path), drain_s=drain_s,
                                     clock=lambda: NOW, auto_drain=False)
         if register:
             for n, (host_id, ipv4) in enumerate(HOSTS):
                 self.manager.register_member("edge", host_id, ipv4, {"rack": f"r{n % 2}"})
-        self.server, port, _ = create_server(self.manager.core, "127.0.0.1:0", 4,
+        self.server, port, _ = create_server(self.core, "127.0.0.1:0", 4,
                                              self.manager.grpc_services())
         self.server.start()
         self.client = SlicesClient(f"127.0.0.1:{port}", timeout_s=5.0)
@@ -94,7 +95,7 @@ class _Network:
         self.net.ANSWER_BARRIERS = False
         self.net.start()
         self.core = self.net.core
-        self.manager = SliceManager(self.core, self._resync, SliceStore(path), drain_s=30.0,
+        self.manager = SliceManager(self.core.view, self._resync, SliceStore(path), drain_s=30.0,
                                     clock=lambda: NOW, auto_drain=False)
         self.core.add_provider(self.manager)
         for name in ("m1", "m2"):

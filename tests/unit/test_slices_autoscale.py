@@ -43,7 +43,7 @@ def predictor(tmp_path):
 
 @pytest.fixture
 def manager():
-    manager = SliceManager(ControllerCore(Config()), lambda: None, None, drain_s=0, auto_drain=False)
+    manager = SliceManager(ControllerCore(Config()).view, lambda: None, None, drain_s=0, auto_drain=False)
     for i in range(1, 7):
         manager.register_member("servers", f"h{i}", f"10.0.0.{i}")
     manager.create(dict(name="web", client="acme", vip_cidr="10.50.0.0/29", bandwidth_mbps=40,

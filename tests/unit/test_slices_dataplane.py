@@ -44,7 +44,7 @@ def net(tmp_path):
 
 
 def attach(net, store) -> SliceManager:
-    manager = SliceManager(net.core, lambda: net.deliver(net.core.resync(net.now)), store, drain_s=30,
+    manager = SliceManager(net.core.view, lambda: net.deliver(net.core.resync(net.now)), store, drain_s=30,
                            clock=net.clock, auto_drain=False)
     net.core.add_provider(manager)
     net.deliver(net.core.resync(net.now))
@@ -132,7 +132,7 @@ def test_scale_down_drains_then_removes_the_member(net):
     assert net.manager.finish_drains() == ["m3"]
     m3 = net.host("m3")
     assert not any(dict(f.match).get("eth_dst") == m3.mac for f in net.switches[1].specs()
-                   if f.table == "slice"), "the drained member's rules are gone"
+                   if f.table == "classify"), "the drained member's rules are gone"
     assert net.manager.get("web").members[-1].host_id == "m2"
 
 
@@ -178,7 +178,7 @@ def assert_like_a_fresh_manager(net):
     never built anything (loading the same state file) wants."""
     store = SliceStore(net.path)
     try:
-        fresh = SliceManager(net.core, store=store, auto_drain=False)
+        fresh = SliceManager(net.core.view, store=store, auto_drain=False)
         for dp_id in sorted(net.switches):
             assert net.manager.desired(dp_id, net.now) == fresh.desired(dp_id, net.now), f"s{dp_id}"
     finally:

@@ -37,7 +37,7 @@ def env(tmp_path):
     clock = Clock()
     resyncs = []
     store = SliceStore(tmp_path / "slices.sqlite")
-    manager = SliceManager(core, lambda: resyncs.append(1), store, drain_s=30, clock=clock, auto_drain=False)
+    manager = SliceManager(core.view, lambda: resyncs.append(1), store, drain_s=30, clock=clock, auto_drain=False)
     for i in range(1, 7):
         manager.register_member("servers", f"h{i}", f"10.0.0.{i}")
     yield SimpleNamespace(core=core, clock=clock, manager=manager, store=store, path=tmp_path / "slices.sqlite",
@@ -77,7 +77,7 @@ def test_refused_changes_leave_state_unchanged(env):
         env.manager.delete("nope")
     assert state(env.manager) == before
     # ... and so does the file: a restarted manager sees the same.
-    again = SliceManager(env.core, store=SliceStore(env.path), auto_drain=False)
+    again = SliceManager(env.core.view, store=SliceStore(env.path), auto_drain=False)
     assert state(again) == before
 
 
@@ -124,7 +124,7 @@ def test_scale_up_revives_draining_members_first(env):
 def test_drains_survive_a_restart(env):
     env.manager.create(spec(), members=2)
     env.manager.scale("web", 1)
-    again = SliceManager(env.core, store=SliceStore(env.path), clock=env.clock, auto_drain=False)
+    again = SliceManager(env.core.view, store=SliceStore(env.path), clock=env.clock, auto_drain=False)
     assert [(m.host_id, m.draining_until) for m in again.get("web").members] == [("h1", None), ("h2", 1030.0)]
     env.clock.now += 31
     assert again.finish_drains() == ["h2"]

@@ -16,7 +16,7 @@ from apps.stitching.app import StitchingApp
 from apps.stitching.registry import AdHost, Advertisement, Plane
 from apps.stitching.store import StitchStore
 from controller import flows, meters
-from controller.config import Config
+from apps.stitching.config import StitchingConfig
 from controller.core import pipeline_flows
 from controller.flows import ETH_TYPE_IP
 from controller.topology import Port
@@ -44,12 +44,12 @@ class Env:
         ports = {dp: {1: Port(1, "vxlan"), **{i + 2: Port(i + 2, h.name) for i, h in enumerate(HOSTS[s])},
                       9: Port(9, "vxe-st-0")} for s, dp in DP.items()}
         # Switches that confirm everything at once (test_barriers covers confirmation).
-        self.core = SimpleNamespace(topology=SimpleNamespace(
-            switches={dp: SimpleNamespace(ports=p) for dp, p in ports.items()}),
-            sync_mark=lambda: {}, unconfirmed=lambda mark: [])
+        self.ports = ports
+        self.core = SimpleNamespace(port_numbers=lambda dp: {p.name: n for n, p in ports.get(dp, {}).items()},
+                                    sync_mark=lambda: {}, unconfirmed=lambda mark: [])
         self.resyncs = 0
         self.now = 100.0
-        settings = Config.model_validate({"stitching": {"policy": POLICY, **stitching}}).stitching
+        settings = StitchingConfig.model_validate({"policy": POLICY, **stitching})
         self.store = StitchStore(store_path) if store_path else None
         self.m = cls(self.core, self._resync, settings, self.store, clock=lambda: self.now)
         self.events = self.m.bus.subscribe()
@@ -74,7 +74,7 @@ class Env:
 
     def send(self, src_site, src, dst):
         """Egresses at the far site of a frame src -> dst (one tunnel crossing), and the tunnel headers."""
-        port = self.core.topology.switches[DP[src_site]].ports
+        port = self.ports[DP[src_site]]
         in_port = next(n for n, p in port.items() if p.name == src.name)
         out = self.switch(src_site).process({"in_port": in_port, "eth_src": src.mac, "eth_dst": dst.mac,
                                              "eth_type": ETH_TYPE_IP})

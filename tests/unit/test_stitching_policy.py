@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 
 from apps.stitching.policy import DEFAULT_DENY, StitchPolicy
-from controller.config import Config, ConfigError, parse
+from apps.stitching.config import StitchingConfig
+from controller.config import ConfigError, parse
 
 
 def _policy(*rules: dict) -> StitchPolicy:
-    return StitchPolicy(Config.model_validate({"stitching": {"policy": list(rules)}}).stitching.policy)
+    return StitchPolicy(StitchingConfig.model_validate({"policy": list(rules)}).policy)
 
 
 def test_nothing_is_allowed_without_a_rule():

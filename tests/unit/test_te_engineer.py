@@ -14,13 +14,14 @@ from os_ken.lib.packet.ether_types import ETH_TYPE_IP
 
 from apps.te import dataplane
 from apps.te.engineer import TrafficEngineer
-from controller.config import ClockConfig, ConfigError, TeConfig, parse
+from apps.te.config import TeConfig
+from controller.config import ClockConfig, ConfigError, parse
 
 from fakeoftable import diamond, ipv4_frame
 
 
 def _engineer(net, predictor=None, **settings) -> TrafficEngineer:
-    te = TrafficEngineer(net.core, lambda: net.deliver(net.core.resync(net.now)),
+    te = TrafficEngineer(net.core.view, lambda: net.deliver(net.core.resync(net.now)),
                          TeConfig(**{"threshold": 0.5, **settings}), predictor, wall=lambda: net.now,
                          poll_interval_s=1.0)
     net.core.add_provider(te)
@@ -174,7 +175,7 @@ class _Unavailable(grpc.RpcError):
 
 def test_priority_pairs_are_placed_first_and_keep_their_headroom():
     net = diamond(capacities={(1, 2): 10, (1, 3): 10, (2, 4): 10, (3, 4): 10})
-    te = TrafficEngineer(net.core, lambda: None, TeConfig(priority_pairs=[("s1", "s4")], headroom=0.3),
+    te = TrafficEngineer(net.core.view, lambda: None, TeConfig(priority_pairs=[("s1", "s4")], headroom=0.3),
                          None, wall=lambda: net.now)
     graph = te._graph()
     from apps.te.lp import PathSet, mlu

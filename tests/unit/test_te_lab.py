@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from controller import operator_cli
-from controller.config import Config
+from controller.config import model as config_model
 from predictors.panel import Panel, Split
 from topologies import te_lab
 from topologies import te_lab_report as rep
@@ -125,7 +125,7 @@ def test_controller_config_validates_and_differs_only_in_the_te_provider(tmp_pat
     on = te_lab.controller_config(scn, p, True, Pred(), tmp_path / "d.jsonl", 123.0)
     for config in (off, on):
         config["topology"] = spec.controller_topology(p.bw_scale, scn.max_bw_mbps)
-        Config.model_validate(config)
+        config_model().model_validate(config)
     assert off["controller"]["providers"] == [] and on["controller"]["providers"] == [te_lab.TE_PROVIDER]
     assert on["controller"]["predictor"]["address"] == "127.0.0.1:5"
     assert on["controller"]["clock"] == {"time_scale": 150.0, "virtual_origin_s": 1.0e9,
