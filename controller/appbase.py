@@ -79,7 +79,7 @@ def register(spec: AppSpec) -> AppSpec:
             raise RegistrationError(f"app {spec.name!r} is already registered differently")
         _check(spec)
         try:
-            cookies.register_owner(spec.name, spec.code, ids=spec.ids)
+            cookies.register_owner(spec.name, spec.code, ids=spec.ids, what=spec.summary)
             for table in spec.tables:
                 PIPELINE.add_table(table, tuple(src for src, own in spec.entries if own == table.name))
             for table, low, high in spec.bands:

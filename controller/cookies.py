@@ -94,7 +94,10 @@ def id_owner(value: int) -> str | None:
     return name if name in ID_OWNERS else None
 
 
-def register_owner(name: str, code: int, ids: bool = False) -> None:
+NOTES: dict[str, str] = {}     # owner -> what it puts on switches (docs/pipeline.md)
+
+
+def register_owner(name: str, code: int, ids: bool = False, what: str = "") -> None:
     """Give ``name`` the cookie range ``COOKIE_BASE | code`` and, with ``ids``, the group
     and meter ids whose top 8 bits are ``code``. Registering the same owner again with
     the same code is a no-op; a name or code already taken raises CookieError naming
@@ -115,12 +118,15 @@ def register_owner(name: str, code: int, ids: bool = False) -> None:
     _BY_CODE[high] = name
     if ids:
         ID_OWNERS[name] = code
+    if what:
+        NOTES[name] = what
 
 
 def unregister_owner(name: str) -> None:
     """Forget an owner (tests that register one of their own clean up with this)."""
     high = OWNERS.pop(name, None)
     ID_OWNERS.pop(name, None)
+    NOTES.pop(name, None)
     if high is not None:
         _BY_CODE.pop(high, None)
 
@@ -130,7 +136,9 @@ _BY_CODE: dict[int, str] = {}
 # The controller's own owners: the pipeline's built-in flows and the packet-in meter,
 # host-pair forwarding with its fast-failover groups, flooding, and flows switches
 # learn themselves (see the module docstring).
-register_owner("pipeline", 0x01, ids=True)
-register_owner("forwarding", 0x02, ids=True)
-register_owner("flooding", 0x03)
-register_owner(LEARNED, 0x05)
+register_owner("pipeline", 0x01, ids=True,
+               what="built-in flows: LLDP and broadcast ARP to the controller, multicast to flood, every "
+                    "table's catch-all; the packet-in meter")
+register_owner("forwarding", 0x02, ids=True, what="host-pair paths, their detours and fast-failover groups")
+register_owner("flooding", 0x03, what="spanning-tree broadcast")
+register_owner(LEARNED, 0x05, what="flows switches learn themselves (connection pins); never reconciled")
