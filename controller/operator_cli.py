@@ -28,10 +28,10 @@ from pathlib import Path
 import grpc
 
 SCENARIOS = {
-    "demo": ("topologies.demo", "Abilene: discovery, pingAll, iperf3, path and link utilisation"),
-    "slices": ("topologies.slices_lab", "Abilene: two slices scaled ahead of replayed real OD demand"),
-    "te": ("topologies.te_lab", "Abilene: replayed real traffic matrices, TE off then on: loss, link load"),
-    "stitching": ("topologies.stitching_lab", "three sites: an encrypted stitch, an underlay failure, a bandwidth "
+    "demo": ("labs.demo", "Abilene: discovery, pingAll, iperf3, path and link utilisation"),
+    "slices": ("labs.slices_lab", "Abilene: two slices scaled ahead of replayed real OD demand"),
+    "te": ("labs.te_lab", "Abilene: replayed real traffic matrices, TE off then on: loss, link load"),
+    "stitching": ("labs.stitching_lab", "three sites: an encrypted stitch, an underlay failure, a bandwidth "
                                               "stitch, teardown"),
 }
 

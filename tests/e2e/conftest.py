@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from topologies.lab import Lab
+from labs.lab import Lab
 
 if os.geteuid() != 0:
     pytest.skip("e2e tests need root (Mininet, Open vSwitch)", allow_module_level=True)

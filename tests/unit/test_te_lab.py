@@ -10,11 +10,11 @@ import pytest
 
 from controller import operator_cli
 from controller.config import Config
+from labs import te_lab
+from labs import te_lab_report as rep
+from labs.lab import LabError
 from predictors.panel import Panel, Split
-from topologies import te_lab
-from topologies import te_lab_report as rep
 from topologies.catalog import load
-from topologies.lab import LabError
 
 import synthetic_tm
 
@@ -141,7 +141,7 @@ def test_series_names_match_the_te_app():
 def test_te_is_a_lab_scenario(capsys):
     assert operator_cli.main(["lab", "list"]) == 0
     assert "te " in capsys.readouterr().out
-    assert operator_cli.SCENARIOS["te"][0] == "topologies.te_lab"
+    assert operator_cli.SCENARIOS["te"][0] == "labs.te_lab"
 
 
 # --- analysis and rendering -------------------------------------------------------------------

@@ -54,14 +54,14 @@ from apps.te.evaluate import od_pairs
 from apps.te.lp import PathSet, solve_min_mlu
 from apps.te.paths import k_shortest_paths, te_graph
 from controller import cookies
+from labs import te_lab_report as te_report
+from labs.lab import FAST_MODELS, ROOT, Lab, LabError, PredictorProcess, write_report
 from predictors.panel import SPLITS, Panel, Split, load_dataset
 from topologies.catalog import TopologySpec, load
-from topologies import te_lab_report as te_report
-from topologies.lab import FAST_MODELS, ROOT, Lab, LabError, PredictorProcess, write_report
 
 LOG = logging.getLogger(__name__)
 
-PEER = ROOT / "topologies" / "tm_peer.py"
+PEER = ROOT / "labs" / "tm_peer.py"
 UDP_PORT = 9000
 TE_PROVIDER = "apps.te.app:provider"
 MODES = ("off", "on")
