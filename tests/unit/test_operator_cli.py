@@ -60,6 +60,12 @@ def test_unreachable_controller_is_reported(capsys):
     assert code == 1 and "UNAVAILABLE" in err
 
 
+def test_te_is_a_lab_scenario(capsys):
+    assert operator_cli.main(["lab", "list"]) == 0
+    assert "te " in capsys.readouterr().out
+    assert operator_cli.SCENARIOS["te"][0] == "labs.te_lab"
+
+
 def _small_evaluation(dataset, k=4, say=None, **_):
     """A real evaluation of the synthetic four-node topology, standing in for a dataset."""
     spec = synthetic_tm.spec()
