@@ -11,7 +11,7 @@ from apps.te import evaluate
 from apps.te.paths import te_graph
 from labs import cli
 
-import synthetic_tm
+from tests.lib import synthetic_tm
 
 
 def _run(capsys, *argv):

@@ -6,7 +6,7 @@ import pytest
 from controller import operator_cli
 from controller.api import create_server
 
-from fakeoftable import diamond, ipv4_frame
+from tests.lib.fakeoftable import diamond, ipv4_frame
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from apps.te import dataplane
 from apps.te.engineer import TrafficEngineer
 from controller.config import ClockConfig, ConfigError, TeConfig, parse
 
-from fakeoftable import diamond, ipv4_frame
+from tests.lib.fakeoftable import diamond, ipv4_frame
 
 
 def _engineer(net, predictor=None, **settings) -> TrafficEngineer:

@@ -11,7 +11,7 @@ from labs.te_plan import PlanError
 from predictors.panel import Panel, Split
 from topologies.catalog import load
 
-import synthetic_tm
+from tests.lib import synthetic_tm
 
 SPLIT = Split(fit_end=192, eval_end=324)        # 15-minute steps: 96 a day, two days to fit on
 
