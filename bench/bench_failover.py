@@ -2,7 +2,7 @@
 switches move traffic off a dead port themselves) and with controller-only rerouting
 (they wait for the controller's new flows) — and the loss when the link returns.
 
-Each round starts a lab per mode (``topologies/failover_lab.py``): the controller
+Each round starts a lab per mode (``labs/failover_lab.py``): the controller
 process, a Mininet triangle of userspace Open vSwitch bridges with four hosts per
 switch and every host pair's path installed (pingAll), then a 1 kHz UDP probe runs
 both ways between a host on s1 and one on s2 while the s1-s2 link goes down
@@ -23,7 +23,7 @@ import argparse
 import statistics
 import time
 
-from topologies.failover_lab import measure
+from labs.failover_lab import measure
 
 TARGETS_MS = {True: 50.0, False: 500.0}
 HOSTS = ("h1x1", "h2x1")

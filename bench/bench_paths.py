@@ -6,7 +6,7 @@ Real pieces: the controller process, Open vSwitch (userspace datapath) bridges i
 Mininet ring with chords (a mesh: every switch pair has a link-disjoint detour),
 a few real hosts per switch. The hosts are made known first (a broadcast ping each,
 as bench_slices does) and given static ARP entries for each other, so the burst is
-nothing but first packets: each host runs ``topologies/pair_burst.py``, which at an
+nothing but first packets: each host runs ``labs/pair_burst.py``, which at an
 agreed instant sends one UDP datagram to every other host and waits for one from
 each. Each datagram reaches the controller (packet-in), which computes the pair's
 path, sends its flows to every hop (with fast failover also the groups and detour
@@ -47,9 +47,9 @@ import time
 from pathlib import Path
 
 from benchnet import BenchNet, mesh_links, percentile
-from topologies.lab import ROOT, ControllerProcess, ensure_ovs, start_mininet
+from labs.lab import ROOT, ControllerProcess, ensure_ovs, start_mininet
 
-BURST = ROOT / "topologies" / "pair_burst.py"
+BURST = ROOT / "labs" / "pair_burst.py"
 BURST_PORT = 5599
 BURST_TIMEOUT_S = 20.0
 POLL_S = 0.003

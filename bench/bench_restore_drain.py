@@ -6,7 +6,7 @@ userspace datapath keeps forwarding by the cached old actions until it revalidat
 a few milliseconds later; a switch further along whose old flow is deleted in that
 time drops what still comes the old way. The drain keeps the old flows that long.
 
-One lab per setting (``topologies/failover_lab.py: repeat_restores``): ring4, the
+One lab per setting (``labs/failover_lab.py: repeat_restores``): ring4, the
 s2-s3 link on h1 -> h3's path fails and comes back ``--rounds`` times under a 1 kHz
 UDP probe both ways, each restore with ``--busy`` processes burning CPU (the loss
 is a race, rare on an idle machine). The baseline is ``drain_s: 0``, in the same run.
@@ -21,7 +21,7 @@ import argparse
 import time
 
 from controller.config import RoutingConfig
-from topologies.failover_lab import repeat_restores
+from labs.failover_lab import repeat_restores
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ from os_ken.ofproto.ofproto_protocol import ProtocolDesc
 
 from apps.slices.client import SlicesClient
 from benchnet import BenchNet, percentile, ring_links
-from topologies.lab import ControllerProcess, ensure_ovs, start_mininet
+from labs.lab import ControllerProcess, ensure_ovs, start_mininet
 
 WIRE = ProtocolDesc(ofp.OFP_VERSION)
 ENFORCE_TIMEOUT_S = 30.0

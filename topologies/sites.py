@@ -4,15 +4,22 @@ an underlay of two independent planes, and hosts in virtual networks hang off ea
 site's switch. The recipe is LAB.md's ("Several sites, each with its own switch
 instance, tunnels between them").
 
-    lab = SitesLab(default_spec()).start()      # controller, underlay, sites, hosts
-    lab.ping("a-h1", "b-h1")                     # False until a stitch joins them
-    lab.set_plane("a", 1, up=False)              # cut site a's plane-1 uplink
-    lab.stop()                                   # every process, namespace and file
+    net = SitesNetwork(default_spec())
+    try:
+        net.build(of_port)                       # underlay, sites, hosts
+        net.ping("a-h1", "b-h1")                 # False until a stitch joins them
+        net.set_plane("a", 1, up=False)          # cut site a's plane-1 uplink
+    finally:
+        net.stop()                               # every process, namespace and file
+
+The builder starts no controller: it is given the controller's OpenFlow port (and,
+for route managers, its gRPC socket); the lab around it starts the controller and
+waits for switches and advertisements.
 
 Per site ``s`` (namespace ``<tag>-s``, run directory ``/run/foresight/<tag>/s``):
 
 - ``br-int``: the site's OpenFlow 1.3 switch (userspace datapath, secure fail mode,
-  dp_id from the spec), controlled by the lab's controller through a unix socket in
+  dp_id from the spec), controlled by the controller through a unix socket in
   the run directory that ``socat`` relays to the controller's TCP port (a namespace
   cannot reach the root namespace's loopback). Host ports carry the host's virtual
   network in OVSDB (``external_ids:foresight-vnid`` and ``foresight-tenant``, as OVN
@@ -38,7 +45,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import logging
 import os
 import secrets
 import shutil
@@ -46,13 +52,12 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from topologies.lab import ROOT, ControllerProcess, LabError, ensure_ovs, terminate
+from topologies.processes import LabError, terminate
 
-LOG = logging.getLogger(__name__)
-
+ROOT = Path(__file__).resolve().parents[1]      # route managers run from the repository
 PLANES = (1, 2)
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 RUN_ROOT = Path("/run/foresight")
@@ -272,75 +277,48 @@ class SiteSwitch:
         _run("ip", "netns", "del", self.ns, check=False)
 
 
-@dataclass
-class SitesLab:
-    """``policy``: the stitching policy rules (``stitching.policy``); None runs the
-    controller without the stitching app and without route managers."""
+class SitesNetwork:
+    """The sites of ``spec``, their underlay and their hosts, under one random tag
+    (namespace and run-directory names), built for a controller on ``of_port``."""
 
-    spec: SitesSpec
-    controller_config: dict = field(default_factory=dict)
-    workdir: Path | None = None
-    policy: list[dict] | None = None
-    advertise_s: float = 1.0
-
-    def __post_init__(self):
+    def __init__(self, spec: SitesSpec):
+        self.spec = spec
         self.tag = "fs" + secrets.token_hex(2)
-        self.workdir = Path(self.workdir or RUN_ROOT / self.tag / "lab")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.grpc_socket = RUN_ROOT / self.tag / "grpc.sock"
-        config = dict(self.controller_config)
-        config["topology"] = self.spec.controller_topology()
-        if self.policy is not None:
-            ctl = config.setdefault("controller", {})
-            ctl["providers"] = [*ctl.get("providers", []), "apps.stitching.app:provider"]
-            ctl.setdefault("grpc", {})["unix_socket"] = str(self.grpc_socket)
-            config["stitching"] = {"store_path": str(self.workdir / "stitching.sqlite"), "policy": self.policy,
-                                   "advert_ttl_s": max(3.0, 4 * self.advertise_s), **config.get("stitching", {})}
-        self.controller = ControllerProcess(config, self.workdir)
+        self.rundir = RUN_ROOT / self.tag
         self.underlay = f"{self.tag}-u"
         self.sites: dict[str, SiteSwitch] = {}
         self.host_ns: dict[str, str] = {}
         self._namespaces: list[str] = []
-        self._stitching = None
-
-    @property
-    def client(self):
-        return self.controller.client
 
     def host(self, name: str) -> SiteHost:
         return next(h for h in self.spec.hosts if h.name == name)
 
     # ---- up ------------------------------------------------------------------------
 
-    def start(self, wait_s: float = 30.0) -> "SitesLab":
-        try:
-            ensure_ovs()            # the tools; each site runs its own daemons
-            self.controller.start()
-            self._start_underlay()
-            for name in self.spec.sites:
-                site = SiteSwitch(self.spec, name, self.tag, self.controller.of_port)
-                self.sites[name] = site
-                site.start()
-                for plane in PLANES:
-                    _run("ip", "link", "add", f"up{plane}", "netns", site.ns, "type", "veth",
-                         "peer", "name", f"{name}{plane}", "netns", self.underlay)
-                    _run("ip", "-n", self.underlay, "link", "set", f"{name}{plane}", "master", f"pl{plane}", "up")
-                    if self.spec.plane_mbps:
-                        _shape(self.underlay, f"{name}{plane}", self.spec.plane_mbps)
-                    site.attach_uplink(plane, self.spec.plane_mbps)
-            for host in self.spec.hosts:
-                self._start_host(host)
-            self.wait_switches(wait_s)
-            if self.policy is not None:
-                for site in self.sites.values():
-                    site.start_route_manager(self.grpc_socket, self.spec.plane_mbps or 1000.0, self.advertise_s)
-                self.wait_advertised(wait_s)
-        except BaseException:
-            if self.controller.proc is not None:
-                LOG.error("controller log:\n%s", self.controller.log_tail())
-            self.stop()
-            raise
+    def build(self, of_port: int) -> "SitesNetwork":
+        """Underlay, site switches (their controller on ``of_port``) and hosts. What
+        was built before a failure stays until ``stop()``, which the caller owes."""
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        self._start_underlay()
+        for name in self.spec.sites:
+            site = SiteSwitch(self.spec, name, self.tag, of_port)
+            self.sites[name] = site
+            site.start()
+            for plane in PLANES:
+                _run("ip", "link", "add", f"up{plane}", "netns", site.ns, "type", "veth",
+                     "peer", "name", f"{name}{plane}", "netns", self.underlay)
+                _run("ip", "-n", self.underlay, "link", "set", f"{name}{plane}", "master", f"pl{plane}", "up")
+                if self.spec.plane_mbps:
+                    _shape(self.underlay, f"{name}{plane}", self.spec.plane_mbps)
+                site.attach_uplink(plane, self.spec.plane_mbps)
+        for host in self.spec.hosts:
+            self._start_host(host)
         return self
+
+    def start_route_managers(self, grpc_socket: Path, interval_s: float) -> None:
+        """A route manager per site, reaching the controller's gRPC API on ``grpc_socket``."""
+        for site in self.sites.values():
+            site.start_route_manager(grpc_socket, self.spec.plane_mbps or 1000.0, interval_s)
 
     def _add_ns(self, ns: str) -> None:
         _run("ip", "netns", "add", ns)
@@ -366,40 +344,6 @@ class SitesLab:
         # The userspace datapath does not complete offloaded checksums (LAB.md).
         _run("ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "tx", "off", check=False)
         site.attach_host(host)
-
-    def wait_switches(self, timeout_s: float = 30.0) -> None:
-        want = {self.spec.dp_id(s) for s in self.spec.sites}
-        deadline = time.monotonic() + timeout_s
-        while True:
-            seen = {s.dp_id for s in self.client.topology().switches if s.connected}
-            if want <= seen:
-                return
-            if time.monotonic() > deadline:
-                missing = ", ".join(f"site-{s}" for s in self.spec.sites if self.spec.dp_id(s) not in seen)
-                raise LabError(f"sites did not connect to the controller in {timeout_s:g} s: {missing}")
-            time.sleep(0.2)
-
-    def stitching(self):
-        """A client of the controller's stitching API (closed with the lab)."""
-        if self._stitching is None:
-            from apps.stitching.client import StitchingClient
-            self._stitching = StitchingClient(self.controller.grpc_address)
-        return self._stitching
-
-    def wait_advertised(self, timeout_s: float = 30.0) -> None:
-        """Until every site's route manager has advertised all its hosts."""
-        client = self.stitching()
-        deadline = time.monotonic() + timeout_s
-        want = {s: {h.name for h in self.spec.hosts if h.site == s} for s in self.spec.sites}
-        while True:
-            seen = {site.advertisement.site: {h.name for h in site.advertisement.hosts} for site in client.sites()}
-            missing = [s for s in self.spec.sites if not want[s] <= seen.get(s, set()) or s not in seen]
-            if not missing:
-                return
-            if time.monotonic() > deadline:
-                raise LabError(f"route managers of site(s) {', '.join(missing)} did not advertise in "
-                               f"{timeout_s:g} s; see {self.sites[missing[0]].rundir / 'routemgr.log'}")
-            time.sleep(0.2)
 
     # ---- using it ------------------------------------------------------------------
 
@@ -447,24 +391,21 @@ class SitesLab:
 
     # ---- down ----------------------------------------------------------------------
 
-    def stop(self) -> None:
+    def stop_sites(self) -> None:
+        """Every process the sites run, then every namespace; the files stay."""
         for site in self.sites.values():
             site.stop()
         for ns in reversed(self._namespaces):
             _run("ip", "netns", "del", ns, check=False)
         self._namespaces.clear()
-        if self._stitching is not None:
-            self._stitching.close()
-            self._stitching = None
-        self.controller.stop()
-        shutil.rmtree(RUN_ROOT / self.tag, ignore_errors=True)
+
+    def remove_files(self) -> None:
+        shutil.rmtree(self.rundir, ignore_errors=True)
         try:
             RUN_ROOT.rmdir()            # only when no other lab uses it
         except OSError:
             pass
 
-    def __enter__(self) -> "SitesLab":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def stop(self) -> None:
+        self.stop_sites()
+        self.remove_files()

@@ -10,7 +10,7 @@ import time
 import networkx as nx
 import pytest
 
-from topologies.lab import Lab
+from labs.lab import Lab
 
 BW_SCALE = 0.001      # 9920 Mbit/s -> 9.92 Mbit/s links
 

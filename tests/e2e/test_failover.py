@@ -12,7 +12,7 @@ On a ring, the detour that must turn back is checked on Open vSwitch too.
 
 from __future__ import annotations
 
-from topologies.failover_lab import measure
+from labs.failover_lab import measure
 
 FF_BOUND_MS = 200.0             # target 50 ms
 CONTROLLER_BOUND_MS = 2000.0    # target 500 ms

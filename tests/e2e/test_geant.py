@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from topologies.lab import Lab
+from labs.lab import Lab
 
 
 def test_geant_discovery_and_pingall_without_loss():

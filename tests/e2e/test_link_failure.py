@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from conftest import ping_reply_times
+from tests.lib.readings import ping_reply_times
 
 
 def test_link_down_mid_ping_moves_traffic_within_2s(lab_factory):

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from topologies.lab import ROOT, StreamCollector
+from labs.lab import ROOT, StreamCollector
 
-FLOOD = ROOT / "topologies" / "miss_flood.py"
+FLOOD = ROOT / "labs" / "miss_flood.py"
 FLOOD_S = 8.0               # more than twice discovery.link_timeout_s (3.5 s)
 SETTLE_S = 4.5              # after the flood: a backlog still queued would expire links now
 TRIANGLE_LINKS = 6          # directed

@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from topologies.lab import Lab
+from labs.lab import Lab
 
 LINK_MBPS = 10.0
 EF_MBPS, BE_MBPS, BE_METER_MBPS = 5.0, 10.0, 4.0

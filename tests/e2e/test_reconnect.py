@@ -7,9 +7,8 @@ from __future__ import annotations
 import subprocess
 import time
 
-from conftest import ovs_flows
-
 from controller.core import PACKET_IN_METER
+from tests.lib.readings import ovs_flows
 
 
 def _reconnect(bridge: str) -> None:

@@ -8,7 +8,7 @@ import re
 import subprocess
 import time
 
-from conftest import ovs_flows
+from tests.lib.readings import ovs_flows
 
 
 def _loss(output: str) -> tuple[int, int]:

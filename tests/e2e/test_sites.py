@@ -1,4 +1,4 @@
-"""The multi-site lab (topologies/sites.py): three sites, each its own Open vSwitch in
+"""The multi-site lab (labs/sites_lab.py on topologies/sites.py): three sites, each its own Open vSwitch in
 its own namespace, controlled by the controller, joined by a two-plane underlay;
 hosts carry their virtual network in OVSDB. Before any stitch, sites do not reach
 each other; the underlay does, on both planes; and stopping leaves nothing behind."""
@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from topologies.sites import PLANES, SitesLab, SitesSpec, SiteHost, default_spec
+from labs.sites_lab import SitesLab
+from topologies.sites import PLANES, SitesSpec, SiteHost, default_spec
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ import grpc
 import pytest
 
 from apps.slices.client import SlicesClient
-from topologies.lab import ROOT, Lab
+from labs.lab import ROOT, Lab
 
-PEER = ROOT / "topologies" / "slice_peer.py"
+PEER = ROOT / "labs" / "slice_peer.py"
 PORT = 8080
 DRAIN_S = 12.0       # long enough that the checks made while draining end before it does
 MEMBERS = [f"h{s}x{k}" for s in (2, 3) for k in range(1, 5)]

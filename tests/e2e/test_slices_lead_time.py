@@ -9,7 +9,7 @@ trained on the fit span alone, 1.5 s per 5-minute sample.
 
 from __future__ import annotations
 
-from topologies.slices_lab import Scenario, render, run
+from labs.slices_lab import Scenario, render, run
 
 
 def test_a_replayed_ramp_is_scaled_for_before_the_load_arrives(tmp_path):

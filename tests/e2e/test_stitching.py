@@ -17,8 +17,9 @@ import time
 import grpc
 import pytest
 
+from labs.sites_lab import SitesLab
 from proto import stitching_pb2 as pb
-from topologies.sites import SitesLab, default_spec
+from topologies.sites import default_spec
 
 POLICY = [{"name": "acme-100-200", "tenant": "acme", "between": [100, 200]},
           {"name": "acme-101-200-encrypted", "tenant": "acme", "between": [101, 200], "encrypt": True},

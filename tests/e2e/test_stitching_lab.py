@@ -1,11 +1,11 @@
-"""`foresight lab run stitching` end to end (topologies/stitching_lab.py): what its
+"""`foresight lab run stitching` end to end (labs/stitching_lab.py): what its
 report says must hold — nothing reachable before, an encrypted stitch whose traffic
 the underlay shows only as WireGuard, a move to plane 2 when plane 1 is cut, a
 bandwidth stitch at its rate, and nothing left after teardown."""
 
 from __future__ import annotations
 
-from topologies.stitching_lab import render, run
+from labs.stitching_lab import render, run
 
 
 def test_the_stitching_lab_report(tmp_path):

@@ -21,9 +21,9 @@ import time
 
 import pytest
 
-from topologies.lab import ROOT, Lab
+from labs.lab import ROOT, Lab
 
-PEER = ROOT / "topologies" / "tm_peer.py"
+PEER = ROOT / "labs" / "tm_peer.py"
 PORT = 5301
 STEP_S = 1.5
 A_MBPS = 6.0

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from controller.core import PACKET_IN_METER, pipeline_flows
-from tests.integration.ovs_lab import controlled_bridge, run, wait_for
+from tests.lib.ovs_lab import controlled_bridge, run, wait_for
 
 if os.geteuid() != 0:
     pytest.skip("integration tests need root (Open vSwitch)", allow_module_level=True)

@@ -14,8 +14,8 @@ import time
 import pytest
 from os_ken.lib.packet import ethernet, ipv4, packet, udp
 
-from tests.integration import vip_provider as vip
-from tests.integration.ovs_lab import controlled_bridge, run, wait_for
+from tests.lib import vip_provider as vip
+from tests.lib.ovs_lab import controlled_bridge, run, wait_for
 
 if os.geteuid() != 0:
     pytest.skip("integration tests need root (Open vSwitch)", allow_module_level=True)
@@ -44,7 +44,7 @@ def vip_bridge():
     # (switch side, host side, OpenFlow port): members on 1 and 2, the client on 3.
     veths = [(f"fsg{tag}s{n}", f"fsg{tag}h{n}", n) for n in (1, 2, vip.CLIENT_PORT)]
     # Packet-ins unmetered: the provider's meter is the only one on the bridge.
-    config = {"controller": {"providers": ["tests.integration.vip_provider:provider"],
+    config = {"controller": {"providers": ["tests.lib.vip_provider:provider"],
                              "discovery": {"edge_after_s": 1.0, "packet_in_pps": 0}}}
     with controlled_bridge(bridge, vip.DP_ID, config, veths, no_ipv6=True) as parts:
         yield parts

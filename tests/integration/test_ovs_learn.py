@@ -33,7 +33,7 @@ from controller import cookies, flows, groups
 from controller.desired import Desired
 from controller.flows import flow
 from controller.groups import Bucket, GroupSpec
-from tests.integration.ovs_lab import controlled_bridge, run, wait_for
+from tests.lib.ovs_lab import controlled_bridge, run, wait_for
 
 if os.geteuid() != 0:
     pytest.skip("integration tests need root (Open vSwitch)", allow_module_level=True)

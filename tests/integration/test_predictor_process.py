@@ -3,7 +3,7 @@ across a restart, and stops promptly on SIGTERM."""
 
 from __future__ import annotations
 
-from topologies.lab import PredictorProcess
+from labs.lab import PredictorProcess
 
 STEP = 300
 T0 = 300 * 4_000_000

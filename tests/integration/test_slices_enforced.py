@@ -26,7 +26,7 @@ from apps.slices import dataplane
 from apps.slices.client import SlicesClient
 from apps.slices.model import slice_from_dict
 from controller.pipeline import PIPELINE
-from tests.integration.ovs_lab import controlled_bridge, run, wait_for
+from tests.lib.ovs_lab import controlled_bridge, run, wait_for
 
 if os.geteuid() != 0:
     pytest.skip("integration tests need root (Open vSwitch)", allow_module_level=True)

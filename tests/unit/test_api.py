@@ -12,8 +12,8 @@ from controller.client import ControllerClient
 from controller.events import Event
 from proto import controller_pb2 as pb
 
-from fakeoftable import diamond, ipv4_frame
-from streams import next_message, small_watch_queues, wait_for
+from tests.lib.fakeoftable import diamond, ipv4_frame
+from tests.lib.streams import next_message, small_watch_queues, wait_for
 
 CAPACITIES = {(1, 2): 1000.0, (2, 4): 1000.0, (1, 3): 9920.0, (3, 4): 2480.0}
 

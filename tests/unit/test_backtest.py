@@ -7,7 +7,7 @@ import numpy as np
 from predictors import backtest
 from predictors.models.naive import MeanOfLast, Persistence, SeasonalNaive
 from predictors.panel import Split
-from synthetic import DAY, make_panel, sinusoid
+from tests.lib.synthetic import DAY, make_panel, sinusoid
 
 
 def test_backtest_rows_and_outputs(tmp_path):

@@ -11,11 +11,11 @@ import pytest
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-import fakeoftable
+from tests.lib import fakeoftable
 from controller import core, flows, forwarding
 from controller.config import RoutingConfig
 from controller.core import SwitchLost, SyncBarrier
-from fakeoftable import TRIANGLE_LINKS, config_for, hosts_on, ipv4_frame
+from tests.lib.fakeoftable import TRIANGLE_LINKS, config_for, hosts_on, ipv4_frame
 
 DRAIN_S = RoutingConfig().drain_s       # the default: these switches drain like real ones
 

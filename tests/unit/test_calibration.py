@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from predictors.calibration import CalibrationError, Calibrator, local_scale, walk_forward
-from synthetic import make_panel, sinusoid
+from tests.lib.synthetic import make_panel, sinusoid
 
 def test_coverage_on_gaussian_noise_with_scale():
     rng = np.random.default_rng(0)

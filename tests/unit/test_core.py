@@ -15,9 +15,9 @@ from controller import cookies, flows
 from controller.flows import flow
 from controller.pipeline import PIPELINE
 
-import fakeoftable
-from fakeoftable import (FakeSwitchError, TraceError, arp_reply, arp_request, broadcast_frame,
-                         diamond, frame_fields, ipv4_frame, triangle)
+from tests.lib import fakeoftable
+from tests.lib.fakeoftable import (FakeSwitchError, TraceError, arp_reply, arp_request, broadcast_frame,
+                                   diamond, frame_fields, ipv4_frame, triangle)
 
 
 @pytest.fixture

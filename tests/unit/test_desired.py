@@ -19,8 +19,8 @@ from controller.flows import flow
 from controller.groups import Bucket, GroupSpec
 from controller.meters import MeterSpec
 
-import fakeoftable
-from fakeoftable import ipv4_frame, triangle, udp_frame
+from tests.lib import fakeoftable
+from tests.lib.fakeoftable import ipv4_frame, triangle, udp_frame
 
 VIP_MAC, VIP_IP = "02:00:00:00:00:64", "10.0.0.100"
 GID = cookies.group_id("slices", 1)

@@ -18,7 +18,8 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 from controller import cookies, detours, forwarding
 from controller.flows import OFPVID_PRESENT
 
-from fakeoftable import TRIANGLE_LINKS, FakeNetwork, TraceError, config_for, hosts_on, ipv4_frame, triangle
+from tests.lib.fakeoftable import (TRIANGLE_LINKS, FakeNetwork, TraceError, config_for, hosts_on, ipv4_frame,
+                                   triangle)
 
 FORWARD = 2
 

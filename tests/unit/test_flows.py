@@ -11,7 +11,7 @@ from controller.core import pipeline_flows
 from controller.flows import FlowSpec, ForeignFlow, flow
 from controller.pipeline import PIPELINE, PipelineError
 
-from fakeoftable import CONTROLLER, FakeOFTable, FakeSwitchError, encode, wire_flowmod
+from tests.lib.fakeoftable import CONTROLLER, FakeOFTable, FakeSwitchError, encode, wire_flowmod
 
 H1, H2 = "02:00:00:00:00:01", "02:00:00:00:00:02"
 DATA = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00" + b"payload" * 8
@@ -268,7 +268,7 @@ def test_fake_switch_refuses_rewrites_without_prerequisites_like_ovs():
 def test_rewritten_frame_bytes_carry_the_new_addresses_and_valid_checksums():
     from os_ken.lib.packet import ipv4, packet, udp
 
-    import fakeoftable
+    from tests.lib import fakeoftable
     src = fakeoftable.FakeHost("h1", 1, 1, H1, "10.0.0.1")
     frame = fakeoftable.udp_frame(src, "02:00:00:00:00:64", "10.9.0.100", 1234, 80)
     out = fakeoftable.rewrite(frame, {"eth_dst": H2, "ipv4_dst": "10.0.0.2"})

@@ -13,7 +13,7 @@ from controller import cookies, flows, groups
 from controller.flows import flow
 from controller.groups import Bucket, ForeignGroup, GroupError, GroupSpec
 
-from fakeoftable import CONTROLLER, FakeOFTable, FakeSwitchError, encode, wire_groupmod
+from tests.lib.fakeoftable import CONTROLLER, FakeOFTable, FakeSwitchError, encode, wire_groupmod
 
 GID = cookies.group_id("slices", 1)
 M1, M2 = "02:00:00:00:00:02", "02:00:00:00:00:03"

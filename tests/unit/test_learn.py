@@ -16,7 +16,7 @@ from controller.flows import ForeignFlow, Learn, flow
 from controller.groups import Bucket, GroupError, GroupSpec
 from controller.pipeline import PipelineError
 
-from fakeoftable import FakeOFTable, FakeSwitchError, encode, wire_flowmod, wire_groupmod
+from tests.lib.fakeoftable import FakeOFTable, FakeSwitchError, encode, wire_flowmod, wire_groupmod
 
 VIP, VIP_MAC = "10.77.0.100", "02:77:00:00:00:64"
 MEMBERS = {k: (k, f"02:77:00:00:00:0{k}", f"10.77.0.{k}") for k in (1, 2, 3, 4)}   # key: (port, MAC, IP)

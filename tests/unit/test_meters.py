@@ -12,7 +12,7 @@ from controller import cookies, flows, meters
 from controller.flows import flow
 from controller.meters import ForeignMeter, MeterError, MeterSpec
 
-from fakeoftable import FakeOFTable, FakeSwitchError, encode, wire_metermod
+from tests.lib.fakeoftable import FakeOFTable, FakeSwitchError, encode, wire_metermod
 
 MID = cookies.meter_id("slices", 1)
 

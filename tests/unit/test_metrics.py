@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from controller.metrics import registry_for
 from controller.telemetry import PortSample
 
-from fakeoftable import ipv4_frame, triangle
+from tests.lib.fakeoftable import ipv4_frame, triangle
 
 CAPACITIES = {(1, 2): 1000.0, (1, 3): 1000.0, (2, 3): 400.0}
 

@@ -3,7 +3,7 @@ import numpy as np
 from predictors.models.base import Forecaster
 from predictors.models.boosting import BoostingForecaster
 from predictors.models.smoothing import SmoothingForecaster
-from synthetic import DAY, make_panel, sinusoid
+from tests.lib.synthetic import DAY, make_panel, sinusoid
 
 def _small_boost():
     return BoostingForecaster(max_rows=5000, max_iter=60, learning_rate=0.2)

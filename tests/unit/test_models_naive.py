@@ -3,7 +3,7 @@ import pytest
 
 from predictors.models.base import ModelError
 from predictors.models.naive import MeanOfLast, Persistence, SeasonalMedian, SeasonalNaive, baselines
-from synthetic import DAY, make_panel, sinusoid
+from tests.lib.synthetic import DAY, make_panel, sinusoid
 
 def test_seasonal_naive_is_exact_on_a_daily_sinusoid():
     panel = sinusoid()

@@ -1,18 +1,12 @@
 """The operator CLI (``foresight``) against a real gRPC server over a fake network:
 what an operator reads, and the exit code and message when they ask for nonsense."""
 
-import json
-
-import numpy as np
 import pytest
 
-from apps.te import evaluate
-from apps.te.paths import te_graph
 from controller import operator_cli
 from controller.api import create_server
 
-import synthetic_tm
-from fakeoftable import diamond, ipv4_frame
+from tests.lib.fakeoftable import diamond, ipv4_frame
 
 
 @pytest.fixture
@@ -60,40 +54,11 @@ def test_unreachable_controller_is_reported(capsys):
     assert code == 1 and "UNAVAILABLE" in err
 
 
-def _small_evaluation(dataset, k=4, say=None, **_):
-    """A real evaluation of the synthetic four-node topology, standing in for a dataset."""
-    spec = synthetic_tm.spec()
-    net = evaluate.build_network(te_graph(spec), evaluate.od_pairs(spec, synthetic_tm.series_names()), k)
-    tms = synthetic_tm.od_series(steps=20)
-    targets = np.arange(10, 20)
-    result = evaluate.evaluate_span(net, tms, targets, {"predictive_te": 1.1 * tms[targets]})
-    return evaluate.Evaluation(dataset, k, "mean", result, result, 900.0 * targets, "persistence")
-
-
-def test_te_eval_all_prints_and_writes_each_dataset(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(evaluate, "run", _small_evaluation)
-    code, out, _ = _run(capsys, "te-eval", "--dataset", "all", "--k", "3",
-                        "--json", str(tmp_path / "te.json"), "--png", str(tmp_path / "te.png"))
-    assert code == 0
-    assert "abilene: evaluation intervals [10, 20) (10), k=3" in out
-    assert "geant: evaluation intervals [10, 20) (10), k=3" in out
-    for dataset in ("abilene", "geant"):
-        rows = json.loads((tmp_path / f"te_{dataset}.json").read_text())
-        assert [r["scheme"] for r in rows] == list(evaluate.SCHEMES)
-        assert set(rows[0]) == {"dataset", "scheme", "mlu_ratio_mean", "mlu_ratio_p50", "mlu_ratio_p95",
-                                "mlu_ratio_max", "congested_intervals", "solve_ms_p50"}
-        assert {r["dataset"] for r in rows} == {dataset}
-        assert rows[-1]["scheme"] == "oracle" and rows[-1]["mlu_ratio_max"] == pytest.approx(1.0)
-        assert (tmp_path / f"te_{dataset}.png").stat().st_size > 0
-
-
-def test_te_eval_defaults_to_reports_and_names_bad_input(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(evaluate, "run", _small_evaluation)
-    code, out, _ = _run(capsys, "te-eval", "--dataset", "geant", "--dataset", "geant")
-    assert code == 0 and out.count("evaluation intervals") == 1
-    assert (tmp_path / "reports" / "te_geant.json").exists()
-    assert (tmp_path / "reports" / "te_geant.png").exists()
-    monkeypatch.undo()
-    code, _, err = _run(capsys, "te-eval", "--dataset", "geant", "--k", "0")
-    assert code == 2 and "geant: k must be a positive integer, got 0" in err
+def test_only_northbound_commands_and_room_for_more(capsys):
+    ap, sub = operator_cli.build_parser()
+    assert sorted(sub.choices) == ["hosts", "path", "status", "topology", "watch"]
+    sub.add_parser("extra").set_defaults(func=lambda args: 7)
+    assert operator_cli.run(ap.parse_args(["extra"])) == 7
+    with pytest.raises(SystemExit):
+        operator_cli.main(["lab", "list"])
+    assert "invalid choice: 'lab'" in capsys.readouterr().err

@@ -15,8 +15,8 @@ from controller.config import ConfigError, parse
 from controller.core import PACKET_IN_METER, ControllerCore, pipeline_flows
 from controller.meters import MeterSpec
 
-from fakeoftable import (CONTROLLER, TRIANGLE_LINKS, FakeHost, arp_request, config_for, frame_fields,
-                         ipv4_frame, triangle, wire_metermod)
+from tests.lib.fakeoftable import (CONTROLLER, TRIANGLE_LINKS, FakeHost, arp_request, config_for,
+                                   frame_fields, ipv4_frame, triangle, wire_metermod)
 
 
 def _to_controller(net, dp_id: int, in_port: int, data: bytes) -> list[tuple]:

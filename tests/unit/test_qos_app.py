@@ -10,7 +10,7 @@ import pytest
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 from prometheus_client import generate_latest
 
-import fakeoftable
+from tests.lib import fakeoftable
 from apps.qos import app, dataplane
 from apps.slices import dataplane as slices_dataplane
 from apps.slices.manager import SliceManager
@@ -19,7 +19,7 @@ from controller import cookies, desired
 from apps.qos.config import QosConfig
 from controller.flows import ETH_TYPE_IP, IP_PROTO_UDP
 from controller.metrics import registry_for
-from fakeoftable import FakeNetwork, config_for, hosts_on, ipv4_frame
+from tests.lib.fakeoftable import FakeNetwork, config_for, hosts_on, ipv4_frame
 
 LINKS = fakeoftable.DIAMOND_LINKS          # s1 -> s2 or s3 -> s4
 CLASSES = {"classes": [

@@ -12,7 +12,7 @@ from controller import meters as controller_meters
 from apps.qos.config import QosConfig
 from controller.desired import Desired
 from controller.flows import ETH_TYPE_IP
-from fakeswitch import encode
+from tests.lib.fakeswitch import encode
 
 SETTINGS = QosConfig.model_validate({"classes": [
     {"name": "best-effort", "dscp": [0], "rank": 2, "rate_mbps": 6},

@@ -8,7 +8,7 @@ from predictors.models.boosting import BoostingForecaster
 from predictors.models.naive import MeanOfLast, Persistence, SeasonalNaive
 from predictors.models.smoothing import SmoothingForecaster
 from predictors.selection import Selection, default_candidates, train
-from synthetic import DAY, make_panel, sinusoid, random_walk
+from tests.lib.synthetic import DAY, make_panel, sinusoid, random_walk
 
 def _naive():
     return [Persistence(), MeanOfLast(3), SeasonalNaive()]

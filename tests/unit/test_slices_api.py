@@ -20,9 +20,9 @@ from apps.slices.store import SliceStore
 from controller.api import create_server
 from controller.config import Config
 from controller.core import ControllerCore, SyncBarrier
-from fakeoftable import FakeNetwork, TRIANGLE_LINKS, config_for, hosts_on
+from tests.lib.fakeoftable import FakeNetwork, TRIANGLE_LINKS, config_for, hosts_on
 from proto import slices_pb2 as pb
-from streams import next_message, small_watch_queues, wait_for
+from tests.lib.streams import next_message, small_watch_queues, wait_for
 
 NOW = 1_000_000.0                                    # the manager's clock: drain deadlines are exact
 HOSTS = [(f"h{n}", f"10.0.0.{n}") for n in range(1, 9)]

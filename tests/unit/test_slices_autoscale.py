@@ -14,11 +14,11 @@ from apps.slices.autoscale import Autoscaler
 from apps.slices.manager import SliceManager
 from controller.config import ClockConfig, Config
 from controller.core import ControllerCore
+from labs.lab import free_port
 from predictors.client import PredictorClient
 from predictors.server import create_server
 from predictors.service import PredictorService
 from predictors.store import SeriesStore
-from topologies.lab import free_port
 
 STEP = 300
 ORIGIN_V = 300 * 3_600_000          # virtual origin on the predictor's 300 s grid

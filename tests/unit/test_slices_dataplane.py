@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 from os_ken.lib.packet import arp as arp_pkt
 
-import fakeoftable
+from tests.lib import fakeoftable
 from apps.slices import dataplane
 from controller import cookies
 from apps.slices.manager import SliceManager
 from apps.slices.store import SliceStore
-from fakeoftable import FakeNetwork, arp_request, config_for, frame_fields, hosts_on, udp_frame
+from tests.lib.fakeoftable import FakeNetwork, arp_request, config_for, frame_fields, hosts_on, udp_frame
 
 LINKS = fakeoftable.TRIANGLE_LINKS
 VIP = "10.50.0.1"

@@ -10,8 +10,8 @@ import pytest
 from controller.core import ControllerCore
 from controller.state import Snapshot, StateError, StateStore
 
-import fakeoftable
-from fakeoftable import FakeNetwork, hosts_on, ipv4_frame
+from tests.lib import fakeoftable
+from tests.lib.fakeoftable import FakeNetwork, hosts_on, ipv4_frame
 
 
 def _snapshot() -> Snapshot:

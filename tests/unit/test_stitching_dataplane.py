@@ -11,7 +11,7 @@ from apps.stitching.dataplane import BROADCAST, End, Host, Site, Stitch, site_en
 from controller import flows, meters
 from controller.core import pipeline_flows
 from controller.flows import ETH_TYPE_ARP, ETH_TYPE_IP
-from fakeswitch import FakeOFTable
+from tests.lib.fakeswitch import FakeOFTable
 
 TUN = 1
 A1 = Host("a-h1", "02:00:00:0a:01:01", "10.60.1.1", 100, "acme", 2)

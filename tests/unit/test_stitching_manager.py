@@ -20,7 +20,7 @@ from apps.stitching.config import StitchingConfig
 from controller.core import pipeline_flows
 from controller.flows import ETH_TYPE_IP
 from controller.topology import Port
-from fakeswitch import FakeOFTable
+from tests.lib.fakeswitch import FakeOFTable
 
 A1 = AdHost("a-h1", "02:00:00:0a:01:01", "10.60.1.1", 100, "acme")
 A3 = AdHost("a-h3", "02:00:00:0a:01:03", "10.60.1.3", 101, "acme")

@@ -17,7 +17,7 @@ from apps.te.engineer import TrafficEngineer
 from apps.te.config import TeConfig
 from controller.config import ClockConfig, ConfigError, parse
 
-from fakeoftable import diamond, ipv4_frame
+from tests.lib.fakeoftable import diamond, ipv4_frame
 
 
 def _engineer(net, predictor=None, **settings) -> TrafficEngineer:

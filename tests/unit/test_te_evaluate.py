@@ -12,7 +12,7 @@ from apps.te import evaluate as ev
 from apps.te.paths import te_graph
 from topologies.catalog import load
 
-import synthetic_tm
+from tests.lib import synthetic_tm
 
 
 def test_od_pairs_map_dataset_labels_to_switch_names():

@@ -27,8 +27,8 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 from controller.config import Config, LinkMeta, SwitchMeta, TopologyMeta
 from controller.core import ControllerCore, SyncBarrier
 from controller.topology import Port
-from fakeswitch import (CONTROLLER, Egress, FakeOFTable, FakeSwitchError, WireGroup, WireMeter,  # noqa: F401
-                        encode, match_key, wire_flowmod, wire_groupmod, wire_metermod)
+from tests.lib.fakeswitch import (CONTROLLER, Egress, FakeOFTable, FakeSwitchError, WireGroup,  # noqa: F401
+                                  WireMeter, encode, match_key, wire_flowmod, wire_groupmod, wire_metermod)
 
 MAX_HOPS = 64
 MAX_MESSAGES = 20000        # per delivery: more means the controller is in a storm

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -31,46 +30,17 @@ import yaml
 
 from controller.client import ControllerClient
 from topologies.catalog import TopologySpec, load
+from topologies.processes import LabError, ensure_ovs, terminate
 
 LOG = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
-OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
-
-
-class LabError(RuntimeError):
-    """The lab could not be brought up; the message says which part failed."""
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def ensure_ovs() -> None:
-    """Start ovsdb-server and ovs-vswitchd (userspace datapath needs no module)."""
-    if os.geteuid() != 0:
-        raise LabError("the lab needs root (Mininet and Open vSwitch)")
-    if subprocess.run(["ovs-vsctl", "--timeout=5", "show"], capture_output=True).returncode == 0:
-        return
-    subprocess.run([OVS_CTL, "start", "--system-id=random", "--no-mlockall"], capture_output=True)
-    if subprocess.run(["ovs-vsctl", "--timeout=10", "show"], capture_output=True).returncode != 0:
-        raise LabError("Open vSwitch is not running and could not be started (see ovs-ctl)")
-
-
-def terminate(proc: subprocess.Popen | None, timeout_s: float) -> float | None:
-    """SIGTERM, wait, SIGKILL if needed; the seconds it took to exit (None if it had)."""
-    if proc is None or proc.poll() is not None:
-        return None
-    start = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    return time.monotonic() - start
 
 
 class StreamCollector(threading.Thread):

@@ -1,11 +1,12 @@
 """foresight lab run stitching: virtual networks of different sites stitched, over an
 encrypted underlay, through an underlay failure, and torn down.
 
-The multi-site lab (``topologies/sites.py``): sites a, b and c, each its own Open
-vSwitch in its own namespace, joined by two underlay planes shaped to 50 Mbit/s per
-uplink; route managers advertise every second. The policy lets tenant acme stitch VN
-100 (site a) with VN 200 (site b) only encrypted, VN 101 with VN 200 unencrypted up
-to 10 Mbit/s, and refuses anything with VN 300 (tenant globex, site c).
+The multi-site lab (``labs/sites_lab.py`` on ``topologies/sites.py``): sites a, b and
+c, each its own Open vSwitch in its own namespace, joined by two underlay planes
+shaped to 50 Mbit/s per uplink; route managers advertise every second. The policy
+lets tenant acme stitch VN 100 (site a) with VN 200 (site b) only encrypted, VN 101
+with VN 200 unencrypted up to 10 Mbit/s, and refuses anything with VN 300 (tenant
+globex, site c).
 
 1. Before: a-h1 (VN 100) cannot reach b-h1 (VN 200).
 2. QueryStitchAvailability: the underlay paths on offer, with what the route managers
@@ -39,9 +40,10 @@ import grpc
 
 from apps.stitching import dataplane as stitching
 from controller import cookies
-from topologies.lab import ROOT, write_report
-from topologies.sites import SitesLab, default_spec
-from topologies.udp_probe import both_ways, loss_windows
+from labs.lab import ROOT, write_report
+from labs.sites_lab import SitesLab
+from labs.udp_probe import both_ways, loss_windows
+from topologies.sites import default_spec
 
 POLICY = [
     {"name": "acme-100-200-encrypted", "tenant": "acme", "between": [100, 200], "kinds": ["segment", "direct"],

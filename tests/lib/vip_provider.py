@@ -1,5 +1,5 @@
 """A fixed provider for the integration tests, loaded by the controller process through
-``controller.providers: [tests.integration.vip_provider:provider]``.
+``controller.providers: [tests.lib.vip_provider:provider]``.
 
 On the test bridge (dp_id ``DP_ID``) it wants what the slices app will want for one
 VIP: a 2000 kbit/s meter, a select group over two members that rewrites the VIP to

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from topologies.lab import ROOT, Lab, StreamCollector, write_report
+from labs.lab import ROOT, Lab, StreamCollector, write_report
 
 LOG = logging.getLogger(__name__)
 

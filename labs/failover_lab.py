@@ -7,7 +7,7 @@ hosts while a link on their path fails, and again while it comes back.
 
 One ``Lab`` per call (controller with ``controller.routing.fast_failover`` as asked,
 Mininet on the catalogue topology), always stopped before returning. The probe is
-``topologies/udp_probe.py`` in both hosts at once; the link goes down (and later up)
+``labs/udp_probe.py`` in both hosts at once; the link goes down (and later up)
 with Mininet's ``configLinkStatus``, which takes both veth ends down as a pulled
 cable would. A loss window is the longest run of missing datagrams around the event
 (time between the datagrams at its edges, less one interval); with fast failover it
@@ -22,8 +22,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from topologies.lab import Lab
-from topologies.udp_probe import both_ways, loss_windows
+from labs.lab import Lab
+from labs.udp_probe import both_ways, loss_windows
 
 # A gap belongs to the event if its last datagram before the gap was sent in this
 # window around the event (the probe's clock is the machine's).

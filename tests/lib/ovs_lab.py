@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from topologies.lab import ControllerProcess, ensure_ovs
+from labs.lab import ControllerProcess, ensure_ovs
 
 
 def run(*cmd: str) -> str:

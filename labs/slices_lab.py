@@ -47,12 +47,12 @@ from pathlib import Path
 
 import numpy as np
 
+from labs.lab import FAST_MODELS, ROOT, Lab, LabError, PredictorProcess, StreamCollector, write_report
 from predictors.panel import SPLITS, Panel, load_dataset
-from topologies.lab import FAST_MODELS, ROOT, Lab, LabError, PredictorProcess, StreamCollector, write_report
 
 LOG = logging.getLogger(__name__)
 
-PEER = ROOT / "topologies" / "tm_peer.py"
+PEER = ROOT / "labs" / "tm_peer.py"
 UDP_PORT = 9000
 
 
