@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: bootstrap demo test unit e2e proto clean
+.PHONY: bootstrap demo test unit e2e proto docs lint clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -14,6 +14,8 @@ demo: bootstrap
 	$(VENV)/bin/foresight lab run stitching
 
 test: bootstrap
+	$(VENV)/bin/lint-imports
+	$(PY) scripts/gen_docs.py --check
 	$(PY) -m pytest tests
 
 unit: bootstrap
@@ -21,6 +23,13 @@ unit: bootstrap
 
 e2e: bootstrap
 	$(PY) -m pytest tests/e2e
+
+docs: bootstrap
+	$(PY) scripts/gen_docs.py
+
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 proto: bootstrap
 	$(PY) -m proto.generate

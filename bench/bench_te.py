@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from apps.te.evaluate import build_network, od_pairs
+from labs.te_eval import build_network, od_pairs
 from apps.te.lp import mlu, solve_min_mlu
 from apps.te.paths import te_graph
 from predictors.panel import SPLITS, load_dataset

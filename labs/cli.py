@@ -54,7 +54,7 @@ def _te_output(given: str | None, dataset: str, several: bool, suffix: str) -> P
 
 
 def cmd_te_eval(args) -> int:
-    from apps.te import evaluate
+    from labs import te_eval as evaluate
 
     datasets = []
     for name in args.dataset:

@@ -13,7 +13,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from apps.te.evaluate import od_pairs
+from labs.te_eval import od_pairs
 from apps.te.lp import PathSet, solve_min_mlu
 from apps.te.paths import k_shortest_paths, te_graph
 from predictors.panel import Panel, Split

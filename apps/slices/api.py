@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import time
 from typing import Callable
 

@@ -4,8 +4,8 @@
 candidate paths (k shortest by IGP cost), ECMP splits, and link-disjoint backup
 paths; ``lp`` compiles candidate paths against the directed links and solves the
 min-max-link-utilisation multicommodity flow LP (or scores given splits on a
-traffic matrix); ``evaluate`` is the offline evaluator over a dataset's evaluation
-span, comparing shortest path, ECMP, reactive, predictive and oracle TE.
+traffic matrix); the offline evaluator (``labs.te_eval``) compares shortest path,
+ECMP, reactive, predictive and oracle TE over a dataset's evaluation span.
 ``engineer`` runs it in the controller (``app``: ``apps.te.app:provider``) and
 ``dataplane`` turns its plans into flows and groups. Importing the package registers
 the app: owner ``te``, its bands in the shared ``ingress`` and ``forward`` tables, its

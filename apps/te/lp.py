@@ -25,7 +25,7 @@ link count), which is at most ``tiebreak * t``; so the MLU found is within a
 factor ``1 + tiebreak`` of the optimum, and among near-optimal splits the one with
 the least total load (shortest paths) is returned, leaving headroom elsewhere.
 The default 1e-3 was chosen on the fit spans alone (the hold-out at the end of
-each, see ``apps.te.evaluate``): on Abilene's, plans from the previous interval's
+each, see ``labs.te_eval``): on Abilene's, plans from the previous interval's
 matrix scored a mean MLU/oracle of 1.070 without the tie-break and 1.035 with it
 (1e-2: 1.035); on GÉANT's, 1.056 against 1.057 (1e-2: 1.054).
 

@@ -9,13 +9,13 @@ import logging
 
 import pytest
 
-import fakeoftable
+from tests.lib import fakeoftable
 from controller import cookies, flows
 from controller.appbase import REGISTERED, App, AppSpec, RegistrationError, register, unregister
 from controller.config import ConfigError, Section, parse
 from controller.desired import Desired
 from controller.pipeline import PIPELINE, Table
-from fakeoftable import FakeNetwork, hosts_on, ipv4_frame
+from tests.lib.fakeoftable import FakeNetwork, hosts_on, ipv4_frame
 
 LINKS = fakeoftable.DIAMOND_LINKS
 

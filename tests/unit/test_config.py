@@ -7,7 +7,7 @@ import pydantic
 import pytest
 
 from controller import cli, config
-from controller.config import Config, ConfigError
+from controller.config import ConfigError
 
 GOOD = textwrap.dedent("""\
     controller:

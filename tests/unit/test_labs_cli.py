@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from apps.te import evaluate
+from labs import te_eval as evaluate
 from apps.te.paths import te_graph
 from labs import cli
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from apps.te import TEError
-from apps.te import evaluate as ev
+from labs import te_eval as ev
 from apps.te.paths import te_graph
 from topologies.catalog import load
 
