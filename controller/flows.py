@@ -7,15 +7,9 @@ hashable and comparable, so the desired state of a switch is a plain dict keyed 
 message without a datapath (Faucet's ``valve_of`` style); ``from_stats`` reads a
 flow dumped by a switch back into a ``FlowSpec`` so both sides compare equal.
 
-A ``Learn`` is an Open vSwitch ``learn`` action: a packet that runs it makes the
-switch add (or refresh) a flow of its own, matching fields fixed here or copied from
-that packet. It pins a TCP connection to the member a select group gave its first
-packet (see ``controller.pipeline`` for why the learn sits in a flow of table
-``member`` and not in the bucket). Open vSwitch encodes learn specs with NXM field
-headers and dumps them that way whatever it was sent, so we send NXM too; learn has
-no immediate output port, so ``("learn", Learn(output=p))`` goes on the wire as
-``set_field:p->reg7`` followed by the learn with ``output:NXM_NX_REG7[0..15]``, and
-``read_actions`` folds the pair back into one action.
+Actions include Open vSwitch's ``learn`` (``controller.learn``: the ``Learn`` type
+and its NXM codec); the fields matches and set-fields use, their normal form and
+OpenFlow's prerequisites are in ``controller.fields``. Both are re-exported here.
 """
 
 from __future__ import annotations
@@ -28,6 +22,12 @@ from typing import Any, Iterable
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
+from controller import learn as learn_mod
+from controller.fields import (ETH_TYPE_ARP, ETH_TYPE_IP, IP_PROTO_TCP, IP_PROTO_UDP, IPV4_FIELDS,  # noqa: F401
+                               MAC_FIELDS, OFPVID_PRESENT, PREREQUISITES, REG_FIELDS, SET_FIELDS,
+                               TUNNEL_FIELDS, VLAN_ETHERTYPES, ForeignFlow, _norm_match, _norm_set_field, _norm_value,
+                               missing_prerequisite)
+from controller.learn import LEARN_OUTPUT_REG, Learn, learn, learns  # noqa: F401
 from controller.pipeline import PIPELINE, Pipeline, PipelineError
 
 # Actions are small tuples so that specs stay hashable:
@@ -37,323 +37,7 @@ Action = tuple
 
 ACTION_KINDS = frozenset({"output", "controller", "in_port", "group", "set_field", "resubmit", "learn",
                           "push_vlan", "pop_vlan"})
-MAC_FIELDS = frozenset({"eth_src", "eth_dst", "arp_sha", "arp_tha"})
-IPV4_FIELDS = frozenset({"ipv4_src", "ipv4_dst", "arp_spa", "arp_tpa", "tun_ipv4_src", "tun_ipv4_dst"})
-# Open vSwitch registers we set and match (32 bits each): reg6 carries the member a
-# select bucket picked, reg5 the virtual network a site's host port belongs to (see
-# controller.pipeline).
-REG_FIELDS = frozenset({"reg5", "reg6"})
-# A flow-based tunnel port takes its key and endpoints from these (Open vSwitch's
-# tun_ipv4_src/dst are Nicira extensions; tunnel_id is OpenFlow 1.3's).
-TUNNEL_FIELDS = frozenset({"tunnel_id", "tun_ipv4_src", "tun_ipv4_dst"})
-# What set_field may rewrite (address rewriting for VIPs, DSCP marking, the member register,
-# the VLAN id a fast-failover detour tags frames with, a stitch's tunnel).
-SET_FIELDS = frozenset({"eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "ip_dscp", "vlan_vid"}) | REG_FIELDS \
-    | TUNNEL_FIELDS
-# OpenFlow 1.3 writes vlan_vid with this bit set when a tag is present (in matches and
-# in set_field, where Open vSwitch refuses a value without it).
-OFPVID_PRESENT = 0x1000
-VLAN_ETHERTYPES = frozenset({0x8100, 0x88A8})
-# Written just before a learn with an output port: learn reads its port from a field.
-LEARN_OUTPUT_REG = "reg7"
-# Fields a learned flow may match or load: name -> (os-ken name of its NXM header, bits).
-LEARN_FIELDS = {name: (f"{name}_nxm", bits) for name, bits in (
-    ("eth_src", 48), ("eth_dst", 48), ("eth_type", 16), ("ip_proto", 8), ("ipv4_src", 32),
-    ("ipv4_dst", 32), ("tcp_src", 16), ("tcp_dst", 16), ("udp_src", 16), ("udp_dst", 16))}
-_LEARN_NAMES = {nxm: name for name, (nxm, _) in LEARN_FIELDS.items()} | {n: n for n in LEARN_FIELDS}
-LEARN_LOADS = frozenset({"eth_src", "eth_dst", "ipv4_src", "ipv4_dst"})
-# A learned output port is 16 bits and must be a real port: below OVS's OFPP_MAX, 0xff00.
-MAX_LEARN_PORT = 0xFEFF
 OFPP_IN_PORT_16 = 0xFFF8        # resubmit's "keep in_port", in NX's 16-bit port space
-
-ETH_TYPE_IP = 0x0800
-ETH_TYPE_ARP = 0x0806
-IP_PROTO_TCP = 6
-IP_PROTO_UDP = 17
-# OpenFlow 1.3 prerequisites (switches refuse a flow that matches or rewrites a
-# field without them): field -> (field it needs, value it must have).
-PREREQUISITES = {
-    "ipv4_src": ("eth_type", ETH_TYPE_IP), "ipv4_dst": ("eth_type", ETH_TYPE_IP),
-    "ip_proto": ("eth_type", ETH_TYPE_IP), "ip_dscp": ("eth_type", ETH_TYPE_IP),
-    "arp_spa": ("eth_type", ETH_TYPE_ARP), "arp_tpa": ("eth_type", ETH_TYPE_ARP),
-    "tcp_src": ("ip_proto", IP_PROTO_TCP), "tcp_dst": ("ip_proto", IP_PROTO_TCP),
-    "udp_src": ("ip_proto", IP_PROTO_UDP), "udp_dst": ("ip_proto", IP_PROTO_UDP),
-}
-_FULL_MASK = "255.255.255.255"
-
-
-def _norm_ipv4(field: str, value: Any) -> Any:
-    """Exact "a.b.c.d", or (network, mask) with host bits cleared; a /32 is exact."""
-    try:
-        if isinstance(value, tuple):
-            net = ipaddress.IPv4Network(f"{value[0]}/{value[1]}", strict=False)
-        elif isinstance(value, str) and "/" in value:
-            net = ipaddress.IPv4Network(value, strict=False)
-        else:
-            return str(ipaddress.IPv4Address(value))
-    except (ValueError, IndexError, TypeError):
-        raise PipelineError(f"{field}: not an IPv4 address or network: {value!r}") from None
-    if str(net.netmask) == _FULL_MASK:
-        return str(net.network_address)
-    return (str(net.network_address), str(net.netmask))
-
-
-def _norm_value(field: str, value: Any) -> Any:
-    if field in IPV4_FIELDS:
-        return _norm_ipv4(field, value)
-    if isinstance(value, (list, tuple)):
-        return tuple(_norm_value(field, v) for v in value)
-    if field in MAC_FIELDS and isinstance(value, str):
-        return value.lower()
-    return value
-
-
-def _norm_match(match: dict[str, Any] | Iterable[tuple[str, Any]]) -> tuple[tuple[str, Any], ...]:
-    items = match.items() if isinstance(match, dict) else match
-    return tuple(sorted((k, _norm_value(k, v)) for k, v in items))
-
-
-def _check_mac(where: str, value: Any) -> str:
-    parts = value.split(":") if isinstance(value, str) else []
-    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p)
-                                  for p in parts):
-        raise PipelineError(f"{where}: not a MAC address: {value!r}")
-    return value.lower()
-
-
-def _one_ipv4(where: str, field: str, value: Any) -> str:
-    if isinstance(value, tuple) or (isinstance(value, str) and "/" in value):
-        raise PipelineError(f"{where}: needs one address, got {value!r}")
-    return _norm_ipv4(field, value)
-
-
-def _is_uint(value: Any, bits: int) -> bool:
-    return type(value) is int and 0 <= value < 1 << bits
-
-
-def _norm_set_field(field: str, value: Any) -> Any:
-    if field not in SET_FIELDS:
-        raise PipelineError(f"set_field {field!r} not supported (allowed: {sorted(SET_FIELDS)})")
-    if field in MAC_FIELDS:
-        return _check_mac(f"set_field {field}", value)
-    if field in IPV4_FIELDS:
-        return _one_ipv4(f"set_field {field}", field, value)
-    if field == "tunnel_id":
-        if not _is_uint(value, 64):
-            raise PipelineError(f"set_field tunnel_id: {value!r} is not a 64-bit tunnel key")
-        return value
-    if field in REG_FIELDS:
-        if not _is_uint(value, 32):
-            raise PipelineError(f"set_field {field}: {value!r} is not a 32-bit register value")
-        return value
-    if field == "vlan_vid":
-        if not _is_uint(value, 13) or not value & OFPVID_PRESENT or value & 0xFFF in (0, 0xFFF):
-            raise PipelineError(f"set_field vlan_vid: {value!r} is not OFPVID_PRESENT | a VLAN id 1..4094")
-        return value
-    if not _is_uint(value, 6):
-        raise PipelineError(f"set_field ip_dscp: {value!r} is not a DSCP value 0..63")
-    return value
-
-
-# ---- learn ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Learn:
-    """An NX learn action: the flow the switch adds to ``table`` when a packet runs it.
-
-    ``fixed`` are match fields with given values, ``copied`` match fields whose values
-    come from that packet, ``loads`` the learned flow's rewrites and ``output`` its
-    output port (None: the learned flow drops). Timeouts are in seconds; the fin
-    timeouts shorten the idle/hard timeout once the flow sees a TCP FIN or RST.
-    Build one with ``learn()``: it checks the learned flow against the pipeline."""
-
-    table: str
-    priority: int
-    cookie: int
-    idle_timeout: int = 0
-    hard_timeout: int = 0
-    fin_idle_timeout: int = 0
-    fin_hard_timeout: int = 0
-    fixed: tuple[tuple[str, Any], ...] = ()
-    copied: tuple[str, ...] = ()
-    loads: tuple[tuple[str, Any], ...] = ()
-    output: int | None = None
-
-    def describe(self) -> str:
-        timeouts = "".join(f" {name}={value}s" for name, value in (
-            ("idle", self.idle_timeout), ("hard", self.hard_timeout),
-            ("fin_idle", self.fin_idle_timeout), ("fin_hard", self.fin_hard_timeout)) if value)
-        match = ",".join(f"{k}={v}" for k, v in self.fixed) or "*"
-        if self.copied:
-            match += " copy " + ",".join(self.copied)
-        acts = [f"{k}:={v}" for k, v in self.loads]
-        acts += [f"output:{self.output}"] if self.output is not None else []
-        return (f"learn({self.table}/{self.priority} cookie={self.cookie:#x}{timeouts} {match} -> "
-                f"{','.join(acts) or 'drop'})")
-
-
-def _pairs(value: Any) -> tuple:
-    return tuple(value.items()) if isinstance(value, dict) else tuple(value)
-
-
-def _learn_value(where: str, field: str, value: Any) -> Any:
-    if field in MAC_FIELDS:
-        return _check_mac(f"{where}: {field}", value)
-    if field in IPV4_FIELDS:
-        return _one_ipv4(f"{where}: {field}", field, value)
-    bits = LEARN_FIELDS[field][1]
-    if not _is_uint(value, bits):
-        raise PipelineError(f"{where}: {field}={value!r} is not a {bits}-bit value")
-    return value
-
-
-def _check_learn(learn: Any, pipeline: Pipeline) -> Learn:
-    """``learn`` checked against the pipeline and normalised (sorted, values canonical)."""
-    if not isinstance(learn, Learn):
-        raise PipelineError(f"learn: {learn!r} is not a Learn (build one with flows.learn)")
-    table = pipeline.table(learn.table)
-    where = f"learn into {table.name}"
-    limits = [("priority", learn.priority, 16), ("cookie", learn.cookie, 64)] + [
-        (name, getattr(learn, name), 16)
-        for name in ("idle_timeout", "hard_timeout", "fin_idle_timeout", "fin_hard_timeout")]
-    for name, value, bits in limits:
-        if not _is_uint(value, bits):
-            raise PipelineError(f"{where}: {name} {value!r} out of range 0..{(1 << bits) - 1:#x}")
-    try:
-        pairs = _pairs(learn.fixed), _pairs(learn.loads)
-        fixed, loads = (dict(p) for p in pairs)
-        copied = tuple(learn.copied) if not isinstance(learn.copied, str) else None
-    except (TypeError, ValueError):
-        raise PipelineError(f"{where}: fixed and loads are (field, value) pairs") from None
-    if (len(fixed), len(loads)) != tuple(len(p) for p in pairs):
-        raise PipelineError(f"{where}: a field is fixed or loaded twice: {pairs!r}")
-    if copied is None or len(set(copied)) != len(copied) or set(copied) & set(fixed):
-        raise PipelineError(f"{where}: copied {learn.copied!r} must name distinct fields, none fixed")
-    for field in list(fixed) + list(copied):
-        if field not in LEARN_FIELDS:
-            raise PipelineError(f"{where}: cannot match {field!r} in a learned flow "
-                                f"(learnable: {sorted(LEARN_FIELDS)})")
-        if field not in table.match_fields:
-            raise PipelineError(f"{where}: match field {field!r} not declared in table {table.name} "
-                                f"(allowed: {sorted(table.match_fields)})")
-    for field in loads:
-        if field not in LEARN_LOADS:
-            raise PipelineError(f"{where}: cannot load {field!r} (loadable: {sorted(LEARN_LOADS)})")
-    fixed = {f: _learn_value(where, f, v) for f, v in fixed.items()}
-    loads = {f: _learn_value(f"{where} load", f, v) for f, v in loads.items()}
-    used = [(f, "matches") for f in sorted(fixed) + sorted(copied)] + [(f, "loads") for f in sorted(loads)]
-    for field, what in used:
-        missing = missing_prerequisite(field, fixed)
-        if missing:
-            raise PipelineError(f"{where}: the learned flow {what} {field}, which needs "
-                                f"{missing[0]}={missing[1]:#x} fixed (OpenFlow prerequisite)")
-    port = learn.output
-    if port is not None and not (_is_uint(port, 16) and 1 <= port <= MAX_LEARN_PORT):
-        raise PipelineError(f"{where}: output {learn.output!r} is not a port 1..{MAX_LEARN_PORT:#x}")
-    return Learn(table.name, learn.priority, learn.cookie, learn.idle_timeout, learn.hard_timeout,
-                 learn.fin_idle_timeout, learn.fin_hard_timeout, tuple(sorted(fixed.items())),
-                 tuple(sorted(copied)), tuple(sorted(loads.items())), learn.output)
-
-
-def learn(table: str, priority: int, cookie: int, fixed: dict[str, Any] | Iterable[tuple[str, Any]] = (),
-          copied: Iterable[str] = (), loads: dict[str, Any] | Iterable[tuple[str, Any]] = (),
-          output: int | None = None, idle_timeout: int = 0, hard_timeout: int = 0,
-          fin_idle_timeout: int = 0, fin_hard_timeout: int = 0, pipeline: Pipeline = PIPELINE) -> Learn:
-    """A Learn whose learned flow fits ``table``: every field learnable and declared
-    there, and OpenFlow's prerequisites met by ``fixed`` (copying tcp_src needs
-    eth_type=0x0800 and ip_proto=6 fixed). Use it as the action ``("learn", ...)``."""
-    return _check_learn(Learn(table, priority, cookie, idle_timeout, hard_timeout, fin_idle_timeout,
-                              fin_hard_timeout, _pairs(fixed), copied if isinstance(copied, str)
-                              else tuple(copied), _pairs(loads), output), pipeline)
-
-
-def learns(actions: Iterable[Action]) -> tuple[Learn, ...]:
-    return tuple(a[1] for a in actions if a[0] == "learn")
-
-
-def _learn_int(field: str, value: Any) -> int:
-    if field in MAC_FIELDS:
-        return int(value.replace(":", ""), 16)
-    if field in IPV4_FIELDS:
-        return int(ipaddress.IPv4Address(value))
-    return value
-
-
-def _learn_user(field: str, value: int) -> Any:
-    if field in MAC_FIELDS:
-        return ":".join(f"{b:02x}" for b in value.to_bytes(6, "big"))
-    if field in IPV4_FIELDS:
-        return str(ipaddress.IPv4Address(value))
-    return value
-
-
-def _prerequisite_depth(field: str) -> int:
-    depth = 0
-    while field in PREREQUISITES:
-        field, depth = PREREQUISITES[field][0], depth + 1
-    return depth
-
-
-def _ofp_learn(spec: Learn, pipeline: Pipeline) -> list:
-    def nxm(field: str) -> dict:
-        return {"dst": (LEARN_FIELDS[field][0], 0), "n_bits": LEARN_FIELDS[field][1]}
-
-    # Open vSwitch checks each learned match field's prerequisites against the fields
-    # before it, so fixed fields go first, prerequisites before what needs them.
-    by_depth = sorted(spec.fixed, key=lambda fv: (_prerequisite_depth(fv[0]), fv[0]))
-    specs = [parser.NXFlowSpecMatch(src=_learn_int(f, v), **nxm(f)) for f, v in by_depth]
-    specs += [parser.NXFlowSpecMatch(src=(LEARN_FIELDS[f][0], 0), **nxm(f)) for f in spec.copied]
-    specs += [parser.NXFlowSpecLoad(src=_learn_int(f, v), **nxm(f)) for f, v in spec.loads]
-    out = []
-    if spec.output is not None:
-        out.append(parser.OFPActionSetField(**{LEARN_OUTPUT_REG: spec.output}))
-        specs.append(parser.NXFlowSpecOutput(src=(LEARN_OUTPUT_REG, 0), n_bits=16))
-    out.append(parser.NXActionLearn(
-        table_id=pipeline.table(spec.table).table_id, specs=specs, idle_timeout=spec.idle_timeout,
-        hard_timeout=spec.hard_timeout, priority=spec.priority, cookie=spec.cookie, flags=0,
-        fin_idle_timeout=spec.fin_idle_timeout, fin_hard_timeout=spec.fin_hard_timeout))
-    return out
-
-
-def _learned_field(subfield: Any, n_bits: int) -> str:
-    name, ofs = subfield if isinstance(subfield, tuple) else (None, None)
-    field = _LEARN_NAMES.get(name)
-    if field is None or ofs != 0 or n_bits != LEARN_FIELDS[field][1]:
-        raise ForeignFlow(f"learn spec on {subfield!r}/{n_bits} bits")
-    return field
-
-
-def _read_learn(act, port: int | None, pipeline: Pipeline) -> Learn:
-    """A dumped NXActionLearn (and the output port loaded just before it) as a Learn."""
-    table = pipeline.table_by_id(act.table_id)
-    if table is None or act.flags:
-        raise ForeignFlow(f"learn into table {act.table_id} with flags {act.flags:#x}")
-    fixed, copied, loads, output = [], [], [], None
-    for spec in act.specs:
-        if isinstance(spec, parser.NXFlowSpecOutput):
-            if spec.src != (LEARN_OUTPUT_REG, 0) or spec.n_bits != 16 or port is None or output is not None:
-                raise ForeignFlow(f"learn output from {spec.src!r}")
-            output = port
-            continue
-        field = _learned_field(spec.dst, spec.n_bits)
-        if isinstance(spec, parser.NXFlowSpecMatch) and isinstance(spec.src, tuple):
-            if _learned_field(spec.src, spec.n_bits) != field:
-                raise ForeignFlow(f"learn matches {field} on another field {spec.src!r}")
-            copied.append(field)
-        elif isinstance(spec.src, tuple):
-            raise ForeignFlow(f"learn loads {field} from {spec.src!r}")
-        else:
-            into = fixed if isinstance(spec, parser.NXFlowSpecMatch) else loads
-            into.append((field, _learn_user(field, spec.src)))
-    if port is not None and output is None:
-        raise ForeignFlow(f"{LEARN_OUTPUT_REG} set before a learn that does not output it")
-    try:
-        return _check_learn(Learn(table.name, act.priority, act.cookie, act.idle_timeout, act.hard_timeout,
-                                  act.fin_idle_timeout, act.fin_hard_timeout, tuple(fixed), tuple(copied),
-                                  tuple(loads), output), pipeline)
-    except PipelineError as err:
-        raise ForeignFlow(str(err)) from None
-
 
 # ---- actions ----------------------------------------------------------------------------------
 
@@ -386,7 +70,7 @@ def check_actions(actions: Iterable[Action], pipeline: Pipeline = PIPELINE) -> t
         elif kind == "learn":
             if len(action) != 2:
                 raise PipelineError(f"action {action!r}: learn takes one Learn")
-            action = ("learn", _check_learn(action[1], pipeline))
+            action = ("learn", learn_mod.check(action[1], pipeline))
         elif kind == "push_vlan":
             if len(action) != 2 or action[1] not in VLAN_ETHERTYPES:
                 raise PipelineError(f"action {action!r}: push_vlan takes one ethertype "
@@ -402,16 +86,6 @@ def check_actions(actions: Iterable[Action], pipeline: Pipeline = PIPELINE) -> t
 
 def group_refs(actions: Iterable[Action]) -> frozenset[int]:
     return frozenset(a[1] for a in actions if a[0] == "group")
-
-
-def missing_prerequisite(field: str, have: dict[str, Any]) -> tuple[str, int] | None:
-    """The first (field, value) in ``field``'s prerequisite chain that ``have`` lacks."""
-    while field in PREREQUISITES:
-        need, value = PREREQUISITES[field]
-        if have.get(need) != value:
-            return need, value
-        field = need
-    return None
 
 
 def _check_prerequisites(match: tuple[tuple[str, Any], ...], actions: tuple[Action, ...]) -> None:
@@ -566,7 +240,7 @@ def ofp_actions(actions: tuple[Action, ...], pipeline: Pipeline = PIPELINE) -> l
             out.append(parser.NXActionResubmitTable(in_port=OFPP_IN_PORT_16,
                                                     table_id=pipeline.table(action[1]).table_id))
         elif kind == "learn":
-            out += _ofp_learn(action[1], pipeline)
+            out += learn_mod.to_ofp(action[1], pipeline)
         elif kind == "push_vlan":
             out.append(parser.OFPActionPushVlan(action[1]))
         elif kind == "pop_vlan":
@@ -611,10 +285,6 @@ def delete_all(table_id: int = ofp.OFPTT_ALL) -> parser.OFPFlowMod:
                              match=parser.OFPMatch())
 
 
-class ForeignFlow(Exception):
-    """A dumped flow uses something our specs never produce (unknown table, action)."""
-
-
 def read_actions(acts, pipeline: Pipeline = PIPELINE) -> tuple[Action, ...]:
     """os-ken action objects back into action tuples; ForeignFlow if we never make one."""
     actions: list[Action] = []
@@ -624,7 +294,7 @@ def read_actions(acts, pipeline: Pipeline = PIPELINE) -> tuple[Action, ...]:
             loaded = acts[i - 1] if i else None
             port = loaded.value if isinstance(loaded, parser.OFPActionSetField) \
                 and loaded.key == LEARN_OUTPUT_REG else None
-            actions.append(("learn", _read_learn(act, port, pipeline)))
+            actions.append(("learn", learn_mod.from_ofp(act, port, pipeline)))
         elif isinstance(act, parser.OFPActionSetField) and act.key == LEARN_OUTPUT_REG:
             if not (i + 1 < len(acts) and isinstance(acts[i + 1], parser.NXActionLearn)):
                 raise ForeignFlow(f"set_field {LEARN_OUTPUT_REG} not followed by a learn")

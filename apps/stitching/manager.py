@@ -27,7 +27,9 @@ Monitor: every stitch's traffic into the tunnel passes a meter at each end
 demand. Terminate: on request, or (``idle_mbps`` > 0) once its demand — forecast
 ``horizon_s`` ahead when a predictor is connected (the measured demand is sent to
 it as series ``stitch:<id>``), else measured — has stayed below ``idle_mbps`` for
-``idle_after_s``.
+``idle_after_s`` (``apps.stitching.demand`` decides, this manager deletes).
+Encrypted stitches: the tunnels each site must build come from
+``apps.stitching.tunnels``.
 
 Ahead of traffic: ``stitching.predicted`` names VN pairs whose demand someone
 forecasts (series ``vnpair:<tenant>:<a>-<b>`` in the predictor); when the forecast
@@ -40,7 +42,6 @@ lock and calls ``desired``) is only called without it.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import secrets
@@ -49,19 +50,19 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
-import grpc
 
 from apps.stitching import dataplane
 from apps.stitching.policy import StitchPolicy, Verdict
 from apps.stitching.registry import Advertisement, AdvertisementError, Candidate, Registry
+from apps.stitching.demand import StitchDemand, pair_series
 from apps.stitching.store import StitchRecord, StitchStore
+from apps.stitching.tunnels import TunnelOrder, tunnel_orders
 from apps.stitching import SPEC
 from apps.stitching.config import STITCH_KINDS, StitchingConfig
 from controller.appbase import App, CoreView
 from controller.desired import Desired
 from controller.events import EventBus
 from controller.telemetry import CounterDeltas
-from predictors.client import quantile_value
 
 LOG = logging.getLogger(__name__)
 
@@ -114,26 +115,6 @@ class StitchRequest:
 
 
 @dataclass(frozen=True)
-class TunnelOrder:
-    """What one site must keep for an encrypted stitch (a WireGuard link and a VXLAN
-    port over it); the API sends it as an ``EncryptedTunnel``."""
-
-    stitch_id: str
-    vni: int
-    peer_site: str
-    peer_public_key: str
-    peer_endpoint: str
-    inner_address: str              # CIDR
-    peer_inner_address: str
-    interface: str
-    listen_port: int
-    port: str
-    mode: str = "wireguard"
-    psk: str = ""
-    local_endpoint: str = ""
-
-
-@dataclass(frozen=True)
 class EndRates:
     """One end of a stitch at its last meter reading: what entered the tunnel there."""
 
@@ -179,11 +160,9 @@ class StitchManager(App):
         self.stitches: dict[str, StitchRecord] = {}
         # ESTABLISHING stitches whose flows are sent: what the switches must confirm.
         self._pending: dict[str, dict[int, int]] = {}
-        self.predictor = None                           # a PredictorClient, set by the app
+        self.demand = StitchDemand(settings)                # idle and predicted decisions
         self._deltas = CounterDeltas()
         self.rates: dict[str, dict[str, EndRates]] = {}     # stitch -> site -> its end's rates
-        self._idle_since: dict[str, float] = {}
-        self.demand_basis = "measured"
         self._lock = threading.RLock()
         if store is not None:
             for record in store.load():
@@ -240,32 +219,9 @@ class StitchManager(App):
             return [(ad, self.registry.last_seen(ad.site)) for ad in self.registry.sites()]
 
     def tunnels_for(self, site: str) -> list[TunnelOrder]:
-        """The encrypted tunnels ``site`` must keep: one per encrypted stitch at the site
-        whose peer has advertised a WireGuard key and whose plane it knows."""
-        net = ipaddress.IPv4Network(self.settings.wg_inner_cidr)
-        out = []
+        """The encrypted tunnels ``site`` must keep (``apps.stitching.tunnels``)."""
         with self._lock:
-            for r in sorted(self.stitches.values(), key=lambda r: r.index):
-                if not (r.encrypted and r.plane and site in (r.a_site, r.b_site)):
-                    continue
-                first = site == r.a_site
-                peer = self.registry.get(r.b_site if first else r.a_site)
-                endpoint = next((p.address for p in peer.planes if p.plane == r.plane), "") if peer else ""
-                if self.settings.encryption == "ovs-ipsec":
-                    me = self.registry.get(site)
-                    local = next((p.address for p in me.planes if p.plane == r.plane), "") if me else ""
-                    if peer and endpoint and local:
-                        out.append(TunnelOrder(r.id, r.vni, peer.site, "", endpoint, "", "", "", 0, f"vxe{r.index}",
-                                               "ovs-ipsec", r.psk, local))
-                    continue
-                if not (peer and peer.wg_public_key and endpoint) or 4 * r.index + 3 >= net.num_addresses:
-                    continue
-                base = net.network_address + 4 * r.index
-                mine, theirs = (base + 1, base + 2) if first else (base + 2, base + 1)
-                out.append(TunnelOrder(r.id, r.vni, peer.site, peer.wg_public_key, endpoint, f"{mine}/30",
-                                       str(theirs), f"wgs{r.index}{'a' if first else 'b'}",
-                                       self.settings.wg_port_base + r.index, f"vxe{r.index}"))
-        return out
+            return tunnel_orders(site, list(self.stitches.values()), self.registry, self.settings)
 
     def peer_addresses(self, site: str) -> list[tuple[str, int, str]]:
         """(site, plane, address) of every other site's underlay addresses."""
@@ -446,93 +402,64 @@ class StitchManager(App):
 
     def check_idle(self, now: float | None = None) -> list[str]:
         """Delete the stitches whose demand stayed below ``idle_mbps`` for
-        ``idle_after_s``; their ids. A stitch without readings is left alone."""
+        ``idle_after_s`` (``apps.stitching.demand``); their ids. A stitch without
+        readings is left alone."""
         s = self.settings
         if not s.idle_mbps:
             return []
         now = self.clock() if now is None else now
         with self._lock:
             measured = {i: self.demand_mbps(i, now) for i, r in self.stitches.items() if r.state == "ESTABLISHED"}
-        measured = {i: m for i, m in measured.items() if m is not None}
-        demand = dict(measured)
-        if self.predictor is not None and measured:
-            demand.update(self._forecast_demand(measured, now))
+        demand = self.demand.demand({i: m for i, m in measured.items() if m is not None}, now)
         ended = []
-        for stitch_id, mbps in sorted(demand.items()):
-            if mbps >= s.idle_mbps:
-                self._idle_since.pop(stitch_id, None)
-                continue
-            since = self._idle_since.setdefault(stitch_id, now)
-            if now - since >= s.idle_after_s:
-                self._idle_since.pop(stitch_id, None)
-                try:
-                    self.delete(stitch_id, why=f"idle: {self.demand_basis} demand {mbps:.3g} Mbit/s below "
-                                               f"{s.idle_mbps:g} for {now - since:.0f} s")
-                    ended.append(stitch_id)
-                except StitchNotFound:
-                    pass
+        for stitch_id, mbps, idle_s in self.demand.idle(demand, now):
+            try:
+                self.delete(stitch_id, why=f"idle: {self.demand.described} demand {mbps:.3g} Mbit/s below "
+                                           f"{s.idle_mbps:g} for {idle_s:.0f} s")
+                ended.append(stitch_id)
+            except StitchNotFound:
+                pass
         return ended
-
-    def _ask_forecasts(self, series_ids) -> dict[str, float]:
-        """The forecasts ``horizon_s`` ahead at ``quantile`` of these series (grpc.RpcError
-        if the predictor cannot answer)."""
-        s = self.settings
-        response = self.predictor.forecast(list(series_ids), [s.horizon_s], [s.quantile])
-        return {fc.series_id: max(0.0, quantile_value(fc, s.quantile)) for fc in response.forecasts}
 
     def open_predicted(self, now: float | None = None) -> list[str]:
         """Create the stitches ``stitching.predicted`` asks for whose pair's forecast
         reaches ``open_mbps``; their ids. Without a predictor, nothing."""
-        s = self.settings
-        if self.predictor is None or not s.predicted:
-            return []
-        series = {f"vnpair:{p.tenant}:{p.between[0]}-{p.between[1]}": p for p in s.predicted}
-        try:
-            forecasts = self._ask_forecasts(series)
-        except grpc.RpcError as err:
-            LOG.warning("stitching: no forecasts for predicted stitches (%s)", err.code().name)
-            return []
         opened = []
-        for series_id, value in sorted(forecasts.items()):
-            want = series.get(series_id)
-            if want is None:
-                continue
+        for want, value in self.demand.to_open(self._joined):
             a, b = want.between
-            with self._lock:
-                joined = any(r.tenant == want.tenant and {r.a_vnid, r.b_vnid} == {a, b}
-                             for r in self.stitches.values())
-            if value < want.open_mbps or joined:
-                continue
             req = StitchRequest(want.tenant, want.kind, a, b, mbps=want.mbps if want.kind == "bandwidth" else 0.0)
             try:
-                record = self.create(req, why=f"forecast {value:.3g} Mbit/s {s.horizon_s:g} s ahead reaches "
-                                              f"{want.open_mbps:g}")
+                record = self.create(req, why=f"forecast {value:.3g} Mbit/s {self.settings.horizon_s:g} s ahead "
+                                              f"reaches {want.open_mbps:g}")
                 opened.append(record.id)
             except StitchError as err:
-                LOG.warning("stitching: predicted stitch %s not made: %s", series_id, err)
+                LOG.warning("stitching: predicted stitch %s not made: %s", pair_series(want), err)
         return opened
 
-    def _forecast_demand(self, measured: dict[str, float], now: float) -> dict[str, float]:
-        s = self.settings
-        ids = {f"stitch:{i}": i for i in measured}
-        try:
-            self.predictor.ingest([(sid, now, measured[i]) for sid, i in ids.items()], labels={"kind": "stitch"})
-            forecasts = self._ask_forecasts(ids)
-        except grpc.RpcError as err:
-            if self.demand_basis != "measured":
-                LOG.warning("stitching: predictor unreachable (%s); idle checks on measured demand",
-                            err.code().name)
-            self.demand_basis = "measured"
-            return {}
-        self.demand_basis = f"forecast (q{s.quantile:g}, {s.horizon_s:g} s ahead)"
-        return {ids[sid]: value for sid, value in forecasts.items() if sid in ids}
+    def _joined(self, tenant: str, a_vnid: int, b_vnid: int) -> bool:
+        with self._lock:
+            return any(r.tenant == tenant and {r.a_vnid, r.b_vnid} == {a_vnid, b_vnid}
+                       for r in self.stitches.values())
+
+    @property
+    def predictor(self):
+        """The prediction service's client (None: reactive), used by ``demand``."""
+        return self.demand.predictor
+
+    @predictor.setter
+    def predictor(self, client) -> None:
+        self.demand.predictor = client
+
+    @property
+    def demand_basis(self) -> str:
+        return self.demand.described
 
     def basis(self) -> str | None:
         """Idle checks and predicted stitches decide on forecasts while the predictor
         answers; None when neither is configured (no demand decision to make)."""
         if not (self.settings.idle_mbps or self.settings.predicted):
             return None
-        return "predictive" if self.demand_basis.startswith("forecast") else "reactive"
+        return self.demand.basis.mode
 
     def get(self, stitch_id: str) -> StitchRecord:
         with self._lock:
