@@ -54,12 +54,14 @@ class Snapshot:
         return bool(self.switches or self.hosts or self.pairs)
 
 
-def open_sqlite(path: str, schema: str, label: str, error: type[Exception], foreign_keys: bool = False
-                ) -> tuple[sqlite3.Connection, tuple | None]:
+def open_sqlite(path: str, schema: str, label: str, error: type[Exception], version: int,
+                foreign_keys: bool = False) -> sqlite3.Connection:
     """Open (creating its directory) a WAL-mode SQLite file, apply ``schema`` (which
-    must create a ``meta(key, value)`` table) and return the connection and the stored
-    ``schema_version`` row, or None for a new file. Failures raise ``error`` naming
-    ``label``, the path and the cause; the caller decides what a version means."""
+    must create a ``meta(key, value)`` table) and check the file's schema version, the
+    same way for every store: a new file is stamped with ``version``; a file of another
+    version is refused rather than misread (newer: written by a later release; older:
+    there is no migration yet). Failures raise ``error`` naming ``label``, the path and
+    the cause."""
     if path != ":memory:":
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -72,19 +74,35 @@ def open_sqlite(path: str, schema: str, label: str, error: type[Exception], fore
         if foreign_keys:
             db.execute("PRAGMA foreign_keys=ON")
         db.executescript(schema)
-        return db, db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(version),))
+            return db
     except sqlite3.Error as err:
         raise error(f"{label} {path}: {err}") from None
+    problem = _version_problem(row[0], version)
+    if problem:
+        db.close()
+        raise error(f"{label} {path}: {problem}")
+    return db
+
+
+def _version_problem(stored: str, version: int) -> str | None:
+    try:
+        found = int(stored)
+    except ValueError:
+        return f"schema version {stored!r} is not a number"
+    if found > version:
+        return f"written by a newer version (schema version {found}); this version reads schema {version}"
+    if found < version:
+        return f"schema version {found} has no migration to {version}"
+    return None
 
 
 class StateStore:
     def __init__(self, path: str | Path):
         self.path = str(path)
-        self.db, row = open_sqlite(self.path, _SCHEMA, "state file", StateError)
-        if row is None:
-            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise StateError(f"state file {self.path}: schema version {row[0]}, expected {SCHEMA_VERSION}")
+        self.db = open_sqlite(self.path, _SCHEMA, "state file", StateError, SCHEMA_VERSION)
         self.saves = 0
 
     def load(self) -> Snapshot:

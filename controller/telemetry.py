@@ -70,3 +70,76 @@ class PortRates:
 
     def forget(self, dp_id: int) -> None:
         self._deltas.forget(lambda key: key[0] == dp_id)
+
+
+@dataclass(frozen=True)
+class MeterRate:
+    """What a group of meters (a QoS class, a slice's direction, a stitch end) saw:
+    rates in Mbit/s summed over the switches' last fresh readings, byte totals since
+    start that only grow (a re-created meter adds what it counts anew)."""
+
+    offered_mbps: float = 0.0
+    dropped_mbps: float = 0.0
+    offered_bytes: int = 0
+    dropped_bytes: int = 0
+    time: float = 0.0               # of the newest reading in it (0: none yet)
+    measured: bool = False          # some reading in it has a rate (not just a first reading)
+
+    @property
+    def delivered_mbps(self) -> float:
+        return max(0.0, self.offered_mbps - self.dropped_mbps)
+
+
+@dataclass(frozen=True)
+class _MeterSample:
+    time: float
+    offered_mbps: float
+    dropped_mbps: float
+    measured: bool
+
+
+class MeterRates:
+    """Every app's meter counters (``OFPMeterStats``: bytes in, bytes its band dropped)
+    turned into offered and dropped rates per group of meters. ``update`` takes one
+    switch's report and ``group_of(meter_id)`` (None: not ours); a switch that has not
+    reported a meter for ``stale_s`` no longer adds to the rates."""
+
+    def __init__(self, stale_s: float = float("inf")):
+        self.stale_s = stale_s
+        self._deltas = CounterDeltas()
+        self._last: dict[tuple[int, int], tuple[Hashable, _MeterSample]] = {}
+        self._totals: dict[Hashable, list[int]] = {}
+
+    def update(self, dp_id: int, stats, now: float, group_of: Callable[[int], Hashable | None]) -> None:
+        for stat in stats:
+            group = group_of(stat.meter_id)
+            if group is None:
+                continue
+            dropped = sum(band.byte_band_count for band in stat.band_stats)
+            delta = self._deltas.read((dp_id, stat.meter_id), now, (stat.byte_in_count, dropped))
+            self._last[(dp_id, stat.meter_id)] = (group, _MeterSample(
+                now, delta.mbps(0) or 0.0, delta.mbps(1) or 0.0, delta.seconds is not None))
+            totals = self._totals.setdefault(group, [0, 0])
+            totals[0] += delta.grown[0]
+            totals[1] += delta.grown[1]
+
+    def rates(self, now: float) -> dict[Hashable, MeterRate]:
+        """Each group seen so far (a group whose readings went stale keeps its totals)."""
+        sums: dict[Hashable, list] = {group: [0.0, 0.0, 0.0, False] for group in self._totals}
+        for group, sample in self._last.values():
+            if now - sample.time > self.stale_s or group not in sums:
+                continue
+            acc = sums[group]
+            acc[0] += sample.offered_mbps
+            acc[1] += sample.dropped_mbps
+            acc[2] = max(acc[2], sample.time)
+            acc[3] = acc[3] or sample.measured
+        return {group: MeterRate(acc[0], acc[1], *self._totals[group], acc[2], acc[3])
+                for group, acc in sums.items()}
+
+    def forget(self, which: Callable[[Hashable], bool]) -> None:
+        """Drop the groups ``which`` names (a deleted slice or stitch)."""
+        for key in [k for k, (group, _) in self._last.items() if which(group)]:
+            del self._last[key]
+        for group in [g for g in self._totals if which(g)]:
+            del self._totals[group]

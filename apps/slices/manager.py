@@ -45,7 +45,7 @@ from apps.slices import SPEC
 from controller.appbase import App, CoreView
 from controller.desired import Desired
 from controller.events import EventBus
-from controller.telemetry import CounterDeltas
+from controller.telemetry import MeterRate, MeterRates
 
 LOG = logging.getLogger(__name__)
 
@@ -152,11 +152,9 @@ class SliceManager(App):
             self.policy = ScalingPolicy(**params)
         self.decisions: dict[str, ScalingDecision] = {}
         self._rates: dict[str, Rates] = {}
-        self._meter_deltas = CounterDeltas()
-        # (dp_id, meter_id) -> (offered, dropped) Mbit/s at its last reading;
-        # (slice, direction) -> [bytes, dropped bytes] its meters counted, only growing.
-        self._meter_rates: dict[tuple[int, int], tuple[float, float]] = {}
-        self._meter_bytes: dict[tuple[str, str], list[int]] = {}
+        # Per (slice, direction): the rates of its meters at their last readings, and
+        # the bytes they counted, only growing.
+        self._meters = MeterRates()
         self._snapshot = _Snapshot()
         self._publish_snapshot()
         # dp_id -> slice name -> (dependencies, entries): see _slice_entries.
@@ -310,8 +308,7 @@ class SliceManager(App):
                     for host_id in released:
                         self.store.put_draining(host_id, None)
             self._rates.pop(name, None)
-            for direction in ("in", "out"):
-                self._meter_bytes.pop((name, direction), None)
+            self._meters.forget(lambda group: group[0] == name)
             self._emit("DISSOLVED" if dissolved else "DELETED", name,
                        f"released {_ids(released) if released else 'no members'}", decision=decision)
         self.resync()
@@ -475,17 +472,7 @@ class SliceManager(App):
 
     def meter_stats(self, dp_id: int, stats: list, now: float) -> None:
         """Meter counters from one switch (``OFPMeterStats``) -> per-slice rates."""
-        meters = self._snapshot.meters
-        for stat in stats:
-            owner = meters.get(stat.meter_id)
-            if owner is None:
-                continue
-            dropped = sum(b.byte_band_count for b in stat.band_stats)
-            delta = self._meter_deltas.read((dp_id, stat.meter_id), now, (stat.byte_in_count, dropped))
-            self._meter_rates[(dp_id, stat.meter_id)] = (delta.mbps(0) or 0.0, delta.mbps(1) or 0.0)
-            totals = self._meter_bytes.setdefault(owner, [0, 0])
-            totals[0] += delta.grown[0]
-            totals[1] += delta.grown[1]
+        self._meters.update(dp_id, stats, now, self._snapshot.meters.get)
         self._rates = self._sum_rates(now)
 
     def rates(self, name: str) -> Rates:
@@ -517,29 +504,18 @@ class SliceManager(App):
     # --- internals ----------------------------------------------------------------------
 
     def _sum_rates(self, now: float) -> dict[str, Rates]:
-        meters = self._snapshot.meters
-        sums: dict[str, dict[str, float]] = {}
-        for (dp_id, meter_id), (rate_in, rate_drop) in self._meter_rates.items():
-            owner = meters.get(meter_id)
-            if owner is None:
-                continue
-            name, direction = owner
-            acc = sums.setdefault(name, {})
-            acc[f"offered_{direction}_mbps"] = acc.get(f"offered_{direction}_mbps", 0.0) + rate_in
-            acc[f"dropped_{direction}"] = acc.get(f"dropped_{direction}", 0.0) + rate_drop
-        for (name, direction), (total, dropped) in self._meter_bytes.items():
-            if name in sums:
-                sums[name][f"bytes_{direction}"] = total
-                sums[name][f"dropped_bytes_{direction}"] = dropped
+        live = set(self._snapshot.meters.values())
+        by_slice: dict[str, dict[str, MeterRate]] = {}
+        for (name, direction), rate in self._meters.rates(now).items():
+            if (name, direction) in live and rate.time:
+                by_slice.setdefault(name, {})[direction] = rate
         out = {}
-        for name, acc in sums.items():
-            out[name] = Rates(
-                offered_in_mbps=acc.get("offered_in_mbps", 0.0),
-                delivered_in_mbps=max(0.0, acc.get("offered_in_mbps", 0.0) - acc.get("dropped_in", 0.0)),
-                offered_out_mbps=acc.get("offered_out_mbps", 0.0),
-                delivered_out_mbps=max(0.0, acc.get("offered_out_mbps", 0.0) - acc.get("dropped_out", 0.0)),
-                time=now, bytes_in=int(acc.get("bytes_in", 0)), dropped_bytes_in=int(acc.get("dropped_bytes_in", 0)),
-                bytes_out=int(acc.get("bytes_out", 0)), dropped_bytes_out=int(acc.get("dropped_bytes_out", 0)))
+        for name, ends in by_slice.items():
+            r_in, r_out = ends.get("in", MeterRate()), ends.get("out", MeterRate())
+            out[name] = Rates(offered_in_mbps=r_in.offered_mbps, delivered_in_mbps=r_in.delivered_mbps,
+                              offered_out_mbps=r_out.offered_mbps, delivered_out_mbps=r_out.delivered_mbps,
+                              time=now, bytes_in=r_in.offered_bytes, dropped_bytes_in=r_in.dropped_bytes,
+                              bytes_out=r_out.offered_bytes, dropped_bytes_out=r_out.dropped_bytes)
         return out
 
     def _toward(self) -> Callable[[int, int], int | None]:

@@ -104,27 +104,8 @@ class SliceStore:
     def __init__(self, path: str | Path):
         self.path = str(path)
         self._depth = 0
-        self.db, row = open_sqlite(self.path, _SCHEMA, "slices state file", StoreError, foreign_keys=True)
-        if row is None:
-            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            return
-        problem = self._version_problem(row[0])
-        if problem:
-            self.db.close()
-            raise StoreError(f"slices state file {self.path}: {problem}")
-
-    @staticmethod
-    def _version_problem(stored: str) -> str | None:
-        try:
-            version = int(stored)
-        except ValueError:
-            return f"schema version {stored!r} is not a number"
-        if version > SCHEMA_VERSION:
-            return (f"written by a newer version (schema {version}); this version reads schema "
-                    f"{SCHEMA_VERSION} or older")
-        if version < SCHEMA_VERSION:
-            return f"schema {version} has no migration to {SCHEMA_VERSION}"
-        return None
+        self.db = open_sqlite(self.path, _SCHEMA, "slices state file", StoreError, SCHEMA_VERSION,
+                              foreign_keys=True)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

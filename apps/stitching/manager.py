@@ -62,7 +62,7 @@ from apps.stitching.config import STITCH_KINDS, StitchingConfig
 from controller.appbase import App, CoreView
 from controller.desired import Desired
 from controller.events import EventBus
-from controller.telemetry import CounterDeltas
+from controller.telemetry import MeterRate, MeterRates
 
 LOG = logging.getLogger(__name__)
 
@@ -114,17 +114,8 @@ class StitchRequest:
     id: str = ""                    # "" : the manager names it
 
 
-@dataclass(frozen=True)
-class EndRates:
-    """One end of a stitch at its last meter reading: what entered the tunnel there."""
-
-    offered_mbps: float
-    dropped_mbps: float
-    time: float
-
-    @property
-    def delivered_mbps(self) -> float:
-        return max(0.0, self.offered_mbps - self.dropped_mbps)
+# One end of a stitch at its last meter reading with a rate: what entered the tunnel there.
+EndRates = MeterRate
 
 
 @dataclass(frozen=True)
@@ -161,7 +152,7 @@ class StitchManager(App):
         # ESTABLISHING stitches whose flows are sent: what the switches must confirm.
         self._pending: dict[str, dict[int, int]] = {}
         self.demand = StitchDemand(settings)                # idle and predicted decisions
-        self._deltas = CounterDeltas()
+        self._meters = MeterRates()                          # (stitch, site) -> its end's meter
         self.rates: dict[str, dict[str, EndRates]] = {}     # stitch -> site -> its end's rates
         self._lock = threading.RLock()
         if store is not None:
@@ -347,18 +338,18 @@ class StitchManager(App):
     # ---- monitoring and idle termination ---------------------------------------------
 
     def meter_stats(self, dp_id: int, stats: list, now: float) -> None:
-        """Meter counters of a site switch: each stitch end's offered and dropped rates."""
+        """Meter counters of a site switch: each stitch end's offered and dropped rates
+        (an end keeps its last reading with a rate across a meter's reset)."""
         with self._lock:
             ad = self.registry.by_dp_id(dp_id)
-            by_meter = {dataplane.meter_id_of(r.index): r for r in self.stitches.values()}
-            for stat in stats:
-                record = by_meter.get(stat.meter_id)
-                if record is None or ad is None:
-                    continue
-                dropped = sum(b.byte_band_count for b in stat.band_stats)
-                delta = self._deltas.read((dp_id, stat.meter_id), now, (stat.byte_in_count, dropped))
-                if delta.seconds is not None:
-                    self.rates.setdefault(record.id, {})[ad.site] = EndRates(delta.mbps(0), delta.mbps(1), now)
+            if ad is None:
+                return
+            by_meter = {dataplane.meter_id_of(r.index): r.id for r in self.stitches.values()}
+            self._meters.update(dp_id, stats, now,
+                                lambda mid: (by_meter[mid], ad.site) if mid in by_meter else None)
+            for (stitch_id, site), rate in self._meters.rates(now).items():
+                if rate.measured and rate.time == now and stitch_id in self.stitches:
+                    self.rates.setdefault(stitch_id, {})[site] = rate
 
     def rtt_ms(self, stitch_id: str) -> float | None:
         """The round trip measured between the stitch's sites on its plane."""
@@ -477,6 +468,7 @@ class StitchManager(App):
             del self.stitches[stitch_id]
             self._pending.pop(stitch_id, None)
             self.rates.pop(stitch_id, None)
+            self._meters.forget(lambda group: group[0] == stitch_id)
             if self.store is not None:
                 self.store.delete(stitch_id)
             self._step(record, f"deleted {why}")

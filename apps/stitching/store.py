@@ -63,12 +63,7 @@ class StitchRecord:
 class StitchStore:
     def __init__(self, path: str):
         self.path = path
-        self._db, version = open_sqlite(path, _SCHEMA, "stitching state", StitchStoreError)
-        if version is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(version[0]) > SCHEMA_VERSION:
-            raise StitchStoreError(f"stitching state {path}: schema version {version[0]} is newer than "
-                                   f"this controller's ({SCHEMA_VERSION})")
+        self._db = open_sqlite(path, _SCHEMA, "stitching state", StitchStoreError, SCHEMA_VERSION)
 
     def load(self) -> list[StitchRecord]:
         try:

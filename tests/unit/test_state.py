@@ -119,3 +119,26 @@ def test_controller_refuses_to_start_on_an_unusable_state_file(tmp_path, capsys)
     config.write_text(f"controller:\n  state: {{path: {blocker}/sub/state.sqlite}}\n")
     assert cli.main(["run", str(config)]) == 1
     assert "cannot create its directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stored, message", [
+    ("3", r"written by a newer version \(schema version 3\); this version reads schema 2"),
+    ("1", r"schema version 1 has no migration to 2"),
+    ("two", r"schema version 'two' is not a number"),
+])
+def test_every_store_refuses_a_file_of_another_schema_version_the_same_way(tmp_path, stored, message):
+    """One policy for the controller's, the slices' and the stitching state files."""
+    import sqlite3
+
+    from controller.state import open_sqlite
+    path = str(tmp_path / "x.sqlite")
+    schema = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
+    open_sqlite(path, schema, "test file", StateError, 2).close()
+    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone() == ("2",)
+    open_sqlite(path, schema, "test file", StateError, 2).close()          # its own version opens
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (stored,))
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match=f"test file {path}: {message}"):
+        open_sqlite(path, schema, "test file", StateError, 2)

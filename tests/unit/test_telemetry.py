@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from controller.telemetry import CounterDeltas, PortRates, PortSample
+from os_ken.ofproto import ofproto_v1_3_parser as parser
+
+from controller.telemetry import CounterDeltas, MeterRate, MeterRates, PortRates, PortSample
 
 
 def test_growth_and_rate_since_the_reading_before():
@@ -39,3 +41,27 @@ def test_port_rates_per_port_and_forgotten_with_the_switch():
     assert rates.update(1, {1: PortSample(2.0, 2_500_000, 250_000)}) == {1: pytest.approx((10.0, 1.0))}
     rates.forget(1)
     assert rates.update(1, {1: PortSample(4.0, 5_000_000, 500_000)}) == {}     # a first reading again
+
+
+def _meter(meter_id: int, byte_in: int, dropped: int = 0) -> parser.OFPMeterStats:
+    return parser.OFPMeterStats(meter_id=meter_id, flow_count=1, packet_in_count=0, byte_in_count=byte_in,
+                                duration_sec=0, duration_nsec=0, band_stats=[parser.OFPMeterBandStats(0, dropped)])
+
+
+def test_meter_rates_group_meters_sum_switches_and_forget_a_group():
+    """The one meter-counter reader of QoS classes, slice directions and stitch ends."""
+    rates = MeterRates(stale_s=5.0)
+    group_of = {1: ("web", "in"), 2: ("web", "out")}.get
+    for dp_id in (1, 2):
+        rates.update(dp_id, [_meter(1, 0), _meter(2, 0), _meter(9, 0)], 10.0, group_of)
+    first = rates.rates(10.0)
+    assert set(first) == {("web", "in"), ("web", "out")} and not first[("web", "in")].measured
+    rates.update(1, [_meter(1, 1_250_000, 250_000)], 12.0, group_of)
+    rates.update(2, [_meter(1, 2_500_000)], 12.0, group_of)
+    web_in = rates.rates(12.0)[("web", "in")]
+    assert (web_in.offered_mbps, web_in.dropped_mbps, web_in.delivered_mbps) == pytest.approx((15.0, 1.0, 14.0))
+    assert (web_in.offered_bytes, web_in.dropped_bytes, web_in.measured) == (3_750_000, 250_000, True)
+    assert rates.rates(17.5)[("web", "in")].offered_mbps == 0.0           # both switches stale
+    rates.forget(lambda group: group[0] == "web")
+    assert rates.rates(12.0) == {}
+    assert MeterRate().delivered_mbps == 0.0
