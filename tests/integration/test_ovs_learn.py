@@ -29,7 +29,9 @@ from os_ken.ofproto import ofproto_parser
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto.ofproto_protocol import ProtocolDesc
 
+from apps.slices import SPEC as SLICES
 from controller import cookies, flows, groups
+from controller.appbase import App
 from controller.desired import Desired
 from controller.flows import flow
 from controller.groups import Bucket, GroupSpec
@@ -69,8 +71,10 @@ def entries(n_members: int) -> Desired:
     return Desired(tuple(specs + [member_flow(k) for k in keys]), (group,))
 
 
-class PinnedVip:
-    name = "slices"
+class PinnedVip(App):
+    """Stands in for the slices app (it registers the owner whose ranges this uses)."""
+
+    name = SLICES.name
 
     def desired(self, dp_id: int, now: float) -> Desired:
         if dp_id != DP_ID:
@@ -78,8 +82,8 @@ class PinnedVip:
         return entries(int(Path(os.environ[MEMBERS_FILE]).read_text()))
 
 
-def provider(core, resync) -> PinnedVip:
-    return PinnedVip()
+def provider(view, resync) -> PinnedVip:
+    return PinnedVip(view, resync)
 
 
 # ---- reading the bridge -----------------------------------------------------------------------

@@ -8,7 +8,9 @@ the member's addresses, and a slice-table flow sending VIP traffic through both.
 
 from __future__ import annotations
 
+from apps.slices import SPEC as SLICES
 from controller import cookies
+from controller.appbase import App
 from controller.desired import Desired
 from controller.flows import flow
 from controller.groups import Bucket, GroupSpec
@@ -24,8 +26,10 @@ GROUP_ID = cookies.group_id("slices", 1)
 METER_ID = cookies.meter_id("slices", 1)
 
 
-class StaticVip:
-    name = "slices"
+class StaticVip(App):
+    """Stands in for the slices app (it registers the owner whose ranges this uses)."""
+
+    name = SLICES.name
 
     def desired(self, dp_id: int, now: float) -> Desired:
         if dp_id != DP_ID:
@@ -39,5 +43,5 @@ class StaticVip:
                        meters=(MeterSpec(METER_ID, RATE_KBPS, BURST_KB),))
 
 
-def provider(core, resync) -> StaticVip:
-    return StaticVip()
+def provider(view, resync) -> StaticVip:
+    return StaticVip(view, resync)
