@@ -157,7 +157,8 @@ def test_a_bare_start_time_still_reports_a_refusal_not_yet_confirmed(net):
     want(net, 1, vip_flow(2))
     started = time.monotonic()
     mark_before = net.core.sync_mark()
-    refuse = threading.Timer(0.2, lambda: net.core.refused(1, mark_before[1], vip_flow(2), BAD_OUT_PORT, net.now))
+    refuse = threading.Timer(0.2, lambda: net.core.refused(1, mark_before[1], vip_flow(2), BAD_OUT_PORT,
+                                                           net.now))
     refuse.start()
     with pytest.raises(api.EnforceRefused, match=BAD_OUT_PORT):
         api.wait_enforced(net.core, started, 5.0, STAYS)
