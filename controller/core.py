@@ -925,19 +925,25 @@ class ControllerCore:
             # deletion it keeps refusing is not sent, refused and dumped again forever.
             dump = dump and described not in state.refused_deletions
             state.refused_deletions.add(described)
+            then = "once: it may keep what it refused to delete"
         else:
             key = _entry_key(what)
             held = state.refused.get(key)
             retry = retry and (held is None or held.entry != what)
-            state.refused[key] = Refused(what, error, left_out=not retry)
+            if not retry and self.packet_in_meter is not None and what == self.packet_in_meter:
+                # Left out, it would take the built-in flows to the controller with it:
+                # they go unmetered instead, as on a switch that refused the meter dump.
+                state.no_meters = True
+                then = "its packet-ins unmetered"
+            else:
+                state.refused[key] = Refused(what, error, left_out=not retry)
+                then = "without that until its owner wants something else there or the switch reconnects"
         if retry:
             self.counters["openflow_refusals_retried"] += 1
             LOG.warning("%s refused %s: %s; it holds something else than we believed: reconciling it "
                         "against its dump, which sends that once more", label, described, error)
         else:
-            LOG.error("%s refused %s: %s; reconciling it against its dump, %s", label, described, error,
-                      "without that until its owner wants something else there or the switch reconnects"
-                      if not isinstance(what, str) else "once: it may keep what it refused to delete")
+            LOG.error("%s refused %s: %s; reconciling it against its dump, %s", label, described, error, then)
             self._refusals.append(_Refusal(dp_id, generation or state.sent, state.confirmed,
                                            f"{label} refused {described}: {error}"))
             self._confirmations.notify_all()

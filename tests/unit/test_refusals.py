@@ -375,3 +375,19 @@ def test_the_fake_switch_refuses_a_dscp_remark_band_with_the_error_ovs_sends():
 
 def test_the_refusal_counter_is_exported_before_any_refusal(net):
     assert errors_exported(net.core)["openflow_refusals"] == 0
+
+
+def test_a_refused_packet_in_meter_leaves_packet_ins_unmetered_not_missing():
+    metered = triangle(fast_failover=False)             # packet-ins through the pipeline's meter
+    metered.REFUSE_WITH_ERRORS = True
+    metered.disconnect(1)
+    metered.switches[1].apply(meters.to_delete(ofp.OFPM_ALL))   # gone, with the flows that used it
+    metered.switches[1].max_meters = 0                  # and no room for it any more
+    metered.connect(1)
+    assert metered.core.switches[1].no_meters
+    assert metered.switches[1].meters == {}
+    assert [s for s in metered.switches[1].specs() if s.actions == (("controller",),)]   # still there
+    assert metered.out_of_sync() == {}
+    metered.announce("h1", "h2")
+    metered.send("h1", ipv4_frame(metered.host("h1"), metered.host("h2")))     # a first packet, via s1's miss
+    assert metered.trace("h1", "h2") == [1, 2]
