@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import grpc
 
 from controller.appbase import CoreView
-from controller.core import ControllerCore, InvalidArgument, NotFound, SwitchLost
+from controller.core import ChangeRefused, ControllerCore, InvalidArgument, Mark, NotFound, SwitchLost
 from controller.events import Event, Subscription
 from proto import controller_pb2 as pb
 from proto import controller_pb2_grpc as pb_grpc
@@ -148,14 +148,51 @@ class EnforceLost(RuntimeError):
     """A change is made and stays, but a switch disconnected before confirming it (UNAVAILABLE)."""
 
 
-def wait_enforced(core: ControllerCore | CoreView, arrived: float, timeout_s: float, stays: str) -> float:
+class EnforceRefused(RuntimeError):
+    """A change is made and stays in the controller's intent, but a switch refused part of
+    it with an OpenFlow error (FAILED_PRECONDITION). ``dp_ids`` names the switches.
+
+    FAILED_PRECONDITION, as gRPC defines it: the request was valid and accepted, but
+    the system is not in a state to carry it out, and asking again will not help until
+    that changes — here, a switch that cannot hold the entry as asked (an output port
+    or meter band it does not have). Not INVALID_ARGUMENT (another switch may take
+    the same request), not UNAVAILABLE (retrying is what must not happen), not
+    INTERNAL (the controller did what it should)."""
+
+    def __init__(self, message: str, dp_ids: list[int]):
+        super().__init__(message)
+        self.dp_ids = dp_ids
+
+
+class Arrival(NamedTuple):
+    """An enforcing request as it arrived, before its change was sent: the
+    ``time.monotonic()`` then, and the core's mark then (what every switch had
+    confirmed: whatever a switch refuses after that fails the wait)."""
+    monotonic: float
+    mark: Mark
+
+
+def arrival(core: ControllerCore | CoreView) -> Arrival:
+    """Take this first thing in an enforcing request (before it changes anything)."""
+    return Arrival(time.monotonic(), core.sync_mark())
+
+
+def wait_enforced(core: ControllerCore | CoreView, arrived: Arrival | float, timeout_s: float, stays: str) -> float:
     """For an app's API: after a change was sent (its resync ran in this thread), wait
     until every switch has confirmed everything sent so far, at most ``timeout_s``
-    from ``arrived`` (a ``time.monotonic()``); the seconds since ``arrived``.
-    ``stays`` ends the error messages ("slice 'web' is created and stays so")."""
-    mark = core.sync_mark()
+    from ``arrived`` (``arrival(core)``, or a bare ``time.monotonic()`` whose wait
+    fails only for refusals of what switches had not confirmed by now); the seconds
+    since ``arrived``. ``stays`` ends the error messages ("slice 'web' is created and
+    stays so")."""
+    if isinstance(arrived, Arrival):
+        arrived, mark = arrived.monotonic, core.sync_mark(since=arrived.mark)
+    else:
+        mark = core.sync_mark()
     try:
         confirmed = core.wait_confirmed(mark, timeout_s - (time.monotonic() - arrived))
+    except ChangeRefused as err:
+        raise EnforceRefused(f"{err}; {stays} in the controller's intent (the switch is reconciled without "
+                             f"what it refused, until that intent changes)", err.dp_ids) from None
     except SwitchLost as err:
         raise EnforceLost(f"{err}; {stays} (a switch that reconnects is given it then)") from None
     if not confirmed:

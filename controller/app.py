@@ -8,6 +8,9 @@ named in ``controller.providers`` (apps: each factory gets the core's read-only 
 and ``resync``; ``controller.appbase`` declares what an app is).
 Barrier replies to the core's ``SyncBarrier``s are matched by xid and reported to
 the core (``barrier_replied``), which is how a change is known to be in place.
+``_send`` also remembers the xid of every flow-, group- and meter-mod until that
+reply (``controller.refusals.InFlight``), so an OpenFlow error is matched to the mod
+it refused and reported to the core (``refused``) before the reply confirms anything.
 
 The runner (``controller.cli``) hands the validated config over through
 ``configure()`` before os-ken instantiates this class.
@@ -25,9 +28,9 @@ from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_D
 from os_ken.lib import hub
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
-from controller import api, desired, metrics
+from controller import api, desired, metrics, refusals
 from controller.config import Config
-from controller.core import ControllerCore, SyncBarrier
+from controller.core import ControllerCore
 from controller.state import StateStore
 from controller.telemetry import PortSample
 from controller.topology import Port
@@ -62,9 +65,9 @@ class ForesightApp(app_manager.OSKenApp):
         self.core = ControllerCore(self.config, store=self.store)
         self.core.restore_state(time.time())
         self.datapaths: dict[int, object] = {}
-        # (dp_id, xid) -> generation of each SyncBarrier sent and not yet answered.
-        # Read and written under the core's lock, like everything _send does.
-        self._sync_barriers: dict[tuple[int, int], int] = {}
+        # The mods and SyncBarriers sent and not yet answered, by switch and xid. Read
+        # and written under the core's lock, like everything _send does.
+        self.in_flight = refusals.InFlight()
         self._stop = threading.Event()
         self.grpc_server = None
         self.grpc_port = 0
@@ -152,8 +155,8 @@ class ForesightApp(app_manager.OSKenApp):
             try:
                 if not datapath.send_msg(msg):      # send_msg gives the message its xid
                     self.core.counters["send_failures"] += 1
-                elif isinstance(msg, SyncBarrier):
-                    self._sync_barriers[(dp_id, msg.xid)] = msg.generation
+                else:
+                    self.in_flight.sent(dp_id, msg)
             except Exception:  # noqa: BLE001 - a bad message must not stop the others
                 self.core.counters["send_failures"] += 1
                 LOG.exception("dp %016x: failed to send %s", dp_id, type(msg).__name__)
@@ -177,10 +180,9 @@ class ForesightApp(app_manager.OSKenApp):
             self._do(self.core.switch_disconnected, dp_id, time.time())
 
     def _forget_barriers(self, dp_id: int) -> None:
-        # Replies from an earlier connection never count (their xids may come again).
+        # Replies and errors from an earlier connection never count (their xids may come again).
         with self.core.lock:
-            for key in [k for k in self._sync_barriers if k[0] == dp_id]:
-                del self._sync_barriers[key]
+            self.in_flight.forget(dp_id)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev):
@@ -189,7 +191,7 @@ class ForesightApp(app_manager.OSKenApp):
         if self.datapaths.get(dp_id) is not msg.datapath:
             return
         with self.core.lock:
-            generation = self._sync_barriers.pop((dp_id, msg.xid), None)
+            generation = self.in_flight.barrier_replied(dp_id, msg.xid)
             if generation is not None:      # else a barrier between phases of a sync
                 # The last confirmation of a sync's additions releases its deletions.
                 self._send(self.core.barrier_replied(dp_id, generation, time.time()))
@@ -250,10 +252,9 @@ class ForesightApp(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def _error(self, ev):
+        # A refused dump, a refused mod (matched by xid), or something else (logged).
         msg = ev.msg
-        self.core.counters["openflow_errors"] += 1
-        LOG.error("dp %016x: OpenFlow error type=%d code=%d data=%s", msg.datapath.id or 0,
-                  msg.type, msg.code, bytes(msg.data[:64]).hex())
-        kind = desired.failed_dump_kind(bytes(msg.data))
-        if kind and self.datapaths.get(msg.datapath.id) is msg.datapath:
-            self._do(self.core.dump_failed, msg.datapath.id, kind, time.time())
+        with self.core.lock:
+            current = self.datapaths.get(msg.datapath.id) is msg.datapath
+            self._send(refusals.error_received(self.core, self.in_flight if current else None,
+                                               msg.datapath.id or 0, msg, time.time()))

@@ -223,8 +223,8 @@ class CoreView:
             return sorted(self._core.forwarding.paths)
 
     # -- confirmation: has what was sent reached the switches?
-    def sync_mark(self) -> Mark:
-        return self._core.sync_mark()
+    def sync_mark(self, since: Mark | None = None) -> Mark:
+        return self._core.sync_mark(since)
 
     def unconfirmed(self, mark: Mark) -> list[int]:
         return self._core.unconfirmed(mark)

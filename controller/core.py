@@ -40,6 +40,15 @@ switch must confirm to cover everything sent so far, ``wait_confirmed(mark,
 timeout_s)`` waits for it; a switch that disconnects first fails the wait
 (``SwitchLost``).
 
+Refusals: an OpenFlow error for a mod in flight (matched by xid in the shell,
+``controller.refusals``) reaches ``refused``. The switch is dumped again and
+reconciled against what it really holds; until then its barrier replies confirm
+nothing (they covered what it refused), its reconciliation does. The refused entry —
+that very flow, group or meter — is left out of the switch's desired state, and
+reported as a desired-state problem, until its owner wants something else for that
+key or the switch reconnects, so it is not sent, refused and dumped again in a loop.
+A wait whose switch refused something it waits for fails (``ChangeRefused``).
+
 All public methods take ``self.lock``: gRPC threads read while os-ken threads write.
 """
 
@@ -49,8 +58,9 @@ import functools
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from os_ken.lib.packet import arp as arp_pkt
 from os_ken.lib.packet import ethernet, ipv4, packet
@@ -65,6 +75,7 @@ from controller.desired import DUMP_KINDS, Desired, Entries, ProviderError
 from controller.events import Event, EventBus
 from controller.flows import FlowSpec, flow
 from controller.forwarding import Forwarding, Hop
+from controller.groups import GroupSpec
 from controller.hosts import Host, HostTable
 from controller.meters import MeterSpec
 from controller.pipeline import CORE_TABLE_NAMES, PIPELINE
@@ -86,6 +97,9 @@ _MOD_COUNTERS = ("flow_adds", "flow_deletes", "group_adds", "group_modifies", "g
 ARP_ECHO_WINDOW_S = 1.0
 # Deletions held for additions to be confirmed go out anyway after this long.
 BREAK_WAIT_S = 2.0
+# Refusals kept for waits to find (a wait looks only at those of its own switches
+# since they last confirmed, so only the latest few matter).
+REFUSALS_KEPT = 256
 
 
 def _locked(method):
@@ -112,6 +126,16 @@ class SwitchLost(RuntimeError):
         self.dp_ids = dp_ids
 
 
+class ChangeRefused(RuntimeError):
+    """Switches refused part of what a wait waits for: ``dp_ids`` names them, ``errors``
+    says what each refused and the OpenFlow error it answered with."""
+
+    def __init__(self, dp_ids: list[int], errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.dp_ids = dp_ids
+        self.errors = errors
+
+
 class SyncBarrier(parser.OFPBarrierRequest):
     """The barrier closing one sync's messages to a switch: its reply confirms
     ``generation`` (the shell maps the reply's xid back to it)."""
@@ -121,8 +145,47 @@ class SyncBarrier(parser.OFPBarrierRequest):
         self.generation = generation
 
 
-# What a mark asks of each switch: {dp_id: the generation it must confirm}.
-Mark = dict[int, int]
+class Mark(dict):
+    """What a wait asks of each switch: {dp_id: the generation it must confirm}.
+    ``since`` holds the generation each had confirmed when the mark was taken: what it
+    refused after that is part of what the mark waits for."""
+
+    def __init__(self, due: dict[int, int], since: dict[int, int]):
+        super().__init__(due)
+        self.since = since
+
+
+class _Refusal(NamedTuple):
+    dp_id: int
+    generation: int         # of the sync the refused message was part of
+    confirmed: int          # what the switch had confirmed when it refused
+    text: str               # "s1 (dp ...) refused <entry>: <OpenFlow error>"
+
+
+Entry = FlowSpec | GroupSpec | MeterSpec
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An entry a switch refused, with the OpenFlow error; ``left_out`` False: refused as
+    out of sync (it held something else than we believed), so it is sent once more."""
+    entry: Entry
+    error: str
+    left_out: bool = True
+
+
+def _describe(entry: Entry) -> str:
+    """An entry as messages name it (group and meter descriptions say what they are)."""
+    return f"flow {entry.describe()}" if isinstance(entry, FlowSpec) else entry.describe()
+
+
+def _entry_key(entry: Entry) -> tuple:
+    """Where an entry sits in ``Entries``: (its table there, its key)."""
+    if isinstance(entry, FlowSpec):
+        return ("flows", entry.key)
+    if isinstance(entry, GroupSpec):
+        return ("groups", entry.group_id)
+    return ("meters", entry.meter_id)
 
 
 def pipeline_flows(packet_in_meter: int | None = None, app_tables: tuple[str, ...] = ()) -> list[FlowSpec]:
@@ -179,6 +242,8 @@ class SwitchState:
     holding: bool = False                   # installed has deletions not sent yet (make before break)
     holding_changes: bool = False           # ... and flow changes too
     no_meters: bool = False                 # refused the meter dump: its packet-ins go unmetered
+    refused: dict[tuple, Refused] = field(default_factory=dict)     # by _entry_key
+    refused_deletions: set[str] = field(default_factory=set)        # re-dumped once each
 
 
 class ControllerCore:
@@ -204,6 +269,7 @@ class ControllerCore:
         self._app_tables: tuple[str, ...] = ()      # tables of the running apps (their misses are ours)
         self._id_apps: tuple[str, ...] = ()         # running apps with group/meter id ranges
         self._problems_seen: set[tuple[int, str]] = set()
+        self._refusals: deque[_Refusal] = deque(maxlen=REFUSALS_KEPT)
         self.counters: Counter[str] = Counter()
         self.packet_in_meter = packet_in_meter(config.controller.discovery)
         self._packet_in_meter_seen = CounterDeltas()     # by dp_id: (packets, dropped)
@@ -705,8 +771,46 @@ class ControllerCore:
                 kept = state.installed.owned_by(name) if state and state.installed else Desired()
                 provided.append((name, kept))
         want, rejected = desired.merge(specs, provided)
-        self._report(dp_id, problems + rejected)
+        self._report(dp_id, problems + rejected + self._leave_out_refused(state, want))
         return want
+
+    def _leave_out_refused(self, state: SwitchState | None, want: Entries) -> list[str]:
+        """Take out of ``want`` what the switch refused while its owner still wants that
+        very value (sent again, it would be refused again: a loop); any other value for
+        the key, or none, ends the refusal. What sends to a group or meter taken out
+        goes too: the switch would refuse it in turn. Returns the problems."""
+        if state is None or not state.refused:
+            return []
+        problems = []
+        tables = {"flows": want.flows, "groups": want.groups, "meters": want.meters}
+        gone: dict[str, set] = {"groups": set(), "meters": set()}
+        for key, refused in list(state.refused.items()):
+            kind, entry_key = key
+            table = tables[kind]
+            if table.get(entry_key) != refused.entry:
+                del state.refused[key]
+            elif refused.left_out:
+                del table[entry_key]
+                if kind != "flows":
+                    gone[kind].add(entry_key)
+                problems.append(f"refused by the switch: {_describe(refused.entry)} ({refused.error}); left "
+                                f"out until its owner wants something else there or the switch reconnects")
+        while gone["groups"] or gone["meters"]:
+            groups_, meters_ = gone["groups"], gone["meters"]
+            gone = {"groups": set(), "meters": set()}
+            for gid, group in list(want.groups.items()):
+                if isinstance(group, GroupSpec) and group.groups & groups_:
+                    del want.groups[gid]
+                    gone["groups"].add(gid)
+                    problems.append(f"{group.describe()} chains to a group the switch refused; left out")
+            for key, spec in list(want.flows.items()):
+                used = [f"meter {spec.meter:#x}"] if spec.meter in meters_ else []
+                used += [f"group {gid:#x}" for gid in sorted(spec.groups & groups_)]
+                if used:
+                    del want.flows[key]
+                    problems.append(f"flow {spec.describe()} uses {', '.join(used)}, which the switch "
+                                    f"refused; left out")
+        return problems
 
     def _report(self, dp_id: int, problems: list[str]) -> None:
         for problem in problems:
@@ -808,10 +912,12 @@ class ControllerCore:
     @_locked
     def barrier_replied(self, dp_id: int, generation: int, now: float) -> Out:
         """A switch answered the SyncBarrier of ``generation``; returns the deletions
-        this was the last confirmation for, if any were held."""
+        this was the last confirmation for, if any were held. A switch dumped again
+        after a refusal confirms nothing this way: the reply covers what it refused;
+        its reconciliation confirms it."""
         self.counters["barrier_replies"] += 1
         state = self.switches.get(dp_id)
-        if state is not None and generation > state.confirmed:
+        if state is not None and state.reconciled and generation > state.confirmed:
             state.confirmed = generation
             self._confirmations.notify_all()
         due = self._makes_due.get(dp_id)
@@ -821,13 +927,70 @@ class ControllerCore:
         return self._release_breaks(now)
 
     @_locked
-    def sync_mark(self) -> Mark:
+    def refused(self, dp_id: int, generation: int | None, what: Entry | str, error: str, now: float,
+                retry: bool = False) -> Out:
+        """Switch ``dp_id`` refused a message of the sync of ``generation`` (None: the
+        latest sent to it) with the OpenFlow error ``error``
+        (``OFPET_BAD_ACTION/OFPBAC_BAD_OUT_PORT``). ``what`` is the flow, group or meter
+        it carried, or a description of a message that is none (a deletion).
+
+        Counted (``openflow_refusals``) and logged; the switch is dumped again and
+        reconciled against what it holds, without the refused entry (module docstring);
+        waits for what it was part of fail (``ChangeRefused``). ``retry``: the error says
+        the switch held something else than we believed (the group existed, the meter
+        was missing): its dump answers that, the entry goes once more and is left out
+        only if refused again. Returns the dump requests."""
+        self.counters["openflow_refusals"] += 1
+        label = self.switch_label(dp_id)
+        described = what if isinstance(what, str) else _describe(what)
+        state = self.switches.get(dp_id)
+        if state is None:
+            LOG.error("%s refused %s: %s (it has disconnected since)", label, described, error)
+            return []
+        dump = state.reconciled     # else its dumps, asked for already, come after what it refused
+        if isinstance(what, str):
+            # Nothing to leave out: dump it to learn what it holds, once per message, so a
+            # deletion it keeps refusing is not sent, refused and dumped again forever.
+            dump = dump and described not in state.refused_deletions
+            state.refused_deletions.add(described)
+            then = "once: it may keep what it refused to delete"
+        else:
+            key = _entry_key(what)
+            held = state.refused.get(key)
+            retry = retry and (held is None or held.entry != what)
+            if not retry and self.packet_in_meter is not None and what == self.packet_in_meter:
+                # Left out, it would take the built-in flows to the controller with it:
+                # they go unmetered instead, as on a switch that refused the meter dump.
+                state.no_meters = True
+                then = "its packet-ins unmetered"
+            else:
+                state.refused[key] = Refused(what, error, left_out=not retry)
+                then = "without that until its owner wants something else there or the switch reconnects"
+        if retry:
+            self.counters["openflow_refusals_retried"] += 1
+            LOG.warning("%s refused %s: %s; it holds something else than we believed: reconciling it "
+                        "against its dump, which sends that once more", label, described, error)
+        else:
+            LOG.error("%s refused %s: %s; reconciling it against its dump, %s", label, described, error, then)
+            self._refusals.append(_Refusal(dp_id, generation or state.sent, state.confirmed,
+                                           f"{label} refused {described}: {error}"))
+            self._confirmations.notify_all()
+        return self.request_dumps(dp_id) if dump else []
+
+    @_locked
+    def sync_mark(self, since: Mark | None = None) -> Mark:
         """What every connected switch must confirm so that everything sent so far is
         in place. A switch still being reconciled must finish that first (its
         reconciliation installs the whole desired state, so it covers this too); one
-        holding deletions must confirm the later sync that sends them."""
-        return {dp_id: state.sent if state.reconciled and not state.holding else self._generation + 1
-                for dp_id, state in self.switches.items()}
+        holding deletions must confirm the later sync that sends them.
+
+        What a switch refuses after it last confirmed is part of the mark; ``since``, a
+        mark taken before a change was sent, moves that point back to it: a refusal can
+        be answered, and the switch reconciled, before the sender takes its mark."""
+        confirmed = since.since if since is not None else \
+            {dp_id: state.confirmed for dp_id, state in self.switches.items()}
+        return Mark({dp_id: state.sent if state.reconciled and not state.holding else self._generation + 1
+                     for dp_id, state in self.switches.items()}, confirmed)
 
     @_locked
     def unconfirmed(self, mark: Mark) -> list[int]:
@@ -837,16 +1000,24 @@ class ControllerCore:
 
     def wait_confirmed(self, mark: Mark, timeout_s: float) -> bool:
         """True once every switch of ``mark`` has confirmed it, False after ``timeout_s``
-        (``unconfirmed(mark)`` names the switches still due). A switch that disconnects
-        first raises SwitchLost at once: nothing it holds is known any more. (One that
-        is back before the wait notices is waited for: its reconciliation installs the
-        whole desired state and confirms a later generation.) Call without ``self.lock``."""
+        (``unconfirmed(mark)`` names the switches still due). A switch that refuses part
+        of what the mark waits for raises ChangeRefused (naming it and the OpenFlow
+        error): its confirmation would cover a state without it. A switch that
+        disconnects first raises SwitchLost at once: nothing it holds is known any more.
+        (One that is back before the wait notices is waited for: its reconciliation
+        installs the whole desired state and confirms a later generation.) Call without
+        ``self.lock``."""
         with self._confirmations:
             started = time.monotonic()
             done = self._confirmations.wait_for(
-                lambda: self._lost(mark) or not self.unconfirmed(mark), max(0.0, timeout_s))
+                lambda: self._refused_for(mark) or self._lost(mark) or not self.unconfirmed(mark),
+                max(0.0, timeout_s))
             self.counters["barrier_waits"] += 1
             self.counters["barrier_wait_us"] += int((time.monotonic() - started) * 1e6)
+            refused = self._refused_for(mark)
+            if refused:
+                self.counters["barrier_waits_refused"] += 1
+                raise ChangeRefused(sorted({r.dp_id for r in refused}), [r.text for r in refused])
             lost = self._lost(mark)
             if lost:
                 self.counters["barrier_waits_lost"] += 1
@@ -854,6 +1025,12 @@ class ControllerCore:
             if not done:
                 self.counters["barrier_waits_timed_out"] += 1
             return bool(done)
+
+    def _refused_for(self, mark: Mark) -> list[_Refusal]:
+        """Refusals of what ``mark`` waits for: sent after its switch last confirmed,
+        refused before the switch confirmed what the mark asks."""
+        return [r for r in self._refusals if r.dp_id in mark
+                and r.generation > mark.since.get(r.dp_id, 0) and r.confirmed < mark[r.dp_id]]
 
     def _lost(self, mark: Mark) -> list[int]:
         return sorted(dp_id for dp_id in mark if dp_id not in self.switches)

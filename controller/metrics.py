@@ -57,8 +57,8 @@ class CoreCollector:
         yield CounterMetricFamily("foresight_packet_in", "Packet-ins received",
                                   value=counters.get("packet_in", 0))
         errors = CounterMetricFamily("foresight_errors", "Errors by kind", labels=["kind"])
-        for key in ("bad_packets", "openflow_errors", "send_failures", "no_path", "provider_errors",
-                    "desired_rejects", "dump_failures", "break_wait_timeouts"):
+        for key in ("bad_packets", "openflow_errors", "openflow_refusals", "send_failures", "no_path",
+                    "provider_errors", "desired_rejects", "dump_failures", "break_wait_timeouts"):
             errors.add_metric([key], counters.get(key, 0))
         yield errors
         yield CounterMetricFamily("foresight_reconciliations", "Switch flow reconciliations",

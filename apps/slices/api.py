@@ -11,15 +11,15 @@ controller shell serves next to its own API (``controller.api.create_server``).
 change (its resync runs in this thread) when it returns; the servicer then waits
 until every switch has answered the barrier after it (``core.wait_confirmed``)
 and reports the time since the request arrived in ``enforced_s``. If that takes
-too long (DEADLINE_EXCEEDED) or a switch disconnects first (UNAVAILABLE), the
-change stays made, and the message says so.
+too long (DEADLINE_EXCEEDED), a switch disconnects first (UNAVAILABLE) or a switch
+refuses part of it (FAILED_PRECONDITION, naming the switch and the OpenFlow error),
+the change stays made, and the message says so.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
 from typing import Callable
 
 import grpc
@@ -30,7 +30,7 @@ from apps.slices.model import (Conflict, Exhausted, InvalidSlice, MemberNotFound
 from apps.slices.pool import Member
 from apps.slices.scaling import ScalingDecision
 from apps.slices.store import StoreError
-from controller.api import EnforceLost, NotEnforced, stream, wait_enforced
+from controller.api import Arrival, EnforceLost, EnforceRefused, NotEnforced, arrival, stream, wait_enforced
 from proto import slices_pb2 as pb
 from proto import slices_pb2_grpc as pb_grpc
 from proto.serving import status_for
@@ -50,7 +50,10 @@ _CODES = {InvalidSlice: grpc.StatusCode.INVALID_ARGUMENT,
           Conflict: grpc.StatusCode.FAILED_PRECONDITION,
           StoreError: grpc.StatusCode.UNAVAILABLE,
           NotEnforced: grpc.StatusCode.DEADLINE_EXCEEDED,
-          EnforceLost: grpc.StatusCode.UNAVAILABLE}
+          EnforceLost: grpc.StatusCode.UNAVAILABLE,
+          # A switch cannot hold the change as asked: asking again will not help
+          # (controller.api.EnforceRefused says why this code).
+          EnforceRefused: grpc.StatusCode.FAILED_PRECONDITION}
 
 
 def _status(context: grpc.ServicerContext):
@@ -147,7 +150,7 @@ class SlicesServicer(pb_grpc.SlicesServicer):
         self.manager = manager
 
     def CreateSlice(self, request, context):
-        arrived = time.monotonic()
+        arrived = arrival(self.manager.view)
         with _status(context):
             timeout_s = _enforce_timeout(request.enforce_timeout_s)
             members = request.members or None
@@ -155,14 +158,14 @@ class SlicesServicer(pb_grpc.SlicesServicer):
             return self._enforced(_slice_pb(view), arrived, timeout_s, "is created")
 
     def ScaleSlice(self, request, context):
-        arrived = time.monotonic()
+        arrived = arrival(self.manager.view)
         with _status(context):
             timeout_s = _enforce_timeout(request.enforce_timeout_s)
             view = self.manager.scale(_slice_name(request.name), request.members)
             return self._enforced(_slice_pb(view), arrived, timeout_s,
                                   f"is scaled to {len(view.active)} active member(s)")
 
-    def _enforced(self, msg: pb.Slice, arrived: float, timeout_s: float, change: str) -> pb.Slice:
+    def _enforced(self, msg: pb.Slice, arrived: Arrival, timeout_s: float, change: str) -> pb.Slice:
         """``msg`` once every switch confirmed what was sent so far (if timeout_s > 0)."""
         if timeout_s:
             msg.enforced_s = wait_enforced(self.manager.view, arrived, timeout_s,

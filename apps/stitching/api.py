@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import time
 from typing import Callable
 
 import grpc
@@ -21,7 +20,7 @@ from apps.stitching.manager import (InvalidStitch, NoPath, StitchEvent, StitchEx
                                     StitchNotFound, StitchRefused, StitchRequest)
 from apps.stitching.registry import AdHost, Advertisement, AdvertisementError, Plane
 from apps.stitching.store import StitchRecord, StitchStoreError
-from controller.api import EnforceLost, NotEnforced, stream, wait_enforced
+from controller.api import EnforceLost, EnforceRefused, NotEnforced, arrival, stream, wait_enforced
 from proto import stitching_pb2 as pb
 from proto import stitching_pb2_grpc as pb_grpc
 from proto.serving import status_for
@@ -40,7 +39,10 @@ _CODES = {InvalidStitch: grpc.StatusCode.INVALID_ARGUMENT,
           NoPath: grpc.StatusCode.FAILED_PRECONDITION,
           StitchStoreError: grpc.StatusCode.UNAVAILABLE,
           NotEnforced: grpc.StatusCode.DEADLINE_EXCEEDED,
-          EnforceLost: grpc.StatusCode.UNAVAILABLE}
+          EnforceLost: grpc.StatusCode.UNAVAILABLE,
+          # A switch cannot hold the change as asked: asking again will not help
+          # (controller.api.EnforceRefused says why this code).
+          EnforceRefused: grpc.StatusCode.FAILED_PRECONDITION}
 
 _KINDS = {pb.DIRECT: "direct", pb.SEGMENT: "segment", pb.BANDWIDTH: "bandwidth"}
 _STATES = {"ESTABLISHING": pb.STATE_ESTABLISHING, "ESTABLISHED": pb.STATE_ESTABLISHED,
@@ -123,7 +125,7 @@ class StitchingServicer(pb_grpc.StitchingServicer):
                              rtt_known=c.rtt_ms is not None, cost=c.cost) for c in candidates])
 
     def CreateStitch(self, request, context):
-        arrived = time.monotonic()
+        arrived = arrival(self.manager.view)
         with _status(context):
             timeout_s = _number("enforce_timeout_s", request.enforce_timeout_s)
             record = self.manager.create(_request(request, _kind(request.kind)))
@@ -137,7 +139,7 @@ class StitchingServicer(pb_grpc.StitchingServicer):
             return msg
 
     def AdjustStitch(self, request, context):
-        arrived = time.monotonic()
+        arrived = arrival(self.manager.view)
         with _status(context):
             timeout_s = _number("enforce_timeout_s", request.enforce_timeout_s)
             record = self.manager.adjust_bandwidth(request.id, request.bandwidth_mbps)

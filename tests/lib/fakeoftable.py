@@ -12,6 +12,14 @@ installs whatever comes back. Frames rewritten by set_field leave with their byt
 rewritten (checksums recomputed). ``trace`` and ``walk`` follow a frame through the tables without
 asking the controller anything, so a test sees what the installed flows alone
 would do.
+
+Messages get xids as ``datapath.send_msg`` gives them, and go through the shell's
+bookkeeping (``controller.refusals.InFlight``): SyncBarriers are answered by xid.
+What a switch refuses fails the test (``FakeSwitchError``: the core sent what it
+should not) unless ``REFUSE_WITH_ERRORS`` is on; then the switch answers with the
+OpenFlow error Open vSwitch sends (``fakeswitch.error_reply``), before it processes
+the next message, and the error goes where the shell sends it
+(``controller.refusals.error_received``).
 """
 
 from __future__ import annotations
@@ -24,11 +32,13 @@ from os_ken.lib.packet.ether_types import ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_LL
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
+from controller import refusals
 from controller.config import Config, LinkMeta, SwitchMeta, TopologyMeta
 from controller.core import ControllerCore, SyncBarrier
 from controller.topology import Port
-from tests.lib.fakeswitch import (CONTROLLER, Egress, FakeOFTable, FakeSwitchError, WireGroup,  # noqa: F401
-                                  WireMeter, encode, match_key, wire_flowmod, wire_groupmod, wire_metermod)
+from tests.lib.fakeswitch import (CONTROLLER, Egress, FakeOFTable, FakeSwitchError, Refused, WireGroup,  # noqa: F401
+                                  WireMeter, encode, error_reply, match_key, wire_flowmod, wire_groupmod,
+                                  wire_metermod)
 
 MAX_HOPS = 64
 MAX_MESSAGES = 20000        # per delivery: more means the controller is in a storm
@@ -199,7 +209,8 @@ class FakeNetwork:
     meter-mods change the fake tables, packet-outs put frames on ports, flow, group
     and meter dumps are answered with the switch's real contents (in parts of
     ``DUMP_PART``, as multipart replies), SyncBarriers are answered (unless
-    ``ANSWER_BARRIERS`` is off), everything is recorded in ``sent``.
+    ``ANSWER_BARRIERS`` is off), everything is recorded in ``sent``, and the
+    OpenFlow errors switches answered with (``REFUSE_WITH_ERRORS``) in ``errors``.
     """
 
     TICK_S = 0.25
@@ -207,6 +218,9 @@ class FakeNetwork:
     # A switch answers a barrier once it has processed what came before it; the
     # core's SyncBarriers are answered at once unless a test holds them.
     ANSWER_BARRIERS = True
+    # What a switch refuses: a failed test (the core should never send it), or, on,
+    # the OpenFlow error a real switch answers with, handled as the shell handles it.
+    REFUSE_WITH_ERRORS = False
 
     def __init__(self, links, hosts, config: Config | None = None, port_speed_mbps: float = 0.0):
         self.links = [tuple(l) for l in links]
@@ -230,6 +244,10 @@ class FakeNetwork:
         self.link_frames: list[tuple[int, int, bytes]] = []     # non-LLDP frames put on links
         self.packet_outs: list[tuple[int, list[int], bytes]] = []
         self.sent: list[tuple[int, object]] = []
+        self.errors: list[tuple[int, parser.OFPErrorMsg]] = []
+        # The shell's record of what is in flight, and the xids send_msg would give.
+        self.in_flight = refusals.InFlight()
+        self._xid = 0
         self.now = 0.0
         self._queue: collections.deque = collections.deque()
         self._draining = False
@@ -255,10 +273,12 @@ class FakeNetwork:
 
     def connect(self, dp_id: int) -> None:
         self.connected.add(dp_id)
+        self.in_flight.forget(dp_id)
         self.deliver(self.core.switch_connected(dp_id, self.port_objects(dp_id), self.now))
 
     def disconnect(self, dp_id: int) -> None:
         self.connected.discard(dp_id)
+        self.in_flight.forget(dp_id)
         self.deliver(self.core.switch_disconnected(dp_id, self.now))
 
     def run(self, seconds: float) -> None:
@@ -330,9 +350,17 @@ class FakeNetwork:
     def _handle(self, dp_id: int, msg) -> None:
         if dp_id not in self.connected:
             raise FakeSwitchError(f"message for dp {dp_id}, which is not connected: {msg}")
+        self._xid += 1
+        msg.xid = self._xid             # as datapath.send_msg gives it
         self.sent.append((dp_id, msg))
+        self.in_flight.sent(dp_id, msg)
         if isinstance(msg, (parser.OFPFlowMod, parser.OFPGroupMod, parser.OFPMeterMod)):
-            self.switches[dp_id].apply(msg)
+            try:
+                self.switches[dp_id].apply(msg)
+            except Refused as refused:
+                if not self.REFUSE_WITH_ERRORS:
+                    raise
+                self.refuse(dp_id, msg, refused)
             return
         encode(msg)
         switch = self.switches[dp_id]
@@ -346,11 +374,24 @@ class FakeNetwork:
             self._reply_in_parts(dp_id, switch.dump_meters(), self.core.meters_dumped)
         elif isinstance(msg, SyncBarrier):
             if self.ANSWER_BARRIERS:
-                self._queue.extend(self.core.barrier_replied(dp_id, msg.generation, self.now))
+                self.reply_to_barrier(dp_id, msg)
         elif not isinstance(msg, (parser.OFPSetConfig, parser.OFPPortStatsRequest, parser.OFPGroupStatsRequest,
                                   parser.OFPMeterStatsRequest, parser.OFPBarrierRequest,
                                   parser.OFPPortDescStatsRequest)):
             raise FakeSwitchError(f"unexpected message to dp {dp_id}: {type(msg).__name__}")
+
+    def refuse(self, dp_id: int, msg, refused: Refused) -> None:
+        """Switch ``dp_id`` answers ``msg`` (sent) with the OpenFlow error for ``refused``;
+        the controller handles it at once, as it arrives before any later reply."""
+        error = error_reply(msg, refused)
+        self.errors.append((dp_id, error))
+        self._queue.extend(refusals.error_received(self.core, self.in_flight, dp_id, error, self.now))
+
+    def reply_to_barrier(self, dp_id: int, msg: parser.OFPBarrierRequest) -> None:
+        """Switch ``dp_id`` answers the barrier ``msg`` (sent), matched by xid like the shell does."""
+        generation = self.in_flight.barrier_replied(dp_id, msg.xid)
+        if generation is not None:
+            self._queue.extend(self.core.barrier_replied(dp_id, generation, self.now))
 
     def _reply_in_parts(self, dp_id: int, body: list, method) -> None:
         parts = [body[i:i + self.DUMP_PART] for i in range(0, len(body), self.DUMP_PART)] or [[]]

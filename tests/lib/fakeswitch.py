@@ -6,8 +6,13 @@ the flow-, group- and meter-mods the core emits *after* they have been encoded w
 real os-ken datapath description and parsed back from the wire bytes, so a message
 that does not encode, or encodes to something else, cannot pass. It refuses what
 Open vSwitch refuses: a flow that uses a missing meter or group, a set_field or match
-without its prerequisites, adding a group or meter that exists, modifying one that
-does not. Deleting a group or meter deletes the flows that use it, as on a switch.
+without its prerequisites, an output to a port beyond OVS's 16-bit port numbers,
+adding a group or meter that exists, modifying one that does not, a meter more than
+``max_meters`` (if set). A refusal raises
+``Refused``, which carries the OpenFlow error type and code OVS 3.1 answers with
+(``error_reply`` makes that error as the controller receives it); what cannot be
+modelled raises its base, ``FakeSwitchError``. Deleting a group or meter deletes
+the flows that use it, as on a switch.
 
 ``process(fields)`` walks table 0 and its goto chain the way a switch would: the
 highest-priority matching flow wins, set_field rewrites the packet, output sends a
@@ -60,6 +65,16 @@ class FakeSwitchError(AssertionError):
     """The core sent something a real switch would reject or that we cannot model."""
 
 
+class Refused(FakeSwitchError):
+    """What a switch refuses with an OpenFlow error: ``type`` and ``code`` are that
+    error's (``ofproto_v1_3.OFPET_*`` and its code), as Open vSwitch answers."""
+
+    def __init__(self, text: str, type_: int, code: int):
+        super().__init__(text)
+        self.type = type_
+        self.code = code
+
+
 # ---- encoding -------------------------------------------------------------------------
 
 def encode(msg) -> bytes:
@@ -75,6 +90,19 @@ def wire_flowmod(msg: parser.OFPFlowMod) -> parser.OFPFlowMod:
     version, msg_type, msg_len, xid = ofproto_parser.header(buf)
     if msg_type != ofp.OFPT_FLOW_MOD or msg_len != len(buf):
         raise FakeSwitchError(f"flow-mod encoded as type {msg_type}, length {msg_len}/{len(buf)}")
+    return ofproto_parser.msg(ProtocolDesc(ofp.OFP_VERSION), version, msg_type, msg_len, xid, buf)
+
+
+def error_reply(msg, refused: Refused) -> parser.OFPErrorMsg:
+    """The OpenFlow error a switch answers ``msg`` with, as the controller receives it
+    (encoded, then parsed by os-ken): ``refused``'s type and code, ``msg``'s xid, and
+    ``msg``'s bytes as data (Open vSwitch echoes the whole message)."""
+    error = parser.OFPErrorMsg(ProtocolDesc(ofp.OFP_VERSION), type_=refused.type, code=refused.code,
+                               data=encode(msg))
+    error.xid = msg.xid
+    error.serialize()
+    buf = bytes(error.buf)
+    version, msg_type, msg_len, xid = ofproto_parser.header(buf)
     return ofproto_parser.msg(ProtocolDesc(ofp.OFP_VERSION), version, msg_type, msg_len, xid, buf)
 
 
@@ -225,6 +253,9 @@ _PREREQ = {"ipv4_src": ("eth_type", ETH_TYPE_IP), "ipv4_dst": ("eth_type", ETH_T
            "ip_proto": ("eth_type", ETH_TYPE_IP), "ip_dscp": ("eth_type", ETH_TYPE_IP),
            "tcp_src": ("ip_proto", 6), "tcp_dst": ("ip_proto", 6),
            "udp_src": ("ip_proto", 17), "udp_dst": ("ip_proto", 17)}
+# Open vSwitch numbers ports in 16 bits: an output from here up to OpenFlow 1.3's
+# OFPP_MAX is refused (its reserved ports, above, are translated).
+OVS_MAX_PORT = 0xFF00
 # What a select group hashes: addresses and ports, so different 5-tuples spread.
 SELECT_HASH_FIELDS = ("eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "ip_proto",
                       "tcp_src", "tcp_dst", "udp_src", "udp_dst")
@@ -254,7 +285,7 @@ def _prereq_problem(match, fields: list[str]) -> str | None:
         while name in _PREREQ:
             need, value = _PREREQ[name]
             if have.get(need) != value:
-                return f"{name} needs {need}={value} (OFPBMC_BAD_PREREQ)"
+                return f"{name} needs {need}={value}"
             name = need
     return None
 
@@ -282,6 +313,9 @@ class FakeOFTable:
         self.groups: dict[int, WireGroup] = {}
         self.meters: dict[int, WireMeter] = {}
         self.live = live or (lambda port_no: True)    # for fast-failover watch ports
+        # How many meters the switch holds (None: no limit); OVS has a limit per datapath
+        # and refuses one more with OFPMMFC_OUT_OF_METERS.
+        self.max_meters: int | None = None
 
     # -- changes --
 
@@ -298,7 +332,8 @@ class FakeOFTable:
     def _flow_mod(self, fm) -> None:
         if fm.command == ofp.OFPFC_ADD:
             if fm.table_id > ofp.OFPTT_MAX:
-                raise FakeSwitchError(f"dp {self.dp_id}: add to table {fm.table_id}")
+                raise Refused(f"dp {self.dp_id}: add to table {fm.table_id} (OFPFMFC_BAD_TABLE_ID)",
+                              ofp.OFPET_FLOW_MOD_FAILED, ofp.OFPFMFC_BAD_TABLE_ID)
             self._check_flow(fm)
             self._remove(fm.table_id, lambda f: self._same(f, fm))
             self.tables[fm.table_id].append(fm)
@@ -314,18 +349,24 @@ class FakeOFTable:
     def _check_flow(self, fm) -> None:
         meter = _meter(fm)
         if meter is not None and meter not in self.meters:
-            raise FakeSwitchError(f"dp {self.dp_id}: flow uses meter {meter:#x}, which does not exist "
-                                  f"(OFPMMFC_INVALID_METER)")
+            raise Refused(f"dp {self.dp_id}: flow uses meter {meter:#x}, which does not exist "
+                          f"(OFPMMFC_INVALID_METER)", ofp.OFPET_METER_MOD_FAILED, ofp.OFPMMFC_INVALID_METER)
         what = f"flow {dict(fm.match.items())}"
         self._check_actions(_actions(fm), what)
+        problem = _prereq_problem(fm.match, [name for name, _ in fm.match.items()])
+        if problem:
+            raise Refused(f"dp {self.dp_id}: {what}: {problem} (OFPBMC_BAD_PREREQ)",
+                          ofp.OFPET_BAD_MATCH, ofp.OFPBMC_BAD_PREREQ)
         set_fields = [a.key for a in _actions(fm) if isinstance(a, parser.OFPActionSetField)]
-        problem = _prereq_problem(fm.match, [name for name, _ in fm.match.items()] + set_fields)
+        problem = _prereq_problem(fm.match, set_fields)
+        problem = problem and f"set_field {problem} (OFPBAC_MATCH_INCONSISTENT)"
         for act in _actions(fm):
             if problem is None and isinstance(act, parser.NXActionLearn):
                 problem = self._learn_problem(act, fm.match)
         problem = problem or _vlan_problem(fm.match, _actions(fm))
         if problem:
-            raise FakeSwitchError(f"dp {self.dp_id}: {what}: {problem}")
+            raise Refused(f"dp {self.dp_id}: {what}: {problem}", ofp.OFPET_BAD_ACTION,
+                          ofp.OFPBAC_MATCH_INCONSISTENT)
 
     @staticmethod
     def _learn_problem(act, match) -> str | None:
@@ -350,20 +391,28 @@ class FakeOFTable:
     def _check_actions(self, acts, what: str) -> None:
         for act in acts:
             if isinstance(act, parser.OFPActionGroup) and act.group_id not in self.groups:
-                raise FakeSwitchError(f"dp {self.dp_id}: {what} sends to group {act.group_id:#x}, which "
-                                      f"does not exist (OFPBAC_BAD_OUT_GROUP)")
+                raise Refused(f"dp {self.dp_id}: {what} sends to group {act.group_id:#x}, which "
+                              f"does not exist (OFPBAC_BAD_OUT_GROUP)",
+                              ofp.OFPET_BAD_ACTION, ofp.OFPBAC_BAD_OUT_GROUP)
+            if isinstance(act, parser.OFPActionOutput) and OVS_MAX_PORT <= act.port <= ofp.OFPP_MAX:
+                # OpenFlow 1.3 numbers ports in 32 bits; OVS in 16, below 0xff00 (its OFPP_MAX).
+                raise Refused(f"dp {self.dp_id}: {what}: output to port {act.port:#x}, beyond the ports "
+                              f"Open vSwitch has (OFPBAC_BAD_OUT_PORT)",
+                              ofp.OFPET_BAD_ACTION, ofp.OFPBAC_BAD_OUT_PORT)
             if isinstance(act, parser.NXActionLearn) and any(
                     isinstance(spec, parser.NXFlowSpecOutput) and not isinstance(spec.src, tuple)
                     for spec in act.specs):
-                raise FakeSwitchError(f"dp {self.dp_id}: {what}: learn with an immediate output port "
-                                      f"(OFPBAC_BAD_ARGUMENT: OVS takes learn's output from a field)")
+                raise Refused(f"dp {self.dp_id}: {what}: learn with an immediate output port "
+                              f"(OFPBAC_BAD_ARGUMENT: OVS takes learn's output from a field)",
+                              ofp.OFPET_BAD_ACTION, ofp.OFPBAC_BAD_ARGUMENT)
             if isinstance(act, parser.OFPActionPushVlan) and act.ethertype not in (0x8100, 0x88A8):
-                raise FakeSwitchError(f"dp {self.dp_id}: {what}: push_vlan {act.ethertype:#x} "
-                                      f"(OFPBAC_BAD_ARGUMENT)")
+                raise Refused(f"dp {self.dp_id}: {what}: push_vlan {act.ethertype:#x} (OFPBAC_BAD_ARGUMENT)",
+                              ofp.OFPET_BAD_ACTION, ofp.OFPBAC_BAD_ARGUMENT)
             if isinstance(act, parser.OFPActionSetField) and act.key == "vlan_vid" \
                     and not act.value & ofp.OFPVID_PRESENT:
-                raise FakeSwitchError(f"dp {self.dp_id}: {what}: set_field vlan_vid {act.value:#x} without "
-                                      f"OFPVID_PRESENT (OFPBAC_BAD_SET_ARGUMENT)")
+                raise Refused(f"dp {self.dp_id}: {what}: set_field vlan_vid {act.value:#x} without "
+                              f"OFPVID_PRESENT (OFPBAC_BAD_SET_ARGUMENT)",
+                              ofp.OFPET_BAD_ACTION, ofp.OFPBAC_BAD_SET_ARGUMENT)
             if not isinstance(act, (parser.OFPActionOutput, parser.OFPActionGroup, parser.OFPActionSetField,
                                     parser.NXActionLearn, parser.NXActionResubmitTable,
                                     parser.OFPActionPushVlan, parser.OFPActionPopVlan)):
@@ -378,21 +427,29 @@ class FakeOFTable:
                 self._remove(ofp.OFPTT_ALL, lambda f, g=g: g in _groups(f))
             return
         if gid > ofp.OFPG_MAX:
-            raise FakeSwitchError(f"dp {self.dp_id}: group id {gid:#x} is reserved (OFPGMFC_INVALID_GROUP)")
+            raise Refused(f"dp {self.dp_id}: group id {gid:#x} is reserved (OFPGMFC_INVALID_GROUP)",
+                          ofp.OFPET_GROUP_MOD_FAILED, ofp.OFPGMFC_INVALID_GROUP)
         if gm.command == ofp.OFPGC_ADD and gid in self.groups:
-            raise FakeSwitchError(f"dp {self.dp_id}: group {gid:#x} exists (OFPGMFC_GROUP_EXISTS)")
+            raise Refused(f"dp {self.dp_id}: group {gid:#x} exists (OFPGMFC_GROUP_EXISTS)",
+                          ofp.OFPET_GROUP_MOD_FAILED, ofp.OFPGMFC_GROUP_EXISTS)
         if gm.command == ofp.OFPGC_MODIFY and gid not in self.groups:
-            raise FakeSwitchError(f"dp {self.dp_id}: group {gid:#x} does not exist (OFPGMFC_UNKNOWN_GROUP)")
+            raise Refused(f"dp {self.dp_id}: group {gid:#x} does not exist (OFPGMFC_UNKNOWN_GROUP)",
+                          ofp.OFPET_GROUP_MOD_FAILED, ofp.OFPGMFC_UNKNOWN_GROUP)
         if gm.command not in (ofp.OFPGC_ADD, ofp.OFPGC_MODIFY):
             raise FakeSwitchError(f"dp {self.dp_id}: group-mod command {gm.command} not modelled")
         if gm.type not in (ofp.OFPGT_ALL, ofp.OFPGT_SELECT, ofp.OFPGT_INDIRECT, ofp.OFPGT_FF):
-            raise FakeSwitchError(f"dp {self.dp_id}: group type {gm.type} (OFPGMFC_BAD_TYPE)")
+            raise Refused(f"dp {self.dp_id}: group type {gm.type} (OFPGMFC_BAD_TYPE)",
+                          ofp.OFPET_GROUP_MOD_FAILED, ofp.OFPGMFC_BAD_TYPE)
         if gm.type == ofp.OFPGT_INDIRECT and len(gm.buckets) != 1:
-            raise FakeSwitchError(f"dp {self.dp_id}: indirect group with {len(gm.buckets)} buckets")
+            raise Refused(f"dp {self.dp_id}: indirect group with {len(gm.buckets)} buckets "
+                          f"(OFPGMFC_INVALID_GROUP)",
+                          ofp.OFPET_GROUP_MOD_FAILED, ofp.OFPGMFC_INVALID_GROUP)
         for bucket in gm.buckets:
             if gm.type == ofp.OFPGT_FF and bucket.watch_port == ofp.OFPP_ANY \
                     and bucket.watch_group == ofp.OFPG_ANY:
-                raise FakeSwitchError(f"dp {self.dp_id}: ff bucket watches nothing (OFPGMFC_BAD_WATCH)")
+                # (OpenFlow would say OFPGMFC_BAD_WATCH; OVS 3.1 answers this.)
+                raise Refused(f"dp {self.dp_id}: ff bucket watches nothing (OFPGMFC_INVALID_GROUP)",
+                              ofp.OFPET_GROUP_MOD_FAILED, ofp.OFPGMFC_INVALID_GROUP)
             self._check_actions(bucket.actions, f"group {gid:#x}")
         self.groups[gid] = gm
 
@@ -405,17 +462,25 @@ class FakeOFTable:
                 self._remove(ofp.OFPTT_ALL, lambda f, m=m: _meter(f) == m)
             return
         if not 1 <= mid <= ofp.OFPM_MAX:
-            raise FakeSwitchError(f"dp {self.dp_id}: meter id {mid:#x} (OFPMMFC_INVALID_METER)")
+            raise Refused(f"dp {self.dp_id}: meter id {mid:#x} (OFPMMFC_INVALID_METER)",
+                          ofp.OFPET_METER_MOD_FAILED, ofp.OFPMMFC_INVALID_METER)
         if mm.command == ofp.OFPMC_ADD and mid in self.meters:
-            raise FakeSwitchError(f"dp {self.dp_id}: meter {mid:#x} exists (OFPMMFC_METER_EXISTS)")
+            raise Refused(f"dp {self.dp_id}: meter {mid:#x} exists (OFPMMFC_METER_EXISTS)",
+                          ofp.OFPET_METER_MOD_FAILED, ofp.OFPMMFC_METER_EXISTS)
         if mm.command == ofp.OFPMC_MODIFY and mid not in self.meters:
-            raise FakeSwitchError(f"dp {self.dp_id}: meter {mid:#x} does not exist (OFPMMFC_UNKNOWN_METER)")
+            raise Refused(f"dp {self.dp_id}: meter {mid:#x} does not exist (OFPMMFC_UNKNOWN_METER)",
+                          ofp.OFPET_METER_MOD_FAILED, ofp.OFPMMFC_UNKNOWN_METER)
+        if mm.command == ofp.OFPMC_ADD and self.max_meters is not None \
+                and len(self.meters) >= self.max_meters:
+            raise Refused(f"dp {self.dp_id}: meter {mid:#x}: all {self.max_meters} meters in use "
+                          f"(OFPMMFC_OUT_OF_METERS)", ofp.OFPET_METER_MOD_FAILED, ofp.OFPMMFC_OUT_OF_METERS)
         if mm.command not in (ofp.OFPMC_ADD, ofp.OFPMC_MODIFY):
             raise FakeSwitchError(f"dp {self.dp_id}: meter-mod command {mm.command} not modelled")
         if not mm.bands or not all(isinstance(b, parser.OFPMeterBandDrop) for b in mm.bands):
             # The userspace datapath implements drop bands only (LAB.md).
-            raise FakeSwitchError(f"dp {self.dp_id}: meter {mid:#x} bands "
-                                  f"{[type(b).__name__ for b in mm.bands]} (OFPMMFC_BAD_BAND)")
+            raise Refused(f"dp {self.dp_id}: meter {mid:#x} bands "
+                          f"{[type(b).__name__ for b in mm.bands]} (OFPMMFC_BAD_BAND)",
+                          ofp.OFPET_METER_MOD_FAILED, ofp.OFPMMFC_BAD_BAND)
         if mm.flags & ofp.OFPMF_BURST and not all(b.burst_size for b in mm.bands):
             raise FakeSwitchError(f"dp {self.dp_id}: meter {mid:#x} burst flag with burst 0")
         self.meters[mid] = mm

@@ -261,7 +261,8 @@ def test_fake_switch_refuses_rewrites_without_prerequisites_like_ovs():
     bad = parser.OFPFlowMod(datapath=None, table_id=1, command=ofp.OFPFC_ADD, priority=5,
                             match=parser.OFPMatch(), instructions=[parser.OFPInstructionActions(
                                 ofp.OFPIT_APPLY_ACTIONS, [parser.OFPActionSetField(ipv4_dst="10.0.0.2")])])
-    with pytest.raises(FakeSwitchError, match="BAD_PREREQ"):
+    # (OVS answers OFPBAC_MATCH_INCONSISTENT for a rewrite, OFPBMC_BAD_PREREQ for a match.)
+    with pytest.raises(FakeSwitchError, match=r"set_field ipv4_dst needs eth_type=2048 \(OFPBAC_MATCH_INCON"):
         FakeOFTable().apply(bad)
 
 

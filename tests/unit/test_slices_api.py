@@ -509,6 +509,23 @@ def test_switch_that_disconnects_before_confirming_is_unavailable_at_once(networ
                                           "slice 'web' is created and stays so")
 
 
+def test_a_switch_that_refuses_the_slice_is_failed_precondition_naming_it_and_the_error(network):
+    network.net.REFUSE_WITH_ERRORS = True       # it answers with the OpenFlow error, as OVS does
+    network.net.switches[1].max_meters = 0      # s1 has no room for the slice's meter
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as err:
+        network.client.create("web", **SMALL, members=1, enforce_timeout_s=30.0)
+    assert time.monotonic() - started < 5.0        # at once: no barrier was answered
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    details = err.value.details()
+    assert details.startswith("s1 (dp 0000000000000001) refused meter ")
+    assert ": OFPET_METER_MOD_FAILED/OFPMMFC_OUT_OF_METERS" in details
+    assert details.endswith("; slice 'web' is created and stays so in the controller's intent (the switch "
+                            "is reconciled without what it refused, until that intent changes)")
+    assert [s.name for s in network.client.list()] == ["web"]
+    assert network.core.counters["openflow_refusals"] >= 1
+
+
 def test_enforce_with_no_switch_to_wait_for_is_immediate(client):
     created = client.create("web", **WEB, members=2, enforce_timeout_s=5.0)
     assert 0 < created.enforced_s < 1.0
