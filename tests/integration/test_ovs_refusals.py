@@ -22,7 +22,7 @@ import grpc
 import pytest
 
 from tests.lib import refusing_provider as refusing
-from tests.integration.ovs_lab import controlled_bridge, run, wait_for
+from tests.lib.ovs_lab import controlled_bridge, run, wait_for
 
 if os.geteuid() != 0:
     pytest.skip("integration tests need root (Open vSwitch)", allow_module_level=True)
