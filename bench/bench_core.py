@@ -152,7 +152,7 @@ def bench(name: str, fast_failover: bool = True) -> dict:
     # Reroute: fail the link carrying the most installed paths.
     load_by_link = Counter()
     for hops in core.forwarding.paths.values():
-        for h, nxt in zip(hops, hops[1:]):
+        for h in hops[:-1]:
             load_by_link[(h.dp_id, h.out_port)] += 1
     (dp, port), carried = max(load_by_link.items(), key=lambda kv: (kv[1], kv[0]))
     t0 = time.perf_counter()

@@ -240,7 +240,7 @@ class Topology:
             rate = data.get("rate_mbps", 0.0)
             out.append(LinkView(s, data["src_port"], d, data["dst_port"], cap,
                                 data["capacity_source"], rate, rate / cap if cap > 0 else 0.0))
-        return sorted(out, key=lambda l: (l.src_dp, l.src_port))
+        return sorted(out, key=lambda link: (link.src_dp, link.src_port))
 
     def link_ports(self, dp_id: int) -> set[int]:
         ports = set()

@@ -35,7 +35,10 @@ def farthest_pair(spec) -> tuple[str, str]:
     """The switch pair with the most hops between them; ties broken by name order."""
     graph = spec.graph()
     lengths = dict(nx.all_pairs_shortest_path_length(graph))
-    key = lambda pair: (-lengths[pair[0]][pair[1]], spec.switch(pair[0]).dp_id, spec.switch(pair[1]).dp_id)
+
+    def key(pair):
+        return (-lengths[pair[0]][pair[1]], spec.switch(pair[0]).dp_id, spec.switch(pair[1]).dp_id)
+
     pairs = [(a, b) for a in graph for b in graph if a != b]
     return min(pairs, key=key)
 
@@ -130,9 +133,9 @@ def run(topology: str, bw_scale: float, iperf_s: int) -> dict:
         time.sleep(1.5)     # one more stats poll after the transfer ends
         sampler.stop()
         path = lab.client.path(src.IP(), dst.IP())
-        bottleneck = min((l.capacity_mbps for l in lab.client.topology().links
-                          if any(l.src_dp_id == h.dp_id for h in path.hops[:-1])
-                          and any(l.dst_dp_id == h.dp_id for h in path.hops[1:])), default=0.0)
+        bottleneck = min((link.capacity_mbps for link in lab.client.topology().links
+                          if any(link.src_dp_id == h.dp_id for h in path.hops[:-1])
+                          and any(link.dst_dp_id == h.dp_id for h in path.hops[1:])), default=0.0)
         report["iperf3"] = {"src": f"{src.name} ({names[a]})", "dst": f"{dst.name} ({names[b]})",
                             "seconds": iperf_s, **result}
         report["path"] = {"switches": [h.name for h in path.hops],

@@ -111,7 +111,7 @@ class SeriesStore:
     @staticmethod
     def validate(samples: list[tuple[str, float, float, dict]]) -> None:
         """Raise StoreError naming the first bad sample; nothing is stored."""
-        for i, (series_id, ts, value, labels) in enumerate(samples):
+        for i, (series_id, ts, value, _labels) in enumerate(samples):
             if not series_id or not series_id.strip():
                 raise StoreError(f"samples[{i}].series_id: empty")
             if len(series_id) > 256:

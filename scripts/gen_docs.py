@@ -64,7 +64,7 @@ def render(text: str) -> str:
         if not pattern.search(text):
             continue
         body = make()
-        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text)
     return text
 
 

@@ -60,7 +60,7 @@ def test_te_moves_a_flow_off_a_link_the_other_is_about_to_saturate(tmp_path):
             procs.append(senders[name])
         # Late in the replay (B near its peak): what every link carries, from port statistics.
         time.sleep(max(0.0, start + 0.8 * len(B_RAMP) * STEP_S - time.time()))
-        late = {(l.src_dp_id, l.dst_dp_id): l.rate_mbps for l in lab.client.topology().links}
+        late = {(link.src_dp_id, link.dst_dp_id): link.rate_mbps for link in lab.client.topology().links}
         late_at = time.time()
         sent = {}
         for name, proc in senders.items():
