@@ -159,7 +159,8 @@ class Topology:
                                 detail=port.name))
         if not port.up:
             events += self._remove_links(
-                now, lambda s, sp, d, dpt: (s, sp) == (dp_id, port.port_no) or (d, dpt) == (dp_id, port.port_no),
+                now,
+                lambda s, sp, d, dpt: (s, sp) == (dp_id, port.port_no) or (d, dpt) == (dp_id, port.port_no),
                 "port down")
         return events
 

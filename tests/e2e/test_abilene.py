@@ -38,7 +38,8 @@ def test_discovery_finds_12_switches_and_30_directed_links(abilene):
     assert by_pair[("IPLSng", "ATLAng")].capacity_source == "metadata"
     assert by_pair[("DNVRng", "KSCYng")].capacity_mbps == pytest.approx(9920 * BW_SCALE)
     # Every discovered link has its reverse.
-    assert {(link.dst_dp_id, link.src_dp_id) for link in topo.links} == {(link.src_dp_id, link.dst_dp_id) for link in topo.links}
+    assert ({(link.dst_dp_id, link.src_dp_id) for link in topo.links}
+            == {(link.src_dp_id, link.dst_dp_id) for link in topo.links})
 
 
 def test_pingall_has_no_loss(abilene):

@@ -121,4 +121,5 @@ def test_te_moves_a_flow_off_a_link_the_other_is_about_to_saturate(tmp_path):
     for name, src in ip.items():
         tail_sent = sum(sent[name][i] for i in tail)
         tail_got = sum(received[src].get(str(i), 0) for i in tail)
-        assert tail_got >= 0.97 * tail_sent, f"flow {name} lost {100 * (1 - tail_got / tail_sent):.1f} % at the end"
+        assert tail_got >= 0.97 * tail_sent, (f"flow {name} lost {100 * (1 - tail_got / tail_sent):.1f} % "
+                                              f"at the end")
