@@ -152,7 +152,7 @@ def bench(name: str, fast_failover: bool = True) -> dict:
     # Reroute: fail the link carrying the most installed paths.
     load_by_link = Counter()
     for hops in core.forwarding.paths.values():
-        for h, nxt in zip(hops, hops[1:]):
+        for h in hops[:-1]:
             load_by_link[(h.dp_id, h.out_port)] += 1
     (dp, port), carried = max(load_by_link.items(), key=lambda kv: (kv[1], kv[0]))
     t0 = time.perf_counter()
@@ -195,7 +195,8 @@ def main() -> None:
           f"{r['flowmods_per_pair']:.1f} flow/group-mods/pair")
     print(f"  baseline         {r['pairs'] / r['baseline_s']:8.0f} paths/s   networkx shortest_path alone")
     print(f"  ratio            {r['setup_s'] / r['baseline_s']:8.1f} x  set-up time / path computation time")
-    print(f"  reroute          {r['reroute_ms']:8.1f} ms     link carrying {r['failed_link_paths']} paths fails: "
+    print(f"  reroute          {r['reroute_ms']:8.1f} ms     "
+          f"link carrying {r['failed_link_paths']} paths fails: "
           f"{r['diff_flowmods']} flow/group-mods sent")
     print(f"  baseline         {r['full_compute_ms']:8.1f} ms     computing the full desired state: "
           f"{r['full_flowmods']} flow/group-mods to push")

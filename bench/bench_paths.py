@@ -126,7 +126,8 @@ class Lab:
         started = time.monotonic()
         self.net = start_mininet(NET.topo(self.links, self.n_switches, self.hosts_per_switch),
                                  self.controller.of_port)
-        neighbours = "".join(f"neigh replace {NET.host_ip(n)} lladdr {NET.host_mac(n)} dev {NET.host_prefix}{{me}}-eth0 "
+        neighbours = "".join(f"neigh replace {NET.host_ip(n)} lladdr {NET.host_mac(n)} "
+                             f"dev {NET.host_prefix}{{me}}-eth0 "
                              "nud permanent\n" for n in range(1, self.n_hosts + 1))
         for n, host in enumerate(self.hosts(), start=1):
             # Checksums: the userspace datapath does not complete what the veth offloads

@@ -96,9 +96,11 @@ def main() -> None:
     print(f"  ingest {n_samples} samples in {ingest_s:.1f} s; training {train_s:.0f} s; "
           f"served models {served}; degraded answers {degraded}")
     for label, lat in (("gRPC", grpc_lat), ("in-process", local_lat)):
-        print(f"  {label:<11} p50 {_percentile(lat, 50) * 1e3:7.2f} ms  p99 {_percentile(lat, 99) * 1e3:7.2f} ms  "
+        print(f"  {label:<11} p50 {_percentile(lat, 50) * 1e3:7.2f} ms  "
+              f"p99 {_percentile(lat, 99) * 1e3:7.2f} ms  "
               f"{per_call / statistics.mean(lat):9.0f} series-forecasts/s")
-    print(f"  ratio       gRPC / in-process p50 {_percentile(grpc_lat, 50) / _percentile(local_lat, 50):.2f} x")
+    print(f"  ratio       gRPC / in-process p50 "
+          f"{_percentile(grpc_lat, 50) / _percentile(local_lat, 50):.2f} x")
     print(f"  target      p99 <= 50 ms over gRPC: {'met' if _percentile(grpc_lat, 99) <= 0.05 else 'MISSED'}")
 
 

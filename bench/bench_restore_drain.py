@@ -37,7 +37,8 @@ def main() -> None:
     for drain_s in (0.0, args.drain_s):
         lost = repeat_restores(drain_s, args.rounds, busy=args.busy)
         rows[drain_s] = lost
-        print(f"  drain_s {drain_s:4.2f}: {sum(1 for n in lost if n)} of {len(lost)} restores lost datagrams, "
+        print(f"  drain_s {drain_s:4.2f}: {sum(1 for n in lost if n)} of {len(lost)} "
+              f"restores lost datagrams, "
               f"{sum(lost)} datagrams in all (per restore: {' '.join(str(n) for n in lost)})")
     base, now = sum(rows[0.0]), sum(rows[args.drain_s])
     print(f"  datagrams lost: {now} with the drain against {base} without"

@@ -53,7 +53,8 @@ class BenchNet:
 
     def metadata(self, links: list[tuple[int, int]], n_switches: int, capacity_mbps: float = 1000.0) -> dict:
         """The controller config's ``topology`` section for this network."""
-        return {"switches": [{"dp_id": self.dp_id(k), "name": self.switch_name(k)} for k in range(1, n_switches + 1)],
+        return {"switches": [{"dp_id": self.dp_id(k), "name": self.switch_name(k)}
+                             for k in range(1, n_switches + 1)],
                 "links": [{"a": self.dp_id(a), "b": self.dp_id(b), "capacity_mbps": capacity_mbps}
                           for a, b in links]}
 

@@ -117,11 +117,13 @@ def _check(spec: AppSpec) -> None:
         raise RegistrationError(f"app name {spec.name!r} is the controller's own owner")
     for table in spec.tables:
         if table.owner != spec.name:
-            raise RegistrationError(f"app {spec.name!r}: table {table.name!r} says its owner is {table.owner!r}")
+            raise RegistrationError(f"app {spec.name!r}: table {table.name!r} "
+                                    f"says its owner is {table.owner!r}")
     own = {t.name for t in spec.tables}
     for source, target in spec.entries:
         if target not in own:
-            raise RegistrationError(f"app {spec.name!r}: entry {source!r} -> {target!r}: not one of its tables")
+            raise RegistrationError(f"app {spec.name!r}: entry {source!r} -> {target!r}: "
+                                    f"not one of its tables")
     if bool(spec.section) != (spec.schema is not None):
         raise RegistrationError(f"app {spec.name!r}: a config section needs both its name and its schema")
 
@@ -186,7 +188,8 @@ class CoreView:
     def edge_ports(self, dp_id: int, now: float) -> set[int]:
         """The switch's ports that face hosts (up, and no LLDP seen on them)."""
         with self._core.lock:
-            return self._core.topology.edge_ports(dp_id, now, self._core.config.controller.discovery.edge_after_s)
+            return self._core.topology.edge_ports(dp_id, now,
+                                                  self._core.config.controller.discovery.edge_after_s)
 
     def port_numbers(self, dp_id: int) -> dict[str, int]:
         """Port name -> number on a switch ({} if it is unknown)."""

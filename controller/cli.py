@@ -61,7 +61,8 @@ def check(path: str) -> int:
         return 1
     ctl = cfg.controller
     print(f"ok: {path}: OpenFlow {ctl.openflow.listen_host}:{ctl.openflow.port}, "
-          f"gRPC {ctl.grpc.listen_host}:{ctl.grpc.port}, metrics {ctl.metrics.listen_host}:{ctl.metrics.port}, "
+          f"gRPC {ctl.grpc.listen_host}:{ctl.grpc.port}, "
+          f"metrics {ctl.metrics.listen_host}:{ctl.metrics.port}, "
           f"{len(cfg.topology.switches)} switches and {len(cfg.topology.links)} links in metadata")
     return 0
 

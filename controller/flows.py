@@ -25,8 +25,8 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 from controller import learn as learn_mod
 from controller.fields import (ETH_TYPE_ARP, ETH_TYPE_IP, IP_PROTO_TCP, IP_PROTO_UDP, IPV4_FIELDS,  # noqa: F401
                                MAC_FIELDS, OFPVID_PRESENT, PREREQUISITES, REG_FIELDS, SET_FIELDS,
-                               TUNNEL_FIELDS, VLAN_ETHERTYPES, ForeignFlow, _norm_match, _norm_set_field, _norm_value,
-                               missing_prerequisite)
+                               TUNNEL_FIELDS, VLAN_ETHERTYPES, ForeignFlow, _norm_match, _norm_set_field,
+                               _norm_value, missing_prerequisite)
 from controller.learn import LEARN_OUTPUT_REG, Learn, learn, learns  # noqa: F401
 from controller.pipeline import PIPELINE, Pipeline, PipelineError
 

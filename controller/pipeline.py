@@ -139,7 +139,8 @@ class Pipeline:
         for name in entered_from:
             source = self.table(name)
             if not source.shared:
-                raise PipelineError(f"table {table.name!r}: entered from {name!r}, which is not a shared table")
+                raise PipelineError(f"table {table.name!r}: entered from {name!r}, "
+                                    f"which is not a shared table")
             tables[tables.index(source)] = replace(source, next_tables=source.next_tables + (table.name,))
         tables.append(table)
         tables.sort(key=lambda t: t.table_id)

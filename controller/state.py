@@ -114,7 +114,8 @@ class StateStore:
                 "ORDER BY dp_id, port_no"):
             if dp_id in snap.switches:
                 snap.switches[dp_id].append({"port_no": port_no, "name": name, "hw_addr": hw_addr,
-                                             "up": bool(up), "speed_mbps": speed, "lldp_seen": bool(lldp_seen)})
+                                             "up": bool(up), "speed_mbps": speed,
+                                             "lldp_seen": bool(lldp_seen)})
         snap.links = [tuple(r) for r in self.db.execute(
             "SELECT src_dp, src_port, dst_dp, dst_port, capacity_mbps, capacity_source FROM links "
             "ORDER BY src_dp, src_port")]
@@ -134,7 +135,8 @@ class StateStore:
                 cur.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             cur.executemany("INSERT INTO switches VALUES (?)", [(dp,) for dp in snap.switches])
             cur.executemany("INSERT INTO ports VALUES (?, ?, ?, ?, ?, ?, ?)", [
-                (dp, p["port_no"], p["name"], p["hw_addr"], int(p["up"]), p["speed_mbps"], int(p["lldp_seen"]))
+                (dp, p["port_no"], p["name"], p["hw_addr"], int(p["up"]), p["speed_mbps"],
+                 int(p["lldp_seen"]))
                 for dp, ports in snap.switches.items() for p in ports])
             cur.executemany("INSERT INTO links VALUES (?, ?, ?, ?, ?, ?)", snap.links)
             cur.executemany("INSERT INTO hosts VALUES (?, ?, ?, ?, ?)", [

@@ -159,7 +159,8 @@ class Topology:
                                 detail=port.name))
         if not port.up:
             events += self._remove_links(
-                now, lambda s, sp, d, dpt: (s, sp) == (dp_id, port.port_no) or (d, dpt) == (dp_id, port.port_no),
+                now,
+                lambda s, sp, d, dpt: (s, sp) == (dp_id, port.port_no) or (d, dpt) == (dp_id, port.port_no),
                 "port down")
         return events
 
@@ -240,7 +241,7 @@ class Topology:
             rate = data.get("rate_mbps", 0.0)
             out.append(LinkView(s, data["src_port"], d, data["dst_port"], cap,
                                 data["capacity_source"], rate, rate / cap if cap > 0 else 0.0))
-        return sorted(out, key=lambda l: (l.src_dp, l.src_port))
+        return sorted(out, key=lambda link: (link.src_dp, link.src_port))
 
     def link_ports(self, dp_id: int) -> set[int]:
         ports = set()

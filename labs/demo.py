@@ -35,7 +35,10 @@ def farthest_pair(spec) -> tuple[str, str]:
     """The switch pair with the most hops between them; ties broken by name order."""
     graph = spec.graph()
     lengths = dict(nx.all_pairs_shortest_path_length(graph))
-    key = lambda pair: (-lengths[pair[0]][pair[1]], spec.switch(pair[0]).dp_id, spec.switch(pair[1]).dp_id)
+
+    def key(pair):
+        return (-lengths[pair[0]][pair[1]], spec.switch(pair[0]).dp_id, spec.switch(pair[1]).dp_id)
+
     pairs = [(a, b) for a in graph for b in graph if a != b]
     return min(pairs, key=key)
 
@@ -114,7 +117,8 @@ def run(topology: str, bw_scale: float, iperf_s: int) -> dict:
         report["discovery_s"] = watcher.discovery_s()
         report["switches"] = len(topo.switches)
         report["directed_links"] = len(topo.links)
-        report["expected"] = {"switches": len(lab.spec.switches), "directed_links": lab.spec.directed_link_count()}
+        report["expected"] = {"switches": len(lab.spec.switches),
+                              "directed_links": lab.spec.directed_link_count()}
         lab.wait_edges()
         t2 = time.monotonic()
         loss = lab.net.pingAll(timeout=2)
@@ -130,9 +134,9 @@ def run(topology: str, bw_scale: float, iperf_s: int) -> dict:
         time.sleep(1.5)     # one more stats poll after the transfer ends
         sampler.stop()
         path = lab.client.path(src.IP(), dst.IP())
-        bottleneck = min((l.capacity_mbps for l in lab.client.topology().links
-                          if any(l.src_dp_id == h.dp_id for h in path.hops[:-1])
-                          and any(l.dst_dp_id == h.dp_id for h in path.hops[1:])), default=0.0)
+        bottleneck = min((link.capacity_mbps for link in lab.client.topology().links
+                          if any(link.src_dp_id == h.dp_id for h in path.hops[:-1])
+                          and any(link.dst_dp_id == h.dp_id for h in path.hops[1:])), default=0.0)
         report["iperf3"] = {"src": f"{src.name} ({names[a]})", "dst": f"{dst.name} ({names[b]})",
                             "seconds": iperf_s, **result}
         report["path"] = {"switches": [h.name for h in path.hops],
@@ -176,10 +180,12 @@ def render(report: dict) -> str:
     lines.append("busiest links       (peak utilisation seen in port statistics during the transfer)")
     for link in report.get("busiest_links", []):
         lines.append(f"  {link['from']:>8} -> {link['to']:<8} {link['link']:<10} "
-                     f"{link['peak_utilisation']:6.1%}  {link['rate_mbps']:6.2f} of {link['capacity_mbps']:.2f} Mbit/s")
+                     f"{link['peak_utilisation']:6.1%}  "
+                     f"{link['rate_mbps']:6.2f} of {link['capacity_mbps']:.2f} Mbit/s")
     ctl = report.get("controller", {})
-    lines.append(f"controller          {ctl.get('packet_in', 0)} packet-ins, {ctl.get('flow_adds', 0)} flow adds, "
-                 f"{ctl.get('flow_deletes', 0)} flow deletes, {ctl.get('proxy_arp_replies', 0)} proxy ARP replies")
+    lines.append(f"controller          {ctl.get('packet_in', 0)} packet-ins, "
+                 f"{ctl.get('flow_adds', 0)} flow adds, {ctl.get('flow_deletes', 0)} flow deletes, "
+                 f"{ctl.get('proxy_arp_replies', 0)} proxy ARP replies")
     took = report.get("controller_exit_s")
     lines.append(f"teardown            controller exited in {took:.2f} s after SIGTERM; "
                  if took is not None else "teardown            controller had already exited; ")

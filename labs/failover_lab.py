@@ -147,11 +147,13 @@ def repeat_restores(drain_s: float, rounds: int, busy: int = 0, topology: str = 
         client = lab.client
         for _ in range(rounds):
             before = _dps(client, a.IP(), b.IP())
-            _probe_across(lab.net, *hosts, lambda: lab.net.configLinkStatus(*link, "down"), rate_hz, 2.0, 1.0, port)
+            _probe_across(lab.net, *hosts, lambda: lab.net.configLinkStatus(*link, "down"), rate_hz,
+                          2.0, 1.0, port)
             failed = _wait_path(client, a.IP(), b.IP(), before)
             load = _busy_loops(busy)
             try:
-                event_at, reports = _probe_across(lab.net, *hosts, lambda: lab.net.configLinkStatus(*link, "up"),
+                event_at, reports = _probe_across(lab.net, *hosts,
+                                                  lambda: lab.net.configLinkStatus(*link, "up"),
                                                   rate_hz, 2.0, 1.0, port)
             finally:
                 for proc in load:

@@ -46,8 +46,10 @@ class SitesLab(SitesNetwork):
             ctl = config.setdefault("controller", {})
             ctl["providers"] = [*ctl.get("providers", []), STITCHING_PROVIDER]
             ctl.setdefault("grpc", {})["unix_socket"] = str(self.grpc_socket)
-            config["stitching"] = {"store_path": str(self.workdir / "stitching.sqlite"), "policy": self.policy,
-                                   "advert_ttl_s": max(3.0, 4 * self.advertise_s), **config.get("stitching", {})}
+            config["stitching"] = {"store_path": str(self.workdir / "stitching.sqlite"),
+                                   "policy": self.policy,
+                                   "advert_ttl_s": max(3.0, 4 * self.advertise_s),
+                                   **config.get("stitching", {})}
         self.controller = ControllerProcess(config, self.workdir)
         self._stitching = None
 
@@ -98,7 +100,8 @@ class SitesLab(SitesNetwork):
         deadline = time.monotonic() + timeout_s
         want = {s: {h.name for h in self.spec.hosts if h.site == s} for s in self.spec.sites}
         while True:
-            seen = {site.advertisement.site: {h.name for h in site.advertisement.hosts} for site in client.sites()}
+            seen = {site.advertisement.site: {h.name for h in site.advertisement.hosts}
+                    for site in client.sites()}
             missing = [s for s in self.spec.sites if not want[s] <= seen.get(s, set()) or s not in seen]
             if not missing:
                 return

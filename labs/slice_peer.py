@@ -77,7 +77,8 @@ def hold(vip: str, port: int, count: int) -> None:
                 alive.append(echoed == f"ping {i}")
                 if not alive[-1]:
                     errors[i] = echoed or "closed"
-            print(json.dumps({"alive": alive, "errors": errors, "members": [c[2] for c in conns]}), flush=True)
+            print(json.dumps({"alive": alive, "errors": errors, "members": [c[2] for c in conns]}),
+                  flush=True)
     for sock, _, _ in conns:
         sock.close()
 

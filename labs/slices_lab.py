@@ -146,7 +146,8 @@ def plan(scn: Scenario, panel: Panel) -> tuple[list[Demand], int, int]:
         demands.append(Demand(name, pair, client, server, scn.peak_mbps / p99, f"10.0.{110 + k}.0/29",
                               scn.per_member_mbps, scn.max_members,
                               round(1.25 * scn.per_member_mbps * scn.max_members, 3)))
-    start, stop = replay_window(panel, [panel.names.index(d.pair) for d in demands], split.fit_end, scn.samples)
+    start, stop = replay_window(panel, [panel.names.index(d.pair) for d in demands], split.fit_end,
+                                scn.samples)
     if stop > split.eval_end:
         raise LabError(f"replay [{start}, {stop}) runs past the evaluation span (< {split.eval_end})")
     return demands, start, stop
@@ -221,7 +222,8 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
             for host in hosts:
                 slices.register_member("pool-" + d.name, host.name, host.IP())
                 host.cmd("ping -c1 -W2 10.0.0.1 >/dev/null")      # the controller sees it
-                receivers[d.name].append(host.popen([sys.executable, str(PEER), "recv", "--port", str(UDP_PORT)],
+                receivers[d.name].append(host.popen([sys.executable, str(PEER), "recv",
+                                                     "--port", str(UDP_PORT)],
                                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
                 procs.append(receivers[d.name][-1])
             view = slices.create(d.name, client="lab", vip_cidr=d.vip_cidr, bandwidth_mbps=d.bandwidth_mbps,
@@ -252,7 +254,8 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
         for d in demands:
             out, err = senders[d.name].communicate(timeout=n * scn.step_real_s + scn.setup_s + 60)
             vip = clients[d.name][1]
-            report.setdefault("sent_bytes", {})[d.name] = json.loads(out.strip().splitlines()[-1])["sent"][vip]
+            sent_by_vip = json.loads(out.strip().splitlines()[-1])["sent"]
+            report.setdefault("sent_bytes", {})[d.name] = sent_by_vip[vip]
         time.sleep(scn.step_real_s)       # the last sample's step
         for d in demands:                 # what reached the members (their replies carry the VIP)
             got = [json.loads(proc.communicate(timeout=10)[0].strip().splitlines()[-1])["received"]
@@ -345,8 +348,10 @@ def analyse(rows: list[dict], demand: Demand, scn: Scenario, origin: float) -> d
         "lead_s_median": float(np.median(leads)) if leads else None,
         "forecast_steps": len(scored),
         "covered": (sum(1 for f, _, then in scored if then <= f) / len(scored)) if scored else None,
-        "pinball_forecast": float(np.mean([pinball(q, f, then) for f, _, then in scored])) if scored else None,
-        "pinball_persistence": float(np.mean([pinball(q, now, then) for _, now, then in scored])) if scored else None,
+        "pinball_forecast": (float(np.mean([pinball(q, f, then) for f, _, then in scored]))
+                             if scored else None),
+        "pinball_persistence": (float(np.mean([pinball(q, now, then) for _, now, then in scored]))
+                                if scored else None),
         "short_steps": short,
         "modes": sorted({r["basis"] for r in rows}),
     }
@@ -366,13 +371,15 @@ def render(report: dict) -> str:
              f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(rep['start_time']))} UTC (evaluation span, "
              f"index {rep['start_index']}..{rep['stop_index'] - 1}), {scn['step_real_s']:g} s each "
              f"(x{rep['time_scale']:g})",
-             f"predictor   trained on the fit span only in {report.get('predictor', {}).get('trained_s', '?')} s "
+             f"predictor   trained on the fit span only in "
+             f"{report.get('predictor', {}).get('trained_s', '?')} s "
              f"({report.get('predictor', {}).get('candidates', '')}); forecasts q{scn['sla_quantile']:g} "
              f"at +{scn['horizon_s'] / 60:g} min"]
     for d in report["demands"]:
         a = report.get("analysis", {}).get(d["name"])
-        lines += ["", f"slice {d['name']}: {d['pair']} x {d['scale']:.4f} (fit-span p99 -> {scn['peak_mbps']:g} "
-                      f"Mbit/s), client at {d['client']}, members at {d['server']}, "
+        lines += ["", f"slice {d['name']}: {d['pair']} x {d['scale']:.4f} "
+                      f"(fit-span p99 -> {scn['peak_mbps']:g} Mbit/s), "
+                      f"client at {d['client']}, members at {d['server']}, "
                       f"{d['per_member_mbps']:g} Mbit/s per member, 1..{d['max_members']} members, "
                       f"meter {d['bandwidth_mbps']:g} Mbit/s"]
         if not a:
@@ -387,7 +394,8 @@ def render(report: dict) -> str:
             lead = ""
             if c["action"] == "scale_up":
                 lead = (f"{c['lead_s'] / 60:+.0f} min ({c['lead_real_s']:.1f} s real) over "
-                        f"{c['old_capacity']:g} Mbit/s at {time.strftime('%H:%M', time.gmtime(c['crossed_t']))}"
+                        f"{c['old_capacity']:g} Mbit/s "
+                        f"at {time.strftime('%H:%M', time.gmtime(c['crossed_t']))}"
                         if c["lead_s"] is not None and c["lead_s"] > 0 else c["outcome"])
             change = f"{c['action']} {c['from']}->{c['to']}"
             lines.append(f"  {when:>5}  {change:<16} {c['basis']:<8} {fc:>9} "
@@ -395,15 +403,19 @@ def render(report: dict) -> str:
         cov = "n/a" if a["covered"] is None else f"{a['covered']:.0%}"
         loss = "n/a" if a["pinball_forecast"] is None else f"{a['pinball_forecast']:.3f}"
         ploss = "n/a" if a["pinball_persistence"] is None else f"{a['pinball_persistence']:.3f}"
-        lines.append(f"  {a['steps']} steps, {a['scale_ups']} scale-ups ({a['scale_ups_ahead']} ahead of the load"
-                     + (f", median lead {a['lead_s_median'] / 60:.0f} min" if a["lead_s_median"] else "") + "); "
-                     f"load under the q{scn['sla_quantile']:g} forecast {cov} of {a['forecast_steps']} steps; "
+        lines.append(f"  {a['steps']} steps, {a['scale_ups']} scale-ups "
+                     f"({a['scale_ups_ahead']} ahead of the load"
+                     + (f", median lead {a['lead_s_median'] / 60:.0f} min" if a["lead_s_median"] else "")
+                     + "); "
+                     f"load under the q{scn['sla_quantile']:g} forecast {cov} "
+                     f"of {a['forecast_steps']} steps; "
                      f"q{scn['sla_quantile']:g} loss {loss} vs persistence {ploss}; "
                      f"{a['short_steps']} steps with load over the capacity in place")
         sent = sum(report.get("sent_bytes", {}).get(d["name"], []))
         got = report.get("received_bytes", {}).get(d["name"])
         if sent and got is not None:
-            lines.append(f"  members received {got / 1e6:.1f} of the {sent / 1e6:.1f} MB sent ({got / sent:.1%})")
+            lines.append(f"  members received {got / 1e6:.1f} of the {sent / 1e6:.1f} MB sent "
+                         f"({got / sent:.1%})")
     took = report.get("controller_exit_s")
     lines += ["", f"teardown    controller exited in {took:.2f} s" if took is not None else
               "teardown    controller had already exited"]

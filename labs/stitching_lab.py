@@ -46,9 +46,10 @@ from labs.udp_probe import both_ways, loss_windows
 from topologies.sites import default_spec
 
 POLICY = [
-    {"name": "acme-100-200-encrypted", "tenant": "acme", "between": [100, 200], "kinds": ["segment", "direct"],
-     "encrypt": True},
-    {"name": "acme-101-200-capped", "tenant": "acme", "between": [101, 200], "kinds": ["bandwidth"], "max_mbps": 10},
+    {"name": "acme-100-200-encrypted", "tenant": "acme", "between": [100, 200],
+     "kinds": ["segment", "direct"], "encrypt": True},
+    {"name": "acme-101-200-capped", "tenant": "acme", "between": [101, 200], "kinds": ["bandwidth"],
+     "max_mbps": 10},
     {"name": "no-globex", "action": "deny", "tenant": "*", "between": ["*", 300]},
 ]
 
@@ -83,7 +84,8 @@ def _leftovers(lab: SitesLab) -> list[str]:
         links = site.exec("ip", "-o", "link", "show", check=False).stdout
         left += [f"{name}: {word}" for word in ("wgs", "vxe") if word in links]
         for cookie in re.findall(r"cookie=(0x[0-9a-f]+)", site.ofctl("dump-flows", options=("--no-stats",))):
-            if cookies.owner_of(int(cookie, 16)) == stitching.OWNER and int(cookie, 16) != stitching.SITE_COOKIE:
+            if (cookies.owner_of(int(cookie, 16)) == stitching.OWNER
+                    and int(cookie, 16) != stitching.SITE_COOKIE):
                 left.append(f"{name}: flow with cookie {cookie}")
         for meter in re.findall(r"^meter=(\d+)", site.ofctl("dump-meters"), flags=re.M):
             if cookies.id_owner(int(meter)) == stitching.OWNER:
@@ -100,7 +102,8 @@ def run(out_dir: Path) -> dict:
         time.sleep(2.5)                 # a round of probes, so the sites report round trips
         report["sites"] = {s.advertisement.site: {
             "hosts": [f"{h.name} VN {h.vnid} ({h.tenant})" for h in s.advertisement.hosts],
-            "planes": [{"plane": p.plane, "address": p.address, "up": p.up, "available_mbps": round(p.available_mbps, 1),
+            "planes": [{"plane": p.plane, "address": p.address, "up": p.up,
+                        "available_mbps": round(p.available_mbps, 1),
                         "rtt_ms": {k: round(v, 3) for k, v in sorted(p.rtt_ms.items())}}
                        for p in s.advertisement.planes]} for s in client.sites()}
         report["before"] = {"a-h1 -> b-h1": lab.ping("a-h1", "b-h1")}
@@ -113,7 +116,8 @@ def run(out_dir: Path) -> dict:
             client.create("acme", "segment", 100, 300)
             report["refused"] = {"code": "OK (unexpected)"}
         except grpc.RpcError as err:
-            report["refused"] = {"code": err.code().name, "rule": dict(err.trailing_metadata() or ()).get("foresight-rule"),
+            report["refused"] = {"code": err.code().name,
+                                 "rule": dict(err.trailing_metadata() or ()).get("foresight-rule"),
                                  "details": err.details()}
 
         asked = time.monotonic()
@@ -122,8 +126,8 @@ def run(out_dir: Path) -> dict:
         while client.get(stitch.id).state != 2 and time.monotonic() - asked < 30:
             time.sleep(0.05)
         established = client.get(stitch.id)
-        report["encrypted"] = {"id": stitch.id, "vni": stitch.vni, "rule": stitch.rule, "encrypted": stitch.encrypted,
-                               "plane": established.plane,
+        report["encrypted"] = {"id": stitch.id, "vni": stitch.vni, "rule": stitch.rule,
+                               "encrypted": stitch.encrypted, "plane": established.plane,
                                "established_s": round(established.changed_at - established.created_at, 3),
                                "first_reply_s": None if first_reply_s is None else round(first_reply_s, 3)}
         lines_holder: list[list[str]] = []
@@ -140,14 +144,15 @@ def run(out_dir: Path) -> dict:
         report["encrypted"].update({
             "offered_mbps": 10.0, "received_mbps": round(got, 2),
             "meter_offered_mbps": {e.site: round(e.offered_mbps, 2) for e in rates},
-            "underlay_packets": len(lines), "wireguard_packets": len(wireguard), "plaintext_packets": len(plain)})
+            "underlay_packets": len(lines), "wireguard_packets": len(wireguard),
+            "plaintext_packets": len(plain)})
 
         def cut():
             lab.set_plane("a", 1, up=False)
         event_at, windows = _probe_through(lab, "a-h1", "b-h1", cut, 200.0, 10.0, 3.0)
         moved = client.get(stitch.id)
-        report["failover"] = {"cut": "site a's plane-1 uplink", "plane_after": moved.plane, "windows": windows,
-                              "history": list(moved.history)[-3:]}
+        report["failover"] = {"cut": "site a's plane-1 uplink", "plane_after": moved.plane,
+                              "windows": windows, "history": list(moved.history)[-3:]}
         lab.set_plane("a", 1, up=True)
 
         bw = client.create("acme", "bandwidth", 101, 200, bandwidth_mbps=5, enforce_timeout_s=10)
@@ -158,7 +163,8 @@ def run(out_dir: Path) -> dict:
         client.delete(bw.id)
         client.delete(stitch.id)
         time.sleep(3.0)
-        report["teardown"] = {"a-h1 -> b-h1": lab.ping("a-h1", "b-h1"), "a-h3 -> b-h1": lab.ping("a-h3", "b-h1"),
+        report["teardown"] = {"a-h1 -> b-h1": lab.ping("a-h1", "b-h1"),
+                              "a-h3 -> b-h1": lab.ping("a-h3", "b-h1"),
                               "left": _leftovers(lab)}
     finally:
         lab.stop()
@@ -171,38 +177,45 @@ def render(r: dict) -> str:
              "route managers every 1 s", ""]
     for site, info in sorted(r["sites"].items()):
         planes = "; ".join(f"plane {p['plane']} {p['address']} {'up' if p['up'] else 'DOWN'} "
-                           f"{p['available_mbps']} Mbit/s free, rtt {p['rtt_ms'] or 'n/a'}" for p in info["planes"])
+                           f"{p['available_mbps']} Mbit/s free, rtt {p['rtt_ms'] or 'n/a'}"
+                           for p in info["planes"])
         lines.append(f"site {site}: {', '.join(info['hosts'])}")
         lines.append(f"         {planes}")
     lines.append("")
     lines.append(f"before any stitch    a-h1 -> b-h1 reachable: {r['before']['a-h1 -> b-h1']}")
     av = r["availability"]
-    lines.append(f"availability         VN 100 at {av['sites'][0]} <-> VN 200 at {av['sites'][1]}: " + "; ".join(
-        f"plane {p['plane']} {p['available_mbps']} Mbit/s rtt {p['rtt_ms']} ms cost {p['cost']:g}" for p in av["paths"]))
+    lines.append(f"availability         VN 100 at {av['sites'][0]} <-> VN 200 at {av['sites'][1]}: "
+                 + "; ".join(f"plane {p['plane']} {p['available_mbps']} Mbit/s rtt {p['rtt_ms']} ms "
+                             f"cost {p['cost']:g}" for p in av["paths"]))
     ref = r["refused"]
     lines.append(f"refused              VN 100 <-> VN 300: {ref['code']} by rule {ref.get('rule')}")
     e = r["encrypted"]
     lines += [
         f"encrypted stitch     {e['id']} VNI {e['vni']} (rule {e['rule']}), plane {e['plane']}: ESTABLISHED "
         f"{e['established_s']} s after the request, first ping answered after {e['first_reply_s']} s",
-        f"  traffic            {e['received_mbps']} Mbit/s received of {e['offered_mbps']:g} offered (UDP, 5 s); "
+        f"  traffic            {e['received_mbps']} Mbit/s received "
+        f"of {e['offered_mbps']:g} offered (UDP, 5 s); "
         f"meters saw {e['meter_offered_mbps']}",
         f"  underlay capture   {e['underlay_packets']} IP packets on site a's plane-1 uplink: "
         f"{e['wireguard_packets']} WireGuard, {e['plaintext_packets']} plaintext (VXLAN or ICMP)"]
     f = r["failover"]
-    lines.append(f"underlay failure     {f['cut']} cut under a 200 Hz probe: stitch now on plane {f['plane_after']}")
+    lines.append(f"underlay failure     {f['cut']} cut under a 200 Hz probe: "
+                 f"stitch now on plane {f['plane_after']}")
     for direction, w in f["windows"].items():
         lines.append(f"  {direction:<17} longest gap {w['window_ms']} ms, {w['lost']} of {w['sent']} lost")
     b = r["bandwidth"]
-    lines.append(f"bandwidth stitch     {b['reserved_mbps']:g} Mbit/s reserved: {b['received_mbps']} Mbit/s received "
-                 f"of {b['offered_mbps']:g} offered")
+    lines.append(f"bandwidth stitch     {b['reserved_mbps']:g} Mbit/s reserved: "
+                 f"{b['received_mbps']} Mbit/s received of {b['offered_mbps']:g} offered")
     t = r["teardown"]
-    lines.append(f"teardown             a-h1 -> b-h1 reachable: {t['a-h1 -> b-h1']}, a-h3 -> b-h1: {t['a-h3 -> b-h1']}; "
-                 f"left behind: {', '.join(t['left']) or 'nothing'}")
+    lines.append(f"teardown             a-h1 -> b-h1 reachable: {t['a-h1 -> b-h1']}, "
+                 f"a-h3 -> b-h1: {t['a-h3 -> b-h1']}; left behind: {', '.join(t['left']) or 'nothing'}")
     lines += ["", f"({r['run_s']} s)", "",
-              "Established: the stitch's flows confirmed by both site switches (for an encrypted stitch, once both",
-              "route managers have built its WireGuard link and VXLAN port). Meters: every stitch end's traffic",
-              "into the tunnel passes a meter (a bandwidth stitch's drops above its rate). Longest gap: the longest",
+              "Established: the stitch's flows confirmed by both site switches "
+              "(for an encrypted stitch, once both",
+              "route managers have built its WireGuard link and VXLAN port). "
+              "Meters: every stitch end's traffic",
+              "into the tunnel passes a meter (a bandwidth stitch's drops above its rate). "
+              "Longest gap: the longest",
               "run of missing probe datagrams, as time between the datagrams at its edges."]
     return "\n".join(lines)
 

@@ -103,7 +103,8 @@ def both_ways(popen, address, a: str, b: str, action, rate_hz: float, duration_s
     piped, text), ``address(host)`` is its IP; both processes are waited for."""
     import sys
     import time
-    args = ["--port", str(port), "--rate-hz", f"{rate_hz:g}", "--duration-s", f"{duration_s:g}", "--linger-s", "1.0"]
+    args = ["--port", str(port), "--rate-hz", f"{rate_hz:g}", "--duration-s", f"{duration_s:g}",
+            "--linger-s", "1.0"]
     procs = {name: popen(name, [sys.executable, __file__, "run", "--peer", address(peer), *args])
              for name, peer in ((a, b), (b, a))}
     time.sleep(at_s)

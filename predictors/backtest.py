@@ -122,7 +122,8 @@ def plot(result: BacktestResult, panel: Panel, horizon_steps: int, path: Path, n
     t_hours = (panel.times[targets] - panel.times[0]) / 3600.0
     fig, axes = plt.subplots(len(busiest), 1, figsize=(11, 2.6 * len(busiest)), sharex=True)
     for ax, col in zip(np.atleast_1d(axes), busiest):
-        ax.fill_between(t_hours, qs[1][:, col], qs[2][:, col], color="tab:blue", alpha=0.25, label="80% interval")
+        ax.fill_between(t_hours, qs[1][:, col], qs[2][:, col], color="tab:blue", alpha=0.25,
+                        label="80% interval")
         ax.plot(t_hours, panel.values[targets, col], color="black", lw=0.8, label="actual")
         ax.plot(t_hours, mean[:, col], color="tab:blue", lw=0.9, label="forecast")
         ax.set_ylabel("Mbit/s")

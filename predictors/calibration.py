@@ -35,7 +35,8 @@ import numpy as np
 
 from predictors.panel import Panel
 
-_GRID = np.round(np.concatenate([[0.001, 0.0025, 0.005], np.arange(0.01, 1.0, 0.01), [0.995, 0.9975, 0.999]]), 4)
+_GRID = np.round(np.concatenate([[0.001, 0.0025, 0.005], np.arange(0.01, 1.0, 0.01),
+                                 [0.995, 0.9975, 0.999]]), 4)
 _SCALE_FLOOR_MBPS = 0.05
 
 
@@ -125,7 +126,8 @@ class Calibrator:
             raise CalibrationError("calibrator used before fit")
         residuals = np.atleast_2d(np.asarray(residuals, dtype=np.float64))
         if residuals.shape[1] != self.table.shape[1]:
-            raise CalibrationError(f"residuals must be [T, {self.table.shape[1]}], got shape {residuals.shape}")
+            raise CalibrationError(f"residuals must be [T, {self.table.shape[1]}], "
+                                   f"got shape {residuals.shape}")
         if (scale is not None) != self.scaled:
             raise CalibrationError("pass a scale exactly when the calibrator was fitted with one")
         z = residuals / np.asarray(scale) if scale is not None else residuals
@@ -175,7 +177,8 @@ class Calibrator:
 
     def copy(self) -> "Calibrator":
         out = Calibrator(self.shrink, self.window, self.gamma)
-        out.__dict__.update({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()})
+        out.__dict__.update({k: (v.copy() if isinstance(v, np.ndarray) else v)
+                             for k, v in self.__dict__.items()})
         return out
 
 
@@ -197,7 +200,8 @@ def walk_forward(calibrator: Calibrator, points: np.ndarray, scale: np.ndarray, 
             seen = known
         stop = min(m_total, start + max(1, every))
         for j, q in enumerate(quantiles):
-            out[j, start:stop] = cal.interval(points[start:stop], scale[start:stop] if cal.scaled else None, q)
+            out[j, start:stop] = cal.interval(points[start:stop],
+                                              scale[start:stop] if cal.scaled else None, q)
     return out
 
 

@@ -42,7 +42,8 @@ class PredictorClient(ServiceClient):
                                                      quantiles=list(quantiles)), timeout=self.timeout_s)
 
     def train(self, horizons_s=(), validation_steps: int = 0) -> pb.TrainJob:
-        return self.stub.Train(pb.TrainRequest(horizons_s=list(horizons_s), validation_steps=validation_steps),
+        return self.stub.Train(pb.TrainRequest(horizons_s=list(horizons_s),
+                                               validation_steps=validation_steps),
                                timeout=self.timeout_s)
 
     def watch_training(self, job_id: str):

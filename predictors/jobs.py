@@ -57,7 +57,8 @@ def _worker(panel_path: str, out_root: str, horizons: list[int], validation_step
         def progress(fraction: float, message: str) -> None:
             events.put(("progress", float(fraction), str(message)))
 
-        selection, report = train(panel, horizons, validation_steps=validation_steps or None, progress=progress)
+        selection, report = train(panel, horizons, validation_steps=validation_steps or None,
+                                  progress=progress)
         selection.save(Path(out_root) / selection.version)
         events.put(("done", selection.version, ""))
     except BaseException as err:  # noqa: BLE001 - everything is reported to the parent

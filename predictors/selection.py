@@ -115,7 +115,8 @@ class Selection:
 
     def _check(self, panel: Panel, horizon_steps: int) -> None:
         if horizon_steps not in self.options:
-            raise ModelError(f"horizon_steps {horizon_steps} was not trained; trained: {list(self.horizons_steps)}")
+            raise ModelError(f"horizon_steps {horizon_steps} was not trained; "
+                             f"trained: {list(self.horizons_steps)}")
         if panel.n_series != len(self.names):
             raise ModelError(f"panel has {panel.n_series} series, the model was trained on {len(self.names)}")
         if panel.step_s != self.step_s:
@@ -227,7 +228,8 @@ class Selection:
         return mean[0, cols], qs[:, 0, cols].T.copy(), [names[choice[c]] for c in cols]
 
     def metadata(self) -> dict:
-        return {**self.meta, "calibrated_through_s": {str(h): t for h, t in self.calibrated_through_s.items()}}
+        return {**self.meta,
+                "calibrated_through_s": {str(h): t for h, t in self.calibrated_through_s.items()}}
 
     def save(self, path: Path) -> None:
         path = Path(path)
@@ -342,7 +344,8 @@ def train(panel: Panel, horizons_steps: Sequence[int], candidates: list[Forecast
             "names": list(panel.names), "horizons_steps": list(horizons),
             "training_span": {"start_s": float(panel.times[0]), "end_s": float(panel.times[-1]),
                               "rows": len(panel)},
-            "validation_steps": val, "validation_mae": {n: {str(h): v for h, v in s.items()} for n, s in scores.items()},
+            "validation_steps": val,
+            "validation_mae": {n: {str(h): v for h, v in s.items()} for n, s in scores.items()},
             "global_best": {str(h): n for h, n in global_best.items()},
             "chosen_counts": {str(h): _counts(c) for h, c in chosen.items()},
             "chosen": {str(h): c for h, c in chosen.items()},

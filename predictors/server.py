@@ -97,13 +97,15 @@ class PredictorServicer(pb_grpc.PredictorServicer):
 
     def GetAnomalies(self, request, context):
         with _status(context):
-            scores, version = self.service.anomalies(list(request.series_ids), request.since_s, request.min_score)
+            scores, version = self.service.anomalies(list(request.series_ids), request.since_s,
+                                                     request.min_score)
         return pb.AnomaliesResponse(model_version=version, scores=[pb.AnomalyScore(**s) for s in scores])
 
 
 def create_server(service: PredictorService, address: str, max_workers: int = 8):
     servicer = PredictorServicer(service)
-    server, port = build_server(SERVICE_NAME, lambda srv: pb_grpc.add_PredictorServicer_to_server(servicer, srv),
+    server, port = build_server(SERVICE_NAME,
+                                lambda srv: pb_grpc.add_PredictorServicer_to_server(servicer, srv),
                                 address, max_workers, "predictor", "the prediction server",
                                 options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)])
     return server, port, servicer
@@ -113,7 +115,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--listen", default="127.0.0.1:50052", help="gRPC address (default: %(default)s)")
     parser.add_argument("--state-dir", default="/var/lib/foresight/predictor",
                         help="samples database and trained models (default: %(default)s)")
-    parser.add_argument("--step-s", type=int, default=300, help="sample grid in seconds (default: %(default)s)")
+    parser.add_argument("--step-s", type=int, default=300,
+                        help="sample grid in seconds (default: %(default)s)")
     parser.add_argument("--horizons-s", default="300,3600,21600,86400",
                         help="default training horizons, seconds, comma-separated")
     parser.add_argument("--log-level", default="INFO")
@@ -124,7 +127,8 @@ def build_service(args) -> PredictorService:
     horizons = tuple(float(h) for h in str(args.horizons_s).split(",") if h.strip())
     store = SeriesStore(args.step_s, state / "samples.sqlite", retention_slots=14 * 86400 // args.step_s)
     per_day = 86400 // args.step_s
-    return PredictorService(store, state / "models", horizons, history_rows=9 * per_day, train_rows=14 * per_day)
+    return PredictorService(store, state / "models", horizons, history_rows=9 * per_day,
+                            train_rows=14 * per_day)
 
 
 def main(args) -> int:
@@ -136,7 +140,8 @@ def main(args) -> int:
         return 1
     server, port, servicer = create_server(service, args.listen)
     server.start()
-    LOG.info("prediction service on %s (port %d), model %s", args.listen, port, service.model_version or "none")
+    LOG.info("prediction service on %s (port %d), model %s", args.listen, port,
+             service.model_version or "none")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

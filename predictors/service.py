@@ -67,7 +67,8 @@ def _check_number(value: float, field: str) -> float:
 
 
 class PredictorService:
-    def __init__(self, store: SeriesStore, models_dir: Path, horizons_s: tuple[float, ...] = (300, 3600, 21600, 86400),
+    def __init__(self, store: SeriesStore, models_dir: Path,
+                 horizons_s: tuple[float, ...] = (300, 3600, 21600, 86400),
                  history_rows: int = 9 * 288, train_rows: int = 14 * 288):
         self.store = store
         self.models_dir = Path(models_dir)
@@ -100,7 +101,8 @@ class PredictorService:
         from predictors.selection import Selection
         selection = Selection.load(self.models_dir / version)
         if selection.step_s != self.store.step_s:
-            raise FailedPrecondition(f"model {version} uses a {selection.step_s} s step, service {self.store.step_s} s")
+            raise FailedPrecondition(f"model {version} uses a {selection.step_s} s step, "
+                                     f"service {self.store.step_s} s")
         with self.lock:
             self.active = selection
             # A model may have loaded a native library (scikit-learn's OpenMP) that was
@@ -250,7 +252,8 @@ class PredictorService:
                 mean, qv = fallback_forecast(panel, h_steps, quantiles)
                 for k, s in enumerate(rest):
                     results[(s, hi)] = ForecastResult(s, h_s, origin_s, float(mean[k]),
-                                                      tuple(float(v) for v in qv[k]), "persistence", True, reason)
+                                                      tuple(float(v) for v in qv[k]), "persistence", True,
+                                                      reason)
         ordered = [results[(s, hi)] for s in series_ids for hi in range(len(steps))]
         return ordered, active.version if active is not None else ""
 
@@ -285,7 +288,8 @@ class PredictorService:
                 half = (hi[k] - lo[k]) / 2 or 1e-9
                 score = abs(y - mid[k]) / half
                 if score >= min_score:
-                    out.append({"series_id": series_id, "timestamp_s": float(panel.times[t]), "value": float(y),
+                    out.append({"series_id": series_id, "timestamp_s": float(panel.times[t]),
+                                "value": float(y),
                                 "expected": float(mid[k]), "lower": float(lo[k]), "upper": float(hi[k]),
                                 "score": float(score), "anomalous": bool(y < lo[k] or y > hi[k])})
         return out, active.version if active is not None else ""

@@ -97,7 +97,8 @@ class SeriesStore:
             if row is None:
                 self.db.execute("INSERT INTO meta VALUES ('step_s', ?)", (str(self.step_s),))
             elif int(row[0]) != self.step_s:
-                raise StoreError(f"{path}: holds samples on a {row[0]} s grid, service step is {self.step_s} s")
+                raise StoreError(f"{path}: holds samples on a {row[0]} s grid, "
+                                 f"service step is {self.step_s} s")
             self._load()
 
     def _load(self) -> None:
@@ -111,13 +112,14 @@ class SeriesStore:
     @staticmethod
     def validate(samples: list[tuple[str, float, float, dict]]) -> None:
         """Raise StoreError naming the first bad sample; nothing is stored."""
-        for i, (series_id, ts, value, labels) in enumerate(samples):
+        for i, (series_id, ts, value, _labels) in enumerate(samples):
             if not series_id or not series_id.strip():
                 raise StoreError(f"samples[{i}].series_id: empty")
             if len(series_id) > 256:
                 raise StoreError(f"samples[{i}].series_id: longer than 256 characters")
             if not math.isfinite(ts) or ts <= 0:
-                raise StoreError(f"samples[{i}].timestamp_s: {ts} for series {series_id!r} (need a Unix time > 0)")
+                raise StoreError(f"samples[{i}].timestamp_s: {ts} for series {series_id!r} "
+                                 f"(need a Unix time > 0)")
             if not math.isfinite(value):
                 raise StoreError(f"samples[{i}].value: {value} for series {series_id!r} (must be finite)")
 

@@ -35,15 +35,16 @@ def build_server(service_name: str, register: Callable[[grpc.Server], None], add
                  extra_services: Sequence[str] = ()) -> tuple[grpc.Server, int]:
     """A server with ``register``'s services (``service_name`` and ``extra_services``)
     plus health (SERVING) and reflection, bound to ``address``; returns (server, bound port)."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=thread_name_prefix),
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
+                                                    thread_name_prefix=thread_name_prefix),
                          options=options or [])
     register(server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in (service_name, *extra_services, ""):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection((service_name, *extra_services, HEALTH_SERVICE, reflection.SERVICE_NAME),
-                                        server)
+    reflection.enable_server_reflection(
+        (service_name, *extra_services, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot bind {what} to {address}")

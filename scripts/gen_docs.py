@@ -39,7 +39,8 @@ def tables() -> str:
         owner = "controller" + (" (shared)" if t.shared else "") if t.owner == "pipeline" else t.owner
         extra = " Resubmit target." if t.resubmit_target else ""
         rows.append(f"| {t.table_id} | `{t.name}` | {owner} | {', '.join(sorted(t.match_fields))} | "
-                    f"{', '.join(t.next_tables) or '—'} | {t.miss.replace(':', ' ')} | {t.description}.{extra} |")
+                    f"{', '.join(t.next_tables) or '—'} | {t.miss.replace(':', ' ')} | "
+                    f"{t.description}.{extra} |")
     return "\n".join(rows)
 
 
@@ -64,7 +65,7 @@ def render(text: str) -> str:
         if not pattern.search(text):
             continue
         body = make()
-        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text)
     return text
 
 
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.check:
                 path.write_text(new, encoding="utf-8")
     if args.check and stale:
-        print(f"stale generated tables in {', '.join(stale)}: run python scripts/gen_docs.py", file=sys.stderr)
+        print(f"stale generated tables in {', '.join(stale)}: run python scripts/gen_docs.py",
+              file=sys.stderr)
         return 1
     return 0
 

@@ -204,7 +204,8 @@ class SiteSwitch:
         log = open(self.rundir / "ovs.log", "ab")
         try:
             self.procs["ovsdb-server"] = subprocess.Popen(
-                ["ip", "netns", "exec", self.ns, "ovsdb-server", str(db), f"--remote=punix:{self.rundir / 'db.sock'}",
+                ["ip", "netns", "exec", self.ns, "ovsdb-server", str(db),
+                 f"--remote=punix:{self.rundir / 'db.sock'}",
                  f"--unixctl={self.rundir / 'ovsdb-server.ctl'}"],
                 stdout=log, stderr=subprocess.STDOUT, env=self._env())
             _wait_for(self.rundir / "db.sock", self.procs["ovsdb-server"], f"site {self.name}: ovsdb-server")
@@ -213,7 +214,8 @@ class SiteSwitch:
                 ["ip", "netns", "exec", self.ns, "ovs-vswitchd", f"unix:{self.rundir / 'db.sock'}",
                  f"--unixctl={self.rundir / 'ovs-vswitchd.ctl'}"],
                 stdout=log, stderr=subprocess.STDOUT, env=self._env())
-            _wait_for(self.rundir / "ovs-vswitchd.ctl", self.procs["ovs-vswitchd"], f"site {self.name}: ovs-vswitchd")
+            _wait_for(self.rundir / "ovs-vswitchd.ctl", self.procs["ovs-vswitchd"],
+                      f"site {self.name}: ovs-vswitchd")
             # Relay the controller connection out of the namespace.
             self.procs["relay"] = subprocess.Popen(
                 ["socat", f"UNIX-LISTEN:{self.rundir / 'ctl.sock'},fork,reuseaddr",
@@ -255,7 +257,8 @@ class SiteSwitch:
         log = open(self.rundir / "routemgr.log", "ab")
         try:
             self.procs["routemgr"] = subprocess.Popen(
-                ["ip", "netns", "exec", self.ns, sys.executable, "-m", "apps.stitching.routemgr", "--site", self.name,
+                ["ip", "netns", "exec", self.ns, sys.executable, "-m", "apps.stitching.routemgr",
+                 "--site", self.name,
                  "--db", f"unix:{self.rundir / 'db.sock'}", "--controller", f"unix:{grpc_socket}",
                  "--interval-s", f"{interval_s:g}", "--state-dir", str(self.rundir / "routemgr"),
                  "--appctl", str(self.rundir / "ovs-vswitchd.ctl"), *planes],
@@ -336,7 +339,8 @@ class SitesNetwork:
         self._add_ns(ns)
         self.host_ns[host.name] = ns
         site = self.sites[host.site]
-        _run("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", host.name, "netns", site.ns)
+        _run("ip", "link", "add", "eth0", "netns", ns, "type", "veth",
+             "peer", "name", host.name, "netns", site.ns)
         for cmd in (("ip", "link", "set", "eth0", "address", host.mac, "mtu", str(HOST_MTU), "up"),
                     ("ip", "addr", "add", host.ip, "dev", "eth0"),
                     ("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")):
@@ -364,8 +368,9 @@ class SitesNetwork:
                                  stderr=subprocess.PIPE, text=True)
         try:
             time.sleep(0.5)
-            client = self.host_exec(src, "iperf3", "-u", "-b", f"{mbps:g}M", "-t", f"{seconds:g}", "-l", "1200",
-                                    "-p", "5201", "-c", self.host(dst).address, timeout_s=seconds + 30)
+            client = self.host_exec(src, "iperf3", "-u", "-b", f"{mbps:g}M", "-t", f"{seconds:g}",
+                                    "-l", "1200", "-p", "5201", "-c", self.host(dst).address,
+                                    timeout_s=seconds + 30)
             if client.returncode != 0:
                 raise LabError(f"iperf3 {src} -> {dst}: {(client.stderr or client.stdout).strip()[-300:]}")
             out, _ = server.communicate(timeout=30)
@@ -379,8 +384,9 @@ class SitesNetwork:
     def capture(self, iface: str, bpf: str, seconds: float) -> list[str]:
         """The packet lines tcpdump prints for ``bpf`` on the underlay's ``iface``
         (a site's uplink end, e.g. "a1") over ``seconds``."""
-        proc = subprocess.Popen(["ip", "netns", "exec", self.underlay, "timeout", f"{seconds:g}", "tcpdump", "-l",
-                                 "-n", "-i", iface, bpf], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(["ip", "netns", "exec", self.underlay, "timeout", f"{seconds:g}",
+                                 "tcpdump", "-l", "-n", "-i", iface, bpf],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         out, _ = proc.communicate(timeout=seconds + 10)
         return [line for line in out.splitlines() if line.strip()]
 

@@ -99,11 +99,13 @@ class Autoscaler:
         names = [v.slice.name for v in views]
         try:
             if self.ingest:
-                self.predictor.ingest([(series_id(n), vnow, measured[n]) for n in names], labels={"kind": "slice"})
+                self.predictor.ingest([(series_id(n), vnow, measured[n]) for n in names],
+                                      labels={"kind": "slice"})
             quantiles = sorted({v.slice.sla_quantile for v in views})
             response = self.predictor.forecast([series_id(n) for n in names], [self.horizon_s], quantiles)
         except grpc.RpcError as err:
-            self._basis.on_measurements(f"predictor unreachable or refused: {err.code().name}: {err.details()}")
+            self._basis.on_measurements(f"predictor unreachable or refused: "
+                                        f"{err.code().name}: {err.details()}")
             return {}
         self._basis.on_forecasts()
         quantile_of = {series_id(v.slice.name): v.slice.sla_quantile for v in views}

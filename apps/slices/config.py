@@ -27,6 +27,7 @@ class SliceScalingConfig(Section):
 class SlicesConfig(Section):
     # Used when controller.providers lists apps.slices.app:provider.
     store_path: str = "/var/lib/foresight/slices.sqlite"         # "" keeps slices in memory only
-    drain_s: float = Field(default=30.0, ge=0)                   # real s a removed member keeps its connections
+    # real s a removed member keeps its connections
+    drain_s: float = Field(default=30.0, ge=0)
     members: tuple[PoolMemberConfig, ...] = ()                   # pool members known at start-up
     scaling: SliceScalingConfig = SliceScalingConfig()

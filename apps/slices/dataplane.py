@@ -90,7 +90,8 @@ class SliceIds:
 def ids(idx: int) -> SliceIds:
     if not 0 <= idx < MAX_SLICES:
         raise ValueError(f"slice index {idx} outside 0..{MAX_SLICES - 1}")
-    return SliceIds(group_any=cookies.group_id(OWNER, 2 * idx), group_tcp=cookies.group_id(OWNER, 2 * idx + 1),
+    return SliceIds(group_any=cookies.group_id(OWNER, 2 * idx),
+                    group_tcp=cookies.group_id(OWNER, 2 * idx + 1),
                     meter_in=cookies.meter_id(OWNER, 2 * idx), meter_out=cookies.meter_id(OWNER, 2 * idx + 1),
                     cookie=cookies.cookie(OWNER, idx))
 
@@ -132,7 +133,8 @@ def switch_entries(slice_: Slice, idx: int, members: list[Placed], dp_id: int, t
         meters_.append(meter(sid.meter_out, slice_.bandwidth_mbps))
     for m in local:
         flows_.append(flow("classify", PRIO_REPLY + offset,
-                           {"in_port": m.port_no, "eth_type": ETH_TYPE_IP, "eth_src": m.mac, "ipv4_src": m.ipv4},
+                           {"in_port": m.port_no, "eth_type": ETH_TYPE_IP, "eth_src": m.mac,
+                            "ipv4_src": m.ipv4},
                            [("set_field", "ipv4_src", vip), dscp], goto="forward", meter=sid.meter_out,
                            cookie=sid.cookie))
     # Load balancing over the active members this switch can reach.
@@ -151,7 +153,8 @@ def switch_entries(slice_: Slice, idx: int, members: list[Placed], dp_id: int, t
                                cookie=sid.cookie))
         flows_.append(flow("classify", PRIO_VIP + offset, {"eth_type": ETH_TYPE_IP, "ipv4_dst": vip},
                            [dscp], goto="lb", meter=sid.meter_in, cookie=sid.cookie))
-        flows_.append(flow("lb", PRIO_LB_TCP, {"eth_type": ETH_TYPE_IP, "ip_proto": IP_PROTO_TCP, "ipv4_dst": vip},
+        flows_.append(flow("lb", PRIO_LB_TCP,
+                           {"eth_type": ETH_TYPE_IP, "ip_proto": IP_PROTO_TCP, "ipv4_dst": vip},
                            [("group", sid.group_tcp)], cookie=sid.cookie))
         flows_.append(flow("lb", PRIO_LB_ANY, {"eth_type": ETH_TYPE_IP, "ipv4_dst": vip},
                            [("group", sid.group_any)], cookie=sid.cookie))

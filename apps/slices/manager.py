@@ -35,8 +35,8 @@ from typing import Any, Callable
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from apps.slices import dataplane
-from apps.slices.model import Conflict, Exhausted, MemberNotFound, InvalidSlice, Slice, SliceExists, SliceNotFound, check_count, \
-    slice_from_dict
+from apps.slices.model import (Conflict, Exhausted, MemberNotFound, InvalidSlice, Slice, SliceExists,
+                               SliceNotFound, check_count, slice_from_dict)
 from apps.slices.pool import Member, ResourcePool
 from apps.slices.scaling import Forecast, ScalingDecision, ScalingPolicy
 from apps.slices.store import SliceStore
@@ -118,7 +118,8 @@ class _Snapshot:
     """What ``desired`` and ``claims`` read, replaced whole on every change."""
 
     slices: dict[str, tuple[Slice, int, tuple[MemberView, ...]]] = field(default_factory=dict)
-    claims: dict[str, tuple[str, str]] = field(default_factory=dict)   # ip -> ("vip", mac) | ("member", member ip)
+    # ip -> ("vip", mac) | ("member", member ip)
+    claims: dict[str, tuple[str, str]] = field(default_factory=dict)
     meters: dict[int, tuple[str, str]] = field(default_factory=dict)   # meter id -> (slice, "in"|"out")
 
 
@@ -127,7 +128,8 @@ class SliceManager(App):
 
     name = SPEC.name
 
-    def __init__(self, view: CoreView, resync: Callable[[], None] = lambda: None, store: SliceStore | None = None,
+    def __init__(self, view: CoreView, resync: Callable[[], None] = lambda: None,
+                 store: SliceStore | None = None,
                  drain_s: float = 30.0, policy: Mapping[str, float] | None = None,
                  clock: Callable[[], float] = time.time, auto_drain: bool = True):
         super().__init__(view, resync)
@@ -375,7 +377,8 @@ class SliceManager(App):
         with self._lock:
             return [self._view(name) for name in sorted(self.slices)]
 
-    def decide(self, name: str, now: float, forecast: Forecast | None, measured_mbps: float) -> ScalingDecision:
+    def decide(self, name: str, now: float, forecast: Forecast | None,
+               measured_mbps: float) -> ScalingDecision:
         """One scaling decision for the slice at app time ``now``, applied at once."""
         with self._lock:
             slice_ = self._slice(name)
@@ -485,7 +488,8 @@ class SliceManager(App):
                                  labels=["slice", "direction", "measure"])
         dropped = CounterMetricFamily("foresight_slice_dropped_bytes", "Bytes the slice's meters dropped",
                                       labels=["slice", "direction"])
-        target = GaugeMetricFamily("foresight_slice_target_members", "Members the last scaling decision wanted",
+        target = GaugeMetricFamily("foresight_slice_target_members",
+                                   "Members the last scaling decision wanted",
                                    labels=["slice", "action", "basis"])
         for view in self.list():
             name = view.slice.name
@@ -588,7 +592,8 @@ class SliceManager(App):
         with self.view.reading():
             for m in self._member_views(name):
                 host = self.view.host_by_ip(m.ipv4)
-                members.append(replace(m, mac=host.mac, dp_id=host.dp_id, port_no=host.port_no) if host else m)
+                members.append(replace(m, mac=host.mac, dp_id=host.dp_id, port_no=host.port_no)
+                               if host else m)
         vip = str(slice_.service_vip)
         return SliceView(slice_, self.ids[name], vip, virtual_mac(vip), tuple(members),
                          self._rates.get(name, Rates()), self.decisions.get(name))

@@ -4,7 +4,8 @@ Slices, pool members, which slice each member serves, VIP ranges with their
 member addresses, and the scaling policy's timers survive a controller restart.
 Each slice also keeps a small integer, its data-plane index (group, meter and
 cookie numbers derive from it, so they survive a restart unchanged), and members
-being drained after a scale-down keep their drain deadline. Every ``put_*``/``del_*`` call is one transaction; ``with store.transaction():``
+being drained after a scale-down keep their drain deadline. Every
+``put_*``/``del_*`` call is one transaction; ``with store.transaction():``
 groups several into one, so a scaling step (members allocated, addresses
 assigned, policy timers) is stored completely or not at all. ``load()`` returns
 the rebuilt ``ResourcePool``, ``VipAllocator``, slices and policy state.

@@ -18,7 +18,8 @@ from controller.pipeline import Table
 SPEC = register(AppSpec(
     name="stitching", code=0x08, ids=True,
     tables=(
-        Table("stitch", 6, frozenset({"in_port", "eth_type", "eth_src", "eth_dst", "arp_tpa", "tunnel_id", "reg5"}),
+        Table("stitch", 6,
+              frozenset({"in_port", "eth_type", "eth_src", "eth_dst", "arp_tpa", "tunnel_id", "reg5"}),
               miss="drop", owner="stitching",
               description="site switches: L2 within a virtual network (reg5), stitches over tunnels; "
                           "anything else is not allowed"),

@@ -21,13 +21,14 @@ class StitchingClient(ServiceClient):
             tenant=tenant, src_vnid=src_vnid, dst_vnid=dst_vnid, bandwidth_mbps=bandwidth_mbps,
             requirements=pb.Requirements(min_mbps=min_mbps, max_rtt_ms=max_rtt_ms)), timeout=self.timeout_s)
 
-    def create(self, tenant: str, kind: str, src_vnid: int, dst_vnid: int, *, id: str = "", src_host: str = "",
-               dst_host: str = "", bandwidth_mbps: float = 0.0, min_mbps: float = 0.0, max_rtt_ms: float = 0.0,
-               enforce_timeout_s: float = 0.0) -> pb.Stitch:
+    def create(self, tenant: str, kind: str, src_vnid: int, dst_vnid: int, *, id: str = "",
+               src_host: str = "", dst_host: str = "", bandwidth_mbps: float = 0.0, min_mbps: float = 0.0,
+               max_rtt_ms: float = 0.0, enforce_timeout_s: float = 0.0) -> pb.Stitch:
         request = pb.CreateStitchRequest(
-            id=id, tenant=tenant, kind=KINDS.get(kind, 0), src_vnid=src_vnid, dst_vnid=dst_vnid, src_host=src_host,
-            dst_host=dst_host, bandwidth_mbps=bandwidth_mbps,
-            requirements=pb.Requirements(min_mbps=min_mbps, max_rtt_ms=max_rtt_ms), enforce_timeout_s=enforce_timeout_s)
+            id=id, tenant=tenant, kind=KINDS.get(kind, 0), src_vnid=src_vnid, dst_vnid=dst_vnid,
+            src_host=src_host, dst_host=dst_host, bandwidth_mbps=bandwidth_mbps,
+            requirements=pb.Requirements(min_mbps=min_mbps, max_rtt_ms=max_rtt_ms),
+            enforce_timeout_s=enforce_timeout_s)
         return self.stub.CreateStitch(request, timeout=self.timeout_s + max(0.0, enforce_timeout_s))
 
     def adjust(self, stitch_id: str, bandwidth_mbps: float, enforce_timeout_s: float = 0.0) -> pb.Stitch:
@@ -39,7 +40,8 @@ class StitchingClient(ServiceClient):
         return self.stub.GetStitch(pb.GetStitchRequest(id=stitch_id), timeout=self.timeout_s)
 
     def list(self, tenant: str = "") -> list[pb.Stitch]:
-        return list(self.stub.ListStitches(pb.ListStitchesRequest(tenant=tenant), timeout=self.timeout_s).stitches)
+        return list(self.stub.ListStitches(pb.ListStitchesRequest(tenant=tenant),
+                                           timeout=self.timeout_s).stitches)
 
     def delete(self, stitch_id: str) -> pb.Stitch:
         return self.stub.DeleteStitch(pb.DeleteStitchRequest(id=stitch_id), timeout=self.timeout_s).stitch

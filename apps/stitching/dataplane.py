@@ -142,8 +142,10 @@ def site_entries(site: Site, sites: dict[str, Site], stitches: list[Stitch]) -> 
         flows.append(flow("stitch", PRIO_L2, {"reg5": h.vnid, "eth_dst": h.mac}, [("output", h.port_no)],
                           cookie=SITE_COOKIE))
     if site.tunnel_port is not None:
-        flows.append(flow("ingress", PRIO_PORT, {"in_port": site.tunnel_port}, goto="stitch", cookie=SITE_COOKIE))
-    floods: dict[int, list[tuple]] = {vn: [("output", h.port_no) for h in hosts] for vn, hosts in by_vn.items()}
+        flows.append(flow("ingress", PRIO_PORT, {"in_port": site.tunnel_port}, goto="stitch",
+                          cookie=SITE_COOKIE))
+    floods: dict[int, list[tuple]] = {vn: [("output", h.port_no) for h in hosts]
+                                      for vn, hosts in by_vn.items()}
     for stitch in stitches:
         for here, far in stitch.ends_at(site.name):
             there = sites.get(far.site)
@@ -156,7 +158,8 @@ def site_entries(site: Site, sites: dict[str, Site], stitches: list[Stitch]) -> 
                 flows.append(flow("ingress", PRIO_PORT, match_in, goto="stitch", cookie=stitch.cookie))
             # Every stitch's traffic into the tunnel passes its meter: a bandwidth stitch's
             # drops above its rate, the others' only count (what the stitch carries).
-            rate = max(1, round(stitch.mbps * 1000)) if stitch.kind == "bandwidth" and stitch.mbps else COUNT_ONLY_KBPS
+            rate = (max(1, round(stitch.mbps * 1000)) if stitch.kind == "bandwidth" and stitch.mbps
+                    else COUNT_ONLY_KBPS)
             meters.append(rate_meter(stitch.meter_id, rate, METER_BURST_S))
             meter = stitch.meter_id
             local = by_vn[here.vnid]
@@ -166,22 +169,23 @@ def site_entries(site: Site, sites: dict[str, Site], stitches: list[Stitch]) -> 
                 peer = next((h for h in remote if h.name == far.host), None)
                 if me is None or peer is None:
                     continue
-                flows.append(flow("stitch", PRIO_STITCH, {"reg5": here.vnid, "eth_src": me.mac, "eth_dst": peer.mac},
+                flows.append(flow("stitch", PRIO_STITCH,
+                                  {"reg5": here.vnid, "eth_src": me.mac, "eth_dst": peer.mac},
                                   out, cookie=stitch.cookie, meter=meter))
                 flows.append(flow("stitch", PRIO_DIRECT_ARP,
                                   {"reg5": here.vnid, "eth_src": me.mac, "eth_dst": BROADCAST,
                                    "eth_type": ETH_TYPE_ARP, "arp_tpa": peer.ip}, out, cookie=stitch.cookie,
                                   meter=meter))
                 for dst in (me.mac, BROADCAST):
-                    flows.append(flow("stitch", PRIO_STITCH, dict(match_in, eth_dst=dst), [("output", me.port_no)],
-                                      cookie=stitch.cookie))
+                    flows.append(flow("stitch", PRIO_STITCH, dict(match_in, eth_dst=dst),
+                                      [("output", me.port_no)], cookie=stitch.cookie))
                 continue
             for r in remote:
                 flows.append(flow("stitch", PRIO_STITCH, {"reg5": here.vnid, "eth_dst": r.mac}, out,
                                   cookie=stitch.cookie, meter=meter))
             for h in local:
-                flows.append(flow("stitch", PRIO_STITCH, dict(match_in, eth_dst=h.mac), [("output", h.port_no)],
-                                  cookie=stitch.cookie))
+                flows.append(flow("stitch", PRIO_STITCH, dict(match_in, eth_dst=h.mac),
+                                  [("output", h.port_no)], cookie=stitch.cookie))
             flows.append(flow("stitch", PRIO_STITCH, dict(match_in, eth_dst=BROADCAST),
                               [("output", h.port_no) for h in local], cookie=stitch.cookie))
             floods[here.vnid] = floods[here.vnid] + out

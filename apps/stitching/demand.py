@@ -61,7 +61,8 @@ class StitchDemand:
             return out
         ids = {f"stitch:{i}": i for i in measured}
         try:
-            self.predictor.ingest([(sid, now, measured[i]) for sid, i in ids.items()], labels={"kind": "stitch"})
+            self.predictor.ingest([(sid, now, measured[i]) for sid, i in ids.items()],
+                                  labels={"kind": "stitch"})
             forecasts = self.ask(ids)
         except grpc.RpcError as err:
             self.basis.on_measurements(f"predictor unreachable ({err.code().name})")

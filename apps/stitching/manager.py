@@ -129,7 +129,8 @@ class StitchEvent:
 
 def _shape(ad: Advertisement) -> tuple:
     """What of an advertisement the switches and the stitches' planes depend on."""
-    return (ad.dp_id, ad.hosts, ad.wg_public_key, ad.tunnels, tuple((p.plane, p.address, p.up) for p in ad.planes))
+    return (ad.dp_id, ad.hosts, ad.wg_public_key, ad.tunnels,
+            tuple((p.plane, p.address, p.up) for p in ad.planes))
 
 
 def _describe(event: StitchEvent) -> str:
@@ -162,9 +163,11 @@ class StitchManager(App):
                 try:
                     self.registry.advertise(Advertisement.from_dict(data), self.clock())
                 except (AdvertisementError, KeyError, TypeError) as err:
-                    LOG.warning("stitching: a stored advertisement is unusable (%s); waiting for the site", err)
+                    LOG.warning("stitching: a stored advertisement is unusable (%s); waiting for the site",
+                                err)
             if self.stitches:
-                LOG.info("stitching: %d stitch(es) restored: %s", len(self.stitches), ", ".join(sorted(self.stitches)))
+                LOG.info("stitching: %d stitch(es) restored: %s", len(self.stitches),
+                         ", ".join(sorted(self.stitches)))
 
     # ---- route managers ------------------------------------------------------------
 
@@ -175,7 +178,8 @@ class StitchManager(App):
             before = self.registry.get(ad.site)
             if self.registry.advertise(ad, now):
                 self._event("SITE_UP", "", f"site {ad.site} (dp {ad.dp_id:#x}) advertises "
-                                           f"{len(ad.hosts)} host(s) in VN(s) {sorted({h.vnid for h in ad.hosts})}")
+                                           f"{len(ad.hosts)} host(s) "
+                                           f"in VN(s) {sorted({h.vnid for h in ad.hosts})}")
             # Round trips and free bandwidth change every time; only what the switches
             # or the stitches' planes depend on calls for a sync.
             changed = before is None or _shape(before) != _shape(ad)
@@ -246,22 +250,26 @@ class StitchManager(App):
                 if host:
                     h = self.registry.host(site, host)
                     if h is None or h.vnid != vnid or h.tenant != req.tenant:
-                        raise StitchNotFound(f"host {host!r} is not in VN {vnid} of {req.tenant} at site {site}")
+                        raise StitchNotFound(f"host {host!r} is not in VN {vnid} of {req.tenant} "
+                                             f"at site {site}")
             need = max(req.min_mbps, req.mbps)
             candidates = self.registry.candidates(a, b, need, req.max_rtt_ms or None, self._reserved())
             if not candidates:
                 offered = self.registry.candidates(a, b)
                 raise NoPath(f"no underlay path between sites {a} and {b} offers "
                              f"{need:g} Mbit/s" + (f" within {req.max_rtt_ms:g} ms" if req.max_rtt_ms else "")
-                             + "; offered: " + ("; ".join(c.describe() for c in offered) or "none (no plane up at both)"))
+                             + "; offered: "
+                             + ("; ".join(c.describe() for c in offered) or "none (no plane up at both)"))
             index = self._free_index()
             best = candidates[0]
             record = StitchRecord(
                 id=req.id or f"st-{index}", tenant=req.tenant, kind=req.kind, a_site=a, a_vnid=req.a_vnid,
                 b_site=b, b_vnid=req.b_vnid, a_host=req.a_host, b_host=req.b_host, mbps=req.mbps,
-                min_mbps=req.min_mbps, max_rtt_ms=req.max_rtt_ms, encrypted=verdict.encrypt, rule=verdict.rule,
-                vni=self.settings.vni_base + index, index=index, plane=best.plane, state="ESTABLISHING",
-                psk=secrets.token_hex(24) if verdict.encrypt and self.settings.encryption == "ovs-ipsec" else "",
+                min_mbps=req.min_mbps, max_rtt_ms=req.max_rtt_ms, encrypted=verdict.encrypt,
+                rule=verdict.rule, vni=self.settings.vni_base + index, index=index, plane=best.plane,
+                state="ESTABLISHING",
+                psk=(secrets.token_hex(24)
+                     if verdict.encrypt and self.settings.encryption == "ovs-ipsec" else ""),
                 detail="flows sent" if not verdict.encrypt else "waiting for both sites' encrypted tunnel",
                 created_at=now, changed_at=now)
             self._step(record, f"created {why}: {verdict.reason}; VNI {record.vni}, {best.describe()}")
@@ -281,17 +289,19 @@ class StitchManager(App):
         with self._lock:
             record = self._record(stitch_id)
             if record.kind != "bandwidth":
-                raise InvalidStitch(f"bandwidth_mbps: {stitch_id} is a {record.kind} stitch; only a bandwidth "
-                                    f"stitch reserves a rate")
+                raise InvalidStitch(f"bandwidth_mbps: {stitch_id} is a {record.kind} stitch; "
+                                    f"only a bandwidth stitch reserves a rate")
             verdict = self.policy.check(record.tenant, record.a_vnid, record.b_vnid, record.kind, mbps)
             if not verdict.allowed:
                 raise StitchRefused(verdict)
             need = max(record.min_mbps, mbps)
-            candidates = self.registry.candidates(record.a_site, record.b_site, need, record.max_rtt_ms or None,
+            candidates = self.registry.candidates(record.a_site, record.b_site, need,
+                                                  record.max_rtt_ms or None,
                                                   self._reserved(leave_out=record.id))
             if not candidates:
                 raise NoPath(f"no underlay path between sites {record.a_site} and {record.b_site} offers "
-                             f"{need:g} Mbit/s besides what other stitches hold; {stitch_id} keeps {record.mbps:g}")
+                             f"{need:g} Mbit/s besides what other stitches hold; "
+                             f"{stitch_id} keeps {record.mbps:g}")
             here = next((c for c in candidates if c.plane == record.plane), candidates[0])
             old, old_plane = record.mbps, record.plane
             record.mbps, record.plane, record.changed_at = mbps, here.plane, self.clock()
@@ -357,7 +367,8 @@ class StitchManager(App):
             r = self.stitches.get(stitch_id)
             if r is None or not r.plane:
                 return None
-            return next((c.rtt_ms for c in self.registry.candidates(r.a_site, r.b_site) if c.plane == r.plane), None)
+            return next((c.rtt_ms for c in self.registry.candidates(r.a_site, r.b_site)
+                         if c.plane == r.plane), None)
 
     def probe_loss(self, stitch_id: str) -> float | None:
         with self._lock:
@@ -400,7 +411,8 @@ class StitchManager(App):
             return []
         now = self.clock() if now is None else now
         with self._lock:
-            measured = {i: self.demand_mbps(i, now) for i, r in self.stitches.items() if r.state == "ESTABLISHED"}
+            measured = {i: self.demand_mbps(i, now)
+                        for i, r in self.stitches.items() if r.state == "ESTABLISHED"}
         demand = self.demand.demand({i: m for i, m in measured.items() if m is not None}, now)
         ended = []
         for stitch_id, mbps, idle_s in self.demand.idle(demand, now):
@@ -418,9 +430,11 @@ class StitchManager(App):
         opened = []
         for want, value in self.demand.to_open(self._joined):
             a, b = want.between
-            req = StitchRequest(want.tenant, want.kind, a, b, mbps=want.mbps if want.kind == "bandwidth" else 0.0)
+            req = StitchRequest(want.tenant, want.kind, a, b,
+                                mbps=want.mbps if want.kind == "bandwidth" else 0.0)
             try:
-                record = self.create(req, why=f"forecast {value:.3g} Mbit/s {self.settings.horizon_s:g} s ahead "
+                record = self.create(req, why=f"forecast {value:.3g} Mbit/s "
+                                              f"{self.settings.horizon_s:g} s ahead "
                                               f"reaches {want.open_mbps:g}")
                 opened.append(record.id)
             except StitchError as err:
@@ -561,7 +575,8 @@ class StitchManager(App):
     def _ready(self, record: StitchRecord) -> bool:
         if not record.encrypted:
             return True
-        return all(self._encrypted_port(site, record.id) is not None for site in (record.a_site, record.b_site))
+        return all(self._encrypted_port(site, record.id) is not None
+                   for site in (record.a_site, record.b_site))
 
     def _ports(self, dp_id: int) -> dict[str, int]:
         return self.view.port_numbers(dp_id)
@@ -575,8 +590,10 @@ class StitchManager(App):
 
     def _site_view(self, ad: Advertisement) -> dataplane.Site:
         ports = self._ports(ad.dp_id)
-        hosts = tuple(dataplane.Host(h.name, h.mac, h.ip, h.vnid, h.tenant, ports.get(h.name)) for h in ad.hosts)
-        return dataplane.Site(ad.site, ad.dp_id, hosts, ports.get("vxlan"), {p.plane: p.address for p in ad.planes})
+        hosts = tuple(dataplane.Host(h.name, h.mac, h.ip, h.vnid, h.tenant, ports.get(h.name))
+                      for h in ad.hosts)
+        return dataplane.Site(ad.site, ad.dp_id, hosts, ports.get("vxlan"),
+                              {p.plane: p.address for p in ad.planes})
 
     def _plan(self, r: StitchRecord) -> dataplane.Stitch:
         enc = None
@@ -597,7 +614,8 @@ class StitchManager(App):
                 if record.state == "DEGRADED":
                     self._set_state(record, "ESTABLISHING", f"plane {record.plane} serves it again", now)
                 continue
-            candidates = self.registry.candidates(record.a_site, record.b_site, need, record.max_rtt_ms or None,
+            candidates = self.registry.candidates(record.a_site, record.b_site, need,
+                                                  record.max_rtt_ms or None,
                                                   self._reserved(leave_out=record.id))
             if not candidates:
                 if record.state != "DEGRADED":

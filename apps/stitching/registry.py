@@ -68,7 +68,8 @@ class Advertisement:
     def from_dict(cls, d: dict) -> "Advertisement":
         return cls(d["site"], d["dp_id"], tuple(AdHost(**h) for h in d.get("hosts", ())),
                    tuple(Plane(**p) for p in d.get("planes", ())), d.get("wg_public_key", ""),
-                   tuple(tuple(t) for t in d.get("tunnels", ())), tuple(tuple(t) for t in d.get("tunnel_errors", ())))
+                   tuple(tuple(t) for t in d.get("tunnels", ())),
+                   tuple(tuple(t) for t in d.get("tunnel_errors", ())))
 
     def check(self) -> None:
         if not self.site:

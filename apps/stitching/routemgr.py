@@ -212,10 +212,12 @@ class Tunnels:
     def ipsec_problems(self) -> list[str]:
         """What keeps Open vSwitch IPsec from working at this site."""
         problems = []
-        kind = subprocess.run(["ovs-vsctl", f"--db={self.db}", "get", "bridge", INTEGRATION_BRIDGE, "datapath_type"],
+        kind = subprocess.run(["ovs-vsctl", f"--db={self.db}", "get", "bridge", INTEGRATION_BRIDGE,
+                               "datapath_type"],
                               capture_output=True, text=True).stdout.strip().strip('"')
         if kind not in ("", "system"):
-            problems.append(f"{INTEGRATION_BRIDGE} is on the {kind} datapath (OVS IPsec needs the kernel one)")
+            problems.append(f"{INTEGRATION_BRIDGE} is on the {kind} datapath "
+                            f"(OVS IPsec needs the kernel one)")
         rundir = Path(self.db.removeprefix("unix:")).parent
         pidfile = rundir / "ovs-monitor-ipsec.pid"
         try:
@@ -235,13 +237,14 @@ class Tunnels:
             old = self.kept.pop(stitch_id, None)
             said = self.errors.get(stitch_id)
             try:
-                if old is not None and (old.interface, old.port, old.vni) != (order.interface, order.port, order.vni):
+                if (old is not None
+                        and (old.interface, old.port, old.vni) != (order.interface, order.port, order.vni)):
                     self._remove(old)
                     old = None
                 self._ensure(order, old)
                 self.kept[stitch_id] = order
-                LOG.info("encrypted tunnel for %s: %s over %s to %s (%s)", stitch_id, order.port, order.interface,
-                         order.peer_site, order.peer_endpoint)
+                LOG.info("encrypted tunnel for %s: %s over %s to %s (%s)", stitch_id, order.port,
+                         order.interface, order.peer_site, order.peer_endpoint)
             except (RuntimeError, OSError) as err:
                 self.errors[stitch_id] = str(err)
                 if said != str(err):                    # once per reason, not every second
@@ -253,8 +256,8 @@ class Tunnels:
             if problems:
                 self.errors[t.stitch_id] = "; ".join(problems)
                 raise RuntimeError(self.errors[t.stitch_id])
-            _cmd("ovs-vsctl", f"--db={self.db}", "--may-exist", "add-port", INTEGRATION_BRIDGE, t.port, "--", "set",
-                 "interface", t.port, "type=vxlan", f"options:remote_ip={t.peer_endpoint}",
+            _cmd("ovs-vsctl", f"--db={self.db}", "--may-exist", "add-port", INTEGRATION_BRIDGE, t.port,
+                 "--", "set", "interface", t.port, "type=vxlan", f"options:remote_ip={t.peer_endpoint}",
                  f"options:local_ip={t.local_endpoint}", f"options:key={t.vni}", f"options:psk={t.psk}")
             self.errors.pop(t.stitch_id, None)
             return
@@ -283,7 +286,8 @@ class Tunnels:
 
     def _remove(self, t) -> None:
         if t.mode == "ovs-ipsec":
-            subprocess.run(["ovs-vsctl", f"--db={self.db}", "--if-exists", "del-port", INTEGRATION_BRIDGE, t.port],
+            subprocess.run(["ovs-vsctl", f"--db={self.db}", "--if-exists", "del-port", INTEGRATION_BRIDGE,
+                            t.port],
                            capture_output=True)
             LOG.info("encrypted tunnel for %s removed", t.stitch_id)
             return
@@ -348,14 +352,18 @@ class RouteManager:
             rtt = {site: ms for (site, plane), ms in self.rtt.items() if plane == p.plane}
             loss = {site: 1.0 - sum(seen) / len(seen) for (site, plane), seen in self.answered.items()
                     if plane == p.plane and seen}
-            planes.append(pb.PlaneStatus(plane=p.plane, address=_address(p.bridge), up=self.db.link_up(p.uplink),
-                                         available_mbps=max(0.0, p.capacity_mbps - self._used_mbps.get(p.plane, 0.0)),
+            planes.append(pb.PlaneStatus(plane=p.plane, address=_address(p.bridge),
+                                         up=self.db.link_up(p.uplink),
+                                         available_mbps=max(0.0, p.capacity_mbps
+                                                            - self._used_mbps.get(p.plane, 0.0)),
                                          cost=p.cost, rtt_ms=rtt, loss=loss))
-        ad = pb.Advertisement(site=self.site, dp_id=self.db.dp_id() or 0, hosts=self.db.hosts(), planes=planes)
+        ad = pb.Advertisement(site=self.site, dp_id=self.db.dp_id() or 0, hosts=self.db.hosts(),
+                              planes=planes)
         if self.tunnels is not None:
             ad.wg_public_key = self.tunnels.public_key
             ad.tunnels.extend(self.tunnels.ports())
-            ad.tunnel_errors.extend(pb.TunnelError(stitch_id=i, reason=r) for i, r in sorted(self.tunnels.errors.items()))
+            ad.tunnel_errors.extend(pb.TunnelError(stitch_id=i, reason=r)
+                                    for i, r in sorted(self.tunnels.errors.items()))
         return ad
 
     def step(self) -> bool:
@@ -365,7 +373,8 @@ class RouteManager:
             answer = self.stub.Advertise(ad, timeout=max(1.0, self.interval_s))
         except grpc.RpcError as err:
             if not self._failing or err.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                LOG.warning("site %s: advertisement not taken: %s: %s", self.site, err.code().name, err.details())
+                LOG.warning("site %s: advertisement not taken: %s: %s", self.site, err.code().name,
+                            err.details())
             self._failing = True
             return False
         if self._failing:
@@ -375,7 +384,8 @@ class RouteManager:
         if self.tunnels is not None:
             before = (self.tunnels.ports(), dict(self.tunnels.errors))
             self.tunnels.apply(answer.tunnels)
-            if (self.tunnels.ports(), self.tunnels.errors) != before:      # say so at once, not an interval later
+            # say so at once, not an interval later
+            if (self.tunnels.ports(), self.tunnels.errors) != before:
                 self.stub.Advertise(self.advertisement(time.time()), timeout=max(1.0, self.interval_s))
         self.rtt = probe(self.peers)
         for site, plane, _ in self.peers:
@@ -396,7 +406,8 @@ class RouteManager:
                 continue
             mac = _neighbour(address)
             if mac and self._pinned.get((plane, address)) != mac:
-                done = subprocess.run(["ovs-appctl", "-t", self.appctl, "tnl/neigh/set", bridges[plane], address, mac],
+                done = subprocess.run(["ovs-appctl", "-t", self.appctl, "tnl/neigh/set", bridges[plane],
+                                       address, mac],
                                       capture_output=True, text=True)
                 if done.returncode == 0:
                     self._pinned[(plane, address)] = mac
@@ -423,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--site", required=True)
     ap.add_argument("--db", required=True, help="the site's OVSDB, e.g. unix:/run/foresight/x/a/db.sock")
     ap.add_argument("--controller", required=True, help="gRPC target, e.g. unix:/run/foresight/x/grpc.sock")
-    ap.add_argument("--plane", action="append", default=[], help="N:BRIDGE:UPLINK:MBPS:COST (repeat per plane)")
+    ap.add_argument("--plane", action="append", default=[],
+                    help="N:BRIDGE:UPLINK:MBPS:COST (repeat per plane)")
     ap.add_argument("--interval-s", type=float, default=1.0)
     ap.add_argument("--state-dir", default="", help="keep the WireGuard key here; '' : no encrypted tunnels")
     ap.add_argument("--appctl", default="", help="ovs-vswitchd's control socket, to pin tunnel neighbours")
@@ -437,8 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--interval-s must be > 0")
     channel = grpc.insecure_channel(args.controller)
     tunnels = Tunnels(args.db, Path(args.state_dir)) if args.state_dir else None
-    manager = RouteManager(args.site, SiteDatabase(args.db), pb_grpc.StitchingStub(channel), planes, args.interval_s,
-                           tunnels, args.appctl)
+    manager = RouteManager(args.site, SiteDatabase(args.db), pb_grpc.StitchingStub(channel), planes,
+                           args.interval_s, tunnels, args.appctl)
     signal.signal(signal.SIGTERM, lambda *_: manager.stop())
     try:
         manager.run()

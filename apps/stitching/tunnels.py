@@ -68,8 +68,8 @@ def tunnel_orders(site: str, stitches: Iterable[StitchRecord], registry: Registr
         if settings.encryption == "ovs-ipsec":
             local = plane_address(registry.get(site), r.plane)
             if peer and endpoint and local:
-                out.append(TunnelOrder(r.id, r.vni, peer.site, "", endpoint, "", "", "", 0, port_name(r.index),
-                                       "ovs-ipsec", r.psk, local))
+                out.append(TunnelOrder(r.id, r.vni, peer.site, "", endpoint, "", "", "", 0,
+                                       port_name(r.index), "ovs-ipsec", r.psk, local))
             continue
         if not (peer and peer.wg_public_key and endpoint) or 4 * r.index + 3 >= net.num_addresses:
             continue

@@ -15,7 +15,8 @@ class TeConfig(Section):
     quantile: float = Field(default=0.9, gt=0, lt=1)             # forecast quantile the TM is taken at
     k: int = Field(default=4, ge=1, le=16)                       # candidate paths per OD pair
     threshold: float = Field(default=0.8, gt=0, le=2)            # reroute when utilisation crosses it
-    min_gain: float = Field(default=0.05, ge=0, lt=1)            # a new plan must cut the MLU by this fraction
+    # a new plan must cut the MLU by this fraction
+    min_gain: float = Field(default=0.05, ge=0, lt=1)
     default_capacity_mbps: float = Field(default=100.0, gt=0)    # links without topology.links capacity
     # Stitched traffic (switch-name pairs) is placed first and keeps this fraction free.
     priority_pairs: tuple[tuple[str, str], ...] = ()

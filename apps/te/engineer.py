@@ -282,7 +282,8 @@ class TrafficEngineer(App):
                                       labels={"kind": "od"})
             response = self.predictor.forecast(list(names.values()), [self.settings.horizon_s], [q])
         except grpc.RpcError as err:
-            self._basis.on_measurements(f"predictor unreachable or refused: {err.code().name}: {err.details()}")
+            self._basis.on_measurements(f"predictor unreachable or refused: "
+                                        f"{err.code().name}: {err.details()}")
             return {}
         self._basis.on_forecasts()
         by_name = {name: od for od, name in names.items()}
@@ -353,7 +354,8 @@ class TrafficEngineer(App):
                     ["-".join(self._name(d) for d in r.path), round(r.fraction, 3)] for r in routes]
         record.action, record.moved = "replan", moved
         record.why = (f"utilisation over {self.settings.threshold:g} (predicted {predicted:.3f}, measured "
-                      f"{record.measured_mlu:.3f}): {len(moved)} OD(s) re-split, MLU {predicted:.3f} -> {planned:.3f}")
+                      f"{record.measured_mlu:.3f}): {len(moved)} OD(s) re-split, "
+                      f"MLU {predicted:.3f} -> {planned:.3f}")
         self.view.count("te_replans")
         self.view.count("te_od_moves", len(moved))
 
@@ -365,7 +367,8 @@ class TrafficEngineer(App):
             return solve_min_mlu(pathset, tm).x
         keep = 1 - self.settings.headroom
         first = _scaled(pathset.graph, {arc: keep for arc in pathset.links})
-        stage1 = solve_min_mlu(PathSet(first, {od: pathset.paths[pathset.od_index[od]] for od in sorted(prio)}),
+        stage1 = solve_min_mlu(PathSet(first, {od: pathset.paths[pathset.od_index[od]]
+                                               for od in sorted(prio)}),
                                {od: tm[od] for od in prio})
         prio_load = stage1.pathset.loads_mbps(stage1.x, {od: tm[od] for od in prio})
         load_on = dict(zip(stage1.pathset.links, prio_load))
@@ -376,7 +379,8 @@ class TrafficEngineer(App):
         x = pathset.first_path_splits()
         _copy_splits(stage1, pathset, x)
         if rest:
-            second = PathSet(_scaled(pathset.graph, factors), {od: pathset.paths[pathset.od_index[od]] for od in rest})
+            second = PathSet(_scaled(pathset.graph, factors),
+                             {od: pathset.paths[pathset.od_index[od]] for od in rest})
             stage2 = solve_min_mlu(second, {od: tm.get(od, 0.0) for od in rest})
             _copy_splits(stage2, pathset, x)
         return x
@@ -426,7 +430,8 @@ class TrafficEngineer(App):
                                  labels=["measure"])
         demand = GaugeMetricFamily("foresight_te_od_demand_mbps", "Per-OD traffic at the last poll",
                                    labels=["od"])
-        routes = GaugeMetricFamily("foresight_te_od_routes", "Routes an OD's traffic is split over", labels=["od"])
+        routes = GaugeMetricFamily("foresight_te_od_routes", "Routes an OD's traffic is split over",
+                                   labels=["od"])
         if self.history:
             last = self.history[-1]
             mlu_.add_metric(["predicted"], last.predicted_mlu)

@@ -179,8 +179,10 @@ class RecurrentForecaster(Forecaster):
     def _make_infer(self):
         tf = _tf()
         w, model = self._state["window"], self._model
-        self._infer = tf.function(lambda s, t: model([s, t], training=False), autograph=False, input_signature=[
-            tf.TensorSpec([None, w, 4], tf.float32), tf.TensorSpec([None, model.inputs[1].shape[1]], tf.float32)])
+        self._infer = tf.function(
+            lambda s, t: model([s, t], training=False), autograph=False,
+            input_signature=[tf.TensorSpec([None, w, 4], tf.float32),
+                             tf.TensorSpec([None, model.inputs[1].shape[1]], tf.float32)])
 
     # -- fit --
 
@@ -264,7 +266,8 @@ class RecurrentForecaster(Forecaster):
             return np.zeros((0, panel.n_series, len(self._state["horizons"]), len(self.quantiles)))
         # Only rows at or before the last origin (and not too far back) can matter.
         hi = int(origins.max()) + 1
-        lo = max(0, int(origins.min()) - (_SEASONAL_PERIODS + 1) * self._state["period"] - self._state["window"])
+        lo = max(0, int(origins.min()) - (_SEASONAL_PERIODS + 1) * self._state["period"]
+                 - self._state["window"])
         key = hashlib.blake2b(b"".join([np.ascontiguousarray(panel.values[lo:hi]).tobytes(),
                                         np.ascontiguousarray(panel.times[lo:hi]).tobytes(),
                                         origins.tobytes(), scale.tobytes(), str(lo).encode()])).digest()
@@ -274,8 +277,10 @@ class RecurrentForecaster(Forecaster):
         n = panel.n_series
         o = np.repeat(origins, n)
         c = np.tile(np.arange(n), len(origins))
-        seq, static, base_z, norm = self._features(values, times, scale, o, c, np.minimum(o + 1, self._state["window"]))
-        outs = [self._infer(seq[i:i + _CHUNK], static[i:i + _CHUNK]).numpy() for i in range(0, len(o), _CHUNK)]
+        seq, static, base_z, norm = self._features(values, times, scale, o, c,
+                                                   np.minimum(o + 1, self._state["window"]))
+        outs = [self._infer(seq[i:i + _CHUNK], static[i:i + _CHUNK]).numpy()
+                for i in range(0, len(o), _CHUNK)]
         resid = np.concatenate(outs).astype(np.float64)
         fc = (base_z[:, None, None] + np.sort(resid, axis=-1)) * norm[:, None, None]
         fc = np.maximum(fc, 0.0).reshape(len(origins), n, *resid.shape[1:])
@@ -284,7 +289,8 @@ class RecurrentForecaster(Forecaster):
 
     def _horizon_index(self, horizon: int) -> int:
         if horizon not in self._state.get("horizons", []):
-            raise ModelError(f"{self.name} was fitted for horizons {self._state.get('horizons')}, not {horizon}")
+            raise ModelError(f"{self.name} was fitted for horizons {self._state.get('horizons')}, "
+                             f"not {horizon}")
         return self._state["horizons"].index(horizon)
 
     def predict(self, panel: Panel, origins: np.ndarray, horizon: int) -> np.ndarray:
@@ -308,8 +314,9 @@ class RecurrentForecaster(Forecaster):
     # -- persistence --
 
     def _config(self) -> dict:
-        return {"cell": self.cell, "window": self.window, "epochs": self.epochs, "batch_size": self.batch_size,
-                "units": self.units, "quantiles": list(self.quantiles), "seed": self.seed,
+        return {"cell": self.cell, "window": self.window, "epochs": self.epochs,
+                "batch_size": self.batch_size, "units": self.units, "quantiles": list(self.quantiles),
+                "seed": self.seed,
                 "max_train_samples": self.max_train_samples}
 
     def metadata(self) -> dict:
@@ -321,8 +328,8 @@ class RecurrentForecaster(Forecaster):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self._model.save(path / "model.keras")
-        state = {"config": self._config(), "state": self._state, "fitted_horizons": list(self.fitted_horizons),
-                 "fit_info": self.fit_info}
+        state = {"config": self._config(), "state": self._state,
+                 "fitted_horizons": list(self.fitted_horizons), "fit_info": self.fit_info}
         (path / "recurrent.json").write_text(json.dumps(state, indent=2))
         (path / "model.json").write_text(json.dumps(self.metadata(), indent=2, default=str))
 

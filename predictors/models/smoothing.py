@@ -96,7 +96,8 @@ class SmoothingForecaster(Forecaster):
         if self.alpha is None:
             raise ModelError(f"{self.name} used before fit")
         if self.alpha.shape[0] != panel.n_series:
-            raise ModelError(f"{self.name} was fitted on {self.alpha.shape[0]} series, panel has {panel.n_series}")
+            raise ModelError(f"{self.name} was fitted on {self.alpha.shape[0]} series, "
+                             f"panel has {panel.n_series}")
         warm = self._warmup(panel)
         level = np.empty((len(origins), panel.n_series))
         trend = np.empty_like(level)

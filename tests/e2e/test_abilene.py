@@ -32,13 +32,14 @@ def test_discovery_finds_12_switches_and_30_directed_links(abilene):
     assert len(topo.links) == 30
     names = {s.dp_id: s.name for s in topo.switches}
     assert "ATLAng" in names.values() and "STTLng" in names.values()
-    by_pair = {(names[l.src_dp_id], names[l.dst_dp_id]): l for l in topo.links}
+    by_pair = {(names[link.src_dp_id], names[link.dst_dp_id]): link for link in topo.links}
     # Capacities come from the SNDlib metadata, scaled like the Mininet links.
     assert by_pair[("ATLAng", "IPLSng")].capacity_mbps == pytest.approx(2480 * BW_SCALE)
     assert by_pair[("IPLSng", "ATLAng")].capacity_source == "metadata"
     assert by_pair[("DNVRng", "KSCYng")].capacity_mbps == pytest.approx(9920 * BW_SCALE)
     # Every discovered link has its reverse.
-    assert {(l.dst_dp_id, l.src_dp_id) for l in topo.links} == {(l.src_dp_id, l.dst_dp_id) for l in topo.links}
+    assert ({(link.dst_dp_id, link.src_dp_id) for link in topo.links}
+            == {(link.src_dp_id, link.dst_dp_id) for link in topo.links})
 
 
 def test_pingall_has_no_loss(abilene):
@@ -76,5 +77,5 @@ def test_tcp_iperf3_end_to_end_fills_the_path(abilene):
     # The controller saw the transfer: the links on the path were the busy ones.
     path = abilene.client.path(src.IP(), dst.IP())
     on_path = {(a.dp_id, b.dp_id) for a, b in zip(path.hops, path.hops[1:])}
-    busy = {(l.src_dp_id, l.dst_dp_id) for l in links if l.utilisation > 0.5}
+    busy = {(link.src_dp_id, link.dst_dp_id) for link in links if link.utilisation > 0.5}
     assert busy == on_path

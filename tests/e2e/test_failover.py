@@ -44,7 +44,8 @@ def test_a_detour_that_turns_back_leaves_by_the_in_port_on_open_vswitch():
     towards s1, so its backup bucket outputs to in_port (a plain output there drops)."""
     result = measure(True, topology="ring4", link=("s2", "s3"), hosts=("h1", "h3"))
     for w in result.windows:
-        print(f"ring4 fast failover {w.event:8} {w.direction:8} loss window {w.window_ms:6.1f} ms ({w.lost} lost)")
+        print(f"ring4 fast failover {w.event:8} {w.direction:8} "
+              f"loss window {w.window_ms:6.1f} ms ({w.lost} lost)")
     assert result.paths == {"before": [1, 2, 3], "failed": [1, 4, 3], "restored": [1, 2, 3]}
     assert result.window("fail", "h1->h3").window_ms <= FF_BOUND_MS
     # The turn back at the ingress is confirmed before Open vSwitch has revalidated its
@@ -52,4 +53,5 @@ def test_a_detour_that_turns_back_leaves_by_the_in_port_on_open_vswitch():
     # the ingress still sent a datagram that way.
     for w in result.windows:
         if w.event == "restore":
-            assert w.lost == 0, f"rerouting back to the restored link dropped {w.lost} datagrams {w.direction}"
+            assert w.lost == 0, (f"rerouting back to the restored link dropped {w.lost} datagrams "
+                                 f"{w.direction}")

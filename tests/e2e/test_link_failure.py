@@ -34,7 +34,7 @@ def test_link_down_mid_ping_moves_traffic_within_2s(lab_factory):
     assert after_failure[-1] - down_at > 3.0
     after = lab.client.path(h1.IP(), h2.IP())
     assert [h.dp_id for h in after.hops] == [1, 3, 2]
-    links = {(l.src_dp_id, l.dst_dp_id) for l in lab.client.topology().links}
+    links = {(link.src_dp_id, link.dst_dp_id) for link in lab.client.topology().links}
     assert (1, 2) not in links and (2, 1) not in links
 
     # And back: once the link returns, the shortest path is used again.

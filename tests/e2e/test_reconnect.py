@@ -51,9 +51,11 @@ def test_reconnect_restores_flows_without_duplicates_or_stale_entries(lab_factor
                     "dl_src=00:00:00:00:00:09,dl_dst=00:00:00:00:00:08,actions=output:3")
     _add_flow("s1", "table=0,priority=5,cookie=0xdead,actions=drop")
     # ... and a group and a meter in nobody's id range.
-    subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "add-group", "s1", "group_id=5,type=all,bucket=output:1"],
+    subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "add-group", "s1",
+                    "group_id=5,type=all,bucket=output:1"],
                    check=True)
-    subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "add-meter", "s1", "meter=9,kbps,band=type=drop,rate=100"],
+    subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "add-meter", "s1",
+                    "meter=9,kbps,band=type=drop,rate=100"],
                    check=True)
     subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "del-flows", "s1",
                     "table=2,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02"], check=True)
@@ -91,6 +93,7 @@ def test_reconnect_of_an_unchanged_switch_sends_no_flow_changes(lab_factory):
     assert ovs_flows("s2") == wanted
     # A control-channel blip is not a data-plane failure: the links stayed, and
     # the flows were already right, so not one flow-mod was sent anywhere.
-    for counter in ("flow_adds", "flow_deletes", "group_adds", "group_deletes", "meter_adds", "meter_deletes"):
+    for counter in ("flow_adds", "flow_deletes", "group_adds", "group_deletes",
+                    "meter_adds", "meter_deletes"):
         assert after.get(counter, 0) == before.get(counter, 0), counter
     assert after.get("event_link_delete", 0) == 0

@@ -43,7 +43,8 @@ def test_the_underlay_joins_every_pair_of_sites_on_both_planes(lab):
         for src in lab.spec.sites:
             for dst in lab.spec.sites:
                 if src != dst:
-                    out = lab.sites[src].exec("ping", "-c1", "-W1", lab.spec.underlay_ip(dst, plane), check=False)
+                    out = lab.sites[src].exec("ping", "-c1", "-W1", lab.spec.underlay_ip(dst, plane),
+                                              check=False)
                     assert out.returncode == 0, f"{src} -> {dst} on plane {plane}: {out.stdout[-200:]}"
 
 

@@ -49,7 +49,8 @@ def lab(tmp_path_factory):
             host = lab.net.get(name)
             # Members announce themselves (the controller places a member where it sees it).
             host.cmd("ping -c1 -W2 10.0.0.1 >/dev/null")
-            servers.append(host.popen([sys.executable, str(PEER), "serve", "--port", str(PORT), "--name", name],
+            servers.append(host.popen([sys.executable, str(PEER), "serve", "--port", str(PORT),
+                                       "--name", name],
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
             servers.append(host.popen(["iperf3", "-s", "-p", "5201"], stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL))
@@ -76,7 +77,8 @@ def wait_placed(lab, name: str, timeout_s: float = 15.0):
     raise AssertionError(f"members of {name} were not placed: {lab.slices.get(name)}")
 
 
-def make(lab, name: str, cidr: str, mbps: float, members: int, max_members: int = 4, priority: str = "silver"):
+def make(lab, name: str, cidr: str, mbps: float, members: int, max_members: int = 4,
+         priority: str = "silver"):
     lab.slices.create(name, client="e2e", vip_cidr=cidr, bandwidth_mbps=mbps, per_member_mbps=mbps,
                       pool="servers", max_members=max_members, priority=priority, members=members)
     return wait_placed(lab, name)
@@ -102,7 +104,8 @@ def test_meters_hold_each_slice_to_its_bandwidth(lab):
         h1, h2 = lab.net.get("h1x1"), lab.net.get("h1x2")
         runs = [iperf_udp(h1, slow.service_vip, 20, 8), iperf_udp(h2, fast.service_vip, 20, 8)]
         got_slow, got_fast = delivered_mbps(runs[0]), delivered_mbps(runs[1])
-        print(f"offered 20 Mbit/s each: slow (5) delivered {got_slow:.2f}, fast (10) delivered {got_fast:.2f}")
+        print(f"offered 20 Mbit/s each: slow (5) delivered {got_slow:.2f}, "
+              f"fast (10) delivered {got_fast:.2f}")
         assert got_slow == pytest.approx(5.0, rel=0.10)
         assert got_fast == pytest.approx(10.0, rel=0.10)
         # The controller's meter counters saw the same: most of "slow" was dropped.

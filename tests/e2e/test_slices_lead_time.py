@@ -13,8 +13,9 @@ from labs.slices_lab import Scenario, render, run
 
 
 def test_a_replayed_ramp_is_scaled_for_before_the_load_arrives(tmp_path):
-    scn = Scenario(topology="triangle", bw_scale=1.0, hosts_per_switch=4, slices=1, place={"od1": ("s1", "s2")},
-                   peak_mbps=8.0, per_member_mbps=2.0, max_members=4, samples=36, step_real_s=1.5, setup_s=45)
+    scn = Scenario(topology="triangle", bw_scale=1.0, hosts_per_switch=4, slices=1,
+                   place={"od1": ("s1", "s2")}, peak_mbps=8.0, per_member_mbps=2.0, max_members=4,
+                   samples=36, step_real_s=1.5, setup_s=45)
     report = run(scn, workdir=tmp_path)
     print(render(report))
     result = report["analysis"]["od1"]

@@ -75,7 +75,8 @@ def _wait_ping(lab, src, dst, want: bool, timeout_s: float = 10.0) -> float:
 def test_sites_advertise_their_virtual_networks(lab):
     sites = {s.advertisement.site: s.advertisement for s in lab.stitching().sites()}
     assert sorted(sites) == ["a", "b", "c"]
-    assert {(h.name, h.vnid, h.tenant) for h in sites["b"].hosts} == {("b-h1", 200, "acme"), ("b-h2", 200, "acme")}
+    assert {(h.name, h.vnid, h.tenant) for h in sites["b"].hosts} == {("b-h1", 200, "acme"),
+                                                                      ("b-h2", 200, "acme")}
     assert all(p.up and p.address for p in sites["a"].planes)
 
 
@@ -103,7 +104,8 @@ def test_a_segment_stitch_connects_two_vns_over_vxlan_and_its_deletion_disconnec
 
     # The underlay carries VXLAN with the stitch's VNI on plane 1.
     cap = subprocess.Popen(["ip", "netns", "exec", lab.underlay, "tcpdump", "-l", "-n", "-c", "4", "-i", "a1",
-                            "udp port 4789", "-vv"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            "udp port 4789", "-vv"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         time.sleep(0.5)
         lab.ping("a-h1", "b-h1", count=3)
@@ -214,14 +216,16 @@ def test_with_ovs_ipsec_a_site_that_cannot_do_it_refuses_and_nothing_flows_in_pl
     """Production mode (stitching.encryption: ovs-ipsec) on machines without the kernel
     datapath and ovs-monitor-ipsec: both sites refuse the tunnel and say why; the
     stitch carries nothing. (That OVS IPsec encrypts cannot be seen here: LAB.md.)"""
-    lab = SitesLab(default_spec(), policy=POLICY, controller_config={"stitching": {"encryption": "ovs-ipsec"}})
+    lab = SitesLab(default_spec(), policy=POLICY,
+                   controller_config={"stitching": {"encryption": "ovs-ipsec"}})
     lab.start()
     try:
         client = lab.stitching()
         stitch = client.create("acme", "segment", 101, 200)
         assert stitch.encrypted
         deadline = time.monotonic() + 15
-        while not all(f"site {s} cannot build the encrypted tunnel" in client.get(stitch.id).detail for s in "ab"):
+        while not all(f"site {s} cannot build the encrypted tunnel" in client.get(stitch.id).detail
+                      for s in "ab"):
             assert time.monotonic() < deadline, client.get(stitch.id).detail
             time.sleep(0.2)
         detail = client.get(stitch.id).detail

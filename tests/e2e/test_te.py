@@ -60,7 +60,7 @@ def test_te_moves_a_flow_off_a_link_the_other_is_about_to_saturate(tmp_path):
             procs.append(senders[name])
         # Late in the replay (B near its peak): what every link carries, from port statistics.
         time.sleep(max(0.0, start + 0.8 * len(B_RAMP) * STEP_S - time.time()))
-        late = {(l.src_dp_id, l.dst_dp_id): l.rate_mbps for l in lab.client.topology().links}
+        late = {(link.src_dp_id, link.dst_dp_id): link.rate_mbps for link in lab.client.topology().links}
         late_at = time.time()
         sent = {}
         for name, proc in senders.items():
@@ -121,4 +121,5 @@ def test_te_moves_a_flow_off_a_link_the_other_is_about_to_saturate(tmp_path):
     for name, src in ip.items():
         tail_sent = sum(sent[name][i] for i in tail)
         tail_got = sum(received[src].get(str(i), 0) for i in tail)
-        assert tail_got >= 0.97 * tail_sent, f"flow {name} lost {100 * (1 - tail_got / tail_sent):.1f} % at the end"
+        assert tail_got >= 0.97 * tail_sent, (f"flow {name} lost {100 * (1 - tail_got / tail_sent):.1f} % "
+                                              f"at the end")

@@ -71,7 +71,8 @@ def test_garbage_frames_are_counted_and_do_not_hurt_the_controller(bridge_and_co
     # Reconciled and confirmed: the bridge has answered the barrier after the pipeline
     # flows, so the frames below meet them (before, a secure-mode bridge drops them).
     wait_for(lambda: (c := client.status().counters).get("reconciliations", 0) >= 1
-             and c.get("barrier_replies", 0) >= max(1, c.get("sync_barriers", 0)), what="confirmed reconciliation")
+             and c.get("barrier_replies", 0) >= max(1, c.get("sync_barriers", 0)),
+             what="confirmed reconciliation")
     frames = [
         bytes.fromhex("ffffffffffff" "000000000001" "0806") + b"\x00\x01\x08",      # truncated ARP
         bytes.fromhex("ffffffffffff" "000000000001" "0806") + bytes(range(28)),     # nonsense ARP

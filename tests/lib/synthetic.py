@@ -18,7 +18,8 @@ def make_panel(values: np.ndarray, step_s: int = STEP_S) -> Panel:
 
 def sinusoid(days: int = 12, n: int = 3) -> Panel:
     t = np.arange(days * DAY)
-    return make_panel(np.stack([10 * (i + 1) + 5 * np.sin(2 * np.pi * t / DAY + i) for i in range(n)], axis=1))
+    return make_panel(np.stack([10 * (i + 1) + 5 * np.sin(2 * np.pi * t / DAY + i) for i in range(n)],
+                               axis=1))
 
 
 def random_walk(days: int = 12, n: int = 4, seed: int = 0) -> Panel:

@@ -47,7 +47,8 @@ class AclApp(App):
         cookie = cookies.cookie(self.name, 1)
         out = [flows.flow("classify", 550, {"eth_src": mac}, goto="acl", cookie=cookie)
                for mac in self.settings.blocked]
-        out += [flows.flow("forward", prio, match, [("output", 1)], cookie=cookie) for prio, match in self.stray]
+        out += [flows.flow("forward", prio, match, [("output", 1)], cookie=cookie)
+                for prio, match in self.stray]
         return Desired(flows=tuple(out))
 
 

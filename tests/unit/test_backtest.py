@@ -16,7 +16,8 @@ def test_backtest_rows_and_outputs(tmp_path):
     panel = make_panel(base + rng.normal(0, 0.3, size=base.shape))
     split = Split(fit_end=8 * DAY, eval_end=12 * DAY)
     result = backtest.run(panel, split, [3600, 6 * 3600], "synthetic",
-                          candidates=[Persistence(), MeanOfLast(3), SeasonalNaive()], validation_steps=2 * DAY)
+                          candidates=[Persistence(), MeanOfLast(3), SeasonalNaive()],
+                          validation_steps=2 * DAY)
     keys = {"dataset", "model", "horizon_s", "mae", "rmse", "coverage_80", "coverage_95", "served"}
     assert all(keys <= set(r) for r in result.rows)
     served = [r for r in result.rows if r["served"]]

@@ -41,7 +41,7 @@ def test_abilene_switch_order_follows_node_index():
 def test_links_sorted_by_dp_id_and_unique():
     for name in ('abilene', 'geant', 'zoo:Geant2012', 'zoo:Cogentco'):
         spec = catalog.load(name)
-        pairs = [(spec.switch(l.a).dp_id, spec.switch(l.b).dp_id) for l in spec.links]
+        pairs = [(spec.switch(link.a).dp_id, spec.switch(link.b).dp_id) for link in spec.links]
         assert all(a < b for a, b in pairs), name
         assert pairs == sorted(set(pairs)), name
 
@@ -69,7 +69,7 @@ def test_geant_asymmetric_directions_use_min(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger='topologies.catalog'):
         spec = catalog.load('geant', data_dir=root)
     assert len(spec.links) == 36
-    (link,) = [l for l in spec.links if _labels(spec, l) == {'at1.at', 'ch1.ch'}]
+    (link,) = [candidate for candidate in spec.links if _labels(spec, candidate) == {'at1.at', 'ch1.ch'}]
     assert link.capacity_mbps == 2400.0
     assert 'differ' in caplog.text
 
@@ -80,11 +80,11 @@ def test_zoo_geant2012_loads_connected_with_partial_capacities():
     assert len(spec.switches) == 40
     assert len(spec.links) == 61
     assert nx.is_connected(spec.graph())
-    known = [l for l in spec.links if l.capacity_known]
-    unknown = [l for l in spec.links if not l.capacity_known]
+    known = [link for link in spec.links if link.capacity_known]
+    unknown = [link for link in spec.links if not link.capacity_known]
     assert len(known) == 39
-    assert {l.capacity_mbps for l in unknown} == {catalog.ZOO_DEFAULT_CAPACITY_MBPS}
-    assert {l.capacity_mbps for l in known} <= {10000.0, 2500.0, 1000.0, 155.0}
+    assert {link.capacity_mbps for link in unknown} == {catalog.ZOO_DEFAULT_CAPACITY_MBPS}
+    assert {link.capacity_mbps for link in known} <= {10000.0, 2500.0, 1000.0, 155.0}
     # Node order is the numeric GraphML id order: id '0' is NL (Amsterdam).
     assert spec.switches[0].label == 'NL'
 
@@ -96,7 +96,7 @@ def test_zoo_cogentco_multigraph_sums_parallel_edges():
     assert len(spec.switches) == raw.number_of_nodes() == 197
     assert len(spec.links) == nx.Graph(raw).number_of_edges() == 243
     assert _capacity_counts(spec) == {1000.0: 241, 2000.0: 2}
-    assert not any(l.capacity_known for l in spec.links)
+    assert not any(link.capacity_known for link in spec.links)
     assert nx.is_connected(spec.graph())
     labels = [sw.label for sw in spec.switches]
     assert len(set(labels)) == len(labels)  # repeated Zoo labels get '#<id>'
@@ -131,7 +131,7 @@ def test_toys():
     for name, (n_switches, n_links) in expected.items():
         spec = catalog.load(name)
         assert (len(spec.switches), len(spec.links)) == (n_switches, n_links), name
-        assert {l.capacity_mbps for l in spec.links} == {100.0}
+        assert {link.capacity_mbps for link in spec.links} == {100.0}
         assert nx.is_connected(spec.graph())
     triangle = catalog.load('triangle').graph()
     assert len(list(nx.all_simple_paths(triangle, 's1', 's3'))) == 2
@@ -153,11 +153,11 @@ def test_controller_topology_scales_capacities():
     topo = spec.controller_topology(bw_scale=0.001)
     assert topo['switches'][:2] == [{'dp_id': 1, 'name': 'ATLAM5'}, {'dp_id': 2, 'name': 'ATLAng'}]
     assert len(topo['links']) == 15
-    by_pair = {(l['a'], l['b']): l['capacity_mbps'] for l in topo['links']}
+    by_pair = {(link['a'], link['b']): link['capacity_mbps'] for link in topo['links']}
     assert by_pair[(2, 6)] == pytest.approx(2.48)
     assert by_pair[(1, 2)] == pytest.approx(9.92)
     capped = spec.controller_topology(bw_scale=1.0, max_bw_mbps=1000.0)
-    assert {l['capacity_mbps'] for l in capped['links']} == {1000.0}
+    assert {link['capacity_mbps'] for link in capped['links']} == {1000.0}
     with pytest.raises(TopologyError, match='bw_scale'):
         spec.controller_topology(bw_scale=0)
 

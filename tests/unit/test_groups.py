@@ -36,11 +36,13 @@ SPECS = [
     # A fast-failover detour: tag the frame, then out of the backup port.
     GroupSpec(GID + 6, "ff", (Bucket(watch_port=1, actions=(("output", 1),)),
                               Bucket(watch_port=2, actions=(("push_vlan", 0x8100),
-                                                            ("set_field", "vlan_vid", 0x1005), ("output", 2))))),
+                                                            ("set_field", "vlan_vid", 0x1005),
+                                                            ("output", 2))))),
     # ... or back out of the port the frame came in on.
     GroupSpec(GID + 7, "ff", (Bucket(watch_port=1, actions=(("output", 1),)),
                               Bucket(watch_port=2, actions=(("push_vlan", 0x8100),
-                                                            ("set_field", "vlan_vid", 0x1005), ("in_port",))))),
+                                                            ("set_field", "vlan_vid", 0x1005),
+                                                            ("in_port",))))),
 ]
 
 
@@ -99,7 +101,8 @@ def test_specs_are_canonical_so_a_dump_compares_equal():
         ("set_field", "vlan_vid", 0x1005), ("push_vlan", 0x8100), ("output", 1))),)), "action set"),
     (dict(group_id=GID, type="all", buckets=(Bucket(actions=(
         ("push_vlan", 0x8100), ("push_vlan", 0x8100), ("output", 1))),)), "action set"),
-    (dict(group_id=GID, type="all", buckets=(Bucket(actions=(("group", GID),)),)), "sends to the group itself"),
+    (dict(group_id=GID, type="all", buckets=(Bucket(actions=(("group", GID),)),)),
+     "sends to the group itself"),
     (dict(group_id=GID, type="all", buckets=((("output", 1),),)), "is not a Bucket"),
 ])
 def test_groups_no_switch_would_take_are_refused(kwargs, message):

@@ -51,7 +51,8 @@ def test_learned_models_do_not_look_ahead(tmp_path):
     changed[201:] *= 3
     other = make_panel(changed)
     origins = np.array([150, 180, 200])
-    for model in (SmoothingForecaster().fit(panel.slice(0, 120), [2]), _small_boost().fit(panel.slice(0, 120), [2])):
+    for model in (SmoothingForecaster().fit(panel.slice(0, 120), [2]),
+                  _small_boost().fit(panel.slice(0, 120), [2])):
         np.testing.assert_array_equal(model.predict(panel, origins, 2), model.predict(other, origins, 2))
         model.save(tmp_path / model.name)
         again = Forecaster.load(tmp_path / model.name)

@@ -11,7 +11,8 @@ def test_seasonal_naive_is_exact_on_a_daily_sinusoid():
     for h in (1, 5, DAY):
         pred = SeasonalNaive().predict(panel, origins, h)
         np.testing.assert_allclose(pred, panel.values[origins + h], atol=1e-9)
-        np.testing.assert_allclose(SeasonalMedian(3).predict(panel, origins, h), panel.values[origins + h], atol=1e-9)
+        np.testing.assert_allclose(SeasonalMedian(3).predict(panel, origins, h), panel.values[origins + h],
+                                   atol=1e-9)
 
 
 def test_persistence_and_mean_on_a_step():

@@ -6,14 +6,15 @@ import pickle
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow")
-# Keras' own .keras writer trips a NumPy 2 deprecation; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-
+# predictors.models.recurrent imports TensorFlow lazily, so these imports work without it.
 from predictors.models.base import Forecaster, ModelError
 from predictors.models.naive import Persistence
 from predictors.models.recurrent import RecurrentForecaster
 from predictors.panel import Panel
+
+pytest.importorskip("tensorflow")
+# Keras' own .keras writer trips a NumPy 2 deprecation; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 STEP_S = 3600           # hourly, so a day is 24 steps
 FIT_ROWS = 480

@@ -31,7 +31,8 @@ def test_the_controller_declares_four_tables_and_apps_the_rest():
     assert {t.name: t.owner for t in TABLES if t.owner != "pipeline"} == {
         "lb": "slices", "member": "slices", "stitch": "stitching"}
     # An app's table is reachable from the shared tables it registered as entries.
-    assert "lb" in PIPELINE.table("classify").next_tables and "stitch" in PIPELINE.table("ingress").next_tables
+    assert ("lb" in PIPELINE.table("classify").next_tables
+            and "stitch" in PIPELINE.table("ingress").next_tables)
     assert [b.describe() for b in PIPELINE.bands_in("classify")] == ["slices 1010..1220", "qos 800..900"]
 
 
@@ -147,7 +148,8 @@ def test_the_core_installs_every_declared_miss():
 @pytest.mark.parametrize("table, entered_from, message", [
     (Table("acl", 2, frozenset(), owner="acl"), (), "id 2 is already 'forward'"),
     (Table("lb", 9, frozenset(), owner="acl"), (), "table 'lb' is already declared by slices"),
-    (Table("acl", 9, frozenset(), owner="acl"), ("flood",), "entered from 'flood', which is not a shared table"),
+    (Table("acl", 9, frozenset(), owner="acl"), ("flood",),
+     "entered from 'flood', which is not a shared table"),
     (Table("acl", 9, frozenset(), owner="acl", shared=True), (), "only the controller's tables are shared"),
     (Table("acl", 300, frozenset(), owner="acl"), (), "outside 0..254"),
 ])

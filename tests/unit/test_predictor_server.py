@@ -161,4 +161,5 @@ def test_anomalies_flag_a_spike(running):
 def test_health_and_reflection(running):
     start, _ = running
     _, client = start()
-    assert client.health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
+    assert (client.health.Check(health_pb2.HealthCheckRequest()).status
+            == health_pb2.HealthCheckResponse.SERVING)

@@ -130,7 +130,8 @@ def test_a_reconnect_reads_the_rules_back_and_changes_nothing(net):
 
 def test_slice_vip_traffic_keeps_its_slice_rules_and_skips_the_classes():
     net = start(CLASSES, ("m1", 4, 4))
-    slices = SliceManager(net.core.view, lambda: net.deliver(net.core.resync(net.now)), None, auto_drain=False)
+    slices = SliceManager(net.core.view, lambda: net.deliver(net.core.resync(net.now)), None,
+                          auto_drain=False)
     net.core.add_provider(slices)
     slices.register_member("servers", "m1", net.host("m1").ip)
     net.announce("m1")

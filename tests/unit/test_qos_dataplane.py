@@ -56,7 +56,8 @@ def test_one_flow_per_host_port_and_dscp_metered_by_its_class():
                  for s in entries.flows)
     ids = {c.name: c.meter_id for c in classes}
     dscps = (("ef", 46), ("af4", 34), ("af4", 36), ("best-effort", 0))
-    want = sorted((port, dscp, ids[name], "forward", "classify", ()) for port in (3, 4) for name, dscp in dscps)
+    want = sorted((port, dscp, ids[name], "forward", "classify", ())
+                  for port in (3, 4) for name, dscp in dscps)
     assert got == want
     assert all(s.match_dict["eth_type"] == ETH_TYPE_IP for s in entries.flows)
 
@@ -68,7 +69,8 @@ def test_meters_drop_above_the_class_rate_and_unmetered_classes_only_count():
     ef, af4, be = classes
     assert (meters[be.meter_id].rate_kbps, meters[be.meter_id].burst_kb) == (6000, 600)
     assert (meters[af4.meter_id].rate_kbps, meters[af4.meter_id].burst_kb) == (20500, 2050)
-    assert meters[ef.meter_id].rate_kbps == controller_meters.COUNT_ONLY_KBPS      # 100 Gbit/s: never drops here
+    # 100 Gbit/s: never drops here
+    assert meters[ef.meter_id].rate_kbps == controller_meters.COUNT_ONLY_KBPS
     slow = dataplane.classes_from(QosConfig.model_validate(
         {"classes": [{"name": "slow", "dscp": [8], "rank": 5, "rate_mbps": 0.1}]}))
     assert dataplane.switch_entries(slow, [1], 0.1).meters[0].burst_kb == controller_meters.MIN_BURST_KB

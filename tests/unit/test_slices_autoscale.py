@@ -58,7 +58,8 @@ def offer(manager: SliceManager, mbps: float, at: float) -> None:
     meter = dataplane.ids(manager.get("web").index).meter_in
 
     def stat(byte_in):
-        return SimpleNamespace(meter_id=meter, byte_in_count=byte_in, band_stats=[SimpleNamespace(byte_band_count=0)])
+        return SimpleNamespace(meter_id=meter, byte_in_count=byte_in,
+                               band_stats=[SimpleNamespace(byte_band_count=0)])
     base = int(at) * 10_000_000
     manager.meter_stats(1, [stat(base)], at - 1.0)
     manager.meter_stats(1, [stat(base + int(mbps * 1e6 / 8))], at)

@@ -37,11 +37,12 @@ def env(tmp_path):
     clock = Clock()
     resyncs = []
     store = SliceStore(tmp_path / "slices.sqlite")
-    manager = SliceManager(core.view, lambda: resyncs.append(1), store, drain_s=30, clock=clock, auto_drain=False)
+    manager = SliceManager(core.view, lambda: resyncs.append(1), store, drain_s=30, clock=clock,
+                           auto_drain=False)
     for i in range(1, 7):
         manager.register_member("servers", f"h{i}", f"10.0.0.{i}")
-    yield SimpleNamespace(core=core, clock=clock, manager=manager, store=store, path=tmp_path / "slices.sqlite",
-                          resyncs=resyncs)
+    yield SimpleNamespace(core=core, clock=clock, manager=manager, store=store,
+                          path=tmp_path / "slices.sqlite", resyncs=resyncs)
     store.close()
 
 
@@ -207,4 +208,5 @@ def test_a_scale_up_the_pool_cannot_serve_is_reported_not_raised(env):
     decision = env.manager.decide("a", 100.0, Forecast(50.0, 300.0), measured_mbps=0.0)
     assert decision.action == "scale_up"
     assert len(env.manager.get("a").active) == 5
-    assert ipaddress.IPv4Address(env.manager.get("a").members[-1].vip) in ipaddress.IPv4Network("10.50.0.0/28")
+    assert (ipaddress.IPv4Address(env.manager.get("a").members[-1].vip)
+            in ipaddress.IPv4Network("10.50.0.0/28"))

@@ -84,7 +84,8 @@ def test_a_forecast_below_the_present_load_does_not_shrink_the_slice():
     d = ScalingPolicy().decide(0.0, _slice(), 3, Forecast(5.0, HORIZON_S), 28.0)
     assert (d.action, d.basis, d.target_members, d.lead_time_s) == ("hold", "measured", 3, 0.0)
     # The decision keeps both numbers it weighed, whichever won.
-    assert (d.decided_at_s, d.forecast_mbps, d.forecast_horizon_s, d.measured_mbps) == (0.0, 5.0, HORIZON_S, 28.0)
+    assert ((d.decided_at_s, d.forecast_mbps, d.forecast_horizon_s, d.measured_mbps)
+            == (0.0, 5.0, HORIZON_S, 28.0))
     assert d.reason.startswith("measured load 28 Mbit/s exceeds forecast q0.9 at +600 s = 5 Mbit/s")
 
 

@@ -179,8 +179,9 @@ def test_a_file_from_a_newer_version_is_refused_and_left_alone(tmp_path):
     db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
     db.commit()
     db.close()
-    with pytest.raises(StoreError, match=rf"written by a newer version \(schema version {SCHEMA_VERSION + 1}\); "
-                                         rf"this version reads schema {SCHEMA_VERSION}"):
+    with pytest.raises(StoreError,
+                       match=rf"written by a newer version \(schema version {SCHEMA_VERSION + 1}\); "
+                             rf"this version reads schema {SCHEMA_VERSION}"):
         SliceStore(path)
     assert sqlite3.connect(path).execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] \
         == str(SCHEMA_VERSION + 1)

@@ -38,7 +38,8 @@ def _switches(stitches: list[Stitch]) -> dict[str, FakeOFTable]:
 
 def _send(switches, site: str, src: Host, dst_mac: str, **extra) -> dict[str, list]:
     """Where a frame from ``src`` ends up: {site: [ports]} ("tunnel" crossings followed)."""
-    fields = {"in_port": src.port_no, "eth_src": src.mac, "eth_dst": dst_mac, "eth_type": ETH_TYPE_IP, **extra}
+    fields = {"in_port": src.port_no, "eth_src": src.mac, "eth_dst": dst_mac, "eth_type": ETH_TYPE_IP,
+              **extra}
     seen: dict[str, list] = {}
     for egress in switches[site].process(fields):
         if egress.port != TUN:
@@ -47,8 +48,8 @@ def _send(switches, site: str, src: Host, dst_mac: str, **extra) -> dict[str, li
         h = egress.headers
         far = next(s for s in SITES.values() if s.addresses.get(1) == h["tun_ipv4_dst"]
                    or s.addresses.get(2) == h["tun_ipv4_dst"])
-        arrived = {"in_port": TUN, "tunnel_id": h["tunnel_id"], "eth_src": h["eth_src"], "eth_dst": h["eth_dst"],
-                   "eth_type": h["eth_type"], **extra}
+        arrived = {"in_port": TUN, "tunnel_id": h["tunnel_id"], "eth_src": h["eth_src"],
+                   "eth_dst": h["eth_dst"], "eth_type": h["eth_type"], **extra}
         seen.setdefault(far.name, []).extend(e.port for e in switches[far.name].process(arrived))
     return seen
 
@@ -71,8 +72,8 @@ def test_a_segment_stitch_joins_two_vns_across_sites_both_ways():
     assert _send(sw, "a", A3, B1.mac) == {}                  # VN 101 is not part of it
     egress = [e for e in sw["a"].process({"in_port": A1.port_no, "eth_src": A1.mac, "eth_dst": B1.mac,
                                           "eth_type": ETH_TYPE_IP}) if e.port == TUN]
-    assert [(e.headers["tunnel_id"], e.headers["tun_ipv4_src"], e.headers["tun_ipv4_dst"]) for e in egress] == \
-        [(10000, "10.101.0.1", "10.101.0.2")]
+    assert [(e.headers["tunnel_id"], e.headers["tun_ipv4_src"], e.headers["tun_ipv4_dst"])
+            for e in egress] == [(10000, "10.101.0.1", "10.101.0.2")]
 
 
 def test_the_plane_picks_the_underlay_endpoints():
@@ -102,7 +103,8 @@ def test_a_bandwidth_stitch_meters_what_enters_the_tunnel():
 
 
 def test_an_encrypted_stitch_uses_its_own_port_both_ways():
-    stitch = Stitch(0, "segment", 10003, End("a", 100), End("b", 200), plane=1, encrypted_ports={"a": 9, "b": 9})
+    stitch = Stitch(0, "segment", 10003, End("a", 100), End("b", 200), plane=1,
+                    encrypted_ports={"a": 9, "b": 9})
     sw = _switches([stitch])
     assert 9 in sw["a"].lookup({"in_port": A1.port_no, "eth_src": A1.mac, "eth_dst": B1.mac,
                                 "eth_type": ETH_TYPE_IP})
@@ -119,6 +121,7 @@ def test_nothing_for_a_stitch_whose_tunnel_cannot_be_built_yet():
 @pytest.mark.parametrize("site", ["a", "b"])
 def test_every_flow_is_the_stitching_apps_own(site):
     from controller import cookies
-    entries = site_entries(SITES[site], SITES, [Stitch(3, "bandwidth", 10000, End("a", 100), End("b", 200), 1, 5.0)])
+    entries = site_entries(SITES[site], SITES,
+                           [Stitch(3, "bandwidth", 10000, End("a", 100), End("b", 200), 1, 5.0)])
     assert {cookies.owner_of(f.cookie) for f in entries.flows} == {"stitching"}
     assert {cookies.id_owner(m.meter_id) for m in entries.meters} == {"stitching"}

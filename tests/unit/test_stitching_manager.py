@@ -321,7 +321,8 @@ def test_round_trips_and_free_bandwidth_alone_do_not_resync_the_switches(env):
     resyncs = env.resyncs
     a = _ad("a", free=(12.0, 33.0))
     env.m.advertise(Advertisement("a", DP["a"], HOSTS["a"], tuple(
-        Plane(p.plane, p.address, p.up, p.available_mbps, p.cost, {"b": 0.7}) for p in a.planes)), env.now + 1)
+        Plane(p.plane, p.address, p.up, p.available_mbps, p.cost, {"b": 0.7}) for p in a.planes)),
+        env.now + 1)
     assert env.resyncs == resyncs
     assert env.m.registry.get("a").planes[0].available_mbps == 12.0     # the registry has the new figures
     env.m.advertise(_ad("a", up=(False, True)), env.now + 2)
@@ -334,7 +335,8 @@ def test_a_bandwidth_stitch_is_adjusted_within_policy_and_capacity(env):
     assert env.switch("a").meter_rate_kbps(dp_.meter_id_of(a.index)) == 8000
     with pytest.raises(StitchRefused, match="at most 30 Mbit/s"):
         env.m.adjust_bandwidth(a.id, 35)
-    assert env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=30)).plane == 1   # 32 of 40 were free
+    # 32 of 40 were free
+    assert env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=30)).plane == 1
     moved = env.m.adjust_bandwidth(a.id, 25)            # plane 1 has 10 left beside the 30: a moves
     assert (moved.mbps, moved.plane) == (25, 2) and "moved from plane 1" in moved.history[-1]
     assert env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=14)).plane == 2

@@ -10,7 +10,8 @@ from apps.stitching.registry import AdHost, Advertisement, AdvertisementError, P
 
 def _ad(site, dp_id, hosts=(), planes=None):
     planes = planes if planes is not None else (
-        Plane(1, f"10.101.0.{dp_id}", True, 40.0, 1.0, {}), Plane(2, f"10.102.0.{dp_id}", True, 40.0, 2.0, {}))
+        Plane(1, f"10.101.0.{dp_id}", True, 40.0, 1.0, {}),
+        Plane(2, f"10.102.0.{dp_id}", True, 40.0, 2.0, {}))
     return Advertisement(site, dp_id, tuple(hosts), tuple(planes))
 
 
@@ -34,7 +35,8 @@ def test_candidates_are_planes_up_at_both_ends_cheapest_first():
     reg.advertise(_ad("a", 1), 0.0)
     reg.advertise(_ad("b", 2), 0.0)
     assert [c.plane for c in reg.candidates("a", "b")] == [1, 2]               # cost 2 vs 4
-    reg.advertise(_ad("b", 2, planes=(Plane(1, "10.101.0.2", False, 40.0, 1.0), Plane(2, "10.102.0.2", True, 40.0, 2.0))), 1.0)
+    reg.advertise(_ad("b", 2, planes=(Plane(1, "10.101.0.2", False, 40.0, 1.0),
+                                      Plane(2, "10.102.0.2", True, 40.0, 2.0))), 1.0)
     (only,) = reg.candidates("a", "b")
     assert only.plane == 2 and only.cost == 4.0
 

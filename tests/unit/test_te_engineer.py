@@ -59,7 +59,8 @@ def _group_stats(te, net, mbps_by_od: dict, seconds: float = 1.0):
             if counter is None:
                 te.group_stats(src, [SimpleNamespace(group_id=gid, byte_count=0)], net.now)
             before = te._counters[gid].samples[-1][1]
-            stats.append(SimpleNamespace(group_id=gid, byte_count=before + int(r.fraction * mbps * 1e6 / 8 * seconds)))
+            stats.append(SimpleNamespace(group_id=gid,
+                                         byte_count=before + int(r.fraction * mbps * 1e6 / 8 * seconds)))
         net.now += seconds
         te.group_stats(src, stats, net.now)
 
@@ -244,7 +245,8 @@ def test_no_step_runs_once_the_controller_is_stopping(net):
     assert te.plans == {} and net.core.counters["te_steps"] == 0
 
 
-@pytest.mark.parametrize("fractions", [[1.0], [0.5, 0.5], [0.7, 0.3], [0.61, 0.2, 0.19], [0.97, 0.01, 0.01, 0.01]])
+@pytest.mark.parametrize("fractions", [[1.0], [0.5, 0.5], [0.7, 0.3], [0.61, 0.2, 0.19],
+                                       [0.97, 0.01, 0.01, 0.01]])
 def test_slot_blocks_cover_every_slot_once_in_proportion(fractions):
     counts = dataplane.slot_counts(fractions)
     assert sum(counts) == dataplane.SLOTS and min(counts) >= 1

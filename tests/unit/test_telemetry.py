@@ -45,7 +45,8 @@ def test_port_rates_per_port_and_forgotten_with_the_switch():
 
 def _meter(meter_id: int, byte_in: int, dropped: int = 0) -> parser.OFPMeterStats:
     return parser.OFPMeterStats(meter_id=meter_id, flow_count=1, packet_in_count=0, byte_in_count=byte_in,
-                                duration_sec=0, duration_nsec=0, band_stats=[parser.OFPMeterBandStats(0, dropped)])
+                                duration_sec=0, duration_nsec=0,
+                                band_stats=[parser.OFPMeterBandStats(0, dropped)])
 
 
 def test_meter_rates_group_meters_sum_switches_and_forget_a_group():
@@ -59,7 +60,8 @@ def test_meter_rates_group_meters_sum_switches_and_forget_a_group():
     rates.update(1, [_meter(1, 1_250_000, 250_000)], 12.0, group_of)
     rates.update(2, [_meter(1, 2_500_000)], 12.0, group_of)
     web_in = rates.rates(12.0)[("web", "in")]
-    assert (web_in.offered_mbps, web_in.dropped_mbps, web_in.delivered_mbps) == pytest.approx((15.0, 1.0, 14.0))
+    assert ((web_in.offered_mbps, web_in.dropped_mbps, web_in.delivered_mbps)
+            == pytest.approx((15.0, 1.0, 14.0)))
     assert (web_in.offered_bytes, web_in.dropped_bytes, web_in.measured) == (3_750_000, 250_000, True)
     assert rates.rates(17.5)[("web", "in")].offered_mbps == 0.0           # both switches stale
     rates.forget(lambda group: group[0] == "web")

@@ -34,7 +34,7 @@ DIAMOND = [(1, 1, 2, 1), (1, 2, 3, 1), (2, 2, 4, 1), (3, 2, 4, 2)]
 
 
 def names(topo):
-    return [l.name for l in topo.links()]
+    return [link.name for link in topo.links()]
 
 
 # ---- paths ---------------------------------------------------------------------------------
@@ -48,7 +48,7 @@ def test_diamond_tie_breaks_on_the_lexicographically_smallest_path():
 
 @pytest.mark.parametrize("order", list(itertools.permutations([1, 2, 3, 4]))[::5])
 def test_paths_do_not_depend_on_discovery_order(order):
-    links = sorted(DIAMOND, key=lambda l: order.index(l[0]))
+    links = sorted(DIAMOND, key=lambda link: order.index(link[0]))
     topo = build(links, order=order)
     assert topo.shortest_path(1, 4) == [1, 2, 4]
     assert topo.spanning_tree() == build(DIAMOND).spanning_tree()
@@ -199,30 +199,30 @@ def test_link_moving_to_another_port_replaces_the_old_link():
 def test_capacity_comes_from_metadata_then_port_speed_then_unknown():
     meta = TopologyMeta(links=(LinkMeta(a=2, b=1, capacity_mbps=2480),))
     topo = build([(1, 1, 2, 1), (2, 2, 3, 1)], meta, speed_mbps=1000.0)
-    got = {l.name: (l.capacity_mbps, l.capacity_source) for l in topo.links()}
+    got = {link.name: (link.capacity_mbps, link.capacity_source) for link in topo.links()}
     assert got["1:1-2:1"] == got["2:1-1:1"] == (2480.0, "metadata")
     assert got["2:2-3:1"] == got["3:1-2:2"] == (1000.0, "port_speed")
     unknown = build([(1, 1, 2, 1)])
-    assert {(l.capacity_mbps, l.capacity_source) for l in unknown.links()} == {(0.0, "unknown")}
+    assert {(link.capacity_mbps, link.capacity_source) for link in unknown.links()} == {(0.0, "unknown")}
 
 
 def test_utilisation_from_port_rates_per_direction():
     meta = TopologyMeta(links=(LinkMeta(a=1, b=2, capacity_mbps=1000),))
     topo = build([(1, 1, 2, 1)], meta)
     topo.set_port_rates(1, {1: (250.0, 40.0), HOST_PORT: (1.0, 2.0)})
-    by_name = {l.name: l for l in topo.links()}
+    by_name = {link.name: link for link in topo.links()}
     assert by_name["1:1-2:1"].rate_mbps == 250.0
     assert by_name["1:1-2:1"].utilisation == pytest.approx(0.25)
     assert by_name["2:1-1:1"].utilisation == 0.0      # the reverse direction is 2's tx
     assert topo.port(1, 1).rx_rate_mbps == 40.0
     topo.set_port_rates(2, {1: (500.0, 250.0)})
-    assert {l.name: l.utilisation for l in topo.links()}["2:1-1:1"] == pytest.approx(0.5)
+    assert {link.name: link.utilisation for link in topo.links()}["2:1-1:1"] == pytest.approx(0.5)
 
 
 def test_utilisation_of_a_link_with_unknown_capacity_is_zero():
     topo = build([(1, 1, 2, 1)])
     topo.set_port_rates(1, {1: (250.0, 0.0)})
-    assert [l.utilisation for l in topo.links()] == [0.0, 0.0]
+    assert [link.utilisation for link in topo.links()] == [0.0, 0.0]
 
 
 # ---- edge ports ----------------------------------------------------------------------------
