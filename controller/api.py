@@ -177,7 +177,8 @@ def arrival(core: ControllerCore | CoreView) -> Arrival:
     return Arrival(time.monotonic(), core.sync_mark())
 
 
-def wait_enforced(core: ControllerCore | CoreView, arrived: Arrival | float, timeout_s: float, stays: str) -> float:
+def wait_enforced(core: ControllerCore | CoreView, arrived: Arrival | float, timeout_s: float,
+                  stays: str) -> float:
     """For an app's API: after a change was sent (its resync ran in this thread), wait
     until every switch has confirmed everything sent so far, at most ``timeout_s``
     from ``arrived`` (``arrival(core)``, or a bare ``time.monotonic()`` whose wait
@@ -197,7 +198,8 @@ def wait_enforced(core: ControllerCore | CoreView, arrived: Arrival | float, tim
         raise EnforceLost(f"{err}; {stays} (a switch that reconnects is given it then)") from None
     if not confirmed:
         due = ", ".join(core.switch_label(dp_id) for dp_id in core.unconfirmed(mark))
-        raise NotEnforced(f"enforce_timeout_s: {due or 'a switch'} did not confirm within {timeout_s:g} s; {stays}")
+        raise NotEnforced(f"enforce_timeout_s: {due or 'a switch'} did not confirm within {timeout_s:g} s; "
+                          f"{stays}")
     return time.monotonic() - arrived
 
 

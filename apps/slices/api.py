@@ -91,7 +91,8 @@ def _decision_pb(decision: ScalingDecision) -> pb.ScalingDecision:
                               target_members=decision.target_members, demand_mbps=decision.demand_mbps,
                               lead_time_s=decision.lead_time_s, reason=decision.reason,
                               decided_at_s=decision.decided_at_s, measured_mbps=decision.measured_mbps,
-                              forecast_mbps=decision.forecast_mbps, forecast_horizon_s=decision.forecast_horizon_s)
+                              forecast_mbps=decision.forecast_mbps,
+                              forecast_horizon_s=decision.forecast_horizon_s)
 
 
 def _member_view_pb(m: MemberView) -> pb.SliceMember:

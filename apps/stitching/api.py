@@ -87,16 +87,17 @@ def _stitch_pb(r: StitchRecord, rates: dict | None = None) -> pb.Stitch:
     kind = {v: k for k, v in _KINDS.items()}[r.kind]
     ends = [pb.EndRates(site=site, offered_mbps=e.offered_mbps, delivered_mbps=e.delivered_mbps, time=e.time)
             for site, e in sorted((rates or {}).items())]
-    return pb.Stitch(rates=ends, id=r.id, tenant=r.tenant, kind=kind, src_site=r.a_site, src_vnid=r.a_vnid, dst_site=r.b_site,
-                     dst_vnid=r.b_vnid, src_host=r.a_host, dst_host=r.b_host, bandwidth_mbps=r.mbps,
+    return pb.Stitch(rates=ends, id=r.id, tenant=r.tenant, kind=kind, src_site=r.a_site, src_vnid=r.a_vnid,
+                     dst_site=r.b_site, dst_vnid=r.b_vnid, src_host=r.a_host, dst_host=r.b_host,
+                     bandwidth_mbps=r.mbps,
                      requirements=pb.Requirements(min_mbps=r.min_mbps, max_rtt_ms=r.max_rtt_ms),
                      encrypted=r.encrypted, rule=r.rule, vni=r.vni, plane=r.plane, state=_STATES[r.state],
                      detail=r.detail, created_at=r.created_at, changed_at=r.changed_at, history=r.history)
 
 
 def _event_pb(event: StitchEvent) -> pb.StitchEvent:
-    msg = pb.StitchEvent(kind=pb.StitchEventKind.Value(event.kind), time=event.time, stitch_id=event.stitch_id,
-                         detail=event.detail)
+    msg = pb.StitchEvent(kind=pb.StitchEventKind.Value(event.kind), time=event.time,
+                         stitch_id=event.stitch_id, detail=event.detail)
     if event.record is not None:
         msg.stitch.CopyFrom(_stitch_pb(event.record))
     return msg
@@ -166,13 +167,14 @@ class StitchingServicer(pb_grpc.StitchingServicer):
 
     def WatchStitches(self, request, context):
         wanted = request.id
-        sub = self.manager.bus.subscribe(frozenset(), accept=(lambda e: e.stitch_id == wanted) if wanted else None)
+        accept = (lambda e: e.stitch_id == wanted) if wanted else None
+        sub = self.manager.bus.subscribe(frozenset(), accept=accept)
         try:
             now = self.manager.clock()
             for record in self.manager.list():
                 if not wanted or record.id == wanted:
-                    yield pb.StitchEvent(kind=pb.SNAPSHOT, time=now, stitch_id=record.id, detail="current state",
-                                         stitch=_stitch_pb(record))
+                    yield pb.StitchEvent(kind=pb.SNAPSHOT, time=now, stitch_id=record.id,
+                                         detail="current state", stitch=_stitch_pb(record))
             yield pb.StitchEvent(kind=pb.WATCHING, time=now, stitch_id=wanted, detail="snapshot complete")
             yield from stream(sub, context, _event_pb)
         finally:
@@ -195,7 +197,8 @@ class StitchingServicer(pb_grpc.StitchingServicer):
 def _advertisement_pb(ad: Advertisement) -> pb.Advertisement:
     return pb.Advertisement(
         site=ad.site, dp_id=ad.dp_id,
-        hosts=[pb.AdvertisedHost(name=h.name, mac=h.mac, ip=h.ip, vnid=h.vnid, tenant=h.tenant) for h in ad.hosts],
+        hosts=[pb.AdvertisedHost(name=h.name, mac=h.mac, ip=h.ip, vnid=h.vnid, tenant=h.tenant)
+               for h in ad.hosts],
         planes=[pb.PlaneStatus(plane=p.plane, address=p.address, up=p.up, available_mbps=p.available_mbps,
                                cost=p.cost, rtt_ms=p.rtt_ms, loss=p.loss) for p in ad.planes],
         wg_public_key=ad.wg_public_key, tunnels=[pb.TunnelPort(stitch_id=i, port=n) for i, n in ad.tunnels])

@@ -190,12 +190,13 @@ def config_for(links, capacities: dict | None = None, fast_failover: bool = True
     ``fast_failover`` and ``drain_s`` as ``controller.routing``'s. No drain by
     default: fake switches have no packets in flight and no datapath flow cache, so
     held deletions go as soon as the turn is confirmed (test_barriers tests the drain)."""
-    dps = sorted({l[0] for l in links} | {l[2] for l in links})
+    dps = sorted({link[0] for link in links} | {link[2] for link in links})
     meta = TopologyMeta(
         switches=tuple(SwitchMeta(dp_id=dp, name=f"s{dp}") for dp in dps),
         links=tuple(LinkMeta(a=a, b=b, capacity_mbps=mbps)
                     for (a, b), mbps in sorted((capacities or {}).items())))
-    data = {"topology": meta.model_dump(), "controller": {"routing": {"fast_failover": fast_failover, "drain_s": drain_s}}}
+    routing = {"fast_failover": fast_failover, "drain_s": drain_s}
+    data = {"topology": meta.model_dump(), "controller": {"routing": routing}}
     if discovery:
         data["controller"]["discovery"] = discovery
     return Config.model_validate(data)
@@ -223,7 +224,7 @@ class FakeNetwork:
     REFUSE_WITH_ERRORS = False
 
     def __init__(self, links, hosts, config: Config | None = None, port_speed_mbps: float = 0.0):
-        self.links = [tuple(l) for l in links]
+        self.links = [tuple(link) for link in links]
         self.hosts = {h.name: h for h in hosts}
         self.config = config or config_for(self.links)
         self.core = ControllerCore(self.config)
@@ -375,8 +376,9 @@ class FakeNetwork:
         elif isinstance(msg, SyncBarrier):
             if self.ANSWER_BARRIERS:
                 self.reply_to_barrier(dp_id, msg)
-        elif not isinstance(msg, (parser.OFPSetConfig, parser.OFPPortStatsRequest, parser.OFPGroupStatsRequest,
-                                  parser.OFPMeterStatsRequest, parser.OFPBarrierRequest,
+        elif not isinstance(msg, (parser.OFPSetConfig, parser.OFPPortStatsRequest,
+                                  parser.OFPGroupStatsRequest, parser.OFPMeterStatsRequest,
+                                  parser.OFPBarrierRequest,
                                   parser.OFPPortDescStatsRequest)):
             raise FakeSwitchError(f"unexpected message to dp {dp_id}: {type(msg).__name__}")
 

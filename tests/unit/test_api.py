@@ -45,7 +45,7 @@ def test_get_topology_lists_switches_and_directed_links_with_metadata_capacity(c
     assert [(s.dp_id, s.name) for s in topo.switches] == [(1, "s1"), (2, "s2"), (3, "s3"), (4, "s4")]
     s1 = topo.switches[0]
     assert [(p.port_no, p.is_edge) for p in s1.ports] == [(1, False), (2, False), (3, True)]
-    links = {(l.src_dp_id, l.dst_dp_id): l for l in topo.links}
+    links = {(link.src_dp_id, link.dst_dp_id): link for link in topo.links}
     assert len(topo.links) == 8
     for (a, b), mbps in CAPACITIES.items():
         for key in ((a, b), (b, a)):

@@ -40,7 +40,7 @@ def _ping(net, src, dst):
 
 def test_triangle_discovers_six_directed_links():
     net = triangle()
-    links = {(l.src_dp, l.src_port, l.dst_dp, l.dst_port) for l in net.core.topology.links()}
+    links = {(link.src_dp, link.src_port, link.dst_dp, link.dst_port) for link in net.core.topology.links()}
     expected = set()
     for a, pa, b, pb in fakeoftable.TRIANGLE_LINKS:
         expected |= {(a, pa, b, pb), (b, pb, a, pa)}
@@ -59,7 +59,7 @@ def test_links_expire_when_lldp_stops_arriving():
     net = triangle()
     net.up[(2, 2)] = False          # the far end goes silent without a port-status message
     net.run(net.config.controller.discovery.link_timeout_s + 1.0)
-    names = {l.name for l in net.core.topology.links()}
+    names = {link.name for link in net.core.topology.links()}
     assert names == {"1:1-2:1", "2:1-1:1", "1:2-3:1", "3:1-1:2"}
     assert net.out_of_sync() == {}
 
@@ -232,7 +232,8 @@ def test_reroute_emits_new_hops_before_deleting_old_ones():
     assert commands == sorted(commands, key=lambda c: c != ofp.OFPFC_ADD)
     # The ingress switch changes last among the additions, after the new hop s3.
     forward = PIPELINE.table("forward").table_id
-    adds = [dp for dp, m in mods if m.command == ofp.OFPFC_ADD and m.table_id == forward and m.priority == 1000]
+    adds = [dp for dp, m in mods
+            if m.command == ofp.OFPFC_ADD and m.table_id == forward and m.priority == 1000]
     assert adds.index(3) < adds.index(1)
 
 

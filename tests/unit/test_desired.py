@@ -90,10 +90,14 @@ def _mods_after(net, mark):
 
 
 def _kinds(msgs):
-    names = {(parser.OFPMeterMod, ofp.OFPMC_ADD): "meter_add", (parser.OFPMeterMod, ofp.OFPMC_MODIFY): "meter_mod",
-             (parser.OFPMeterMod, ofp.OFPMC_DELETE): "meter_del", (parser.OFPGroupMod, ofp.OFPGC_ADD): "group_add",
-             (parser.OFPGroupMod, ofp.OFPGC_MODIFY): "group_mod", (parser.OFPGroupMod, ofp.OFPGC_DELETE): "group_del",
-             (parser.OFPFlowMod, ofp.OFPFC_ADD): "flow_add", (parser.OFPFlowMod, ofp.OFPFC_DELETE_STRICT): "flow_del"}
+    names = {(parser.OFPMeterMod, ofp.OFPMC_ADD): "meter_add",
+             (parser.OFPMeterMod, ofp.OFPMC_MODIFY): "meter_mod",
+             (parser.OFPMeterMod, ofp.OFPMC_DELETE): "meter_del",
+             (parser.OFPGroupMod, ofp.OFPGC_ADD): "group_add",
+             (parser.OFPGroupMod, ofp.OFPGC_MODIFY): "group_mod",
+             (parser.OFPGroupMod, ofp.OFPGC_DELETE): "group_del",
+             (parser.OFPFlowMod, ofp.OFPFC_ADD): "flow_add",
+             (parser.OFPFlowMod, ofp.OFPFC_DELETE_STRICT): "flow_del"}
     out = []
     for m in msgs:
         if isinstance(m, parser.OFPBarrierRequest):
@@ -110,7 +114,8 @@ def test_meter_then_group_then_flow_are_installed_in_that_order(net):
     net.core.add_provider(stub)
     # No intent yet: only the misses of the app's own tables (lb, member) on every switch.
     added = net.core.resync(net.now)
-    assert {(m.table_id, m.priority) for _, m in added if isinstance(m, parser.OFPFlowMod)} == {(4, 0), (5, 0)}
+    misses = {(m.table_id, m.priority) for _, m in added if isinstance(m, parser.OFPFlowMod)}
+    assert misses == {(4, 0), (5, 0)}
     net.deliver(added)
     assert net.core.resync(net.now) == []
     stub.intent[1] = vip_intent(net)
@@ -235,7 +240,8 @@ def test_switch_that_refuses_the_meter_dump_is_still_reconciled(net):
     net.disconnect(2)
     net.connected.add(2)
     out = net.core.switch_connected(2, net.port_objects(2), net.now)
-    requests = [m for _, m in out if isinstance(m, (parser.OFPFlowStatsRequest, parser.OFPGroupDescStatsRequest))]
+    requests = [m for _, m in out
+                if isinstance(m, (parser.OFPFlowStatsRequest, parser.OFPGroupDescStatsRequest))]
     assert len(requests) == 2
     before = net.core.counters["reconciliations"]
     assert net.core.flows_dumped(2, net.switches[2].dump(), net.now) == []

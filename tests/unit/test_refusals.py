@@ -52,7 +52,8 @@ class Stub(App):
 
 def vip_flow(port: int, meter: int | None = None, group: int | None = None):
     actions = [("group", group)] if group is not None else [("output", port)]
-    return flow("classify", 100, {"eth_type": 0x0800, "ipv4_dst": VIP_IP}, actions, cookie=COOKIE, meter=meter)
+    return flow("classify", 100, {"eth_type": 0x0800, "ipv4_dst": VIP_IP}, actions, cookie=COOKIE,
+                meter=meter)
 
 
 @pytest.fixture
@@ -102,7 +103,8 @@ def test_a_refused_flow_mod_fails_the_enforcing_wait_naming_the_switch_and_the_e
     with pytest.raises(api.EnforceRefused) as err:
         api.wait_enforced(net.core, arrived, 5.0, STAYS)
     message = str(err.value)
-    assert message.startswith(f"{S1} refused flow classify/100 eth_type=2048,ipv4_dst={VIP_IP} -> output:65536: "
+    assert message.startswith(f"{S1} refused flow classify/100 eth_type=2048,ipv4_dst={VIP_IP} "
+                              f"-> output:65536: "
                               f"{BAD_OUT_PORT}; {STAYS} in the controller's intent")
     assert err.value.dp_ids == [1]
     assert net.core.counters["barrier_waits_refused"] == 1

@@ -244,7 +244,8 @@ def test_a_scaling_decision_shows_on_the_slice_and_its_event(ctl):
     try:
         assert [next_message(stream).kind for _ in range(2)] == [pb.SNAPSHOT, pb.WATCHING]
         decision = ScalingDecision("web", 2, 4, "scale_up", "forecast", 35.0, 300.0, "ceil(35/10)=4",
-                                   decided_at_s=1e9, measured_mbps=12.5, forecast_mbps=35.0, forecast_horizon_s=300.0)
+                                   decided_at_s=1e9, measured_mbps=12.5, forecast_mbps=35.0,
+                                   forecast_horizon_s=300.0)
         ctl.manager.scale("web", 4, why="scale up by forecast", decision=decision)
         event = next_message(stream)
     finally:
@@ -328,7 +329,8 @@ def test_watch_of_an_invalid_name_is_invalid_argument(client):
 
 
 def test_event_kinds_mirror_the_manager():
-    assert set(pb.SliceEventKind.keys()) == {"SLICE_EVENT_KIND_UNSPECIFIED", "SNAPSHOT", "WATCHING", *EVENT_KINDS}
+    assert set(pb.SliceEventKind.keys()) == {"SLICE_EVENT_KIND_UNSPECIFIED", "SNAPSHOT", "WATCHING",
+                                            *EVENT_KINDS}
 
 
 # --- the pool ------------------------------------------------------------------------------

@@ -56,7 +56,8 @@ def test_a_refusal_is_permission_denied_naming_the_rule(api):
 @pytest.mark.parametrize("kwargs, code, text", [
     ({"kind": "unknown"}, grpc.StatusCode.INVALID_ARGUMENT, "kind: required"),
     ({"kind": "segment", "bandwidth_mbps": -1}, grpc.StatusCode.INVALID_ARGUMENT, "bandwidth_mbps: must be"),
-    ({"kind": "segment", "max_rtt_ms": float("nan")}, grpc.StatusCode.INVALID_ARGUMENT, "requirements.max_rtt_ms"),
+    ({"kind": "segment", "max_rtt_ms": float("nan")}, grpc.StatusCode.INVALID_ARGUMENT,
+     "requirements.max_rtt_ms"),
     ({"kind": "segment", "id": "bad id!"}, grpc.StatusCode.INVALID_ARGUMENT, "id: 'bad id!'"),
     ({"kind": "segment", "min_mbps": 500}, grpc.StatusCode.FAILED_PRECONDITION, "no underlay path"),
 ])
