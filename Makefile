@@ -14,6 +14,7 @@ demo: bootstrap
 	$(VENV)/bin/foresight lab run stitching
 
 test: bootstrap
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) scripts/gen_docs.py --check
 	$(PY) -m pytest tests
