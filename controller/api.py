@@ -116,6 +116,13 @@ class ControllerServicer(pb_grpc.ControllerServicer):
                              hosts=len(core.hosts), counters={k: int(v) for k, v in core.counters.items()})
 
 
+def app_service(servicer, add_to_server: Callable, name: str) -> tuple[str, Callable[[grpc.Server], None]]:
+    """What an app's ``grpc_services()`` returns for one service: its full name (for
+    health and reflection) and how to add ``servicer`` to the controller's server
+    (``add_to_server``, the generated ``add_<Service>Servicer_to_server``)."""
+    return name, lambda server: add_to_server(servicer, server)
+
+
 WATCH_POLL_S = 0.5      # how often a quiet Watch* stream checks its client is still there
 
 

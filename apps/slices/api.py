@@ -30,7 +30,8 @@ from apps.slices.model import (Conflict, Exhausted, InvalidSlice, MemberNotFound
 from apps.slices.pool import Member
 from apps.slices.scaling import ScalingDecision
 from apps.slices.store import StoreError
-from controller.api import Arrival, EnforceLost, EnforceRefused, NotEnforced, arrival, stream, wait_enforced
+from controller.api import (Arrival, EnforceLost, EnforceRefused, NotEnforced, app_service, arrival, stream,
+                            wait_enforced)
 from proto import slices_pb2 as pb
 from proto import slices_pb2_grpc as pb_grpc
 from proto.serving import status_for
@@ -228,5 +229,4 @@ class SlicesServicer(pb_grpc.SlicesServicer):
 
 def services(manager: SliceManager) -> list[tuple[str, Callable[[grpc.Server], None]]]:
     """The slices service for ``controller.api.create_server``: [(full name, register(server))]."""
-    servicer = SlicesServicer(manager)
-    return [(SERVICE_NAME, lambda server: pb_grpc.add_SlicesServicer_to_server(servicer, server))]
+    return [app_service(SlicesServicer(manager), pb_grpc.add_SlicesServicer_to_server, SERVICE_NAME)]

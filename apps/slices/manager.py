@@ -6,7 +6,7 @@ atomic: it is checked against the whole state first, stored in one SQLite
 transaction, and on any error the in-memory state is put back as it was, so a
 refused request leaves nothing behind. After a change the manager publishes an
 immutable snapshot and asks the controller to resync; the core then calls
-``desired(dp_id, now)`` (a ``controller.desired.Provider``), which reads only that
+``desired(dp_id, now)`` (the ``controller.appbase.App`` hook), which reads only that
 snapshot plus where the controller has seen each member (its host table).
 
 Scale-down drains: the members to remove lose their load-balancer buckets at once
@@ -414,7 +414,7 @@ class SliceManager(App):
         from apps.slices import api      # here: api imports this module
         return api.services(self)
 
-    # --- controller.desired.Provider ----------------------------------------------------
+    # --- controller.appbase.App: desired state ------------------------------------------
 
     def desired(self, dp_id: int, now: float) -> Desired:
         """Every slice's entries on switch ``dp_id``; unchanged slices' are reused (``_slice_entries``)."""

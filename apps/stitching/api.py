@@ -20,7 +20,8 @@ from apps.stitching.manager import (InvalidStitch, NoPath, StitchEvent, StitchEx
                                     StitchNotFound, StitchRefused, StitchRequest)
 from apps.stitching.registry import AdHost, Advertisement, AdvertisementError, Plane
 from apps.stitching.store import StitchRecord, StitchStoreError
-from controller.api import EnforceLost, EnforceRefused, NotEnforced, arrival, stream, wait_enforced
+from controller.api import (EnforceLost, EnforceRefused, NotEnforced, app_service, arrival, stream,
+                            wait_enforced)
 from proto import stitching_pb2 as pb
 from proto import stitching_pb2_grpc as pb_grpc
 from proto.serving import status_for
@@ -205,5 +206,5 @@ def _advertisement_pb(ad: Advertisement) -> pb.Advertisement:
 
 
 def services(manager: StitchManager) -> list[tuple[str, Callable[[grpc.Server], None]]]:
-    servicer = StitchingServicer(manager)
-    return [(SERVICE_NAME, lambda server: pb_grpc.add_StitchingServicer_to_server(servicer, server))]
+    """The stitching service for ``controller.api.create_server``: [(full name, register(server))]."""
+    return [app_service(StitchingServicer(manager), pb_grpc.add_StitchingServicer_to_server, SERVICE_NAME)]
