@@ -235,6 +235,10 @@ class CoreView:
     def wait_confirmed(self, mark: Mark, timeout_s: float) -> bool:
         return self._core.wait_confirmed(mark, timeout_s)
 
+    def refusals(self, mark: Mark) -> list[str]:
+        """What switches of ``mark`` refused of what it waits for (OpenFlow errors), now."""
+        return self._core.refusals(mark)
+
     # -- counters the app owns (GetStatus and /metrics show them with the core's)
     def count(self, name: str, n: int = 1) -> None:
         with self._core.lock:

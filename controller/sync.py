@@ -478,6 +478,12 @@ class SwitchSync:
                 self.counters["barrier_waits_timed_out"] += 1
             return bool(done)
 
+    @locked
+    def refusals(self, mark: Mark) -> list[str]:
+        """What a switch of ``mark`` refused of what the mark waits for (each an
+        OpenFlow error naming the switch and the entry), without waiting."""
+        return [r.text for r in self._refused_for(mark)]
+
     def _refused_for(self, mark: Mark) -> list[Refusal]:
         """Refusals of what ``mark`` waits for: sent after its switch last confirmed,
         refused before the switch confirmed what the mark asks."""

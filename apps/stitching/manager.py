@@ -338,6 +338,17 @@ class StitchManager(App):
         with self._lock:
             pending = list(self._pending.items())
         for stitch_id, mark in pending:
+            refused = self.view.refusals(mark)
+            if refused:
+                # The switches hold the stitch without what they refused: it is not up.
+                with self._lock:
+                    self._pending.pop(stitch_id, None)
+                    record = self.stitches.get(stitch_id)
+                    if record is not None and record.state == "ESTABLISHING":
+                        why = f"refused by a switch: {'; '.join(refused)}"
+                        LOG.error("stitching: %s: %s", stitch_id, why)
+                        self._set_state(record, "DEGRADED", why, self.clock())
+                continue
             if self.view.unconfirmed(mark):
                 continue
             with self._lock:

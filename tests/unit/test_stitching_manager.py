@@ -46,7 +46,9 @@ class Env:
         # Switches that confirm everything at once (test_barriers covers confirmation).
         self.ports = ports
         self.core = SimpleNamespace(port_numbers=lambda dp: {p.name: n for n, p in ports.get(dp, {}).items()},
-                                    sync_mark=lambda: {}, unconfirmed=lambda mark: [])
+                                    sync_mark=lambda: {}, unconfirmed=lambda mark: [],
+                                    refusals=lambda mark: list(self.refused))
+        self.refused: list[str] = []
         self.resyncs = 0
         self.now = 100.0
         settings = StitchingConfig.model_validate({"policy": POLICY, **stitching})
@@ -208,6 +210,19 @@ def test_a_stitch_is_established_once_the_switches_confirmed_it(env):
     env.m.expire(env.now)                       # the app's one-second step
     assert env.m.get(record.id).state == "ESTABLISHED"
     assert "ESTABLISHED" in env.kinds()
+
+
+def test_a_stitch_whose_flows_a_switch_refused_is_degraded_not_established(env):
+    record = env.m.create(StitchRequest("acme", "segment", 100, 200))
+    env.refused = ["s1 (dp 0000000000000001) refused flow stitch/200 ...: "
+                   "OFPET_BAD_ACTION/OFPBAC_BAD_OUT_PORT"]
+    env.m.expire(env.now)
+    got = env.m.get(record.id)
+    assert got.state == "DEGRADED" and "OFPBAC_BAD_OUT_PORT" in got.detail
+    assert "ESTABLISHED" not in env.kinds()
+    env.refused = []
+    env.m.expire(env.now + 1)                   # not waited for any more: it stays degraded
+    assert env.m.get(record.id).state == "DEGRADED"
 
 
 def _meter(meter_id, byte_in, dropped=0):
