@@ -11,7 +11,7 @@ from apps.stitching.api import services
 from apps.stitching.client import StitchingClient
 from proto import stitching_pb2 as pb
 from proto.serving import build_server
-from tests.unit.test_stitching_manager import DP, Env, _ad
+from tests.lib.stitching_sites import DP, Env, _ad
 from apps.stitching.api import _advertisement_pb
 
 

@@ -9,87 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from apps.stitching.manager import (InvalidStitch, NoPath, StitchManager, StitchNotFound, StitchRefused,
+from apps.stitching.manager import (InvalidStitch, NoPath, StitchNotFound, StitchRefused,
                                     StitchRequest)
-from apps.stitching import dataplane as dp_
+from apps.stitching import dataplane
 from apps.stitching.app import StitchingApp
-from apps.stitching.registry import AdHost, Advertisement, Plane
-from apps.stitching.store import StitchStore
-from controller import flows, meters
-from apps.stitching.config import StitchingConfig
-from controller.core import pipeline_flows
-from controller.flows import ETH_TYPE_IP
-from controller.topology import Port
-from tests.lib.fakeswitch import FakeOFTable
-
-A1 = AdHost("a-h1", "02:00:00:0a:01:01", "10.60.1.1", 100, "acme")
-A3 = AdHost("a-h3", "02:00:00:0a:01:03", "10.60.1.3", 101, "acme")
-B1 = AdHost("b-h1", "02:00:00:0b:02:01", "10.60.2.1", 200, "acme")
-C1 = AdHost("c-h1", "02:00:00:0c:03:01", "10.60.3.1", 300, "globex")
-HOSTS = {"a": (A1, A3), "b": (B1,), "c": (C1,)}
-DP = {"a": 0x5101, "b": 0x5102, "c": 0x5103}
-POLICY = [{"name": "acme-100-200", "tenant": "acme", "between": [100, 200], "max_mbps": 30},
-          {"name": "secret", "tenant": "acme", "between": [101, 200], "encrypt": True},
-          {"name": "future", "tenant": "acme", "between": [100, 999]}]
-
-
-def _ad(site, up=(True, True), free=(40.0, 40.0), tunnels=()):
-    planes = tuple(Plane(p, f"10.10{p}.0.{list(DP).index(site) + 1}", up[p - 1], free[p - 1], float(p))
-                   for p in (1, 2))
-    return Advertisement(site, DP[site], HOSTS[site], planes, tunnels=tuple(tunnels))
-
-
-class Env:
-    def __init__(self, store_path=None, advertise=True, cls=StitchManager, **stitching):
-        ports = {dp: {1: Port(1, "vxlan"), **{i + 2: Port(i + 2, h.name) for i, h in enumerate(HOSTS[s])},
-                      9: Port(9, "vxe-st-0")} for s, dp in DP.items()}
-        # Switches that confirm everything at once (test_barriers covers confirmation).
-        self.ports = ports
-        self.core = SimpleNamespace(port_numbers=lambda dp: {p.name: n for n, p in ports.get(dp, {}).items()},
-                                    sync_mark=lambda: {}, unconfirmed=lambda mark: [],
-                                    refusals=lambda mark: list(self.refused))
-        self.refused: list[str] = []
-        self.resyncs = 0
-        self.now = 100.0
-        settings = StitchingConfig.model_validate({"policy": POLICY, **stitching})
-        self.store = StitchStore(store_path) if store_path else None
-        self.m = cls(self.core, self._resync, settings, self.store, clock=lambda: self.now)
-        self.events = self.m.bus.subscribe()
-        for site in DP if advertise else ():
-            self.m.advertise(_ad(site), self.now)
-
-    def _resync(self):
-        self.resyncs += 1
-
-    def kinds(self):
-        out = []
-        while not self.events.events.empty():
-            out.append(self.events.events.get_nowait().kind)
-        return out
-
-    def switch(self, site):
-        switch = FakeOFTable(DP[site])
-        entries = self.m.desired(DP[site], self.now)
-        switch.apply_all(meters.to_add(m) for m in entries.meters)
-        switch.apply_all(flows.to_flowmod(s) for s in (*pipeline_flows(), *entries.flows))
-        return switch
-
-    def send(self, src_site, src, dst):
-        """Egresses at the far site of a frame src -> dst (one tunnel crossing), and the tunnel headers."""
-        port = self.ports[DP[src_site]]
-        in_port = next(n for n, p in port.items() if p.name == src.name)
-        out = self.switch(src_site).process({"in_port": in_port, "eth_src": src.mac, "eth_dst": dst.mac,
-                                             "eth_type": ETH_TYPE_IP})
-        tun = [e for e in out if e.port in (1, 9)]
-        if not tun:
-            return None, [e.port for e in out]
-        h = tun[0].headers
-        far = next(s for s, hosts in HOSTS.items() if dst in hosts)
-        arrived = {"in_port": tun[0].port, "eth_src": src.mac, "eth_dst": dst.mac, "eth_type": ETH_TYPE_IP}
-        if "tunnel_id" in h:
-            arrived["tunnel_id"] = h["tunnel_id"]
-        return h, self.switch(far).lookup(arrived)
-
+from apps.stitching.registry import Advertisement, Plane
+from tests.lib.stitching_sites import A1, A3, B1, C1, DP, HOSTS, POLICY, Env, _ad  # noqa: F401
 
 @pytest.fixture
 def env():
@@ -233,7 +158,7 @@ def _meter(meter_id, byte_in, dropped=0):
 def test_meters_measure_what_each_end_sends_into_the_stitch():
     env = Env()
     record = env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=5))
-    meter = dp_.meter_id_of(record.index)
+    meter = dataplane.meter_id_of(record.index)
     env.m.meter_stats(DP["a"], [_meter(meter, 0)], 10.0)
     env.m.meter_stats(DP["a"], [_meter(meter, 5_000_000, 3_750_000)], 12.0)    # 20 offered, 5 through
     env.m.meter_stats(DP["b"], [_meter(meter, 0), _meter(meter + 99, 7)], 10.0)
@@ -249,7 +174,7 @@ def _idle_env(**extra):
     env = Env(idle_mbps=1.0, idle_after_s=10.0, **extra)
     record = env.m.create(StitchRequest("acme", "segment", 100, 200))
     env.m.expire(env.now)                                                   # ESTABLISHED
-    return env, record, dp_.meter_id_of(record.index)
+    return env, record, dataplane.meter_id_of(record.index)
 
 
 def test_a_stitch_idle_for_long_enough_is_terminated_and_says_why():
@@ -298,7 +223,7 @@ def test_the_apps_one_second_step_establishes_and_ends_idle_stitches():
     record = env.m.create(StitchRequest("acme", "segment", 100, 200))
     env.m._tick()
     assert env.m.get(record.id).state == "ESTABLISHED"
-    meter = dp_.meter_id_of(record.index)
+    meter = dataplane.meter_id_of(record.index)
     for t in (0.0, 1.0, 2.0, 3.0):
         env.now = 300.0 + t
         for site in DP:                                     # the route managers keep talking
@@ -316,7 +241,7 @@ def test_monitoring_reports_the_planes_round_trip_and_metrics():
         Plane(p.plane, p.address, True, 40.0, p.cost, {"b": 1.5}) for p in a.planes)), env.now)
     record = env.m.create(StitchRequest("acme", "segment", 100, 200))
     assert env.m.rtt_ms(record.id) == 1.5
-    meter = dp_.meter_id_of(record.index)
+    meter = dataplane.meter_id_of(record.index)
     env.m.meter_stats(DP["a"], [_meter(meter, 0)], 10.0)
     env.m.meter_stats(DP["a"], [_meter(meter, 250_000)], 12.0)
     families = {f.name: f for f in env.m.metric_families()}
@@ -347,7 +272,7 @@ def test_round_trips_and_free_bandwidth_alone_do_not_resync_the_switches(env):
 def test_a_bandwidth_stitch_is_adjusted_within_policy_and_capacity(env):
     a = env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=5))
     assert env.m.adjust_bandwidth(a.id, 8).mbps == 8
-    assert env.switch("a").meter_rate_kbps(dp_.meter_id_of(a.index)) == 8000
+    assert env.switch("a").meter_rate_kbps(dataplane.meter_id_of(a.index)) == 8000
     with pytest.raises(StitchRefused, match="at most 30 Mbit/s"):
         env.m.adjust_bandwidth(a.id, 35)
     # 32 of 40 were free
