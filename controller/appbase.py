@@ -309,7 +309,3 @@ class App:
 
     def close(self) -> None:
         """At shutdown: stop background work, release files."""
-
-
-def spec_of(app: App) -> AppSpec:
-    return REGISTERED[app.name]
