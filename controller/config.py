@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import ipaddress
 import re
 from pathlib import Path
@@ -364,10 +365,25 @@ def parse(text: str, source: str = "<string>") -> Config:
     return loaded
 
 
+APP_ENTRY_POINTS = "foresight.apps"     # name: an app's config section, value: its package
+
+
 def _import_providers(data: dict) -> str:
-    """Import the modules ``controller.providers`` names, so the apps register their
-    config sections before the file is validated against them; what could not be
-    imported, or "" (reported after validation, which names a malformed list first)."""
+    """Import the modules ``controller.providers`` names, and the app packages that own
+    the file's other top-level sections (entry points ``foresight.apps``: an app that
+    is configured but not listed, i.e. switched off, is still checked), so the apps
+    register their config sections before the file is validated against them; what
+    could not be imported, or "" (reported after validation, which names a malformed
+    list first)."""
+    unknown = [key for key in data if key not in Config.model_fields and key not in SECTIONS]
+    if unknown:
+        found = {ep.name: ep for ep in importlib.metadata.entry_points(group=APP_ENTRY_POINTS)}
+        for key in unknown:
+            if isinstance(key, str) and key in found:
+                try:
+                    found[key].load()
+                except ImportError as err:
+                    return f"{key}: cannot import its app {found[key].value}: {err}"
     section = data.get("controller")
     providers = section.get("providers") if isinstance(section, dict) else None
     if not isinstance(providers, (list, tuple)):

@@ -170,3 +170,20 @@ def test_providers_are_module_factory_paths_that_import():
     assert config.parse(config.dump(cfg)) == cfg
     with pytest.raises(config.ConfigError, match=r"controller.providers.1: cannot import tests.x: No module"):
         config.parse("controller:\n  providers: [apps.slices.app:provider, tests.x:y]\n")
+
+
+def test_a_section_of_an_app_that_is_switched_off_is_still_checked_by_its_schema():
+    """A fresh controller process (no app imported yet) finds the app owning a section
+    through the ``foresight.apps`` entry points, even when controller.providers does
+    not list it (the TE lab's TE-off run keeps its te section)."""
+    import subprocess
+    import sys
+    code = ("from controller import config\n"
+            "print(config.parse('te: {interval_s: 2}').section('te').interval_s)\n"
+            "try:\n"
+            "    config.parse('te: {interval: 2}', source='c.yaml')\n"
+            "except config.ConfigError as err:\n"
+            "    print(err)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["2.0", "c.yaml: te.interval: unknown key"]
