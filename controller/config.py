@@ -45,12 +45,9 @@ class ConfigError(ValueError):
 
 class Section(BaseModel):
     """Base of every config model: unknown keys refused, immutable once loaded. Apps
-    derive their sections from it (``controller.appbase.AppSpec.config``)."""
+    derive their sections from it (``controller.appbase.AppSpec.schema``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
-
-
-_Strict = Section
 
 
 def key_error(loc: tuple, message: str) -> ValidationError:
@@ -68,7 +65,7 @@ def _check_host(value: str) -> str:
     return value
 
 
-class Endpoint(_Strict):
+class Endpoint(Section):
     listen_host: str = "127.0.0.1"
     port: int = Field(ge=0, le=65535)
 
@@ -98,7 +95,7 @@ class MetricsConfig(Endpoint):
 MAX_PACKET_IN_PPS = 1_000_000
 
 
-class DiscoveryConfig(_Strict):
+class DiscoveryConfig(Section):
     lldp_interval_s: float = Field(default=1.0, gt=0, le=60)
     link_timeout_s: float = Field(default=3.5, gt=0, le=600)
     # A port is treated as a host (edge) port once it has been up this long
@@ -133,11 +130,11 @@ class DiscoveryConfig(_Strict):
         return self.packet_in_burst_pkts or self.packet_in_pps
 
 
-class TelemetryConfig(_Strict):
+class TelemetryConfig(Section):
     poll_interval_s: float = Field(default=2.0, gt=0, le=3600)
 
 
-class RoutingConfig(_Strict):
+class RoutingConfig(Section):
     # hops: every link costs 1; inverse_capacity: OSPF-style reference/capacity.
     path_metric: Literal["hops", "inverse_capacity"] = "hops"
     reference_mbps: float = Field(default=100000.0, gt=0)
@@ -152,18 +149,18 @@ class RoutingConfig(_Strict):
     drain_s: float = Field(default=0.2, ge=0, le=1.0)
 
 
-class StateConfig(_Strict):
+class StateConfig(Section):
     # SQLite file for what must survive a restart; "" keeps state in memory only.
     path: str = "/var/lib/foresight/controller.sqlite"
 
 
-class PredictorLinkConfig(_Strict):
+class PredictorLinkConfig(Section):
     # host:port of foresight-predictor; "" = reactive mode (decisions use measurements only).
     address: str = ""
     timeout_s: float = Field(default=2.0, gt=0, le=60)
 
 
-class ClockConfig(_Strict):
+class ClockConfig(Section):
     # The time apps reason in (forecasts, scaling timers). Labs replay 5-minute data
     # faster than real time: virtual = virtual_origin_s + (now - real_origin_s) * time_scale.
     # The defaults are the wall clock.
@@ -191,7 +188,7 @@ def _check_factory_paths(paths: tuple[str, ...]) -> tuple[str, ...]:
     return paths
 
 
-class ControllerSection(_Strict):
+class ControllerSection(Section):
     openflow: OpenFlowConfig = OpenFlowConfig()
     grpc: GrpcConfig = GrpcConfig()
     metrics: MetricsConfig = MetricsConfig()
@@ -209,19 +206,19 @@ class ControllerSection(_Strict):
     _providers = field_validator("providers")(_check_factory_paths)
 
 
-class SwitchMeta(_Strict):
+class SwitchMeta(Section):
     dp_id: int = Field(ge=1, lt=2**64)
     name: str = Field(min_length=1, max_length=64)
     site: str | None = None
 
 
-class LinkMeta(_Strict):
+class LinkMeta(Section):
     a: int = Field(ge=1, lt=2**64, description="dp_id of one end")
     b: int = Field(ge=1, lt=2**64, description="dp_id of the other end")
     capacity_mbps: float = Field(gt=0, description="capacity in each direction")
 
 
-class TopologyMeta(_Strict):
+class TopologyMeta(Section):
     """What is known about the network before discovery: names and capacities."""
 
     switches: tuple[SwitchMeta, ...] = ()
@@ -261,7 +258,7 @@ class TopologyMeta(_Strict):
         return None
 
 
-class Config(_Strict):
+class Config(Section):
     """The controller's own sections; ``parse`` adds a section per registered app
     (``register_section``), validated by the app's schema."""
 

@@ -44,7 +44,7 @@ PREREQUISITES = {
 _FULL_MASK = "255.255.255.255"
 
 
-def _norm_ipv4(field: str, value: Any) -> Any:
+def norm_ipv4(field: str, value: Any) -> Any:
     """Exact "a.b.c.d", or (network, mask) with host bits cleared; a /32 is exact."""
     try:
         if isinstance(value, tuple):
@@ -60,22 +60,22 @@ def _norm_ipv4(field: str, value: Any) -> Any:
     return (str(net.network_address), str(net.netmask))
 
 
-def _norm_value(field: str, value: Any) -> Any:
+def norm_value(field: str, value: Any) -> Any:
     if field in IPV4_FIELDS:
-        return _norm_ipv4(field, value)
+        return norm_ipv4(field, value)
     if isinstance(value, (list, tuple)):
-        return tuple(_norm_value(field, v) for v in value)
+        return tuple(norm_value(field, v) for v in value)
     if field in MAC_FIELDS and isinstance(value, str):
         return value.lower()
     return value
 
 
-def _norm_match(match: dict[str, Any] | Iterable[tuple[str, Any]]) -> tuple[tuple[str, Any], ...]:
+def norm_match(match: dict[str, Any] | Iterable[tuple[str, Any]]) -> tuple[tuple[str, Any], ...]:
     items = match.items() if isinstance(match, dict) else match
-    return tuple(sorted((k, _norm_value(k, v)) for k, v in items))
+    return tuple(sorted((k, norm_value(k, v)) for k, v in items))
 
 
-def _check_mac(where: str, value: Any) -> str:
+def check_mac(where: str, value: Any) -> str:
     parts = value.split(":") if isinstance(value, str) else []
     if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p)
                                   for p in parts):
@@ -83,36 +83,36 @@ def _check_mac(where: str, value: Any) -> str:
     return value.lower()
 
 
-def _one_ipv4(where: str, field: str, value: Any) -> str:
+def one_ipv4(where: str, field: str, value: Any) -> str:
     if isinstance(value, tuple) or (isinstance(value, str) and "/" in value):
         raise PipelineError(f"{where}: needs one address, got {value!r}")
-    return _norm_ipv4(field, value)
+    return norm_ipv4(field, value)
 
 
-def _is_uint(value: Any, bits: int) -> bool:
+def is_uint(value: Any, bits: int) -> bool:
     return type(value) is int and 0 <= value < 1 << bits
 
 
-def _norm_set_field(field: str, value: Any) -> Any:
+def norm_set_field(field: str, value: Any) -> Any:
     if field not in SET_FIELDS:
         raise PipelineError(f"set_field {field!r} not supported (allowed: {sorted(SET_FIELDS)})")
     if field in MAC_FIELDS:
-        return _check_mac(f"set_field {field}", value)
+        return check_mac(f"set_field {field}", value)
     if field in IPV4_FIELDS:
-        return _one_ipv4(f"set_field {field}", field, value)
+        return one_ipv4(f"set_field {field}", field, value)
     if field == "tunnel_id":
-        if not _is_uint(value, 64):
+        if not is_uint(value, 64):
             raise PipelineError(f"set_field tunnel_id: {value!r} is not a 64-bit tunnel key")
         return value
     if field in REG_FIELDS:
-        if not _is_uint(value, 32):
+        if not is_uint(value, 32):
             raise PipelineError(f"set_field {field}: {value!r} is not a 32-bit register value")
         return value
     if field == "vlan_vid":
-        if not _is_uint(value, 13) or not value & OFPVID_PRESENT or value & 0xFFF in (0, 0xFFF):
+        if not is_uint(value, 13) or not value & OFPVID_PRESENT or value & 0xFFF in (0, 0xFFF):
             raise PipelineError(f"set_field vlan_vid: {value!r} is not OFPVID_PRESENT | a VLAN id 1..4094")
         return value
-    if not _is_uint(value, 6):
+    if not is_uint(value, 6):
         raise PipelineError(f"set_field ip_dscp: {value!r} is not a DSCP value 0..63")
     return value
 

@@ -25,8 +25,8 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 from controller import learn as learn_mod
 from controller.fields import (ETH_TYPE_ARP, ETH_TYPE_IP, IP_PROTO_TCP, IP_PROTO_UDP, IPV4_FIELDS,  # noqa: F401
                                MAC_FIELDS, OFPVID_PRESENT, PREREQUISITES, REG_FIELDS, SET_FIELDS,
-                               TUNNEL_FIELDS, VLAN_ETHERTYPES, ForeignFlow, _norm_match, _norm_set_field,
-                               _norm_value, missing_prerequisite)
+                               TUNNEL_FIELDS, VLAN_ETHERTYPES, ForeignFlow, norm_match, norm_set_field,
+                               norm_value, missing_prerequisite)
 from controller.learn import LEARN_OUTPUT_REG, Learn, learn, learns  # noqa: F401
 from controller.pipeline import PIPELINE, Pipeline, PipelineError
 
@@ -62,7 +62,7 @@ def check_actions(actions: Iterable[Action], pipeline: Pipeline = PIPELINE) -> t
         elif kind == "set_field":
             if len(action) != 3:
                 raise PipelineError(f"action {action!r}: set_field takes a field and a value")
-            action = ("set_field", action[1], _norm_set_field(action[1], action[2]))
+            action = ("set_field", action[1], norm_set_field(action[1], action[2]))
         elif kind == "resubmit":
             if len(action) != 2:
                 raise PipelineError(f"action {action!r}: resubmit takes one table name")
@@ -196,7 +196,7 @@ def flow(table: str, priority: int, match: dict[str, Any] | None = None,
         raise PipelineError(f"priority {priority} out of range 0..65535")
     if meter is not None and (not isinstance(meter, int) or not 1 <= meter <= ofp.OFPM_MAX):
         raise PipelineError(f"meter {meter!r} out of range 1..{ofp.OFPM_MAX:#x}")
-    norm = _norm_match(match)
+    norm = norm_match(match)
     acts = check_actions(actions, pipeline)
     if declared.resubmit_target and any(a[0] == "resubmit" for a in acts):
         raise PipelineError(f"table {table}: its flows may not resubmit (it is a resubmit target)")
@@ -318,7 +318,7 @@ def read_actions(acts, pipeline: Pipeline = PIPELINE) -> tuple[Action, ...]:
             actions.append(("pop_vlan",))
         elif isinstance(act, parser.OFPActionSetField):
             try:
-                actions.append(("set_field", act.key, _norm_value(act.key, act.value)))
+                actions.append(("set_field", act.key, norm_value(act.key, act.value)))
             except PipelineError as err:
                 raise ForeignFlow(str(err)) from None
         else:
@@ -347,7 +347,7 @@ def from_stats(stats: parser.OFPFlowStats, pipeline: Pipeline = PIPELINE) -> Flo
         else:
             raise ForeignFlow(f"instruction {type(inst).__name__}")
     try:
-        match = _norm_match(stats.match.items())
+        match = norm_match(stats.match.items())
     except PipelineError as err:
         raise ForeignFlow(str(err)) from None
     return FlowSpec(table.name, stats.priority, match, actions, goto, stats.cookie, meter)
@@ -360,7 +360,7 @@ def stats_key(stats: parser.OFPFlowStats, pipeline: Pipeline = PIPELINE) -> tupl
     if table is None:
         return None
     try:
-        return (table.name, stats.priority, _norm_match(stats.match.items()))
+        return (table.name, stats.priority, norm_match(stats.match.items()))
     except PipelineError:
         return None
 

@@ -19,8 +19,8 @@ from typing import Any, Iterable
 
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-from controller.fields import (IPV4_FIELDS, MAC_FIELDS, PREREQUISITES, ForeignFlow, _check_mac, _is_uint,
-                               _one_ipv4, missing_prerequisite)
+from controller.fields import (IPV4_FIELDS, MAC_FIELDS, PREREQUISITES, ForeignFlow, check_mac, is_uint,
+                               one_ipv4, missing_prerequisite)
 from controller.pipeline import PIPELINE, Pipeline, PipelineError
 
 # Written just before a learn with an output port: learn reads its port from a field.
@@ -76,11 +76,11 @@ def _pairs(value: Any) -> tuple:
 
 def _learn_value(where: str, field: str, value: Any) -> Any:
     if field in MAC_FIELDS:
-        return _check_mac(f"{where}: {field}", value)
+        return check_mac(f"{where}: {field}", value)
     if field in IPV4_FIELDS:
-        return _one_ipv4(f"{where}: {field}", field, value)
+        return one_ipv4(f"{where}: {field}", field, value)
     bits = LEARN_FIELDS[field][1]
-    if not _is_uint(value, bits):
+    if not is_uint(value, bits):
         raise PipelineError(f"{where}: {field}={value!r} is not a {bits}-bit value")
     return value
 
@@ -95,7 +95,7 @@ def check(learn: Any, pipeline: Pipeline) -> Learn:
         (name, getattr(learn, name), 16)
         for name in ("idle_timeout", "hard_timeout", "fin_idle_timeout", "fin_hard_timeout")]
     for name, value, bits in limits:
-        if not _is_uint(value, bits):
+        if not is_uint(value, bits):
             raise PipelineError(f"{where}: {name} {value!r} out of range 0..{(1 << bits) - 1:#x}")
     try:
         pairs = _pairs(learn.fixed), _pairs(learn.loads)
@@ -126,7 +126,7 @@ def check(learn: Any, pipeline: Pipeline) -> Learn:
             raise PipelineError(f"{where}: the learned flow {what} {field}, which needs "
                                 f"{missing[0]}={missing[1]:#x} fixed (OpenFlow prerequisite)")
     port = learn.output
-    if port is not None and not (_is_uint(port, 16) and 1 <= port <= MAX_LEARN_PORT):
+    if port is not None and not (is_uint(port, 16) and 1 <= port <= MAX_LEARN_PORT):
         raise PipelineError(f"{where}: output {learn.output!r} is not a port 1..{MAX_LEARN_PORT:#x}")
     return Learn(table.name, learn.priority, learn.cookie, learn.idle_timeout, learn.hard_timeout,
                  learn.fin_idle_timeout, learn.fin_hard_timeout, tuple(sorted(fixed.items())),

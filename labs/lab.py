@@ -88,8 +88,44 @@ def start_mininet(topo, of_port: int, link=None):
     return net
 
 
-class ControllerProcess:
+class _Child:
+    """A Foresight process the lab starts with ``python -m MODULE ...`` (in the
+    repository, logging to ``log_path``), ready once its gRPC client answers; ``stop``
+    closes the client and ends it by handle (SIGTERM, then SIGKILL)."""
+
+    what = "process"
+    stop_timeout_s = 5.0
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    client = None
+
+    def _launch(self, argv: list[str], client, ready_timeout_s: float, env: dict | None = None) -> None:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", *argv], stdout=log, stderr=subprocess.STDOUT,
+                                     cwd=ROOT, env=env)
+        log.close()
+        self.client = client
+        try:
+            self.client.wait_ready(timeout_s=ready_timeout_s, alive=lambda: self.proc.poll() is None)
+        except TimeoutError as err:
+            self.stop()
+            raise LabError(f"{self.what} did not start: {err}; log: {self.log_tail()}") from None
+
+    def stop(self, timeout_s: float | None = None) -> float | None:
+        """SIGTERM, wait, SIGKILL if needed; return seconds it took to exit."""
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        return terminate(self.proc, self.stop_timeout_s if timeout_s is None else timeout_s)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return _tail(self.log_path, lines)
+
+
+class ControllerProcess(_Child):
     """foresight-controller as a child process, on free ports, logging to a file."""
+
+    what = "controller"
 
     def __init__(self, config: dict, workdir: Path):
         self.workdir = workdir
@@ -113,28 +149,9 @@ class ControllerProcess:
         return f"127.0.0.1:{self.grpc_port}"
 
     def start(self) -> "ControllerProcess":
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "controller.cli", "run", str(self.config_path)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        log.close()
-        self.client = ControllerClient(self.grpc_address)
-        try:
-            self.client.wait_ready(timeout_s=30, alive=lambda: self.proc.poll() is None)
-        except TimeoutError as err:
-            self.stop()
-            raise LabError(f"controller did not start: {err}; log: {self.log_tail()}") from None
+        self._launch(["controller.cli", "run", str(self.config_path)], ControllerClient(self.grpc_address),
+                     ready_timeout_s=30)
         return self
-
-    def stop(self, timeout_s: float = 5.0) -> float | None:
-        """SIGTERM, wait, SIGKILL if needed; return seconds it took to exit."""
-        if self.client is not None:
-            self.client.close()
-            self.client = None
-        return terminate(self.proc, timeout_s)
-
-    def log_tail(self, lines: int = 30) -> str:
-        return _tail(self.log_path, lines)
 
 
 def _quiet_htb(record: logging.LogRecord) -> bool:
@@ -146,11 +163,14 @@ def _quiet_htb(record: logging.LogRecord) -> bool:
 FAST_MODELS = "persistence,mean_last_6,seasonal_naive,boosting"
 
 
-class PredictorProcess:
+class PredictorProcess(_Child):
     """foresight-predictor serve as a child process on a free port, state in ``workdir``.
 
     ``models`` restricts its candidate models (``FORESIGHT_MODELS``), e.g. to the fast
     ones for a lab that trains while people wait."""
+
+    what = "predictor"
+    stop_timeout_s = 10.0
 
     def __init__(self, workdir: Path, step_s: int = 300, horizons_s: tuple[float, ...] = (300,),
                  models: str = ""):
@@ -173,27 +193,11 @@ class PredictorProcess:
         env = dict(os.environ)
         if self.models:
             env["FORESIGHT_MODELS"] = self.models
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "predictors.cli", "serve", "--listen", self.address,
-             "--state-dir", str(self.workdir / "predictor"), "--step-s", str(self.step_s),
-             "--horizons-s", ",".join(f"{h:g}" for h in self.horizons_s)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-        log.close()
-        self.client = PredictorClient(self.address, timeout_s=30)
-        try:
-            self.client.wait_ready(timeout_s=60, alive=lambda: self.proc.poll() is None)
-        except TimeoutError as err:
-            self.stop()
-            raise LabError(f"predictor did not start: {err}; log: {_tail(self.log_path)}") from None
+        argv = ["predictors.cli", "serve", "--listen", self.address,
+                "--state-dir", str(self.workdir / "predictor"), "--step-s", str(self.step_s),
+                "--horizons-s", ",".join(f"{h:g}" for h in self.horizons_s)]
+        self._launch(argv, PredictorClient(self.address, timeout_s=30), ready_timeout_s=60, env=env)
         return self
-
-    def stop(self, timeout_s: float = 10.0) -> float | None:
-        """SIGTERM, wait, SIGKILL if needed; return seconds it took to exit."""
-        if self.client is not None:
-            self.client.close()
-            self.client = None
-        return terminate(self.proc, timeout_s)
 
     def train_on_fit_span(self, samples: Callable[[int, int], Iterable[tuple[str, float, float]]],
                           fit_end: int, start: int, horizon_s: float, kind: str) -> dict:
