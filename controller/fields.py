@@ -14,9 +14,9 @@ from controller.pipeline import PipelineError
 MAC_FIELDS = frozenset({"eth_src", "eth_dst", "arp_sha", "arp_tha"})
 IPV4_FIELDS = frozenset({"ipv4_src", "ipv4_dst", "arp_spa", "arp_tpa", "tun_ipv4_src", "tun_ipv4_dst"})
 # Open vSwitch registers we set and match (32 bits each): reg6 carries the member a
-# select bucket picked, reg5 the virtual network a site's host port belongs to (see
-# controller.pipeline).
-REG_FIELDS = frozenset({"reg5", "reg6"})
+# select bucket picked, reg5 the virtual network a site's host port belongs to, reg4
+# the exit a fast-failover bucket picked (see controller.pipeline).
+REG_FIELDS = frozenset({"reg4", "reg5", "reg6"})
 # A flow-based tunnel port takes its key and endpoints from these (Open vSwitch's
 # tun_ipv4_src/dst are Nicira extensions; tunnel_id is OpenFlow 1.3's).
 TUNNEL_FIELDS = frozenset({"tunnel_id", "tun_ipv4_src", "tun_ipv4_dst"})

@@ -2,7 +2,8 @@
 ``controller.operator_cli`` (topology, hosts, path, watch, status); this entry point
 adds the ones that need more than the API:
 
-    foresight lab run SCENARIO    run a lab scenario (needs root): demo, slices, te, stitching
+    foresight lab run SCENARIO    run a lab scenario (needs root): demo, slices, te, stitching, peering
+    foresight peering ...         the peering API (apps.peering.cli)
     foresight lab list            list the scenarios
     foresight te-eval --dataset abilene|geant|all [--k 4] [--json FILE] [--png FILE]
                                   offline TE evaluation (MLU of shortest path, ECMP,
@@ -24,6 +25,8 @@ SCENARIOS = {
     "demo": ("labs.demo", "Abilene: discovery, pingAll, iperf3, path and link utilisation"),
     "slices": ("labs.slices_lab", "Abilene: two slices scaled ahead of replayed real OD demand"),
     "te": ("labs.te_lab", "Abilene: replayed real traffic matrices, TE off then on: loss, link load"),
+    "peering": ("labs.peering_lab", "edge AS: real BGP (GoBGP, FRR), replayed real demand; plain BGP, reactive "
+                                    "and predictive peering side by side"),
     "stitching": ("labs.stitching_lab", "three sites: an encrypted stitch, an underlay failure, a bandwidth "
                                         "stitch, teardown"),
 }
@@ -106,8 +109,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from apps.peering import cli as peering_cli
+
     ap, sub = operator_cli.build_parser()
     add_commands(sub)
+    peering_cli.add_commands(sub)
     return operator_cli.run(ap.parse_args(argv))
 
 

@@ -106,6 +106,28 @@ class SpecTopo(Topo):
             raise TopologyError(f'{self.spec.name}: no switch named {name!r}') from None
 
 
+class EdgeTopo(Topo):
+    """One border switch (``edge``, dp_id 1) of an AS that exchanges traffic with other
+    networks: our senders (10.0.0.0/24, port 1 onwards; their gateway is the
+    controller's virtual router), our BGP speaker ``bgp`` (10.100.0.1/24 on the
+    peering LAN), then one host per neighbour (its router, on the peering LAN), each
+    link shaped to the neighbour's capacity. ``neighbours`` is [(name, ip, capacity
+    Mbit/s)]; ``max_queue`` is the shaped links' queue in packets."""
+
+    # pylint: disable-next=arguments-differ
+    def build(self, neighbours=(), senders: int = 1, max_queue: int = 100) -> None:
+        self.addSwitch('edge', dpid='%016x' % 1, protocols=OPENFLOW_PROTOCOLS)
+        for k in range(1, senders + 1):
+            self.addHost(f'src{k}', ip=f'10.0.0.{k}/24', mac='00:00:00:00:00:%02x' % k,
+                         defaultRoute='via 10.0.0.254')
+            self.addLink(f'src{k}', 'edge')
+        self.addHost('bgp', ip='10.100.0.1/24', mac='00:00:00:00:01:01')
+        self.addLink('bgp', 'edge')
+        for k, (name, ip, capacity_mbps) in enumerate(neighbours, start=2):
+            self.addHost(name, ip=f'{ip}/24', mac='00:00:00:00:01:%02x' % k)
+            self.addLink(name, 'edge', bw=capacity_mbps, max_queue_size=max_queue)
+
+
 def _catalog_topo(name: str):
     def make(*args, **params) -> SpecTopo:
         return SpecTopo(load(name), *args, **params)
