@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Mapping, Sequence
 
 from apps.peering import assign
+from apps.peering.baselines import BestPath, Reactive, leave_reason, preference_key, usable_exits
 from apps.peering.billing import BILLING_WINDOW_S, SAMPLE_S, expected_p95, hourly_price
 from apps.peering.model import (Decision, Exit, Group, PeeringError, Reason, State,
                                 check_inputs)
@@ -67,215 +68,16 @@ __all__ = ["BestPath", "Decision", "Exit", "Group", "PeeringError", "Predictive"
 OVERLOAD_TOL_MBPS = 1e-3
 
 
-def preference_key(exit_: Exit, as_path_len: int) -> tuple:
-    """Local-pref order: peers before transit, cheaper first, shorter AS path, name."""
-    return (exit_.kind != "peer", exit_.cost_per_mbps, as_path_len, exit_.name)
-
-
-def _usable(state: State, exits: Mapping[str, Exit]) -> set[str]:
-    return {e for e in state.established if e in exits}
-
-
-def _ratio(load: float, capacity: float) -> float:
-    return load / capacity
-
-
-def _leave(group: Group, old: str | None, new: str | None, usable: set[str], why_new: str,
-           numbers: dict) -> Reason | None:
-    """The Reason for a group whose exit changed from ``old`` to ``new``."""
-    if old == new:
-        return None
-    if new is None:
-        return Reason("unreachable", group.name, f"no established exit reaches it (was on {old})",
-                      numbers)
-    if old is None:
-        return Reason("place", group.name, f"new group to {new}: {why_new}", numbers)
-    if old not in usable or old not in group.reach:
-        return Reason("failover", group.name, f"{old} is gone: to {new}, {why_new}", numbers)
-    return None
-
-
-# ---- 1. plain BGP ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BestPath:
-    """Every session up; every group on the shortest AS path (ties: lowest exit name)."""
-
-    name: ClassVar[str] = "plain_bgp"
-
-    def decide(self, now: float, groups: Sequence[Group], exits: Sequence[Exit], state: State) -> Decision:
-        by_name = check_inputs(groups, exits)
-        usable = _usable(state, by_name)
-        bring_up = tuple(sorted(e.name for e in exits if e.kind == "peer"
-                                and e.name not in usable and e.name not in state.pending))
-        reasons = [Reason("bring_up", p, "plain BGP keeps every session up") for p in bring_up]
-        assignment = {}
-        for g in sorted(groups, key=lambda g: g.name):
-            options = sorted((g.reach[e], e) for e in g.reach if e in usable)
-            old = state.assignment.get(g.name)
-            new = options[0][1] if options else None
-            if new is not None:
-                assignment[g.name] = new
-            nums = {"as_path_len": options[0][0]} if options else {}
-            if old in g.reach:
-                nums["as_path_len_before"] = g.reach[old]
-            reason = _leave(g, old, new, usable, "its shortest AS path", nums)
-            if reason is None and old != new:
-                reason = Reason("move", g.name, f"{old} -> {new}: shorter AS path", nums)
-            if reason is not None:
-                reasons.append(reason)
-        return Decision(self.name, now, assignment, bring_up, (), tuple(reasons))
-
-
-# ---- 2. reactive (Edge Fabric) --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reactive:
-    """Preferred exits, detours above ``detour`` of capacity, back below ``restore``."""
-
-    detour: float = 0.80
-    restore: float = 0.65
-    min_dwell_s: float = 900.0
-    name: ClassVar[str] = "reactive"
-
-    def __post_init__(self) -> None:
-        if not 0 < self.restore < self.detour <= 1:
-            raise PeeringError(f"need 0 < restore < detour <= 1, got restore={self.restore!r}, "
-                               f"detour={self.detour!r}")
-        if not self.min_dwell_s >= 0:
-            raise PeeringError(f"min_dwell_s is {self.min_dwell_s!r}; it must be >= 0")
-
-    def decide(self, now: float, groups: Sequence[Group], exits: Sequence[Exit], state: State) -> Decision:
-        by_name = check_inputs(groups, exits)
-        usable = _usable(state, by_name)
-        gs = {g.name: g for g in groups}
-        rate = {g.name: g.measured_mbps for g in groups}
-        reasons: list[Reason] = []
-
-        def preferred(g: Group, without: str | None = None) -> str | None:
-            options = [e for e in g.reach if e in usable and e != without]
-            return min(options, key=lambda e: preference_key(by_name[e], g.reach[e]), default=None)
-
-        assignment: dict[str, str] = {}
-        load = {e: 0.0 for e in usable}
-        for name in sorted(gs):
-            g, old = gs[name], state.assignment.get(name)
-            new = old if old in usable and old in g.reach else preferred(g)
-            reason = _leave(g, old, new, usable, "its preferred exit", {"measured_mbps": rate[name]})
-            if reason is not None:
-                reasons.append(reason)
-            if new is not None:
-                assignment[name] = new
-                load[new] += rate[name]
-
-        def util(e: str, extra: float = 0.0) -> float:
-            return _ratio(load[e] + extra, by_name[e].capacity_mbps)
-
-        def move(name: str, to: str) -> None:
-            load[assignment[name]] -= rate[name]
-            load[to] += rate[name]
-            assignment[name] = to
-
-        # Restore: detoured groups back to their preferred exit when it stays under `restore`.
-        detoured = [n for n in assignment if preferred(gs[n]) not in (None, assignment[n])]
-        for name in sorted(detoured, key=lambda n: (-rate[n], n)):
-            home = preferred(gs[name])
-            after = util(home, rate[name])
-            if after < self.restore:
-                reasons.append(Reason("restore", name, f"{assignment[name]} -> {home}: preferred exit has room",
-                                      {"measured_mbps": rate[name], "util_after": after,
-                                       "restore": self.restore}))
-                move(name, home)
-
-        # Detour: largest groups off an exit over `detour`, to the cheapest alternate with room.
-        for e in sorted(usable):
-            on_e = sorted((n for n in assignment if assignment[n] == e), key=lambda n: (-rate[n], n))
-            for name in on_e:
-                if util(e) <= self.detour:
-                    break
-                if rate[name] <= 0:
-                    continue
-                g = gs[name]
-                alternates = sorted((a for a in g.reach if a in usable and a != e),
-                                    key=lambda a: preference_key(by_name[a], g.reach[a]))
-                to = next((a for a in alternates if util(a, rate[name]) <= self.detour), None)
-                if to is None:
-                    continue
-                before = util(e)
-                move(name, to)
-                reasons.append(Reason("detour", name, f"{e} -> {to}: {e} over {self.detour:.0%} of capacity",
-                                      {"measured_mbps": rate[name], "util_before": before,
-                                       "util_after": util(e), "to_util_after": util(to),
-                                       "detour": self.detour}))
-
-        bring_up = self._request(groups, by_name, usable, state, assignment, rate, util, reasons)
-        withdraw, since = self._withdraw(now, gs, by_name, usable, state, assignment, rate, load,
-                                         preferred, move, reasons)
-        return Decision(self.name, now, assignment, bring_up, withdraw, tuple(reasons), since)
-
-    def _request(self, groups, by_name, usable, state, assignment, rate, util, reasons) -> tuple[str, ...]:
-        """The candidate peer reaching the most traffic stuck on an overloaded exit."""
-        hot = sorted(e for e in usable if util(e) > self.detour)
-        if not hot:
-            return ()
-        pending = [p for p in state.pending if p in by_name and p not in usable]
-        stuck = [g for g in groups if assignment.get(g.name) in hot
-                 and not any(p in g.reach for p in pending)]
-        candidates = [e for e in sorted(by_name) if by_name[e].kind == "peer"
-                      and e not in usable and e not in state.pending]
-        reached = {p: sum(rate[g.name] for g in stuck if p in g.reach) for p in candidates}
-        best = min((p for p in candidates if reached[p] > 0), key=lambda p: (-reached[p], p), default=None)
-        if best is None:
-            return ()
-        worst = max(hot, key=lambda e: (util(e), e))
-        reasons.append(Reason("bring_up", best, f"{', '.join(hot)} over {self.detour:.0%} with no room "
-                              f"elsewhere; {best} reaches the most of that traffic",
-                              {"util": util(worst), "reached_mbps": reached[best],
-                               "capacity_mbps": by_name[best].capacity_mbps, "detour": self.detour}))
-        return (best,)
-
-    def _withdraw(self, now, gs, by_name, usable, state, assignment, rate, load, preferred, move, reasons):
-        """Peers whose traffic has fitted elsewhere under `restore` for `min_dwell_s`."""
-        since: dict[str, float] = {}
-        withdraw = []
-        for p in sorted(e for e in usable if by_name[e].kind == "peer"):
-            on_p = sorted(n for n in assignment if assignment[n] == p)
-            homes = {n: preferred(gs[n], without=p) for n in on_p}
-            if any(h is None for h in homes.values()):
-                continue
-            extra: dict[str, float] = {}
-            for n, h in homes.items():
-                extra[h] = extra.get(h, 0.0) + rate[n]
-            after = {h: _ratio(load[h] + x, by_name[h].capacity_mbps) for h, x in extra.items()}
-            if any(u >= self.restore for u in after.values()):
-                continue
-            start = state.withdrawable_since.get(p, now)
-            if now - start < self.min_dwell_s:
-                since[p] = start
-                continue
-            withdraw.append(p)
-            reasons.append(Reason("withdraw", p, f"its traffic has fitted elsewhere under "
-                                  f"{self.restore:.0%} for {now - start:g} s",
-                                  {"moved_mbps": sum(extra.values()), "max_util_after": max(after.values(), default=0.0),
-                                   "restore": self.restore, "hour_cost": by_name[p].hour_cost}))
-            for n, h in homes.items():
-                move(n, h)
-                reasons.append(Reason("drain", n, f"{p} -> {h}: {p} is withdrawn", {"measured_mbps": rate[n]}))
-            usable.discard(p)
-        return tuple(withdraw), since
-
-
 # ---- 3. predictive (Foresight) ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class _Plan:
-    exit_of: dict[str, str]
+    load_mbps: dict[str, float]  # exit -> Mbit/s
     overload_mbps: float
     cost_per_h: float            # prices and latency, no penalties, no session hour costs
     transit_mbps: float
+    latency_mbps_ms: float       # sum of load x latency over the exits
 
 
 @dataclass(frozen=True)
@@ -324,7 +126,7 @@ class _Run:
     def __init__(self, cfg: Predictive, now: float, groups: list[Group], exits: dict[str, Exit],
                  state: State):
         self.cfg, self.now, self.groups, self.exits, self.state = cfg, now, groups, exits, state
-        self.usable = _usable(state, exits)
+        self.usable = usable_exits(state, exits)
         horizons = {h for g in groups for h in g.forecast if h <= cfg.lookahead_s}
         self.horizons = [0.0] + sorted(horizons)
         self.demand = {g.name: [g.demand_mbps(h, cfg.quantile) for h in self.horizons] for g in groups}
@@ -349,11 +151,15 @@ class _Run:
             d = {g.name: self.demand[g.name][hi] for g in self.groups}
             cost = {(g.name, e): self.price(g.name, e, d[g.name]) for g in self.groups
                     for e in g.reach if e in usable}
+            # The fluid plan (LP relaxation): exact and fast, and what a session is worth
+            # does not hinge on which near-equal packing HiGHS stops at.
             sol = assign.solve(cost, {g: [v] for g, v in d.items()}, {e: self.limit(e) for e in usable},
-                               time_limit_s=self.cfg.time_limit_s)
-            transit = sum(d[g] for g, e in sol.exit_of.items() if self.exits[e].kind == "transit")
-            self._plans[key] = _Plan(sol.exit_of, sol.overload_mbps,
-                                     sum(cost[(g, e)] for g, e in sol.exit_of.items()), transit)
+                               time_limit_s=self.cfg.time_limit_s, relax=True)
+            load = {e: v[0] for e, v in sorted(sol.loads_mbps.items())}
+            self._plans[key] = _Plan(
+                load, sol.overload_mbps, sol.cost,
+                sum(v for e, v in load.items() if self.exits[e].kind == "transit"),
+                sum(v * self.exits[e].latency_ms for e, v in load.items()))
         return self._plans[key]
 
     def up_at(self, hi: int, without: set[str], extra: Mapping[str, float]) -> frozenset:
@@ -400,8 +206,7 @@ class _Run:
                 continue
             extra_cost, hi, plan_without, plan_with = worst
             out.append(p)
-            carried = sum(self.demand[g][0] for g, e in self.state.assignment.items()
-                          if e == p and g in self.demand)
+            carried = plan_with.load_mbps.get(p, 0.0)
             reasons.append(Reason(
                 "withdraw", p, f"up {up_for:g} s; without it the plan costs at most {extra_cost:.4g}/h more "
                 f"over the next {cfg.lookahead_s:g} s, under its {hour_cost:g}/h",
@@ -444,7 +249,7 @@ class _Run:
             ex = self.exits[p]
             chosen[p] = ex.lead_s
             h = self.horizons[hi]
-            moved = sum(self.demand[g][hi] for g, e in with_p.exit_of.items() if e == p)
+            moved = with_p.load_mbps.get(p, 0.0)
             why = (f"at +{h:g} s the plan without it overloads by {without.overload_mbps:.4g} Mbit/s"
                    if relief > OVERLOAD_TOL_MBPS else
                    f"at +{h:g} s it saves {net + ex.hour_cost:.4g}/h against its {ex.hour_cost:g}/h")
@@ -454,18 +259,9 @@ class _Run:
                  "saving_per_h": net + ex.hour_cost, "overload_before_mbps": without.overload_mbps,
                  "overload_after_mbps": with_p.overload_mbps, "moved_mbps": moved,
                  "peer_util_after": moved / ex.capacity_mbps, "quantile": cfg.quantile,
-                 "latency_gained_ms": self._latency_gain(hi, without, with_p, p),
+                 "latency_gained_ms": ((without.latency_mbps_ms - with_p.latency_mbps_ms) / moved
+                                       if moved > 0 else 0.0),
                  **self.p95_numbers(without, with_p, ex.lead_s)}))
-
-    def _latency_gain(self, hi: int, without: _Plan, with_p: _Plan, p: str) -> float:
-        """Mbit/s-weighted mean latency saved for the traffic the peer takes."""
-        moved = [g for g, e in with_p.exit_of.items() if e == p]
-        total = sum(self.demand[g][hi] for g in moved)
-        if total <= 0:
-            return 0.0
-        old = sum(self.demand[g][hi] * self.exits[without.exit_of[g]].latency_ms
-                  for g in moved if g in without.exit_of)
-        return old / total - self.exits[p].latency_ms
 
     # ---- the assignment applied now --------------------------------------------------------
 
@@ -496,15 +292,30 @@ class _Run:
                     cost[(g.name, e)] = self.price(g.name, e, peak[g.name]) + penalty
         sol = assign.solve(cost, {g: demand[g] for g, _ in cost}, {e: self.limit(e) for e in usable},
                            fixed, cfg.time_limit_s)
+        exit_of = dict(sol.exit_of)
         new_loads = {e: [0.0] * len(horizons) for e in usable}
-        for g, e in sol.exit_of.items():
+        for g, e in exit_of.items():
             new_loads[e] = [a + b for a, b in zip(new_loads[e], demand[g])]
+
+        def saving(g: str) -> float:
+            return self.price(g, current[g], peak[g]) - self.price(g, exit_of[g], peak[g])
+
+        # Undo a move the MIP gap let through: not forced by capacity, saving less than
+        # min_saving, and its old exit still has room for it.
+        unforced = [g for g in sorted(current) if exit_of.get(g, current[g]) != current[g]
+                    and current[g] not in over and saving(g) < cfg.min_saving]
+        for g in sorted(unforced, key=lambda g: (saving(g), g)):
+            old, new = current[g], exit_of[g]
+            if all(v + x <= self.limit(old) + OVERLOAD_TOL_MBPS for v, x in zip(new_loads[old], demand[g])):
+                new_loads[old] = [v + x for v, x in zip(new_loads[old], demand[g])]
+                new_loads[new] = [v - x for v, x in zip(new_loads[new], demand[g])]
+                exit_of[g] = old
 
         def util(table, e) -> float:
             return max(table[e]) / self.exits[e].capacity_mbps
 
         for g in self.groups:
-            old, new = state.assignment.get(g.name), sol.exit_of.get(g.name)
+            old, new = state.assignment.get(g.name), exit_of.get(g.name)
             if old == new:
                 continue
             nums = {"demand_mbps": peak[g.name], "measured_mbps": g.measured_mbps, "quantile": cfg.quantile}
@@ -523,17 +334,16 @@ class _Run:
             elif old in withdrawn:
                 reasons.append(Reason("drain", g.name, f"{old} -> {new}: {old} is withdrawn", nums))
             else:
-                reason = _leave(g, old, new, usable, "best remaining exit", nums)
+                reason = leave_reason(g, old, new, usable, "best remaining exit", nums)
                 if reason is not None:
                     reasons.append(reason)
-        if sol.overload_mbps > 0:
-            for e in sorted(usable):
-                worst = max(new_loads[e])
-                if worst > self.limit(e) + OVERLOAD_TOL_MBPS:
-                    hi = new_loads[e].index(worst)
-                    reasons.append(Reason("overload", e, f"demand cannot fit: least overload plan keeps "
-                                          f"{worst - self.limit(e):.4g} Mbit/s above {cfg.headroom:.0%}",
-                                          {"load_mbps": worst, "limit_mbps": self.limit(e),
-                                           "capacity_mbps": self.exits[e].capacity_mbps,
-                                           "util": util(new_loads, e), "horizon_s": horizons[hi]}))
-        return dict(sol.exit_of)
+        for e in sorted(usable):
+            worst = max(new_loads[e])
+            if worst > self.limit(e) + OVERLOAD_TOL_MBPS:
+                hi = new_loads[e].index(worst)
+                reasons.append(Reason("overload", e, f"demand cannot fit: the least overloaded plan keeps "
+                                      f"{worst - self.limit(e):.4g} Mbit/s above {cfg.headroom:.0%}",
+                                      {"load_mbps": worst, "limit_mbps": self.limit(e),
+                                       "capacity_mbps": self.exits[e].capacity_mbps,
+                                       "util": util(new_loads, e), "horizon_s": horizons[hi]}))
+        return exit_of
