@@ -36,15 +36,24 @@ Schemes:
    stuck traffic is requested; a peer whose groups could all return to their other
    exits keeping them under 65 % for ``min_dwell_s`` is withdrawn.
 3. ``Predictive`` (Foresight): plans on the forecast's upper quantile (q0.9) at every
-   horizon up to ``lookahead_s``. The assignment is a MILP (``assign``) with one
-   capacity row per exit and horizon at ``headroom`` (85 %) of capacity; groups moved
-   less than ``min_dwell_s`` ago stay unless their exit is gone or over its limit.
-   A candidate peer is requested when, at the horizons from its ``lead_s`` to one
-   ``interval_s`` later (the last decision that still has it up in time), the plan
-   with it overloads less, or saves more than ``hour_cost * (1 + hysteresis)``; an
-   established peer up for ``min_dwell_s`` is withdrawn when at every horizon the plan
-   without it overloads no more and costs less than ``hour_cost * (1 - hysteresis)``
-   extra. Reasons carry the transit p95 expected before and after.
+   horizon up to ``lookahead_s`` (horizon 0 is the measured rate). The assignment is
+   a MILP (``assign``) with one capacity row per exit and horizon at ``headroom``
+   (85 %) of capacity, over the horizons until the next session comes up (then the
+   next decision re-plans with it); groups moved less than ``min_dwell_s`` ago stay
+   unless their exit is gone or over its limit. A candidate peer is requested when,
+   at the horizons from its ``lead_s`` to one ``interval_s`` later (the last decision
+   that still has it up in time), the plan with it overloads less (capacity comes
+   before its hour cost), or saves more than ``hour_cost * (1 + hysteresis)``. An
+   established peer up for ``min_dwell_s`` is withdrawn when at every horizon the
+   plan without it overloads no more and costs less than ``hour_cost * (1 -
+   hysteresis)`` extra. Session rules compare fluid plans (the LP relaxation, a group
+   may split): exact, fast, and not swayed by which near-equal packing the MIP stops
+   at. Reasons carry the transit p95 expected before and after (``billing``), the
+   peer's cost, the latency gained and the overload before and after.
+
+Reason actions: place, move, failover, drain (its peer withdrawn), unreachable,
+detour, restore, overload, bring_up, withdraw. Modules: ``model`` (the types),
+``baselines`` (schemes 1 and 2), ``assign`` (the MILP), ``billing`` (p95).
 
 All three move a group whose exit is no longer established at once, whatever its
 dwell, with a "failover" Reason (the data plane's fast-failover groups have already

@@ -299,3 +299,10 @@ def test_predictive_150_groups_on_4_exits_returns_a_valid_assignment():
     for g in groups:
         assert d.assignment[g.name] in g.reach and d.assignment[g.name] in state.established
     assert Predictive().decide(NOW, groups, exits, state) == d           # deterministic
+
+
+def test_a_group_no_established_exit_reaches_is_left_out_and_said():
+    state = State(established={"transit"}, assignment={"g": "peer1"})
+    for scheme in (BestPath(), Reactive(), Predictive()):
+        d = scheme.decide(NOW, [group("g", 10.0, reach=("peer1",))], [transit(), peer()], state)
+        assert d.assignment == {} and only(d, "unreachable", "g"), scheme.name
