@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian 12 machine (run as root):
-# Debian packages for the lab, a virtualenv in .venv with the project,
+# Debian packages for the lab (FRR and GoBGP too, never as system services), a virtualenv in .venv with the project,
 # and a running Open vSwitch (userspace datapath; no kernel module needed).
 # A second run only checks stamps and OVS, and takes seconds.
 set -euo pipefail
@@ -13,6 +13,7 @@ APT_PACKAGES=(
     openvswitch-switch openvswitch-common python3-openvswitch
     mininet iperf3 iputils-ping ethtool tcpdump iproute2 procps
     python3-venv python3-dev socat wireguard-go wireguard-tools
+    gobgpd frr golang-github-osrg-gobgp-dev
 )
 
 log() { echo "bootstrap: $*"; }
@@ -32,6 +33,14 @@ if ((${#missing[@]})); then
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# FRR and GoBGP are started by the labs and tests themselves (own namespaces, own
+# sockets, own configs); a system service would hold port 179 and /var/run/frr.
+for unit in frr gobgpd; do
+    if command -v systemctl >/dev/null && systemctl list-unit-files "$unit.service" >/dev/null 2>&1; then
+        systemctl disable --now "$unit.service" >/dev/null 2>&1 || true
+    fi
+done
 
 # The venv is built from Debian's interpreter so that Mininet and the
 # python3-openvswitch library (system site packages) are importable.
