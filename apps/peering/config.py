@@ -59,6 +59,16 @@ class NeighbourConfig(Section):
     always: bool = False                                      # kept up whatever the plan (transit is)
     priority: Literal["gold", "silver", "bronze"] = "silver"  # its slice's priority class
     max_latency_ms: float = Field(default=0.0, ge=0)          # the SLA a request asks for (0: none)
+    # Origin ASes it registers (its IRR as-set or PeeringDB entry): what it should
+    # announce. Before any session has shown its real routes, candidates are judged on this.
+    registered_origins: tuple[int, ...] = ()
+
+    @field_validator("registered_origins")
+    @classmethod
+    def _origins(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        for asn in value:
+            check_asn(asn)
+        return tuple(sorted(set(value)))
 
     @field_validator("asn")
     @classmethod

@@ -37,6 +37,7 @@ from typing import Callable
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from apps.peering import SPEC, dataplane, planner
+from apps.peering.billing import hourly_price, p95
 from apps.peering.config import NeighbourConfig, PeeringConfig
 from apps.peering.gobgp import GoBgp, GoBgpError, GoBgpUnavailable, PeerSpec
 from apps.peering.rib import PrefixGroup, Rib
@@ -53,6 +54,7 @@ from controller.stepper import GridStepper
 LOG = logging.getLogger(__name__)
 
 SERIES_PREFIX = "peering:"
+MAX_PREFIX_SHARE = 0.9              # a drop with this share of the limit held counts as a max-prefix teardown
 RECONNECT_S = 1.0
 DECISIONS_KEPT = 500
 MBIT = 1e6 / 8                      # bytes per second in one Mbit/s
@@ -114,7 +116,11 @@ class PeeringManager(App):
         self.index = {n.name: i + 1 for i, n in enumerate(settings.neighbours)}     # config order: stable
         self.rib = Rib({n.address: n.name for n in settings.neighbours},
                        {n.name: n.asn for n in settings.neighbours})
-        self.scheme = planner.scheme(settings)
+        self.scheme = make_scheme(settings)
+        self._withdrawable: dict[str, float] = {}      # the reactive scheme's memo between decisions
+        self._last: tuple[dict, dict] = ({}, {})        # the last step's measurements and forecasts
+        self._replan_timer: threading.Timer | None = None
+        self._started = False                            # start() ran: background work allowed
         self.bus = EventBus(describe=lambda e: f"peering {e.kind} {getattr(e, 'name', '')}")
         self.lock = threading.RLock()
         self.sessions: dict[str, Session] = {n: Session(n) for n in self.neighbours}
@@ -122,6 +128,7 @@ class PeeringManager(App):
         self.intended: dict[str, str] = {}              # group -> exit, as the last plan wants it
         self.moved_at: dict[str, float] = {}            # group -> app clock of its last move
         self.numbers: dict[str, int] = {}               # group -> stable number (its OpenFlow group)
+        self.known_reach: dict[str, dict[str, int]] = {}   # neighbour -> origin AS -> AS-path length
         self.transit_samples: list[tuple[float, float]] = []    # (app clock, Mbit/s), billing window
         self.decisions: deque[DecisionRecord] = deque(maxlen=DECISIONS_KEPT)
         self.candidates: list[dict] = []
@@ -154,6 +161,7 @@ class PeeringManager(App):
         self.assignment = {g: e for g, e in plan.get("assignment", {}).items() if e in self.neighbours}
         self.moved_at = dict(plan.get("moved_at", {}))
         self.numbers = {g: int(n) for g, n in plan.get("numbers", {}).items()}
+        self.known_reach = {n: dict(r) for n, r in self.store.get("reach", {}).items() if n in self.neighbours}
         self.transit_samples = [tuple(s) for s in self.store.get("transit", [])]
         for d in self.store.decisions(DECISIONS_KEPT):
             self.decisions.append(DecisionRecord(d["kind"], d["time"], d["target"], d["detail"],
@@ -172,6 +180,7 @@ class PeeringManager(App):
             self.store.put("plan", {"assignment": self.assignment, "moved_at": self.moved_at,
                                     "numbers": self.numbers})
             self.store.put("transit", self.transit_samples)
+            self.store.put("reach", self.known_reach)
         except PeeringStoreError as err:
             self.view.count("peering_store_errors")
             LOG.error("peering: %s", err)
@@ -289,6 +298,7 @@ class PeeringManager(App):
     # ---- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
+        self._started = True
         with self.lock:
             now = self.clock.virtual(self.wall())
             for name, n in self.neighbours.items():
@@ -395,11 +405,22 @@ class PeeringManager(App):
                     return
                 session = self.sessions[name]
                 was_up = session.established
-                moved = after_bgp(session, event.state, _reason(event), now)
+                reason = _reason(event)
+                limit = self.neighbours[name].max_prefixes
+                held = self.rib.prefixes_from(name)
+                if event.state != "established" and held >= MAX_PREFIX_SHARE * limit:
+                    # GoBGP's API gives no reason for a drop; a session that held about
+                    # its limit and dropped was torn down by the limit (its log says so).
+                    reason = f"max-prefix limit: {held} prefixes learned, limit {limit}"
+                moved = after_bgp(session, event.state, reason, now)
                 self._session_event(moved)
                 changed = 0
+                if session.state == "TORN_DOWN" and moved is not None:
+                    self._teardown(name, now, held, limit)
                 if was_up and not session.established:
                     failed = name
+                elif not was_up and session.established:
+                    self._replan_soon()
         if failed:
             self._failover(failed, now)
             return
@@ -474,6 +495,19 @@ class PeeringManager(App):
                 self._set_degraded(str(err))
         self._session_event(step(s, "CANDIDATE", why, now))
 
+    def _teardown(self, name: str, now: float, held: int, limit: int) -> None:
+        """A neighbour went over its max-prefix limit: drop the peer from the speaker (no
+        retry into the same flood) until an operator establishes or releases it."""
+        if self.speaker is not None:
+            try:
+                self.speaker.delete_peer(self.neighbours[name].address)
+            except GoBgpError as err:
+                self._set_degraded(str(err))
+        self.view.count("peering_max_prefix_teardowns")
+        self._decide_log("teardown", now, name, f"{name} sent {held} prefixes, over its limit of {limit}: "
+                         f"session torn down, its traffic stays on the other exits",
+                         {"prefixes": held, "limit": limit})
+
     def _failover(self, name: str, now: float) -> None:
         """``name``'s session went away with traffic on it: each of its groups goes to
         the next exit of its failover order (where the switch's fast-failover group
@@ -508,19 +542,43 @@ class PeeringManager(App):
         measured = self._measure(now)
         forecasts = self._forecast(measured, vnow)
         with self.lock:
-            self._configure_due(vnow)
+            self._last = (measured, forecasts)
             groups = self.rib.groups()
             transit = sum(measured.get(g.name, 0.0) for g in groups
-                          if self.neighbours[self._exit_of(g)].kind == "transit") if groups else 0.0
+                          if self.neighbours[self._exit_of(g)].kind == "transit")
             self._sample_transit(vnow, transit)
-            decision = self.scheme.decide(vnow, self._planner_groups(groups, measured, forecasts),
-                                          self._planner_exits(), self._planner_state(vnow))
+        return self.plan(vnow, "the plan")
+
+    def plan(self, vnow: float, why: str):
+        """Decide on the last measurements and forecasts, apply, resync if anything changed."""
+        with self.lock:
+            measured, forecasts = self._last
+            self._configure_due(vnow)
+            groups = self._planner_groups(self.rib.groups(), measured, forecasts)
+            decision = self.scheme.decide(vnow, groups, self._planner_exits(), self._planner_state())
+            self._withdrawable = dict(decision.withdrawable_since)
             self.plan_time = vnow
-            changed = self._apply(decision, vnow)
+            changed = self._apply(decision, vnow, why)
+            self._score(groups, decision)
             self._save()
         if changed:
             self.resync()
         return decision
+
+    def _replan_soon(self, delay_s: float = 0.3) -> None:
+        """A session came up and its routes are arriving: plan again once they have (the
+        steering should not wait for the next step)."""
+        if not self._started or (self._replan_timer is not None and self._replan_timer.is_alive()):
+            return
+        def run() -> None:
+            if not self._stop.is_set():
+                try:
+                    self.plan(self.clock.virtual(self.wall()), "routes learned")
+                except Exception:  # noqa: BLE001 - the next step plans anyway
+                    LOG.exception("peering: re-plan after routes learned failed")
+        self._replan_timer = threading.Timer(delay_s, run)
+        self._replan_timer.daemon = True
+        self._replan_timer.start()
 
     def _exit_of(self, group: PrefixGroup) -> str:
         order = self.exit_order(group)
@@ -565,12 +623,38 @@ class PeeringManager(App):
             self._basis.on_forecasts()
         return out
 
+    def expected_reach(self, group: PrefixGroup) -> dict[str, int]:
+        """What the planner may count on for a group: the routes learned, plus, for a
+        neighbour without a session, what it registers or announced when it last had
+        one (an AS path of two for a registered origin, its customer)."""
+        reach = dict(group.reach)
+        for name, n in self.neighbours.items():
+            if name in reach or self.sessions[name].established:
+                continue
+            known = self.known_reach.get(name, {}).get(str(group.origin))
+            if known is not None:
+                reach[name] = int(known)
+            elif group.origin in n.registered_origins:
+                reach[name] = 2
+        return reach
+
+    def _remember_reach(self) -> None:
+        """Each established neighbour's origins and path lengths, for when it is down."""
+        for name, s in self.sessions.items():
+            if s.established:
+                seen = {str(g.origin): n for g in self.rib.groups() for e, n in g.reach.items() if e == name}
+                if seen:
+                    self.known_reach[name] = seen
+
     def _planner_groups(self, groups: list[PrefixGroup], measured: dict[str, float], forecasts) -> list:
+        usable = {e.name for e in self._planner_exits()}
+        self._remember_reach()
         out = []
         for g in groups:
             fc = forecasts.get(g.name, {})
-            out.append(planner.Group(name=g.name, prefixes=len(g.prefixes), reach=dict(g.reach),
-                                     measured_mbps=measured.get(g.name, 0.0), forecast=fc))
+            out.append(planner.Group(name=g.name, prefixes=len(g.prefixes),
+                                     reach={e: n for e, n in self.expected_reach(g).items() if e in usable},
+                                     measured_mbps=max(0.0, measured.get(g.name, 0.0)), forecast=fc))
             if fc:
                 self.forecast_mbps[g.name] = max(v.get(self.settings.quantile, 0.0) for v in fc.values())
         return out
@@ -582,26 +666,27 @@ class PeeringManager(App):
                 for n in self.neighbours.values()
                 if self.sessions[n.name].state != "TORN_DOWN" and self.sessions[n.name].override != "down"]
 
-    def _planner_state(self, vnow: float):
+    def _planner_state(self) -> planner.State:
+        transit = [n for n, c in self.neighbours.items() if c.kind == "transit"]
         return planner.State(
             established=frozenset(n for n, s in self.sessions.items() if s.established),
             pending={n: s.sla.requested_at for n, s in self.sessions.items()
                      if s.state in ("REQUESTED", "CONNECTING", "DOWN")},
             assignment=dict(self.assignment), moved_at=dict(self.moved_at),
-            session_since={n: s.since for n, s in self.sessions.items()},
-            transit_history=tuple(v for _, v in self.transit_samples),
-            pinned=frozenset(n for n, s in self.sessions.items() if s.override == "up"
-                             or self.neighbours[n].always or self.settings.scheme == "plain_bgp"))
+            session_changed_at={n: s.since for n, s in self.sessions.items()},
+            transit_history_mbps={transit[0]: [v for _, v in self.transit_samples]} if transit else {},
+            withdrawable_since=dict(self._withdrawable))
 
-    def _apply(self, decision, vnow: float) -> bool:
-        changed = False
-        for name in sorted(decision.bring_up):
+    def _apply(self, decision, vnow: float, why: str) -> bool:
+        for name in decision.bring_up:
             s = self.sessions.get(name)
             if s is None or s.wanted or s.override == "down" or s.state == "TORN_DOWN":
                 continue
-            self._request(name, vnow, "the plan asks for it", decision.committed_mbps.get(name, 0.0))
+            numbers = next((r.numbers for r in decision.reasons_for(name) if r.action == "bring_up"), {})
+            committed = numbers.get("moved_mbps", numbers.get("reached_mbps", 0.0))
+            self._request(name, vnow, "the plan asks for it", committed)
         self.intended = dict(decision.assignment)
-        changed = self._steer(vnow, "the plan")
+        changed = self._steer(vnow, why)
         for name in sorted(decision.withdraw):
             s = self.sessions.get(name)
             if s is None or not s.wanted or s.override == "up" or self.neighbours[name].always:
@@ -609,8 +694,8 @@ class PeeringManager(App):
             self._release_session(name, vnow, "the plan no longer needs it")
             changed = True
         for reason in decision.reasons:
-            self._decide_log(reason.kind, vnow, reason.target, reason.detail, dict(reason.numbers))
-        self.candidates = list(getattr(decision, "candidates", []) or [])
+            if reason.action not in ("place",):
+                self._decide_log(reason.action, vnow, reason.target, reason.text, dict(reason.numbers))
         if changed:
             self._built = ((), Desired())
         return changed
@@ -635,6 +720,41 @@ class PeeringManager(App):
         if gained:
             self._built = ((), Desired())
         return bool(gained)
+
+    def _score(self, groups: list, decision) -> None:
+        """Every neighbour's candidate score (ListCandidates): what it could carry at the
+        upper quantile over the lookahead, what the plan puts on it, its cost against the
+        transit cost it saves, the latency gained, the verdict and why."""
+        q, far = self.settings.quantile, max(self.settings.horizons_s)
+        demand = {g.name: max(g.measured_mbps, g.demand_mbps(far, q), *(v.get(q, 0.0) for v in g.forecast.values()))
+                  for g in groups}
+        window = self.settings.billing_window_s
+        transit = next((n for n in self.neighbours.values() if n.kind == "transit"), None)
+        transit_price = hourly_price(transit.cost_per_mbps, window) if transit else 0.0
+        rows = []
+        for name, n in self.neighbours.items():
+            reach = [g.name for g in groups if name in g.reach]
+            carried = sum(demand[g] for g, e in decision.assignment.items() if e == name and g in demand)
+            reachable = sum(demand[g] for g in reach)
+            price = hourly_price(n.cost_per_mbps, window)
+            cost = n.hour_cost + price * carried
+            saving = (transit_price - price) * carried if n.kind == "peer" else 0.0
+            reasons = [r for r in decision.reasons_for(name) if r.action in ("bring_up", "withdraw")]
+            s = self.sessions[name]
+            verdict = ("establish" if name in decision.bring_up else "withdraw" if name in decision.withdraw
+                       else "torn down" if s.state == "TORN_DOWN" else f"override {s.override}" if s.override != "none"
+                       else "keep" if s.established else s.state.lower() if s.wanted else "not worth it now")
+            why = reasons[0].text if reasons else (
+                f"carries {carried:.2f} of {reachable:.2f} Mbit/s it reaches at q{q:g}" if s.established else
+                f"reaches {reachable:.2f} Mbit/s at q{q:g} over {far:g} s; the plan does not need it")
+            rows.append({"name": name, "kind": n.kind, "groups": len(reach), "prefixes": self.rib.prefixes_from(name),
+                         "reachable_mbps": round(reachable, 4), "carried_mbps": round(carried, 4),
+                         "capacity_mbps": n.capacity_mbps, "cost_per_hour": round(cost, 6),
+                         "saving_per_hour": round(saving, 6), "net_per_hour": round(saving - cost, 6),
+                         "latency_gain_ms": round(transit.latency_ms - n.latency_ms, 3)
+                         if transit and n.kind == "peer" else 0.0,
+                         "overload_risk": round(carried / n.capacity_mbps, 4), "verdict": verdict, "why": why})
+        self.candidates = rows
 
     def _slice_mbps(self, name: str) -> float:
         """A peering's slice: what the plan puts on it at the upper quantile, plus the
@@ -723,7 +843,7 @@ class PeeringManager(App):
         return out
 
     def transit_p95(self) -> float:
-        return planner.p95([v for _, v in self.transit_samples]) if self.transit_samples else 0.0
+        return p95([v for _, v in self.transit_samples]) if self.transit_samples else 0.0
 
     def basis(self):
         return self._basis.mode if self.settings.scheme == "predictive" else "reactive"
@@ -761,6 +881,18 @@ class PeeringManager(App):
         deg = GaugeMetricFamily("foresight_peering_degraded", "1 while the BGP speaker cannot be reached")
         deg.add_metric([], 1.0 if degraded else 0.0)
         return [state, prefixes, rate, util, p95, count, fo, deg]
+
+
+def make_scheme(settings: PeeringConfig):
+    """The planner scheme the config names (``planner``)."""
+    if settings.scheme == "plain_bgp":
+        return planner.BestPath()
+    if settings.scheme == "reactive":
+        return planner.Reactive(detour=settings.detour, restore=settings.restore, min_dwell_s=settings.min_dwell_s)
+    return planner.Predictive(quantile=settings.quantile, lookahead_s=max(settings.horizons_s),
+                              headroom=settings.headroom, min_dwell_s=settings.min_dwell_s,
+                              hysteresis=settings.hysteresis, interval_s=settings.step_s,
+                              billing_window_s=settings.billing_window_s)
 
 
 def _reason(peer) -> str:

@@ -110,7 +110,7 @@ def _stats(table_id=1, instructions=(), match=None):
 
 @pytest.mark.parametrize("stats, reason", [
     (_stats(table_id=9), "table 9 is not in the pipeline"),
-    (_stats(instructions=[parser.OFPInstructionGotoTable(7)]), "goto to undeclared table 7"),
+    (_stats(instructions=[parser.OFPInstructionGotoTable(20)]), "goto to undeclared table 20"),
     (_stats(instructions=[parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS,
                                                        [parser.OFPActionPushMpls(0x8847)])]),
      "OFPActionPushMpls"),

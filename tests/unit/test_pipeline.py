@@ -22,28 +22,31 @@ def test_declared_tables_are_consistent():
         else:
             assert table.miss in ("drop", "controller")
         assert table.match_fields, table.name
-    assert names == {"ingress", "classify", "forward", "flood", "lb", "member", "stitch"}
+    assert names == {"ingress", "classify", "forward", "flood", "lb", "member", "stitch", "egress", "exit"}
 
 
 def test_the_controller_declares_four_tables_and_apps_the_rest():
     assert [(t.table_id, t.name, t.shared) for t in CORE_TABLES] == [
         (0, "ingress", True), (1, "classify", True), (2, "forward", True), (3, "flood", False)]
     assert {t.name: t.owner for t in TABLES if t.owner != "pipeline"} == {
-        "lb": "slices", "member": "slices", "stitch": "stitching"}
+        "lb": "slices", "member": "slices", "stitch": "stitching",
+        "egress": "peering", "exit": "peering"}
     # An app's table is reachable from the shared tables it registered as entries.
     assert ("lb" in PIPELINE.table("classify").next_tables
             and "stitch" in PIPELINE.table("ingress").next_tables)
-    assert [b.describe() for b in PIPELINE.bands_in("classify")] == ["slices 1010..1220", "qos 800..900"]
+    assert [b.describe() for b in PIPELINE.bands_in("classify")] == ["peering 1300..1300", "slices 1010..1220",
+                                                                     "qos 800..900"]
 
 
 def test_table_lookups_by_name_and_id():
     assert [(t.table_id, t.name) for t in TABLES] == [(0, "ingress"), (1, "classify"), (2, "forward"),
-                                                      (3, "flood"), (4, "lb"), (5, "member"), (6, "stitch")]
+                                                      (3, "flood"), (4, "lb"), (5, "member"), (6, "stitch"),
+                                                      (7, "egress"), (8, "exit")]
     assert PIPELINE.table("classify").table_id == 1
     assert PIPELINE.table_by_id(3).name == "flood"
-    assert PIPELINE.table_by_id(9) is None
-    with pytest.raises(PipelineError, match="unknown table 'egress'"):
-        PIPELINE.table("egress")
+    assert PIPELINE.table_by_id(20) is None
+    with pytest.raises(PipelineError, match="unknown table 'nowhere'"):
+        PIPELINE.table("nowhere")
 
 
 @pytest.mark.parametrize("tables, message", [
@@ -137,7 +140,7 @@ def test_miss_flows_do_what_the_tables_declare():
 def test_the_core_installs_every_declared_miss():
     """No table's miss is left to the switch's default (OVS slow-paths such misses):
     the controller's tables always, an app's tables when the core runs that app."""
-    app_tables = ("lb", "member", "stitch")
+    app_tables = ("lb", "member", "stitch", "egress", "exit")
     installed = {s.key: s for s in pipeline_flows(app_tables=app_tables)}
     for miss in flows.miss_flows(cookie=cookies.cookie("pipeline")):
         assert installed.get(miss.key) == miss, f"core.pipeline_flows() lacks {miss.describe()}"
@@ -189,7 +192,7 @@ def test_vip_traffic_goes_from_slice_to_lb_and_buckets_resubmit_to_member():
                [("output", 2)])
     assert flows.check_actions([("resubmit", "member")]) == (("resubmit", "member"),)
     with pytest.raises(PipelineError, match=r"resubmit to table 'forward' not allowed \(resubmit targets: "
-                                            r"\['member'\]\)"):
+                                            r"\['exit', 'member'\]\)"):
         flows.check_actions([("resubmit", "forward")])
     with pytest.raises(PipelineError, match="table member: its flows may not resubmit"):
         flows.flow("member", 10, {}, [("resubmit", "member")])
