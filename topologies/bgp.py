@@ -14,8 +14,11 @@ directory; the run directory and configs belong to frr:frr (bgpd drops privilege
 A prefix is originated with ``network P route-map ORIG-...``, one route-map per
 distinct extra AS path (``set as-path prepend``), so a prefix ``("100.64.3.0/24",
 (64701,))`` leaves the router with AS path ``[router_asn, 64701]``.
-Measured here: bgpd loads a config with 10,000 ``network`` lines in ~1 s
-(see ``FrrRouter.start``).
+Measured here: bgpd loads a config with 10,000 ``network`` lines (50 route-maps) in
+~0.2 s and sends them all to GoBGP in ~1.3 s. The number of distinct AS paths is the
+limit, not the number of prefixes: 100 route-maps over 1,000 prefixes were fine (~1.1 s
+to send all), 1,000 route-maps kept bgpd at 100 % CPU for minutes without opening a
+session. Keep distinct paths to a few hundred at most.
 """
 
 from __future__ import annotations

@@ -21,17 +21,20 @@ What GoBGP 3.10 does that shapes this client (read in its source, seen in tests)
   namespace) and let the provider connect: FRR with ``timers connect 1`` established
   within ~1-2 s in the tests, against 5-10 s when GoBGP dials.
 - A prefix limit (``max_prefixes``) sends a CEASE/maximum-prefixes NOTIFICATION and
-  drops the session; the peer then sits in idle for ``idle_hold_time_after_reset``
-  (30 s by default). The API gives no reason for a session going down: PeerState shows
-  it as ``notifications_sent`` and ``flops`` going up (and the daemon's log says
-  "prefix limit reached"). ``admin_state`` ``"pfx_ct"`` exists in the API but 3.10
-  never sets it.
+  drops the session; the peer stays down with ``admin_state`` ``"pfx_ct"`` (prefix count over the limit;
+  ``admin_down`` True, ``notifications_sent`` 1) and its routes gone, until it is
+  re-added (``add_peer`` with a changed spec) or reset. The API gives no other reason
+  for a session going down; the NOTIFICATION counters are the nearest.
+- After gobgpd comes back, the channel may still be in its reconnect back-off and calls
+  fail fast with UNAVAILABLE: :meth:`GoBgp.wait_ready` waits for the connection.
 - A response field is named ``global``: read with ``getattr``.
 
-Measured (tests/integration/test_bgp.py, 2 cores): after the session is established,
-10,000 prefixes from FRR reach :meth:`GoBgp.watch` in ~1.3 s (~8,000 routes/s, one
-TableEvent per UPDATE, ~200 prefixes each) and :meth:`routes` lists 10,000 adj-rib-in
-routes in ~0.8 s (the global RIB in ~0.5 s).
+Measured (FRR 8.4 -> GoBGP 3.10 over a veth between two namespaces, 2 cores): from the
+session's established event, 10,000 prefixes (50 distinct AS paths) were all seen by
+:meth:`GoBgp.watch` in 1.4 s (100 paths: 1.6 s), i.e. ~6,500 routes/s, arriving as one
+RouteEvent per distinct path set; 1,000 prefixes took ~1.1 s (mostly FRR's first
+UPDATE delay). :meth:`routes` lists 10,000 adj-rib-in routes in ~1.0 s and the global
+RIB in ~0.85 s; 1,000 in ~0.13 s.
 """
 
 from __future__ import annotations
@@ -102,8 +105,8 @@ class PeerSpec:
 class PeerState:
     """A neighbour as gobgpd sees it now. ``state`` is the FSM state in lower case;
     ``received``/``accepted`` count IPv4 unicast prefixes; ``uptime_s`` is 0 unless
-    established; ``flops`` counts sessions lost; GoBGP's API has no down reason, the
-    NOTIFICATION counters are the nearest (a prefix limit shows as a sent one)."""
+    established; ``flops`` counts sessions lost; ``admin_state`` is ``"up"``, ``"down"``
+    or ``"pfx_ct"`` (torn down by the prefix limit: the only down reason the API gives)."""
 
     address: str
     asn: int
@@ -314,6 +317,13 @@ class GoBgp:
             return list(getattr(self._stub, rpc)(request, timeout=timeout_s or self.timeout_s))
         except grpc.RpcError as exc:
             raise _translate(exc, self.target, rpc) from None
+
+    def wait_ready(self, timeout_s: float = 10.0) -> None:
+        """Until the channel is connected (a restarted daemon); GoBgpUnavailable otherwise."""
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout_s)
+        except grpc.FutureTimeoutError:
+            raise GoBgpUnavailable(f"gobgpd at {self.target} unreachable for {timeout_s} s") from None
 
     # --- global ---------------------------------------------------------------------
 
