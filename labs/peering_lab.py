@@ -47,6 +47,7 @@ from labs.lab import (FAST_MODELS, ROOT, ControllerProcess, LabError, PredictorP
                       start_mininet, write_report)
 from labs.peering_plan import LAN, OUR_ASN, PeeringPlan, Scenario, build, fit_series, group_name
 from predictors.panel import SPLITS, load_dataset
+from proto import peering_pb2
 from topologies.bgp import FrrRouter, GoBgpDaemon
 
 LOG = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ def controller_config(scn: Scenario, plan: PeeringPlan, scheme: str, predictor, 
                        "clock": {"time_scale": 300 / scn.step_real_s, "virtual_origin_s": plan.start_time,
                                  "real_origin_s": real_origin}},
         "peering": {"asn": OUR_ASN, "router_id": LAN + "1", "edge_switch": "1",
-                    "gobgp": {"target": gobgp_target, "hold_s": 9, "keepalive_s": 3},
+                    "gobgp": {"target": gobgp_target, "hold_s": 9, "keepalive_s": 3, "listen_port": 179,
+                              "passive": True},
                     "scheme": scheme, "interval_s": scn.step_real_s, "step_s": 300.0,
                     "horizons_s": list(HORIZONS_S), "min_dwell_s": 1800.0,
                     "billing_window_s": scn.samples * 300.0,
@@ -179,6 +181,7 @@ def replay(scn: Scenario, plan: PeeringPlan, scheme: str, predictor, workdir: Pa
     from topologies.mininet_topo import EdgeTopo
 
     workdir.mkdir(parents=True, exist_ok=True)
+    workdir.chmod(0o755)
     n = scn.samples
     real_origin = time.time() + SETUP_S
     gobgp_sock = workdir / "gobgp.sock"
@@ -211,7 +214,7 @@ def replay(scn: Scenario, plan: PeeringPlan, scheme: str, predictor, workdir: Pa
         client = PeeringClient(ctl.grpc_address)
         expected = len(plan.neighbours[0].announces)
         wait_for("transit session and its routes",
-                 lambda: any(s.name == "transit" and s.state == s.ESTABLISHED and s.prefixes >= expected
+                 lambda: any(s.name == "transit" and s.state == peering_pb2.ESTABLISHED and s.prefixes >= expected
                              for s in client.list()), 40)
         out["setup_s"] = round(time.monotonic() - began, 1)
         if time.time() > real_origin - scn.step_real_s:
@@ -274,10 +277,11 @@ def replay(scn: Scenario, plan: PeeringPlan, scheme: str, predictor, workdir: Pa
                     proc.kill()
         if client is not None:
             client.close()
+        keep = os.environ.get("FORESIGHT_KEEP_LAB") is not None
         for router in routers:
-            router.stop()
+            router.stop(remove=not keep)
         if speaker is not None:
-            speaker.stop()
+            speaker.stop(remove=not keep)
         if net is not None:
             net.stop()
         out["controller_exit_s"] = ctl.stop()
@@ -357,6 +361,7 @@ def run(scn: Scenario, workdir: Path | None = None, schemes: tuple[str, ...] = S
           f"{scn.samples} steps; capacities " + ", ".join(f"{n.name} {n.capacity_mbps:g}" for n in plan.neighbours)
           + " Mbit/s", flush=True)
     own = Path(workdir or tempfile.mkdtemp(prefix="foresight-peering-"))
+    own.chmod(0o755)                 # FRR's daemons run as frr: they must reach their run directories
     predictor = None
     try:
         if "predictive" in schemes:

@@ -85,8 +85,12 @@ class Neighbour:
     announces: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)   # (prefix, path after its AS)
 
     def config(self, lead_s: float) -> dict:
+        """Its entry in the controller's ``peering.neighbours``; a peer registers (IRR) the
+        networks it announces as its customers (an AS path of two)."""
         out = {k: v for k, v in asdict(self).items() if k != "announces"}
         out.update(lead_s=lead_s, always=self.kind == "transit", max_prefixes=max(10, 2 * len(self.announces)))
+        if self.kind == "peer":
+            out["registered_origins"] = sorted({path[-1] for _, path in self.announces if len(path) == 1})
         return out
 
 
@@ -111,7 +115,10 @@ class PeeringPlan:
     def summary(self) -> dict:
         return {"start": self.start, "start_time": self.start_time, "demand_scale": self.demand_scale,
                 "groups": len(self.groups), "prefixes": sum(len(g.prefixes) for g in self.groups),
-                "neighbours": [n.config(0.0) | {"announces": len(n.announces)} for n in self.neighbours],
+                "neighbours": [{k: v for k, v in n.config(0.0).items() if k != "registered_origins"}
+                               | {"announces": len(n.announces),
+                                  "registered_origins": len(n.config(0.0).get("registered_origins", ()))}
+                               for n in self.neighbours],
                 "fit": self.fit}
 
 

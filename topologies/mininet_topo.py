@@ -112,10 +112,11 @@ class EdgeTopo(Topo):
     controller's virtual router), our BGP speaker ``bgp`` (10.100.0.1/24 on the
     peering LAN), then one host per neighbour (its router, on the peering LAN), each
     link shaped to the neighbour's capacity. ``neighbours`` is [(name, ip, capacity
-    Mbit/s)]; ``max_queue`` is the shaped links' queue in packets."""
+    Mbit/s)]. (Mininet's ``max_queue_size`` needs netem, which these machines lack:
+    the shaped links keep HTB's default queue.)"""
 
     # pylint: disable-next=arguments-differ
-    def build(self, neighbours=(), senders: int = 1, max_queue: int = 100) -> None:
+    def build(self, neighbours=(), senders: int = 1) -> None:
         self.addSwitch('edge', dpid='%016x' % 1, protocols=OPENFLOW_PROTOCOLS)
         for k in range(1, senders + 1):
             self.addHost(f'src{k}', ip=f'10.0.0.{k}/24', mac='00:00:00:00:00:%02x' % k,
@@ -125,7 +126,7 @@ class EdgeTopo(Topo):
         self.addLink('bgp', 'edge')
         for k, (name, ip, capacity_mbps) in enumerate(neighbours, start=2):
             self.addHost(name, ip=f'{ip}/24', mac='00:00:00:00:01:%02x' % k)
-            self.addLink(name, 'edge', bw=capacity_mbps, max_queue_size=max_queue)
+            self.addLink(name, 'edge', bw=capacity_mbps)
 
 
 def _catalog_topo(name: str):

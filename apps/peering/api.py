@@ -9,6 +9,7 @@ from typing import Callable
 
 import grpc
 
+from apps.peering import dataplane
 from apps.peering.gobgp import GoBgpError, GoBgpUnavailable
 from apps.peering.manager import DecisionRecord, InvalidRequest, PeeringManager, Refused, UnknownNeighbour
 from apps.peering.sessions import Session, SessionEvent
@@ -65,7 +66,7 @@ class PeeringServicer(pb_grpc.PeeringServicer):
             groups = []
             for g in m.rib.groups():
                 order = m.exit_order(g)
-                c = m._counters.get(m.numbers.get(g.name, -1))
+                c = m._counters.get(dataplane.group_id(m.numbers.get(g.name, 0)))
                 groups.append(pb.GroupPlan(group=g.name, prefixes=len(g.prefixes), exit=order[0] if order else "",
                                            backups=order[1:], measured_mbps=c.rate_mbps if c else 0.0,
                                            forecast_mbps=m.forecast_mbps.get(g.name, 0.0),

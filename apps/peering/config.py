@@ -88,12 +88,17 @@ class GoBgpConfig(Section):
     target: str = "127.0.0.1:50051"           # "host:port" or "unix:/path"
     timeout_s: float = Field(default=5.0, gt=0, le=60)
     listen_port: int = Field(default=-1, ge=-1, le=65535)   # -1: connect out only
+    # Wait for the neighbours to connect (with listen_port set): GoBGP dials out only every
+    # 5-10 s, and its own dial racing the neighbour's reset sessions (collisions).
+    passive: bool = False
     hold_s: int = Field(default=9, ge=3, le=65535)
     keepalive_s: int = Field(default=3, ge=1, le=21845)
     connect_retry_s: int = Field(default=1, ge=1, le=3600)
 
     @model_validator(mode="after")
     def _timers(self) -> "GoBgpConfig":
+        if self.passive and self.listen_port <= 0:
+            raise key_error(("passive",), "a passive speaker needs a listen_port for the neighbours to reach")
         if self.keepalive_s * 3 > self.hold_s:
             raise key_error(("keepalive_s",), f"keepalive {self.keepalive_s} s must be at most a third of "
                                               f"hold {self.hold_s} s (RFC 4271)")

@@ -344,9 +344,19 @@ class GoBgp:
             if (running_asn, running_id) != (asn, router_id):
                 raise GoBgpError(f"gobgpd at {self.target} runs AS {running_asn} router-id {running_id}, "
                                  f"asked for AS {asn} router-id {router_id}")
+            self.export_nothing()
             return
         glob = pb.Global(asn=asn, router_id=router_id, listen_port=listen_port)
         self._call("StartBgp", pb.StartBgpRequest(**{"global": glob}))
+        self.export_nothing()
+
+    def export_nothing(self) -> None:
+        """Advertise no route to any neighbour. GoBGP's default is to pass every best
+        path on to every eBGP peer: it would offer the transit's routes to the peers (a
+        route leak making us their transit), and a neighbour that echoes them back trips
+        its own max-prefix limit (seen in the lab before this was set)."""
+        self._call("SetPolicyAssignment", pb.SetPolicyAssignmentRequest(assignment=pb.PolicyAssignment(
+            name="global", direction=pb.PolicyDirection.EXPORT, default_action=pb.RouteAction.REJECT)))
 
     # --- peers ----------------------------------------------------------------------
 

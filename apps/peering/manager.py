@@ -90,6 +90,16 @@ class DecisionRecord:
                 "numbers": self.numbers, "event": self.event}
 
 
+@dataclass(frozen=True)
+class _Plane:
+    """What the edge switch should hold, as last published: routes and slice rates."""
+    routes: tuple[dataplane.GroupRoute, ...]
+    slices: dict[str, int]                 # peer -> slice kbit/s
+
+    def __hash__(self) -> int:
+        return hash(self.routes)
+
+
 @dataclass
 class _GroupCounter:
     bytes: int = 0
@@ -138,6 +148,10 @@ class PeeringManager(App):
         self.failovers: dict[tuple[str, str], int] = {}
         self.decision_counts: dict[str, int] = {}
         self._counters: dict[int, _GroupCounter] = {}
+        self._counter_lock = threading.Lock()
+        self._plane = _Plane((), {})
+        self._outer_resync = resync
+        self.resync = self._publish_and_resync
         self._built: tuple[tuple, Desired] = ((), Desired())
         self._basis = Basis(LOG, "peering", f"forecasts up to {max(settings.horizons_s):g} s ahead at "
                                             f"q{settings.quantile:g}")
@@ -148,6 +162,7 @@ class PeeringManager(App):
                                   on_error=lambda: self.view.count("peering_step_errors"))
         self._decisions_file = open(settings.decisions_path, "a") if settings.decisions_path else None
         self._load()
+        self._publish()
 
     # ---- persistence ----------------------------------------------------------------------
 
@@ -196,19 +211,17 @@ class PeeringManager(App):
         except ValueError:
             return next((sw.dp_id for sw in self.view.config.topology.switches if sw.name == spec), None)
 
-    def exit_ports(self) -> list[dataplane.ExitPort]:
+    def exit_ports(self, plane: "_Plane | None" = None) -> list[dataplane.ExitPort]:
         """The exits whose neighbour is known on the edge switch (learned as a host)."""
+        plane = plane or self._plane
         out = []
         edge = self.edge_dp()
         for name, n in self.neighbours.items():
             host = self.view.host_by_ip(n.address)
             if host is None or (edge is not None and host.dp_id != edge):
                 continue
-            kbps, dscp = 0, None
-            session = self.sessions[name]
-            if self.settings.slices and n.kind == "peer" and session.established:
-                kbps = int(self._slice_mbps(name) * 1000)
-                dscp = PriorityClass(n.priority).dscp
+            kbps = plane.slices.get(name, 0)
+            dscp = PriorityClass(n.priority).dscp if kbps else None
             out.append(dataplane.ExitPort(name, self.index[name], host.mac, host.port_no, kbps, dscp))
         return out
 
@@ -223,15 +236,30 @@ class PeeringManager(App):
         return None
 
     def desired(self, dp_id: int, now: float) -> Desired:
+        # Runs under the core's lock: it reads the published plane only, never self.lock
+        # (the app holds its lock while it calls the core; the other order would deadlock).
         if dp_id != self.edge_of_exits():
             return Desired()
+        plane = self._plane
+        ports = self.exit_ports(plane)
+        key = (tuple(ports), plane.routes)
+        built = self._built
+        if built[0] != key:
+            built = self._built = (key, dataplane.switch_entries(self.settings.router_mac, ports, plane.routes))
+        return built[1]
+
+    def _publish(self) -> None:
+        """Make what the switch should hold visible to ``desired`` (one reference swap)."""
         with self.lock:
-            ports = self.exit_ports()
-            routes = self._routes()
-            key = (tuple(ports), tuple(routes))
-            if self._built[0] != key:
-                self._built = (key, dataplane.switch_entries(self.settings.router_mac, ports, routes))
-            return self._built[1]
+            slices = {}
+            if self.settings.slices:
+                slices = {name: int(self._slice_mbps(name) * 1000) for name, n in self.neighbours.items()
+                          if n.kind == "peer" and self.sessions[name].established}
+            self._plane = _Plane(tuple(self._routes()), slices)
+
+    def _publish_and_resync(self) -> None:
+        self._publish()
+        self._outer_resync()
 
     def _routes(self) -> list[dataplane.GroupRoute]:
         out = []
@@ -271,7 +299,7 @@ class PeeringManager(App):
     # ---- counters ------------------------------------------------------------------------
 
     def group_stats(self, dp_id: int, stats: list, now: float) -> None:
-        with self.lock:
+        with self._counter_lock:            # called under the core's lock: never self.lock here
             for stat in stats:
                 c = self._counters.setdefault(stat.group_id, _GroupCounter())
                 c.bytes, c.time = int(stat.byte_count), now
@@ -281,10 +309,12 @@ class PeeringManager(App):
         A group whose counter went back (the group was re-created) counts from zero."""
         out = {}
         with self.lock:
-            for group in self.rib.groups():
-                c = self._counters.get(dataplane.group_id(self._number(group.name)))
+            numbers = [(group.name, self._number(group.name)) for group in self.rib.groups()]
+        with self._counter_lock:
+            for name, number in numbers:
+                c = self._counters.get(dataplane.group_id(number))
                 if c is None:
-                    out[group.name] = 0.0
+                    out[name] = 0.0
                     continue
                 if c.step_bytes is not None and c.time > c.step_time:
                     delta = c.bytes - c.step_bytes if c.bytes >= c.step_bytes else c.bytes
@@ -292,7 +322,7 @@ class PeeringManager(App):
                 elif c.step_bytes is None:
                     c.rate_mbps = 0.0
                 c.step_bytes, c.step_time = c.bytes, c.time
-                out[group.name] = c.rate_mbps
+                out[name] = c.rate_mbps
         return out
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -370,6 +400,7 @@ class PeeringManager(App):
             was = self.degraded
             self.degraded = ""
             now = self.clock.virtual(self.wall())
+            self._configure_due(now)        # requests made while the speaker was away
             changed = 0
             for name, n in self.neighbours.items():
                 peer = states.get(n.address)
@@ -399,6 +430,8 @@ class PeeringManager(App):
             routes = getattr(event, "routes", None)
             if routes is not None:
                 changed = self.rib.update(routes)
+            elif not hasattr(event, "address"):
+                return                      # the end of a watch's initial snapshot
             else:
                 name = self._name_of(event.address)
                 if name is None:
@@ -435,7 +468,8 @@ class PeeringManager(App):
     def _peer_spec(self, name: str) -> PeerSpec:
         n, g = self.neighbours[name], self.settings.gobgp
         return PeerSpec(address=n.address, asn=n.asn, description=name, max_prefixes=n.max_prefixes,
-                        hold_s=g.hold_s, keepalive_s=g.keepalive_s, connect_retry_s=g.connect_retry_s)
+                        hold_s=g.hold_s, keepalive_s=g.keepalive_s, connect_retry_s=g.connect_retry_s,
+                        passive=g.passive)
 
     # ---- sessions --------------------------------------------------------------------------
 
