@@ -12,6 +12,7 @@ demo: bootstrap
 	$(VENV)/bin/foresight lab run slices
 	$(VENV)/bin/foresight lab run te
 	$(VENV)/bin/foresight lab run stitching
+	$(VENV)/bin/foresight lab run peering
 
 test: bootstrap
 	$(VENV)/bin/ruff check .

@@ -25,7 +25,8 @@ SCENARIOS = {
     "demo": ("labs.demo", "Abilene: discovery, pingAll, iperf3, path and link utilisation"),
     "slices": ("labs.slices_lab", "Abilene: two slices scaled ahead of replayed real OD demand"),
     "te": ("labs.te_lab", "Abilene: replayed real traffic matrices, TE off then on: loss, link load"),
-    "peering": ("labs.peering_lab", "edge AS: real BGP (GoBGP, FRR), replayed real demand; plain BGP, reactive "
+    "peering": ("labs.peering_lab", "edge AS: real BGP (GoBGP, FRR), replayed real demand; plain BGP, "
+                                    "reactive "
                                     "and predictive peering side by side"),
     "stitching": ("labs.stitching_lab", "three sites: an encrypted stitch, an underlay failure, a bandwidth "
                                         "stitch, teardown"),

@@ -43,12 +43,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from labs import peering_report
-from labs.lab import (FAST_MODELS, ROOT, ControllerProcess, LabError, PredictorProcess, _quiet_htb,
-                      start_mininet, write_report)
-from labs.peering_plan import LAN, OUR_ASN, PeeringPlan, Scenario, build, fit_series, group_name
+from labs.lab import FAST_MODELS, ROOT, LabError, PredictorProcess, write_report
+from labs.peering_net import PROVIDER, NeighbourSpec, PeeringNetwork, peering_section
+from labs.peering_plan import PeeringPlan, Scenario, build, fit_series, group_name
 from predictors.panel import SPLITS, load_dataset
-from proto import peering_pb2
-from topologies.bgp import FrrRouter, GoBgpDaemon
 
 LOG = logging.getLogger(__name__)
 
@@ -57,29 +55,42 @@ PROBE = ROOT / "labs" / "udp_probe.py"
 UDP_PORT = 9000
 PROBE_PORT = 5999
 SCHEMES = ("plain_bgp", "reactive", "predictive")
-PROVIDER = "apps.peering.app:provider"
 SETUP_S = 45.0
 HORIZONS_S = (300.0, 900.0, 1800.0, 3600.0)
 
 
-def controller_config(scn: Scenario, plan: PeeringPlan, scheme: str, predictor, gobgp_target: str,
-                      workdir: Path, real_origin: float) -> dict:
+def controller_config(
+    scn: Scenario, plan: PeeringPlan, scheme: str, predictor, workdir: Path, real_origin: float
+) -> dict:
     return {
-        "controller": {"providers": [PROVIDER],
-                       "telemetry": {"poll_interval_s": 0.15},
-                       "predictor": {"address": predictor.address if predictor else "", "timeout_s": 5.0},
-                       "clock": {"time_scale": 300 / scn.step_real_s, "virtual_origin_s": plan.start_time,
-                                 "real_origin_s": real_origin}},
-        "peering": {"asn": OUR_ASN, "router_id": LAN + "1", "edge_switch": "1",
-                    "gobgp": {"target": gobgp_target, "hold_s": 9, "keepalive_s": 3, "listen_port": 179,
-                              "passive": True},
-                    "scheme": scheme, "interval_s": scn.step_real_s, "step_s": 300.0,
-                    "horizons_s": list(HORIZONS_S), "min_dwell_s": 1800.0,
-                    "billing_window_s": scn.samples * 300.0,
-                    "neighbours": [n.config(0.0 if n.kind == "transit" else scn.lead_s) for n in plan.neighbours],
-                    "store_path": str(workdir / "peering.sqlite"),
-                    "decisions_path": str(workdir / "peering-decisions.jsonl")},
+        "controller": {
+            "providers": [PROVIDER],
+            "telemetry": {"poll_interval_s": 0.15},
+            "predictor": {"address": predictor.address if predictor else "", "timeout_s": 5.0},
+            "clock": {
+                "time_scale": 300 / scn.step_real_s,
+                "virtual_origin_s": plan.start_time,
+                "real_origin_s": real_origin,
+            },
+        },
+        "peering": peering_section(
+            neighbour_specs(scn, plan),
+            workdir,
+            scheme,
+            interval_s=scn.step_real_s,
+            step_s=300.0,
+            horizons_s=list(HORIZONS_S),
+            min_dwell_s=1800.0,
+            billing_window_s=scn.samples * 300.0,
+        ),
     }
+
+
+def neighbour_specs(scn: Scenario, plan: PeeringPlan) -> list[NeighbourSpec]:
+    return [
+        NeighbourSpec(n.config(0.0 if n.kind == "transit" else scn.lead_s), n.announces)
+        for n in plan.neighbours
+    ]
 
 
 class StepSampler(threading.Thread):
@@ -98,13 +109,20 @@ class StepSampler(threading.Thread):
         for when in self.at:
             if self.halt.wait(max(0.0, when - time.time())):
                 return
-            self.samples.append({"t": time.time(), "qdisc": {n: qdisc(i) for n, i in self.intfs.items()},
-                                 "groups": group_exits(self.switch)})
+            self.samples.append(
+                {
+                    "t": time.time(),
+                    "qdisc": {n: qdisc(i) for n, i in self.intfs.items()},
+                    "groups": group_exits(self.switch),
+                }
+            )
 
 
 def qdisc(intf: str) -> list[int]:
     """[bytes sent, packets dropped, backlog bytes] of an interface's root qdisc."""
-    out = subprocess.run(["tc", "-s", "-j", "qdisc", "show", "dev", intf], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["tc", "-s", "-j", "qdisc", "show", "dev", intf], capture_output=True, text=True
+    ).stdout
     try:
         rows = json.loads(out or "[]")
     except ValueError:
@@ -119,8 +137,9 @@ _REG4 = re.compile(r"bucket=.*?set_field:(0x[0-9a-f]+|\d+)->reg4")
 
 def group_exits(switch: str) -> dict[str, int]:
     """Fast-failover group id -> the exit index (reg4) its first bucket sets."""
-    out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-groups", switch], capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        ["ovs-ofctl", "-O", "OpenFlow13", "dump-groups", switch], capture_output=True, text=True
+    ).stdout
     exits = {}
     for line in out.splitlines():
         m = _GROUP.search(line)
@@ -143,8 +162,12 @@ def prepare_predictor(predictor: PredictorProcess, scn: Scenario, panel, plan: P
         else:
             for i, g in enumerate(plan.groups):
                 for k in range(lo, hi):
-                    yield (f"peering:{group_name(g.origin)}", float(panel.times[k]),
-                           max(0.0, float(panel.values[k, i]) * plan.demand_scale))
+                    yield (
+                        f"peering:{group_name(g.origin)}",
+                        float(panel.times[k]),
+                        max(0.0, float(panel.values[k, i]) * plan.demand_scale),
+                    )
+
     info = predictor.client.ingest(samples(0, split.fit_end), labels={"kind": "peering"})
     began = time.monotonic()
     job = predictor.client.wait_trained(predictor.client.train(list(HORIZONS_S)).job_id, timeout_s=900)
@@ -152,77 +175,43 @@ def prepare_predictor(predictor: PredictorProcess, scn: Scenario, panel, plan: P
         raise LabError(f"training failed: {job}")
     trained_s = time.monotonic() - began
     predictor.client.ingest(samples(split.fit_end, plan.start), labels={"kind": "peering"})
-    return {"trained_s": round(trained_s, 1), "model_version": job.model_version, "candidates": FAST_MODELS,
-            "series": len(series), "ingested": int(getattr(info, "accepted", 0))}
-
-
-def _prepare(host) -> None:
-    for intf in host.intfList():
-        host.cmd(f"ethtool -K {intf.name} tx off >/dev/null 2>&1")
-    host.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1")
-
-
-def wait_for(what: str, check, timeout_s: float, every_s: float = 0.25):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(every_s)
-    raise LabError(f"{what}: not within {timeout_s:g} s")
+    return {
+        "trained_s": round(trained_s, 1),
+        "model_version": job.model_version,
+        "candidates": FAST_MODELS,
+        "series": len(series),
+        "ingested": int(getattr(info, "accepted", 0)),
+    }
 
 
 def replay(scn: Scenario, plan: PeeringPlan, scheme: str, predictor, workdir: Path, fail_test: bool) -> dict:
     """One fresh network replaying the plan under ``scheme``."""
-    from mininet.link import TCLink
-    from mininet.log import lg, setLogLevel
-
-    from apps.peering.client import PeeringClient
-    from topologies.mininet_topo import EdgeTopo
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    workdir.chmod(0o755)
     n = scn.samples
     real_origin = time.time() + SETUP_S
-    gobgp_sock = workdir / "gobgp.sock"
-    ctl = ControllerProcess(controller_config(scn, plan, scheme, predictor, f"unix:{gobgp_sock}", workdir,
-                                              real_origin), workdir)
+    network = PeeringNetwork(
+        neighbour_specs(scn, plan),
+        workdir,
+        controller_config(scn, plan, scheme, predictor, workdir, real_origin),
+    )
     out: dict = {"scheme": scheme}
-    net = speaker = sampler = None
-    routers: list[FrrRouter] = []
+    sampler = None
     procs: list[subprocess.Popen] = []
     began = time.monotonic()
-    client = None
     try:
-        ctl.start()
-        setLogLevel("warning")
-        lg.addFilter(_quiet_htb)
-        topo = EdgeTopo(neighbours=[(nb.name, nb.address, nb.capacity_mbps) for nb in plan.neighbours])
-        net = start_mininet(topo, ctl.of_port, TCLink)
-        for host in net.hosts:
-            _prepare(host)
-        for nb in plan.neighbours:
-            host = net.get(nb.name)
-            host.cmd("ip route add local 100.64.0.0/10 dev lo")        # every destination is "here"
-            host.cmd("sysctl -qw net.ipv4.conf.all.rp_filter=0")
-        speaker = GoBgpDaemon(workdir / "gobgp", net.get("bgp").popen, socket_path=gobgp_sock).start()
-        for nb in plan.neighbours:
-            router = FrrRouter(nb.name, workdir / f"frr-{nb.name}", net.get(nb.name).popen, nb.asn, nb.address,
-                               [(LAN + "1", OUR_ASN)], nb.announces, hold_s=9, keepalive_s=3)
-            routers.append(router)
-            router.start()
-        client = PeeringClient(ctl.grpc_address)
-        expected = len(plan.neighbours[0].announces)
-        wait_for("transit session and its routes",
-                 lambda: any(s.name == "transit" and s.state == peering_pb2.ESTABLISHED and s.prefixes >= expected
-                             for s in client.list()), 40)
+        network.start()
+        net, client = network.net, network.client
+        network.wait_established("transit", len(plan.neighbours[0].announces))
         out["setup_s"] = round(time.monotonic() - began, 1)
         if time.time() > real_origin - scn.step_real_s:
             raise LabError(f"the network took {out['setup_s']} s to come up, longer than SETUP_S={SETUP_S:g}")
         receivers = {}
         for nb in plan.neighbours:
-            proc = net.get(nb.name).popen([sys.executable, str(PEER), "recv", "--port", str(UDP_PORT)],
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            proc = net.get(nb.name).popen(
+                [sys.executable, str(PEER), "recv", "--port", str(UDP_PORT)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             procs.append(proc)
             proc.stdout.readline()
             receivers[nb.name] = proc
@@ -233,17 +222,34 @@ def replay(scn: Scenario, plan: PeeringPlan, scheme: str, predictor, workdir: Pa
                 flows[target] = [r / len(g.targets) for r in rates]
         plan_file = workdir / "flows.json"
         plan_file.write_text(json.dumps({"port": UDP_PORT, "flows": flows, "sockets": 1}))
-        send_start = real_origin - 0.75 * scn.step_real_s       # a sample per app step, as the TE lab
-        intfs = {nb.name: net.get(nb.name).connectionsTo(net.get("edge"))[0][1].name for nb in plan.neighbours}
+        send_start = real_origin - 0.75 * scn.step_real_s  # a sample per app step, as the TE lab
+        intfs = {nb.name: network.exit_intf(nb.name) for nb in plan.neighbours}
         sampler = StepSampler(intfs, [send_start + i * scn.step_real_s for i in range(n + 1)])
         sampler.start()
-        sender = net.get("src1").popen([sys.executable, str(PEER), "send", "--plan", str(plan_file),
-                                        "--start", f"{send_start:.3f}", "--step-s", str(scn.step_real_s)],
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        sender = net.get("src1").popen(
+            [
+                sys.executable,
+                str(PEER),
+                "send",
+                "--plan",
+                str(plan_file),
+                "--start",
+                f"{send_start:.3f}",
+                "--step-s",
+                str(scn.step_real_s),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         procs.append(sender)
-        print(f"{scheme}: replaying {n} steps of {len(plan.groups)} prefix groups from "
-              f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(plan.start_time))} UTC, {scn.step_real_s:g} s each "
-              f"({n * scn.step_real_s:.0f} s)", flush=True)
+        print(
+            f"{scheme}: replaying {n} steps of {len(plan.groups)} prefix groups from "
+            f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(plan.start_time))} UTC, "
+            f"{scn.step_real_s:g} s each "
+            f"({n * scn.step_real_s:.0f} s)",
+            flush=True,
+        )
         got, err = sender.communicate(timeout=n * scn.step_real_s + SETUP_S + 60)
         if sender.returncode:
             raise LabError(f"sender failed: {err.strip()[-500:]}")
@@ -259,12 +265,16 @@ def replay(scn: Scenario, plan: PeeringPlan, scheme: str, predictor, workdir: Pa
                     if 0 <= int(i) < n:
                         per[int(i)] += count
             received[name] = per
-        out.update(sent=sent, received=received, samples=sampler.samples,
-                   peerings=[peering_report.session_json(s) for s in client.list()],
-                   plan=peering_report.plan_json(client.plan(decisions=500)))
+        out.update(
+            sent=sent,
+            received=received,
+            samples=sampler.samples,
+            peerings=[peering_report.session_json(s) for s in client.list()],
+            plan=peering_report.plan_json(client.plan(decisions=500)),
+        )
         if fail_test:
-            out["failover"] = failover_test(net, plan, client, routers)
-        out["metrics"] = metrics_text(ctl.metrics_port)
+            out["failover"] = failover_test(network, plan)
+        out["metrics"] = metrics_text(network.controller.metrics_port)
     finally:
         if sampler is not None:
             sampler.halt.set()
@@ -275,28 +285,19 @@ def replay(scn: Scenario, plan: PeeringPlan, scheme: str, predictor, workdir: Pa
                     proc.wait(5)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        if client is not None:
-            client.close()
-        keep = os.environ.get("FORESIGHT_KEEP_LAB") is not None
-        for router in routers:
-            router.stop(remove=not keep)
-        if speaker is not None:
-            speaker.stop(remove=not keep)
-        if net is not None:
-            net.stop()
-        out["controller_exit_s"] = ctl.stop()
+        out["controller_exit_s"] = network.stop()
         out["decisions"] = read_lines(workdir / "peering-decisions.jsonl")
         out["controller_log"] = notable_log_lines(workdir / "controller.log")
         out["run_s"] = round(time.monotonic() - began, 1)
     return out
 
 
-def failover_test(net, plan: PeeringPlan, client, routers: list[FrrRouter], duration_s: float = 6.0,
-                  at_s: float = 2.0) -> dict:
+def failover_test(
+    network: PeeringNetwork, plan: PeeringPlan, duration_s: float = 6.0, at_s: float = 2.0
+) -> dict:
     """Kill the peer that carries the most groups under a 1 kHz probe toward one of them."""
-    now_plan = client.plan()
     load: dict[str, list] = {}
-    for g in now_plan.groups:
+    for g in network.client.plan().groups:
         if g.exit and g.exit != "transit":
             load.setdefault(g.exit, []).append(g.group)
     if not load:
@@ -304,31 +305,77 @@ def failover_test(net, plan: PeeringPlan, client, routers: list[FrrRouter], dura
     victim = max(load, key=lambda e: (len(load[e]), e))
     group = sorted(load[victim])[0]
     target = next(t for g in plan.groups if group_name(g.origin) == group for t in g.targets)
-    listeners = {nb.name: net.get(nb.name).popen(
-        [sys.executable, str(PROBE), "run", "--peer", "10.0.0.1", "--port", str(PROBE_PORT), "--rate-hz", "1",
-         "--duration-s", f"{duration_s + 2:g}", "--linger-s", "1.0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for nb in plan.neighbours}
+    return dict(probe_kill(network, victim, target, duration_s, at_s), group=group)
+
+
+def probe_kill(
+    network: PeeringNetwork, victim: str, target: str, duration_s: float = 6.0, at_s: float = 2.0
+) -> dict:
+    """A 1 kHz probe from ``src1`` to ``target``, received by every neighbour; ``victim``
+    killed ``at_s`` in. The longest run of probes nobody received is the loss window."""
+    net = network.net
+    listeners = {
+        n.name: net.get(n.name).popen(
+            [
+                sys.executable,
+                str(PROBE),
+                "run",
+                "--peer",
+                "10.0.0.1",
+                "--port",
+                str(PROBE_PORT),
+                "--rate-hz",
+                "1",
+                "--duration-s",
+                f"{duration_s + 2:g}",
+                "--linger-s",
+                "1.0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in network.neighbours
+    }
     time.sleep(0.5)
-    probe = net.get("src1").popen([sys.executable, str(PROBE), "run", "--peer", target, "--port", str(PROBE_PORT),
-                                   "--rate-hz", "1000", "--duration-s", f"{duration_s:g}", "--linger-s", "1.0"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    probe = net.get("src1").popen(
+        [
+            sys.executable,
+            str(PROBE),
+            "run",
+            "--peer",
+            target,
+            "--port",
+            str(PROBE_PORT),
+            "--rate-hz",
+            "1000",
+            "--duration-s",
+            f"{duration_s:g}",
+            "--linger-s",
+            "1.0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(at_s)
-    router = next(r for r in routers if r.name == victim)
-    killed_at = time.time()
-    router.kill()
-    intf = net.get(victim).connectionsTo(net.get("edge"))[0][0].name
-    net.get(victim).cmd(f"ip link set {intf} down")
+    killed_at = network.kill(victim)
     sent = json.loads(probe.communicate(timeout=duration_s + 20)[0].strip().splitlines()[-1])
     reports = {}
     for name, proc in listeners.items():
         got = proc.communicate(timeout=duration_s + 20)[0].strip().splitlines()
         reports[name] = json.loads(got[-1]) if got else {}
-    loss = peering_report.merged_loss(sent, reports)
-    return {"victim": victim, "group": group, "target": target, "killed_at": killed_at, **loss}
+    return {
+        "victim": victim,
+        "target": target,
+        "killed_at": killed_at,
+        **peering_report.merged_loss(sent, reports),
+    }
 
 
 def metrics_text(port: int) -> list[str]:
     import urllib.request
+
     try:
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     except OSError as err:
@@ -356,37 +403,54 @@ def run(scn: Scenario, workdir: Path | None = None, schemes: tuple[str, ...] = S
     panel = load_dataset(scn.dataset)
     plan = build(scn, panel)
     report: dict = {"scenario": asdict(scn), "plan": plan.summary(), "runs": {}}
-    print(f"plan: {len(plan.groups)} prefix groups, {sum(len(g.prefixes) for g in plan.groups)} prefixes, demand "
-          f"x{plan.demand_scale:.4g}, window {time.strftime('%H:%M', time.gmtime(plan.start_time))} UTC + "
-          f"{scn.samples} steps; capacities " + ", ".join(f"{n.name} {n.capacity_mbps:g}" for n in plan.neighbours)
-          + " Mbit/s", flush=True)
+    print(
+        f"plan: {len(plan.groups)} prefix groups, {sum(len(g.prefixes) for g in plan.groups)} prefixes, "
+        f"demand "
+        f"x{plan.demand_scale:.4g}, window {time.strftime('%H:%M', time.gmtime(plan.start_time))} UTC + "
+        f"{scn.samples} steps; capacities "
+        + ", ".join(f"{n.name} {n.capacity_mbps:g}" for n in plan.neighbours)
+        + " Mbit/s",
+        flush=True,
+    )
     own = Path(workdir or tempfile.mkdtemp(prefix="foresight-peering-"))
-    own.chmod(0o755)                 # FRR's daemons run as frr: they must reach their run directories
+    own.chmod(0o755)  # FRR's daemons run as frr: they must reach their run directories
     predictor = None
     try:
         if "predictive" in schemes:
             predictor = PredictorProcess(own, horizons_s=HORIZONS_S, models=FAST_MODELS).start()
             report["predictor"] = prepare_predictor(predictor, scn, panel, plan)
         for scheme in schemes:
-            report["runs"][scheme] = replay(scn, plan, scheme, predictor if scheme == "predictive" else None,
-                                            own / scheme, fail_test=scheme == "predictive")
+            report["runs"][scheme] = replay(
+                scn,
+                plan,
+                scheme,
+                predictor if scheme == "predictive" else None,
+                own / scheme,
+                fail_test=scheme == "predictive",
+            )
     finally:
         if predictor is not None:
             predictor.stop()
         if workdir is None and os.environ.get("FORESIGHT_KEEP_LAB") is None:
             shutil.rmtree(own, ignore_errors=True)
-    report["schemes"] = {s: peering_report.analyse(run_, plan, scn) for s, run_ in report["runs"].items()
-                         if "sent" in run_}
+    report["schemes"] = {
+        s: peering_report.analyse(run_, plan, scn) for s, run_ in report["runs"].items() if "sent" in run_
+    }
     report["run_s"] = round(time.monotonic() - began, 1)
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="foresight lab run peering", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="foresight lab run peering",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     defaults = Scenario()
     ap.add_argument("--samples", type=int, default=defaults.samples, help="replayed 5-minute steps")
-    ap.add_argument("--step-real-s", type=float, default=defaults.step_real_s, help="real seconds per step (>= 0.5)")
+    ap.add_argument(
+        "--step-real-s", type=float, default=defaults.step_real_s, help="real seconds per step (>= 0.5)"
+    )
     ap.add_argument("--mean-mbps", type=float, default=defaults.mean_mbps, help="fit-span mean total demand")
     ap.add_argument("--only", choices=SCHEMES, action="append", help="run only these schemes (repeatable)")
     ap.add_argument("--out", default=str(ROOT / "reports"))
@@ -403,8 +467,12 @@ def main(argv: list[str] | None = None) -> int:
     text = peering_report.render(report)
     print(text)
     out = Path(args.out)
-    write_report(out, "peering", text, {"schemes": report["schemes"], **{k: v for k, v in report.items()
-                                                                       if k != "schemes"}})
+    write_report(
+        out,
+        "peering",
+        text,
+        {"schemes": report["schemes"], **{k: v for k, v in report.items() if k != "schemes"}},
+    )
     peering_report.plot(report, out / "peering.png")
     return 0 if report["schemes"] else 1
 

@@ -44,7 +44,7 @@ DETOUR_ASNS = (64990, 64991)
 ORIGIN_BASE = 64600
 OUR_ASN = 65000
 PREFIX_BASE = ipaddress.IPv4Address("100.64.0.0")
-LAN = "10.100.0."                   # the peering LAN: our speaker .1, neighbours .2 ..
+LAN = "10.100.0."  # the peering LAN: our speaker .1, neighbours .2 ..
 REGIONS = {
     "west": ("LOSAng", "SNVAng", "STTLng", "DNVRng"),
     "central": ("KSCYng", "HSTNng", "IPLSng", "CHINng"),
@@ -56,20 +56,24 @@ PEER_ASNS = {"west": 64501, "central": 64502, "east": 64503}
 @dataclass(frozen=True)
 class Scenario:
     dataset: str = "abilene"
-    samples: int = 144                  # replayed 5-minute steps (12 h around the fit span's daily peak)
-    step_real_s: float = 0.75           # real seconds per step
-    mean_mbps: float = 24.0             # fit-span mean total demand, lab Mbit/s
+    samples: int = 144  # replayed 5-minute steps (12 h around the fit span's daily peak)
+    step_real_s: float = 0.75  # real seconds per step
+    mean_mbps: float = 24.0  # fit-span mean total demand, lab Mbit/s
     prefixes_per_group: int = 8
-    targets_per_group: int = 2          # destination addresses the senders use per group
+    targets_per_group: int = 2  # destination addresses the senders use per group
     capacity_factor: tuple[tuple[str, float], ...] = (("west", 0.9), ("central", 2.5), ("east", 1.6))
     transit_factor: float = 0.75
-    transit_cost: float = 1.0           # per Mbit/s of the 95th percentile per billing window
+    transit_cost: float = 1.0  # per Mbit/s of the 95th percentile per billing window
     peer_cost: tuple[tuple[str, float], ...] = (("west", 0.3), ("central", 0.4), ("east", 0.35))
-    hour_cost: float = 0.02             # per hour a peering is up
-    latency_ms: tuple[tuple[str, float], ...] = (("transit", 40.0), ("west", 12.0), ("central", 18.0),
-                                                 ("east", 15.0))
-    lead_s: float = 1800.0              # app clock: request to steered traffic, planned for
-    min_flow_mbps: float = 0.01         # groups under this fit mean (scaled) send nothing
+    hour_cost: float = 0.02  # per hour a peering is up
+    latency_ms: tuple[tuple[str, float], ...] = (
+        ("transit", 40.0),
+        ("west", 12.0),
+        ("central", 18.0),
+        ("east", 15.0),
+    )
+    lead_s: float = 1800.0  # app clock: request to steered traffic, planned for
+    min_flow_mbps: float = 0.01  # groups under this fit mean (scaled) send nothing
 
 
 @dataclass
@@ -82,13 +86,15 @@ class Neighbour:
     cost_per_mbps: float
     hour_cost: float
     latency_ms: float
-    announces: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)   # (prefix, path after its AS)
+    announces: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)  # (prefix, path after its AS)
 
     def config(self, lead_s: float) -> dict:
         """Its entry in the controller's ``peering.neighbours``; a peer registers (IRR) the
         networks it announces as its customers (an AS path of two)."""
         out = {k: v for k, v in asdict(self).items() if k != "announces"}
-        out.update(lead_s=lead_s, always=self.kind == "transit", max_prefixes=max(10, 2 * len(self.announces)))
+        out.update(
+            lead_s=lead_s, always=self.kind == "transit", max_prefixes=max(10, 2 * len(self.announces))
+        )
         if self.kind == "peer":
             out["registered_origins"] = sorted({path[-1] for _, path in self.announces if len(path) == 1})
         return out
@@ -96,30 +102,39 @@ class Neighbour:
 
 @dataclass
 class Group:
-    series: str                         # dataset series "SRC->DST"
+    series: str  # dataset series "SRC->DST"
     origin: int
     prefixes: list[str]
-    targets: list[str]                  # addresses the senders use
+    targets: list[str]  # addresses the senders use
 
 
 @dataclass
 class PeeringPlan:
-    start: int                          # replay [start, start + samples), dataset indices
+    start: int  # replay [start, start + samples), dataset indices
     start_time: float
     demand_scale: float
     groups: list[Group]
     neighbours: list[Neighbour]
-    rates: dict[str, list[float]]       # group name ("as<origin>") -> lab Mbit/s per replayed step
-    fit: dict                           # what the choices saw on the fit span
+    rates: dict[str, list[float]]  # group name ("as<origin>") -> lab Mbit/s per replayed step
+    fit: dict  # what the choices saw on the fit span
 
     def summary(self) -> dict:
-        return {"start": self.start, "start_time": self.start_time, "demand_scale": self.demand_scale,
-                "groups": len(self.groups), "prefixes": sum(len(g.prefixes) for g in self.groups),
-                "neighbours": [{k: v for k, v in n.config(0.0).items() if k != "registered_origins"}
-                               | {"announces": len(n.announces),
-                                  "registered_origins": len(n.config(0.0).get("registered_origins", ()))}
-                               for n in self.neighbours],
-                "fit": self.fit}
+        return {
+            "start": self.start,
+            "start_time": self.start_time,
+            "demand_scale": self.demand_scale,
+            "groups": len(self.groups),
+            "prefixes": sum(len(g.prefixes) for g in self.groups),
+            "neighbours": [
+                {k: v for k, v in n.config(0.0).items() if k != "registered_origins"}
+                | {
+                    "announces": len(n.announces),
+                    "registered_origins": len(n.config(0.0).get("registered_origins", ())),
+                }
+                for n in self.neighbours
+            ],
+            "fit": self.fit,
+        }
 
 
 def group_name(origin: int) -> str:
@@ -152,50 +167,85 @@ def prefixes_of(index: int, per_group: int) -> list[str]:
 
 def build(scn: Scenario, panel: Panel) -> PeeringPlan:
     split = SPLITS[scn.dataset]
-    fit = panel.values[:split.fit_end]
+    fit = panel.values[: split.fit_end]
     scale = scn.mean_mbps / float(fit.sum(axis=1).mean())
     groups, neighbours = [], {}
     lan = iter(range(2, 250))
-    neighbours["transit"] = Neighbour("transit", TRANSIT_ASN, LAN + str(next(lan)), "transit", 0.0,
-                                      scn.transit_cost, 0.0, dict(scn.latency_ms)["transit"])
+    neighbours["transit"] = Neighbour(
+        "transit",
+        TRANSIT_ASN,
+        LAN + str(next(lan)),
+        "transit",
+        0.0,
+        scn.transit_cost,
+        0.0,
+        dict(scn.latency_ms)["transit"],
+    )
     for region in REGIONS:
-        neighbours[region] = Neighbour(region, PEER_ASNS[region], LAN + str(next(lan)), "peer", 0.0,
-                                       dict(scn.peer_cost)[region], scn.hour_cost, dict(scn.latency_ms)[region])
+        neighbours[region] = Neighbour(
+            region,
+            PEER_ASNS[region],
+            LAN + str(next(lan)),
+            "peer",
+            0.0,
+            dict(scn.peer_cost)[region],
+            scn.hour_cost,
+            dict(scn.latency_ms)[region],
+        )
     best_load = {n: np.zeros(split.fit_end) for n in neighbours}
     rates = {}
     per_day = panel.period_steps()
     days = split.fit_end // per_day
-    profile = fit[:days * per_day].sum(axis=1).reshape(days, per_day).mean(axis=0)
+    profile = fit[: days * per_day].sum(axis=1).reshape(days, per_day).mean(axis=0)
     peak = int(np.argmax(profile))
     start = split.fit_end + max(0, min(per_day - scn.samples, peak - scn.samples // 2))
     for i, series in enumerate(panel.names):
         origin = ORIGIN_BASE + i
         prefixes = prefixes_of(i, scn.prefixes_per_group)
         step = max(1, scn.prefixes_per_group // scn.targets_per_group)
-        targets = [str(ipaddress.IPv4Network(p).network_address + 1) for p in prefixes[::step]][:scn.targets_per_group]
+        targets = [str(ipaddress.IPv4Network(p).network_address + 1) for p in prefixes[::step]][
+            : scn.targets_per_group
+        ]
         groups.append(Group(series, origin, prefixes, targets))
         paths = reach(series)
         for name, length in paths.items():
-            extra = (TIER1_ASN, origin) if name == "transit" else \
-                (origin,) if length == 2 else (*DETOUR_ASNS, origin)
+            extra = (
+                (TIER1_ASN, origin)
+                if name == "transit"
+                else (origin,)
+                if length == 2
+                else (*DETOUR_ASNS, origin)
+            )
             neighbours[name].announces += [(p, extra) for p in prefixes]
         column = fit[:, i] * scale
         best = min(paths, key=lambda n: (paths[n], n))
         best_load[best] += column
-        replay = panel.values[start:start + scn.samples, i] * scale
-        rates[group_name(origin)] = [round(float(v), 4) if column.mean() >= scn.min_flow_mbps else 0.0
-                                     for v in replay]
+        replay = panel.values[start : start + scn.samples, i] * scale
+        rates[group_name(origin)] = [
+            round(float(v), 4) if column.mean() >= scn.min_flow_mbps else 0.0 for v in replay
+        ]
     total_p95 = float(np.percentile(fit.sum(axis=1) * scale, 95))
     neighbours["transit"].capacity_mbps = round(scn.transit_factor * total_p95, 2)
     for region, factor in scn.capacity_factor:
         neighbours[region].capacity_mbps = round(factor * float(np.percentile(best_load[region], 95)), 2)
-    fit_info = {"peak_step_of_day": peak, "total_p95_mbps": round(total_p95, 3), "total_mean_mbps": scn.mean_mbps,
-                "plain_bgp_p95_mbps": {n: round(float(np.percentile(v, 95)), 3) for n, v in best_load.items()}}
-    return PeeringPlan(start, float(panel.times[start]), scale, groups, list(neighbours.values()), rates, fit_info)
+    fit_info = {
+        "peak_step_of_day": peak,
+        "total_p95_mbps": round(total_p95, 3),
+        "total_mean_mbps": scn.mean_mbps,
+        "plain_bgp_p95_mbps": {n: round(float(np.percentile(v, 95)), 3) for n, v in best_load.items()},
+    }
+    return PeeringPlan(
+        start, float(panel.times[start]), scale, groups, list(neighbours.values()), rates, fit_info
+    )
 
 
 def fit_series(scn: Scenario, panel: Panel, plan: PeeringPlan) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The fit span of every group's demand as the app names its series (scaled)."""
     split = SPLITS[scn.dataset]
-    return {group_name(g.origin): (panel.times[:split.fit_end], panel.values[:split.fit_end, i] * plan.demand_scale)
-            for i, g in enumerate(plan.groups)}
+    return {
+        group_name(g.origin): (
+            panel.times[: split.fit_end],
+            panel.values[: split.fit_end, i] * plan.demand_scale,
+        )
+        for i, g in enumerate(plan.groups)
+    }

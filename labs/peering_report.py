@@ -14,9 +14,9 @@ import numpy as np
 
 from apps.peering.billing import p95
 
-FRAME = 1200                # bytes per datagram on the wire (labs/tm_peer.py)
-OVERLOAD = 0.95             # an exit at or above this share of its capacity in a step is overloaded
-ARRIVED = 0.8               # a session's demand has arrived when its exit carries this share of the SLA
+FRAME = 1200  # bytes per datagram on the wire (labs/tm_peer.py)
+OVERLOAD = 0.95  # an exit at or above this share of its capacity in a step is overloaded
+ARRIVED = 0.8  # a session's demand has arrived when its exit carries this share of the SLA
 
 EXPLANATION = """\
 What the figures mean
@@ -40,16 +40,29 @@ What the figures mean
 
 
 def session_json(s) -> dict:
-    return {"name": s.name, "state": s.DESCRIPTOR.fields_by_name["state"].enum_type.values_by_number[s.state].name,
-            "detail": s.detail, "prefixes": s.prefixes, "capacity_mbps": s.capacity_mbps,
-            "slice_mbps": s.slice_mbps, "groups": s.groups, "committed_mbps": s.sla.committed_mbps}
+    return {
+        "name": s.name,
+        "state": s.DESCRIPTOR.fields_by_name["state"].enum_type.values_by_number[s.state].name,
+        "detail": s.detail,
+        "prefixes": s.prefixes,
+        "capacity_mbps": s.capacity_mbps,
+        "slice_mbps": s.slice_mbps,
+        "groups": s.groups,
+        "committed_mbps": s.sla.committed_mbps,
+    }
 
 
 def plan_json(p) -> dict:
-    return {"scheme": p.scheme, "basis": p.basis, "transit_p95_mbps": p.transit_p95_mbps,
-            "degraded": p.degraded, "groups": {g.group: g.exit for g in p.groups},
-            "decisions": [{"time": d.time, "kind": d.kind, "target": d.target, "detail": d.detail}
-                          for d in p.decisions]}
+    return {
+        "scheme": p.scheme,
+        "basis": p.basis,
+        "transit_p95_mbps": p.transit_p95_mbps,
+        "degraded": p.degraded,
+        "groups": {g.group: g.exit for g in p.groups},
+        "decisions": [
+            {"time": d.time, "kind": d.kind, "target": d.target, "detail": d.detail} for d in p.decisions
+        ],
+    }
 
 
 def offered(samples: list[dict], capacities: dict[str, float]) -> dict[str, list[float]]:
@@ -90,10 +103,10 @@ def merged_loss(sent: dict, reports: dict[str, dict]) -> dict:
         gaps = report.get("gaps", [])
         if gaps and gaps[0][0] == -1:
             first = int(gaps[0][1])
-        covered[first:last + 1] = True
+        covered[first : last + 1] = True
         for before, after, *_ in gaps:
             if before >= 0:
-                covered[before + 1:after] = False
+                covered[before + 1 : after] = False
         got |= covered
     lost = int((~got).sum())
     run = longest = 0
@@ -138,10 +151,13 @@ def analyse(run: dict, plan, scn) -> dict:
         "lost_bytes": int(max(0, sent - received)),
         "changes_per_prefix_day": round(changes / n_prefixes / days, 3) if n_prefixes else 0.0,
         "steps": steps,
-        "sent_bytes": int(sent), "received_bytes": int(received),
+        "sent_bytes": int(sent),
+        "received_bytes": int(received),
         "exit_p95_mbps": {n: round(p95(v), 3) for n, v in rates.items() if v},
         "exit_peak_utilisation": {n: round(max(v) / caps[n], 3) for n, v in rates.items() if v},
-        "overloaded_steps_by_exit": {n: sum(1 for x in v if x >= OVERLOAD * caps[n]) for n, v in rates.items()},
+        "overloaded_steps_by_exit": {
+            n: sum(1 for x in v if x >= OVERLOAD * caps[n]) for n, v in rates.items()
+        },
         "offered_mbps": {n: [round(x, 3) for x in v] for n, v in rates.items()},
         "sessions_up_at_end": [p["name"] for p in run.get("peerings", []) if p["state"] == "ESTABLISHED"],
         "decisions": sum(1 for d in run.get("decisions", []) if d.get("kind") != "session"),
@@ -175,43 +191,67 @@ def analyse(run: dict, plan, scn) -> dict:
 
 def render(report: dict) -> str:
     plan = report["plan"]
-    lines = [f"Peering lab: {plan['groups']} prefix groups, {plan['prefixes']} prefixes, replay from "
-             f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(plan['start_time']))} UTC, "
-             f"{report['scenario']['samples']} steps of 5 min ({report['scenario']['step_real_s']:g} s each)",
-             "neighbours: " + ", ".join(f"{n['name']} AS{n['asn']} {n['kind']} {n['capacity_mbps']:g} Mbit/s "
-                                        f"({n['announces']} prefixes)" for n in plan["neighbours"]), ""]
+    lines = [
+        f"Peering lab: {plan['groups']} prefix groups, {plan['prefixes']} prefixes, replay from "
+        f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(plan['start_time']))} UTC, "
+        f"{report['scenario']['samples']} steps of 5 min ({report['scenario']['step_real_s']:g} s each)",
+        "neighbours: "
+        + ", ".join(
+            f"{n['name']} AS{n['asn']} {n['kind']} {n['capacity_mbps']:g} Mbit/s ({n['announces']} prefixes)"
+            for n in plan["neighbours"]
+        ),
+        "",
+    ]
     schemes = report.get("schemes", {})
     head = f"{'':28}" + "".join(f"{s:>14}" for s in schemes)
     lines.append(head)
-    for key, label in (("transit_p95_mbps", "transit p95 (Mbit/s)"), ("overload_intervals", "overload steps (>=95%)"),
-                       ("lost_bytes", "lost bytes"), ("changes_per_prefix_day", "changes/prefix/day"),
-                       ("decisions", "decisions")):
+    for key, label in (
+        ("transit_p95_mbps", "transit p95 (Mbit/s)"),
+        ("overload_intervals", "overload steps (>=95%)"),
+        ("lost_bytes", "lost bytes"),
+        ("changes_per_prefix_day", "changes/prefix/day"),
+        ("decisions", "decisions"),
+    ):
         lines.append(f"{label:28}" + "".join(f"{_fmt(schemes[s].get(key)):>14}" for s in schemes))
     for s, a in schemes.items():
-        lines.append(f"  {s}: exit peak utilisation " + ", ".join(f"{k} {v:.0%}" for k, v in
-                                                                   a["exit_peak_utilisation"].items())
-                     + "; up at the end: " + ", ".join(a["sessions_up_at_end"]))
+        lines.append(
+            f"  {s}: exit peak utilisation "
+            + ", ".join(f"{k} {v:.0%}" for k, v in a["exit_peak_utilisation"].items())
+            + "; up at the end: "
+            + ", ".join(a["sessions_up_at_end"])
+        )
     pred = schemes.get("predictive")
     plain = schemes.get("plain_bgp")
     reactive = schemes.get("reactive")
     if pred:
         lines += ["", "predictive:"]
         for b in pred.get("bringups", []):
-            lines.append(f"  {b['name']}: requested -> established {b.get('established_s', '-')} s -> steered "
-                         f"{b.get('bringup_s', '-')} s; lead {b.get('lead_min', '-')} min")
+            lines.append(
+                f"  {b['name']}: requested -> established {b.get('established_s', '-')} s -> steered "
+                f"{b.get('bringup_s', '-')} s; lead {b.get('lead_min', '-')} min"
+            )
         lines.append(f"  failover: {pred.get('failover')}")
         lines += ["", "goals (measured in this run):"]
         if reactive is not None:
-            ratio = (pred["overload_intervals"] / reactive["overload_intervals"]
-                     if reactive["overload_intervals"] else (0.0 if not pred["overload_intervals"] else float("inf")))
-            lines.append(f"  overload steps predictive/reactive {pred['overload_intervals']}/"
-                         f"{reactive['overload_intervals']} = {ratio:.2f} (goal <= 0.10)")
+            ratio = (
+                pred["overload_intervals"] / reactive["overload_intervals"]
+                if reactive["overload_intervals"]
+                else (0.0 if not pred["overload_intervals"] else float("inf"))
+            )
+            lines.append(
+                f"  overload steps predictive/reactive {pred['overload_intervals']}/"
+                f"{reactive['overload_intervals']} = {ratio:.2f} (goal <= 0.10)"
+            )
         if plain is not None and plain["transit_p95_mbps"]:
             cut = 1 - pred["transit_p95_mbps"] / plain["transit_p95_mbps"]
-            lines.append(f"  transit p95 {pred['transit_p95_mbps']:.2f} vs plain BGP {plain['transit_p95_mbps']:.2f} "
-                         f"Mbit/s: {cut:.1%} lower (goal >= 10 %)")
+            lines.append(
+                f"  transit p95 {pred['transit_p95_mbps']:.2f} vs plain BGP {plain['transit_p95_mbps']:.2f} "
+                f"Mbit/s: {cut:.1%} lower (goal >= 10 %)"
+            )
         lines.append(f"  changes per prefix per day {pred['changes_per_prefix_day']} (goal <= 6)")
-        lines.append(f"  bring-up (decision -> routes -> steered) worst {pred.get('bringup_s')} s (goal < 5 s)")
+        lines.append(
+            f"  bring-up (decision -> routes -> steered) worst {pred.get('bringup_s')} s (goal < 5 s)"
+        )
         lines.append(f"  failover loss window {pred.get('failover_loss_ms')} ms (goal < 1000 ms)")
     lines += ["", EXPLANATION]
     return "\n".join(lines)
@@ -228,6 +268,7 @@ def _fmt(value) -> str:
 def plot(report: dict, path) -> None:
     """Exit utilisation over the replay per scheme, with the decisions as ticks."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -247,7 +288,9 @@ def plot(report: dict, path) -> None:
             if d.get("kind") in ("steer", "establish", "withdraw", "failover", "request", "move"):
                 ax.axvline((d["wall"] - t0) / step * 5 / 60, color="grey", alpha=0.15, linewidth=0.8)
         ax.set_ylabel("utilisation")
-        ax.set_title(f"{scheme}: transit p95 {a['transit_p95_mbps']} Mbit/s, {a['overload_intervals']} overload steps")
+        ax.set_title(
+            f"{scheme}: transit p95 {a['transit_p95_mbps']} Mbit/s, {a['overload_intervals']} overload steps"
+        )
         ax.legend(loc="upper left", fontsize=8)
     axes[-1, 0].set_xlabel("hours into the replay")
     fig.tight_layout()

@@ -22,12 +22,14 @@ from proto.serving import status_for
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Peering"].full_name
 DEFAULT_DECISIONS = 50
 
-_CODES = {InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
-          UnknownNeighbour: grpc.StatusCode.NOT_FOUND,
-          Refused: grpc.StatusCode.FAILED_PRECONDITION,
-          GoBgpUnavailable: grpc.StatusCode.UNAVAILABLE,
-          GoBgpError: grpc.StatusCode.UNAVAILABLE,
-          PeeringStoreError: grpc.StatusCode.UNAVAILABLE}
+_CODES = {
+    InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    UnknownNeighbour: grpc.StatusCode.NOT_FOUND,
+    Refused: grpc.StatusCode.FAILED_PRECONDITION,
+    GoBgpUnavailable: grpc.StatusCode.UNAVAILABLE,
+    GoBgpError: grpc.StatusCode.UNAVAILABLE,
+    PeeringStoreError: grpc.StatusCode.UNAVAILABLE,
+}
 _OVERRIDES = {"none": pb.OVERRIDE_NONE, "up": pb.FORCE_UP, "down": pb.FORCE_DOWN}
 
 
@@ -37,14 +39,28 @@ def session_pb(manager: PeeringManager, s: Session, rates: dict[str, float] | No
     ports = {p.name: p for p in manager.exit_ports()} if s.established else {}
     port = ports.get(s.name)
     return pb.Session(
-        name=s.name, asn=n.asn, address=n.address, kind=n.kind, state=pb.SessionState.Value(s.state),
-        detail=s.detail, override=_OVERRIDES[s.override], since=s.since, prefixes=manager.rib.prefixes_from(s.name),
-        capacity_mbps=n.capacity_mbps, rate_mbps=rate, utilisation=rate / n.capacity_mbps,
+        name=s.name,
+        asn=n.asn,
+        address=n.address,
+        kind=n.kind,
+        state=pb.SessionState.Value(s.state),
+        detail=s.detail,
+        override=_OVERRIDES[s.override],
+        since=s.since,
+        prefixes=manager.rib.prefixes_from(s.name),
+        capacity_mbps=n.capacity_mbps,
+        rate_mbps=rate,
+        utilisation=rate / n.capacity_mbps,
         slice_mbps=(port.slice_kbps / 1000.0) if port is not None else 0.0,
         slice_priority=n.priority if n.kind == "peer" else "",
-        sla=pb.Sla(committed_mbps=s.sla.committed_mbps, max_latency_ms=s.sla.max_latency_ms,
-                   requested_at=s.sla.requested_at),
-        groups=sum(1 for e in manager.assignment.values() if e == s.name), lead_s=s.lead_s)
+        sla=pb.Sla(
+            committed_mbps=s.sla.committed_mbps,
+            max_latency_ms=s.sla.max_latency_ms,
+            requested_at=s.sla.requested_at,
+        ),
+        groups=sum(1 for e in manager.assignment.values() if e == s.name),
+        lead_s=s.lead_s,
+    )
 
 
 def decision_pb(d: DecisionRecord) -> pb.Decision:
@@ -67,14 +83,28 @@ class PeeringServicer(pb_grpc.PeeringServicer):
             for g in m.rib.groups():
                 order = m.exit_order(g)
                 c = m._counters.get(dataplane.group_id(m.numbers.get(g.name, 0)))
-                groups.append(pb.GroupPlan(group=g.name, prefixes=len(g.prefixes), exit=order[0] if order else "",
-                                           backups=order[1:], measured_mbps=c.rate_mbps if c else 0.0,
-                                           forecast_mbps=m.forecast_mbps.get(g.name, 0.0),
-                                           moved_at=m.moved_at.get(g.name, 0.0)))
+                groups.append(
+                    pb.GroupPlan(
+                        group=g.name,
+                        prefixes=len(g.prefixes),
+                        exit=order[0] if order else "",
+                        backups=order[1:],
+                        measured_mbps=c.rate_mbps if c else 0.0,
+                        forecast_mbps=m.forecast_mbps.get(g.name, 0.0),
+                        moved_at=m.moved_at.get(g.name, 0.0),
+                    )
+                )
             decisions = [decision_pb(d) for d in reversed(list(m.decisions)[-limit:])]
-            return pb.Plan(scheme=m.settings.scheme, basis=m.basis(), time=m.plan_time, groups=groups,
-                           decisions=decisions, transit_p95_mbps=m.transit_p95(), degraded=bool(m.degraded),
-                           degraded_reason=m.degraded)
+            return pb.Plan(
+                scheme=m.settings.scheme,
+                basis=m.basis(),
+                time=m.plan_time,
+                groups=groups,
+                decisions=decisions,
+                transit_p95_mbps=m.transit_p95(),
+                degraded=bool(m.degraded),
+                degraded_reason=m.degraded,
+            )
 
     def Establish(self, request, context):
         with status_for(context, _CODES):
@@ -102,13 +132,16 @@ class PeeringServicer(pb_grpc.PeeringServicer):
 
         def accept(event) -> bool:
             return not wanted or getattr(event, "name", getattr(event, "target", "")) == wanted
+
         sub = m.bus.subscribe(frozenset(), accept=accept)
         try:
             now = m.clock.virtual(m.wall())
             with m.lock:
                 snapshot = [session_pb(m, s) for s in m.sessions.values() if not wanted or s.name == wanted]
             for s in snapshot:
-                yield pb.PeeringEvent(kind=pb.SNAPSHOT, time=now, name=s.name, detail="current state", peering=s)
+                yield pb.PeeringEvent(
+                    kind=pb.SNAPSHOT, time=now, name=s.name, detail="current state", peering=s
+                )
             yield pb.PeeringEvent(kind=pb.WATCHING, time=now, name=wanted, detail="snapshot complete")
             yield from stream(sub, context, self._event_pb)
         finally:
@@ -118,11 +151,17 @@ class PeeringServicer(pb_grpc.PeeringServicer):
         if isinstance(event, SessionEvent):
             with self.manager.lock:
                 session = session_pb(self.manager, self.manager.sessions[event.name])
-            return pb.PeeringEvent(kind=pb.SESSION, time=event.time, name=event.name,
-                                   detail=f"{event.old} -> {event.new}: {event.detail}", peering=session)
+            return pb.PeeringEvent(
+                kind=pb.SESSION,
+                time=event.time,
+                name=event.name,
+                detail=f"{event.old} -> {event.new}: {event.detail}",
+                peering=session,
+            )
         kind = pb.FAILOVER if event.event == "FAILOVER" else pb.DECISION
-        return pb.PeeringEvent(kind=kind, time=event.time, name=event.target, detail=event.detail,
-                               decision=decision_pb(event))
+        return pb.PeeringEvent(
+            kind=kind, time=event.time, name=event.target, detail=event.detail, decision=decision_pb(event)
+        )
 
 
 def services(manager: PeeringManager) -> list[tuple[str, Callable[[grpc.Server], None]]]:

@@ -33,10 +33,17 @@ def provider(view: CoreView, resync: Callable[[], None]) -> PeeringApp:
     settings: PeeringConfig = view.section(SPEC.section)
     store = PeeringStore(settings.store_path) if settings.store_path else None
     speaker = GoBgp(settings.gobgp.target, timeout_s=settings.gobgp.timeout_s)
-    predictor = predictor_client(view.config.controller.predictor) if settings.scheme == "predictive" else None
+    predictor = (
+        predictor_client(view.config.controller.predictor) if settings.scheme == "predictive" else None
+    )
     app = PeeringApp(view, resync, settings, speaker, predictor, store, clock=view.config.controller.clock)
-    LOG.info("peering: AS %d (router-id %s), scheme %s, %d neighbour(s): %s; speaker at %s", settings.asn,
-             settings.router_id, settings.scheme, len(settings.neighbours),
-             ", ".join(f"{n.name} AS{n.asn} {n.kind} {n.capacity_mbps:g} Mbit/s" for n in settings.neighbours),
-             settings.gobgp.target)
+    LOG.info(
+        "peering: AS %d (router-id %s), scheme %s, %d neighbour(s): %s; speaker at %s",
+        settings.asn,
+        settings.router_id,
+        settings.scheme,
+        len(settings.neighbours),
+        ", ".join(f"{n.name} AS{n.asn} {n.kind} {n.capacity_mbps:g} Mbit/s" for n in settings.neighbours),
+        settings.gobgp.target,
+    )
     return app

@@ -21,6 +21,7 @@ from proto import peering_pb2 as pb
 
 def _client(args):
     from apps.peering.client import PeeringClient
+
     return PeeringClient(args.controller)
 
 
@@ -31,9 +32,11 @@ def _state(value: int) -> str:
 def _session_line(s) -> str:
     override = {pb.FORCE_UP: " [override up]", pb.FORCE_DOWN: " [override down]"}.get(s.override, "")
     slice_ = f" slice {s.slice_mbps:g} Mbit/s {s.slice_priority}" if s.slice_mbps else ""
-    return (f"{s.name:<10} AS{s.asn:<6} {s.kind:<7} {_state(s.state):<11} {s.prefixes:>6} prefixes "
-            f"{s.groups:>4} groups {s.rate_mbps:>7.2f}/{s.capacity_mbps:g} Mbit/s ({s.utilisation:.0%})"
-            f"{slice_}{override}  {s.detail}")
+    return (
+        f"{s.name:<10} AS{s.asn:<6} {s.kind:<7} {_state(s.state):<11} {s.prefixes:>6} prefixes "
+        f"{s.groups:>4} groups {s.rate_mbps:>7.2f}/{s.capacity_mbps:g} Mbit/s ({s.utilisation:.0%})"
+        f"{slice_}{override}  {s.detail}"
+    )
 
 
 def cmd_list(args) -> int:
@@ -49,10 +52,13 @@ def cmd_candidates(args) -> int:
     if not rows:
         print("no candidates scored yet (the planner scores them at each step)")
     for c in rows:
-        print(f"{c.name:<10} {c.kind:<7} {c.verdict:<14} carries {c.carried_mbps:.2f} of {c.reachable_mbps:.2f} "
-              f"Mbit/s reachable, capacity {c.capacity_mbps:g}; saves {c.saving_per_hour:.4f}/h, costs "
-              f"{c.cost_per_hour:.4f}/h, net {c.net_per_hour:+.4f}/h; latency -{c.latency_gain_ms:.1f} ms; "
-              f"risk {c.overload_risk:.0%}\n           {c.why}")
+        print(
+            f"{c.name:<10} {c.kind:<7} {c.verdict:<14} carries {c.carried_mbps:.2f} of "
+            f"{c.reachable_mbps:.2f} "
+            f"Mbit/s reachable, capacity {c.capacity_mbps:g}; saves {c.saving_per_hour:.4f}/h, costs "
+            f"{c.cost_per_hour:.4f}/h, net {c.net_per_hour:+.4f}/h; latency -{c.latency_gain_ms:.1f} ms; "
+            f"risk {c.overload_risk:.0%}\n           {c.why}"
+        )
     return 0
 
 
@@ -66,8 +72,10 @@ def cmd_plan(args) -> int:
         by_exit.setdefault(g.exit or "(no route)", []).append(g)
     for exit_, groups in sorted(by_exit.items()):
         mbps = sum(g.measured_mbps for g in groups)
-        print(f"  {exit_:<10} {len(groups):>4} groups {sum(g.prefixes for g in groups):>6} prefixes "
-              f"{mbps:>8.2f} Mbit/s measured")
+        print(
+            f"  {exit_:<10} {len(groups):>4} groups {sum(g.prefixes for g in groups):>6} prefixes "
+            f"{mbps:>8.2f} Mbit/s measured"
+        )
     for d in plan.decisions:
         print(f"  {time.strftime('%m-%d %H:%M', time.gmtime(d.time))} {d.kind:<10} {d.target:<10} {d.detail}")
     return 0
@@ -78,6 +86,7 @@ def _override(method: str):
         with _client(args) as client:
             print(_session_line(getattr(client, method)(args.name)))
         return 0
+
     return run
 
 
@@ -100,9 +109,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     plan = psub.add_parser("plan", help="the plan in force and the last decisions")
     plan.add_argument("--decisions", type=int, default=20)
     plan.set_defaults(func=cmd_plan)
-    for name, text in (("establish", "bring a session up and keep it up"),
-                       ("withdraw", "take a session down and keep it down"),
-                       ("release", "end an override: the planner decides again")):
+    for name, text in (
+        ("establish", "bring a session up and keep it up"),
+        ("withdraw", "take a session down and keep it down"),
+        ("release", "end an override: the planner decides again"),
+    ):
         cmd = psub.add_parser(name, help=text)
         cmd.add_argument("name")
         cmd.set_defaults(func=_override(name))

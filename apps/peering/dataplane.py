@@ -44,10 +44,10 @@ from controller.groups import Bucket, GroupSpec
 from controller.meters import MeterSpec, rate_meter
 
 OWNER = "peering"
-PRIO_ROUTER = 1300               # classify: frames to the router MAC
-PRIO_PREFIX_BASE = 100           # egress: plus the prefix length
+PRIO_ROUTER = 1300  # classify: frames to the router MAC
+PRIO_PREFIX_BASE = 100  # egress: plus the prefix length
 PRIO_EXIT = 100
-EXIT_COOKIE_BIT = 1 << 40        # exit flows' cookies: this bit plus the exit index
+EXIT_COOKIE_BIT = 1 << 40  # exit flows' cookies: this bit plus the exit index
 METER_BURST_S = 0.05
 
 
@@ -56,20 +56,20 @@ class ExitPort:
     """Where a neighbour is on the edge switch, and its slice."""
 
     name: str
-    index: int                    # 1.. (reg4 value, meter id)
+    index: int  # 1.. (reg4 value, meter id)
     mac: str
     port_no: int
-    slice_kbps: int = 0           # 0: no meter
-    dscp: int | None = None       # the slice's priority class marking
+    slice_kbps: int = 0  # 0: no meter
+    dscp: int | None = None  # the slice's priority class marking
 
 
 @dataclass(frozen=True)
 class GroupRoute:
     """A prefix group's prefixes and its exits in failover order."""
 
-    number: int                   # 1.. (stable, from the store)
+    number: int  # 1.. (stable, from the store)
     prefixes: tuple[str, ...]
-    exits: tuple[str, ...]        # neighbour names, the plan's choice first
+    exits: tuple[str, ...]  # neighbour names, the plan's choice first
 
 
 def group_id(number: int) -> int:
@@ -82,26 +82,43 @@ def meter_id(index: int) -> int:
 
 def prefix_flow(prefix: str, number: int) -> FlowSpec:
     net = ipaddress.IPv4Network(prefix)
-    return flow("egress", PRIO_PREFIX_BASE + net.prefixlen,
-                {"eth_type": ETH_TYPE_IP, "ipv4_dst": (str(net.network_address), str(net.netmask))},
-                [("group", group_id(number))], cookie=cookies.cookie(OWNER, number))
+    return flow(
+        "egress",
+        PRIO_PREFIX_BASE + net.prefixlen,
+        {"eth_type": ETH_TYPE_IP, "ipv4_dst": (str(net.network_address), str(net.netmask))},
+        [("group", group_id(number))],
+        cookie=cookies.cookie(OWNER, number),
+    )
 
 
 def exit_flow(port: ExitPort, router_mac: str) -> FlowSpec:
     actions: list = []
     if port.dscp is not None:
         actions.append(("set_field", "ip_dscp", port.dscp))
-    actions += [("set_field", "eth_src", router_mac), ("set_field", "eth_dst", port.mac),
-                ("output", port.port_no)]
-    return flow("exit", PRIO_EXIT, {"reg4": port.index, "eth_type": ETH_TYPE_IP}, actions,
-                cookie=cookies.cookie(OWNER, EXIT_COOKIE_BIT | port.index),
-                meter=meter_id(port.index) if port.slice_kbps else None)
+    actions += [
+        ("set_field", "eth_src", router_mac),
+        ("set_field", "eth_dst", port.mac),
+        ("output", port.port_no),
+    ]
+    return flow(
+        "exit",
+        PRIO_EXIT,
+        {"reg4": port.index, "eth_type": ETH_TYPE_IP},
+        actions,
+        cookie=cookies.cookie(OWNER, EXIT_COOKIE_BIT | port.index),
+        meter=meter_id(port.index) if port.slice_kbps else None,
+    )
 
 
 def failover_group(route: GroupRoute, ports: Mapping[str, ExitPort]) -> GroupSpec | None:
-    buckets = tuple(Bucket(watch_port=ports[name].port_no,
-                           actions=(("set_field", "reg4", ports[name].index), ("resubmit", "exit")))
-                    for name in route.exits if name in ports)
+    buckets = tuple(
+        Bucket(
+            watch_port=ports[name].port_no,
+            actions=(("set_field", "reg4", ports[name].index), ("resubmit", "exit")),
+        )
+        for name in route.exits
+        if name in ports
+    )
     if not buckets:
         return None
     return GroupSpec(group_id(route.number), "ff", buckets)
@@ -111,11 +128,21 @@ def switch_entries(router_mac: str, ports: Sequence[ExitPort], routes: Sequence[
     """The edge switch's entries: ``ports`` are the exits whose neighbour is known on
     the switch, ``routes`` every prefix group with its exit order."""
     by_name = {p.name: p for p in ports}
-    flows_: list[FlowSpec] = [flow("classify", PRIO_ROUTER, {"eth_type": ETH_TYPE_IP, "eth_dst": router_mac},
-                                   goto="egress", cookie=cookies.cookie(OWNER))]
+    flows_: list[FlowSpec] = [
+        flow(
+            "classify",
+            PRIO_ROUTER,
+            {"eth_type": ETH_TYPE_IP, "eth_dst": router_mac},
+            goto="egress",
+            cookie=cookies.cookie(OWNER),
+        )
+    ]
     flows_ += [exit_flow(p, router_mac) for p in sorted(ports, key=lambda p: p.index)]
-    meters: list[MeterSpec] = [rate_meter(meter_id(p.index), p.slice_kbps, METER_BURST_S)
-                               for p in sorted(ports, key=lambda p: p.index) if p.slice_kbps]
+    meters: list[MeterSpec] = [
+        rate_meter(meter_id(p.index), p.slice_kbps, METER_BURST_S)
+        for p in sorted(ports, key=lambda p: p.index)
+        if p.slice_kbps
+    ]
     groups_: list[GroupSpec] = []
     for route in sorted(routes, key=lambda r: r.number):
         group = failover_group(route, by_name)

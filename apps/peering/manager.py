@@ -54,10 +54,10 @@ from controller.stepper import GridStepper
 LOG = logging.getLogger(__name__)
 
 SERIES_PREFIX = "peering:"
-MAX_PREFIX_SHARE = 0.9              # a drop with this share of the limit held counts as a max-prefix teardown
+MAX_PREFIX_SHARE = 0.9  # a drop with this share of the limit held counts as a max-prefix teardown
 RECONNECT_S = 1.0
 DECISIONS_KEPT = 500
-MBIT = 1e6 / 8                      # bytes per second in one Mbit/s
+MBIT = 1e6 / 8  # bytes per second in one Mbit/s
 
 
 class PeeringError(Exception):
@@ -78,23 +78,30 @@ class Refused(PeeringError):
 
 @dataclass(frozen=True)
 class DecisionRecord:
-    kind: str                           # the bus kind is "DECISION" (or "FAILOVER"); this says what
-    time: float                         # app clock
+    kind: str  # the bus kind is "DECISION" (or "FAILOVER"); this says what
+    time: float  # app clock
     target: str
     detail: str
     numbers: dict = field(default_factory=dict)
     event: str = "DECISION"
 
     def as_json(self) -> dict:
-        return {"kind": self.kind, "time": self.time, "target": self.target, "detail": self.detail,
-                "numbers": self.numbers, "event": self.event}
+        return {
+            "kind": self.kind,
+            "time": self.time,
+            "target": self.target,
+            "detail": self.detail,
+            "numbers": self.numbers,
+            "event": self.event,
+        }
 
 
 @dataclass(frozen=True)
 class _Plane:
     """What the edge switch should hold, as last published: routes and slice rates."""
+
     routes: tuple[dataplane.GroupRoute, ...]
-    slices: dict[str, int]                 # peer -> slice kbit/s
+    slices: dict[str, int]  # peer -> slice kbit/s
 
     def __hash__(self) -> int:
         return hash(self.routes)
@@ -103,18 +110,26 @@ class _Plane:
 @dataclass
 class _GroupCounter:
     bytes: int = 0
-    time: float = 0.0                   # wall time of the reading
-    step_bytes: int | None = None       # at the last step
+    time: float = 0.0  # wall time of the reading
+    step_bytes: int | None = None  # at the last step
     step_time: float = 0.0
-    rate_mbps: float = 0.0              # mean over the last step
+    rate_mbps: float = 0.0  # mean over the last step
 
 
 class PeeringManager(App):
     name = SPEC.name
 
-    def __init__(self, view: CoreView, resync: Callable[[], None], settings: PeeringConfig,
-                 speaker: GoBgp | None = None, predictor=None, store: PeeringStore | None = None,
-                 clock: ClockConfig | None = None, wall: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        view: CoreView,
+        resync: Callable[[], None],
+        settings: PeeringConfig,
+        speaker: GoBgp | None = None,
+        predictor=None,
+        store: PeeringStore | None = None,
+        clock: ClockConfig | None = None,
+        wall: Callable[[], float] = time.time,
+    ):
         super().__init__(view, resync)
         self.settings = settings
         self.speaker = speaker
@@ -123,43 +138,52 @@ class PeeringManager(App):
         self.clock = clock or ClockConfig()
         self.wall = wall
         self.neighbours: dict[str, NeighbourConfig] = {n.name: n for n in settings.neighbours}
-        self.index = {n.name: i + 1 for i, n in enumerate(settings.neighbours)}     # config order: stable
-        self.rib = Rib({n.address: n.name for n in settings.neighbours},
-                       {n.name: n.asn for n in settings.neighbours})
+        self.index = {n.name: i + 1 for i, n in enumerate(settings.neighbours)}  # config order: stable
+        self.rib = Rib(
+            {n.address: n.name for n in settings.neighbours}, {n.name: n.asn for n in settings.neighbours}
+        )
         self.scheme = make_scheme(settings)
-        self._withdrawable: dict[str, float] = {}      # the reactive scheme's memo between decisions
-        self._last: tuple[dict, dict] = ({}, {})        # the last step's measurements and forecasts
+        self._withdrawable: dict[str, float] = {}  # the reactive scheme's memo between decisions
+        self._last: tuple[dict, dict] = ({}, {})  # the last step's measurements and forecasts
         self._replan_timer: threading.Timer | None = None
-        self._started = False                            # start() ran: background work allowed
+        self._started = False  # start() ran: background work allowed
         self.bus = EventBus(describe=lambda e: f"peering {e.kind} {getattr(e, 'name', '')}")
         self.lock = threading.RLock()
         self.sessions: dict[str, Session] = {n: Session(n) for n in self.neighbours}
-        self.assignment: dict[str, str] = {}            # group -> exit, in force
-        self.intended: dict[str, str] = {}              # group -> exit, as the last plan wants it
-        self.moved_at: dict[str, float] = {}            # group -> app clock of its last move
-        self.numbers: dict[str, int] = {}               # group -> stable number (its OpenFlow group)
-        self.known_reach: dict[str, dict[str, int]] = {}   # neighbour -> origin AS -> AS-path length
-        self.transit_samples: list[tuple[float, float]] = []    # (app clock, Mbit/s), billing window
+        self.assignment: dict[str, str] = {}  # group -> exit, in force
+        self.intended: dict[str, str] = {}  # group -> exit, as the last plan wants it
+        self.moved_at: dict[str, float] = {}  # group -> app clock of its last move
+        self.numbers: dict[str, int] = {}  # group -> stable number (its OpenFlow group)
+        self.known_reach: dict[str, dict[str, int]] = {}  # neighbour -> origin AS -> AS-path length
+        self.transit_samples: list[tuple[float, float]] = []  # (app clock, Mbit/s), billing window
         self.decisions: deque[DecisionRecord] = deque(maxlen=DECISIONS_KEPT)
         self.candidates: list[dict] = []
         self.forecast_mbps: dict[str, float] = {}
         self.plan_time = 0.0
-        self.degraded = ""                              # why, while the speaker is unreachable
+        self.degraded = ""  # why, while the speaker is unreachable
         self.failovers: dict[tuple[str, str], int] = {}
         self.decision_counts: dict[str, int] = {}
         self._counters: dict[int, _GroupCounter] = {}
         self._counter_lock = threading.Lock()
         self._plane = _Plane((), {})
+        self._rib_loaded = False  # the speaker's routes read since start
         self._outer_resync = resync
         self.resync = self._publish_and_resync
         self._built: tuple[tuple, Desired] = ((), Desired())
-        self._basis = Basis(LOG, "peering", f"forecasts up to {max(settings.horizons_s):g} s ahead at "
-                                            f"q{settings.quantile:g}")
+        self._basis = Basis(
+            LOG, "peering", f"forecasts up to {max(settings.horizons_s):g} s ahead at q{settings.quantile:g}"
+        )
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._stream = None
-        self._steps = GridStepper("peering-steps", self.clock, settings.interval_s, self.step, wall,
-                                  on_error=lambda: self.view.count("peering_step_errors"))
+        self._steps = GridStepper(
+            "peering-steps",
+            self.clock,
+            settings.interval_s,
+            self.step,
+            wall,
+            on_error=lambda: self.view.count("peering_step_errors"),
+        )
         self._decisions_file = open(settings.decisions_path, "a") if settings.decisions_path else None
         self._load()
         self._publish()
@@ -176,26 +200,58 @@ class PeeringManager(App):
         self.assignment = {g: e for g, e in plan.get("assignment", {}).items() if e in self.neighbours}
         self.moved_at = dict(plan.get("moved_at", {}))
         self.numbers = {g: int(n) for g, n in plan.get("numbers", {}).items()}
-        self.known_reach = {n: dict(r) for n, r in self.store.get("reach", {}).items() if n in self.neighbours}
+        self.known_reach = {
+            n: dict(r) for n, r in self.store.get("reach", {}).items() if n in self.neighbours
+        }
+        plane = self.store.get("plane", {})
+        if plane.get("routes"):
+            self._plane = _Plane(
+                tuple(dataplane.GroupRoute(int(n), tuple(p), tuple(e)) for n, p, e in plane["routes"]),
+                {k: int(v) for k, v in plane.get("slices", {}).items()},
+            )
         self.transit_samples = [tuple(s) for s in self.store.get("transit", [])]
         for d in self.store.decisions(DECISIONS_KEPT):
-            self.decisions.append(DecisionRecord(d["kind"], d["time"], d["target"], d["detail"],
-                                                 d.get("numbers", {}), d.get("event", "DECISION")))
-        restored = [f"{s.name} {s.state}" + (f" (override {s.override})" if s.override != "none" else "")
-                    for s in self.sessions.values() if s.state != "CANDIDATE" or s.override != "none"]
+            self.decisions.append(
+                DecisionRecord(
+                    d["kind"],
+                    d["time"],
+                    d["target"],
+                    d["detail"],
+                    d.get("numbers", {}),
+                    d.get("event", "DECISION"),
+                )
+            )
+        restored = [
+            f"{s.name} {s.state}" + (f" (override {s.override})" if s.override != "none" else "")
+            for s in self.sessions.values()
+            if s.state != "CANDIDATE" or s.override != "none"
+        ]
         if restored or self.assignment:
-            LOG.info("peering: restored %d session(s) [%s], a plan of %d group(s)", len(restored),
-                     ", ".join(restored), len(self.assignment))
+            LOG.info(
+                "peering: restored %d session(s) [%s], a plan of %d group(s)",
+                len(restored),
+                ", ".join(restored),
+                len(self.assignment),
+            )
 
     def _save(self) -> None:
         if self.store is None:
             return
         try:
             self.store.put("sessions", [s.as_json() for s in self.sessions.values()])
-            self.store.put("plan", {"assignment": self.assignment, "moved_at": self.moved_at,
-                                    "numbers": self.numbers})
+            self.store.put(
+                "plan", {"assignment": self.assignment, "moved_at": self.moved_at, "numbers": self.numbers}
+            )
             self.store.put("transit", self.transit_samples)
             self.store.put("reach", self.known_reach)
+            plane = self._plane
+            self.store.put(
+                "plane",
+                {
+                    "routes": [[r.number, list(r.prefixes), list(r.exits)] for r in plane.routes],
+                    "slices": plane.slices,
+                },
+            )
         except PeeringStoreError as err:
             self.view.count("peering_store_errors")
             LOG.error("peering: %s", err)
@@ -245,16 +301,26 @@ class PeeringManager(App):
         key = (tuple(ports), plane.routes)
         built = self._built
         if built[0] != key:
-            built = self._built = (key, dataplane.switch_entries(self.settings.router_mac, ports, plane.routes))
+            built = self._built = (
+                key,
+                dataplane.switch_entries(self.settings.router_mac, ports, plane.routes),
+            )
         return built[1]
 
     def _publish(self) -> None:
-        """Make what the switch should hold visible to ``desired`` (one reference swap)."""
+        """Make what the switch should hold visible to ``desired`` (one reference swap).
+        Until the speaker's routes have been read once, a plane restored from the store
+        stands (a restarted controller must not empty the switch while it reconnects)."""
         with self.lock:
+            if not self._rib_loaded and self._plane.routes:
+                return
             slices = {}
             if self.settings.slices:
-                slices = {name: int(self._slice_mbps(name) * 1000) for name, n in self.neighbours.items()
-                          if n.kind == "peer" and self.sessions[name].established}
+                slices = {
+                    name: int(self._slice_mbps(name) * 1000)
+                    for name, n in self.neighbours.items()
+                    if n.kind == "peer" and self.sessions[name].established
+                }
             self._plane = _Plane(tuple(self._routes()), slices)
 
     def _publish_and_resync(self) -> None:
@@ -284,8 +350,10 @@ class PeeringManager(App):
         first = self.assignment.get(group.name)
         if first not in up:
             first = self.best_path(group, up)
-        rest = sorted((e for e in up if e != first),
-                      key=lambda e: (self.neighbours[e].kind != "transit", self.neighbours[e].cost_per_mbps, e))
+        rest = sorted(
+            (e for e in up if e != first),
+            key=lambda e: (self.neighbours[e].kind != "transit", self.neighbours[e].cost_per_mbps, e),
+        )
         return [first, *rest]
 
     @staticmethod
@@ -299,7 +367,7 @@ class PeeringManager(App):
     # ---- counters ------------------------------------------------------------------------
 
     def group_stats(self, dp_id: int, stats: list, now: float) -> None:
-        with self._counter_lock:            # called under the core's lock: never self.lock here
+        with self._counter_lock:  # called under the core's lock: never self.lock here
             for stat in stats:
                 c = self._counters.setdefault(stat.group_id, _GroupCounter())
                 c.bytes, c.time = int(stat.byte_count), now
@@ -333,7 +401,11 @@ class PeeringManager(App):
             now = self.clock.virtual(self.wall())
             for name, n in self.neighbours.items():
                 s = self.sessions[name]
-                if s.override == "up" or (n.always or self.settings.scheme == "plain_bgp") and s.override != "down":
+                if (
+                    s.override == "up"
+                    or (n.always or self.settings.scheme == "plain_bgp")
+                    and s.override != "down"
+                ):
                     if not s.wanted:
                         self._request(name, now, "always up" if n.always else "plain BGP: every session up")
         if self.speaker is not None:
@@ -390,7 +462,9 @@ class PeeringManager(App):
         s = self.settings
         self.speaker.start(s.asn, s.router_id, s.gobgp.listen_port)
         with self.lock:
-            wanted = [n for n, sess in self.sessions.items() if sess.state in ("CONNECTING", "ESTABLISHED", "DOWN")]
+            wanted = [
+                n for n, sess in self.sessions.items() if sess.state in ("CONNECTING", "ESTABLISHED", "DOWN")
+            ]
         for name in wanted:
             self.speaker.add_peer(self._peer_spec(name))
         self._stream = self.speaker.watch()
@@ -400,20 +474,30 @@ class PeeringManager(App):
             was = self.degraded
             self.degraded = ""
             now = self.clock.virtual(self.wall())
-            self._configure_due(now)        # requests made while the speaker was away
+            self._configure_due(now)  # requests made while the speaker was away
             changed = 0
             for name, n in self.neighbours.items():
                 peer = states.get(n.address)
                 changed += self.rib.replace(name, [r for r in routes if r.neighbour == n.address])
                 if peer is not None:
                     self._session_event(after_bgp(self.sessions[name], peer.state, _reason(peer), now))
+            loaded, self._rib_loaded = self._rib_loaded, True
             if was:
-                self._decide_log("resync", now, "speaker", f"BGP speaker back after: {was}; "
-                                 f"{len(wanted)} session(s) configured again, {len(self.rib.routes)} prefixes",
-                                 {"prefixes": len(self.rib.routes)})
-        LOG.info("peering: speaker %s connected: %d peer(s) configured, %d prefixes",
-                 s.gobgp.target, len(states), len(self.rib.routes))
-        if changed:
+                self._decide_log(
+                    "resync",
+                    now,
+                    "speaker",
+                    f"BGP speaker back after: {was}; "
+                    f"{len(wanted)} session(s) configured again, {len(self.rib.routes)} prefixes",
+                    {"prefixes": len(self.rib.routes)},
+                )
+        LOG.info(
+            "peering: speaker %s connected: %d peer(s) configured, %d prefixes",
+            s.gobgp.target,
+            len(states),
+            len(self.rib.routes),
+        )
+        if changed or was or not loaded:
             self.resync()
 
     def _set_degraded(self, why: str) -> None:
@@ -431,7 +515,7 @@ class PeeringManager(App):
             if routes is not None:
                 changed = self.rib.update(routes)
             elif not hasattr(event, "address"):
-                return                      # the end of a watch's initial snapshot
+                return  # the end of a watch's initial snapshot
             else:
                 name = self._name_of(event.address)
                 if name is None:
@@ -467,9 +551,16 @@ class PeeringManager(App):
 
     def _peer_spec(self, name: str) -> PeerSpec:
         n, g = self.neighbours[name], self.settings.gobgp
-        return PeerSpec(address=n.address, asn=n.asn, description=name, max_prefixes=n.max_prefixes,
-                        hold_s=g.hold_s, keepalive_s=g.keepalive_s, connect_retry_s=g.connect_retry_s,
-                        passive=g.passive)
+        return PeerSpec(
+            address=n.address,
+            asn=n.asn,
+            description=name,
+            max_prefixes=n.max_prefixes,
+            hold_s=g.hold_s,
+            keepalive_s=g.keepalive_s,
+            connect_retry_s=g.connect_retry_s,
+            passive=g.passive,
+        )
 
     # ---- sessions --------------------------------------------------------------------------
 
@@ -483,9 +574,16 @@ class PeeringManager(App):
             numbers = {"committed_mbps": self.sessions[event.name].sla.committed_mbps}
             if event.new in ("REQUESTED", "ESTABLISHED", "DOWN", "CANDIDATE"):
                 numbers[event.new.lower() if event.new != "REQUESTED" else "requested"] = 1.0
-            self._write_line({"kind": "session", "time": event.time, "target": event.name,
-                              "detail": f"{event.old} -> {event.new}: {event.detail}", "numbers": numbers,
-                              "event": "SESSION"})
+            self._write_line(
+                {
+                    "kind": "session",
+                    "time": event.time,
+                    "target": event.name,
+                    "detail": f"{event.old} -> {event.new}: {event.detail}",
+                    "numbers": numbers,
+                    "event": "SESSION",
+                }
+            )
         self._save()
 
     def _write_line(self, body: dict) -> None:
@@ -495,9 +593,18 @@ class PeeringManager(App):
     def _request(self, name: str, now: float, why: str, committed_mbps: float = 0.0) -> None:
         """Ask for a session: the peering request (its SLA), then the speaker's peer."""
         n, s = self.neighbours[name], self.sessions[name]
-        s.sla = Sla(committed_mbps=round(committed_mbps, 3), max_latency_ms=n.max_latency_ms, requested_at=now)
-        self._session_event(step(s, "REQUESTED", f"{why}; asks {committed_mbps:.2f} Mbit/s committed"
-                                 + (f", at most {n.max_latency_ms:g} ms" if n.max_latency_ms else ""), now))
+        s.sla = Sla(
+            committed_mbps=round(committed_mbps, 3), max_latency_ms=n.max_latency_ms, requested_at=now
+        )
+        self._session_event(
+            step(
+                s,
+                "REQUESTED",
+                f"{why}; asks {committed_mbps:.2f} Mbit/s committed"
+                + (f", at most {n.max_latency_ms:g} ms" if n.max_latency_ms else ""),
+                now,
+            )
+        )
         self._configure_due(now)
 
     def _configure_due(self, now: float) -> None:
@@ -521,7 +628,7 @@ class PeeringManager(App):
         self._session_event(step(s, "WITHDRAWING", why, now))
         self.assignment = {g: e for g, e in self.assignment.items() if e != name}
         self.rib.drop(name)
-        self.resync()              # traffic off first (make before break), then the session
+        self.resync()  # traffic off first (make before break), then the session
         if self.speaker is not None:
             try:
                 self.speaker.delete_peer(self.neighbours[name].address)
@@ -538,9 +645,14 @@ class PeeringManager(App):
             except GoBgpError as err:
                 self._set_degraded(str(err))
         self.view.count("peering_max_prefix_teardowns")
-        self._decide_log("teardown", now, name, f"{name} sent {held} prefixes, over its limit of {limit}: "
-                         f"session torn down, its traffic stays on the other exits",
-                         {"prefixes": held, "limit": limit})
+        self._decide_log(
+            "teardown",
+            now,
+            name,
+            f"{name} sent {held} prefixes, over its limit of {limit}: "
+            f"session torn down, its traffic stays on the other exits",
+            {"prefixes": held, "limit": limit},
+        )
 
     def _failover(self, name: str, now: float) -> None:
         """``name``'s session went away with traffic on it: each of its groups goes to
@@ -561,9 +673,15 @@ class PeeringManager(App):
             self.rib.drop(name)
             key = (name, "session" if "session" in cause else "other")
             self.failovers[key] = self.failovers.get(key, 0) + 1
-            self._decide_log("failover", now, name, f"{name}: {cause}; {len(moved)} group(s) to their next exit "
-                             f"({', '.join(moved[:8])}{'...' if len(moved) > 8 else ''})",
-                             {"groups": len(moved)}, event="FAILOVER")
+            self._decide_log(
+                "failover",
+                now,
+                name,
+                f"{name}: {cause}; {len(moved)} group(s) to their next exit "
+                f"({', '.join(moved[:8])}{'...' if len(moved) > 8 else ''})",
+                {"groups": len(moved)},
+                event="FAILOVER",
+            )
         self.resync()
 
     # ---- the plan -------------------------------------------------------------------------
@@ -578,8 +696,11 @@ class PeeringManager(App):
         with self.lock:
             self._last = (measured, forecasts)
             groups = self.rib.groups()
-            transit = sum(measured.get(g.name, 0.0) for g in groups
-                          if self.neighbours[self._exit_of(g)].kind == "transit")
+            transit = sum(
+                measured.get(g.name, 0.0)
+                for g in groups
+                if self.neighbours[self._exit_of(g)].kind == "transit"
+            )
             self._sample_transit(vnow, transit)
         return self.plan(vnow, "the plan")
 
@@ -604,12 +725,14 @@ class PeeringManager(App):
         steering should not wait for the next step)."""
         if not self._started or (self._replan_timer is not None and self._replan_timer.is_alive()):
             return
+
         def run() -> None:
             if not self._stop.is_set():
                 try:
                     self.plan(self.clock.virtual(self.wall()), "routes learned")
                 except Exception:  # noqa: BLE001 - the next step plans anyway
                     LOG.exception("peering: re-plan after routes learned failed")
+
         self._replan_timer = threading.Timer(delay_s, run)
         self._replan_timer.daemon = True
         self._replan_timer.start()
@@ -624,20 +747,28 @@ class PeeringManager(App):
         while self.transit_samples and self.transit_samples[0][0] < horizon:
             self.transit_samples.pop(0)
 
-    def _forecast(self, measured: dict[str, float], vnow: float) -> dict[str, dict[float, dict[float, float]]]:
+    def _forecast(
+        self, measured: dict[str, float], vnow: float
+    ) -> dict[str, dict[float, dict[float, float]]]:
         """Send the interval's demand, then ask for every horizon; {} on any failure (the
         planner then works on measurements, and the basis says so)."""
         if self.predictor is None or self.settings.scheme != "predictive" or not measured:
             if self.settings.scheme == "predictive":
-                self._basis.on_measurements("no predictor configured (controller.predictor.address)"
-                                            if self.predictor is None else "no prefix group yet")
+                self._basis.on_measurements(
+                    "no predictor configured (controller.predictor.address)"
+                    if self.predictor is None
+                    else "no prefix group yet"
+                )
             return {}
         series = {g: SERIES_PREFIX + g for g in measured}
         try:
-            self.predictor.ingest([(series[g], vnow, v) for g, v in sorted(measured.items())],
-                                  labels={"kind": "peering"})
+            self.predictor.ingest(
+                [(series[g], vnow, v) for g, v in sorted(measured.items())], labels={"kind": "peering"}
+            )
             q = self.settings.quantile
-            response = self.predictor.forecast(sorted(series.values()), list(self.settings.horizons_s), [0.5, q])
+            response = self.predictor.forecast(
+                sorted(series.values()), list(self.settings.horizons_s), [0.5, q]
+            )
         except Exception as err:  # noqa: BLE001 - any predictor failure falls back to measurements
             self._basis.on_measurements(f"predictor failed: {err}")
             return {}
@@ -652,7 +783,9 @@ class PeeringManager(App):
                 degraded.append(f.series_id)
             out.setdefault(group, {})[f.horizon_s] = {qv.quantile: max(qv.value, 0.0) for qv in f.quantiles}
         if degraded and len(degraded) == len(response.forecasts):
-            self._basis.on_measurements(f"the predictor has no trained model for the groups ({degraded[0]} ...)")
+            self._basis.on_measurements(
+                f"the predictor has no trained model for the groups ({degraded[0]} ...)"
+            )
         else:
             self._basis.on_forecasts()
         return out
@@ -686,30 +819,49 @@ class PeeringManager(App):
         out = []
         for g in groups:
             fc = forecasts.get(g.name, {})
-            out.append(planner.Group(name=g.name, prefixes=len(g.prefixes),
-                                     reach={e: n for e, n in self.expected_reach(g).items() if e in usable},
-                                     measured_mbps=max(0.0, measured.get(g.name, 0.0)), forecast=fc))
+            out.append(
+                planner.Group(
+                    name=g.name,
+                    prefixes=len(g.prefixes),
+                    reach={e: n for e, n in self.expected_reach(g).items() if e in usable},
+                    measured_mbps=max(0.0, measured.get(g.name, 0.0)),
+                    forecast=fc,
+                )
+            )
             if fc:
                 self.forecast_mbps[g.name] = max(v.get(self.settings.quantile, 0.0) for v in fc.values())
         return out
 
     def _planner_exits(self) -> list:
-        return [planner.Exit(name=n.name, kind=n.kind, capacity_mbps=n.capacity_mbps,
-                             cost_per_mbps=n.cost_per_mbps, hour_cost=n.hour_cost, latency_ms=n.latency_ms,
-                             lead_s=n.lead_s)
-                for n in self.neighbours.values()
-                if self.sessions[n.name].state != "TORN_DOWN" and self.sessions[n.name].override != "down"]
+        return [
+            planner.Exit(
+                name=n.name,
+                kind=n.kind,
+                capacity_mbps=n.capacity_mbps,
+                cost_per_mbps=n.cost_per_mbps,
+                hour_cost=n.hour_cost,
+                latency_ms=n.latency_ms,
+                lead_s=n.lead_s,
+            )
+            for n in self.neighbours.values()
+            if self.sessions[n.name].state != "TORN_DOWN" and self.sessions[n.name].override != "down"
+        ]
 
     def _planner_state(self) -> planner.State:
         transit = [n for n, c in self.neighbours.items() if c.kind == "transit"]
         return planner.State(
             established=frozenset(n for n, s in self.sessions.items() if s.established),
-            pending={n: s.sla.requested_at for n, s in self.sessions.items()
-                     if s.state in ("REQUESTED", "CONNECTING", "DOWN")},
-            assignment=dict(self.assignment), moved_at=dict(self.moved_at),
+            pending={
+                n: s.sla.requested_at
+                for n, s in self.sessions.items()
+                if s.state in ("REQUESTED", "CONNECTING", "DOWN")
+            },
+            assignment=dict(self.assignment),
+            moved_at=dict(self.moved_at),
             session_changed_at={n: s.since for n, s in self.sessions.items()},
             transit_history_mbps={transit[0]: [v for _, v in self.transit_samples]} if transit else {},
-            withdrawable_since=dict(self._withdrawable))
+            withdrawable_since=dict(self._withdrawable),
+        )
 
     def _apply(self, decision, vnow: float, why: str) -> bool:
         for name in decision.bring_up:
@@ -748,9 +900,14 @@ class PeeringManager(App):
                 gained.setdefault(exit_, []).append(group)
         for exit_, groups in sorted(gained.items()):
             mbps = sum(self.forecast_mbps.get(g, 0.0) for g in groups)
-            self._decide_log("steer", vnow, exit_, f"{why}: {len(groups)} group(s) onto {exit_} "
-                             f"({', '.join(groups[:6])}{'...' if len(groups) > 6 else ''})",
-                             {"groups": len(groups), "forecast_mbps": round(mbps, 3)})
+            self._decide_log(
+                "steer",
+                vnow,
+                exit_,
+                f"{why}: {len(groups)} group(s) onto {exit_} "
+                f"({', '.join(groups[:6])}{'...' if len(groups) > 6 else ''})",
+                {"groups": len(groups), "forecast_mbps": round(mbps, 3)},
+            )
         if gained:
             self._built = ((), Desired())
         return bool(gained)
@@ -760,8 +917,10 @@ class PeeringManager(App):
         upper quantile over the lookahead, what the plan puts on it, its cost against the
         transit cost it saves, the latency gained, the verdict and why."""
         q, far = self.settings.quantile, max(self.settings.horizons_s)
-        demand = {g.name: max(g.measured_mbps, g.demand_mbps(far, q), *(v.get(q, 0.0) for v in g.forecast.values()))
-                  for g in groups}
+        demand = {
+            g.name: max(g.measured_mbps, g.demand_mbps(far, q), *(v.get(q, 0.0) for v in g.forecast.values()))
+            for g in groups
+        }
         window = self.settings.billing_window_s
         transit = next((n for n in self.neighbours.values() if n.kind == "transit"), None)
         transit_price = hourly_price(transit.cost_per_mbps, window) if transit else 0.0
@@ -775,19 +934,50 @@ class PeeringManager(App):
             saving = (transit_price - price) * carried if n.kind == "peer" else 0.0
             reasons = [r for r in decision.reasons_for(name) if r.action in ("bring_up", "withdraw")]
             s = self.sessions[name]
-            verdict = ("establish" if name in decision.bring_up else "withdraw" if name in decision.withdraw
-                       else "torn down" if s.state == "TORN_DOWN" else f"override {s.override}" if s.override != "none"
-                       else "keep" if s.established else s.state.lower() if s.wanted else "not worth it now")
-            why = reasons[0].text if reasons else (
-                f"carries {carried:.2f} of {reachable:.2f} Mbit/s it reaches at q{q:g}" if s.established else
-                f"reaches {reachable:.2f} Mbit/s at q{q:g} over {far:g} s; the plan does not need it")
-            rows.append({"name": name, "kind": n.kind, "groups": len(reach), "prefixes": self.rib.prefixes_from(name),
-                         "reachable_mbps": round(reachable, 4), "carried_mbps": round(carried, 4),
-                         "capacity_mbps": n.capacity_mbps, "cost_per_hour": round(cost, 6),
-                         "saving_per_hour": round(saving, 6), "net_per_hour": round(saving - cost, 6),
-                         "latency_gain_ms": round(transit.latency_ms - n.latency_ms, 3)
-                         if transit and n.kind == "peer" else 0.0,
-                         "overload_risk": round(carried / n.capacity_mbps, 4), "verdict": verdict, "why": why})
+            verdict = (
+                "establish"
+                if name in decision.bring_up
+                else "withdraw"
+                if name in decision.withdraw
+                else "torn down"
+                if s.state == "TORN_DOWN"
+                else f"override {s.override}"
+                if s.override != "none"
+                else "keep"
+                if s.established
+                else s.state.lower()
+                if s.wanted
+                else "not worth it now"
+            )
+            why = (
+                reasons[0].text
+                if reasons
+                else (
+                    f"carries {carried:.2f} of {reachable:.2f} Mbit/s it reaches at q{q:g}"
+                    if s.established
+                    else f"reaches {reachable:.2f} Mbit/s at q{q:g} over {far:g} s; the plan does not need it"
+                )
+            )
+            rows.append(
+                {
+                    "name": name,
+                    "kind": n.kind,
+                    "groups": len(reach),
+                    "prefixes": self.rib.prefixes_from(name),
+                    "reachable_mbps": round(reachable, 4),
+                    "carried_mbps": round(carried, 4),
+                    "capacity_mbps": n.capacity_mbps,
+                    "cost_per_hour": round(cost, 6),
+                    "saving_per_hour": round(saving, 6),
+                    "net_per_hour": round(saving - cost, 6),
+                    "latency_gain_ms": round(transit.latency_ms - n.latency_ms, 3)
+                    if transit and n.kind == "peer"
+                    else 0.0,
+                    "overload_risk": round(carried / n.capacity_mbps, 4),
+                    "verdict": verdict,
+                    "why": why,
+                }
+            )
         self.candidates = rows
 
     def _slice_mbps(self, name: str) -> float:
@@ -797,8 +987,9 @@ class PeeringManager(App):
         cap = self.neighbours[name].capacity_mbps
         return round(max(1.0, min(cap, planned * (1 + self.settings.slice_margin) if planned else cap)), 1)
 
-    def _decide_log(self, kind: str, vnow: float, target: str, detail: str, numbers: dict,
-                    event: str = "DECISION") -> None:
+    def _decide_log(
+        self, kind: str, vnow: float, target: str, detail: str, numbers: dict, event: str = "DECISION"
+    ) -> None:
         record = DecisionRecord(kind, vnow, target, detail, {k: float(v) for k, v in numbers.items()}, event)
         self.decisions.append(record)
         self.decision_counts[kind] = self.decision_counts.get(kind, 0) + 1
@@ -819,7 +1010,9 @@ class PeeringManager(App):
             raise InvalidRequest("name: required (a neighbour's name in peering.neighbours)")
         n = self.neighbours.get(name)
         if n is None:
-            raise UnknownNeighbour(f"neighbour {name!r}: not configured (known: {', '.join(sorted(self.neighbours))})")
+            raise UnknownNeighbour(
+                f"neighbour {name!r}: not configured (known: {', '.join(sorted(self.neighbours))})"
+            )
         return n
 
     def establish(self, name: str) -> Session:
@@ -839,10 +1032,14 @@ class PeeringManager(App):
     def withdraw(self, name: str) -> Session:
         n = self._neighbour(name)
         with self.lock:
-            if n.kind == "transit" and not any(o.kind == "transit" and o.name != name and self.sessions[o.name].wanted
-                                               for o in self.neighbours.values()):
-                raise Refused(f"neighbour {name!r}: the only transit session; withdrawing it would leave "
-                              f"destinations without a route")
+            if n.kind == "transit" and not any(
+                o.kind == "transit" and o.name != name and self.sessions[o.name].wanted
+                for o in self.neighbours.values()
+            ):
+                raise Refused(
+                    f"neighbour {name!r}: the only transit session; withdrawing it would leave "
+                    f"destinations without a route"
+                )
             vnow = self.clock.virtual(self.wall())
             s = self.sessions[name]
             s.override = "down"
@@ -889,27 +1086,35 @@ class PeeringManager(App):
             failovers = dict(self.failovers)
             degraded = bool(self.degraded)
         rates = self.exit_rates()
-        state = GaugeMetricFamily("foresight_peering_session", "1 for each neighbour's session state",
-                                  labels=["neighbour", "state"])
-        prefixes = GaugeMetricFamily("foresight_peering_prefixes", "Routes learned from a neighbour",
-                                     labels=["neighbour"])
-        rate = GaugeMetricFamily("foresight_peering_exit_rate_mbps", "What an exit carries (last step)",
-                                 labels=["neighbour"])
-        util = GaugeMetricFamily("foresight_peering_exit_utilisation", "Exit rate over its capacity",
-                                 labels=["neighbour"])
+        state = GaugeMetricFamily(
+            "foresight_peering_session", "1 for each neighbour's session state", labels=["neighbour", "state"]
+        )
+        prefixes = GaugeMetricFamily(
+            "foresight_peering_prefixes", "Routes learned from a neighbour", labels=["neighbour"]
+        )
+        rate = GaugeMetricFamily(
+            "foresight_peering_exit_rate_mbps", "What an exit carries (last step)", labels=["neighbour"]
+        )
+        util = GaugeMetricFamily(
+            "foresight_peering_exit_utilisation", "Exit rate over its capacity", labels=["neighbour"]
+        )
         for name, (st, n_prefixes) in sorted(sessions.items()):
             state.add_metric([name, st], 1.0)
             prefixes.add_metric([name], n_prefixes)
             rate.add_metric([name], rates.get(name, 0.0))
             util.add_metric([name], rates.get(name, 0.0) / self.neighbours[name].capacity_mbps)
-        p95 = GaugeMetricFamily("foresight_peering_transit_p95_mbps", "Transit 95th percentile over the "
-                                "billing window so far")
+        p95 = GaugeMetricFamily(
+            "foresight_peering_transit_p95_mbps", "Transit 95th percentile over the billing window so far"
+        )
         p95.add_metric([], self.transit_p95())
-        count = CounterMetricFamily("foresight_peering_decisions", "Peering decisions by kind", labels=["kind"])
+        count = CounterMetricFamily(
+            "foresight_peering_decisions", "Peering decisions by kind", labels=["kind"]
+        )
         for kind, n in sorted(decisions.items()):
             count.add_metric([kind], n)
-        fo = CounterMetricFamily("foresight_peering_failovers", "Exits lost with traffic on them",
-                                 labels=["neighbour", "cause"])
+        fo = CounterMetricFamily(
+            "foresight_peering_failovers", "Exits lost with traffic on them", labels=["neighbour", "cause"]
+        )
         for (name, cause), n in sorted(failovers.items()):
             fo.add_metric([name, cause], n)
         deg = GaugeMetricFamily("foresight_peering_degraded", "1 while the BGP speaker cannot be reached")
@@ -922,11 +1127,18 @@ def make_scheme(settings: PeeringConfig):
     if settings.scheme == "plain_bgp":
         return planner.BestPath()
     if settings.scheme == "reactive":
-        return planner.Reactive(detour=settings.detour, restore=settings.restore, min_dwell_s=settings.min_dwell_s)
-    return planner.Predictive(quantile=settings.quantile, lookahead_s=max(settings.horizons_s),
-                              headroom=settings.headroom, min_dwell_s=settings.min_dwell_s,
-                              hysteresis=settings.hysteresis, interval_s=settings.step_s,
-                              billing_window_s=settings.billing_window_s)
+        return planner.Reactive(
+            detour=settings.detour, restore=settings.restore, min_dwell_s=settings.min_dwell_s
+        )
+    return planner.Predictive(
+        quantile=settings.quantile,
+        lookahead_s=max(settings.horizons_s),
+        headroom=settings.headroom,
+        min_dwell_s=settings.min_dwell_s,
+        hysteresis=settings.hysteresis,
+        interval_s=settings.step_s,
+        billing_window_s=settings.billing_window_s,
+    )
 
 
 def _reason(peer) -> str:

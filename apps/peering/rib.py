@@ -22,17 +22,17 @@ from typing import Iterable, Mapping, Protocol
 
 class RouteLike(Protocol):
     prefix: str
-    neighbour: str           # the announcing neighbour's address
+    neighbour: str  # the announcing neighbour's address
     as_path: tuple[int, ...]
     withdrawn: bool
 
 
 @dataclass(frozen=True)
 class PrefixGroup:
-    name: str                          # "as64601", or "as64601.2" for a split origin
+    name: str  # "as64601", or "as64601.2" for a split origin
     origin: int
-    prefixes: tuple[str, ...]          # sorted, "a.b.c.d/len"
-    reach: Mapping[str, int]           # neighbour name -> AS-path length of its route
+    prefixes: tuple[str, ...]  # sorted, "a.b.c.d/len"
+    reach: Mapping[str, int]  # neighbour name -> AS-path length of its route
 
 
 class Rib:
@@ -41,7 +41,7 @@ class Rib:
 
     def __init__(self, names: Mapping[str, str], asns: Mapping[str, int]):
         self.names = dict(names)
-        self.asns = dict(asns)                      # neighbour name -> its ASN
+        self.asns = dict(asns)  # neighbour name -> its ASN
         self.routes: dict[str, dict[str, tuple[int, ...]]] = {}
         self.version = 0
         self.ignored = 0
@@ -75,8 +75,11 @@ class Rib:
 
     def replace(self, name: str, routes: Iterable[RouteLike]) -> int:
         """A neighbour's whole table (after a resync): what it no longer has is withdrawn."""
-        fresh = {p: tuple(int(a) for a in r.as_path) for r in routes
-                 if not r.withdrawn and self.names.get(r.neighbour) == name and (p := _ipv4_prefix(r.prefix))}
+        fresh = {
+            p: tuple(int(a) for a in r.as_path)
+            for r in routes
+            if not r.withdrawn and self.names.get(r.neighbour) == name and (p := _ipv4_prefix(r.prefix))
+        }
         changed = self.drop(name, keep=set(fresh))
         for prefix, path in fresh.items():
             held = self.routes.setdefault(prefix, {})

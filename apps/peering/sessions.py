@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 STATES = ("CANDIDATE", "REQUESTED", "CONNECTING", "ESTABLISHED", "WITHDRAWING", "DOWN", "TORN_DOWN")
-CONFIGURED = frozenset({"CONNECTING", "ESTABLISHED", "DOWN"})     # the speaker has the peer
+CONFIGURED = frozenset({"CONNECTING", "ESTABLISHED", "DOWN"})  # the speaker has the peer
 WANTED = frozenset({"REQUESTED", "CONNECTING", "ESTABLISHED", "DOWN"})
 OVERRIDES = ("none", "up", "down")
 
@@ -29,7 +29,7 @@ OVERRIDES = ("none", "up", "down")
 class Sla:
     committed_mbps: float = 0.0
     max_latency_ms: float = 0.0
-    requested_at: float = 0.0           # app clock
+    requested_at: float = 0.0  # app clock
 
 
 @dataclass
@@ -37,12 +37,12 @@ class Session:
     name: str
     state: str = "CANDIDATE"
     detail: str = "no session asked for yet"
-    since: float = 0.0                  # app clock
+    since: float = 0.0  # app clock
     override: str = "none"
     sla: Sla = field(default_factory=Sla)
-    up_at: float = 0.0                  # app clock of the last ESTABLISHED
-    lead_s: float = 0.0                 # the last bring-up: demand arrival - up_at (app clock), when known
-    drops: int = 0                      # sessions lost while wanted
+    up_at: float = 0.0  # app clock of the last ESTABLISHED
+    lead_s: float = 0.0  # the last bring-up: demand arrival - up_at (app clock), when known
+    drops: int = 0  # sessions lost while wanted
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -68,7 +68,7 @@ class Session:
 
 @dataclass(frozen=True)
 class SessionEvent:
-    kind: str                           # "SESSION" (the bus kind)
+    kind: str  # "SESSION" (the bus kind)
     time: float
     name: str
     old: str

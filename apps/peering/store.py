@@ -49,7 +49,9 @@ class PeeringStore:
     def decisions(self, limit: int = KEEP) -> list[dict]:
         """The newest ``limit`` decisions, oldest first."""
         try:
-            rows = self._db.execute("SELECT body FROM decisions ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+            rows = self._db.execute(
+                "SELECT body FROM decisions ORDER BY seq DESC LIMIT ?", (limit,)
+            ).fetchall()
             return [json.loads(body) for (body,) in reversed(rows)]
         except (sqlite3.Error, ValueError) as err:
             raise PeeringStoreError(f"peering state {self.path}: cannot read decisions: {err}") from None

@@ -53,22 +53,43 @@ class FakeSpeaker:
             return False
         del self.peers_[address]
         if self.state.pop(address, "") == "established":
-            self.events.append(RouteEvent(tuple(Route(p, address, (), "", withdrawn=True)
-                                                for p, _ in self.announces[address])))
+            self.events.append(
+                RouteEvent(
+                    tuple(Route(p, address, (), "", withdrawn=True) for p, _ in self.announces[address])
+                )
+            )
         return True
 
     def peers(self) -> list[PeerState]:
         self._check()
-        return [PeerState(a, s.asn, self.state.get(a, "active"), False, "up", 0, 0, 0.0, 0,
-                          self.notifications.get(a, 0), 0) for a, s in sorted(self.peers_.items())]
+        return [
+            PeerState(
+                a,
+                s.asn,
+                self.state.get(a, "active"),
+                False,
+                "up",
+                0,
+                0,
+                0.0,
+                0,
+                self.notifications.get(a, 0),
+                0,
+            )
+            for a, s in sorted(self.peers_.items())
+        ]
 
     def peer(self, address: str) -> PeerState | None:
         return next((p for p in self.peers() if p.address == address), None)
 
     def routes(self, neighbour: str | None = None) -> list[Route]:
         self._check()
-        return [Route(p, a, path, a) for a in sorted(self.peers_) if self.state.get(a) == "established"
-                and neighbour in (None, a) for p, path in self.announces[a]]
+        return [
+            Route(p, a, path, a)
+            for a in sorted(self.peers_)
+            if self.state.get(a) == "established" and neighbour in (None, a)
+            for p, path in self.announces[a]
+        ]
 
     def watch(self, init: bool = True):
         self._check()
@@ -81,15 +102,18 @@ class FakeSpeaker:
     def establish(self, address: str) -> None:
         self.state[address] = "established"
         self.events.append(PeerEvent(address, self.asns[address], "established", False))
-        self.events.append(RouteEvent(tuple(Route(p, address, path, address) for p, path in self.announces[address])))
+        self.events.append(
+            RouteEvent(tuple(Route(p, address, path, address) for p, path in self.announces[address]))
+        )
 
     def drop(self, address: str, notify: bool = False) -> None:
         self.state[address] = "active"
         if notify:
             self.notifications[address] = self.notifications.get(address, 0) + 1
         self.events.append(PeerEvent(address, self.asns[address], "active", False))
-        self.events.append(RouteEvent(tuple(Route(p, address, (), "", withdrawn=True)
-                                            for p, _ in self.announces[address])))
+        self.events.append(
+            RouteEvent(tuple(Route(p, address, (), "", withdrawn=True) for p, _ in self.announces[address]))
+        )
 
     def flood(self, address: str, extra: list[tuple[str, tuple[int, ...]]]) -> None:
         """The neighbour announces ``extra`` too: over its limit, the session is torn down."""

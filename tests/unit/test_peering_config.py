@@ -10,15 +10,20 @@ from controller import config
 from controller.config import ConfigError
 
 NEIGHBOURS = """\
-      - {name: transit, asn: 64500, address: 10.100.0.2, kind: transit, capacity_mbps: 100, cost_per_mbps: 1.0,
+      - {name: transit, asn: 64500, address: 10.100.0.2, kind: transit, capacity_mbps: 100,
+         cost_per_mbps: 1.0,
          always: true}
       - {name: west, asn: 64501, address: 10.100.0.3, capacity_mbps: 20, cost_per_mbps: 0.3, hour_cost: 0.02}
 """
 
 
 def _peering(extra: str = "", neighbours: str = NEIGHBOURS) -> str:
-    return "peering:\n  asn: 65000\n  router_id: 10.100.0.1\n" + extra + "  neighbours:\n" + \
-        textwrap.indent(textwrap.dedent(neighbours), "    ")
+    return (
+        "peering:\n  asn: 65000\n  router_id: 10.100.0.1\n"
+        + extra
+        + "  neighbours:\n"
+        + textwrap.indent(textwrap.dedent(neighbours), "    ")
+    )
 
 
 def _error(text: str) -> str:
@@ -47,8 +52,9 @@ def test_an_invalid_address_names_the_key():
 
 
 def test_duplicates_our_own_as_and_no_transit_are_refused():
-    assert "duplicate neighbour 'transit'" in _error(_peering(neighbours=NEIGHBOURS.replace("name: west",
-                                                                                           "name: transit")))
+    assert "duplicate neighbour 'transit'" in _error(
+        _peering(neighbours=NEIGHBOURS.replace("name: west", "name: transit"))
+    )
     assert "our own AS" in _error(_peering(neighbours=NEIGHBOURS.replace("asn: 64501", "asn: 65000")))
     message = _error(_peering(neighbours=NEIGHBOURS.replace("kind: transit", "kind: peer")))
     assert "peering.neighbours" in message and "transit" in message

@@ -26,9 +26,18 @@ def _switch(routes, ports=(TRANSIT, WEST), live=lambda port: True) -> FakeOFTabl
 
 
 def _send(switch, dst_ip: str, eth_dst: str = ROUTER):
-    return switch.process({"in_port": 1, "eth_src": "00:00:00:00:00:01", "eth_dst": eth_dst,
-                           "eth_type": ETH_TYPE_IP, "ipv4_src": "10.0.0.1", "ipv4_dst": dst_ip,
-                           "ip_proto": 17, "ip_dscp": 0})
+    return switch.process(
+        {
+            "in_port": 1,
+            "eth_src": "00:00:00:00:00:01",
+            "eth_dst": eth_dst,
+            "eth_type": ETH_TYPE_IP,
+            "ipv4_src": "10.0.0.1",
+            "ipv4_dst": dst_ip,
+            "ip_proto": 17,
+            "ip_dscp": 0,
+        }
+    )
 
 
 def test_a_prefix_leaves_by_its_groups_first_exit_rewritten_and_metered():
@@ -41,8 +50,12 @@ def test_a_prefix_leaves_by_its_groups_first_exit_rewritten_and_metered():
 
 
 def test_longest_prefix_wins_and_an_unrouted_destination_is_dropped():
-    switch = _switch([GroupRoute(1, ("100.64.0.0/16",), ("transit",)),
-                      GroupRoute(2, ("100.64.7.0/24",), ("west", "transit"))])
+    switch = _switch(
+        [
+            GroupRoute(1, ("100.64.0.0/16",), ("transit",)),
+            GroupRoute(2, ("100.64.7.0/24",), ("west", "transit")),
+        ]
+    )
     assert [e.port for e in _send(switch, "100.64.7.1")] == [4]
     assert [e.port for e in _send(switch, "100.64.8.1")] == [3]
     assert _send(switch, "198.51.100.1") == []

@@ -13,11 +13,13 @@ from predictors.panel import SPLITS, Panel
 
 def _panel(seed: int = 1, eval_factor: float = 1.0) -> Panel:
     rng = np.random.default_rng(seed)
-    names = [f"{a}->{b}" for a in ("STTLng", "NYCMng", "KSCYng") for b in ("LOSAng", "WASHng", "HSTNng") if a != b]
+    names = [
+        f"{a}->{b}" for a in ("STTLng", "NYCMng", "KSCYng") for b in ("LOSAng", "WASHng", "HSTNng") if a != b
+    ]
     t = np.arange(4032)
     day = 1.5 + np.sin(2 * np.pi * t / 288)
     values = np.stack([day * (1 + i) + rng.random(len(t)) for i in range(len(names))], axis=1)
-    values[SPLITS["abilene"].fit_end:] *= eval_factor
+    values[SPLITS["abilene"].fit_end :] *= eval_factor
     return Panel(values, 1078099200 + 300 * t, 300, tuple(names))
 
 
@@ -32,7 +34,7 @@ def test_scale_and_capacities_come_from_the_fit_span_alone():
     a, b = build(scn, _panel()), build(scn, _panel(eval_factor=3.0))
     assert a.demand_scale == b.demand_scale
     assert [n.capacity_mbps for n in a.neighbours] == [n.capacity_mbps for n in b.neighbours]
-    assert a.rates != b.rates                        # the replay is the evaluation span
+    assert a.rates != b.rates  # the replay is the evaluation span
     assert a.start >= SPLITS["abilene"].fit_end
 
 
@@ -57,8 +59,11 @@ def test_offered_counts_sent_dropped_and_queued_bytes():
 
 
 def test_exit_changes_count_groups_pointing_elsewhere_between_steps():
-    samples = [_sample(0, 0, groups={"1": 1, "2": 2}), _sample(1, 0, groups={"1": 2, "2": 2}),
-               _sample(2, 0, groups={"1": 2, "2": 1, "3": 1})]
+    samples = [
+        _sample(0, 0, groups={"1": 1, "2": 2}),
+        _sample(1, 0, groups={"1": 2, "2": 2}),
+        _sample(2, 0, groups={"1": 2, "2": 1, "3": 1}),
+    ]
     assert report.exit_changes(samples) == 2
 
 
@@ -66,6 +71,9 @@ def test_the_loss_window_merges_what_every_receiver_got():
     sent = {"sent": 1000, "interval_s": 0.001}
     peer = {"received": 400, "last_seq": 399, "gaps": []}
     transit = {"received": 550, "last_seq": 999, "gaps": [[-1, 450, 0.0, 0.0]]}
-    assert report.merged_loss(sent, {"west": peer, "transit": transit}) == \
-        {"probes": 1000, "lost": 50, "failover_loss_ms": 50.0}
+    assert report.merged_loss(sent, {"west": peer, "transit": transit}) == {
+        "probes": 1000,
+        "lost": 50,
+        "failover_loss_ms": 50.0,
+    }
     assert report.merged_loss(sent, {"west": {"received": 1000, "last_seq": 999, "gaps": []}})["lost"] == 0

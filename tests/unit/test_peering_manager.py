@@ -21,26 +21,57 @@ from tests.lib.fakebgp import FakeSpeaker
 from tests.lib.fakeoftable import FakeHost, FakeNetwork
 
 ROUTER = "02:fe:00:00:00:01"
-HOSTS = [FakeHost("src", 1, 1, "00:00:00:00:00:01", "10.0.0.1"),
-         FakeHost("bgp", 1, 2, "00:00:00:00:01:01", "10.100.0.1"),
-         FakeHost("transit", 1, 3, "00:00:00:00:01:02", "10.100.0.2"),
-         FakeHost("west", 1, 4, "00:00:00:00:01:03", "10.100.0.3")]
+HOSTS = [
+    FakeHost("src", 1, 1, "00:00:00:00:00:01", "10.0.0.1"),
+    FakeHost("bgp", 1, 2, "00:00:00:00:01:01", "10.100.0.1"),
+    FakeHost("transit", 1, 3, "00:00:00:00:01:02", "10.100.0.2"),
+    FakeHost("west", 1, 4, "00:00:00:00:01:03", "10.100.0.3"),
+]
 # Two networks: as64600 (transit 3 hops, west 2) and as64601 (transit only).
-TRANSIT_ROUTES = [("100.64.0.0/24", (64500, 64999, 64600)), ("100.64.1.0/24", (64500, 64999, 64600)),
-                  ("100.64.8.0/24", (64500, 64999, 64601))]
+TRANSIT_ROUTES = [
+    ("100.64.0.0/24", (64500, 64999, 64600)),
+    ("100.64.1.0/24", (64500, 64999, 64600)),
+    ("100.64.8.0/24", (64500, 64999, 64601)),
+]
 WEST_ROUTES = [("100.64.0.0/24", (64501, 64600)), ("100.64.1.0/24", (64501, 64600))]
 
 
 def _settings(scheme: str, **extra) -> PeeringConfig:
-    return PeeringConfig(**{
-        "scheme": scheme, "edge_switch": "1", "slices": False, "min_dwell_s": 0.0, "step_s": 300.0,
-        "horizons_s": (300.0, 900.0), "billing_window_s": 86400.0,
-        "neighbours": [
-            {"name": "transit", "asn": 64500, "address": "10.100.0.2", "kind": "transit", "capacity_mbps": 10.0,
-             "cost_per_mbps": 1.0, "always": True, "lead_s": 0.0},
-            {"name": "west", "asn": 64501, "address": "10.100.0.3", "capacity_mbps": 10.0, "cost_per_mbps": 0.2,
-             "hour_cost": 0.001, "lead_s": 300.0, "max_prefixes": 5, "registered_origins": [64600]}],
-        **extra})
+    return PeeringConfig(
+        **{
+            "scheme": scheme,
+            "edge_switch": "1",
+            "slices": False,
+            "min_dwell_s": 0.0,
+            "step_s": 300.0,
+            "horizons_s": (300.0, 900.0),
+            "billing_window_s": 86400.0,
+            "neighbours": [
+                {
+                    "name": "transit",
+                    "asn": 64500,
+                    "address": "10.100.0.2",
+                    "kind": "transit",
+                    "capacity_mbps": 10.0,
+                    "cost_per_mbps": 1.0,
+                    "always": True,
+                    "lead_s": 0.0,
+                },
+                {
+                    "name": "west",
+                    "asn": 64501,
+                    "address": "10.100.0.3",
+                    "capacity_mbps": 10.0,
+                    "cost_per_mbps": 0.2,
+                    "hour_cost": 0.001,
+                    "lead_s": 300.0,
+                    "max_prefixes": 5,
+                    "registered_origins": [64600],
+                },
+            ],
+            **extra,
+        }
+    )
 
 
 class Predictor:
@@ -54,10 +85,19 @@ class Predictor:
         self.ingested += list(samples)
 
     def forecast(self, series_ids, horizons_s, quantiles=()):
-        rows = [SimpleNamespace(series_id=sid, horizon_s=h, degraded=False,
-                                quantiles=[SimpleNamespace(quantile=q, value=self.mbps.get(sid.split(":", 1)[1], 0.0))
-                                           for q in quantiles])
-                for sid in series_ids for h in horizons_s]
+        rows = [
+            SimpleNamespace(
+                series_id=sid,
+                horizon_s=h,
+                degraded=False,
+                quantiles=[
+                    SimpleNamespace(quantile=q, value=self.mbps.get(sid.split(":", 1)[1], 0.0))
+                    for q in quantiles
+                ],
+            )
+            for sid in series_ids
+            for h in horizons_s
+        ]
         return SimpleNamespace(forecasts=rows)
 
 
@@ -69,13 +109,25 @@ def net():
     return net
 
 
-def _app(net, scheme: str, predictor=None, store=None, speaker=None, **extra) -> tuple[PeeringManager, FakeSpeaker]:
-    speaker = speaker or FakeSpeaker({"10.100.0.2": (64500, TRANSIT_ROUTES), "10.100.0.3": (64501, WEST_ROUTES)})
-    app = PeeringManager(net.core.view, lambda: net.deliver(net.core.resync(net.now)), _settings(scheme, **extra),
-                         speaker, predictor, store, clock=ClockConfig(), wall=lambda: net.now)
+def _app(
+    net, scheme: str, predictor=None, store=None, speaker=None, **extra
+) -> tuple[PeeringManager, FakeSpeaker]:
+    speaker = speaker or FakeSpeaker(
+        {"10.100.0.2": (64500, TRANSIT_ROUTES), "10.100.0.3": (64501, WEST_ROUTES)}
+    )
+    app = PeeringManager(
+        net.core.view,
+        lambda: net.deliver(net.core.resync(net.now)),
+        _settings(scheme, **extra),
+        speaker,
+        predictor,
+        store,
+        clock=ClockConfig(),
+        wall=lambda: net.now,
+    )
     net.core.add_provider(app)
     with app.lock:
-        for name, n in app.neighbours.items():       # what start() asks for, without its threads
+        for name, n in app.neighbours.items():  # what start() asks for, without its threads
             if n.always or scheme == "plain_bgp":
                 app._request(name, 0.0, "always up")
     app._connect()
@@ -85,17 +137,26 @@ def _app(net, scheme: str, predictor=None, store=None, speaker=None, **extra) ->
 
 def _exit_of(net, ip: str) -> list[str]:
     src = net.hosts["src"]
-    walk = net.walk(1, src.port_no, {"eth_src": src.mac, "eth_dst": ROUTER, "eth_type": ETH_TYPE_IP,
-                                     "ipv4_src": src.ip, "ipv4_dst": ip, "ip_proto": 17})
+    walk = net.walk(
+        1,
+        src.port_no,
+        {
+            "eth_src": src.mac,
+            "eth_dst": ROUTER,
+            "eth_type": ETH_TYPE_IP,
+            "ipv4_src": src.ip,
+            "ipv4_dst": ip,
+            "ip_proto": 17,
+        },
+    )
     return walk.delivered
 
 
 def _traffic(app, net, mbps: dict[str, float], seconds: float = 1.0) -> None:
     """Group counters as the switch would report them ``seconds`` later at these rates."""
-    for group, rate in mbps.items():
+    for group in mbps:
         gid = dataplane.group_id(app.numbers[group])
         c = app._counters.get(gid)
-        before = c.bytes if c else 0
         if c is None:
             app.group_stats(1, [SimpleNamespace(group_id=gid, byte_count=0)], net.now)
             app._measure(net.now)
@@ -103,21 +164,22 @@ def _traffic(app, net, mbps: dict[str, float], seconds: float = 1.0) -> None:
     for group, rate in mbps.items():
         gid = dataplane.group_id(app.numbers[group])
         c = app._counters[gid]
-        app.group_stats(1, [SimpleNamespace(group_id=gid, byte_count=c.bytes + int(rate * 1e6 / 8 * seconds))],
-                        net.now)
+        app.group_stats(
+            1, [SimpleNamespace(group_id=gid, byte_count=c.bytes + int(rate * 1e6 / 8 * seconds))], net.now
+        )
 
 
 def test_plain_bgp_brings_every_session_up_and_steers_on_the_shortest_as_path(net):
     app, speaker = _app(net, "plain_bgp")
     assert {n: s.state for n, s in app.sessions.items()} == {"transit": "ESTABLISHED", "west": "ESTABLISHED"}
     app.plan(0.0, "test")
-    assert _exit_of(net, "100.64.0.9") == ["west"]           # west's path is shorter
-    assert _exit_of(net, "100.64.8.9") == ["transit"]        # only transit reaches it
-    assert _exit_of(net, "198.51.100.1") == []                # no route: dropped
+    assert _exit_of(net, "100.64.0.9") == ["west"]  # west's path is shorter
+    assert _exit_of(net, "100.64.8.9") == ["transit"]  # only transit reaches it
+    assert _exit_of(net, "198.51.100.1") == []  # no route: dropped
 
 
 def test_predictive_requests_a_peer_before_transit_would_overload_and_steers_once_its_routes_arrive(net):
-    predictor = Predictor({"as64600": 9.0, "as64601": 3.0})      # 12 Mbit/s: over transit's 8.5 (85 %)
+    predictor = Predictor({"as64600": 9.0, "as64601": 3.0})  # 12 Mbit/s: over transit's 8.5 (85 %)
     app, speaker = _app(net, "predictive", predictor)
     assert app.sessions["west"].state == "CANDIDATE"
     assert _exit_of(net, "100.64.0.9") == ["transit"]
@@ -126,8 +188,8 @@ def test_predictive_requests_a_peer_before_transit_would_overload_and_steers_onc
     assert "west" in decision.bring_up
     assert app.sessions["west"].state == "CONNECTING"
     assert app.sessions["west"].sla.committed_mbps > 0
-    assert _exit_of(net, "100.64.0.9") == ["transit"]            # nothing steered to it before its routes
-    speaker.pump(app)                                            # established, then its routes
+    assert _exit_of(net, "100.64.0.9") == ["transit"]  # nothing steered to it before its routes
+    speaker.pump(app)  # established, then its routes
     assert app.sessions["west"].state == "ESTABLISHED"
     app.plan(app.clock.virtual(net.now), "routes learned")
     assert _exit_of(net, "100.64.0.9") == ["west"]
@@ -160,10 +222,10 @@ def test_a_neighbour_over_its_max_prefix_limit_is_torn_down_and_its_traffic_stay
     speaker.flood("10.100.0.3", [(f"100.65.{i}.0/24", (64501, 64700)) for i in range(10)])
     speaker.pump(app)
     assert app.sessions["west"].state == "TORN_DOWN", app.sessions["west"].detail
-    assert "10.100.0.3" not in speaker.peers_                   # no retry into the same flood
+    assert "10.100.0.3" not in speaker.peers_  # no retry into the same flood
     assert _exit_of(net, "100.64.0.9") == ["transit"]
     assert _exit_of(net, "100.65.3.9") == []
-    app.plan(0.0, "test")                                       # the plan does not ask for it again
+    app.plan(0.0, "test")  # the plan does not ask for it again
     assert app.sessions["west"].state == "TORN_DOWN"
 
 
@@ -174,10 +236,10 @@ def test_the_speaker_going_away_degrades_the_app_but_keeps_the_switch_and_a_retu
     with pytest.raises(GoBgpUnavailable):
         app._connect()
     app._set_degraded("BGP speaker at unix:/fake: not reachable")
-    app.plan(0.0, "test")                                       # planning goes on with what it knows
+    app.plan(0.0, "test")  # planning goes on with what it knows
     assert app.degraded and _exit_of(net, "100.64.0.9") == ["west"]
     speaker.reachable = True
-    speaker.peers_.clear()                                      # it restarted empty
+    speaker.peers_.clear()  # it restarted empty
     speaker.state.clear()
     app._connect()
     speaker.pump(app)
@@ -194,8 +256,15 @@ def test_a_restart_restores_sessions_overrides_and_plan_without_churning_the_swi
     flows_before = len(net.switches[1].flows())
     app.close()
     net.core.providers.pop(app.name, None)
-    again = PeeringManager(net.core.view, lambda: net.deliver(net.core.resync(net.now)), _settings("plain_bgp"),
-                           speaker, None, PeeringStore(str(tmp_path / "peering.sqlite")), wall=lambda: net.now)
+    again = PeeringManager(
+        net.core.view,
+        lambda: net.deliver(net.core.resync(net.now)),
+        _settings("plain_bgp"),
+        speaker,
+        None,
+        PeeringStore(str(tmp_path / "peering.sqlite")),
+        wall=lambda: net.now,
+    )
     assert again.sessions["west"].override == "up" and again.sessions["west"].state == "ESTABLISHED"
     assert again.assignment == app.assignment and again.numbers == app.numbers
     net.core.add_provider(again)

@@ -10,7 +10,7 @@ from apps.peering.sessions import Session, after_bgp, step
 def test_a_session_moves_with_reasons_and_records_when_it_came_up():
     s = Session("west")
     assert step(s, "REQUESTED", "the plan asks for it", 10.0).new == "REQUESTED"
-    assert step(s, "REQUESTED", "the plan asks for it", 11.0) is None         # nothing changed
+    assert step(s, "REQUESTED", "the plan asks for it", 11.0) is None  # nothing changed
     step(s, "CONNECTING", "configured", 12.0)
     event = after_bgp(s, "established", "", 15.0)
     assert (event.old, event.new) == ("CONNECTING", "ESTABLISHED") and s.up_at == 15.0 and s.since == 15.0

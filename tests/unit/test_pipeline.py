@@ -34,8 +34,8 @@ def test_the_controller_declares_four_tables_and_apps_the_rest():
     # An app's table is reachable from the shared tables it registered as entries.
     assert ("lb" in PIPELINE.table("classify").next_tables
             and "stitch" in PIPELINE.table("ingress").next_tables)
-    assert [b.describe() for b in PIPELINE.bands_in("classify")] == ["peering 1300..1300", "slices 1010..1220",
-                                                                     "qos 800..900"]
+    assert [b.describe() for b in PIPELINE.bands_in("classify")] == [
+        "peering 1300..1300", "slices 1010..1220", "qos 800..900"]
 
 
 def test_table_lookups_by_name_and_id():
