@@ -69,7 +69,7 @@ def controller_config(
             "predictor": {"address": predictor.address if predictor else "", "timeout_s": 5.0},
             "clock": {
                 "time_scale": 300 / scn.step_real_s,
-                "virtual_origin_s": plan.start_time,
+                "virtual_origin_s": plan.start_time - scn.warmup * 300.0,
                 "real_origin_s": real_origin,
             },
         },
@@ -174,7 +174,7 @@ def prepare_predictor(predictor: PredictorProcess, scn: Scenario, panel, plan: P
     if job is None or job.state != job.SUCCEEDED:
         raise LabError(f"training failed: {job}")
     trained_s = time.monotonic() - began
-    predictor.client.ingest(samples(split.fit_end, plan.start), labels={"kind": "peering"})
+    predictor.client.ingest(samples(split.fit_end, plan.start - scn.warmup), labels={"kind": "peering"})
     return {
         "trained_s": round(trained_s, 1),
         "model_version": job.model_version,
@@ -186,7 +186,7 @@ def prepare_predictor(predictor: PredictorProcess, scn: Scenario, panel, plan: P
 
 def replay(scn: Scenario, plan: PeeringPlan, scheme: str, predictor, workdir: Path, fail_test: bool) -> dict:
     """One fresh network replaying the plan under ``scheme``."""
-    n = scn.samples
+    n = scn.warmup + scn.samples
     real_origin = time.time() + SETUP_S
     network = PeeringNetwork(
         neighbour_specs(scn, plan),

@@ -25,7 +25,10 @@ percentile of the total (transit alone cannot carry the peaks).
 
 **The replay** is ``samples`` 5-minute steps of the first evaluation day
 (2004-03-11), centred on the time of day at which the fit span's mean total demand
-peaks, each played in ``step_real_s`` real seconds.
+peaks, each played in ``step_real_s`` real seconds, after ``warmup`` steps of the
+same day that every scheme runs through unmeasured (a controller in service does not
+start cold at the busy hour; without them the schemes that bring peers up on demand
+start the window with everything on transit).
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ PEER_ASNS = {"west": 64501, "central": 64502, "east": 64503}
 @dataclass(frozen=True)
 class Scenario:
     dataset: str = "abilene"
-    samples: int = 144  # replayed 5-minute steps (12 h around the fit span's daily peak)
+    samples: int = 144  # measured 5-minute steps (12 h around the fit span's daily peak)
+    warmup: int = 24  # steps replayed before them and not measured (2 h): no scheme starts cold
     step_real_s: float = 0.75  # real seconds per step
     mean_mbps: float = 24.0  # fit-span mean total demand, lab Mbit/s
     prefixes_per_group: int = 8
@@ -110,7 +114,7 @@ class Group:
 
 @dataclass
 class PeeringPlan:
-    start: int  # replay [start, start + samples), dataset indices
+    start: int  # measured [start, start + samples), dataset indices; the replay starts warmup earlier
     start_time: float
     demand_scale: float
     groups: list[Group]
@@ -198,7 +202,7 @@ def build(scn: Scenario, panel: Panel) -> PeeringPlan:
     days = split.fit_end // per_day
     profile = fit[: days * per_day].sum(axis=1).reshape(days, per_day).mean(axis=0)
     peak = int(np.argmax(profile))
-    start = split.fit_end + max(0, min(per_day - scn.samples, peak - scn.samples // 2))
+    start = split.fit_end + max(scn.warmup, min(per_day - scn.samples, peak - scn.samples // 2))
     for i, series in enumerate(panel.names):
         origin = ORIGIN_BASE + i
         prefixes = prefixes_of(i, scn.prefixes_per_group)
@@ -220,7 +224,7 @@ def build(scn: Scenario, panel: Panel) -> PeeringPlan:
         column = fit[:, i] * scale
         best = min(paths, key=lambda n: (paths[n], n))
         best_load[best] += column
-        replay = panel.values[start : start + scn.samples, i] * scale
+        replay = panel.values[start - scn.warmup : start + scn.samples, i] * scale
         rates[group_name(origin)] = [
             round(float(v), 4) if column.mean() >= scn.min_flow_mbps else 0.0 for v in replay
         ]

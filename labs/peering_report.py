@@ -120,7 +120,7 @@ def _sessions(decisions: list[dict]) -> list[dict]:
     """Per session the plan (or an operator) asked for: request, established, first steered (wall s)."""
     out, open_ = [], {}
     for d in decisions:
-        if d.get("kind") == "session" and d.get("numbers", {}).get("requested"):
+        if d.get("kind") == "session" and d.get("numbers", {}).get("requested") and "the plan" in d["detail"]:
             open_[d["target"]] = {"name": d["target"], "requested": d["wall"], "requested_app": d["time"]}
         elif d.get("kind") == "session" and d.get("numbers", {}).get("established") and d["target"] in open_:
             open_[d["target"]].setdefault("established", d["wall"])
@@ -134,13 +134,15 @@ def _sessions(decisions: list[dict]) -> list[dict]:
 
 
 def analyse(run: dict, plan, scn) -> dict:
+    """The figures of one scheme over the measured steps (the warm-up steps left out)."""
     caps = {n.name: n.capacity_mbps for n in plan.neighbours}
-    samples = run.get("samples", [])
+    warm = scn.warmup
+    samples = run.get("samples", [])[warm:]
     rates = offered(samples, caps)
     steps = len(next(iter(rates.values()), []))
     over = [i for i in range(steps) if any(rates[n][i] >= OVERLOAD * caps[n] for n in caps)]
-    sent = sum(sum(v) for v in run.get("sent", {}).values())
-    received = sum(sum(v) for v in run.get("received", {}).values())
+    sent = sum(sum(v[warm:]) for v in run.get("sent", {}).values())
+    received = sum(sum(v[warm:]) for v in run.get("received", {}).values())
     days = max(steps, 1) * 300.0 / 86400.0
     prefixes_per_group = scn.prefixes_per_group
     n_prefixes = sum(len(g.prefixes) for g in plan.groups)
@@ -282,7 +284,8 @@ def plot(report: dict, path) -> None:
             ax.plot([5 * i / 60 for i in range(len(series))], [x / caps[name] for x in series], label=name)
         ax.axhline(OVERLOAD, color="red", linestyle=":", linewidth=1)
         run = report["runs"].get(scheme, {})
-        t0 = run.get("samples", [{}])[0].get("t", 0.0) if run.get("samples") else 0.0
+        measured = run.get("samples", [])[report["scenario"].get("warmup", 0):]
+        t0 = measured[0]["t"] if measured else 0.0
         step = report["scenario"]["step_real_s"]
         for d in run.get("decisions", []):
             if d.get("kind") in ("steer", "establish", "withdraw", "failover", "request", "move"):

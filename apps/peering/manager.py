@@ -525,10 +525,12 @@ class PeeringManager(App):
                 reason = _reason(event)
                 limit = self.neighbours[name].max_prefixes
                 held = self.rib.prefixes_from(name)
-                if event.state != "established" and held >= MAX_PREFIX_SHARE * limit:
-                    # GoBGP's API gives no reason for a drop; a session that held about
-                    # its limit and dropped was torn down by the limit (its log says so).
-                    reason = f"max-prefix limit: {held} prefixes learned, limit {limit}"
+                if event.state != "established" and (getattr(event, "admin_down", False)
+                                                     or held >= MAX_PREFIX_SHARE * limit):
+                    # GoBGP's API gives no reason for a drop. Nothing here shuts a peer
+                    # down administratively, so an admin-down drop is GoBGP's prefix limit
+                    # (its admin state "pfx_ct"); so is a drop with about the limit held.
+                    reason = f"max-prefix limit {limit} exceeded ({held} prefixes learned before the drop)"
                 moved = after_bgp(session, event.state, reason, now)
                 self._session_event(moved)
                 changed = 0
@@ -879,9 +881,18 @@ class PeeringManager(App):
                 continue
             self._release_session(name, vnow, "the plan no longer needs it")
             changed = True
+        measured, _ = self._last
         for reason in decision.reasons:
-            if reason.action not in ("place",):
-                self._decide_log(reason.action, vnow, reason.target, reason.text, dict(reason.numbers))
+            if reason.action in ("place",):
+                continue
+            numbers = dict(reason.numbers)
+            if reason.action == "withdraw":
+                # What the peer carries as measured and as forecast, beside the plan's view.
+                on_it = [g for g, e in self.assignment.items() if e == reason.target]
+                numbers["measured_on_it_mbps"] = round(sum(measured.get(g, 0.0) for g in on_it), 4)
+                numbers["forecast_on_it_mbps"] = round(sum(self.forecast_mbps.get(g, 0.0) for g in on_it), 4)
+                numbers["groups_on_it"] = len(on_it)
+            self._decide_log(reason.action, vnow, reason.target, reason.text, numbers)
         if changed:
             self._built = ((), Desired())
         return changed

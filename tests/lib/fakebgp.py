@@ -110,7 +110,8 @@ class FakeSpeaker:
         self.state[address] = "active"
         if notify:
             self.notifications[address] = self.notifications.get(address, 0) + 1
-        self.events.append(PeerEvent(address, self.asns[address], "active", False))
+        # GoBGP shuts a peer over its prefix limit down administratively (admin state pfx_ct).
+        self.events.append(PeerEvent(address, self.asns[address], "idle" if notify else "active", notify))
         self.events.append(
             RouteEvent(tuple(Route(p, address, (), "", withdrawn=True) for p, _ in self.announces[address]))
         )
@@ -119,9 +120,10 @@ class FakeSpeaker:
         """The neighbour announces ``extra`` too: over its limit, the session is torn down."""
         self.announces[address] += extra
         spec = self.peers_[address]
-        self.events.append(RouteEvent(tuple(Route(p, address, path, address) for p, path in extra)))
         if spec.max_prefixes and len(self.announces[address]) > spec.max_prefixes:
-            self.drop(address, notify=True)
+            self.drop(address, notify=True)  # the update over the limit is not passed on
+        else:
+            self.events.append(RouteEvent(tuple(Route(p, address, path, address) for p, path in extra)))
 
     def pump(self, app) -> int:
         """Hand every queued event to the app; how many."""
