@@ -245,8 +245,8 @@ def replay(scn: Scenario, plan: PeeringPlan, scheme: str, predictor, workdir: Pa
         procs.append(sender)
         print(
             f"{scheme}: replaying {n} steps of {len(plan.groups)} prefix groups from "
-            f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(plan.start_time))} UTC, "
-            f"{scn.step_real_s:g} s each "
+            f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(plan.start_time - scn.warmup * 300))} UTC "
+            f"({scn.warmup} of them warm-up), {scn.step_real_s:g} s each "
             f"({n * scn.step_real_s:.0f} s)",
             flush=True,
         )

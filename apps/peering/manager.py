@@ -165,6 +165,7 @@ class PeeringManager(App):
         self.decision_counts: dict[str, int] = {}
         self._counters: dict[int, _GroupCounter] = {}
         self._counter_lock = threading.Lock()
+        self._ingested: set[str] = set()                 # groups whose series the predictor has
         self._plane = _Plane((), {})
         self._rib_loaded = False  # the speaker's routes read since start
         self._outer_resync = resync
@@ -372,26 +373,29 @@ class PeeringManager(App):
                 c = self._counters.setdefault(stat.group_id, _GroupCounter())
                 c.bytes, c.time = int(stat.byte_count), now
 
-    def _measure(self, now: float) -> dict[str, float]:
-        """Each group's mean rate (Mbit/s) since the last step, from its group's bytes.
-        A group whose counter went back (the group was re-created) counts from zero."""
-        out = {}
+    def _measure(self, now: float) -> tuple[dict[str, float], dict[str, float]]:
+        """(fresh, known): ``fresh`` holds each group's mean rate (Mbit/s) since the last
+        step, from its group's bytes, for the groups with a reading then and now (a
+        counter that went back, the group re-created, counts from zero); ``known`` adds
+        the last rate of the others. Only fresh rates go to the predictor: a group that
+        has no reading yet (just started, just created) has no rate, not a zero one."""
+        fresh, known = {}, {}
         with self.lock:
             numbers = [(group.name, self._number(group.name)) for group in self.rib.groups()]
         with self._counter_lock:
             for name, number in numbers:
                 c = self._counters.get(dataplane.group_id(number))
                 if c is None:
-                    out[name] = 0.0
                     continue
                 if c.step_bytes is not None and c.time > c.step_time:
                     delta = c.bytes - c.step_bytes if c.bytes >= c.step_bytes else c.bytes
                     c.rate_mbps = delta / (c.time - c.step_time) / MBIT
-                elif c.step_bytes is None:
-                    c.rate_mbps = 0.0
-                c.step_bytes, c.step_time = c.bytes, c.time
-                out[name] = c.rate_mbps
-        return out
+                    fresh[name] = c.rate_mbps
+                if c.time > c.step_time or c.step_bytes is None:
+                    c.step_bytes, c.step_time = c.bytes, c.time
+                if c.step_bytes is not None and (name in fresh or c.rate_mbps):
+                    known[name] = c.rate_mbps
+        return fresh, known
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -693,8 +697,8 @@ class PeeringManager(App):
         if now < self.clock.real_origin_s or self._steps.stopped:
             return None
         vnow = self.clock.virtual(now)
-        measured = self._measure(now)
-        forecasts = self._forecast(measured, vnow)
+        fresh, measured = self._measure(now)
+        forecasts = self._forecast(fresh, vnow)
         with self.lock:
             self._last = (measured, forecasts)
             groups = self.rib.groups()
@@ -754,7 +758,9 @@ class PeeringManager(App):
     ) -> dict[str, dict[float, dict[float, float]]]:
         """Send the interval's demand, then ask for every horizon; {} on any failure (the
         planner then works on measurements, and the basis says so)."""
-        if self.predictor is None or self.settings.scheme != "predictive" or not measured:
+        with self.lock:
+            groups = [g.name for g in self.rib.groups()]
+        if self.predictor is None or self.settings.scheme != "predictive" or not groups:
             if self.settings.scheme == "predictive":
                 self._basis.on_measurements(
                     "no predictor configured (controller.predictor.address)"
@@ -762,11 +768,19 @@ class PeeringManager(App):
                     else "no prefix group yet"
                 )
             return {}
-        series = {g: SERIES_PREFIX + g for g in measured}
+        series = {g: SERIES_PREFIX + g for g in groups}
         try:
-            self.predictor.ingest(
-                [(series[g], vnow, v) for g, v in sorted(measured.items())], labels={"kind": "peering"}
-            )
+            if measured:
+                self.predictor.ingest(
+                    [(series[g], vnow, v) for g, v in sorted(measured.items()) if g in series],
+                    labels={"kind": "peering"},
+                )
+                self._ingested |= set(measured)
+            # Only series the predictor has (a forecast of an unknown one fails the call).
+            series = {g: sid for g, sid in series.items() if g in self._ingested}
+            if not series:
+                self._basis.on_measurements("no prefix group measured yet")
+                return {}
             q = self.settings.quantile
             response = self.predictor.forecast(
                 sorted(series.values()), list(self.settings.horizons_s), [0.5, q]
