@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--origins 1..200, --prefixes from --origins to 60000")
     ensure_ovs()
     workdir = Path(tempfile.mkdtemp(prefix="foresight-bench-peering-"))
+    workdir.chmod(0o755)  # FRR's daemons run as frr: they must reach their run directories
     try:
         rounds = [one_round(args.prefixes, args.origins, workdir / f"r{i}") for i in range(args.rounds)]
         plain = ovs_baseline(args.prefixes, workdir, bundle=False)

@@ -33,6 +33,7 @@ the group number (prefix flows) or the exit index (exit flows) in the owner rang
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -80,7 +81,10 @@ def meter_id(index: int) -> int:
     return cookies.meter_id(OWNER, index)
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def prefix_flow(prefix: str, number: int) -> FlowSpec:
+    """One prefix's egress flow (cached: a plane of 10,000 prefixes is rebuilt whenever
+    one group moves, and the flows of the others are the same objects again)."""
     net = ipaddress.IPv4Network(prefix)
     return flow(
         "egress",

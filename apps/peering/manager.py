@@ -54,6 +54,7 @@ from controller.stepper import GridStepper
 LOG = logging.getLogger(__name__)
 
 SERIES_PREFIX = "peering:"
+ROUTE_BATCH_S = 0.2                 # route updates gathered for this long before one resync
 MAX_PREFIX_SHARE = 0.9  # a drop with this share of the limit held counts as a max-prefix teardown
 RECONNECT_S = 1.0
 DECISIONS_KEPT = 500
@@ -550,7 +551,7 @@ class PeeringManager(App):
         with self.lock:
             steered = self._steer(now, "routes learned") if changed and self.intended else False
         if changed or steered:
-            self.resync()
+            self._resync_soon()
 
     def _name_of(self, address: str) -> str | None:
         return next((n for n, c in self.neighbours.items() if c.address == address), None)
@@ -725,6 +726,24 @@ class PeeringManager(App):
         if changed:
             self.resync()
         return decision
+
+    def _resync_soon(self, delay_s: float = ROUTE_BATCH_S) -> None:
+        """Routes arrive an UPDATE at a time (about 200 prefixes each, thousands a second
+        from a neighbour that just came up): gather them, then resync once. Without
+        start() (tests), at once."""
+        if not self._started:
+            self.resync()
+            return
+        with self._timer_lock:
+            if self._resync_timer is not None and self._resync_timer.is_alive():
+                return
+            self._resync_timer = threading.Timer(delay_s, self._resync_if_running)
+            self._resync_timer.daemon = True
+            self._resync_timer.start()
+
+    def _resync_if_running(self) -> None:
+        if not self._stop.is_set():
+            self.resync()
 
     def _replan_soon(self, delay_s: float = 0.3) -> None:
         """A session came up and its routes are arriving: plan again once they have (the
