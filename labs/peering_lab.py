@@ -47,6 +47,7 @@ from labs.lab import FAST_MODELS, ROOT, LabError, PredictorProcess, write_report
 from labs.peering_net import PROVIDER, NeighbourSpec, PeeringNetwork, peering_section
 from labs.peering_plan import PeeringPlan, Scenario, build, fit_series, group_name
 from predictors.panel import SPLITS, load_dataset
+from topologies.processes import terminate
 
 LOG = logging.getLogger(__name__)
 
@@ -279,12 +280,7 @@ def replay(scn: Scenario, plan: PeeringPlan, scheme: str, predictor, workdir: Pa
         if sampler is not None:
             sampler.halt.set()
         for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            terminate(proc, 5.0)
         out["controller_exit_s"] = network.stop()
         out["decisions"] = read_lines(workdir / "peering-decisions.jsonl")
         out["controller_log"] = notable_log_lines(workdir / "controller.log")

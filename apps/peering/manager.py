@@ -31,7 +31,7 @@ import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -87,14 +87,7 @@ class DecisionRecord:
     event: str = "DECISION"
 
     def as_json(self) -> dict:
-        return {
-            "kind": self.kind,
-            "time": self.time,
-            "target": self.target,
-            "detail": self.detail,
-            "numbers": self.numbers,
-            "event": self.event,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

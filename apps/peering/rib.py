@@ -63,12 +63,7 @@ class Rib:
                     if not held:
                         del self.routes[prefix]
                 continue
-            path = tuple(int(a) for a in route.as_path)
-            if held is None:
-                held = self.routes[prefix] = {}
-            if held.get(name) != path:
-                held[name] = path
-                changed += 1
+            changed += self._put(prefix, name, tuple(int(a) for a in route.as_path))
         if changed:
             self.version += 1
         return changed
@@ -82,13 +77,17 @@ class Rib:
         }
         changed = self.drop(name, keep=set(fresh))
         for prefix, path in fresh.items():
-            held = self.routes.setdefault(prefix, {})
-            if held.get(name) != path:
-                held[name] = path
-                changed += 1
+            changed += self._put(prefix, name, path)
         if changed:
             self.version += 1
         return changed
+
+    def _put(self, prefix: str, name: str, path: tuple[int, ...]) -> bool:
+        held = self.routes.setdefault(prefix, {})
+        if held.get(name) == path:
+            return False
+        held[name] = path
+        return True
 
     def drop(self, name: str, keep: set[str] = frozenset()) -> int:
         """Forget a neighbour's routes (its session went down), except ``keep``."""
