@@ -2,9 +2,9 @@
 
 Two loops, each in a thread of its own:
 
-- **The speaker's events** (``_watch``): GoBGP's peer states and every received route
-  (``apps.peering.gobgp``). Routes go into the ``Rib``; a peer's state moves its
-  ``Session``. A session lost while it carried traffic fails its groups over at once
+- **The speaker's events** (``_watch``, in ``speaker.SpeakerLink``): GoBGP's peer
+  states and every received route (``apps.peering.gobgp``). Routes go into the
+  ``Rib``; a peer's state moves its ``Session``. A session lost while it carried traffic fails its groups over at once
   (the switch already did, on a link-down: the fast-failover group), logged and
   counted with its cause. When GoBGP cannot be reached, the app reports degraded, the
   last plan holds (the switch keeps steering), and on its return the sessions wanted
@@ -18,7 +18,8 @@ Two loops, each in a thread of its own:
 
 What a user sees: ``GetPlan``/``ListCandidates``/``ListPeerings``/``WatchPeering``
 (``api``), Prometheus families (``metric_families``), a log line per decision and
-``decisions_path`` (JSON lines) when set. Nothing is lost across a restart: sessions,
+``decisions_path`` (JSON lines) when set; ``scores`` makes the candidate scores and
+the metric families. Nothing is lost across a restart: sessions,
 overrides, the plan, group numbers and the billing window's transit samples are in
 ``store_path``.
 """
@@ -27,21 +28,20 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from apps.peering import SPEC, dataplane, planner
-from apps.peering.billing import hourly_price, p95
+from apps.peering import SPEC, dataplane, planner, scores
+from apps.peering.billing import p95
 from apps.peering.config import NeighbourConfig, PeeringConfig
-from apps.peering.gobgp import GoBgp, GoBgpError, GoBgpUnavailable, PeerSpec
+from apps.peering.gobgp import GoBgp, GoBgpError
 from apps.peering.rib import PrefixGroup, Rib
-from apps.peering.sessions import Session, SessionEvent, Sla, after_bgp, step
+from apps.peering.speaker import SpeakerLink
+from apps.peering.sessions import Session, SessionEvent, Sla, step
 from apps.peering.store import PeeringStore, PeeringStoreError
 from apps.slices.model import PriorityClass
 from controller.appbase import App, CoreView
@@ -54,9 +54,7 @@ from controller.stepper import GridStepper
 LOG = logging.getLogger(__name__)
 
 SERIES_PREFIX = "peering:"
-ROUTE_BATCH_S = 0.2                 # route updates gathered for this long before one resync
-MAX_PREFIX_SHARE = 0.9  # a drop with this share of the limit held counts as a max-prefix teardown
-RECONNECT_S = 1.0
+ROUTE_BATCH_S = 0.2  # route updates gathered for this long before one resync
 DECISIONS_KEPT = 500
 MBIT = 1e6 / 8  # bytes per second in one Mbit/s
 
@@ -110,7 +108,7 @@ class _GroupCounter:
     rate_mbps: float = 0.0  # mean over the last step
 
 
-class PeeringManager(App):
+class PeeringManager(SpeakerLink, App):
     name = SPEC.name
 
     def __init__(
@@ -159,7 +157,7 @@ class PeeringManager(App):
         self.decision_counts: dict[str, int] = {}
         self._counters: dict[int, _GroupCounter] = {}
         self._counter_lock = threading.Lock()
-        self._ingested: set[str] = set()                 # groups whose series the predictor has
+        self._ingested: set[str] = set()  # groups whose series the predictor has
         self._plane = _Plane((), {})
         self._rib_loaded = False  # the speaker's routes read since start
         self._outer_resync = resync
@@ -436,132 +434,6 @@ class PeeringManager(App):
         if self.speaker is not None:
             self.speaker.close()
 
-    # ---- the speaker ---------------------------------------------------------------------
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._connect()
-                for event in self._stream:
-                    if self._stop.is_set():
-                        break
-                    self._on_speaker(event)
-            except GoBgpUnavailable as err:
-                self._set_degraded(str(err))
-            except GoBgpError as err:
-                self._set_degraded(f"BGP speaker error: {err}")
-            except Exception:  # noqa: BLE001 - the loop must survive a bug in one event
-                LOG.exception("peering: speaker loop failed")
-                self._set_degraded("speaker loop failed (see the log)")
-            self._stop.wait(RECONNECT_S)
-
-    def _connect(self) -> None:
-        """Start the speaker's BGP, configure every wanted session, read every route."""
-        s = self.settings
-        self.speaker.start(s.asn, s.router_id, s.gobgp.listen_port)
-        with self.lock:
-            wanted = [
-                n for n, sess in self.sessions.items() if sess.state in ("CONNECTING", "ESTABLISHED", "DOWN")
-            ]
-        for name in wanted:
-            self.speaker.add_peer(self._peer_spec(name))
-        self._stream = self.speaker.watch()
-        states = {p.address: p for p in self.speaker.peers()}
-        routes = self.speaker.routes()
-        with self.lock:
-            was = self.degraded
-            self.degraded = ""
-            now = self.clock.virtual(self.wall())
-            self._configure_due(now)  # requests made while the speaker was away
-            changed = 0
-            for name, n in self.neighbours.items():
-                peer = states.get(n.address)
-                changed += self.rib.replace(name, [r for r in routes if r.neighbour == n.address])
-                if peer is not None:
-                    self._session_event(after_bgp(self.sessions[name], peer.state, _reason(peer), now))
-            loaded, self._rib_loaded = self._rib_loaded, True
-            if was:
-                self._decide_log(
-                    "resync",
-                    now,
-                    "speaker",
-                    f"BGP speaker back after: {was}; "
-                    f"{len(wanted)} session(s) configured again, {len(self.rib.routes)} prefixes",
-                    {"prefixes": len(self.rib.routes)},
-                )
-        LOG.info(
-            "peering: speaker %s connected: %d peer(s) configured, %d prefixes",
-            s.gobgp.target,
-            len(states),
-            len(self.rib.routes),
-        )
-        if changed or was or not loaded:
-            self.resync()
-
-    def _set_degraded(self, why: str) -> None:
-        with self.lock:
-            if self.degraded != why:
-                LOG.warning("peering: degraded (the last plan holds on the switch): %s", why)
-                self.view.count("peering_speaker_lost")
-            self.degraded = why
-
-    def _on_speaker(self, event) -> None:
-        now = self.clock.virtual(self.wall())
-        failed = None
-        with self.lock:
-            routes = getattr(event, "routes", None)
-            if routes is not None:
-                changed = self.rib.update(routes)
-            elif not hasattr(event, "address"):
-                return  # the end of a watch's initial snapshot
-            else:
-                name = self._name_of(event.address)
-                if name is None:
-                    return
-                session = self.sessions[name]
-                was_up = session.established
-                reason = _reason(event)
-                limit = self.neighbours[name].max_prefixes
-                held = self.rib.prefixes_from(name)
-                if event.state != "established" and (getattr(event, "admin_down", False)
-                                                     or held >= MAX_PREFIX_SHARE * limit):
-                    # GoBGP's API gives no reason for a drop. Nothing here shuts a peer
-                    # down administratively, so an admin-down drop is GoBGP's prefix limit
-                    # (its admin state "pfx_ct"); so is a drop with about the limit held.
-                    reason = f"max-prefix limit {limit} exceeded ({held} prefixes learned before the drop)"
-                moved = after_bgp(session, event.state, reason, now)
-                self._session_event(moved)
-                changed = 0
-                if session.state == "TORN_DOWN" and moved is not None:
-                    self._teardown(name, now, held, limit)
-                if was_up and not session.established:
-                    failed = name
-                elif not was_up and session.established:
-                    self._replan_soon()
-        if failed:
-            self._failover(failed, now)
-            return
-        with self.lock:
-            steered = self._steer(now, "routes learned") if changed and self.intended else False
-        if changed or steered:
-            self._resync_soon()
-
-    def _name_of(self, address: str) -> str | None:
-        return next((n for n, c in self.neighbours.items() if c.address == address), None)
-
-    def _peer_spec(self, name: str) -> PeerSpec:
-        n, g = self.neighbours[name], self.settings.gobgp
-        return PeerSpec(
-            address=n.address,
-            asn=n.asn,
-            description=name,
-            max_prefixes=n.max_prefixes,
-            hold_s=g.hold_s,
-            keepalive_s=g.keepalive_s,
-            connect_retry_s=g.connect_retry_s,
-            passive=g.passive,
-        )
-
     # ---- sessions --------------------------------------------------------------------------
 
     def _session_event(self, event: SessionEvent | None) -> None:
@@ -636,54 +508,6 @@ class PeeringManager(App):
                 self._set_degraded(str(err))
         self._session_event(step(s, "CANDIDATE", why, now))
 
-    def _teardown(self, name: str, now: float, held: int, limit: int) -> None:
-        """A neighbour went over its max-prefix limit: drop the peer from the speaker (no
-        retry into the same flood) until an operator establishes or releases it."""
-        if self.speaker is not None:
-            try:
-                self.speaker.delete_peer(self.neighbours[name].address)
-            except GoBgpError as err:
-                self._set_degraded(str(err))
-        self.view.count("peering_max_prefix_teardowns")
-        self._decide_log(
-            "teardown",
-            now,
-            name,
-            f"{name} sent {held} prefixes, over its limit of {limit}: "
-            f"session torn down, its traffic stays on the other exits",
-            {"prefixes": held, "limit": limit},
-        )
-
-    def _failover(self, name: str, now: float) -> None:
-        """``name``'s session went away with traffic on it: each of its groups goes to
-        the next exit of its failover order (where the switch's fast-failover group
-        already sent it if the link went down), then its routes are forgotten."""
-        with self.lock:
-            by_name = {g.name: g for g in self.rib.groups()}
-            moved = sorted(g for g, e in self.assignment.items() if e == name)
-            cause = self.sessions[name].detail
-            for g in moved:
-                group = by_name.get(g)
-                rest = [e for e in self.exit_order(group) if e != name] if group is not None else []
-                if rest:
-                    self.assignment[g] = rest[0]
-                else:
-                    del self.assignment[g]
-                self.moved_at[g] = now
-            self.rib.drop(name)
-            key = (name, "session" if "session" in cause else "other")
-            self.failovers[key] = self.failovers.get(key, 0) + 1
-            self._decide_log(
-                "failover",
-                now,
-                name,
-                f"{name}: {cause}; {len(moved)} group(s) to their next exit "
-                f"({', '.join(moved[:8])}{'...' if len(moved) > 8 else ''})",
-                {"groups": len(moved)},
-                event="FAILOVER",
-            )
-        self.resync()
-
     # ---- the plan -------------------------------------------------------------------------
 
     def step(self, now: float | None = None):
@@ -714,7 +538,7 @@ class PeeringManager(App):
             self._withdrawable = dict(decision.withdrawable_since)
             self.plan_time = vnow
             changed = self._apply(decision, vnow, why)
-            self._score(groups, decision)
+            self.candidates = scores.candidate_scores(self, groups, decision)
             self._save()
         if changed:
             self.resync()
@@ -949,74 +773,6 @@ class PeeringManager(App):
             self._built = ((), Desired())
         return bool(gained)
 
-    def _score(self, groups: list, decision) -> None:
-        """Every neighbour's candidate score (ListCandidates): what it could carry at the
-        upper quantile over the lookahead, what the plan puts on it, its cost against the
-        transit cost it saves, the latency gained, the verdict and why."""
-        q, far = self.settings.quantile, max(self.settings.horizons_s)
-        demand = {
-            g.name: max(g.measured_mbps, g.demand_mbps(far, q), *(v.get(q, 0.0) for v in g.forecast.values()))
-            for g in groups
-        }
-        window = self.settings.billing_window_s
-        transit = next((n for n in self.neighbours.values() if n.kind == "transit"), None)
-        transit_price = hourly_price(transit.cost_per_mbps, window) if transit else 0.0
-        rows = []
-        for name, n in self.neighbours.items():
-            reach = [g.name for g in groups if name in g.reach]
-            carried = sum(demand[g] for g, e in decision.assignment.items() if e == name and g in demand)
-            reachable = sum(demand[g] for g in reach)
-            price = hourly_price(n.cost_per_mbps, window)
-            cost = n.hour_cost + price * carried
-            saving = (transit_price - price) * carried if n.kind == "peer" else 0.0
-            reasons = [r for r in decision.reasons_for(name) if r.action in ("bring_up", "withdraw")]
-            s = self.sessions[name]
-            verdict = (
-                "establish"
-                if name in decision.bring_up
-                else "withdraw"
-                if name in decision.withdraw
-                else "torn down"
-                if s.state == "TORN_DOWN"
-                else f"override {s.override}"
-                if s.override != "none"
-                else "keep"
-                if s.established
-                else s.state.lower()
-                if s.wanted
-                else "not worth it now"
-            )
-            why = (
-                reasons[0].text
-                if reasons
-                else (
-                    f"carries {carried:.2f} of {reachable:.2f} Mbit/s it reaches at q{q:g}"
-                    if s.established
-                    else f"reaches {reachable:.2f} Mbit/s at q{q:g} over {far:g} s; the plan does not need it"
-                )
-            )
-            rows.append(
-                {
-                    "name": name,
-                    "kind": n.kind,
-                    "groups": len(reach),
-                    "prefixes": self.rib.prefixes_from(name),
-                    "reachable_mbps": round(reachable, 4),
-                    "carried_mbps": round(carried, 4),
-                    "capacity_mbps": n.capacity_mbps,
-                    "cost_per_hour": round(cost, 6),
-                    "saving_per_hour": round(saving, 6),
-                    "net_per_hour": round(saving - cost, 6),
-                    "latency_gain_ms": round(transit.latency_ms - n.latency_ms, 3)
-                    if transit and n.kind == "peer"
-                    else 0.0,
-                    "overload_risk": round(carried / n.capacity_mbps, 4),
-                    "verdict": verdict,
-                    "why": why,
-                }
-            )
-        self.candidates = rows
-
     def _slice_mbps(self, name: str) -> float:
         """A peering's slice: what the plan puts on it at the upper quantile, plus the
         margin, within its capacity (at least 1 Mbit/s)."""
@@ -1113,50 +869,11 @@ class PeeringManager(App):
     def transit_p95(self) -> float:
         return p95([v for _, v in self.transit_samples]) if self.transit_samples else 0.0
 
+    def metric_families(self) -> list:
+        return scores.metric_families(self)
+
     def basis(self):
         return self._basis.mode if self.settings.scheme == "predictive" else "reactive"
-
-    def metric_families(self) -> list:
-        with self.lock:
-            sessions = {n: (s.state, self.rib.prefixes_from(n)) for n, s in self.sessions.items()}
-            decisions = dict(self.decision_counts)
-            failovers = dict(self.failovers)
-            degraded = bool(self.degraded)
-        rates = self.exit_rates()
-        state = GaugeMetricFamily(
-            "foresight_peering_session", "1 for each neighbour's session state", labels=["neighbour", "state"]
-        )
-        prefixes = GaugeMetricFamily(
-            "foresight_peering_prefixes", "Routes learned from a neighbour", labels=["neighbour"]
-        )
-        rate = GaugeMetricFamily(
-            "foresight_peering_exit_rate_mbps", "What an exit carries (last step)", labels=["neighbour"]
-        )
-        util = GaugeMetricFamily(
-            "foresight_peering_exit_utilisation", "Exit rate over its capacity", labels=["neighbour"]
-        )
-        for name, (st, n_prefixes) in sorted(sessions.items()):
-            state.add_metric([name, st], 1.0)
-            prefixes.add_metric([name], n_prefixes)
-            rate.add_metric([name], rates.get(name, 0.0))
-            util.add_metric([name], rates.get(name, 0.0) / self.neighbours[name].capacity_mbps)
-        p95 = GaugeMetricFamily(
-            "foresight_peering_transit_p95_mbps", "Transit 95th percentile over the billing window so far"
-        )
-        p95.add_metric([], self.transit_p95())
-        count = CounterMetricFamily(
-            "foresight_peering_decisions", "Peering decisions by kind", labels=["kind"]
-        )
-        for kind, n in sorted(decisions.items()):
-            count.add_metric([kind], n)
-        fo = CounterMetricFamily(
-            "foresight_peering_failovers", "Exits lost with traffic on them", labels=["neighbour", "cause"]
-        )
-        for (name, cause), n in sorted(failovers.items()):
-            fo.add_metric([name, cause], n)
-        deg = GaugeMetricFamily("foresight_peering_degraded", "1 while the BGP speaker cannot be reached")
-        deg.add_metric([], 1.0 if degraded else 0.0)
-        return [state, prefixes, rate, util, p95, count, fo, deg]
 
 
 def make_scheme(settings: PeeringConfig):
@@ -1176,11 +893,3 @@ def make_scheme(settings: PeeringConfig):
         interval_s=settings.step_s,
         billing_window_s=settings.billing_window_s,
     )
-
-
-def _reason(peer) -> str:
-    return getattr(peer, "reason", "") or ""
-
-
-def finite(value: float) -> float:
-    return value if math.isfinite(value) else 0.0
