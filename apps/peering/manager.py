@@ -4,9 +4,9 @@ Two loops, each in a thread of its own:
 
 - **The speaker's events** (``_watch``, in ``speaker.SpeakerLink``): GoBGP's peer
   states and every received route (``apps.peering.gobgp``). Routes go into the
-  ``Rib``; a peer's state moves its ``Session``. A session lost while it carried traffic fails its groups over at once
-  (the switch already did, on a link-down: the fast-failover group), logged and
-  counted with its cause. When GoBGP cannot be reached, the app reports degraded, the
+  ``Rib``; a peer's state moves its ``Session``. A session lost while it carried
+  traffic fails its groups over at once (the switch already did, on a link-down:
+  the fast-failover group), logged and counted with its cause. When GoBGP cannot be reached, the app reports degraded, the
   last plan holds (the switch keeps steering), and on its return the sessions wanted
   are configured again and every neighbour's routes re-read.
 - **The plan** (``step``, every ``interval_s`` on the app clock's grid): each prefix
