@@ -6,9 +6,10 @@ Two loops, each in a thread of its own:
   states and every received route (``apps.peering.gobgp``). Routes go into the
   ``Rib``; a peer's state moves its ``Session``. A session lost while it carried
   traffic fails its groups over at once (the switch already did, on a link-down:
-  the fast-failover group), logged and counted with its cause. When GoBGP cannot be reached, the app reports degraded, the
-  last plan holds (the switch keeps steering), and on its return the sessions wanted
-  are configured again and every neighbour's routes re-read.
+  the fast-failover group), logged and counted with its cause. When GoBGP cannot be
+  reached, the app reports degraded, the last plan holds (the switch keeps
+  steering), and on its return the sessions wanted are configured again and every
+  neighbour's routes re-read.
 - **The plan** (``step``, every ``interval_s`` on the app clock's grid): each prefix
   group's demand over the last interval from its fast-failover group's counters,
   sent to the predictor as ``peering:<group>``; forecasts at ``horizons_s`` (median
