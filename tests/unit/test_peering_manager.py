@@ -12,128 +12,18 @@ import pytest
 from os_ken.lib.packet.ether_types import ETH_TYPE_IP
 
 from apps.peering import dataplane
-from apps.peering.config import PeeringConfig
 from apps.peering.gobgp import GoBgpUnavailable
 from apps.peering.manager import InvalidRequest, PeeringManager, Refused, UnknownNeighbour
 from apps.peering.store import PeeringStore
-from controller.config import ClockConfig
-from tests.lib.fakebgp import FakeSpeaker
-from tests.lib.fakeoftable import FakeHost, FakeNetwork
-
-ROUTER = "02:fe:00:00:00:01"
-HOSTS = [
-    FakeHost("src", 1, 1, "00:00:00:00:00:01", "10.0.0.1"),
-    FakeHost("bgp", 1, 2, "00:00:00:00:01:01", "10.100.0.1"),
-    FakeHost("transit", 1, 3, "00:00:00:00:01:02", "10.100.0.2"),
-    FakeHost("west", 1, 4, "00:00:00:00:01:03", "10.100.0.3"),
-]
-# Two networks: as64600 (transit 3 hops, west 2) and as64601 (transit only).
-TRANSIT_ROUTES = [
-    ("100.64.0.0/24", (64500, 64999, 64600)),
-    ("100.64.1.0/24", (64500, 64999, 64600)),
-    ("100.64.8.0/24", (64500, 64999, 64601)),
-]
-WEST_ROUTES = [("100.64.0.0/24", (64501, 64600)), ("100.64.1.0/24", (64501, 64600))]
-
-
-def _settings(scheme: str, **extra) -> PeeringConfig:
-    return PeeringConfig(
-        **{
-            "scheme": scheme,
-            "edge_switch": "1",
-            "slices": False,
-            "min_dwell_s": 0.0,
-            "step_s": 300.0,
-            "horizons_s": (300.0, 900.0),
-            "billing_window_s": 86400.0,
-            "neighbours": [
-                {
-                    "name": "transit",
-                    "asn": 64500,
-                    "address": "10.100.0.2",
-                    "kind": "transit",
-                    "capacity_mbps": 10.0,
-                    "cost_per_mbps": 1.0,
-                    "always": True,
-                    "lead_s": 0.0,
-                },
-                {
-                    "name": "west",
-                    "asn": 64501,
-                    "address": "10.100.0.3",
-                    "capacity_mbps": 10.0,
-                    "cost_per_mbps": 0.2,
-                    "hour_cost": 0.001,
-                    "lead_s": 300.0,
-                    "max_prefixes": 5,
-                    "registered_origins": [64600],
-                },
-            ],
-            **extra,
-        }
-    )
-
-
-class Predictor:
-    """Forecasts every group at ``mbps`` (a dict group -> Mbit/s) at every horizon and quantile."""
-
-    def __init__(self, mbps: dict[str, float]):
-        self.mbps = mbps
-        self.ingested: list = []
-
-    def ingest(self, samples, labels=None):
-        self.ingested += list(samples)
-
-    def forecast(self, series_ids, horizons_s, quantiles=()):
-        rows = [
-            SimpleNamespace(
-                series_id=sid,
-                horizon_s=h,
-                degraded=False,
-                quantiles=[
-                    SimpleNamespace(quantile=q, value=self.mbps.get(sid.split(":", 1)[1], 0.0))
-                    for q in quantiles
-                ],
-            )
-            for sid in series_ids
-            for h in horizons_s
-        ]
-        return SimpleNamespace(forecasts=rows)
+from tests.lib.peering_edge import ROUTER, Predictor, make_app, make_net, settings_for
 
 
 @pytest.fixture
 def net():
-    net = FakeNetwork([], HOSTS).start()
-    net.announce("transit", "west", "bgp", "src")
-    net.clear_inboxes()
-    return net
+    return make_net()
 
 
-def _app(
-    net, scheme: str, predictor=None, store=None, speaker=None, **extra
-) -> tuple[PeeringManager, FakeSpeaker]:
-    speaker = speaker or FakeSpeaker(
-        {"10.100.0.2": (64500, TRANSIT_ROUTES), "10.100.0.3": (64501, WEST_ROUTES)}
-    )
-    app = PeeringManager(
-        net.core.view,
-        lambda: net.deliver(net.core.resync(net.now)),
-        _settings(scheme, **extra),
-        speaker,
-        predictor,
-        store,
-        clock=ClockConfig(),
-        wall=lambda: net.now,
-    )
-    net.core.add_provider(app)
-    with app.lock:
-        for name, n in app.neighbours.items():  # what start() asks for, without its threads
-            if n.always or scheme == "plain_bgp":
-                app._request(name, 0.0, "always up")
-    app._connect()
-    speaker.pump(app)
-    return app, speaker
-
+_app = make_app
 
 def _exit_of(net, ip: str) -> list[str]:
     src = net.hosts["src"]
@@ -259,7 +149,7 @@ def test_a_restart_restores_sessions_overrides_and_plan_without_churning_the_swi
     again = PeeringManager(
         net.core.view,
         lambda: net.deliver(net.core.resync(net.now)),
-        _settings("plain_bgp"),
+        settings_for("plain_bgp"),
         speaker,
         None,
         PeeringStore(str(tmp_path / "peering.sqlite")),
