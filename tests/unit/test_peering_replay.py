@@ -38,8 +38,17 @@ class KnowsTheHour:
             series = self.rates[sid.split(":", 1)[1]]
             for h in horizons_s:
                 peak = max(series[self.t : min(self.t + int(h // 300), len(series) - 1) + 1])
-                rows.append(SimpleNamespace(series_id=sid, horizon_s=h, degraded=False, quantiles=[
-                    SimpleNamespace(quantile=q, value=peak * (1.1 if q > 0.5 else 1.0)) for q in quantiles]))
+                rows.append(
+                    SimpleNamespace(
+                        series_id=sid,
+                        horizon_s=h,
+                        degraded=False,
+                        quantiles=[
+                            SimpleNamespace(quantile=q, value=peak * (1.1 if q > 0.5 else 1.0))
+                            for q in quantiles
+                        ],
+                    )
+                )
         return SimpleNamespace(forecasts=rows)
 
 
@@ -52,19 +61,39 @@ def scenario():
 def test_predictive_keeps_every_exit_under_capacity_and_transit_below_best_path(scenario):
     scn, plan = scenario
     hosts = [FakeHost("src", 1, 1, "00:00:00:00:00:01", "10.0.0.1")] + [
-        FakeHost(n.name, 1, 3 + k, f"00:00:00:00:01:{k + 2:02x}", n.address) for k, n in enumerate(plan.neighbours)]
+        FakeHost(n.name, 1, 3 + k, f"00:00:00:00:01:{k + 2:02x}", n.address)
+        for k, n in enumerate(plan.neighbours)
+    ]
     net = FakeNetwork([], hosts).start()
     net.announce(*[h.name for h in hosts])
     specs = neighbour_specs(scn, plan)
-    speaker = FakeSpeaker({s.config["address"]: (s.config["asn"], [(p, (s.config["asn"], *path))
-                                                                    for p, path in s.announces]) for s in specs})
-    rates = {g: r[scn.warmup:] for g, r in plan.rates.items()}
+    speaker = FakeSpeaker(
+        {
+            s.config["address"]: (s.config["asn"], [(p, (s.config["asn"], *path)) for p, path in s.announces])
+            for s in specs
+        }
+    )
+    rates = {g: r[scn.warmup :] for g, r in plan.rates.items()}
     predictor = KnowsTheHour(rates)
-    settings = PeeringConfig(scheme="predictive", edge_switch="1", step_s=300.0, min_dwell_s=1800.0,
-                             horizons_s=(300.0, 900.0, 1800.0, 3600.0), billing_window_s=scn.samples * 300.0,
-                             neighbours=[s.config for s in specs])
-    app = PeeringManager(net.core.view, lambda: net.deliver(net.core.resync(net.now)), settings, speaker,
-                         predictor, None, clock=ClockConfig(), wall=lambda: net.now)
+    settings = PeeringConfig(
+        scheme="predictive",
+        edge_switch="1",
+        step_s=300.0,
+        min_dwell_s=1800.0,
+        horizons_s=(300.0, 900.0, 1800.0, 3600.0),
+        billing_window_s=scn.samples * 300.0,
+        neighbours=[s.config for s in specs],
+    )
+    app = PeeringManager(
+        net.core.view,
+        lambda: net.deliver(net.core.resync(net.now)),
+        settings,
+        speaker,
+        predictor,
+        None,
+        clock=ClockConfig(),
+        wall=lambda: net.now,
+    )
     net.core.add_provider(app)
     with app.lock:
         app._request("transit", 0.0, "always up")
@@ -83,14 +112,19 @@ def test_predictive_keeps_every_exit_under_capacity_and_transit_below_best_path(
         app.step(net.now)
         speaker.pump(app)
         if t < 2:
-            continue        # the peers' sessions come up at the first step
+            continue  # the peers' sessions come up at the first step
         load = dict.fromkeys(caps, 0.0)
         for g in app.rib.groups():
             load[app.exit_order(g)[0]] += rates[g.name][t]
         for name, mbps in load.items():
             assert mbps < 0.95 * caps[name], f"step {t}: {name} carries {mbps:.2f} of {caps[name]} Mbit/s"
         transit.append(load["transit"])
-        best_path.append(sum(rates[f"as{g.origin}"][t] for g in plan.groups
-                             if min(reach(g.series).items(), key=lambda kv: (kv[1], kv[0]))[0] == "transit"))
+        best_path.append(
+            sum(
+                rates[f"as{g.origin}"][t]
+                for g in plan.groups
+                if min(reach(g.series).items(), key=lambda kv: (kv[1], kv[0]))[0] == "transit"
+            )
+        )
     assert {n for n, s in app.sessions.items() if s.established} == set(caps)
     assert max(transit) < min(best_path), (transit, best_path)
