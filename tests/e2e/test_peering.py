@@ -27,6 +27,8 @@ from labs.peering_lab import probe_kill
 from labs.peering_net import NeighbourSpec, PeeringNetwork, peering_section, wait_for
 from proto import peering_pb2 as pb
 
+PROBE = Path(__file__).resolve().parents[2] / "labs" / "udp_probe.py"
+
 AS_NET_A, AS_NET_B, AS_NET_C = 64600, 64601, 64602
 NET_A = [f"100.64.{i}.0/24" for i in range(4)]  # west's customer; transit too
 NET_B = [f"100.64.{i}.0/24" for i in range(8, 12)]  # transit only
@@ -178,42 +180,20 @@ def test_a_neighbour_flooding_past_its_max_prefix_limit_is_torn_down_and_its_tra
     assert "teardown" in kinds
 
 
+def _probe(edge: PeeringNetwork, host: str, peer: str, rate_hz: float, duration_s: float):
+    """``labs/udp_probe.py`` in a host: sends to ``peer`` and counts what reaches it."""
+    return edge.net.get(host).popen(
+        [sys.executable, str(PROBE), "run", "--peer", peer, "--port", "5998", "--rate-hz", f"{rate_hz:g}",
+         "--duration-s", f"{duration_s:g}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_a_controller_restart_loses_no_session_no_plan_and_no_traffic(edge):
     before = {g.group: g.exit for g in edge.client.plan().groups}
-    probe = edge.net.get("src1").popen(
-        [
-            sys.executable,
-            str(Path(__file__).resolve().parents[2] / "labs" / "udp_probe.py"),
-            "run",
-            "--peer",
-            "100.64.1.9",
-            "--port",
-            "5998",
-            "--rate-hz",
-            "200",
-            "--duration-s",
-            "12",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    listener = edge.net.get("west").popen(
-        [
-            sys.executable,
-            str(Path(__file__).resolve().parents[2] / "labs" / "udp_probe.py"),
-            "run",
-            "--peer",
-            "10.0.0.1",
-            "--port",
-            "5998",
-            "--rate-hz",
-            "1",
-            "--duration-s",
-            "14",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    probe = _probe(edge, "src1", "100.64.1.9", rate_hz=200, duration_s=12)
+    listener = _probe(edge, "west", "10.0.0.1", rate_hz=1, duration_s=14)
     time.sleep(2)
     edge.client.close()
     edge.controller.stop()
