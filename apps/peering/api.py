@@ -9,7 +9,6 @@ from typing import Callable
 
 import grpc
 
-from apps.peering import dataplane
 from apps.peering.gobgp import GoBgpError, GoBgpUnavailable
 from apps.peering.manager import DecisionRecord, InvalidRequest, PeeringManager, Refused, UnknownNeighbour
 from apps.peering.sessions import Session, SessionEvent
@@ -82,14 +81,13 @@ class PeeringServicer(pb_grpc.PeeringServicer):
             groups = []
             for g in m.rib.groups():
                 order = m.exit_order(g)
-                c = m._counters.get(dataplane.group_id(m.numbers.get(g.name, 0)))
                 groups.append(
                     pb.GroupPlan(
                         group=g.name,
                         prefixes=len(g.prefixes),
                         exit=order[0] if order else "",
                         backups=order[1:],
-                        measured_mbps=c.rate_mbps if c else 0.0,
+                        measured_mbps=m.group_rate(g.name),
                         forecast_mbps=m.forecast_mbps.get(g.name, 0.0),
                         moved_at=m.moved_at.get(g.name, 0.0),
                     )

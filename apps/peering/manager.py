@@ -744,8 +744,6 @@ class PeeringManager(SpeakerLink, App):
                 numbers["forecast_on_it_mbps"] = round(sum(self.forecast_mbps.get(g, 0.0) for g in on_it), 4)
                 numbers["groups_on_it"] = len(on_it)
             self._decide_log(reason.action, vnow, reason.target, reason.text, numbers)
-        if changed:
-            self._built = ((), Desired())
         return changed
 
     def _steer(self, vnow: float, why: str) -> bool:
@@ -770,8 +768,6 @@ class PeeringManager(SpeakerLink, App):
                 f"({', '.join(groups[:6])}{'...' if len(groups) > 6 else ''})",
                 {"groups": len(groups), "forecast_mbps": round(mbps, 3)},
             )
-        if gained:
-            self._built = ((), Desired())
         return bool(gained)
 
     def _slice_mbps(self, name: str) -> float:
@@ -856,15 +852,19 @@ class PeeringManager(SpeakerLink, App):
 
     # ---- reading ----------------------------------------------------------------------------
 
+    def group_rate(self, group: str) -> float:
+        """A prefix group's rate over the last step (0 before its first reading)."""
+        c = self._counters.get(dataplane.group_id(self.numbers.get(group, 0)))
+        return c.rate_mbps if c is not None else 0.0
+
     def exit_rates(self) -> dict[str, float]:
         """Each exit's rate: the groups steered to it, at the last step."""
         out = {n: 0.0 for n in self.neighbours}
         with self.lock:
             for group in self.rib.groups():
                 order = self.exit_order(group)
-                c = self._counters.get(dataplane.group_id(self.numbers.get(group.name, 0)))
-                if order and c is not None:
-                    out[order[0]] += c.rate_mbps
+                if order:
+                    out[order[0]] += self.group_rate(group.name)
         return out
 
     def transit_p95(self) -> float:
