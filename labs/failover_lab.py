@@ -38,6 +38,7 @@ class Window:
     window_ms: float        # longest gap around the event (0: nothing lost)
     lost: int               # datagrams lost around the event
     lost_total: int         # ... and over the whole probe
+    away: tuple[tuple[float, int], ...] = ()    # (seconds from the event, lost) of gaps away from it
 
 
 @dataclass
@@ -64,8 +65,10 @@ def _windows(event: str, event_at: float, reports: dict[str, dict]) -> list[Wind
         gaps = loss_windows(report, report["peer_sent"])
         near = [(ms, lost) for start, ms, lost in gaps
                 if event_at - BEFORE_EVENT_S <= start <= event_at + AFTER_EVENT_S]
+        away = tuple((round(start - event_at, 3), lost) for start, _, lost in gaps
+                     if lost and not event_at - BEFORE_EVENT_S <= start <= event_at + AFTER_EVENT_S)
         out.append(Window(event, direction, max((ms for ms, _ in near), default=0.0),
-                          sum(lost for _, lost in near), sum(lost for _, _, lost in gaps)))
+                          sum(lost for _, lost in near), sum(lost for _, _, lost in gaps), away))
     return out
 
 

@@ -1,6 +1,6 @@
 """A UDP probe for loss windows, run inside Mininet hosts (both ends at once).
 
-    run --peer IP --port P --rate-hz R --duration-s D [--linger-s L]
+    run --peer IP --port P --rate-hz R --duration-s D [--linger-s L] [--wait-peer]
 
 sends R datagrams a second to ``IP:P`` for D seconds, each carrying its sequence
 number and send time, while receiving the peer's datagrams on port P; L seconds
@@ -12,6 +12,8 @@ after sending stops it prints one JSON line describing what it received::
 A gap is a run of missing sequence numbers between two received datagrams (the
 datagrams at its edges are named by sequence number and send time); a run missing at
 the end counts too (``seq_after`` is then the peer's count sent, unknown here, so -1).
+``--wait-peer`` (when the peer runs this probe too): say hello until the peer is
+heard before the first datagram, so none is sent before the peer's socket is bound.
 ``loss_windows`` turns a report into windows in milliseconds. Sender and receiver
 share the machine's clock (Mininet hosts are namespaces), so send times compare.
 
@@ -29,9 +31,16 @@ import time
 
 HEADER = struct.Struct("!Qd")       # sequence number, send time (Unix seconds)
 PAYLOAD = 64                         # bytes per datagram, header included
+HELLO = 2**64 - 1                    # the sequence number of a "listening" datagram
+HELLO_EVERY_S = 0.01
+HELLO_TIMEOUT_S = 10.0
 
 
-def run(peer: str, port: int, rate_hz: float, duration_s: float, linger_s: float) -> dict:
+def run(peer: str, port: int, rate_hz: float, duration_s: float, linger_s: float,
+        wait_peer: bool = False, peer_port: int | None = None) -> dict:
+    """Send to ``peer``:``peer_port`` (default ``port``) while receiving on ``port``;
+    the report described above."""
+    to = (peer, peer_port or port)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
     sock.bind(("0.0.0.0", port))
@@ -39,6 +48,7 @@ def run(peer: str, port: int, rate_hz: float, duration_s: float, linger_s: float
     received: dict[int, float] = {}
     duplicates = 0
     stop = threading.Event()
+    heard = threading.Event()            # the peer's socket is bound: datagrams to it land
 
     def receive() -> None:
         nonlocal duplicates
@@ -50,6 +60,9 @@ def run(peer: str, port: int, rate_hz: float, duration_s: float, linger_s: float
             if len(data) < HEADER.size:
                 continue
             seq, sent_at = HEADER.unpack_from(data)
+            heard.set()
+            if seq == HELLO:
+                continue
             if seq in received:
                 duplicates += 1
             received[seq] = sent_at
@@ -58,15 +71,27 @@ def run(peer: str, port: int, rate_hz: float, duration_s: float, linger_s: float
     receiver.start()
     interval = 1.0 / rate_hz
     count = int(duration_s * rate_hz)
-    start = time.time() + 0.05
     padding = bytes(PAYLOAD - HEADER.size)
+    # Both ends start at once but not in step (a loaded machine can start one Python
+    # 100 ms after the other): say hello until the peer is heard, so no datagram is
+    # sent before its socket is bound and the first ones are not counted lost.
+    give_up = time.time() + HELLO_TIMEOUT_S
+    while wait_peer and not heard.is_set() and time.time() < give_up:
+        try:
+            sock.sendto(HEADER.pack(HELLO, time.time()) + padding, to)
+        except OSError:
+            pass
+        heard.wait(HELLO_EVERY_S)
+    if wait_peer and not heard.is_set():
+        raise SystemExit(f"udp_probe: nothing heard from {peer}:{to[1]} in {HELLO_TIMEOUT_S:g} s")
+    start = time.time() + 0.05
     for seq in range(count):
         due = start + seq * interval
         delay = due - time.time()
         if delay > 0:
             time.sleep(delay)
         try:
-            sock.sendto(HEADER.pack(seq, time.time()) + padding, (peer, port))
+            sock.sendto(HEADER.pack(seq, time.time()) + padding, to)
         except OSError:
             pass            # no route or buffer full: the datagram is lost, as on a wire
     time.sleep(linger_s)
@@ -104,7 +129,7 @@ def both_ways(popen, address, a: str, b: str, action, rate_hz: float, duration_s
     import sys
     import time
     args = ["--port", str(port), "--rate-hz", f"{rate_hz:g}", "--duration-s", f"{duration_s:g}",
-            "--linger-s", "1.0"]
+            "--linger-s", "1.0", "--wait-peer"]
     procs = {name: popen(name, [sys.executable, __file__, "run", "--peer", address(peer), *args])
              for name, peer in ((a, b), (b, a))}
     time.sleep(at_s)
@@ -130,8 +155,10 @@ def main(argv: list[str] | None = None) -> None:
     cmd.add_argument("--rate-hz", type=float, default=1000.0)
     cmd.add_argument("--duration-s", type=float, required=True)
     cmd.add_argument("--linger-s", type=float, default=1.0)
+    cmd.add_argument("--wait-peer", action="store_true", help="start once the peer (this probe too) is heard")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.peer, args.port, args.rate_hz, args.duration_s, args.linger_s)), flush=True)
+    print(json.dumps(run(args.peer, args.port, args.rate_hz, args.duration_s, args.linger_s, args.wait_peer)),
+          flush=True)
 
 
 if __name__ == "__main__":

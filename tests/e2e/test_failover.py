@@ -28,7 +28,8 @@ def test_fast_failover_loses_less_than_controller_rerouting_and_restoring_loses_
                   f"({w.lost} lost, {w.lost_total} over the probe)")
         assert result.paths == {"before": [1, 2], "failed": [1, 3, 2], "restored": [1, 2]}, mode
         for w in result.windows:
-            assert w.lost_total == w.lost, f"{mode}: {w.direction} lost datagrams away from the {w.event}"
+            assert w.lost_total == w.lost, (f"{mode}: {w.direction} lost datagrams away from the {w.event}: "
+                                             f"(seconds after it, lost) {w.away}")
             if w.event == "restore":
                 assert w.lost == 0, f"{mode}: rerouting back to the restored link dropped {w.lost} datagrams"
     fast = [w.window_ms for w in results[True].windows if w.event == "fail"]
