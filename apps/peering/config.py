@@ -130,6 +130,7 @@ class PeeringConfig(Section):
     detour: float = Field(default=0.80, gt=0, le=1)  # reactive: move traffic off above this
     restore: float = Field(default=0.65, gt=0, le=1)  # reactive: bring it back below this
     min_dwell_s: float = Field(default=1800.0, ge=0)  # app clock: no move back sooner
+    fit_ahead_s: float | None = Field(default=None, gt=0)  # app clock: the plan must fit so far (None: all)
     hysteresis: float = Field(default=0.2, ge=0, lt=1)
     billing_window_s: float = Field(default=30 * 86400.0, gt=0)
     slices: bool = True  # a slice (meter, priority) per peering

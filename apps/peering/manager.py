@@ -890,6 +890,7 @@ def make_scheme(settings: PeeringConfig):
         lookahead_s=max(settings.horizons_s),
         headroom=settings.headroom,
         min_dwell_s=settings.min_dwell_s,
+        fit_ahead_s=settings.fit_ahead_s,
         hysteresis=settings.hysteresis,
         interval_s=settings.step_s,
         billing_window_s=settings.billing_window_s,

@@ -38,8 +38,8 @@ Schemes:
 3. ``Predictive`` (Foresight): plans on the forecast's upper quantile (q0.9) at every
    horizon up to ``lookahead_s`` (horizon 0 is the measured rate). The assignment is
    a MILP (``assign``) with one capacity row per exit and horizon at ``headroom``
-   (85 %) of capacity, over the horizons until the next session comes up (then the
-   next decision re-plans with it); groups moved less than ``min_dwell_s`` ago stay
+   (85 %) of capacity, over the horizons up to ``fit_ahead_s`` and until the next session
+   comes up (then the next decision re-plans with it); groups moved less than ``min_dwell_s`` ago stay
    unless their exit is gone or over its limit. A candidate peer is requested when,
    at the horizons from its ``lead_s`` to one ``interval_s`` later (the last decision
    that still has it up in time), the plan with it overloads less (capacity comes
@@ -101,6 +101,7 @@ class Predictive:
     hysteresis: float = 0.2
     latency_weight: float = 1e-5       # per hour per ms per Mbit/s
     interval_s: float = 300.0          # between two decisions
+    fit_ahead_s: float | None = None   # the assignment applied now fits this far ahead (None: lookahead_s)
     billing_window_s: float = BILLING_WINDOW_S
     time_limit_s: float = 5.0          # per MILP solve
     name: ClassVar[str] = "foresight"
@@ -110,7 +111,8 @@ class Predictive:
                   "headroom": 0 < self.headroom <= 1, "min_saving": self.min_saving >= 0,
                   "min_dwell_s": self.min_dwell_s >= 0, "hysteresis": 0 <= self.hysteresis < 1,
                   "latency_weight": self.latency_weight >= 0, "interval_s": self.interval_s > 0,
-                  "billing_window_s": self.billing_window_s > 0, "time_limit_s": self.time_limit_s > 0}
+                  "billing_window_s": self.billing_window_s > 0, "time_limit_s": self.time_limit_s > 0,
+                  "fit_ahead_s": self.fit_ahead_s is None or self.fit_ahead_s > 0}
         for field_name, ok in checks.items():
             if not ok:
                 raise PeeringError(f"{field_name} is {getattr(self, field_name)!r}: out of range")
@@ -281,7 +283,8 @@ class _Run:
         # decision then re-plans with it): horizons after that are left out.
         coming = [*self.ready_in.values(), *(self.exits[p].lead_s for p in bring_up)]
         cutoff = min(coming, default=float("inf"))
-        hs = [i for i, h in enumerate(self.horizons) if h == 0 or h < cutoff]
+        ahead = cfg.lookahead_s if cfg.fit_ahead_s is None else cfg.fit_ahead_s
+        hs = [i for i, h in enumerate(self.horizons) if h == 0 or (h < cutoff and h <= ahead)]
         demand = {g: [v[i] for i in hs] for g, v in self.demand.items()}
         horizons = [self.horizons[i] for i in hs]
         current = {g.name: state.assignment[g.name] for g in self.groups

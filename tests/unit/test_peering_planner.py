@@ -306,3 +306,20 @@ def test_a_group_no_established_exit_reaches_is_left_out_and_said():
     for scheme in (BestPath(), Reactive(), Predictive()):
         d = scheme.decide(NOW, [group("g", 10.0, reach=("peer1",))], [transit(), peer()], state)
         assert d.assignment == {} and only(d, "unreachable", "g"), scheme.name
+
+
+@pytest.mark.parametrize("fit_ahead_s, on_peer",
+                         [(None, False), (3600.0, False), (900.0, True), (300.0, True)])
+def test_predictive_holds_the_assignment_only_as_far_as_fit_ahead_s(fit_ahead_s, on_peer):
+    """70 Mbit/s now and at +15 min, 120 at +1 h: a peer of 100 fits it until the rise,
+    so with fit_ahead_s under an hour it carries the group (a later decision moves it in time)."""
+    exits = [transit(), peer(capacity=100.0)]
+    state = State(established={"transit", "peer1"}, assignment={"g": "transit"})
+    forecast = {300.0: {0.9: 70.0}, 900.0: {0.9: 70.0}, 3600.0: {0.9: 120.0}}
+    d = Predictive(fit_ahead_s=fit_ahead_s).decide(NOW, [group("g", 70.0, forecast=forecast)], exits, state)
+    assert (d.assignment["g"] == "peer1") is on_peer
+
+
+def test_predictive_refuses_a_hold_that_is_not_positive():
+    with pytest.raises(PeeringError, match="fit_ahead_s"):
+        Predictive(fit_ahead_s=0.0)
