@@ -139,6 +139,8 @@ class PeeringManager(SpeakerLink, App):
         self._withdrawable: dict[str, float] = {}  # the reactive scheme's memo between decisions
         self._last: tuple[dict, dict] = ({}, {})  # the last step's measurements and forecasts
         self._replan_timer: threading.Timer | None = None
+        self._resync_timer: threading.Timer | None = None  # the route batch's one resync
+        self._timer_lock = threading.Lock()
         self._started = False  # start() ran: background work allowed
         self.bus = EventBus(describe=lambda e: f"peering {e.kind} {getattr(e, 'name', '')}")
         self.lock = threading.RLock()

@@ -6,6 +6,7 @@ daemons are exercised in tests/integration/test_bgp.py and the peering lab."""
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -179,3 +180,18 @@ def test_operator_overrides_and_their_refusals_name_what_is_wrong(net):
     app.withdraw("west")
     assert app.sessions["west"].state == "CANDIDATE" and "10.100.0.3" not in speaker.peers_
     assert app.release("west").override == "none"
+
+
+def test_a_started_app_gathers_route_updates_into_one_resync_and_stays_healthy(net):
+    """Once started, routes arriving an UPDATE at a time are programmed in one resync
+    a moment later (the speaker loop must not fail on them)."""
+    app, speaker = make_app(net, "plain_bgp")
+    app._started = True             # start() without its threads: the batching path
+    speaker.flood("10.100.0.2", [("100.64.9.0/24", (64500, 64999, 64601))])
+    speaker.flood("10.100.0.2", [("100.64.10.0/24", (64500, 64999, 64601))])
+    assert speaker.pump(app) == 2
+    deadline = time.monotonic() + 5.0
+    while _exit_of(net, "100.64.10.9") != ["transit"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _exit_of(net, "100.64.9.9") == ["transit"] and _exit_of(net, "100.64.10.9") == ["transit"]
+    assert not app.degraded
