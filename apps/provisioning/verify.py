@@ -150,12 +150,20 @@ def delete(dp_id: int, entry) -> Update:
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem. Two findings are the same problem when their check and ``ident`` are
+    equal: by default where it shows; for reach and isolation, the host pair (the frame
+    and the way that witness it may change while the problem stays)."""
     check: str                              # loop, black-hole, reach, isolation, missing-group, missing-meter
-    switches: tuple[int, ...]
-    table: str | None
-    flow: str | None                        # "priority P match ..." or None (no flow matched)
-    detail: str
+    switches: tuple[int, ...] = field(compare=False)
+    table: str | None = field(compare=False)
+    flow: str | None = field(compare=False)     # "priority P match ..." or None (no flow matched)
+    detail: str = field(compare=False)
     example: dict | None = field(default=None, compare=False, hash=False)
+    ident: tuple = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.ident:
+            object.__setattr__(self, "ident", (self.switches, self.table, self.flow, self.detail))
 
     def __str__(self) -> str:
         where = ",".join(f"s{dp}" for dp in self.switches)
@@ -195,6 +203,7 @@ def describe_flow(key: tuple | None) -> str | None:
 @dataclass
 class _Class:
     ingress: str
+    dst: str | None         # the host whose MAC every frame of the class is sent to, if any
     events: tuple
     cubes: list
     visits: list            # (dp, table, flow key, in_port, regs, overlay)
@@ -215,12 +224,8 @@ class Verifier:
         self.switches: dict[int, Switch] = {dp: Switch(dp) for dp in sorted(topology.dp_ids)}
         first = min(pipeline.tables, key=lambda t: t.table_id).name
         self.walker = Walker(self.space, self.switches, first, topology)
-        self._inject = {}
-        for host in topology.hosts.values():
-            self._inject[host.name] = self._host_intervals(host)
-            self.space.add(self._inject[host.name])
-        vlan = INDEX["vlan_vid"]
-        self.space.add([(vlan, 0, 0), (vlan, OFPVID_PRESENT, OFPVID_PRESENT)])
+        self._inject: dict[str, list] = {}
+        self._host_atoms()
         self._built = False
         self._next_id = 0
         self.classes: dict[int, _Class] = {}
@@ -237,6 +242,24 @@ class Verifier:
         space = self.space
         return [space.interval("eth_src", host.mac), space.interval("ipv4_src", host.ip),
                 space.interval("vlan_vid", 0)]
+
+    def _host_atoms(self) -> None:
+        """Hosts' own addresses are atoms (as sources and as destinations), so a probe
+        (frames to a host) and a host's MAC as the only destination are exact."""
+        space = self.space
+        for host in self.topology.hosts.values():
+            self._inject[host.name] = self._host_intervals(host)
+            space.add(self._inject[host.name] + [space.interval("eth_dst", host.mac),
+                                                 space.interval("ipv4_dst", host.ip)])
+        vlan = INDEX["vlan_vid"]
+        space.add([(vlan, 0, 0), (vlan, OFPVID_PRESENT, OFPVID_PRESENT), space.interval("eth_type", 0x0800)])
+        self._dst_names = {}
+        for host in self.topology.hosts.values():
+            i, lo, hi = space.interval("eth_dst", host.mac)
+            self._dst_names[space.fields[i].mask(lo, hi)] = host.name
+        self._host_dsts = 0
+        for mask in self._dst_names:
+            self._host_dsts |= mask
 
     # -- input --
 
@@ -302,12 +325,37 @@ class Verifier:
         return sorted(self._with_example(self.findings_set()), key=str)
 
     def findings_set(self) -> set[Finding]:
+        """The findings (without examples), for comparing verdicts."""
+        self._ensure()
         return set(self._class_findings) | set(self._static.values()) | set(self._policy_findings.values())
 
     def reaches(self, src: str, dst: str) -> bool:
         """Whether every frame ``src`` sends to ``dst`` (its MAC and IPv4 address) is delivered."""
         self._ensure()
         return self._pair_problem(src, dst) is None
+
+    def outcome(self, host: str, headers: dict[str, Any]) -> dict[str, Any]:
+        """Where one concrete frame ``host`` sends goes (the walk of the atoms holding its
+        values): delivered hosts, switches that send it to the controller or drop it, and
+        whether it loops. Fields not given are zero, as on a switch; in_port is the host's."""
+        self._ensure()
+        if host not in self.topology.hosts:
+            raise VerifyError(f"host {host!r} is not in the topology")
+        cube = list(self.space.full())
+        for name, value in headers.items():
+            if name == "in_port":
+                continue
+            i, lo, _ = self.space.interval(name, value)
+            cube[i] = self.space.fields[i].mask(lo, lo)
+        for i, spec in enumerate(self.space.fields):
+            if spec.spec.name not in headers:
+                cube[i] = spec.mask(0, 0)
+        ((_, events),) = self._walk(host, tuple(cube))
+        return {"delivered": sorted(e[1] for e in events if e[0] == "host"),
+                "controller": sorted({e[1] for e in events if e[0] == "ctl"}),
+                "dropped": sorted({e[1] for e in events if e[0] in ("drop", "noport", "dead", "nogroup")}),
+                "loop": any(e[0] == "loop" for e in events),
+                "switches": sorted({e[1] for e in events if e[0] == "v"})}
 
     # -- checking input --
 
@@ -459,7 +507,7 @@ class Verifier:
             self._static_findings(sw)
         for name in sorted(self.topology.hosts):
             for cube, events in self._walk(name, self._host_cube(name)):
-                self._add_class(name, cube, events)
+                self._add_walked(name, cube, events)
         for a, b in self._policy_pairs():
             self._check_pair(a, b)
 
@@ -476,23 +524,35 @@ class Verifier:
     def _rewalk(self, cids: set[int]) -> int:
         if not cids:
             return 0
-        changed_hosts = set()
-        redo = []
-        for cid in sorted(cids):
-            cls = self._remove_class(cid)
-            changed_hosts |= self._pairs_touched(cls)
-            redo.append(cls)
+        redo = [self._remove_class(cid) for cid in sorted(cids)]
         for cls in redo:
             for cube in cls.cubes:
                 for c, events in self._walk(cls.ingress, cube):
-                    cid = self._add_class(cls.ingress, c, events)
-                    changed_hosts |= self._pairs_touched(self.classes[cid])
-        for a, b in sorted(changed_hosts):
-            self._check_pair(a, b)
+                    self._add_walked(cls.ingress, c, events)
+        pairs = self._policy_pairs()
+        for ingress in sorted({cls.ingress for cls in redo}):
+            for a, b in pairs:
+                if a == ingress:
+                    self._check_pair(a, b)
         return len(redo)
 
-    def _add_class(self, ingress: str, cube, events: tuple) -> int:
-        key = (ingress, events)
+    def _add_walked(self, ingress: str, cube, events: tuple) -> None:
+        """A walked cube, split by the host (if any) its eth_dst is, so a class's
+        destination, and with it what counts as a black hole, is one."""
+        i = INDEX["eth_dst"]
+        dst = cube[i]
+        if dst & self._host_dsts:
+            for mask, name in self._dst_names.items():
+                if dst & mask:
+                    self._add_class(ingress, name, cube[:i] + (mask,) + cube[i + 1:], events)
+            dst &= ~self._host_dsts
+            if not dst:
+                return
+            cube = cube[:i] + (dst,) + cube[i + 1:]
+        self._add_class(ingress, None, cube, events)
+
+    def _add_class(self, ingress: str, dst: str | None, cube, events: tuple) -> int:
+        key = (ingress, dst, events)
         cid = self._by_key.get(key)
         if cid is not None:
             self.classes[cid].cubes.append(cube)
@@ -502,9 +562,9 @@ class Verifier:
         visits = [e[1:] for e in events if e[0] == "v"]
         groups = {(e[1], e[2]) for e in events if e[0] in ("g", "nogroup")}
         delivers = frozenset(e[1] for e in events if e[0] == "host")
-        cls = _Class(ingress, events, [cube], visits, groups, [], delivers,
+        cls = _Class(ingress, dst, events, [cube], visits, groups, [], delivers,
                      any(e[0] in LOST for e in events))
-        cls.findings = self._findings_of(cls, cube)
+        cls.findings = self._findings_of(cls)
         self.classes[cid] = cls
         self._by_key[key] = cid
         self._by_ingress[ingress].add(cid)
@@ -521,7 +581,7 @@ class Verifier:
 
     def _remove_class(self, cid: int) -> _Class:
         cls = self.classes.pop(cid)
-        del self._by_key[(cls.ingress, cls.events)]
+        del self._by_key[(cls.ingress, cls.dst, cls.events)]
         self._by_ingress[cls.ingress].discard(cid)
         for dp, table, fkey, *_ in cls.visits:
             users = self._visits[(dp, table)]
@@ -539,11 +599,11 @@ class Verifier:
                 del self._class_findings[finding]
         return cls
 
-    def _findings_of(self, cls: _Class, cube) -> list[Finding]:
+    def _findings_of(self, cls: _Class) -> list[Finding]:
         """Loops and black holes of one class (examples are added when reported)."""
         out = []
         last: tuple | None = None
-        dst_host = self._known_destination(cube)
+        dst_host = cls.dst if cls.dst != cls.ingress else None     # frames to oneself: nobody's loss
         ingress_dp = self.topology.hosts[cls.ingress].dp_id
         for event in cls.events:
             kind = event[0]
@@ -573,17 +633,6 @@ class Verifier:
                                    f"its first switch"))
         return out
 
-    def _known_destination(self, cube) -> str | None:
-        """The host whose MAC is the cube's only eth_dst, if any."""
-        dst = cube[INDEX["eth_dst"]]
-        if dst & (dst - 1):
-            return None
-        for name, host in self.topology.hosts.items():
-            i, lo, hi = self.space.interval("eth_dst", host.mac)
-            if self.space.fields[i].mask(lo, hi) == dst:
-                return name
-        return None
-
     def _with_example(self, findings: Iterable[Finding]) -> list[Finding]:
         out = []
         for finding in findings:
@@ -606,9 +655,6 @@ class Verifier:
             for other in self.policy.isolate[i + 1:]:
                 pairs |= {(a, b) for a in group for b in other} | {(b, a) for a in group for b in other}
         return sorted(pairs)
-
-    def _pairs_touched(self, cls: _Class) -> set[tuple[str, str]]:
-        return {(a, b) for a, b in self._policy_pairs() if a == cls.ingress}
 
     def _probe(self, src: str, dst: str):
         """Frames ``src`` sends to ``dst``: its MAC, IPv4 and address, any protocol."""
@@ -657,18 +703,20 @@ class Verifier:
                 end = f"delivered to {', '.join(sorted(cls.delivers)) or 'no host'}"
         return Finding("reach", (last[1],) if last else (), last[2] if last else None,
                        describe_flow(last[3]) if last else None, f"{a} -> {b}: {end}",
-                       self.space.example(cube))
+                       self.space.example(cube), ident=(a, b))
 
     def _isolation_finding(self, a: str, b: str, cls: _Class) -> Finding:
-        last = None
+        last, way = None, []
         for event in cls.events:
             if event[0] == "v":
                 last = event
+                way.append(f"s{event[1]} {event[2]} {describe_flow(event[3]) or '(no flow)'}")
             elif event == ("host", b):
                 break
         return Finding("isolation", (self.topology.hosts[a].dp_id, self.topology.hosts[b].dp_id),
                        last[2] if last else None, describe_flow(last[3]) if last else None,
-                       f"{a} reaches {b}, which is isolated from it", self.space.example(cls.cubes[0]))
+                       f"{a} reaches {b}, which is isolated from it: {' -> '.join(way)}",
+                       self.space.example(cls.cubes[0]), ident=(a, b))
 
     # -- references --
 
