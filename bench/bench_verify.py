@@ -57,8 +57,8 @@ def geant_network(name: str = "geant") -> FakeNetwork:
         ports[a] += 1
         ports[b] += 1
         links.append((a, ports[a], b, ports[b]))
-    hosts = [FakeHost(f"h{dp}", dp, 1, f"02:00:00:00:{dp >> 8:02x}:{dp & 0xff:02x}", f"10.0.{dp >> 8}.{dp & 0xff}")
-             for dp in sorted(ports)]
+    hosts = [FakeHost(f"h{dp}", dp, 1, f"02:00:00:00:{dp >> 8:02x}:{dp & 0xff:02x}",
+                      f"10.0.{dp >> 8}.{dp & 0xff}") for dp in sorted(ports)]
     config = Config.model_validate({"topology": spec.controller_topology(1.0),
                                     "controller": {"state": {"path": ""},
                                                    "routing": {"fast_failover": True, "drain_s": 0.0}}})
@@ -162,8 +162,8 @@ def main() -> None:
     print(f"  per update       p50 {inc_p50 * 1e3:.3f} ms  p99 {pct(latencies, 99) * 1e3:.3f} ms  "
           f"max {max(latencies) * 1e3:.3f} ms over {len(updates)} updates "
           f"(classes walked again: median {statistics.median(walked):g}, max {max(walked)})")
-    print(f"  baseline         p50 {statistics.median(baseline) * 1e3:.1f} ms   full recomputation per update "
-          f"({len(baseline)} updates)")
+    print(f"  baseline         p50 {statistics.median(baseline) * 1e3:.1f} ms   full recomputation per "
+          f"update ({len(baseline)} updates)")
     print(f"  ratio            {statistics.median(baseline) / inc_p50:8.0f} x  baseline / incremental (p50)")
     print(f"  incremental == fresh after all updates: {'yes' if same else 'NO'}")
     for finding in findings[:5]:

@@ -237,6 +237,8 @@ class Verifier:
         self._class_findings: dict[Finding, dict[int, dict]] = {}
         self._static: dict[tuple, Finding] = {}
         self._policy_findings: dict[tuple, Finding] = {}
+        self._pairs_cache: tuple = (None, {})
+        self._by_pair: dict[tuple[str, str | None], set[int]] = defaultdict(set)
 
     def _host_intervals(self, host: Host) -> list:
         space = self.space
@@ -277,10 +279,10 @@ class Verifier:
         for rule in rules:
             self._fix(self.space.add(rule.intervals + rule.sets))
             table = sw.table(rule.spec.table)
-            old = table.rules.pop(rule.key, None)
+            old = table.rules.get(rule.key)
             if old is not None:
                 self.space.remove(old.intervals + old.sets)
-            table.rules[rule.key] = rule
+            table.add(rule, self.walker)
         sw.groups = {g.group_id: g for g in groups}
         sw.meters = {m.meter_id: m for m in meters}
         self._built = False
@@ -412,8 +414,7 @@ class Verifier:
             if old is None:
                 return set()
             touched = set(self._visits[(dp, spec.table)].get(spec.key, ()))
-            del table.rules[spec.key]
-            table.changed()
+            table.remove(old)
             self.space.remove(old.intervals + old.sets)
             self._refs_changed(sw, old.spec, None)
             return touched
@@ -426,8 +427,7 @@ class Verifier:
             self.space.remove(old.intervals + old.sets)
         else:
             touched = self._overlapping(dp, rule)
-        table.rules[spec.key] = rule
-        table.changed()
+        table.add(rule, self.walker)
         self._refs_changed(sw, old.spec if old else None, spec)
         return touched
 
@@ -445,7 +445,7 @@ class Verifier:
         return touched
 
     def _class_meets(self, cls: _Class, dp: int, rule: Rule, key) -> bool:
-        pred = self.walker._pred(rule, ())
+        pred = self.walker.pred(rule)
         for vdp, table, vkey, in_port, regs, over in cls.visits:
             if vdp != dp or table != rule.spec.table or vkey != key:
                 continue
@@ -497,6 +497,7 @@ class Verifier:
         self.classes.clear()
         self._by_key.clear()
         self._by_ingress.clear()
+        self._by_pair.clear()
         self._visits.clear()
         self._group_users.clear()
         self._delivering.clear()
@@ -525,31 +526,38 @@ class Verifier:
         if not cids:
             return 0
         redo = [self._remove_class(cid) for cid in sorted(cids)]
+        touched = list(redo)
         for cls in redo:
             for cube in cls.cubes:
                 for c, events in self._walk(cls.ingress, cube):
-                    self._add_walked(cls.ingress, c, events)
-        pairs = self._policy_pairs()
-        for ingress in sorted({cls.ingress for cls in redo}):
-            for a, b in pairs:
-                if a == ingress:
-                    self._check_pair(a, b)
+                    touched += [self.classes[cid] for cid in self._add_walked(cls.ingress, c, events)]
+        # A pair's verdict reads the classes sent to its destination's MAC (reach) and
+        # those delivering to it (isolation): only pairs of changed classes can change.
+        pairs = self._pairs_from()
+        recheck = set()
+        for cls in touched:
+            for b in ({cls.dst} | cls.delivers) & set(pairs.get(cls.ingress, ())):
+                recheck.add((cls.ingress, b))
+        for a, b in sorted(recheck):
+            self._check_pair(a, b)
         return len(redo)
 
-    def _add_walked(self, ingress: str, cube, events: tuple) -> None:
+    def _add_walked(self, ingress: str, cube, events: tuple) -> list[int]:
         """A walked cube, split by the host (if any) its eth_dst is, so a class's
         destination, and with it what counts as a black hole, is one."""
         i = INDEX["eth_dst"]
         dst = cube[i]
+        added = []
         if dst & self._host_dsts:
             for mask, name in self._dst_names.items():
                 if dst & mask:
-                    self._add_class(ingress, name, cube[:i] + (mask,) + cube[i + 1:], events)
+                    added.append(self._add_class(ingress, name, cube[:i] + (mask,) + cube[i + 1:], events))
             dst &= ~self._host_dsts
             if not dst:
-                return
+                return added
             cube = cube[:i] + (dst,) + cube[i + 1:]
-        self._add_class(ingress, None, cube, events)
+        added.append(self._add_class(ingress, None, cube, events))
+        return added
 
     def _add_class(self, ingress: str, dst: str | None, cube, events: tuple) -> int:
         key = (ingress, dst, events)
@@ -568,6 +576,7 @@ class Verifier:
         self.classes[cid] = cls
         self._by_key[key] = cid
         self._by_ingress[ingress].add(cid)
+        self._by_pair[(ingress, dst)].add(cid)
         for dp, table, fkey, *_ in visits:
             self._visits[(dp, table)][fkey].add(cid)
         for g in groups:
@@ -583,6 +592,7 @@ class Verifier:
         cls = self.classes.pop(cid)
         del self._by_key[(cls.ingress, cls.dst, cls.events)]
         self._by_ingress[cls.ingress].discard(cid)
+        self._by_pair[(cls.ingress, cls.dst)].discard(cid)
         for dp, table, fkey, *_ in cls.visits:
             users = self._visits[(dp, table)]
             users[fkey].discard(cid)
@@ -649,6 +659,15 @@ class Verifier:
 
     # -- policy --
 
+    def _pairs_from(self) -> dict[str, list[str]]:
+        """The policy's pairs by source (cached per policy)."""
+        if self._pairs_cache[0] is not self.policy:
+            pairs: dict[str, list[str]] = defaultdict(list)
+            for a, b in self._policy_pairs():
+                pairs[a].append(b)
+            self._pairs_cache = (self.policy, dict(pairs))
+        return self._pairs_cache[1]
+
     def _policy_pairs(self) -> list[tuple[str, str]]:
         pairs = {(a, b) for a, b in self.policy.reach} | {(b, a) for a, b in self.policy.reach}
         for i, group in enumerate(self.policy.isolate):
@@ -665,7 +684,7 @@ class Verifier:
 
     def _pair_problem(self, src: str, dst: str) -> tuple[_Class, Any] | None:
         pred = self._probe(src, dst)
-        for cid in sorted(self._by_ingress.get(src, ())):
+        for cid in sorted(self._by_pair.get((src, dst), ())):     # frames to dst's MAC: its classes
             cls = self.classes[cid]
             if dst in cls.delivers and not cls.lost:
                 continue

@@ -26,6 +26,7 @@ too, a fast-failover group's first live one.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ from apps.provisioning.headerspace import (INDEX, Cube, HeaderSpace, Interval, P
                                           meet, minus)
 
 VLAN = INDEX["vlan_vid"]
+ETH_DST = INDEX["eth_dst"]
 OFPVID_PRESENT = 0x1000
 MAX_DEPTH = 8               # groups and resubmits nested deeper than this: as fakeswitch, refused
 
@@ -54,6 +56,11 @@ class Rule:
     sets: list[Interval]                          # set_field values (their atoms must be singletons)
     pred: Pred = ()
     version: int = -1
+    order: tuple = ()                             # highest priority first, then a fixed tie-break
+    keys: tuple = (None, None)                    # (eth_dst atom, vlan atom) when it names one
+
+    def __post_init__(self) -> None:
+        self.order = (-self.spec.priority, repr(self.spec.key))
 
     @property
     def key(self) -> tuple:
@@ -85,24 +92,99 @@ def make_rule(space: HeaderSpace, spec: FlowSpec) -> Rule:
     return Rule(spec, sorted(intervals), in_port, tuple(regs), sets)
 
 
+def _single(pred: Pred, index: int) -> int | None:
+    for i, m in pred:
+        if i == index:
+            return m if not m & (m - 1) else None
+    return None
+
+
+@dataclass
+class _PortIndex:
+    rules: list[Rule]
+    dsts: int                                   # destination atoms some rule names alone
+    lists: dict[tuple, list[Rule]]              # (dst atom | 0, vlan atom | None) -> candidates
+
+
+def _order(rule: Rule) -> tuple:
+    return rule.order
+
+
 @dataclass
 class Table:
+    """One table's rules, highest priority first, with an index for frames from one
+    in_port: a frame whose destination MAC is one atom and whose VLAN is one atom can
+    only match the rules naming that atom (or not one atom) in both fields. A rule
+    added or removed is put into or taken out of the lists built so far, in order."""
     rules: dict[tuple, Rule] = field(default_factory=dict)
-    _by_port: dict[int, list[Rule]] = field(default_factory=dict)
+    _by_port: dict[int, _PortIndex] = field(default_factory=dict)
     _ordered: list[Rule] | None = None
+    _version: int = -1
 
-    def changed(self) -> None:
-        self._by_port.clear()
-        self._ordered = None
+    def add(self, rule: Rule, walker: "Walker") -> None:
+        old = self.rules.get(rule.key)
+        if old is not None:
+            self.remove(old)
+        self.rules[rule.key] = rule
+        if self._version != walker.version:
+            self._by_port.clear()
+            self._ordered = None
+            return
+        if self._ordered is not None:
+            bisect.insort(self._ordered, rule, key=_order)
+        kd, kv = walker.keys(rule)
+        for port, index in self._by_port.items():
+            if rule.in_port is not None and rule.in_port != port:
+                continue
+            bisect.insort(index.rules, rule, key=_order)
+            index.dsts |= kd or 0
+            for (dst, vlan), rules in index.lists.items():
+                if (kd is None or kd == dst) and (kv is None or vlan is None or kv == vlan):
+                    bisect.insort(rules, rule, key=_order)
+            if kd is not None and (kd, None) not in index.lists:
+                # a destination keyed for the first time: its lists start from the rest
+                for key in [k for k in index.lists if k[0] == kd]:
+                    del index.lists[key]
 
-    def candidates(self, in_port: int) -> list[Rule]:
-        """Rules that may match a frame from ``in_port``, highest priority first."""
+    def remove(self, rule: Rule) -> None:
+        del self.rules[rule.key]
+        if self._ordered is not None:
+            self._ordered.remove(rule)
+        for index in self._by_port.values():
+            if rule in index.rules:
+                index.rules.remove(rule)
+                for rules in index.lists.values():
+                    if rule in rules:
+                        rules.remove(rule)
+
+    def index(self, in_port: int, walker: "Walker") -> _PortIndex:
+        if self._version != walker.version:
+            self._by_port.clear()
+            self._ordered = None
+            self._version = walker.version
         got = self._by_port.get(in_port)
         if got is None:
             if self._ordered is None:
-                self._ordered = sorted(self.rules.values(), key=lambda r: (-r.spec.priority, repr(r.key)))
-            got = [r for r in self._ordered if r.in_port is None or r.in_port == in_port]
-            self._by_port[in_port] = got
+                self._ordered = sorted(self.rules.values(), key=_order)
+            rules = [r for r in self._ordered if r.in_port is None or r.in_port == in_port]
+            dsts = 0
+            for rule in rules:
+                dsts |= walker.keys(rule)[0] or 0
+            got = self._by_port[in_port] = _PortIndex(rules, dsts, {})
+        return got
+
+    def candidates(self, in_port: int, dst: int, vlan: int | None, walker: "Walker") -> list[Rule]:
+        """Rules that may match frames from ``in_port`` to destination atom ``dst`` (0: an atom
+        no rule names alone) with VLAN atom ``vlan`` (None: more than one)."""
+        index = self.index(in_port, walker)
+        got = index.lists.get((dst, vlan))
+        if got is None:
+            got = []
+            for rule in index.rules:
+                kd, kv = walker.keys(rule)
+                if (kd is None or kd == dst) and (kv is None or vlan is None or kv == vlan):
+                    got.append(rule)
+            index.lists[(dst, vlan)] = got
         return got
 
 
@@ -158,11 +240,21 @@ class Walker:
     def value_mask(self, index: int, key: int) -> int:
         return self.space.fields[index].mask(key, key)
 
-    def _pred(self, rule: Rule, over: tuple) -> Pred | None:
-        """The rule's match on the packets as sent, given what was written (None: no packet)."""
+    def pred(self, rule: Rule) -> Pred:
+        """The rule's match as atom masks (rebuilt when atoms have split)."""
         if rule.version != self.version:
             rule.pred = self.space.pred(rule.intervals)
+            rule.keys = (_single(rule.pred, ETH_DST), _single(rule.pred, VLAN))
             rule.version = self.version
+        return rule.pred
+
+    def keys(self, rule: Rule) -> tuple:
+        self.pred(rule)
+        return rule.keys
+
+    def _pred(self, rule: Rule, over: tuple) -> Pred | None:
+        """The rule's match on the packets as sent, given what was written (None: no packet)."""
+        self.pred(rule)
         if not over:
             return rule.pred
         written = dict(over)
@@ -223,9 +315,31 @@ class Walker:
 
     def _lookup(self, table: Table, cube: Cube, st: State) -> list[tuple[Cube, Rule | None]]:
         """``cube`` split among the flows that win it in ``table`` (None: nothing matches)."""
+        keys = table.index(st.in_port, self).dsts
+        written = dict(st.over) if st.over else {}
+        vlan = written.get(VLAN, cube[VLAN])
+        if vlan & (vlan - 1):
+            vlan = None
         pieces: list[tuple[Cube, Rule | None]] = []
+        if ETH_DST in written:
+            dst = written[ETH_DST]
+            self._split(cube, table.candidates(st.in_port, dst if dst & keys else 0, vlan, self), st, pieces)
+            return pieces
+        dst = cube[ETH_DST]
+        hit = dst & keys
+        while hit:
+            atom = hit & -hit
+            hit ^= atom
+            part = cube[:ETH_DST] + (atom,) + cube[ETH_DST + 1:]
+            self._split(part, table.candidates(st.in_port, atom, vlan, self), st, pieces)
+        if dst & ~keys:
+            part = cube[:ETH_DST] + (dst & ~keys,) + cube[ETH_DST + 1:]
+            self._split(part, table.candidates(st.in_port, 0, vlan, self), st, pieces)
+        return pieces
+
+    def _split(self, cube: Cube, rules: list[Rule], st: State, pieces: list) -> None:
         todo = [cube]
-        for rule in table.candidates(st.in_port):
+        for rule in rules:
             if rule.regs and not rule.regs_ok(st.regs):
                 continue
             pred = self._pred(rule, st.over)
@@ -241,9 +355,8 @@ class Walker:
                     rest.extend(minus(c, pred))
             todo = rest
             if not todo:
-                break
+                return
         pieces.extend((c, None) for c in todo)
-        return pieces
 
     def _table(self, sw: Switch, name: str, cube: Cube, st: State, depth: int) -> list[Piece]:
         table = sw.tables.get(name) or Table()
