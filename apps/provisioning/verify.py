@@ -231,7 +231,8 @@ class Verifier:
         self.classes: dict[int, _Class] = {}
         self._by_key: dict[tuple, int] = {}
         self._by_ingress: dict[str, set[int]] = defaultdict(set)
-        self._visits: dict[tuple, dict] = defaultdict(lambda: defaultdict(set))
+        # (dp, table) -> flow key (None: no flow) -> class id -> [(in_port, regs, overlay)] there
+        self._visits: dict[tuple, dict] = defaultdict(lambda: defaultdict(dict))
         self._group_users: dict[tuple, set[int]] = defaultdict(set)
         self._delivering: dict[tuple[str, str], set[int]] = defaultdict(set)
         self._class_findings: dict[Finding, dict[int, dict]] = {}
@@ -439,16 +440,14 @@ class Verifier:
         for key, cids in self._visits[(dp, rule.spec.table)].items():
             if key is not None and key[1] > prio:
                 continue
-            for cid in cids:
-                if self._class_meets(self.classes[cid], dp, rule, key):
+            for cid, where in cids.items():
+                if self._class_meets(self.classes[cid], rule, where):
                     touched.add(cid)
         return touched
 
-    def _class_meets(self, cls: _Class, dp: int, rule: Rule, key) -> bool:
+    def _class_meets(self, cls: _Class, rule: Rule, where: list) -> bool:
         pred = self.walker.pred(rule)
-        for vdp, table, vkey, in_port, regs, over in cls.visits:
-            if vdp != dp or table != rule.spec.table or vkey != key:
-                continue
+        for in_port, regs, over in where:
             if rule.in_port is not None and rule.in_port != in_port:
                 continue
             if rule.regs and not rule.regs_ok(regs):
@@ -572,13 +571,13 @@ class Verifier:
         delivers = frozenset(e[1] for e in events if e[0] == "host")
         cls = _Class(ingress, dst, events, [cube], visits, groups, [], delivers,
                      any(e[0] in LOST for e in events))
-        cls.findings = self._findings_of(cls)
+        cls.findings = list(dict.fromkeys(self._findings_of(cls)))     # one of each
         self.classes[cid] = cls
         self._by_key[key] = cid
         self._by_ingress[ingress].add(cid)
         self._by_pair[(ingress, dst)].add(cid)
-        for dp, table, fkey, *_ in visits:
-            self._visits[(dp, table)][fkey].add(cid)
+        for dp, table, fkey, *rest in visits:
+            self._visits[(dp, table)][fkey].setdefault(cid, []).append(tuple(rest))
         for g in groups:
             self._group_users[g].add(cid)
         for dst in delivers:
@@ -595,7 +594,7 @@ class Verifier:
         self._by_pair[(cls.ingress, cls.dst)].discard(cid)
         for dp, table, fkey, *_ in cls.visits:
             users = self._visits[(dp, table)]
-            users[fkey].discard(cid)
+            users[fkey].pop(cid, None)
             if not users[fkey]:
                 del users[fkey]
         for g in cls.groups:
