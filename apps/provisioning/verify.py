@@ -1,0 +1,806 @@
+"""An incremental, in-memory verifier of the data plane the controller would install.
+
+Given the topology (links between switch ports, the hosts on switch ports) and, per
+switch, the flows, groups and meters the controller would install, the verifier
+finds
+
+    loop          a frame comes back to a switch port it already entered
+    black-hole    a frame to a known host's MAC is lost on the way: no flow or only a
+                  table's catch-all takes it, it is sent to the controller past its first
+                  switch, or (any frame) it goes to a port with nothing behind it, a
+                  port that is down, or a group that does not exist
+    reach         a host pair of the policy that must reach, does not (both ways)
+    isolation     a host reaches a host of another isolated set
+    missing-group / missing-meter   a flow (or group bucket) names an id the switch lacks
+
+Each finding names the check, the switch(es), the table and flow (priority and match)
+where it shows, and an example header: concrete field values of a frame, as its host
+sends it, that shows it.
+
+**The model** (``apps.provisioning.headerspace``, ``apps.provisioning.walk``). Header
+fields are cut into per-field atoms at the boundaries of the values and prefixes in
+use (Delta-net); a set of packets is a cube of atom masks. Hosts send frames with
+their own eth_src and ipv4_src, untagged; every other field is left free. A host's
+cube is walked through the tables: each table splits it among the flows that win its
+parts, so the walk ends with *classes* -- a cube and the whole way its packets take
+(every table visit and winning flow, group, link, and where each copy ends). Two
+cubes of a host with the same way are one class (APKeep's merge of atoms that
+behave alike). Checks read classes: loops and black holes from each class's ends,
+reach and isolation from the classes of the pair's source.
+
+**What is incremental** (``apply``). One update -- a flow added, replaced or deleted, a
+group or meter added, changed or deleted -- touches only the classes whose way it can
+change, found through an index of table visits: deleting or replacing a flow, the
+classes that flow won; adding one, the classes that visited its table, were won there
+by a flow of lower or equal priority, and overlap its match; a group change, the
+classes that ran (or missed) that group; a meter change, none (meters only limit
+rates). New values split atoms in place (stored cubes are fixed bit by bit, nothing is
+re-walked for it). Only the touched classes are walked again, from their host, and
+only the findings that depend on them (their own, the policy pairs of their host,
+the references of the changed entry) are recomputed. ``load`` on a verifier that has
+not been checked yet is a plain load; on one that has, it is a full rebuild.
+
+**What it does not model**: flows that learn actions make (switches make them, the
+controller never installs them; the learn itself is a no-op for the packet), which
+bucket a select group's hash picks (every bucket with weight is followed: reach needs
+all of them to reach, a loop or black hole in any is reported), packets hosts send
+tagged or with another host's source addresses, meters' rates (only that they exist),
+traffic entering from outside the network, table-miss behaviour beyond the flows
+given (a table without a catch-all drops), and masks that are not prefixes in the
+field's bit order (refused). Port liveness is fixed by the topology (``down``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable
+
+from controller.flows import FlowSpec
+from controller.groups import GroupSpec
+from controller.meters import MeterSpec
+from controller.pipeline import PIPELINE, Pipeline, PipelineError
+from apps.provisioning.headerspace import INDEX, HeaderSpace, VerifyError, fix
+from apps.provisioning.walk import OFPVID_PRESENT, Rule, Switch, Walker, make_rule
+
+__all__ = ["Finding", "Host", "Policy", "Report", "Topology", "Update", "Verifier", "VerifyError"]
+
+CLASS_CHECKS = ("loop", "black-hole")
+LOST = ("drop", "noport", "dead", "nogroup", "loop", "ctl")
+
+
+# ---- inputs -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    dp_id: int
+    port_no: int
+    mac: str
+    ip: str
+
+
+class Topology:
+    """Switch ports and what is behind them: a link's far end, a host, the outside (a
+    peer's or a tunnel's port: frames leaving there are delivered out of the network)."""
+
+    def __init__(self, links: Iterable[tuple[int, int, int, int]], hosts: Iterable[Any],
+                 outside: Iterable[tuple[int, int, str]] = (), down: Iterable[tuple[int, int]] = ()):
+        self.peer: dict[tuple[int, int], tuple[int, int]] = {}
+        for a, pa, b, pb in links:
+            self.peer[(a, pa)] = (b, pb)
+            self.peer[(b, pb)] = (a, pa)
+        self.hosts = {h.name: Host(h.name, h.dp_id, h.port_no, h.mac.lower(), h.ip) for h in hosts}
+        self.host_at = {(h.dp_id, h.port_no): h.name for h in self.hosts.values()}
+        self.outside = {(dp, port): name for dp, port, name in outside}
+        self.down = frozenset(down)
+        self.dp_ids = frozenset(dp for dp, _ in [*self.peer, *self.host_at, *self.outside])
+
+    def live(self, dp: int, port: int | None) -> bool:
+        key = (dp, port)
+        return key not in self.down and (key in self.peer or key in self.host_at or key in self.outside)
+
+    def end(self, dp: int, port: int) -> tuple:
+        """What a frame sent out of dp:port meets (an event of ``apps.provisioning.walk``)."""
+        key = (dp, port)
+        if not self.live(dp, port):
+            return ("dead", dp, port) if key in self.down else ("noport", dp, port)
+        if key in self.host_at:
+            return ("host", self.host_at[key])
+        if key in self.outside:
+            return ("out", dp, port, self.outside[key])
+        peer = self.peer[key]
+        if peer in self.down:
+            return ("dead", dp, port)
+        return ("link", *peer)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Host pairs that must reach each other (both ways), and sets of hosts that must not
+    reach any host of another set."""
+    reach: tuple[tuple[str, str], ...] = ()
+    isolate: tuple[frozenset[str], ...] = ()
+
+    @classmethod
+    def all_pairs(cls, hosts: Iterable[str]) -> "Policy":
+        names = sorted(hosts)
+        return cls(reach=tuple((a, b) for i, a in enumerate(names) for b in names[i + 1:]))
+
+
+@dataclass(frozen=True)
+class Update:
+    """One change to a switch: ``op`` 'add' (a flow with the key of one there replaces it;
+    a group or meter with its id, modifies it) or 'delete'."""
+    dp_id: int
+    op: str
+    entry: FlowSpec | GroupSpec | MeterSpec
+
+
+def add(dp_id: int, entry) -> Update:
+    return Update(dp_id, "add", entry)
+
+
+def delete(dp_id: int, entry) -> Update:
+    return Update(dp_id, "delete", entry)
+
+
+# ---- outputs ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem. Two findings are the same problem when their check and ``ident`` are
+    equal: by default where it shows; for reach and isolation, the host pair (the frame
+    and the way that witness it may change while the problem stays)."""
+    check: str                              # loop, black-hole, reach, isolation, missing-group, missing-meter
+    switches: tuple[int, ...] = field(compare=False)
+    table: str | None = field(compare=False)
+    flow: str | None = field(compare=False)     # "priority P match ..." or None (no flow matched)
+    detail: str = field(compare=False)
+    example: dict | None = field(default=None, compare=False, hash=False)
+    ident: tuple = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.ident:
+            object.__setattr__(self, "ident", (self.switches, self.table, self.flow, self.detail))
+
+    def __str__(self) -> str:
+        where = ",".join(f"s{dp}" for dp in self.switches)
+        if self.table:
+            where += f" table {self.table}"
+        where += f" flow {self.flow}" if self.flow else " (no flow)" if self.table else ""
+        example = ""
+        if self.example:
+            example = "; e.g. " + " ".join(f"{k}={v:#x}" if k == "eth_type" else f"{k}={v}"
+                                           for k, v in self.example.items())
+        return f"{self.check}: {self.detail} [{where}]{example}"
+
+
+@dataclass
+class Report:
+    added: list[Finding]
+    removed: list[Finding]
+    elapsed_s: float
+    rewalked: int = 0                       # classes walked again
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.added)} new, {len(self.removed)} gone, {self.rewalked} classes walked, "
+                 f"{self.elapsed_s * 1e3:.2f} ms"]
+        lines += [f"  + {f}" for f in self.added] + [f"  - {f}" for f in self.removed]
+        return "\n".join(lines)
+
+
+def describe_flow(key: tuple | None) -> str | None:
+    if key is None:
+        return None
+    match = ",".join(f"{k}={v}" for k, v in key[2]) or "*"
+    return f"priority {key[1]} match {match}"
+
+
+# ---- the verifier -----------------------------------------------------------------------------
+
+@dataclass
+class _Class:
+    ingress: str
+    dst: str | None         # the host whose MAC every frame of the class is sent to, if any
+    events: tuple
+    cubes: list
+    visits: list            # (dp, table, flow key, in_port, regs, overlay)
+    groups: set
+    findings: list          # Finding (no example)
+    delivers: frozenset     # host names some copy reaches
+    lost: bool              # some copy ends anywhere but a host or the outside
+
+
+class Verifier:
+    """Every switch's tables in memory, their classes, and the findings (module docstring)."""
+
+    def __init__(self, topology: Topology, pipeline: Pipeline = PIPELINE, policy: Policy | None = None):
+        self.topology = topology
+        self.pipeline = pipeline
+        self.policy = policy or Policy()
+        self.space = HeaderSpace()
+        self.switches: dict[int, Switch] = {dp: Switch(dp) for dp in sorted(topology.dp_ids)}
+        first = min(pipeline.tables, key=lambda t: t.table_id).name
+        self.walker = Walker(self.space, self.switches, first, topology)
+        self._inject: dict[str, list] = {}
+        self._host_atoms()
+        self._built = False
+        self._next_id = 0
+        self.classes: dict[int, _Class] = {}
+        self._by_key: dict[tuple, int] = {}
+        self._by_ingress: dict[str, set[int]] = defaultdict(set)
+        # (dp, table) -> flow key (None: no flow) -> class id -> [(in_port, regs, overlay)] there
+        self._visits: dict[tuple, dict] = defaultdict(lambda: defaultdict(dict))
+        self._group_users: dict[tuple, set[int]] = defaultdict(set)
+        self._delivering: dict[tuple[str, str], set[int]] = defaultdict(set)
+        self._class_findings: dict[Finding, dict[int, dict]] = {}
+        self._static: dict[tuple, Finding] = {}
+        self._policy_findings: dict[tuple, Finding] = {}
+        self._pairs_cache: tuple = (None, {})
+        self._by_pair: dict[tuple[str, str | None], set[int]] = defaultdict(set)
+
+    def _host_intervals(self, host: Host) -> list:
+        space = self.space
+        return [space.interval("eth_src", host.mac), space.interval("ipv4_src", host.ip),
+                space.interval("vlan_vid", 0)]
+
+    def _host_atoms(self) -> None:
+        """Hosts' own addresses are atoms (as sources and as destinations), so a probe
+        (frames to a host) and a host's MAC as the only destination are exact."""
+        space = self.space
+        for host in self.topology.hosts.values():
+            self._inject[host.name] = self._host_intervals(host)
+            space.add(self._inject[host.name] + [space.interval("eth_dst", host.mac),
+                                                 space.interval("ipv4_dst", host.ip)])
+        vlan = INDEX["vlan_vid"]
+        space.add([(vlan, 0, 0), (vlan, OFPVID_PRESENT, OFPVID_PRESENT), space.interval("eth_type", 0x0800)])
+        self._dst_names = {}
+        for host in self.topology.hosts.values():
+            i, lo, hi = space.interval("eth_dst", host.mac)
+            self._dst_names[space.fields[i].mask(lo, hi)] = host.name
+        self._host_dsts = 0
+        for mask in self._dst_names:
+            self._host_dsts |= mask
+
+    # -- input --
+
+    def load(self, dp_id: int, flows: Iterable[FlowSpec] = (), groups: Iterable[GroupSpec] = (),
+             meters: Iterable[MeterSpec] = ()) -> None:
+        """Replace switch ``dp_id``'s flows, groups and meters (all checked before any is taken)."""
+        sw = self._switch(dp_id)
+        rules = [self._rule(dp_id, spec) for spec in flows]
+        groups = [self._check_group(dp_id, g) for g in groups]
+        meters = [self._check_meter(dp_id, m) for m in meters]
+        for table in sw.tables.values():
+            for rule in table.rules.values():
+                self.space.remove(rule.intervals + rule.sets)
+        sw.tables.clear()
+        for rule in rules:
+            self._fix(self.space.add(rule.intervals + rule.sets))
+            table = sw.table(rule.spec.table)
+            old = table.rules.get(rule.key)
+            if old is not None:
+                self.space.remove(old.intervals + old.sets)
+            table.add(rule, self.walker)
+        sw.groups = {g.group_id: g for g in groups}
+        sw.meters = {m.meter_id: m for m in meters}
+        self._built = False
+
+    def apply(self, update: Update) -> Report:
+        """Take one update; the findings it adds and removes. Refused (VerifyError) before any
+        change if the update is malformed or names an unknown switch."""
+        started = time.perf_counter()
+        self._ensure()
+        before = self.findings_set()
+        sw = self._switch(update.dp_id)
+        if update.op not in ("add", "delete"):
+            raise VerifyError(f"update op {update.op!r}: 'add' or 'delete'")
+        entry = update.entry
+        if isinstance(entry, FlowSpec):
+            touched = self._apply_flow(sw, update.op, entry)
+        elif isinstance(entry, GroupSpec):
+            touched = self._apply_group(sw, update.op, entry)
+        elif isinstance(entry, MeterSpec):
+            touched = self._apply_meter(sw, update.op, entry)
+        else:
+            raise VerifyError(f"update of {type(entry).__name__}: a FlowSpec, GroupSpec or MeterSpec")
+        rewalked = self._rewalk(touched)
+        after = self.findings_set()
+        return Report(sorted(self._with_example(after - before), key=str), sorted(before - after, key=str),
+                      time.perf_counter() - started, rewalked)
+
+    def check_all(self, policy: Policy | None = None) -> Report:
+        """Every finding now, under ``policy`` (kept for later updates; default: the current one)."""
+        started = time.perf_counter()
+        if policy is not None:
+            self._check_policy(policy)
+            self.policy = policy
+        self._ensure()
+        self._policy_findings.clear()
+        for a, b in self._policy_pairs():
+            self._check_pair(a, b)
+        return Report(self.findings(), [], time.perf_counter() - started, 0)
+
+    def findings(self) -> list[Finding]:
+        self._ensure()
+        return sorted(self._with_example(self.findings_set()), key=str)
+
+    def findings_set(self) -> set[Finding]:
+        """The findings (without examples), for comparing verdicts."""
+        self._ensure()
+        return set(self._class_findings) | set(self._static.values()) | set(self._policy_findings.values())
+
+    def reaches(self, src: str, dst: str) -> bool:
+        """Whether every frame ``src`` sends to ``dst`` (its MAC and IPv4 address) is delivered."""
+        self._ensure()
+        return self._pair_problem(src, dst) is None
+
+    def outcome(self, host: str, headers: dict[str, Any]) -> dict[str, Any]:
+        """Where one concrete frame ``host`` sends goes (the walk of the atoms holding its
+        values): delivered hosts, switches that send it to the controller or drop it, and
+        whether it loops. Fields not given are zero, as on a switch; in_port is the host's."""
+        self._ensure()
+        if host not in self.topology.hosts:
+            raise VerifyError(f"host {host!r} is not in the topology")
+        cube = list(self.space.full())
+        for name, value in headers.items():
+            if name == "in_port":
+                continue
+            i, lo, _ = self.space.interval(name, value)
+            cube[i] = self.space.fields[i].mask(lo, lo)
+        for i, spec in enumerate(self.space.fields):
+            if spec.spec.name not in headers:
+                cube[i] = spec.mask(0, 0)
+        ((_, events),) = self._walk(host, tuple(cube))
+        return {"delivered": sorted(e[1] for e in events if e[0] == "host"),
+                "controller": sorted({e[1] for e in events if e[0] == "ctl"}),
+                "dropped": sorted({e[1] for e in events if e[0] in ("drop", "noport", "dead", "nogroup")}),
+                "loop": any(e[0] == "loop" for e in events),
+                "switches": sorted({e[1] for e in events if e[0] == "v"})}
+
+    # -- checking input --
+
+    def _switch(self, dp_id: int) -> Switch:
+        sw = self.switches.get(dp_id)
+        if sw is None:
+            raise VerifyError(f"switch {dp_id} is not in the topology "
+                              f"(switches: {sorted(self.switches)})")
+        return sw
+
+    def _rule(self, dp_id: int, spec: FlowSpec) -> Rule:
+        if not isinstance(spec, FlowSpec):
+            raise VerifyError(f"s{dp_id}: {spec!r} is not a FlowSpec")
+        what = f"s{dp_id}: flow {spec.table}/{spec.priority} {dict(spec.match)}"
+        try:
+            self.pipeline.check(spec.table, {k for k, _ in spec.match}, spec.goto)
+            for action in spec.actions:
+                if action[0] == "resubmit":
+                    self.pipeline.resubmit_target(action[1])
+            if not 0 <= spec.priority <= 0xFFFF:
+                raise VerifyError(f"priority {spec.priority} outside 0..65535")
+            return make_rule(self.space, spec)
+        except (PipelineError, VerifyError) as err:
+            raise VerifyError(f"{what}: {err}") from None
+
+    def _check_group(self, dp_id: int, group: GroupSpec) -> GroupSpec:
+        if not isinstance(group, GroupSpec):
+            raise VerifyError(f"s{dp_id}: {group!r} is not a GroupSpec")
+        return group
+
+    def _check_meter(self, dp_id: int, meter: MeterSpec) -> MeterSpec:
+        if not isinstance(meter, MeterSpec):
+            raise VerifyError(f"s{dp_id}: {meter!r} is not a MeterSpec")
+        return meter
+
+    def _check_policy(self, policy: Policy) -> None:
+        names = set(self.topology.hosts)
+        for pair in policy.reach:
+            for name in pair:
+                if name not in names:
+                    raise VerifyError(f"policy names host {name!r}, which is not in the topology")
+        for group in policy.isolate:
+            for name in group:
+                if name not in names:
+                    raise VerifyError(f"policy names host {name!r}, which is not in the topology")
+
+    # -- updates --
+
+    def _apply_flow(self, sw: Switch, op: str, spec: FlowSpec) -> set[int]:
+        dp = sw.dp_id
+        if op == "delete":
+            table = sw.tables.get(spec.table)
+            old = None if table is None else table.rules.get(spec.key)
+            if old is None:
+                return set()
+            touched = set(self._visits[(dp, spec.table)].get(spec.key, ()))
+            table.remove(old)
+            self.space.remove(old.intervals + old.sets)
+            self._refs_changed(sw, old.spec, None)
+            return touched
+        rule = self._rule(dp, spec)
+        self._fix(self.space.add(rule.intervals + rule.sets))
+        table = sw.table(spec.table)
+        old = table.rules.get(spec.key)
+        if old is not None:
+            touched = set(self._visits[(dp, spec.table)].get(spec.key, ()))
+            self.space.remove(old.intervals + old.sets)
+        else:
+            touched = self._overlapping(dp, rule)
+        table.add(rule, self.walker)
+        self._refs_changed(sw, old.spec if old else None, spec)
+        return touched
+
+    def _overlapping(self, dp: int, rule: Rule) -> set[int]:
+        """Classes a new flow may take: they visit its table, were won there at no higher
+        priority, and overlap its match where they visit."""
+        touched = set()
+        prio = rule.spec.priority
+        for key, cids in self._visits[(dp, rule.spec.table)].items():
+            if key is not None and key[1] > prio:
+                continue
+            for cid, where in cids.items():
+                if self._class_meets(self.classes[cid], rule, where):
+                    touched.add(cid)
+        return touched
+
+    def _class_meets(self, cls: _Class, rule: Rule, where: list) -> bool:
+        pred = self.walker.pred(rule)
+        for in_port, regs, over in where:
+            if rule.in_port is not None and rule.in_port != in_port:
+                continue
+            if rule.regs and not rule.regs_ok(regs):
+                continue
+            written = dict(over)
+            for cube in cls.cubes:
+                if all((written[i] if i in written else cube[i]) & m for i, m in pred):
+                    return True
+        return False
+
+    def _apply_group(self, sw: Switch, op: str, group: GroupSpec) -> set[int]:
+        self._check_group(sw.dp_id, group)
+        old = sw.groups.get(group.group_id)
+        if op == "delete":
+            if old is None:
+                return set()
+            del sw.groups[group.group_id]
+        else:
+            sw.groups[group.group_id] = group
+        self._group_refs_changed(sw, group.group_id)
+        return set(self._group_users.get((sw.dp_id, group.group_id), ()))
+
+    def _apply_meter(self, sw: Switch, op: str, meter: MeterSpec) -> set[int]:
+        self._check_meter(sw.dp_id, meter)
+        if op == "delete":
+            sw.meters.pop(meter.meter_id, None)
+        else:
+            sw.meters[meter.meter_id] = meter
+        self._meter_refs_changed(sw, meter.meter_id)
+        return set()
+
+    def _fix(self, splits: list) -> None:
+        """Atoms split: every stored cube takes the new atom where it had the old one."""
+        if not splits:
+            return
+        self.walker.version += 1
+        for cls in self.classes.values():
+            cls.cubes = [fix(c, splits) for c in cls.cubes]
+
+    # -- classes --
+
+    def _ensure(self) -> None:
+        if self._built:
+            return
+        self._built = True
+        self.classes.clear()
+        self._by_key.clear()
+        self._by_ingress.clear()
+        self._by_pair.clear()
+        self._visits.clear()
+        self._group_users.clear()
+        self._delivering.clear()
+        self._class_findings.clear()
+        self._policy_findings.clear()
+        self._static.clear()
+        for sw in self.switches.values():
+            self._static_findings(sw)
+        for name in sorted(self.topology.hosts):
+            for cube, events in self._walk(name, self._host_cube(name)):
+                self._add_walked(name, cube, events)
+        for a, b in self._policy_pairs():
+            self._check_pair(a, b)
+
+    def _host_cube(self, name: str):
+        cube = list(self.space.full())
+        for i, lo, hi in self._inject[name]:
+            cube[i] = self.space.fields[i].mask(lo, hi)
+        return tuple(cube)
+
+    def _walk(self, name: str, cube) -> list:
+        host = self.topology.hosts[name]
+        return self.walker.from_host(host.dp_id, host.port_no, cube)
+
+    def _rewalk(self, cids: set[int]) -> int:
+        if not cids:
+            return 0
+        redo = [self._remove_class(cid) for cid in sorted(cids)]
+        touched = list(redo)
+        for cls in redo:
+            for cube in cls.cubes:
+                for c, events in self._walk(cls.ingress, cube):
+                    touched += [self.classes[cid] for cid in self._add_walked(cls.ingress, c, events)]
+        # A pair's verdict reads the classes sent to its destination's MAC (reach) and
+        # those delivering to it (isolation): only pairs of changed classes can change.
+        pairs = self._pairs_from()
+        recheck = set()
+        for cls in touched:
+            for b in ({cls.dst} | cls.delivers) & set(pairs.get(cls.ingress, ())):
+                recheck.add((cls.ingress, b))
+        for a, b in sorted(recheck):
+            self._check_pair(a, b)
+        return len(redo)
+
+    def _add_walked(self, ingress: str, cube, events: tuple) -> list[int]:
+        """A walked cube, split by the host (if any) its eth_dst is, so a class's
+        destination, and with it what counts as a black hole, is one."""
+        i = INDEX["eth_dst"]
+        dst = cube[i]
+        added = []
+        if dst & self._host_dsts:
+            for mask, name in self._dst_names.items():
+                if dst & mask:
+                    added.append(self._add_class(ingress, name, cube[:i] + (mask,) + cube[i + 1:], events))
+            dst &= ~self._host_dsts
+            if not dst:
+                return added
+            cube = cube[:i] + (dst,) + cube[i + 1:]
+        added.append(self._add_class(ingress, None, cube, events))
+        return added
+
+    def _add_class(self, ingress: str, dst: str | None, cube, events: tuple) -> int:
+        key = (ingress, dst, events)
+        cid = self._by_key.get(key)
+        if cid is not None:
+            self.classes[cid].cubes.append(cube)
+            return cid
+        cid = self._next_id
+        self._next_id += 1
+        visits = [e[1:] for e in events if e[0] == "v"]
+        groups = {(e[1], e[2]) for e in events if e[0] in ("g", "nogroup")}
+        delivers = frozenset(e[1] for e in events if e[0] == "host")
+        cls = _Class(ingress, dst, events, [cube], visits, groups, [], delivers,
+                     any(e[0] in LOST for e in events))
+        cls.findings = list(dict.fromkeys(self._findings_of(cls)))     # one of each
+        self.classes[cid] = cls
+        self._by_key[key] = cid
+        self._by_ingress[ingress].add(cid)
+        self._by_pair[(ingress, dst)].add(cid)
+        for dp, table, fkey, *rest in visits:
+            self._visits[(dp, table)][fkey].setdefault(cid, []).append(tuple(rest))
+        for g in groups:
+            self._group_users[g].add(cid)
+        for dst in delivers:
+            self._delivering[(ingress, dst)].add(cid)
+        example = self.space.example(cube)
+        for finding in cls.findings:
+            self._class_findings.setdefault(finding, {})[cid] = example
+        return cid
+
+    def _remove_class(self, cid: int) -> _Class:
+        cls = self.classes.pop(cid)
+        del self._by_key[(cls.ingress, cls.dst, cls.events)]
+        self._by_ingress[cls.ingress].discard(cid)
+        self._by_pair[(cls.ingress, cls.dst)].discard(cid)
+        for dp, table, fkey, *_ in cls.visits:
+            users = self._visits[(dp, table)]
+            users[fkey].pop(cid, None)
+            if not users[fkey]:
+                del users[fkey]
+        for g in cls.groups:
+            self._group_users[g].discard(cid)
+        for dst in cls.delivers:
+            self._delivering[(cls.ingress, dst)].discard(cid)
+        for finding in cls.findings:
+            holders = self._class_findings[finding]
+            holders.pop(cid, None)
+            if not holders:
+                del self._class_findings[finding]
+        return cls
+
+    def _findings_of(self, cls: _Class) -> list[Finding]:
+        """Loops and black holes of one class (examples are added when reported)."""
+        out = []
+        last: tuple | None = None
+        dst_host = cls.dst if cls.dst != cls.ingress else None     # frames to oneself: nobody's loss
+        ingress_dp = self.topology.hosts[cls.ingress].dp_id
+        for event in cls.events:
+            kind = event[0]
+            if kind == "v":
+                last = event
+                continue
+            table, flow = (last[2], describe_flow(last[3])) if last else (None, None)
+            if kind == "loop":
+                path = event[3]
+                start = path.index((event[1], event[2]))
+                hops = " -> ".join(f"s{dp}:{port}" for dp, port in path[start:])
+                out.append(Finding("loop", tuple(dp for dp, _ in path[start:-1]), table, flow,
+                                   f"from {cls.ingress}: {hops}"))
+            elif kind in ("noport", "dead"):
+                what = "nothing behind it" if kind == "noport" else "it is down"
+                out.append(Finding("black-hole", (event[1],), table, flow,
+                                   f"from {cls.ingress}: out of port {event[2]}, {what}"))
+            elif kind == "nogroup":
+                out.append(Finding("black-hole", (event[1],), table, flow,
+                                   f"from {cls.ingress}: to group {event[2]:#x}, which does not exist"))
+            elif dst_host and kind == "drop" and event[3] == "miss":
+                out.append(Finding("black-hole", (event[1],), table, flow,
+                                   f"from {cls.ingress} to {dst_host}: no flow takes it"))
+            elif dst_host and kind == "ctl" and event[1] != ingress_dp:
+                out.append(Finding("black-hole", (event[1],), table, flow,
+                                   f"from {cls.ingress} to {dst_host}: sent to the controller past "
+                                   f"its first switch"))
+        return out
+
+    def _with_example(self, findings: Iterable[Finding]) -> list[Finding]:
+        out = []
+        for finding in findings:
+            holders = self._class_findings.get(finding)
+            if holders:
+                finding = replace(finding, example=holders[min(holders)])
+            else:
+                for held in (*self._static.values(), *self._policy_findings.values()):
+                    if held == finding:
+                        finding = held
+                        break
+            out.append(finding)
+        return out
+
+    # -- policy --
+
+    def _pairs_from(self) -> dict[str, list[str]]:
+        """The policy's pairs by source (cached per policy)."""
+        if self._pairs_cache[0] is not self.policy:
+            pairs: dict[str, list[str]] = defaultdict(list)
+            for a, b in self._policy_pairs():
+                pairs[a].append(b)
+            self._pairs_cache = (self.policy, dict(pairs))
+        return self._pairs_cache[1]
+
+    def _policy_pairs(self) -> list[tuple[str, str]]:
+        pairs = {(a, b) for a, b in self.policy.reach} | {(b, a) for a, b in self.policy.reach}
+        for i, group in enumerate(self.policy.isolate):
+            for other in self.policy.isolate[i + 1:]:
+                pairs |= {(a, b) for a in group for b in other} | {(b, a) for a in group for b in other}
+        return sorted(pairs)
+
+    def _probe(self, src: str, dst: str):
+        """Frames ``src`` sends to ``dst``: its MAC, IPv4 and address, any protocol."""
+        d = self.topology.hosts[dst]
+        space = self.space
+        return space.pred(sorted([space.interval("eth_dst", d.mac), space.interval("eth_type", 0x0800),
+                                  space.interval("ipv4_dst", d.ip)]))
+
+    def _pair_problem(self, src: str, dst: str) -> tuple[_Class, Any] | None:
+        pred = self._probe(src, dst)
+        for cid in sorted(self._by_pair.get((src, dst), ())):     # frames to dst's MAC: its classes
+            cls = self.classes[cid]
+            if dst in cls.delivers and not cls.lost:
+                continue
+            for cube in cls.cubes:
+                if all(cube[i] & m for i, m in pred):
+                    return cls, tuple(cube[j] & dict(pred).get(j, -1) for j in range(len(cube)))
+        return None
+
+    def _check_pair(self, a: str, b: str) -> None:
+        for key in (("reach", a, b), ("isolation", a, b)):
+            self._policy_findings.pop(key, None)
+        if any(a in pair and b in pair for pair in self.policy.reach):
+            problem = self._pair_problem(a, b)
+            if problem is not None:
+                cls, cube = problem
+                self._policy_findings[("reach", a, b)] = self._reach_finding(a, b, cls, cube)
+        isolated = [g for g in self.policy.isolate if a in g or b in g]
+        if any(a in g for g in isolated) and any(b in g for g in isolated) \
+                and not any(a in g and b in g for g in isolated):
+            cids = self._delivering.get((a, b))
+            if cids:
+                cls = self.classes[min(cids)]
+                self._policy_findings[("isolation", a, b)] = self._isolation_finding(a, b, cls)
+
+    def _reach_finding(self, a: str, b: str, cls: _Class, cube) -> Finding:
+        last, end = None, "delivered elsewhere"
+        for event in cls.events:
+            if event[0] == "v":
+                last = event
+            elif event[0] in LOST:
+                end = _describe_end(event)
+                break
+        else:
+            if b not in cls.delivers:
+                end = f"delivered to {', '.join(sorted(cls.delivers)) or 'no host'}"
+        return Finding("reach", (last[1],) if last else (), last[2] if last else None,
+                       describe_flow(last[3]) if last else None, f"{a} -> {b}: {end}",
+                       self.space.example(cube), ident=(a, b))
+
+    def _isolation_finding(self, a: str, b: str, cls: _Class) -> Finding:
+        last, way = None, []
+        for event in cls.events:
+            if event[0] == "v":
+                last = event
+                way.append(f"s{event[1]} {event[2]} {describe_flow(event[3]) or '(no flow)'}")
+            elif event == ("host", b):
+                break
+        return Finding("isolation", (self.topology.hosts[a].dp_id, self.topology.hosts[b].dp_id),
+                       last[2] if last else None, describe_flow(last[3]) if last else None,
+                       f"{a} reaches {b}, which is isolated from it: {' -> '.join(way)}",
+                       self.space.example(cls.cubes[0]), ident=(a, b))
+
+    # -- references --
+
+    def _refs_changed(self, sw: Switch, old: FlowSpec | None, new: FlowSpec | None) -> None:
+        for spec in (old, new):
+            if spec is None:
+                continue
+            for gid in spec.groups:
+                self._group_refs_changed(sw, gid)
+            if spec.meter is not None:
+                self._meter_refs_changed(sw, spec.meter)
+
+    def _group_refs_changed(self, sw: Switch, gid: int) -> None:
+        for key in [k for k in self._static if k[0] == "missing-group" and k[1] == sw.dp_id and k[2] == gid]:
+            del self._static[key]
+        if gid in sw.groups:
+            return
+        for table in sw.tables.values():
+            for rule in table.rules.values():
+                if gid in rule.spec.groups:
+                    self._static[("missing-group", sw.dp_id, gid, rule.key)] = Finding(
+                        "missing-group", (sw.dp_id,), rule.spec.table, describe_flow(rule.key),
+                        f"sends to group {gid:#x}, which s{sw.dp_id} does not have")
+        for group in sw.groups.values():
+            if gid in group.groups:
+                self._static[("missing-group", sw.dp_id, gid, group.group_id)] = Finding(
+                    "missing-group", (sw.dp_id,), None, None,
+                    f"group {group.group_id:#x} chains to group {gid:#x}, which s{sw.dp_id} does not have")
+
+    def _meter_refs_changed(self, sw: Switch, mid: int) -> None:
+        for key in [k for k in self._static if k[0] == "missing-meter" and k[1] == sw.dp_id and k[2] == mid]:
+            del self._static[key]
+        if mid in sw.meters:
+            return
+        for table in sw.tables.values():
+            for rule in table.rules.values():
+                if rule.spec.meter == mid:
+                    self._static[("missing-meter", sw.dp_id, mid, rule.key)] = Finding(
+                        "missing-meter", (sw.dp_id,), rule.spec.table, describe_flow(rule.key),
+                        f"uses meter {mid:#x}, which s{sw.dp_id} does not have")
+
+    def _static_findings(self, sw: Switch) -> None:
+        gids, mids = set(), set()
+        for table in sw.tables.values():
+            for rule in table.rules.values():
+                gids |= rule.spec.groups
+                if rule.spec.meter is not None:
+                    mids.add(rule.spec.meter)
+        for group in sw.groups.values():
+            gids |= group.groups
+        for gid in sorted(gids):
+            self._group_refs_changed(sw, gid)
+        for mid in sorted(mids):
+            self._meter_refs_changed(sw, mid)
+
+
+def _describe_end(event: tuple) -> str:
+    kind = event[0]
+    if kind == "drop":
+        return f"dropped at s{event[1]} ({'no flow takes it' if event[3] == 'miss' else 'a flow drops it'})"
+    if kind == "ctl":
+        return f"sent to the controller at s{event[1]}"
+    if kind == "noport":
+        return f"sent out of s{event[1]} port {event[2]}, with nothing behind it"
+    if kind == "dead":
+        return f"sent out of s{event[1]} port {event[2]}, which is down"
+    if kind == "nogroup":
+        return f"sent to group {event[2]:#x} at s{event[1]}, which does not exist"
+    return f"loops at s{event[1]} port {event[2]}"

@@ -1,0 +1,437 @@
+"""The verifier's switches and the symbolic walk of a cube of packets through them.
+
+``Switch`` holds one switch's flows (per table, highest priority first), groups and
+meters as the verifier models them. ``Walker.from_host`` follows a cube of packets
+that a host sends through the tables, groups and links the way
+``tests/lib/fakeswitch.py`` and ``fakeoftable.py`` follow one frame, and answers with
+the cube split into *classes*: ``(cube, events)`` pairs where every packet of a cube
+takes the same way and meets the same end. ``events`` is that way, in order:
+
+    ("v", dp, table, flow key | None, in_port, regs, overlay)   a table visit and the flow that won
+    ("g", dp, group id) / ("nogroup", dp, group id)            a group run / sent to but missing
+    ("hop", dp, port)                                          out on a link
+    ("host", name) ("out", dp, port, name)                     delivered to a host / out of the network
+    ("ctl", dp, in_port)                                       to the controller
+    ("drop", dp, in_port, kind)      no copy left the switch ('miss': no flow or a priority-0
+                                     catch-all; 'flow': a flow that drops on purpose)
+    ("noport", dp, port) ("dead", dp, port)                    out of a port with nothing behind it / down
+    ("loop", dp, port, path)                                   entered a port it had entered before
+
+Set-fields do not change the cube (it stays the set of packets *as sent*): the walk
+carries an *overlay*, field -> the atom of the written value, and a flow's match is
+checked against the overlay for the fields written so far. A select group's buckets
+are all followed (which one the hash picks is not modelled: any may), an all group's
+too, a fast-failover group's first live one.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.flows import FlowSpec
+from controller.groups import GroupSpec
+from controller.meters import MeterSpec
+from apps.provisioning.headerspace import (INDEX, Cube, HeaderSpace, Interval, Pred, VerifyError, bits_of,
+                                          meet, minus)
+
+VLAN = INDEX["vlan_vid"]
+ETH_DST = INDEX["eth_dst"]
+OFPVID_PRESENT = 0x1000
+MAX_DEPTH = 8               # groups and resubmits nested deeper than this: as fakeswitch, refused
+
+
+def is_reg(name: str) -> bool:
+    return name.startswith("reg")
+
+
+@dataclass
+class Rule:
+    """A flow as the verifier holds it: symbolic fields as intervals, in_port and registers concrete."""
+    spec: FlowSpec
+    intervals: list[Interval]
+    in_port: int | None
+    regs: tuple[tuple[str, int, int], ...]        # (register, value, mask)
+    sets: list[Interval]                          # set_field values (their atoms must be singletons)
+    pred: Pred = ()
+    version: int = -1
+    order: tuple = ()                             # highest priority first, then a fixed tie-break
+    keys: tuple = (None, None)                    # (eth_dst atom, vlan atom) when it names one
+
+    def __post_init__(self) -> None:
+        self.order = (-self.spec.priority, repr(self.spec.key))
+
+    @property
+    def key(self) -> tuple:
+        return self.spec.key
+
+    def regs_ok(self, regs: tuple) -> bool:
+        have = dict(regs)
+        return all(have.get(name, 0) & mask == value & mask for name, value, mask in self.regs)
+
+
+def make_rule(space: HeaderSpace, spec: FlowSpec) -> Rule:
+    intervals, in_port, regs, sets = [], None, [], []
+    for name, value in spec.match:
+        if name == "in_port":
+            if type(value) is not int:
+                raise VerifyError(f"in_port={value!r}: not a port number")
+            in_port = value
+        elif is_reg(name):
+            try:
+                v, m = bits_of(name, value)
+            except (ValueError, TypeError):
+                raise VerifyError(f"{name}={value!r}: not a register value") from None
+            regs.append((name, v, m & 0xFFFFFFFF))
+        else:
+            intervals.append(space.interval(name, value))
+    for action in spec.actions:
+        if action[0] == "set_field" and not is_reg(action[1]):
+            sets.append(space.interval(action[1], action[2]))
+    return Rule(spec, sorted(intervals), in_port, tuple(regs), sets)
+
+
+def _single(pred: Pred, index: int) -> int | None:
+    for i, m in pred:
+        if i == index:
+            return m if not m & (m - 1) else None
+    return None
+
+
+@dataclass
+class _PortIndex:
+    rules: list[Rule]
+    dsts: int                                   # destination atoms some rule names alone
+    lists: dict[tuple, list[Rule]]              # (dst atom | 0, vlan atom | None) -> candidates
+
+
+def _order(rule: Rule) -> tuple:
+    return rule.order
+
+
+@dataclass
+class Table:
+    """One table's rules, highest priority first, with an index for frames from one
+    in_port: a frame whose destination MAC is one atom and whose VLAN is one atom can
+    only match the rules naming that atom (or not one atom) in both fields. A rule
+    added or removed is put into or taken out of the lists built so far, in order."""
+    rules: dict[tuple, Rule] = field(default_factory=dict)
+    _by_port: dict[int, _PortIndex] = field(default_factory=dict)
+    _ordered: list[Rule] | None = None
+    _version: int = -1
+
+    def add(self, rule: Rule, walker: "Walker") -> None:
+        old = self.rules.get(rule.key)
+        if old is not None:
+            self.remove(old)
+        self.rules[rule.key] = rule
+        if self._version != walker.version:
+            self._by_port.clear()
+            self._ordered = None
+            return
+        if self._ordered is not None:
+            bisect.insort(self._ordered, rule, key=_order)
+        kd, kv = walker.keys(rule)
+        for port, index in self._by_port.items():
+            if rule.in_port is not None and rule.in_port != port:
+                continue
+            bisect.insort(index.rules, rule, key=_order)
+            index.dsts |= kd or 0
+            for (dst, vlan), rules in index.lists.items():
+                if (kd is None or kd == dst) and (kv is None or vlan is None or kv == vlan):
+                    bisect.insort(rules, rule, key=_order)
+            if kd is not None and (kd, None) not in index.lists:
+                # a destination keyed for the first time: its lists start from the rest
+                for key in [k for k in index.lists if k[0] == kd]:
+                    del index.lists[key]
+
+    def remove(self, rule: Rule) -> None:
+        del self.rules[rule.key]
+        if self._ordered is not None:
+            self._ordered.remove(rule)
+        for index in self._by_port.values():
+            if rule in index.rules:
+                index.rules.remove(rule)
+                for rules in index.lists.values():
+                    if rule in rules:
+                        rules.remove(rule)
+
+    def index(self, in_port: int, walker: "Walker") -> _PortIndex:
+        if self._version != walker.version:
+            self._by_port.clear()
+            self._ordered = None
+            self._version = walker.version
+        got = self._by_port.get(in_port)
+        if got is None:
+            if self._ordered is None:
+                self._ordered = sorted(self.rules.values(), key=_order)
+            rules = [r for r in self._ordered if r.in_port is None or r.in_port == in_port]
+            dsts = 0
+            for rule in rules:
+                dsts |= walker.keys(rule)[0] or 0
+            got = self._by_port[in_port] = _PortIndex(rules, dsts, {})
+        return got
+
+    def candidates(self, in_port: int, dst: int, vlan: int | None, walker: "Walker") -> list[Rule]:
+        """Rules that may match frames from ``in_port`` to destination atom ``dst`` (0: an atom
+        no rule names alone) with VLAN atom ``vlan`` (None: more than one)."""
+        index = self.index(in_port, walker)
+        got = index.lists.get((dst, vlan))
+        if got is None:
+            got = []
+            for rule in index.rules:
+                kd, kv = walker.keys(rule)
+                if (kd is None or kd == dst) and (kv is None or vlan is None or kv == vlan):
+                    got.append(rule)
+            index.lists[(dst, vlan)] = got
+        return got
+
+
+@dataclass
+class Switch:
+    dp_id: int
+    tables: dict[str, Table] = field(default_factory=dict)
+    groups: dict[int, GroupSpec] = field(default_factory=dict)
+    meters: dict[int, MeterSpec] = field(default_factory=dict)
+
+    def table(self, name: str) -> Table:
+        got = self.tables.get(name)
+        if got is None:
+            got = self.tables[name] = Table()
+        return got
+
+    def rule(self, key: tuple) -> Rule | None:
+        table = self.tables.get(key[0])
+        return None if table is None else table.rules.get(key)
+
+
+@dataclass(frozen=True)
+class State:
+    """What a walk carries inside one switch besides the cube."""
+    in_port: int
+    regs: tuple = ()            # sorted (register, value)
+    over: tuple = ()            # sorted (field index, atom mask): fields set so far
+
+    def with_reg(self, name: str, value: int) -> "State":
+        regs = dict(self.regs)
+        regs[name] = value
+        return State(self.in_port, tuple(sorted(regs.items())), self.over)
+
+    def with_field(self, index: int, mask: int) -> "State":
+        over = dict(self.over)
+        over[index] = mask
+        return State(self.in_port, self.regs, tuple(sorted(over.items())))
+
+
+Piece = tuple[Cube, tuple, tuple, State]    # (cube, events, emitted copies (port, overlay), state after)
+
+
+class Walker:
+    """Follows cubes through the switches of a verifier (see the module docstring)."""
+
+    def __init__(self, space: HeaderSpace, switches: dict[int, Switch], first_table: str, topology: Any):
+        self.space = space
+        self.switches = switches
+        self.first_table = first_table
+        self.topology = topology
+        self.version = 0            # bumped when atoms split: rules rebuild their predicates
+
+    def value_mask(self, index: int, key: int) -> int:
+        return self.space.fields[index].mask(key, key)
+
+    def pred(self, rule: Rule) -> Pred:
+        """The rule's match as atom masks (rebuilt when atoms have split)."""
+        if rule.version != self.version:
+            rule.pred = self.space.pred(rule.intervals)
+            rule.keys = (_single(rule.pred, ETH_DST), _single(rule.pred, VLAN))
+            rule.version = self.version
+        return rule.pred
+
+    def keys(self, rule: Rule) -> tuple:
+        self.pred(rule)
+        return rule.keys
+
+    def _pred(self, rule: Rule, over: tuple) -> Pred | None:
+        """The rule's match on the packets as sent, given what was written (None: no packet)."""
+        self.pred(rule)
+        if not over:
+            return rule.pred
+        written = dict(over)
+        out = []
+        for i, m in rule.pred:
+            if i in written:
+                if not written[i] & m:
+                    return None
+            else:
+                out.append((i, m))
+        return tuple(out)
+
+    # -- across switches --
+
+    def from_host(self, dp: int, port: int, cube: Cube) -> list[tuple[Cube, tuple]]:
+        return self._switch(dp, port, cube, (), ())
+
+    def _switch(self, dp: int, in_port: int, cube: Cube, over: tuple,
+                path: tuple) -> list[tuple[Cube, tuple]]:
+        if (dp, in_port) in path:
+            return [(cube, (("loop", dp, in_port, path + ((dp, in_port),)),))]
+        path = path + ((dp, in_port),)
+        sw = self.switches.get(dp)
+        if sw is None:
+            return [(cube, (("drop", dp, in_port, "miss"),))]
+        out = []
+        topo = self.topology
+        for c, ev, emits, _ in self._table(sw, self.first_table, cube, State(in_port, (), over), 0):
+            if not emits:
+                ev = ev + (("drop", dp, in_port, self._drop_kind(sw, ev)),)
+            partial = [(c, ev)]
+            for port, eover in emits:
+                if port == "controller":
+                    partial = [(pc, pev + (("ctl", dp, in_port),)) for pc, pev in partial]
+                    continue
+                end = topo.end(dp, port)
+                if end[0] == "link":
+                    peer_dp, peer_port = end[1], end[2]
+                    nxt = []
+                    for pc, pev in partial:
+                        hop = pev + (("hop", dp, port),)
+                        after = self._switch(peer_dp, peer_port, pc, eover, path)
+                        nxt.extend((sc, hop + sev) for sc, sev in after)
+                    partial = nxt
+                else:
+                    partial = [(pc, pev + (end,)) for pc, pev in partial]
+            out.extend(partial)
+        return out
+
+    @staticmethod
+    def _drop_kind(sw: Switch, events: tuple) -> str:
+        for event in reversed(events):
+            if event[0] == "v" and event[1] == sw.dp_id:
+                return "miss" if event[3] is None or event[3][1] == 0 else "flow"
+        return "miss"
+
+    # -- inside one switch --
+
+    def _lookup(self, table: Table, cube: Cube, st: State) -> list[tuple[Cube, Rule | None]]:
+        """``cube`` split among the flows that win it in ``table`` (None: nothing matches)."""
+        keys = table.index(st.in_port, self).dsts
+        written = dict(st.over) if st.over else {}
+        vlan = written.get(VLAN, cube[VLAN])
+        if vlan & (vlan - 1):
+            vlan = None
+        pieces: list[tuple[Cube, Rule | None]] = []
+        if ETH_DST in written:
+            dst = written[ETH_DST]
+            self._split(cube, table.candidates(st.in_port, dst if dst & keys else 0, vlan, self), st, pieces)
+            return pieces
+        dst = cube[ETH_DST]
+        hit = dst & keys
+        while hit:
+            atom = hit & -hit
+            hit ^= atom
+            part = cube[:ETH_DST] + (atom,) + cube[ETH_DST + 1:]
+            self._split(part, table.candidates(st.in_port, atom, vlan, self), st, pieces)
+        if dst & ~keys:
+            part = cube[:ETH_DST] + (dst & ~keys,) + cube[ETH_DST + 1:]
+            self._split(part, table.candidates(st.in_port, 0, vlan, self), st, pieces)
+        return pieces
+
+    def _split(self, cube: Cube, rules: list[Rule], st: State, pieces: list) -> None:
+        todo = [cube]
+        for rule in rules:
+            if rule.regs and not rule.regs_ok(st.regs):
+                continue
+            pred = self._pred(rule, st.over)
+            if pred is None:
+                continue
+            rest = []
+            for c in todo:
+                inside = meet(c, pred)
+                if inside is None:
+                    rest.append(c)
+                else:
+                    pieces.append((inside, rule))
+                    rest.extend(minus(c, pred))
+            todo = rest
+            if not todo:
+                return
+        pieces.extend((c, None) for c in todo)
+
+    def _table(self, sw: Switch, name: str, cube: Cube, st: State, depth: int) -> list[Piece]:
+        table = sw.tables.get(name) or Table()
+        out: list[Piece] = []
+        for piece, rule in self._lookup(table, cube, st):
+            visit = (("v", sw.dp_id, name, None if rule is None else rule.key, st.in_port, st.regs, st.over),)
+            if rule is None:
+                out.append((piece, visit, (), st))
+                continue
+            for c, ev, em, st2 in self._actions(sw, rule.spec.actions, 0, piece, st, depth):
+                if rule.spec.goto is None:
+                    out.append((c, visit + ev, em, st2))
+                    continue
+                for c3, ev3, em3, st3 in self._table(sw, rule.spec.goto, c, st2, depth):
+                    out.append((c3, visit + ev + ev3, em + em3, st3))
+        return out
+
+    def _actions(self, sw: Switch, actions: tuple, start: int, cube: Cube, st: State,
+                 depth: int) -> list[Piece]:
+        events: list = []
+        emits: list = []
+        for i in range(start, len(actions)):
+            action = actions[i]
+            kind = action[0]
+            if kind == "output":
+                if action[1] != st.in_port:         # OpenFlow never sends a frame back where it came from
+                    emits.append((action[1], st.over))
+            elif kind == "in_port":
+                emits.append((st.in_port, st.over))
+            elif kind == "controller":
+                emits.append(("controller", st.over))
+            elif kind == "set_field":
+                name, value = action[1], action[2]
+                if is_reg(name):
+                    st = st.with_reg(name, value)
+                else:
+                    idx, lo, _ = self.space.interval(name, value)
+                    st = st.with_field(idx, self.value_mask(idx, lo))
+            elif kind == "push_vlan":
+                st = st.with_field(VLAN, self.value_mask(VLAN, OFPVID_PRESENT))
+            elif kind == "pop_vlan":
+                st = st.with_field(VLAN, self.value_mask(VLAN, 0))
+            elif kind in ("group", "resubmit"):
+                if depth >= MAX_DEPTH:
+                    raise VerifyError(f"s{sw.dp_id}: groups or resubmits nested deeper than {MAX_DEPTH}")
+                if kind == "group":
+                    after = self._group(sw, action[1], cube, st, depth + 1)
+                else:
+                    after = self._table(sw, action[1], cube, st, depth + 1)
+                head, sent = tuple(events), tuple(emits)
+                out: list[Piece] = []
+                for c, ev, em, st2 in after:
+                    for c2, ev2, em2, st3 in self._actions(sw, actions, i + 1, c, st2, depth):
+                        out.append((c2, head + ev + ev2, sent + em + em2, st3))
+                return out
+            # learn: the flows it makes are not modelled; the packet goes on unchanged
+        return [(cube, tuple(events), tuple(emits), st)]
+
+    def _group(self, sw: Switch, group_id: int, cube: Cube, st: State, depth: int) -> list[Piece]:
+        """A group's copies; the state after is the one before (buckets work on copies)."""
+        group = sw.groups.get(group_id)
+        if group is None:
+            return [(cube, (("nogroup", sw.dp_id, group_id),), (), st)]
+        if group.type == "ff":
+            live = [b for b in group.buckets if self.topology.live(sw.dp_id, b.watch_port)]
+            buckets = live[:1]
+        elif group.type == "select":
+            buckets = [b for b in group.buckets if b.weight > 0]
+        else:
+            buckets = list(group.buckets)
+        done = [(cube, (("g", sw.dp_id, group_id),), ())]
+        for bucket in buckets:
+            nxt = []
+            for c, ev, em in done:
+                for c2, ev2, em2, _ in self._actions(sw, bucket.actions, 0, c, st, depth):
+                    nxt.append((c2, ev + ev2, em + em2))
+            done = nxt
+        return [(c, ev, em, st) for c, ev, em in done]
