@@ -58,6 +58,9 @@ PROBE_PORT = 5999
 SCHEMES = ("plain_bgp", "reactive", "predictive")
 SETUP_S = 45.0
 HORIZONS_S = (300.0, 900.0, 1800.0, 3600.0)
+# The predictive scheme's quantile, headroom and fit_ahead_s, chosen on held-out fit
+# days by `python -m labs.peering_tune` (2026-12-03; docs/peering.md#choosing-the-margins).
+TUNED = {"quantile": 0.95, "headroom": 0.85, "fit_ahead_s": 1800.0}
 
 
 def controller_config(
@@ -83,6 +86,7 @@ def controller_config(
             horizons_s=list(HORIZONS_S),
             min_dwell_s=1800.0,
             billing_window_s=scn.samples * 300.0,
+            **TUNED,
         ),
     }
 
