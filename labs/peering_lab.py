@@ -11,8 +11,9 @@ neighbour's link to the switch is shaped to its capacity.
 The same replay runs three times, each on a fresh network:
 
 - ``plain_bgp``: every session up all the time, every group on BGP's best path;
-- ``reactive``: transit up, peers brought up and traffic moved only when an exit's
-  measured utilisation crosses 80 %, moved back below 65 % (Edge Fabric's thresholds);
+- ``reactive``: Edge Fabric's allocator: every session up (Edge Fabric steers egress
+  over existing peerings), each group on its preferred exit (peers first), moved off
+  only when an exit's measured utilisation crosses 80 %, moved back below 65 %;
 - ``predictive``: Foresight's plan on the predictor's forecasts (trained on the fit
   span alone), sessions brought up ahead of the demand.
 
@@ -78,7 +79,7 @@ def controller_config(
             },
         },
         "peering": peering_section(
-            neighbour_specs(scn, plan),
+            neighbour_specs(scn, plan, scheme),
             workdir,
             scheme,
             interval_s=scn.step_real_s,
@@ -91,11 +92,17 @@ def controller_config(
     }
 
 
-def neighbour_specs(scn: Scenario, plan: PeeringPlan) -> list[NeighbourSpec]:
-    return [
+def neighbour_specs(scn: Scenario, plan: PeeringPlan, scheme: str = "predictive") -> list[NeighbourSpec]:
+    """The neighbours' config entries. Under ``reactive`` every session is kept up, as
+    Edge Fabric's peerings are: it steers egress over them and manages no session."""
+    specs = [
         NeighbourSpec(n.config(0.0 if n.kind == "transit" else scn.lead_s), n.announces)
         for n in plan.neighbours
     ]
+    if scheme == "reactive":
+        for spec in specs:
+            spec.config["always"] = True
+    return specs
 
 
 class StepSampler(threading.Thread):

@@ -757,8 +757,9 @@ class PeeringManager(SpeakerLink, App):
             if not self.sessions.get(exit_, Session("")).established or exit_ not in reach.get(group, {}):
                 continue
             if self.assignment.get(group) != exit_:
+                if group in self.assignment:  # a move; a first placement starts no dwell
+                    self.moved_at[group] = vnow
                 self.assignment[group] = exit_
-                self.moved_at[group] = vnow
                 gained.setdefault(exit_, []).append(group)
         for exit_, groups in sorted(gained.items()):
             mbps = sum(self.forecast_mbps.get(g, 0.0) for g in groups)

@@ -172,7 +172,9 @@ class State:
 
     def after(self, decision: Decision, now: float) -> State:
         """The state once ``decision`` is applied at ``now`` (bring-ups pending)."""
-        moved = {g: now for g, e in decision.assignment.items() if self.assignment.get(g) != e}
+        # A move starts the group's dwell; its first placement does not (nothing to flap back to).
+        moved = {g: now for g, e in decision.assignment.items()
+                 if g in self.assignment and self.assignment[g] != e}
         gone = set(decision.withdraw)
         pending = {p: t for p, t in self.pending.items() if p not in gone}
         pending.update({p: now for p in decision.bring_up})

@@ -323,3 +323,19 @@ def test_predictive_holds_the_assignment_only_as_far_as_fit_ahead_s(fit_ahead_s,
 def test_predictive_refuses_a_hold_that_is_not_positive():
     with pytest.raises(PeeringError, match="fit_ahead_s"):
         Predictive(fit_ahead_s=0.0)
+
+
+def test_a_first_placement_starts_no_dwell_a_move_does():
+    """Groups placed on transit before a peer is up can go to it as soon as it is: only
+    a change of exit starts the dwell that keeps a group from flapping back."""
+    exits = [transit(), peer(cost=360.0)]
+    placed = State(established={"transit"}).after(
+        Decision("foresight", NOW, {"g": "transit", "h": "transit"}), NOW)
+    assert dict(placed.moved_at) == {}
+    moved = placed.after(Decision("foresight", NOW + 300, {"g": "transit", "h": "peer1"}), NOW + 300)
+    assert dict(moved.moved_at) == {"h": NOW + 300}
+    up = State(established={"transit", "peer1"}, assignment={"g": "transit", "h": "transit"},
+               moved_at=dict(moved.moved_at))
+    d = Predictive().decide(NOW + 600, [group("g", 10.0), group("h", 10.0)], exits, up)
+    assert d.assignment["g"] == "peer1"         # placed, never moved: free to go
+    assert d.assignment["h"] == "transit"       # moved 300 s ago: waits out its dwell
