@@ -547,23 +547,29 @@ class PeeringManager(SpeakerLink, App):
             self.resync()
         return decision
 
-    def _resync_soon(self, delay_s: float = ROUTE_BATCH_S) -> None:
+    def _routes_changed(self, delay_s: float = ROUTE_BATCH_S) -> None:
         """Routes arrive an UPDATE at a time (about 200 prefixes each, thousands a second
-        from a neighbour that just came up): gather them, then resync once. Without
+        from a neighbour that just came up): gather them, then steer and resync once
+        (regrouping the RIB per UPDATE made a 10,000-prefix table quadratic). Without
         start() (tests), at once."""
         if not self._started:
-            self.resync()
+            self._steer_and_resync()
             return
         with self._timer_lock:
             if self._resync_timer is not None and self._resync_timer.is_alive():
                 return
-            self._resync_timer = threading.Timer(delay_s, self._resync_if_running)
+            self._resync_timer = threading.Timer(delay_s, self._steer_and_resync)
             self._resync_timer.daemon = True
             self._resync_timer.start()
 
-    def _resync_if_running(self) -> None:
-        if not self._stop.is_set():
-            self.resync()
+    def _steer_and_resync(self) -> None:
+        """Groups onto their intended exits where the routes now allow, then the switch."""
+        if self._stop.is_set():
+            return
+        with self.lock:
+            if self.intended:
+                self._steer(self.clock.virtual(self.wall()), "routes learned")
+        self.resync()
 
     def _replan_soon(self, delay_s: float = 0.3) -> None:
         """A session came up and its routes are arriving: plan again once they have (the

@@ -15,6 +15,7 @@ exactly the same exits, so a group moves as one (one group-mod at the edge switc
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Protocol
@@ -142,6 +143,7 @@ def _ipv4_prefix(text: str) -> str | None:
     return str(net) if net.version == 4 else None
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def _sort_key(prefix: str) -> tuple[int, int]:
     net = ipaddress.IPv4Network(prefix)
     return int(net.network_address), net.prefixlen

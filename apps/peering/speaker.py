@@ -129,10 +129,8 @@ class SpeakerLink:
         if failed:
             self._failover(failed, now)
             return
-        with self.lock:
-            steered = self._steer(now, "routes learned") if changed and self.intended else False
-        if changed or steered:
-            self._resync_soon()
+        if changed:
+            self._routes_changed()
 
     def _name_of(self, address: str) -> str | None:
         return next((n for n, c in self.neighbours.items() if c.address == address), None)
