@@ -149,8 +149,11 @@ class OFChannel:
                     reply = parser.OFPEchoReply(self.desc, data=raw[HEADER.size:])
                     reply.xid = xid
                     reply.serialize()
-                    with self._lock:
-                        self._sock.sendall(bytes(reply.buf))
+                    try:
+                        with self._lock:
+                            self._sock.sendall(bytes(reply.buf))
+                    except OSError:
+                        return          # closed meanwhile
                     continue
                 if msg_type == ofp.OFPT_HELLO:
                     continue

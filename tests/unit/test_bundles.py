@@ -21,6 +21,8 @@ from controller.desired import Desired
 from controller.flows import flow
 from controller.groups import Bucket, GroupSpec
 from controller.meters import MeterSpec
+from controller.metrics import registry_for
+from prometheus_client import generate_latest
 
 from tests.lib.fakeoftable import encode, error_reply, ipv4_frame, triangle
 from tests.lib.fakebundles import onf_error
@@ -142,6 +144,8 @@ def test_with_bundles_paths_and_provider_flows_land_as_bundles_and_nothing_goes_
     assert not [m for _, m in net.sent[start:] if isinstance(m, (parser.OFPFlowMod, parser.OFPGroupMod))]
     assert net.core.counters["bundles_committed"] >= 3 and net.bundles.committed >= 3
     assert not net.bundles.open and not net.errors
+    text = generate_latest(registry_for(net.core)).decode()
+    assert f'foresight_bundles_total{{outcome="committed"}} {float(net.bundles.committed)}' in text
 
 
 def test_each_commit_is_followed_by_the_syncs_barrier_and_confirms_the_change(net):
