@@ -36,6 +36,11 @@ reported as a desired-state problem, until its owner wants something else for th
 key or the switch reconnects, so it is not sent, refused and dumped again in a loop.
 A wait whose switch refused something it waits for fails (``ChangeRefused``).
 
+Bundles: with ``controller.sync.bundles`` each switch's share of a sync is one OpenFlow
+bundle (``controller.bundles``), all of it applied or none; its SyncBarrier follows
+the commit (``controller.deploys``: check, commit or discard, failures, and
+``restore`` to roll switches back). The steps above stay: one bundle per switch and step.
+
 All public methods take the core's lock (``locked``).
 """
 
