@@ -7,7 +7,9 @@ northbound gRPC server and the metrics endpoint, and it registers the providers
 named in ``controller.providers`` (apps: each factory gets the core's read-only view
 and ``resync``; ``controller.appbase`` declares what an app is).
 Barrier replies to the core's ``SyncBarrier``s are matched by xid and reported to
-the core (``barrier_replied``), which is how a change is known to be in place.
+the core (``barrier_replied``), which is how a change is known to be in place; those
+to a ``BundleCheck`` (``controller.bundles``) decide whether a bundle is committed
+(``bundle_checked``).
 ``_send`` also remembers the xid of every flow-, group- and meter-mod until that
 reply (``controller.refusals.InFlight``), so an OpenFlow error is matched to the mod
 it refused and reported to the core (``refused``) before the reply confirms anything.
@@ -192,9 +194,14 @@ class ForesightApp(app_manager.OSKenApp):
             return
         with self.core.lock:
             generation = self.in_flight.barrier_replied(dp_id, msg.xid)
-            if generation is not None:      # else a barrier between phases of a sync
+            if generation is not None:
                 # The last confirmation of a sync's additions releases its deletions.
                 self._send(self.core.barrier_replied(dp_id, generation, time.time()))
+                return
+            checked = self.in_flight.bundle_checked(dp_id, msg.xid)
+            if checked is not None:         # else a barrier between phases of a sync
+                # A bundle's adds are in: commit it, or discard it if one was refused.
+                self._send(self.core.bundle_checked(dp_id, *checked, time.time()))
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev):

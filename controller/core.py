@@ -19,7 +19,8 @@ flood of first packets is cut at the switch instead of queueing LLDP behind it
 until links expire. A switch that refuses the meter dump gets them unmetered.
 
 Switch synchronisation (dumps, reconciliation, make before break, confirmation,
-refusals) is ``controller.sync``; packet-in handling (LLDP, ARP, learning, first
+refusals) is ``controller.sync``; bundle outcomes and rollback ``controller.deploys``;
+packet-in handling (LLDP, ARP, learning, first
 packets) is ``controller.packets``. Both are parts of ``ControllerCore`` (mixins on the
 same state), kept apart because each is a concern of its own.
 
@@ -39,6 +40,7 @@ from os_ken.ofproto import ofproto_v1_3 as ofp
 from controller import cookies, desired, flooding, flows, groups, lldp, meters
 from controller.config import Config, DiscoveryConfig
 from controller.appbase import REGISTERED, App, CoreView
+from controller.deploys import Deploys
 from controller.desired import Desired, Entries, ProviderError
 from controller.events import Event, EventBus
 from controller.flows import FlowSpec, flow
@@ -111,7 +113,7 @@ def packet_in_meter(discovery: DiscoveryConfig) -> MeterSpec | None:
     return MeterSpec(PACKET_IN_METER, rate_pps=discovery.packet_in_pps, burst_pkts=discovery.packet_in_burst)
 
 
-class ControllerCore(SwitchSync, PacketIn):
+class ControllerCore(SwitchSync, Deploys, PacketIn):
     def __init__(self, config: Config, bus: EventBus | None = None, store: StateStore | None = None):
         self.config = config
         self.store = store

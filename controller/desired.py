@@ -99,6 +99,10 @@ class Entries:
     meters: dict[int, MeterSpec | _Unreadable] = field(default_factory=dict)
     foreign_flows: list = field(default_factory=list)   # OFPFlowStats we cannot read
 
+    def copy(self) -> "Entries":
+        """A copy whose tables can change without changing these (the entries are immutable)."""
+        return Entries(dict(self.flows), dict(self.groups), dict(self.meters), list(self.foreign_flows))
+
     def owned_by(self, owner: str) -> Desired:
         """The entries in owner's ranges (what to keep when its provider fails)."""
         return Desired(

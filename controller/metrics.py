@@ -63,6 +63,11 @@ class CoreCollector:
         yield errors
         yield CounterMetricFamily("foresight_reconciliations", "Switch flow reconciliations",
                                   value=counters.get("reconciliations", 0))
+        bundles = CounterMetricFamily("foresight_bundles", "OpenFlow bundles (controller.sync.bundles) by "
+                                      "outcome", labels=["outcome"])
+        for outcome in ("opened", "committed", "discarded", "refused"):
+            bundles.add_metric([outcome], counters.get(f"bundles_{outcome}", 0))
+        yield bundles
         for app in providers:
             yield from app.metric_families()
 

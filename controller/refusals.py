@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-from controller import desired, flows, groups, meters
+from controller import bundles, desired, flows, groups, meters
+from controller.bundles import BundleAdd, BundleCheck, BundleControl, BundleDiscard
 from controller.core import ControllerCore, Out, SyncBarrier
 from controller.flows import FlowSpec
 from controller.groups import GroupSpec
@@ -40,7 +41,7 @@ LOG = logging.getLogger(__name__)
 # sync, and they are forgotten within milliseconds of its barrier reply; a switch that
 # stops answering barriers must not make the controller grow without end.
 MAX_IN_FLIGHT = 50_000
-MODS = (parser.OFPFlowMod, parser.OFPGroupMod, parser.OFPMeterMod)
+MODS = (parser.OFPFlowMod, parser.OFPGroupMod, parser.OFPMeterMod, BundleAdd)
 
 # Each error type's code names start with this (OpenFlow 1.3 section 7.4.4).
 _CODE_PREFIXES = {
@@ -69,7 +70,10 @@ OUT_OF_SYNC = frozenset({
 
 
 def error_name(msg) -> str:
-    """An OFPErrorMsg's type and code as OpenFlow names them: ``OFPET_METER_MOD_FAILED/OFPMMFC_BAD_BAND``."""
+    """An OFPErrorMsg's type and code as OpenFlow names them: ``OFPET_METER_MOD_FAILED/OFPMMFC_BAD_BAND``,
+    ``OFPET_EXPERIMENTER/ONFERR_ET_FAILED`` (a bundle's)."""
+    if bundles.is_bundle_error(msg):
+        return bundles.error_name(msg)
     if msg.type == ofp.OFPET_EXPERIMENTER:
         return f"OFPET_EXPERIMENTER/exp_type {msg.exp_type} of experimenter {msg.experimenter:#x}"
     type_name = _TYPE_NAMES.get(msg.type, f"type {msg.type}")
@@ -86,7 +90,10 @@ def message_name(data: bytes) -> str:
 def refused_entry(msg) -> FlowSpec | GroupSpec | MeterSpec | str:
     """What a mod carried: the flow, group or meter an add or modify installs (read back
     as the dump of a switch would be, so it compares equal to the desired entry), or a
-    description of anything else (a deletion, or an entry we could not read)."""
+    description of anything else (a deletion, or an entry we could not read). A
+    message added to a bundle is read as the mod it carries."""
+    if isinstance(msg, BundleAdd):
+        msg = msg.message
     try:
         if isinstance(msg, parser.OFPFlowMod) and msg.command in (ofp.OFPFC_ADD, ofp.OFPFC_MODIFY_STRICT):
             return flows.from_stats(msg)
@@ -118,6 +125,9 @@ class _Switch:
     mods: dict = field(default_factory=dict)            # xid -> (message, its _Batch)
     batches: deque = field(default_factory=deque)       # oldest first; the last may be open
     barriers: dict = field(default_factory=dict)        # SyncBarrier xid -> generation
+    checks: dict = field(default_factory=dict)          # BundleCheck xid -> generation
+    controls: dict = field(default_factory=dict)        # bundle control xid -> the message
+    poisoned: set = field(default_factory=set)          # bundles (generations) with an add refused
 
 
 @dataclass(frozen=True)
@@ -141,11 +151,13 @@ class InFlight:
         self.dropped = 0            # mods forgotten before their barrier reply (over the limit)
 
     def sent(self, dp_id: int, msg) -> None:
-        if isinstance(msg, SyncBarrier):
+        if isinstance(msg, (SyncBarrier, BundleCheck)):
             switch = self._switches.setdefault(dp_id, _Switch())
-            switch.barriers[msg.xid] = msg.generation
+            (switch.barriers if isinstance(msg, SyncBarrier) else switch.checks)[msg.xid] = msg.generation
             if switch.batches and switch.batches[-1].generation is None:
                 switch.batches[-1].generation = msg.generation
+        elif isinstance(msg, BundleControl):
+            self._switches.setdefault(dp_id, _Switch()).controls[msg.xid] = msg
         elif isinstance(msg, MODS):
             switch = self._switches.setdefault(dp_id, _Switch())
             if not switch.batches or switch.batches[-1].generation is not None:
@@ -177,7 +189,28 @@ class InFlight:
                 switch.mods.pop(sent_xid, None)
         for old in [x for x, g in switch.barriers.items() if g <= generation]:
             del switch.barriers[old]        # answered in order: theirs cannot come any more
+        for old in [x for x, m in switch.controls.items() if m.generation <= generation]:
+            del switch.controls[old]
+        switch.poisoned = {g for g in switch.poisoned if g > generation}
         return generation
+
+    def bundle_checked(self, dp_id: int, xid: int) -> tuple[int, bool] | None:
+        """(generation, whether the switch refused a message added to that bundle) for the
+        reply to a ``BundleCheck``; None for any other barrier reply."""
+        switch = self._switches.get(dp_id)
+        generation = switch.checks.pop(xid, None) if switch is not None else None
+        if generation is None:
+            return None
+        return generation, generation in switch.poisoned
+
+    def bundle_control(self, dp_id: int, xid: int) -> tuple[BundleControl, bool] | None:
+        """The bundle control message (open, commit, discard) an error with ``xid``
+        answers, and whether a message added to its bundle was refused first."""
+        switch = self._switches.get(dp_id)
+        msg = switch.controls.pop(xid, None) if switch is not None else None
+        if msg is None:
+            return None
+        return msg, msg.generation in switch.poisoned
 
     def refused(self, dp_id: int, xid: int) -> Sent | None:
         """The mod an error with ``xid`` refused, if it is one of ours in flight."""
@@ -186,6 +219,8 @@ class InFlight:
         if held is None:
             return None
         msg, batch = held
+        if isinstance(msg, BundleAdd):
+            switch.poisoned.add(msg.generation)     # its check discards it, its commit fails
         return Sent(msg, batch.generation)
 
     def forget(self, dp_id: int) -> None:
@@ -210,7 +245,18 @@ def error_received(core: ControllerCore, in_flight: InFlight | None, dp_id: int,
     kind = desired.failed_dump_kind(data)
     if kind:
         return core.dump_failed(dp_id, kind, now)
+    control = in_flight.bundle_control(dp_id, msg.xid)
+    if control is not None:
+        bundle, explained = control
+        if isinstance(bundle, BundleDiscard):       # e.g. its open had failed: nothing to discard
+            LOG.info("%s: discarding bundle %#x: %s", core.switch_label(dp_id), bundle.generation, name)
+            return []
+        return core.bundle_refused(dp_id, bundle.generation, name, explained, now)
     sent = in_flight.refused(dp_id, msg.xid)
+    if isinstance(sent.msg if sent else None, BundleAdd) and (
+            bundles.is_bundle_error(msg) or msg.type == ofp.OFPET_BAD_REQUEST):
+        # About the bundle (unknown, not bundlable, the switch has none), not the entry.
+        return core.bundle_refused(dp_id, sent.msg.generation, name, False, now)
     if sent is None:
         LOG.error("%s: OpenFlow error %s for %s (xid %d), not a flow-, group- or meter-mod in flight: %s",
                   core.switch_label(dp_id), name, message_name(data), msg.xid, data[:64].hex())

@@ -36,6 +36,11 @@ reported as a desired-state problem, until its owner wants something else for th
 key or the switch reconnects, so it is not sent, refused and dumped again in a loop.
 A wait whose switch refused something it waits for fails (``ChangeRefused``).
 
+Bundles: with ``controller.sync.bundles`` each switch's share of a sync is one OpenFlow
+bundle (``controller.bundles``), all of it applied or none; its SyncBarrier follows
+the commit (``controller.deploys``: check, commit or discard, failures, and
+``restore`` to roll switches back). The steps above stay: one bundle per switch and step.
+
 All public methods take the core's lock (``locked``).
 """
 
@@ -50,7 +55,8 @@ from typing import NamedTuple
 
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-from controller import desired
+from controller import bundles, desired
+from controller.bundles import Pending
 from controller.desired import DUMP_KINDS, Entries
 from controller.flows import FlowSpec
 from controller.groups import GroupSpec
@@ -160,6 +166,9 @@ class SwitchState:
     no_meters: bool = False                 # refused the meter dump: its packet-ins go unmetered
     refused: dict[tuple, Refused] = field(default_factory=dict)     # by _entry_key
     refused_deletions: set[str] = field(default_factory=set)        # re-dumped once each
+    no_bundles: bool = False                # refused a bundle itself: sent plain messages
+    pending: dict[int, Pending] = field(default_factory=dict)       # bundles not yet checked, by generation
+    pinned: Entries | None = None           # restored to this (controller.deploys), whatever is desired
 
 
 class SwitchSync:
@@ -292,7 +301,7 @@ class SwitchSync:
             state = self.switches.get(dp_id)
             if state is None or not state.reconciled:
                 continue
-            wanted[dp_id] = self.desired(dp_id, now)
+            wanted[dp_id] = state.pinned.copy() if state.pinned is not None else self.desired(dp_id, now)
             plans[dp_id] = desired.plan(wanted[dp_id], state.installed)
         # Additions first; flow changes once they are confirmed; deletions last.
         if force:
@@ -317,19 +326,32 @@ class SwitchSync:
                 settled.append(dp_id)
             for name, n in p.counts.items():
                 self.counters[name] += n
+        changed = [dp_id for dp_id, p in plans.items() if any(p.phases)]
+        # Each of these gets its share as one bundle (controller.bundles), closed by its
+        # SyncBarrier once the bundle's check is answered and it is committed.
+        bundled = [dp_id for dp_id in changed
+                   if self.config.controller.sync.bundles and not self.switches[dp_id].no_bundles]
         # Phase by phase across switches: every new flow is in before any old one goes.
         out: Out = [(dp_id, msg) for phase in range(desired.N_PHASES)
-                    for dp_id, p in plans.items() for msg in p.phases[phase]]
-        changed = [dp_id for dp_id, p in plans.items() if any(p.phases)]
+                    for dp_id, p in plans.items() if dp_id not in bundled for msg in p.phases[phase]]
         if hold_from == desired.FLOW_DELETE and any(p.phases[desired.FLOW_CHANGE] for p in plans.values()):
             self._drain_until = None            # a new turn: its own drain starts once it is confirmed
         if changed or settled:
             self._generation += 1
             for dp_id in changed:
-                self.switches[dp_id].sent = self._generation
-                out.append((dp_id, SyncBarrier(self._generation)))
+                state = self.switches[dp_id]
+                state.sent = self._generation
                 if plans[dp_id].makes or plans[dp_id].phases[desired.FLOW_CHANGE]:
                     self._makes_due[dp_id] = self._generation
+                pending = None
+                if dp_id in bundled:
+                    msgs, pending = bundles.wrap(self._generation, plans[dp_id].messages())
+                    out += [(dp_id, msg) for msg in msgs]
+                if pending is None:
+                    out.append((dp_id, SyncBarrier(self._generation)))
+                else:
+                    state.pending[self._generation] = pending
+                    self.counters["bundles_opened"] += 1
             for dp_id in settled:       # nothing to confirm: they hold what we want
                 self.switches[dp_id].sent = self.switches[dp_id].confirmed = self._generation
             if settled:

@@ -4,7 +4,8 @@ naming the switch and the OpenFlow error, the refusal is counted (status and
 /metrics), the bridge is dumped again and reconciled — it then holds exactly what it
 held before without the flow whose change it refused — the refused flow is not sent
 again, the other flows stay as they were, and a later output the bridge can take is
-installed and confirmed.
+installed and confirmed. All of it with plain flow-mods and with
+``controller.sync.bundles`` on.
 
 The provider (``refusing_provider``) asks for an output to port 0x10000: OpenFlow 1.3
 ports are 32-bit, OVS's are 16-bit below 0xff00, so OVS answers
@@ -32,13 +33,15 @@ MOD_COUNTERS = ("flow_adds", "flow_deletes", "group_adds", "group_modifies", "gr
                 "meter_adds", "meter_modifies", "meter_deletes")
 
 
-@pytest.fixture
-def bridge():
+@pytest.fixture(params=[False, True], ids=["plain", "bundles"])
+def bridge(request):
     tag = f"{os.getpid() % 100000}"
     veths = [(f"fsr{tag}s{n}", f"fsr{tag}h{n}", n) for n in (1, 2)]
-    # Packet-ins unmetered: no meter on the bridge.
+    # Packet-ins unmetered: no meter on the bridge. With bundles the refused flow-mod is
+    # refused when added to its bundle, which is then discarded: the same refusal.
     config = {"controller": {"providers": ["tests.lib.refusing_provider:provider"],
-                             "discovery": {"edge_after_s": 1.0, "packet_in_pps": 0}}}
+                             "discovery": {"edge_after_s": 1.0, "packet_in_pps": 0},
+                             "sync": {"bundles": request.param}}}
     with controlled_bridge(f"fsr{tag}", refusing.DP_ID, config, veths, no_ipv6=True) as parts:
         name, _, controller = parts
         channel = grpc.insecure_channel(controller.grpc_address)

@@ -13,6 +13,9 @@ rewritten (checksums recomputed). ``trace`` and ``walk`` follow a frame through 
 asking the controller anything, so a test sees what the installed flows alone
 would do.
 
+Bundles (``controller.bundles``) are opened, filled, checked and committed as Open
+vSwitch does it (``fakebundles.FakeBundles``, ``FakeNetwork.bundles``).
+
 Messages get xids as ``datapath.send_msg`` gives them, and go through the shell's
 bookkeeping (``controller.refusals.InFlight``): SyncBarriers are answered by xid.
 What a switch refuses fails the test (``FakeSwitchError``: the core sent what it
@@ -25,6 +28,7 @@ the next message, and the error goes where the shell sends it
 from __future__ import annotations
 
 import collections
+import os
 from dataclasses import dataclass, field
 
 from os_ken.lib.packet import arp, ethernet, ipv4, packet, tcp, udp, vlan
@@ -33,13 +37,17 @@ from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from controller import refusals
+from controller.bundles import BundleCheck
 from controller.config import Config, LinkMeta, SwitchMeta, TopologyMeta
 from controller.core import ControllerCore, SyncBarrier
 from controller.topology import Port
+from tests.lib.fakebundles import FakeBundles
 from tests.lib.fakeswitch import (CONTROLLER, Egress, FakeOFTable, FakeSwitchError, Refused, WireGroup,  # noqa: F401
                                   WireMeter, encode, error_reply, match_key, wire_flowmod, wire_groupmod,
                                   wire_metermod)
 
+# FORESIGHT_FAKE_BUNDLES=1: every fake network's core sends bundles (a whole-suite check).
+BUNDLES_EVERYWHERE = os.environ.get("FORESIGHT_FAKE_BUNDLES") == "1"
 MAX_HOPS = 64
 MAX_MESSAGES = 20000        # per delivery: more means the controller is in a storm
 BROADCAST = "ff:ff:ff:ff:ff:ff"
@@ -184,7 +192,7 @@ class Walk:
 
 
 def config_for(links, capacities: dict | None = None, fast_failover: bool = True, drain_s: float = 0.0,
-               **discovery) -> Config:
+               bundles: bool = False, **discovery) -> Config:
     """A Config whose topology metadata names every switch ``s<dp_id>`` and gives
     link capacities for the switch pairs in ``capacities`` ({(a, b): mbps});
     ``fast_failover`` and ``drain_s`` as ``controller.routing``'s. No drain by
@@ -196,7 +204,8 @@ def config_for(links, capacities: dict | None = None, fast_failover: bool = True
         links=tuple(LinkMeta(a=a, b=b, capacity_mbps=mbps)
                     for (a, b), mbps in sorted((capacities or {}).items())))
     routing = {"fast_failover": fast_failover, "drain_s": drain_s}
-    data = {"topology": meta.model_dump(), "controller": {"routing": routing}}
+    data = {"topology": meta.model_dump(),
+            "controller": {"routing": routing, "sync": {"bundles": bundles or BUNDLES_EVERYWHERE}}}
     if discovery:
         data["controller"]["discovery"] = discovery
     return Config.model_validate(data)
@@ -240,6 +249,7 @@ class FakeNetwork:
         self.up = {key: True for key in set(self.peer) | set(self.host_at)}
         self.switches = {dp: FakeOFTable(dp, live=lambda port, dp=dp: self.up.get((dp, port), False))
                          for dp in self.ports}
+        self.bundles = FakeBundles(self.switches, self._refused)
         self.connected: set[int] = set()
         self.received: dict[str, list[bytes]] = {name: [] for name in self.hosts}
         self.link_frames: list[tuple[int, int, bytes]] = []     # non-LLDP frames put on links
@@ -359,9 +369,13 @@ class FakeNetwork:
             try:
                 self.switches[dp_id].apply(msg)
             except Refused as refused:
-                if not self.REFUSE_WITH_ERRORS:
-                    raise
-                self.refuse(dp_id, msg, refused)
+                self._refused(dp_id, msg, refused)
+            return
+        if isinstance(msg, (parser.ONFBundleCtrlMsg, parser.ONFBundleAddMsg)):
+            self.bundles.handle(dp_id, msg)
+            return
+        if isinstance(msg, BundleCheck):
+            self.reply_to_check(dp_id, msg)
             return
         encode(msg)
         switch = self.switches[dp_id]
@@ -381,6 +395,17 @@ class FakeNetwork:
                                   parser.OFPBarrierRequest,
                                   parser.OFPPortDescStatsRequest)):
             raise FakeSwitchError(f"unexpected message to dp {dp_id}: {type(msg).__name__}")
+
+    def _refused(self, dp_id: int, msg, refused: Refused) -> None:
+        if not self.REFUSE_WITH_ERRORS:
+            raise refused
+        self.refuse(dp_id, msg, refused)
+
+    def reply_to_check(self, dp_id: int, msg: BundleCheck) -> None:
+        """Switch ``dp_id`` answers a bundle's check barrier, as the shell hands it on."""
+        checked = self.in_flight.bundle_checked(dp_id, msg.xid)
+        if checked is not None:
+            self._queue.extend(self.core.bundle_checked(dp_id, *checked, self.now))
 
     def refuse(self, dp_id: int, msg, refused: Refused) -> None:
         """Switch ``dp_id`` answers ``msg`` (sent) with the OpenFlow error for ``refused``;

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from os_ken.lib.packet.ether_types import ETH_TYPE_IP
-from os_ken.ofproto import ofproto_parser
+from os_ken.ofproto import ofproto_common, ofproto_parser
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 from os_ken.ofproto.ofproto_protocol import ProtocolDesc
@@ -97,8 +97,10 @@ def error_reply(msg, refused: Refused) -> parser.OFPErrorMsg:
     """The OpenFlow error a switch answers ``msg`` with, as the controller receives it
     (encoded, then parsed by os-ken): ``refused``'s type and code, ``msg``'s xid, and
     ``msg``'s bytes as data (Open vSwitch echoes the whole message)."""
+    extra = {"exp_type": refused.code, "experimenter": ofproto_common.ONF_EXPERIMENTER_ID} \
+        if refused.type == ofp.OFPET_EXPERIMENTER else {}     # an ONF error: the code is its exp_type
     error = parser.OFPErrorMsg(ProtocolDesc(ofp.OFP_VERSION), type_=refused.type, code=refused.code,
-                               data=encode(msg))
+                               data=encode(msg), **extra)
     error.xid = msg.xid
     error.serialize()
     buf = bytes(error.buf)
@@ -316,6 +318,14 @@ class FakeOFTable:
         # How many meters the switch holds (None: no limit); OVS has a limit per datapath
         # and refuses one more with OFPMMFC_OUT_OF_METERS.
         self.max_meters: int | None = None
+
+    def copy(self) -> "FakeOFTable":
+        """The same switch's tables, to change without changing these (a bundle's trial)."""
+        other = FakeOFTable(self.dp_id, self.live)
+        other.max_meters = self.max_meters
+        other.tables.update({table_id: list(flows_) for table_id, flows_ in self.tables.items()})
+        other.groups, other.meters = dict(self.groups), dict(self.meters)
+        return other
 
     # -- changes --
 
