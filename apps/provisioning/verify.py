@@ -286,6 +286,7 @@ class Verifier:
             table.add(rule, self.walker)
         sw.groups = {g.group_id: g for g in groups}
         sw.meters = {m.meter_id: m for m in meters}
+        self.walker.changed(dp_id)
         self._built = False
 
     def apply(self, update: Update) -> Report:
@@ -416,6 +417,7 @@ class Verifier:
                 return set()
             touched = set(self._visits[(dp, spec.table)].get(spec.key, ()))
             table.remove(old)
+            self.walker.changed(dp)
             self.space.remove(old.intervals + old.sets)
             self._refs_changed(sw, old.spec, None)
             return touched
@@ -429,6 +431,7 @@ class Verifier:
         else:
             touched = self._overlapping(dp, rule)
         table.add(rule, self.walker)
+        self.walker.changed(dp)
         self._refs_changed(sw, old.spec if old else None, spec)
         return touched
 
@@ -467,6 +470,7 @@ class Verifier:
             del sw.groups[group.group_id]
         else:
             sw.groups[group.group_id] = group
+        self.walker.changed(sw.dp_id)
         self._group_refs_changed(sw, group.group_id)
         return set(self._group_users.get((sw.dp_id, group.group_id), ()))
 

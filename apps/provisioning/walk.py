@@ -27,6 +27,7 @@ too, a fast-failover group's first live one.
 from __future__ import annotations
 
 import bisect
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ from apps.provisioning.headerspace import (INDEX, Cube, HeaderSpace, Interval, P
 
 VLAN = INDEX["vlan_vid"]
 ETH_DST = INDEX["eth_dst"]
+VLAN_BIT, ETH_DST_BIT = 1 << VLAN, 1 << ETH_DST
 OFPVID_PRESENT = 0x1000
 MAX_DEPTH = 8               # groups and resubmits nested deeper than this: as fakeswitch, refused
 
@@ -224,6 +226,117 @@ class State:
         return State(self.in_port, self.regs, tuple(sorted(over.items())))
 
 
+def _getter(read: int) -> tuple[Any, tuple[int, ...]]:
+    """A function picking the fields of ``read`` (a bit per field index) out of a cube."""
+    idx = tuple(i for i in range(read.bit_length()) if read >> i & 1)
+    if not idx:
+        return (lambda cube: ()), idx
+    return operator.itemgetter(*idx), idx
+
+
+def _rebuild(cube: Cube, idx: tuple[int, ...], piece: Cube) -> Cube:
+    """``piece`` of a cached walk, for ``cube``: the fields the walk read from the piece, the
+    rest (which the walk never read, so never narrowed) from ``cube``."""
+    out = list(cube)
+    for i in idx:
+        out[i] = piece[i]
+    return tuple(out)
+
+
+class WalkCache:
+    """Walks already made, keyed by the fields of the cube they read.
+
+    A walk reads only some fields of its cube (those of the flows it tried, the
+    destination MAC and VLAN it looked flows up by) and narrows no other field, so any
+    cube that agrees with it on those fields takes the same way, split the same way:
+    frames flooded from different hosts differ in their source addresses, which the
+    flood tables never read, so one walk of a spanning-tree branch serves all of them.
+    Entries are ``where -> read fields -> those fields' atoms -> (cube walked, result)``.
+
+    Two levels: ``switch`` holds one switch's tables walked from the first (dropped when
+    that switch changes); ``tree`` holds the whole walk from entering a switch port on
+    (dropped when any switch it entered changes), valid for a path that enters none of
+    the ports it entered (else that path would make a loop of it). A walk that made a
+    loop names its path, so it is not kept. Atoms splitting (``version``) clears both;
+    so does holding more than ``limit`` entries.
+    """
+
+    LIMIT = 200_000
+
+    def __init__(self, limit: int = LIMIT) -> None:
+        self.limit = limit          # 0: keep nothing (every walk is made afresh)
+        self.clear(0)
+
+    def clear(self, version: int) -> None:
+        self.version = version
+        self.switch: dict[int, dict[tuple, dict]] = {}
+        self.tree: dict[tuple, dict] = {}
+        self.tree_by_dp: dict[int, list] = {}
+        self.size = 0
+        self.hits = self.misses = 0
+
+    def changed(self, dp: int) -> None:
+        """Switch ``dp``'s flows or groups changed: forget every walk that entered it."""
+        self.switch.pop(dp, None)
+        for where, read, key in self.tree_by_dp.pop(dp, ()):
+            slot = self.tree.get(where, {}).get(read)
+            if slot is not None:
+                slot[2].pop(key, None)
+
+    def switch_get(self, where: tuple, cube: Cube) -> tuple[list, int] | None:
+        shelf = self.switch.get(where[0], {}).get(where[1:])
+        if shelf:
+            for read, (get, idx, held) in shelf.items():
+                got = held.get(get(cube))
+                if got is not None:
+                    self.hits += 1
+                    c0, out = got
+                    if c0 != cube:
+                        out = [(_rebuild(cube, idx, c), ev, em, st) for c, ev, em, st in out]
+                    return out, read
+        self.misses += 1
+        return None
+
+    def switch_put(self, where: tuple, cube: Cube, read: int, out: list) -> None:
+        shelf = self.switch.setdefault(where[0], {}).setdefault(where[1:], {})
+        self._keep(shelf, read, cube, (cube, out))
+
+    def tree_get(self, where: tuple, cube: Cube, path: tuple) -> tuple[list, int, frozenset] | None:
+        shelf = self.tree.get(where)
+        if shelf:
+            for read, (get, idx, held) in shelf.items():
+                got = held.get(get(cube))
+                if got is not None:
+                    c0, out, entered = got
+                    if not entered.isdisjoint(path):
+                        return None
+                    self.hits += 1
+                    if c0 != cube:
+                        out = [(_rebuild(cube, idx, c), ev) for c, ev in out]
+                    return out, read, entered
+        self.misses += 1
+        return None
+
+    def tree_put(self, where: tuple, cube: Cube, read: int, entered: frozenset, out: list) -> None:
+        key = self._keep(self.tree.setdefault(where, {}), read, cube, (cube, out, entered))
+        if key is None:
+            return
+        for dp in {dp for dp, _ in entered}:
+            self.tree_by_dp.setdefault(dp, []).append((where, read, key))
+
+    def _keep(self, shelf: dict, read: int, cube: Cube, value: tuple) -> Any:
+        if self.size >= self.limit:
+            self.clear(self.version)
+            return None
+        slot = shelf.get(read)
+        if slot is None:
+            slot = shelf[read] = (*_getter(read), {})
+        key = slot[0](cube)
+        slot[2][key] = value
+        self.size += 1
+        return key
+
+
 Piece = tuple[Cube, tuple, tuple, State]    # (cube, events, emitted copies (port, overlay), state after)
 
 
@@ -236,6 +349,14 @@ class Walker:
         self.first_table = first_table
         self.topology = topology
         self.version = 0            # bumped when atoms split: rules rebuild their predicates
+        self.cache = WalkCache()
+        self._read = 0              # fields of the cube read so far (a bit per field index)
+        self._entered: set = set()  # (dp, in_port) entered so far
+        self._loopy = False         # a loop event was made (it names the path: not cacheable)
+
+    def changed(self, dp: int) -> None:
+        """Switch ``dp``'s flows or groups changed (walks through it are forgotten)."""
+        self.cache.changed(dp)
 
     def value_mask(self, index: int, key: int) -> int:
         return self.space.fields[index].mask(key, key)
@@ -270,19 +391,46 @@ class Walker:
     # -- across switches --
 
     def from_host(self, dp: int, port: int, cube: Cube) -> list[tuple[Cube, tuple]]:
+        if self.cache.version != self.version:
+            self.cache.clear(self.version)
+        self._read, self._entered, self._loopy = 0, set(), False
         return self._switch(dp, port, cube, (), ())
 
     def _switch(self, dp: int, in_port: int, cube: Cube, over: tuple,
                 path: tuple) -> list[tuple[Cube, tuple]]:
+        """The classes of ``cube`` entering ``dp`` at ``in_port`` (having written ``over``),
+        from the cache of sub-walks when one holds it for this path."""
         if (dp, in_port) in path:
+            self._loopy = True
             return [(cube, (("loop", dp, in_port, path + ((dp, in_port),)),))]
-        path = path + ((dp, in_port),)
+        cache = self.cache
+        where = (dp, in_port, over)
+        hit = cache.tree_get(where, cube, path)
+        if hit is not None:
+            out, read, entered = hit
+            self._read |= read
+            self._entered |= entered
+            return out
+        outer = (self._read, self._entered, self._loopy)
+        self._read, self._entered, self._loopy = 0, {(dp, in_port)}, False
+        out = self._switch_walk(dp, in_port, cube, over, path + ((dp, in_port),))
+        read, entered, loopy = self._read, self._entered, self._loopy
+        if not loopy:
+            cache.tree_put(where, cube, read, frozenset(entered), out)
+        self._read = outer[0] | read
+        outer[1].update(entered)
+        self._entered = outer[1]
+        self._loopy = outer[2] or loopy
+        return out
+
+    def _switch_walk(self, dp: int, in_port: int, cube: Cube, over: tuple,
+                     path: tuple) -> list[tuple[Cube, tuple]]:
         sw = self.switches.get(dp)
         if sw is None:
             return [(cube, (("drop", dp, in_port, "miss"),))]
         out = []
         topo = self.topology
-        for c, ev, emits, _ in self._table(sw, self.first_table, cube, State(in_port, (), over), 0):
+        for c, ev, emits, _ in self._pipeline(sw, cube, State(in_port, (), over)):
             if not emits:
                 ev = ev + (("drop", dp, in_port, self._drop_kind(sw, ev)),)
             partial = [(c, ev)]
@@ -304,6 +452,23 @@ class Walker:
             out.extend(partial)
         return out
 
+    def _pipeline(self, sw: Switch, cube: Cube, st: State) -> list[Piece]:
+        """One switch's tables from the first, from the per-switch cache when it holds them."""
+        cache = self.cache
+        where = (sw.dp_id, st.in_port, st.over)
+        hit = cache.switch_get(where, cube)
+        if hit is not None:
+            out, read = hit
+            self._read |= read
+            return out
+        outer = self._read
+        self._read = 0
+        out = self._table(sw, self.first_table, cube, st, 0)
+        read = self._read
+        cache.switch_put(where, cube, read, out)
+        self._read = outer | read
+        return out
+
     @staticmethod
     def _drop_kind(sw: Switch, events: tuple) -> str:
         for event in reversed(events):
@@ -317,7 +482,11 @@ class Walker:
         """``cube`` split among the flows that win it in ``table`` (None: nothing matches)."""
         keys = table.index(st.in_port, self).dsts
         written = dict(st.over) if st.over else {}
-        vlan = written.get(VLAN, cube[VLAN])
+        if VLAN in written:
+            vlan = written[VLAN]
+        else:
+            vlan = cube[VLAN]
+            self._read |= VLAN_BIT
         if vlan & (vlan - 1):
             vlan = None
         pieces: list[tuple[Cube, Rule | None]] = []
@@ -325,6 +494,7 @@ class Walker:
             dst = written[ETH_DST]
             self._split(cube, table.candidates(st.in_port, dst if dst & keys else 0, vlan, self), st, pieces)
             return pieces
+        self._read |= ETH_DST_BIT
         dst = cube[ETH_DST]
         hit = dst & keys
         while hit:
@@ -339,12 +509,15 @@ class Walker:
 
     def _split(self, cube: Cube, rules: list[Rule], st: State, pieces: list) -> None:
         todo = [cube]
+        read = 0
         for rule in rules:
             if rule.regs and not rule.regs_ok(st.regs):
                 continue
             pred = self._pred(rule, st.over)
             if pred is None:
                 continue
+            for i, _ in pred:
+                read |= 1 << i
             rest = []
             for c in todo:
                 inside = meet(c, pred)
@@ -355,8 +528,10 @@ class Walker:
                     rest.extend(minus(c, pred))
             todo = rest
             if not todo:
-                return
-        pieces.extend((c, None) for c in todo)
+                break
+        else:
+            pieces.extend((c, None) for c in todo)
+        self._read |= read
 
     def _table(self, sw: Switch, name: str, cube: Cube, st: State, depth: int) -> list[Piece]:
         table = sw.tables.get(name) or Table()

@@ -10,6 +10,7 @@ import random
 import pytest
 
 from apps.provisioning.verify import Policy, Topology, Verifier, VerifyError, add, delete
+from apps.provisioning.walk import WalkCache
 from apps.qos import app as qos_app
 from apps.qos.config import QosConfig
 from apps.slices.manager import SliceManager
@@ -271,16 +272,38 @@ def canonical(v: Verifier) -> set:
     return out
 
 
-def fresh(v: Verifier, policy: Policy) -> Verifier:
+def fresh(v: Verifier, policy: Policy, cached: bool = True) -> Verifier:
     other = Verifier(v.topology, policy=policy)
+    if not cached:
+        other.walker.cache = WalkCache(limit=0)
     for dp, sw in v.switches.items():
         other.load(dp, [r.spec for t in sw.tables.values() for r in t.rules.values()],
                    sw.groups.values(), sw.meters.values())
     return other
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+def walks(v: Verifier, cached: bool) -> list:
+    """Every host's frames walked, cube by cube, with the verifier's cache as it is or with none."""
+    held = v.walker.cache
+    if not cached:
+        v.walker.cache = WalkCache(limit=0)
+    try:
+        return sorted((name, cube, events) for name in sorted(v.topology.hosts)
+                      for cube, events in v._walk(name, v._host_cube(name)))
+    finally:
+        v.walker.cache = held
+
+
+def broad(spec: FlowSpec) -> bool:
+    """A flow many classes take: a catch-all, a flood-table flow, multicast to the flood table."""
+    return not spec.match or spec.table == "flood" or spec.goto == "flood"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_after_random_updates_the_incremental_verdict_equals_a_fresh_verifiers(seed):
+    """Updates of every kind, flood and catch-all flows (whose change re-walks classes
+    through cached sub-walks of the spanning tree) among them, compared with a fresh
+    verifier and with one that caches no walk."""
     rng = random.Random(seed)
     net = controller_network(fakeoftable.DIAMOND_LINKS, (("h1", 1, 3), ("h2", 2, 3), ("h4", 4, 3)),
                              apps=("qos", "te"))
@@ -289,16 +312,23 @@ def test_after_random_updates_the_incremental_verdict_equals_a_fresh_verifiers(s
     v = verifier_of(net, policy)
     v.check_all()
     removed: list = []
-    for step in range(40):
+    for step in range(60):
         dp = rng.choice(sorted(v.switches))
         sw = v.switches[dp]
         specs = [r.spec for t in sw.tables.values() for r in t.rules.values()]
         roll = rng.random()
-        if roll < 0.35 and specs:
+        if roll < 0.2 and specs:
             spec = rng.choice(specs)
             v.apply(delete(dp, spec))
             removed.append((dp, spec))
-        elif roll < 0.55 and removed:
+        elif roll < 0.35 and any(broad(s) for s in specs):
+            spec = rng.choice([s for s in specs if broad(s)])
+            v.apply(delete(dp, spec))
+            removed.append((dp, spec))
+        elif roll < 0.45:
+            ports = tuple(("output", p) for p in sorted(rng.sample([1, 2, 3], rng.randrange(1, 4))))
+            v.apply(add(dp, flow("flood", rng.choice([10, 20]), rng.choice([{}, {"in_port": 1}]), ports)))
+        elif roll < 0.6 and removed:
             v.apply(add(*removed.pop(rng.randrange(len(removed)))))
         elif roll < 0.75:
             host = net.host(rng.choice(names))
@@ -315,8 +345,10 @@ def test_after_random_updates_the_incremental_verdict_equals_a_fresh_verifiers(s
             removed.append((dp, group))
         if step % 10 == 9:
             other = fresh(v, policy)
-            assert v.findings_set() == other.findings_set()
-            assert canonical(v) == canonical(other)
+            uncached = fresh(v, policy, cached=False)
+            assert v.findings_set() == other.findings_set() == uncached.findings_set()
+            assert canonical(v) == canonical(other) == canonical(uncached)
+            assert walks(v, cached=True) == walks(v, cached=False)     # the same cubes too
             assert all(v.reaches(a, b) == other.reaches(a, b) for a in names for b in names if a != b)
 
 
