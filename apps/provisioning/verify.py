@@ -54,151 +54,23 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
 from controller.flows import FlowSpec
 from controller.groups import GroupSpec
 from controller.meters import MeterSpec
 from controller.pipeline import PIPELINE, Pipeline, PipelineError
+from apps.provisioning.findings import (LOST, Finding, References, Report, class_findings, isolation_finding,
+                                        reach_finding)
 from apps.provisioning.headerspace import INDEX, HeaderSpace, VerifyError, fix
-from apps.provisioning.walk import OFPVID_PRESENT, Rule, Switch, Walker, make_rule
+from apps.provisioning.inputs import Host, Policy, Topology, Update, add, delete
+from apps.provisioning.switches import Rule, Switch, make_rule
+from apps.provisioning.walk import OFPVID_PRESENT, Walker
 
-__all__ = ["Finding", "Host", "Policy", "Report", "Topology", "Update", "Verifier", "VerifyError"]
+__all__ = ["Finding", "Host", "Policy", "Report", "Topology", "Update", "Verifier", "VerifyError", "add",
+           "delete"]
 
-CLASS_CHECKS = ("loop", "black-hole")
-LOST = ("drop", "noport", "dead", "nogroup", "loop", "ctl")
-
-
-# ---- inputs -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Host:
-    name: str
-    dp_id: int
-    port_no: int
-    mac: str
-    ip: str
-
-
-class Topology:
-    """Switch ports and what is behind them: a link's far end, a host, the outside (a
-    peer's or a tunnel's port: frames leaving there are delivered out of the network)."""
-
-    def __init__(self, links: Iterable[tuple[int, int, int, int]], hosts: Iterable[Any],
-                 outside: Iterable[tuple[int, int, str]] = (), down: Iterable[tuple[int, int]] = ()):
-        self.peer: dict[tuple[int, int], tuple[int, int]] = {}
-        for a, pa, b, pb in links:
-            self.peer[(a, pa)] = (b, pb)
-            self.peer[(b, pb)] = (a, pa)
-        self.hosts = {h.name: Host(h.name, h.dp_id, h.port_no, h.mac.lower(), h.ip) for h in hosts}
-        self.host_at = {(h.dp_id, h.port_no): h.name for h in self.hosts.values()}
-        self.outside = {(dp, port): name for dp, port, name in outside}
-        self.down = frozenset(down)
-        self.dp_ids = frozenset(dp for dp, _ in [*self.peer, *self.host_at, *self.outside])
-
-    def live(self, dp: int, port: int | None) -> bool:
-        key = (dp, port)
-        return key not in self.down and (key in self.peer or key in self.host_at or key in self.outside)
-
-    def end(self, dp: int, port: int) -> tuple:
-        """What a frame sent out of dp:port meets (an event of ``apps.provisioning.walk``)."""
-        key = (dp, port)
-        if not self.live(dp, port):
-            return ("dead", dp, port) if key in self.down else ("noport", dp, port)
-        if key in self.host_at:
-            return ("host", self.host_at[key])
-        if key in self.outside:
-            return ("out", dp, port, self.outside[key])
-        peer = self.peer[key]
-        if peer in self.down:
-            return ("dead", dp, port)
-        return ("link", *peer)
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Host pairs that must reach each other (both ways), and sets of hosts that must not
-    reach any host of another set."""
-    reach: tuple[tuple[str, str], ...] = ()
-    isolate: tuple[frozenset[str], ...] = ()
-
-    @classmethod
-    def all_pairs(cls, hosts: Iterable[str]) -> "Policy":
-        names = sorted(hosts)
-        return cls(reach=tuple((a, b) for i, a in enumerate(names) for b in names[i + 1:]))
-
-
-@dataclass(frozen=True)
-class Update:
-    """One change to a switch: ``op`` 'add' (a flow with the key of one there replaces it;
-    a group or meter with its id, modifies it) or 'delete'."""
-    dp_id: int
-    op: str
-    entry: FlowSpec | GroupSpec | MeterSpec
-
-
-def add(dp_id: int, entry) -> Update:
-    return Update(dp_id, "add", entry)
-
-
-def delete(dp_id: int, entry) -> Update:
-    return Update(dp_id, "delete", entry)
-
-
-# ---- outputs ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem. Two findings are the same problem when their check and ``ident`` are
-    equal: by default where it shows; for reach and isolation, the host pair (the frame
-    and the way that witness it may change while the problem stays)."""
-    check: str                              # loop, black-hole, reach, isolation, missing-group, missing-meter
-    switches: tuple[int, ...] = field(compare=False)
-    table: str | None = field(compare=False)
-    flow: str | None = field(compare=False)     # "priority P match ..." or None (no flow matched)
-    detail: str = field(compare=False)
-    example: dict | None = field(default=None, compare=False, hash=False)
-    ident: tuple = field(default=(), repr=False)
-
-    def __post_init__(self) -> None:
-        if not self.ident:
-            object.__setattr__(self, "ident", (self.switches, self.table, self.flow, self.detail))
-
-    def __str__(self) -> str:
-        where = ",".join(f"s{dp}" for dp in self.switches)
-        if self.table:
-            where += f" table {self.table}"
-        where += f" flow {self.flow}" if self.flow else " (no flow)" if self.table else ""
-        example = ""
-        if self.example:
-            example = "; e.g. " + " ".join(f"{k}={v:#x}" if k == "eth_type" else f"{k}={v}"
-                                           for k, v in self.example.items())
-        return f"{self.check}: {self.detail} [{where}]{example}"
-
-
-@dataclass
-class Report:
-    added: list[Finding]
-    removed: list[Finding]
-    elapsed_s: float
-    rewalked: int = 0                       # classes walked again
-
-    def __str__(self) -> str:
-        lines = [f"{len(self.added)} new, {len(self.removed)} gone, {self.rewalked} classes walked, "
-                 f"{self.elapsed_s * 1e3:.2f} ms"]
-        lines += [f"  + {f}" for f in self.added] + [f"  - {f}" for f in self.removed]
-        return "\n".join(lines)
-
-
-def describe_flow(key: tuple | None) -> str | None:
-    if key is None:
-        return None
-    match = ",".join(f"{k}={v}" for k, v in key[2]) or "*"
-    return f"priority {key[1]} match {match}"
-
-
-# ---- the verifier -----------------------------------------------------------------------------
 
 @dataclass
 class _Class:
@@ -236,7 +108,7 @@ class Verifier:
         self._group_users: dict[tuple, set[int]] = defaultdict(set)
         self._delivering: dict[tuple[str, str], set[int]] = defaultdict(set)
         self._class_findings: dict[Finding, dict[int, dict]] = {}
-        self._static: dict[tuple, Finding] = {}
+        self._refs = References()
         self._policy_findings: dict[tuple, Finding] = {}
         self._pairs_cache: tuple = (None, {})
         self._by_pair: dict[tuple[str, str | None], set[int]] = defaultdict(set)
@@ -316,11 +188,11 @@ class Verifier:
         """Every finding now, under ``policy`` (kept for later updates; default: the current one)."""
         started = time.perf_counter()
         if policy is not None:
-            self._check_policy(policy)
+            policy.check(self.topology.hosts)
             self.policy = policy
         self._ensure()
         self._policy_findings.clear()
-        for a, b in self._policy_pairs():
+        for a, b in self.policy.pairs():
             self._check_pair(a, b)
         return Report(self.findings(), [], time.perf_counter() - started, 0)
 
@@ -331,7 +203,7 @@ class Verifier:
     def findings_set(self) -> set[Finding]:
         """The findings (without examples), for comparing verdicts."""
         self._ensure()
-        return set(self._class_findings) | set(self._static.values()) | set(self._policy_findings.values())
+        return {*self._class_findings, *self._refs.found.values(), *self._policy_findings.values()}
 
     def reaches(self, src: str, dst: str) -> bool:
         """Whether every frame ``src`` sends to ``dst`` (its MAC and IPv4 address) is delivered."""
@@ -395,17 +267,6 @@ class Verifier:
             raise VerifyError(f"s{dp_id}: {meter!r} is not a MeterSpec")
         return meter
 
-    def _check_policy(self, policy: Policy) -> None:
-        names = set(self.topology.hosts)
-        for pair in policy.reach:
-            for name in pair:
-                if name not in names:
-                    raise VerifyError(f"policy names host {name!r}, which is not in the topology")
-        for group in policy.isolate:
-            for name in group:
-                if name not in names:
-                    raise VerifyError(f"policy names host {name!r}, which is not in the topology")
-
     # -- updates --
 
     def _apply_flow(self, sw: Switch, op: str, spec: FlowSpec) -> set[int]:
@@ -419,7 +280,7 @@ class Verifier:
             table.remove(old)
             self.walker.changed(dp)
             self.space.remove(old.intervals + old.sets)
-            self._refs_changed(sw, old.spec, None)
+            self._refs.flow_changed(sw, old.spec, None)
             return touched
         rule = self._rule(dp, spec)
         self._fix(self.space.add(rule.intervals + rule.sets))
@@ -432,7 +293,7 @@ class Verifier:
             touched = self._overlapping(dp, rule)
         table.add(rule, self.walker)
         self.walker.changed(dp)
-        self._refs_changed(sw, old.spec if old else None, spec)
+        self._refs.flow_changed(sw, old.spec if old else None, spec)
         return touched
 
     def _overlapping(self, dp: int, rule: Rule) -> set[int]:
@@ -471,7 +332,7 @@ class Verifier:
         else:
             sw.groups[group.group_id] = group
         self.walker.changed(sw.dp_id)
-        self._group_refs_changed(sw, group.group_id)
+        self._refs.group_changed(sw, group.group_id)
         return set(self._group_users.get((sw.dp_id, group.group_id), ()))
 
     def _apply_meter(self, sw: Switch, op: str, meter: MeterSpec) -> set[int]:
@@ -480,7 +341,7 @@ class Verifier:
             sw.meters.pop(meter.meter_id, None)
         else:
             sw.meters[meter.meter_id] = meter
-        self._meter_refs_changed(sw, meter.meter_id)
+        self._refs.meter_changed(sw, meter.meter_id)
         return set()
 
     def _fix(self, splits: list) -> None:
@@ -506,13 +367,13 @@ class Verifier:
         self._delivering.clear()
         self._class_findings.clear()
         self._policy_findings.clear()
-        self._static.clear()
+        self._refs = References()
         for sw in self.switches.values():
-            self._static_findings(sw)
+            self._refs.switch(sw)
         for name in sorted(self.topology.hosts):
             for cube, events in self._walk(name, self._host_cube(name)):
                 self._add_walked(name, cube, events)
-        for a, b in self._policy_pairs():
+        for a, b in self.policy.pairs():
             self._check_pair(a, b)
 
     def _host_cube(self, name: str):
@@ -575,7 +436,8 @@ class Verifier:
         delivers = frozenset(e[1] for e in events if e[0] == "host")
         cls = _Class(ingress, dst, events, [cube], visits, groups, [], delivers,
                      any(e[0] in LOST for e in events))
-        cls.findings = list(dict.fromkeys(self._findings_of(cls)))     # one of each
+        findings = class_findings(ingress, dst, self.topology.hosts[ingress].dp_id, events)
+        cls.findings = list(dict.fromkeys(findings))     # one of each
         self.classes[cid] = cls
         self._by_key[key] = cid
         self._by_ingress[ingress].add(cid)
@@ -612,40 +474,6 @@ class Verifier:
                 del self._class_findings[finding]
         return cls
 
-    def _findings_of(self, cls: _Class) -> list[Finding]:
-        """Loops and black holes of one class (examples are added when reported)."""
-        out = []
-        last: tuple | None = None
-        dst_host = cls.dst if cls.dst != cls.ingress else None     # frames to oneself: nobody's loss
-        ingress_dp = self.topology.hosts[cls.ingress].dp_id
-        for event in cls.events:
-            kind = event[0]
-            if kind == "v":
-                last = event
-                continue
-            table, flow = (last[2], describe_flow(last[3])) if last else (None, None)
-            if kind == "loop":
-                path = event[3]
-                start = path.index((event[1], event[2]))
-                hops = " -> ".join(f"s{dp}:{port}" for dp, port in path[start:])
-                out.append(Finding("loop", tuple(dp for dp, _ in path[start:-1]), table, flow,
-                                   f"from {cls.ingress}: {hops}"))
-            elif kind in ("noport", "dead"):
-                what = "nothing behind it" if kind == "noport" else "it is down"
-                out.append(Finding("black-hole", (event[1],), table, flow,
-                                   f"from {cls.ingress}: out of port {event[2]}, {what}"))
-            elif kind == "nogroup":
-                out.append(Finding("black-hole", (event[1],), table, flow,
-                                   f"from {cls.ingress}: to group {event[2]:#x}, which does not exist"))
-            elif dst_host and kind == "drop" and event[3] == "miss":
-                out.append(Finding("black-hole", (event[1],), table, flow,
-                                   f"from {cls.ingress} to {dst_host}: no flow takes it"))
-            elif dst_host and kind == "ctl" and event[1] != ingress_dp:
-                out.append(Finding("black-hole", (event[1],), table, flow,
-                                   f"from {cls.ingress} to {dst_host}: sent to the controller past "
-                                   f"its first switch"))
-        return out
-
     def _with_example(self, findings: Iterable[Finding]) -> list[Finding]:
         out = []
         for finding in findings:
@@ -653,7 +481,7 @@ class Verifier:
             if holders:
                 finding = replace(finding, example=holders[min(holders)])
             else:
-                for held in (*self._static.values(), *self._policy_findings.values()):
+                for held in (*self._refs.found.values(), *self._policy_findings.values()):
                     if held == finding:
                         finding = held
                         break
@@ -666,17 +494,10 @@ class Verifier:
         """The policy's pairs by source (cached per policy)."""
         if self._pairs_cache[0] is not self.policy:
             pairs: dict[str, list[str]] = defaultdict(list)
-            for a, b in self._policy_pairs():
+            for a, b in self.policy.pairs():
                 pairs[a].append(b)
             self._pairs_cache = (self.policy, dict(pairs))
         return self._pairs_cache[1]
-
-    def _policy_pairs(self) -> list[tuple[str, str]]:
-        pairs = {(a, b) for a, b in self.policy.reach} | {(b, a) for a, b in self.policy.reach}
-        for i, group in enumerate(self.policy.isolate):
-            for other in self.policy.isolate[i + 1:]:
-                pairs |= {(a, b) for a in group for b in other} | {(b, a) for a in group for b in other}
-        return sorted(pairs)
 
     def _probe(self, src: str, dst: str):
         """Frames ``src`` sends to ``dst``: its MAC, IPv4 and address, any protocol."""
@@ -703,108 +524,14 @@ class Verifier:
             problem = self._pair_problem(a, b)
             if problem is not None:
                 cls, cube = problem
-                self._policy_findings[("reach", a, b)] = self._reach_finding(a, b, cls, cube)
+                self._policy_findings[("reach", a, b)] = reach_finding(a, b, cls.events, cls.delivers,
+                                                                        self.space.example(cube))
         isolated = [g for g in self.policy.isolate if a in g or b in g]
         if any(a in g for g in isolated) and any(b in g for g in isolated) \
                 and not any(a in g and b in g for g in isolated):
             cids = self._delivering.get((a, b))
             if cids:
                 cls = self.classes[min(cids)]
-                self._policy_findings[("isolation", a, b)] = self._isolation_finding(a, b, cls)
-
-    def _reach_finding(self, a: str, b: str, cls: _Class, cube) -> Finding:
-        last, end = None, "delivered elsewhere"
-        for event in cls.events:
-            if event[0] == "v":
-                last = event
-            elif event[0] in LOST:
-                end = _describe_end(event)
-                break
-        else:
-            if b not in cls.delivers:
-                end = f"delivered to {', '.join(sorted(cls.delivers)) or 'no host'}"
-        return Finding("reach", (last[1],) if last else (), last[2] if last else None,
-                       describe_flow(last[3]) if last else None, f"{a} -> {b}: {end}",
-                       self.space.example(cube), ident=(a, b))
-
-    def _isolation_finding(self, a: str, b: str, cls: _Class) -> Finding:
-        last, way = None, []
-        for event in cls.events:
-            if event[0] == "v":
-                last = event
-                way.append(f"s{event[1]} {event[2]} {describe_flow(event[3]) or '(no flow)'}")
-            elif event == ("host", b):
-                break
-        return Finding("isolation", (self.topology.hosts[a].dp_id, self.topology.hosts[b].dp_id),
-                       last[2] if last else None, describe_flow(last[3]) if last else None,
-                       f"{a} reaches {b}, which is isolated from it: {' -> '.join(way)}",
-                       self.space.example(cls.cubes[0]), ident=(a, b))
-
-    # -- references --
-
-    def _refs_changed(self, sw: Switch, old: FlowSpec | None, new: FlowSpec | None) -> None:
-        for spec in (old, new):
-            if spec is None:
-                continue
-            for gid in spec.groups:
-                self._group_refs_changed(sw, gid)
-            if spec.meter is not None:
-                self._meter_refs_changed(sw, spec.meter)
-
-    def _group_refs_changed(self, sw: Switch, gid: int) -> None:
-        for key in [k for k in self._static if k[0] == "missing-group" and k[1] == sw.dp_id and k[2] == gid]:
-            del self._static[key]
-        if gid in sw.groups:
-            return
-        for table in sw.tables.values():
-            for rule in table.rules.values():
-                if gid in rule.spec.groups:
-                    self._static[("missing-group", sw.dp_id, gid, rule.key)] = Finding(
-                        "missing-group", (sw.dp_id,), rule.spec.table, describe_flow(rule.key),
-                        f"sends to group {gid:#x}, which s{sw.dp_id} does not have")
-        for group in sw.groups.values():
-            if gid in group.groups:
-                self._static[("missing-group", sw.dp_id, gid, group.group_id)] = Finding(
-                    "missing-group", (sw.dp_id,), None, None,
-                    f"group {group.group_id:#x} chains to group {gid:#x}, which s{sw.dp_id} does not have")
-
-    def _meter_refs_changed(self, sw: Switch, mid: int) -> None:
-        for key in [k for k in self._static if k[0] == "missing-meter" and k[1] == sw.dp_id and k[2] == mid]:
-            del self._static[key]
-        if mid in sw.meters:
-            return
-        for table in sw.tables.values():
-            for rule in table.rules.values():
-                if rule.spec.meter == mid:
-                    self._static[("missing-meter", sw.dp_id, mid, rule.key)] = Finding(
-                        "missing-meter", (sw.dp_id,), rule.spec.table, describe_flow(rule.key),
-                        f"uses meter {mid:#x}, which s{sw.dp_id} does not have")
-
-    def _static_findings(self, sw: Switch) -> None:
-        gids, mids = set(), set()
-        for table in sw.tables.values():
-            for rule in table.rules.values():
-                gids |= rule.spec.groups
-                if rule.spec.meter is not None:
-                    mids.add(rule.spec.meter)
-        for group in sw.groups.values():
-            gids |= group.groups
-        for gid in sorted(gids):
-            self._group_refs_changed(sw, gid)
-        for mid in sorted(mids):
-            self._meter_refs_changed(sw, mid)
-
-
-def _describe_end(event: tuple) -> str:
-    kind = event[0]
-    if kind == "drop":
-        return f"dropped at s{event[1]} ({'no flow takes it' if event[3] == 'miss' else 'a flow drops it'})"
-    if kind == "ctl":
-        return f"sent to the controller at s{event[1]}"
-    if kind == "noport":
-        return f"sent out of s{event[1]} port {event[2]}, with nothing behind it"
-    if kind == "dead":
-        return f"sent out of s{event[1]} port {event[2]}, which is down"
-    if kind == "nogroup":
-        return f"sent to group {event[2]:#x} at s{event[1]}, which does not exist"
-    return f"loops at s{event[1]} port {event[2]}"
+                hosts = self.topology.hosts
+                self._policy_findings[("isolation", a, b)] = isolation_finding(
+                    a, b, (hosts[a].dp_id, hosts[b].dp_id), cls.events, self.space.example(cls.cubes[0]))

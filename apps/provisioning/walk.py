@@ -26,186 +26,16 @@ too, a fast-failover group's first live one.
 
 from __future__ import annotations
 
-import bisect
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from controller.flows import FlowSpec
-from controller.groups import GroupSpec
-from controller.meters import MeterSpec
-from apps.provisioning.headerspace import (INDEX, Cube, HeaderSpace, Interval, Pred, VerifyError, bits_of,
-                                          meet, minus)
+from apps.provisioning.headerspace import Cube, HeaderSpace, Pred, VerifyError, meet, minus
+from apps.provisioning.switches import ETH_DST, VLAN, Rule, Switch, Table, is_reg, single_atom
 
-VLAN = INDEX["vlan_vid"]
-ETH_DST = INDEX["eth_dst"]
 VLAN_BIT, ETH_DST_BIT = 1 << VLAN, 1 << ETH_DST
 OFPVID_PRESENT = 0x1000
 MAX_DEPTH = 8               # groups and resubmits nested deeper than this: as fakeswitch, refused
-
-
-def is_reg(name: str) -> bool:
-    return name.startswith("reg")
-
-
-@dataclass
-class Rule:
-    """A flow as the verifier holds it: symbolic fields as intervals, in_port and registers concrete."""
-    spec: FlowSpec
-    intervals: list[Interval]
-    in_port: int | None
-    regs: tuple[tuple[str, int, int], ...]        # (register, value, mask)
-    sets: list[Interval]                          # set_field values (their atoms must be singletons)
-    pred: Pred = ()
-    version: int = -1
-    order: tuple = ()                             # highest priority first, then a fixed tie-break
-    keys: tuple = (None, None)                    # (eth_dst atom, vlan atom) when it names one
-
-    def __post_init__(self) -> None:
-        self.order = (-self.spec.priority, repr(self.spec.key))
-
-    @property
-    def key(self) -> tuple:
-        return self.spec.key
-
-    def regs_ok(self, regs: tuple) -> bool:
-        have = dict(regs)
-        return all(have.get(name, 0) & mask == value & mask for name, value, mask in self.regs)
-
-
-def make_rule(space: HeaderSpace, spec: FlowSpec) -> Rule:
-    intervals, in_port, regs, sets = [], None, [], []
-    for name, value in spec.match:
-        if name == "in_port":
-            if type(value) is not int:
-                raise VerifyError(f"in_port={value!r}: not a port number")
-            in_port = value
-        elif is_reg(name):
-            try:
-                v, m = bits_of(name, value)
-            except (ValueError, TypeError):
-                raise VerifyError(f"{name}={value!r}: not a register value") from None
-            regs.append((name, v, m & 0xFFFFFFFF))
-        else:
-            intervals.append(space.interval(name, value))
-    for action in spec.actions:
-        if action[0] == "set_field" and not is_reg(action[1]):
-            sets.append(space.interval(action[1], action[2]))
-    return Rule(spec, sorted(intervals), in_port, tuple(regs), sets)
-
-
-def _single(pred: Pred, index: int) -> int | None:
-    for i, m in pred:
-        if i == index:
-            return m if not m & (m - 1) else None
-    return None
-
-
-@dataclass
-class _PortIndex:
-    rules: list[Rule]
-    dsts: int                                   # destination atoms some rule names alone
-    lists: dict[tuple, list[Rule]]              # (dst atom | 0, vlan atom | None) -> candidates
-
-
-def _order(rule: Rule) -> tuple:
-    return rule.order
-
-
-@dataclass
-class Table:
-    """One table's rules, highest priority first, with an index for frames from one
-    in_port: a frame whose destination MAC is one atom and whose VLAN is one atom can
-    only match the rules naming that atom (or not one atom) in both fields. A rule
-    added or removed is put into or taken out of the lists built so far, in order."""
-    rules: dict[tuple, Rule] = field(default_factory=dict)
-    _by_port: dict[int, _PortIndex] = field(default_factory=dict)
-    _ordered: list[Rule] | None = None
-    _version: int = -1
-
-    def add(self, rule: Rule, walker: "Walker") -> None:
-        old = self.rules.get(rule.key)
-        if old is not None:
-            self.remove(old)
-        self.rules[rule.key] = rule
-        if self._version != walker.version:
-            self._by_port.clear()
-            self._ordered = None
-            return
-        if self._ordered is not None:
-            bisect.insort(self._ordered, rule, key=_order)
-        kd, kv = walker.keys(rule)
-        for port, index in self._by_port.items():
-            if rule.in_port is not None and rule.in_port != port:
-                continue
-            bisect.insort(index.rules, rule, key=_order)
-            index.dsts |= kd or 0
-            for (dst, vlan), rules in index.lists.items():
-                if (kd is None or kd == dst) and (kv is None or vlan is None or kv == vlan):
-                    bisect.insort(rules, rule, key=_order)
-            if kd is not None and (kd, None) not in index.lists:
-                # a destination keyed for the first time: its lists start from the rest
-                for key in [k for k in index.lists if k[0] == kd]:
-                    del index.lists[key]
-
-    def remove(self, rule: Rule) -> None:
-        del self.rules[rule.key]
-        if self._ordered is not None:
-            self._ordered.remove(rule)
-        for index in self._by_port.values():
-            if rule in index.rules:
-                index.rules.remove(rule)
-                for rules in index.lists.values():
-                    if rule in rules:
-                        rules.remove(rule)
-
-    def index(self, in_port: int, walker: "Walker") -> _PortIndex:
-        if self._version != walker.version:
-            self._by_port.clear()
-            self._ordered = None
-            self._version = walker.version
-        got = self._by_port.get(in_port)
-        if got is None:
-            if self._ordered is None:
-                self._ordered = sorted(self.rules.values(), key=_order)
-            rules = [r for r in self._ordered if r.in_port is None or r.in_port == in_port]
-            dsts = 0
-            for rule in rules:
-                dsts |= walker.keys(rule)[0] or 0
-            got = self._by_port[in_port] = _PortIndex(rules, dsts, {})
-        return got
-
-    def candidates(self, in_port: int, dst: int, vlan: int | None, walker: "Walker") -> list[Rule]:
-        """Rules that may match frames from ``in_port`` to destination atom ``dst`` (0: an atom
-        no rule names alone) with VLAN atom ``vlan`` (None: more than one)."""
-        index = self.index(in_port, walker)
-        got = index.lists.get((dst, vlan))
-        if got is None:
-            got = []
-            for rule in index.rules:
-                kd, kv = walker.keys(rule)
-                if (kd is None or kd == dst) and (kv is None or vlan is None or kv == vlan):
-                    got.append(rule)
-            index.lists[(dst, vlan)] = got
-        return got
-
-
-@dataclass
-class Switch:
-    dp_id: int
-    tables: dict[str, Table] = field(default_factory=dict)
-    groups: dict[int, GroupSpec] = field(default_factory=dict)
-    meters: dict[int, MeterSpec] = field(default_factory=dict)
-
-    def table(self, name: str) -> Table:
-        got = self.tables.get(name)
-        if got is None:
-            got = self.tables[name] = Table()
-        return got
-
-    def rule(self, key: tuple) -> Rule | None:
-        table = self.tables.get(key[0])
-        return None if table is None else table.rules.get(key)
 
 
 @dataclass(frozen=True)
@@ -365,7 +195,7 @@ class Walker:
         """The rule's match as atom masks (rebuilt when atoms have split)."""
         if rule.version != self.version:
             rule.pred = self.space.pred(rule.intervals)
-            rule.keys = (_single(rule.pred, ETH_DST), _single(rule.pred, VLAN))
+            rule.keys = (single_atom(rule.pred, ETH_DST), single_atom(rule.pred, VLAN))
             rule.version = self.version
         return rule.pred
 
