@@ -9,6 +9,7 @@ change to a switch's flows, groups or meters.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Iterable
 
 from controller.flows import FlowSpec
@@ -83,11 +84,21 @@ class Policy:
 
     def pairs(self) -> list[tuple[str, str]]:
         """The ordered host pairs the policy says something about (each way)."""
-        pairs = {(a, b) for a, b in self.reach} | {(b, a) for a, b in self.reach}
+        return sorted(self.must_reach | self.must_not_reach)
+
+    @cached_property
+    def must_reach(self) -> frozenset[tuple[str, str]]:
+        """Ordered pairs (a, b): every frame a sends to b must be delivered."""
+        return frozenset({(a, b) for a, b in self.reach} | {(b, a) for a, b in self.reach})
+
+    @cached_property
+    def must_not_reach(self) -> frozenset[tuple[str, str]]:
+        """Ordered pairs (a, b) in different isolated sets and in none together."""
+        pairs = set()
         for i, group in enumerate(self.isolate):
             for other in self.isolate[i + 1:]:
                 pairs |= {(a, b) for a in group for b in other} | {(b, a) for a in group for b in other}
-        return sorted(pairs)
+        return frozenset((a, b) for a, b in pairs if not any(a in g and b in g for g in self.isolate))
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,6 @@ class Verifier:
         self._class_findings: dict[Finding, dict[int, dict]] = {}
         self._refs = References()
         self._policy_findings: dict[tuple, Finding] = {}
-        self._pairs_cache: tuple = (None, {})
         self._by_pair: dict[tuple[str, str | None], set[int]] = defaultdict(set)
 
     def _host_intervals(self, host: Host) -> list:
@@ -283,9 +282,11 @@ class Verifier:
             self._refs.flow_changed(sw, old.spec, None)
             return touched
         rule = self._rule(dp, spec)
-        self._fix(self.space.add(rule.intervals + rule.sets))
         table = sw.table(spec.table)
         old = table.rules.get(spec.key)
+        if old is not None and old.spec == spec:
+            return set()                    # the same flow again: nothing changes
+        self._fix(self.space.add(rule.intervals + rule.sets))
         if old is not None:
             touched = set(self._visits[(dp, spec.table)].get(spec.key, ()))
             self.space.remove(old.intervals + old.sets)
@@ -329,6 +330,8 @@ class Verifier:
             if old is None:
                 return set()
             del sw.groups[group.group_id]
+        elif old == group:
+            return set()                    # the same group again: nothing changes
         else:
             sw.groups[group.group_id] = group
         self.walker.changed(sw.dp_id)
@@ -395,15 +398,21 @@ class Verifier:
             for cube in cls.cubes:
                 for c, events in self._walk(cls.ingress, cube):
                     touched += [self.classes[cid] for cid in self._add_walked(cls.ingress, c, events)]
-        # A pair's verdict reads the classes sent to its destination's MAC (reach) and
-        # those delivering to it (isolation): only pairs of changed classes can change.
-        pairs = self._pairs_from()
-        recheck = set()
+        # A pair's reach verdict reads the classes sent to its destination's MAC, its
+        # isolation verdict those delivering to it: only those of changed classes change.
+        # (Frames flooded from a deliver everywhere: they are only isolation's concern.)
+        must_reach, must_not = self.policy.must_reach, self.policy.must_not_reach
+        reach, isolation = set(), set()
         for cls in touched:
-            for b in ({cls.dst} | cls.delivers) & set(pairs.get(cls.ingress, ())):
-                recheck.add((cls.ingress, b))
-        for a, b in sorted(recheck):
-            self._check_pair(a, b)
+            a = cls.ingress
+            if (a, cls.dst) in must_reach:
+                reach.add((a, cls.dst))
+            if must_not:
+                isolation.update((a, b) for b in cls.delivers if (a, b) in must_not)
+        for a, b in sorted(reach):
+            self._check_reach(a, b)
+        for a, b in sorted(isolation):
+            self._check_isolation(a, b)
         return len(redo)
 
     def _add_walked(self, ingress: str, cube, events: tuple) -> list[int]:
@@ -448,9 +457,8 @@ class Verifier:
             self._group_users[g].add(cid)
         for dst in delivers:
             self._delivering[(ingress, dst)].add(cid)
-        example = self.space.example(cube)
         for finding in cls.findings:
-            self._class_findings.setdefault(finding, {})[cid] = example
+            self._class_findings.setdefault(finding, {})[cid] = cube     # its example, when reported
         return cid
 
     def _remove_class(self, cid: int) -> _Class:
@@ -479,7 +487,7 @@ class Verifier:
         for finding in findings:
             holders = self._class_findings.get(finding)
             if holders:
-                finding = replace(finding, example=holders[min(holders)])
+                finding = replace(finding, example=self.space.example(holders[min(holders)]))
             else:
                 for held in (*self._refs.found.values(), *self._policy_findings.values()):
                     if held == finding:
@@ -489,15 +497,6 @@ class Verifier:
         return out
 
     # -- policy --
-
-    def _pairs_from(self) -> dict[str, list[str]]:
-        """The policy's pairs by source (cached per policy)."""
-        if self._pairs_cache[0] is not self.policy:
-            pairs: dict[str, list[str]] = defaultdict(list)
-            for a, b in self.policy.pairs():
-                pairs[a].append(b)
-            self._pairs_cache = (self.policy, dict(pairs))
-        return self._pairs_cache[1]
 
     def _probe(self, src: str, dst: str):
         """Frames ``src`` sends to ``dst``: its MAC, IPv4 and address, any protocol."""
@@ -518,17 +517,21 @@ class Verifier:
         return None
 
     def _check_pair(self, a: str, b: str) -> None:
-        for key in (("reach", a, b), ("isolation", a, b)):
-            self._policy_findings.pop(key, None)
-        if any(a in pair and b in pair for pair in self.policy.reach):
+        self._check_reach(a, b)
+        self._check_isolation(a, b)
+
+    def _check_reach(self, a: str, b: str) -> None:
+        self._policy_findings.pop(("reach", a, b), None)
+        if (a, b) in self.policy.must_reach:
             problem = self._pair_problem(a, b)
             if problem is not None:
                 cls, cube = problem
                 self._policy_findings[("reach", a, b)] = reach_finding(a, b, cls.events, cls.delivers,
                                                                         self.space.example(cube))
-        isolated = [g for g in self.policy.isolate if a in g or b in g]
-        if any(a in g for g in isolated) and any(b in g for g in isolated) \
-                and not any(a in g and b in g for g in isolated):
+
+    def _check_isolation(self, a: str, b: str) -> None:
+        self._policy_findings.pop(("isolation", a, b), None)
+        if (a, b) in self.policy.must_not_reach:
             cids = self._delivering.get((a, b))
             if cids:
                 cls = self.classes[min(cids)]

@@ -256,6 +256,27 @@ def test_refused_updates_name_what_is_wrong_and_change_nothing():
         v.check_all(Policy(reach=(("h1", "nobody"),)))
 
 
+def test_the_same_flow_or_group_again_walks_nothing_and_flooded_frames_share_their_walks():
+    net = controller_network(fakeoftable.DIAMOND_LINKS, (("h1", 1, 3), ("h2", 2, 3), ("h4", 4, 3)), apps=())
+    v = verifier_of(net, Policy.all_pairs(net.hosts))
+    assert v.check_all().added == []
+    cache = v.walker.cache
+    assert cache.hits > 0, "flooded frames of different hosts take cached spanning-tree branches"
+    sw = v.switches[1]
+    (flood,) = [r.spec for r in sw.tables["flood"].rules.values() if r.spec.priority > 0]
+    (group, *_) = sw.groups.values()
+    for update in (add(1, flood), add(1, group)):
+        report = v.apply(update)
+        assert report.rewalked == 0 and report.added == report.removed == []
+    # A real change to a flood flow re-walks the flooded classes, and taking it back
+    # restores every class and finding.
+    before = canonical(v)
+    report = v.apply(delete(1, flood))
+    assert report.rewalked > 0
+    v.apply(add(1, flood))
+    assert canonical(v) == before and v.findings() == []
+
+
 # ---- incremental == from scratch ------------------------------------------------------------
 
 def canonical(v: Verifier) -> set:
