@@ -17,16 +17,17 @@ Each finding names the check, the switch(es), the table and flow (priority and m
 where it shows, and an example header: concrete field values of a frame, as its host
 sends it, that shows it.
 
-**The model** (``apps.provisioning.headerspace``, ``apps.provisioning.walk``). Header
-fields are cut into per-field atoms at the boundaries of the values and prefixes in
-use (Delta-net); a set of packets is a cube of atom masks. Hosts send frames with
-their own eth_src and ipv4_src, untagged; every other field is left free. A host's
-cube is walked through the tables: each table splits it among the flows that win its
-parts, so the walk ends with *classes* -- a cube and the whole way its packets take
-(every table visit and winning flow, group, link, and where each copy ends). Two
-cubes of a host with the same way are one class (APKeep's merge of atoms that
-behave alike). Checks read classes: loops and black holes from each class's ends,
-reach and isolation from the classes of the pair's source.
+**The model** (``apps.provisioning.headerspace``, ``apps.provisioning.switches``,
+``apps.provisioning.walk``). Header fields are cut into per-field atoms at the
+boundaries of the values and prefixes in use (Delta-net); a set of packets is a cube
+of atom masks. Hosts send frames with their own eth_src and ipv4_src, untagged; every
+other field is left free. A host's cube is walked through the tables: each table splits
+it among the flows that win its parts, so the walk ends with *classes* -- a cube and the
+whole way its packets take (every table visit and winning flow, group, link, and where
+each copy ends). Two cubes of a host with the same way are one class (APKeep's merge of
+atoms that behave alike). Checks read classes (their wording: ``apps.provisioning.findings``):
+loops and black holes from each class's ends, reach and isolation from the classes of
+the pair's source. The inputs (topology, policy, updates) are ``apps.provisioning.inputs``.
 
 **What is incremental** (``apply``). One update -- a flow added, replaced or deleted, a
 group or meter added, changed or deleted -- touches only the classes whose way it can
@@ -34,11 +35,16 @@ change, found through an index of table visits: deleting or replacing a flow, th
 classes that flow won; adding one, the classes that visited its table, were won there
 by a flow of lower or equal priority, and overlap its match; a group change, the
 classes that ran (or missed) that group; a meter change, none (meters only limit
-rates). New values split atoms in place (stored cubes are fixed bit by bit, nothing is
-re-walked for it). Only the touched classes are walked again, from their host, and
-only the findings that depend on them (their own, the policy pairs of their host,
-the references of the changed entry) are recomputed. ``load`` on a verifier that has
-not been checked yet is a plain load; on one that has, it is a full rebuild.
+rates); the same flow or group again, none. New values split atoms in place (stored
+cubes are fixed bit by bit, nothing is re-walked for it). Only the touched classes are
+walked again, from their host, but through the walk cache (``walk.WalkCache``): every
+sub-walk that entered no changed switch is taken as it was, keyed by the cube fields it
+read, so a class is in effect walked again from the changed switch on, and the classes
+flooded by different hosts share each spanning-tree branch. Only the findings that
+depend on the touched classes are recomputed: their own loops and black holes, the
+reach of the policy pairs they are sent to, the isolation of the pairs they deliver
+to, and the references of the changed entry. ``load`` on a verifier that has not been
+checked yet is a plain load; on one that has, it is a full rebuild.
 
 **What it does not model**: flows that learn actions make (switches make them, the
 controller never installs them; the learn itself is a no-op for the packet), which

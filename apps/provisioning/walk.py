@@ -1,7 +1,6 @@
-"""The verifier's switches and the symbolic walk of a cube of packets through them.
+"""The symbolic walk of a cube of packets through the verifier's switches.
 
-``Switch`` holds one switch's flows (per table, highest priority first), groups and
-meters as the verifier models them. ``Walker.from_host`` follows a cube of packets
+``Walker.from_host`` follows a cube of packets
 that a host sends through the tables, groups and links the way
 ``tests/lib/fakeswitch.py`` and ``fakeoftable.py`` follow one frame, and answers with
 the cube split into *classes*: ``(cube, events)`` pairs where every packet of a cube
@@ -22,6 +21,10 @@ carries an *overlay*, field -> the atom of the written value, and a flow's match
 checked against the overlay for the fields written so far. A select group's buckets
 are all followed (which one the hash picks is not modelled: any may), an all group's
 too, a fast-failover group's first live one.
+
+Walks are cached (``WalkCache``): one switch's tables, and the whole walk from a switch
+port on, each keyed by the fields of the cube it read; a switch that changes drops
+every cached walk that entered it (``Walker.changed``).
 """
 
 from __future__ import annotations
