@@ -84,7 +84,7 @@ class _Class:
     dst: str | None         # the host whose MAC every frame of the class is sent to, if any
     events: tuple
     cubes: list
-    visits: list            # (dp, table, flow key, in_port, regs, overlay)
+    visits: list            # its table visits: the walk's ("v", ...) events
     groups: set
     findings: list          # Finding (no example)
     delivers: frozenset     # host names some copy reaches
@@ -109,7 +109,7 @@ class Verifier:
         self.classes: dict[int, _Class] = {}
         self._by_key: dict[tuple, int] = {}
         self._by_ingress: dict[str, set[int]] = defaultdict(set)
-        # (dp, table) -> flow key (None: no flow) -> class id -> [(in_port, regs, overlay)] there
+        # (dp, table) -> flow key (None: no flow) -> class id -> its visits there ("v" events)
         self._visits: dict[tuple, dict] = defaultdict(lambda: defaultdict(dict))
         self._group_users: dict[tuple, set[int]] = defaultdict(set)
         self._delivering: dict[tuple[str, str], set[int]] = defaultdict(set)
@@ -318,7 +318,7 @@ class Verifier:
 
     def _class_meets(self, cls: _Class, rule: Rule, where: list) -> bool:
         pred = self.walker.pred(rule)
-        for in_port, regs, over in where:
+        for _, _, _, _, in_port, regs, over in where:
             if rule.in_port is not None and rule.in_port != in_port:
                 continue
             if rule.regs and not rule.regs_ok(regs):
@@ -446,19 +446,32 @@ class Verifier:
             return cid
         cid = self._next_id
         self._next_id += 1
-        visits = [e[1:] for e in events if e[0] == "v"]
-        groups = {(e[1], e[2]) for e in events if e[0] in ("g", "nogroup")}
-        delivers = frozenset(e[1] for e in events if e[0] == "host")
-        cls = _Class(ingress, dst, events, [cube], visits, groups, [], delivers,
-                     any(e[0] in LOST for e in events))
-        findings = class_findings(ingress, dst, self.topology.hosts[ingress].dp_id, events)
-        cls.findings = list(dict.fromkeys(findings))     # one of each
+        visits, groups, delivers, lost = [], set(), set(), False
+        for e in events:            # one pass: broadcast classes have hundreds of events
+            kind = e[0]
+            if kind == "v":
+                visits.append(e)
+            elif kind == "hop":
+                continue
+            elif kind == "host":
+                delivers.add(e[1])
+            elif kind == "g":
+                groups.add((e[1], e[2]))
+            elif kind in LOST:
+                lost = True
+                if kind == "nogroup":
+                    groups.add((e[1], e[2]))
+        cls = _Class(ingress, dst, events, [cube], visits, groups, [], frozenset(delivers), lost)
+        if lost:            # every loop or black hole ends a copy somewhere but a host
+            findings = class_findings(ingress, dst, self.topology.hosts[ingress].dp_id, events)
+            cls.findings = list(dict.fromkeys(findings))     # one of each
         self.classes[cid] = cls
         self._by_key[key] = cid
         self._by_ingress[ingress].add(cid)
         self._by_pair[(ingress, dst)].add(cid)
-        for dp, table, fkey, *rest in visits:
-            self._visits[(dp, table)][fkey].setdefault(cid, []).append(tuple(rest))
+        index = self._visits
+        for visit in visits:
+            index[visit[1], visit[2]][visit[3]].setdefault(cid, []).append(visit)
         for g in groups:
             self._group_users[g].add(cid)
         for dst in delivers:
@@ -472,11 +485,14 @@ class Verifier:
         del self._by_key[(cls.ingress, cls.dst, cls.events)]
         self._by_ingress[cls.ingress].discard(cid)
         self._by_pair[(cls.ingress, cls.dst)].discard(cid)
-        for dp, table, fkey, *_ in cls.visits:
-            users = self._visits[(dp, table)]
-            users[fkey].pop(cid, None)
-            if not users[fkey]:
-                del users[fkey]
+        index = self._visits
+        for visit in cls.visits:
+            users = index[visit[1], visit[2]]
+            won = users.get(visit[3])
+            if won is not None:
+                won.pop(cid, None)
+                if not won:
+                    del users[visit[3]]
         for g in cls.groups:
             self._group_users[g].discard(cid)
         for dst in cls.delivers:
