@@ -141,6 +141,17 @@ class References:
 
     def __init__(self) -> None:
         self.found: dict[tuple, Finding] = {}
+        self.journal: dict[Finding, bool] | None = None     # see Verifier.apply
+
+    def _drop(self, key: tuple) -> None:
+        finding = self.found.pop(key)
+        if self.journal is not None:
+            self.journal.setdefault(finding, True)
+
+    def _put(self, key: tuple, finding: Finding) -> None:
+        if self.journal is not None:
+            self.journal.setdefault(finding, False)
+        self.found[key] = finding
 
     def flow_changed(self, sw: Switch, old: FlowSpec | None, new: FlowSpec | None) -> None:
         for spec in (old, new):
@@ -153,32 +164,32 @@ class References:
 
     def group_changed(self, sw: Switch, gid: int) -> None:
         for key in [k for k in self.found if k[0] == "missing-group" and k[1] == sw.dp_id and k[2] == gid]:
-            del self.found[key]
+            self._drop(key)
         if gid in sw.groups:
             return
         for table in sw.tables.values():
             for rule in table.rules.values():
                 if gid in rule.spec.groups:
-                    self.found[("missing-group", sw.dp_id, gid, rule.key)] = Finding(
+                    self._put(("missing-group", sw.dp_id, gid, rule.key), Finding(
                         "missing-group", (sw.dp_id,), rule.spec.table, describe_flow(rule.key),
-                        f"sends to group {gid:#x}, which s{sw.dp_id} does not have")
+                        f"sends to group {gid:#x}, which s{sw.dp_id} does not have"))
         for group in sw.groups.values():
             if gid in group.groups:
-                self.found[("missing-group", sw.dp_id, gid, group.group_id)] = Finding(
+                self._put(("missing-group", sw.dp_id, gid, group.group_id), Finding(
                     "missing-group", (sw.dp_id,), None, None,
-                    f"group {group.group_id:#x} chains to group {gid:#x}, which s{sw.dp_id} does not have")
+                    f"group {group.group_id:#x} chains to group {gid:#x}, which s{sw.dp_id} does not have"))
 
     def meter_changed(self, sw: Switch, mid: int) -> None:
         for key in [k for k in self.found if k[0] == "missing-meter" and k[1] == sw.dp_id and k[2] == mid]:
-            del self.found[key]
+            self._drop(key)
         if mid in sw.meters:
             return
         for table in sw.tables.values():
             for rule in table.rules.values():
                 if rule.spec.meter == mid:
-                    self.found[("missing-meter", sw.dp_id, mid, rule.key)] = Finding(
+                    self._put(("missing-meter", sw.dp_id, mid, rule.key), Finding(
                         "missing-meter", (sw.dp_id,), rule.spec.table, describe_flow(rule.key),
-                        f"uses meter {mid:#x}, which s{sw.dp_id} does not have")
+                        f"uses meter {mid:#x}, which s{sw.dp_id} does not have"))
 
     def switch(self, sw: Switch) -> None:
         """Every reference of switch ``sw``'s flows and groups."""

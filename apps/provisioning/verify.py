@@ -116,6 +116,7 @@ class Verifier:
         self._class_findings: dict[Finding, dict[int, dict]] = {}
         self._refs = References()
         self._policy_findings: dict[tuple, Finding] = {}
+        self._journal: dict[Finding, bool] | None = None     # findings noted while an update is taken
         self._by_pair: dict[tuple[str, str | None], set[int]] = defaultdict(set)
 
     def _host_intervals(self, host: Host) -> list:
@@ -171,23 +172,43 @@ class Verifier:
         change if the update is malformed or names an unknown switch."""
         started = time.perf_counter()
         self._ensure()
-        before = self.findings_set()
         sw = self._switch(update.dp_id)
         if update.op not in ("add", "delete"):
             raise VerifyError(f"update op {update.op!r}: 'add' or 'delete'")
         entry = update.entry
-        if isinstance(entry, FlowSpec):
-            touched = self._apply_flow(sw, update.op, entry)
-        elif isinstance(entry, GroupSpec):
-            touched = self._apply_group(sw, update.op, entry)
-        elif isinstance(entry, MeterSpec):
-            touched = self._apply_meter(sw, update.op, entry)
-        else:
-            raise VerifyError(f"update of {type(entry).__name__}: a FlowSpec, GroupSpec or MeterSpec")
-        rewalked = self._rewalk(touched)
-        after = self.findings_set()
-        return Report(sorted(self._with_example(after - before), key=str), sorted(before - after, key=str),
+        # Every finding that appears or goes while the update is taken is noted once, with
+        # whether it was there before: the report costs what the change touched.
+        journal: dict[Finding, bool] = {}
+        self._journal = self._refs.journal = journal
+        try:
+            if isinstance(entry, FlowSpec):
+                touched = self._apply_flow(sw, update.op, entry)
+            elif isinstance(entry, GroupSpec):
+                touched = self._apply_group(sw, update.op, entry)
+            elif isinstance(entry, MeterSpec):
+                touched = self._apply_meter(sw, update.op, entry)
+            else:
+                raise VerifyError(f"update of {type(entry).__name__}: a FlowSpec, GroupSpec or MeterSpec")
+            rewalked = self._rewalk(touched)
+        finally:
+            self._journal = self._refs.journal = None
+        added, removed = [], []
+        for finding, was in journal.items():
+            now = self._holds(finding)
+            if now and not was:
+                added.append(finding)
+            elif was and not now:
+                removed.append(finding)
+        return Report(sorted(self._with_example(added), key=str), sorted(removed, key=str),
                       time.perf_counter() - started, rewalked)
+
+    def _holds(self, finding: Finding) -> bool:
+        """Whether ``finding`` is among the findings now."""
+        if finding.check in ("reach", "isolation"):
+            return (finding.check, *finding.ident) in self._policy_findings
+        if finding.check in ("missing-group", "missing-meter"):
+            return finding in self._refs.found.values()
+        return finding in self._class_findings
 
     def check_all(self, policy: Policy | None = None) -> Report:
         """Every finding now, under ``policy`` (kept for later updates; default: the current one)."""
@@ -477,7 +498,12 @@ class Verifier:
         for dst in delivers:
             self._delivering[(ingress, dst)].add(cid)
         for finding in cls.findings:
-            self._class_findings.setdefault(finding, {})[cid] = cube     # its example, when reported
+            holders = self._class_findings.get(finding)
+            if holders is None:
+                holders = self._class_findings[finding] = {}
+                if self._journal is not None:
+                    self._journal.setdefault(finding, False)
+            holders[cid] = cube     # its example, when reported
         return cid
 
     def _remove_class(self, cid: int) -> _Class:
@@ -502,6 +528,8 @@ class Verifier:
             holders.pop(cid, None)
             if not holders:
                 del self._class_findings[finding]
+                if self._journal is not None:
+                    self._journal.setdefault(finding, True)
         return cls
 
     def _with_example(self, findings: Iterable[Finding]) -> list[Finding]:
@@ -542,21 +570,31 @@ class Verifier:
         self._check_reach(a, b)
         self._check_isolation(a, b)
 
+    def _set_policy_finding(self, key: tuple, finding: Finding | None) -> None:
+        old = self._policy_findings.pop(key, None)
+        if self._journal is not None and old is not None:
+            self._journal.setdefault(old, True)
+        if finding is not None:
+            if self._journal is not None:
+                self._journal.setdefault(finding, False)
+            self._policy_findings[key] = finding
+
     def _check_reach(self, a: str, b: str) -> None:
-        self._policy_findings.pop(("reach", a, b), None)
+        finding = None
         if (a, b) in self.policy.must_reach:
             problem = self._pair_problem(a, b)
             if problem is not None:
                 cls, cube = problem
-                self._policy_findings[("reach", a, b)] = reach_finding(a, b, cls.events, cls.delivers,
-                                                                        self.space.example(cube))
+                finding = reach_finding(a, b, cls.events, cls.delivers, self.space.example(cube))
+        self._set_policy_finding(("reach", a, b), finding)
 
     def _check_isolation(self, a: str, b: str) -> None:
-        self._policy_findings.pop(("isolation", a, b), None)
+        finding = None
         if (a, b) in self.policy.must_not_reach:
             cids = self._delivering.get((a, b))
             if cids:
                 cls = self.classes[min(cids)]
                 hosts = self.topology.hosts
-                self._policy_findings[("isolation", a, b)] = isolation_finding(
-                    a, b, (hosts[a].dp_id, hosts[b].dp_id), cls.events, self.space.example(cls.cubes[0]))
+                finding = isolation_finding(a, b, (hosts[a].dp_id, hosts[b].dp_id), cls.events,
+                                            self.space.example(cls.cubes[0]))
+        self._set_policy_finding(("isolation", a, b), finding)

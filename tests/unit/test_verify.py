@@ -315,6 +315,15 @@ def walks(v: Verifier, cached: bool) -> list:
         v.walker.cache = held
 
 
+def applied(v: Verifier, update) -> None:
+    """Apply ``update``; its report must be the difference of the findings before and after."""
+    before = v.findings_set()
+    report = v.apply(update)
+    after = v.findings_set()
+    assert set(report.added) == after - before and set(report.removed) == before - after
+    assert len(report.added) == len(set(report.added)) and len(report.removed) == len(set(report.removed))
+
+
 def broad(spec: FlowSpec) -> bool:
     """A flow many classes take: a catch-all, a flood-table flow, multicast to the flood table."""
     return not spec.match or spec.table == "flood" or spec.goto == "flood"
@@ -340,29 +349,29 @@ def test_after_random_updates_the_incremental_verdict_equals_a_fresh_verifiers(s
         roll = rng.random()
         if roll < 0.2 and specs:
             spec = rng.choice(specs)
-            v.apply(delete(dp, spec))
+            applied(v, delete(dp, spec))
             removed.append((dp, spec))
         elif roll < 0.35 and any(broad(s) for s in specs):
             spec = rng.choice([s for s in specs if broad(s)])
-            v.apply(delete(dp, spec))
+            applied(v, delete(dp, spec))
             removed.append((dp, spec))
         elif roll < 0.45:
             ports = tuple(("output", p) for p in sorted(rng.sample([1, 2, 3], rng.randrange(1, 4))))
-            v.apply(add(dp, flow("flood", rng.choice([10, 20]), rng.choice([{}, {"in_port": 1}]), ports)))
+            applied(v, add(dp, flow("flood", rng.choice([10, 20]), rng.choice([{}, {"in_port": 1}]), ports)))
         elif roll < 0.6 and removed:
-            v.apply(add(*removed.pop(rng.randrange(len(removed)))))
+            applied(v, add(*removed.pop(rng.randrange(len(removed)))))
         elif roll < 0.75:
             host = net.host(rng.choice(names))
             port = rng.choice([1, 2, 3])
-            v.apply(add(dp, flow("forward", rng.choice([5, 1000, 1001, 3000]),
+            applied(v, add(dp, flow("forward", rng.choice([5, 1000, 1001, 3000]),
                                  {"eth_dst": host.mac, "eth_type": IP}, [("output", port)])))
         elif roll < 0.85:
-            v.apply(add(dp, flow("classify", 850, {"eth_type": IP, "ip_dscp": rng.choice([0, 10, 46]),
+            applied(v, add(dp, flow("classify", 850, {"eth_type": IP, "ip_dscp": rng.choice([0, 10, 46]),
                                                     "ipv4_dst": f"10.0.0.{rng.randrange(0, 8)}/30"},
                                  [("set_field", "ip_dscp", 46)], goto="forward")))
         elif sw.groups:
             group = sw.groups[rng.choice(sorted(sw.groups))]
-            v.apply(delete(dp, group))
+            applied(v, delete(dp, group))
             removed.append((dp, group))
         if step % 10 == 9:
             other = fresh(v, policy)
