@@ -27,7 +27,8 @@ whole way its packets take (every table visit and winning flow, group, link, and
 each copy ends). Two cubes of a host with the same way are one class (APKeep's merge of
 atoms that behave alike). Checks read classes (their wording: ``apps.provisioning.findings``):
 loops and black holes from each class's ends, reach and isolation from the classes of
-the pair's source. The inputs (topology, policy, updates) are ``apps.provisioning.inputs``.
+the pair's source. The inputs (topology, policy, updates) are ``apps.provisioning.inputs``;
+the classes and their indexes ``apps.provisioning.classes``.
 
 **What is incremental** (``apply``). One update -- a flow added, replaced or deleted, a
 group or meter added, changed or deleted -- touches only the classes whose way it can
@@ -59,36 +60,22 @@ field's bit order (refused). Port liveness is fixed by the topology (``down``).
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Iterable
 
 from controller.flows import FlowSpec
 from controller.groups import GroupSpec
 from controller.meters import MeterSpec
 from controller.pipeline import PIPELINE, Pipeline, PipelineError
-from apps.provisioning.findings import (LOST, Finding, References, Report, class_findings, isolation_finding,
-                                        reach_finding)
-from apps.provisioning.headerspace import INDEX, HeaderSpace, VerifyError, fix
+from apps.provisioning.classes import Class, Classes
+from apps.provisioning.findings import Finding, References, Report, isolation_finding, reach_finding
+from apps.provisioning.headerspace import INDEX, HeaderSpace, VerifyError
 from apps.provisioning.inputs import Host, Policy, Topology, Update, add, delete
 from apps.provisioning.switches import Rule, Switch, make_rule
 from apps.provisioning.walk import OFPVID_PRESENT, Walker
 
 __all__ = ["Finding", "Host", "Policy", "Report", "Topology", "Update", "Verifier", "VerifyError", "add",
            "delete"]
-
-
-@dataclass
-class _Class:
-    ingress: str
-    dst: str | None         # the host whose MAC every frame of the class is sent to, if any
-    events: tuple
-    cubes: list
-    visits: list            # its table visits: the walk's ("v", ...) events
-    groups: set
-    findings: list          # Finding (no example)
-    delivers: frozenset     # host names some copy reaches
-    lost: bool              # some copy ends anywhere but a host or the outside
 
 
 class Verifier:
@@ -105,19 +92,8 @@ class Verifier:
         self._inject: dict[str, list] = {}
         self._host_atoms()
         self._built = False
-        self._next_id = 0
-        self.classes: dict[int, _Class] = {}
-        self._by_key: dict[tuple, int] = {}
-        self._by_ingress: dict[str, set[int]] = defaultdict(set)
-        # (dp, table) -> flow key (None: no flow) -> class id -> its visits there ("v" events)
-        self._visits: dict[tuple, dict] = defaultdict(lambda: defaultdict(dict))
-        self._group_users: dict[tuple, set[int]] = defaultdict(set)
-        self._delivering: dict[tuple[str, str], set[int]] = defaultdict(set)
-        self._class_findings: dict[Finding, dict[int, dict]] = {}
         self._refs = References()
         self._policy_findings: dict[tuple, Finding] = {}
-        self._journal: dict[Finding, bool] | None = None     # findings noted while an update is taken
-        self._by_pair: dict[tuple[str, str | None], set[int]] = defaultdict(set)
 
     def _host_intervals(self, host: Host) -> list:
         space = self.space
@@ -134,13 +110,12 @@ class Verifier:
                                                  space.interval("ipv4_dst", host.ip)])
         vlan = INDEX["vlan_vid"]
         space.add([(vlan, 0, 0), (vlan, OFPVID_PRESENT, OFPVID_PRESENT), space.interval("eth_type", 0x0800)])
-        self._dst_names = {}
+        dst_names = {}
         for host in self.topology.hosts.values():
             i, lo, hi = space.interval("eth_dst", host.mac)
-            self._dst_names[space.fields[i].mask(lo, hi)] = host.name
-        self._host_dsts = 0
-        for mask in self._dst_names:
-            self._host_dsts |= mask
+            dst_names[space.fields[i].mask(lo, hi)] = host.name
+        self._classes = Classes(dst_names, {h.name: h.dp_id for h in self.topology.hosts.values()})
+        self.classes = self._classes.by_id
 
     # -- input --
 
@@ -179,7 +154,7 @@ class Verifier:
         # Every finding that appears or goes while the update is taken is noted once, with
         # whether it was there before: the report costs what the change touched.
         journal: dict[Finding, bool] = {}
-        self._journal = self._refs.journal = journal
+        self._classes.journal = self._refs.journal = journal
         try:
             if isinstance(entry, FlowSpec):
                 touched = self._apply_flow(sw, update.op, entry)
@@ -191,7 +166,7 @@ class Verifier:
                 raise VerifyError(f"update of {type(entry).__name__}: a FlowSpec, GroupSpec or MeterSpec")
             rewalked = self._rewalk(touched)
         finally:
-            self._journal = self._refs.journal = None
+            self._classes.journal = self._refs.journal = None
         added, removed = [], []
         for finding, was in journal.items():
             now = self._holds(finding)
@@ -208,7 +183,7 @@ class Verifier:
             return (finding.check, *finding.ident) in self._policy_findings
         if finding.check in ("missing-group", "missing-meter"):
             return finding in self._refs.found.values()
-        return finding in self._class_findings
+        return finding in self._classes.findings
 
     def check_all(self, policy: Policy | None = None) -> Report:
         """Every finding now, under ``policy`` (kept for later updates; default: the current one)."""
@@ -229,7 +204,7 @@ class Verifier:
     def findings_set(self) -> set[Finding]:
         """The findings (without examples), for comparing verdicts."""
         self._ensure()
-        return {*self._class_findings, *self._refs.found.values(), *self._policy_findings.values()}
+        return {*self._classes.findings, *self._refs.found.values(), *self._policy_findings.values()}
 
     def reaches(self, src: str, dst: str) -> bool:
         """Whether every frame ``src`` sends to ``dst`` (its MAC and IPv4 address) is delivered."""
@@ -302,7 +277,7 @@ class Verifier:
             old = None if table is None else table.rules.get(spec.key)
             if old is None:
                 return set()
-            touched = set(self._visits[(dp, spec.table)].get(spec.key, ()))
+            touched = set(self._classes.visits[(dp, spec.table)].get(spec.key, ()))
             table.remove(old)
             self.walker.changed(dp)
             self.space.remove(old.intervals + old.sets)
@@ -315,7 +290,7 @@ class Verifier:
             return set()                    # the same flow again: nothing changes
         self._fix(self.space.add(rule.intervals + rule.sets))
         if old is not None:
-            touched = set(self._visits[(dp, spec.table)].get(spec.key, ()))
+            touched = set(self._classes.visits[(dp, spec.table)].get(spec.key, ()))
             self.space.remove(old.intervals + old.sets)
         else:
             touched = self._overlapping(dp, rule)
@@ -329,7 +304,7 @@ class Verifier:
         priority, and overlap its match where they visit."""
         touched = set()
         prio = rule.spec.priority
-        for key, cids in self._visits[(dp, rule.spec.table)].items():
+        for key, cids in self._classes.visits[(dp, rule.spec.table)].items():
             if key is not None and key[1] > prio:
                 continue
             for cid, where in cids.items():
@@ -337,7 +312,7 @@ class Verifier:
                     touched.add(cid)
         return touched
 
-    def _class_meets(self, cls: _Class, rule: Rule, where: list) -> bool:
+    def _class_meets(self, cls: Class, rule: Rule, where: list) -> bool:
         pred = self.walker.pred(rule)
         for _, _, _, _, in_port, regs, over in where:
             if rule.in_port is not None and rule.in_port != in_port:
@@ -363,7 +338,7 @@ class Verifier:
             sw.groups[group.group_id] = group
         self.walker.changed(sw.dp_id)
         self._refs.group_changed(sw, group.group_id)
-        return set(self._group_users.get((sw.dp_id, group.group_id), ()))
+        return set(self._classes.group_users.get((sw.dp_id, group.group_id), ()))
 
     def _apply_meter(self, sw: Switch, op: str, meter: MeterSpec) -> set[int]:
         self._check_meter(sw.dp_id, meter)
@@ -379,8 +354,7 @@ class Verifier:
         if not splits:
             return
         self.walker.version += 1
-        for cls in self.classes.values():
-            cls.cubes = [fix(c, splits) for c in cls.cubes]
+        self._classes.fix(splits)
 
     # -- classes --
 
@@ -388,21 +362,14 @@ class Verifier:
         if self._built:
             return
         self._built = True
-        self.classes.clear()
-        self._by_key.clear()
-        self._by_ingress.clear()
-        self._by_pair.clear()
-        self._visits.clear()
-        self._group_users.clear()
-        self._delivering.clear()
-        self._class_findings.clear()
+        self._classes.clear()
         self._policy_findings.clear()
         self._refs = References()
         for sw in self.switches.values():
             self._refs.switch(sw)
         for name in sorted(self.topology.hosts):
             for cube, events in self._walk(name, self._host_cube(name)):
-                self._add_walked(name, cube, events)
+                self._classes.add_walked(name, cube, events)
         for a, b in self.policy.pairs():
             self._check_pair(a, b)
 
@@ -419,12 +386,12 @@ class Verifier:
     def _rewalk(self, cids: set[int]) -> int:
         if not cids:
             return 0
-        redo = [self._remove_class(cid) for cid in sorted(cids)]
+        redo = [self._classes.remove(cid) for cid in sorted(cids)]
         touched = list(redo)
         for cls in redo:
             for cube in cls.cubes:
                 for c, events in self._walk(cls.ingress, cube):
-                    touched += [self.classes[cid] for cid in self._add_walked(cls.ingress, c, events)]
+                    touched += [self.classes[cid] for cid in self._classes.add_walked(cls.ingress, c, events)]
         # A pair's reach verdict reads the classes sent to its destination's MAC, its
         # isolation verdict those delivering to it: only those of changed classes change.
         # (Frames flooded from a deliver everywhere: they are only isolation's concern.)
@@ -442,100 +409,10 @@ class Verifier:
             self._check_isolation(a, b)
         return len(redo)
 
-    def _add_walked(self, ingress: str, cube, events: tuple) -> list[int]:
-        """A walked cube, split by the host (if any) its eth_dst is, so a class's
-        destination, and with it what counts as a black hole, is one."""
-        i = INDEX["eth_dst"]
-        dst = cube[i]
-        added = []
-        if dst & self._host_dsts:
-            for mask, name in self._dst_names.items():
-                if dst & mask:
-                    added.append(self._add_class(ingress, name, cube[:i] + (mask,) + cube[i + 1:], events))
-            dst &= ~self._host_dsts
-            if not dst:
-                return added
-            cube = cube[:i] + (dst,) + cube[i + 1:]
-        added.append(self._add_class(ingress, None, cube, events))
-        return added
-
-    def _add_class(self, ingress: str, dst: str | None, cube, events: tuple) -> int:
-        key = (ingress, dst, events)
-        cid = self._by_key.get(key)
-        if cid is not None:
-            self.classes[cid].cubes.append(cube)
-            return cid
-        cid = self._next_id
-        self._next_id += 1
-        visits, groups, delivers, lost = [], set(), set(), False
-        for e in events:            # one pass: broadcast classes have hundreds of events
-            kind = e[0]
-            if kind == "v":
-                visits.append(e)
-            elif kind == "hop":
-                continue
-            elif kind == "host":
-                delivers.add(e[1])
-            elif kind == "g":
-                groups.add((e[1], e[2]))
-            elif kind in LOST:
-                lost = True
-                if kind == "nogroup":
-                    groups.add((e[1], e[2]))
-        cls = _Class(ingress, dst, events, [cube], visits, groups, [], frozenset(delivers), lost)
-        if lost:            # every loop or black hole ends a copy somewhere but a host
-            findings = class_findings(ingress, dst, self.topology.hosts[ingress].dp_id, events)
-            cls.findings = list(dict.fromkeys(findings))     # one of each
-        self.classes[cid] = cls
-        self._by_key[key] = cid
-        self._by_ingress[ingress].add(cid)
-        self._by_pair[(ingress, dst)].add(cid)
-        index = self._visits
-        for visit in visits:
-            index[visit[1], visit[2]][visit[3]].setdefault(cid, []).append(visit)
-        for g in groups:
-            self._group_users[g].add(cid)
-        for dst in delivers:
-            self._delivering[(ingress, dst)].add(cid)
-        for finding in cls.findings:
-            holders = self._class_findings.get(finding)
-            if holders is None:
-                holders = self._class_findings[finding] = {}
-                if self._journal is not None:
-                    self._journal.setdefault(finding, False)
-            holders[cid] = cube     # its example, when reported
-        return cid
-
-    def _remove_class(self, cid: int) -> _Class:
-        cls = self.classes.pop(cid)
-        del self._by_key[(cls.ingress, cls.dst, cls.events)]
-        self._by_ingress[cls.ingress].discard(cid)
-        self._by_pair[(cls.ingress, cls.dst)].discard(cid)
-        index = self._visits
-        for visit in cls.visits:
-            users = index[visit[1], visit[2]]
-            won = users.get(visit[3])
-            if won is not None:
-                won.pop(cid, None)
-                if not won:
-                    del users[visit[3]]
-        for g in cls.groups:
-            self._group_users[g].discard(cid)
-        for dst in cls.delivers:
-            self._delivering[(cls.ingress, dst)].discard(cid)
-        for finding in cls.findings:
-            holders = self._class_findings[finding]
-            holders.pop(cid, None)
-            if not holders:
-                del self._class_findings[finding]
-                if self._journal is not None:
-                    self._journal.setdefault(finding, True)
-        return cls
-
     def _with_example(self, findings: Iterable[Finding]) -> list[Finding]:
         out = []
         for finding in findings:
-            holders = self._class_findings.get(finding)
+            holders = self._classes.findings.get(finding)
             if holders:
                 finding = replace(finding, example=self.space.example(holders[min(holders)]))
             else:
@@ -555,9 +432,9 @@ class Verifier:
         return space.pred(sorted([space.interval("eth_dst", d.mac), space.interval("eth_type", 0x0800),
                                   space.interval("ipv4_dst", d.ip)]))
 
-    def _pair_problem(self, src: str, dst: str) -> tuple[_Class, Any] | None:
+    def _pair_problem(self, src: str, dst: str) -> tuple[Class, Any] | None:
         pred = self._probe(src, dst)
-        for cid in sorted(self._by_pair.get((src, dst), ())):     # frames to dst's MAC: its classes
+        for cid in sorted(self._classes.by_pair.get((src, dst), ())):     # frames to dst's MAC: its classes
             cls = self.classes[cid]
             if dst in cls.delivers and not cls.lost:
                 continue
@@ -572,11 +449,12 @@ class Verifier:
 
     def _set_policy_finding(self, key: tuple, finding: Finding | None) -> None:
         old = self._policy_findings.pop(key, None)
-        if self._journal is not None and old is not None:
-            self._journal.setdefault(old, True)
+        journal = self._classes.journal
+        if journal is not None and old is not None:
+            journal.setdefault(old, True)
         if finding is not None:
-            if self._journal is not None:
-                self._journal.setdefault(finding, False)
+            if journal is not None:
+                journal.setdefault(finding, False)
             self._policy_findings[key] = finding
 
     def _check_reach(self, a: str, b: str) -> None:
@@ -591,7 +469,7 @@ class Verifier:
     def _check_isolation(self, a: str, b: str) -> None:
         finding = None
         if (a, b) in self.policy.must_not_reach:
-            cids = self._delivering.get((a, b))
+            cids = self._classes.delivering.get((a, b))
             if cids:
                 cls = self.classes[min(cids)]
                 hosts = self.topology.hosts
