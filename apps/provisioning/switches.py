@@ -26,7 +26,7 @@ def is_reg(name: str) -> bool:
     return name.startswith("reg")
 
 
-@dataclass
+@dataclass(eq=False)           # one rule is one object: lists find it by identity
 class Rule:
     """A flow as the verifier holds it: symbolic fields as intervals, in_port and registers concrete."""
     spec: FlowSpec
@@ -97,6 +97,15 @@ def _order(rule: Rule) -> tuple:
     return rule.order
 
 
+def _discard(rules: list[Rule], rule: Rule) -> bool:
+    """Take ``rule`` out of a list in ``_order`` (found by bisection: orders are unique)."""
+    pos = bisect.bisect_left(rules, rule.order, key=_order)
+    if pos < len(rules) and rules[pos] is rule:
+        del rules[pos]
+        return True
+    return False
+
+
 @dataclass
 class Table:
     """One table's rules, highest priority first, with an index for frames from one
@@ -136,13 +145,11 @@ class Table:
     def remove(self, rule: Rule) -> None:
         del self.rules[rule.key]
         if self._ordered is not None:
-            self._ordered.remove(rule)
+            _discard(self._ordered, rule)
         for index in self._by_port.values():
-            if rule in index.rules:
-                index.rules.remove(rule)
+            if _discard(index.rules, rule):
                 for rules in index.lists.values():
-                    if rule in rules:
-                        rules.remove(rule)
+                    _discard(rules, rule)
 
     def index(self, in_port: int, walker: "Indexer") -> _PortIndex:
         if self._version != walker.version:
