@@ -59,21 +59,25 @@ class State:
         return State(self.in_port, self.regs, tuple(sorted(over.items())))
 
 
-def _getter(read: int) -> tuple[Any, tuple[int, ...]]:
+def _getter(read: int) -> Any:
     """A function picking the fields of ``read`` (a bit per field index) out of a cube."""
     idx = tuple(i for i in range(read.bit_length()) if read >> i & 1)
     if not idx:
-        return (lambda cube: ()), idx
-    return operator.itemgetter(*idx), idx
+        return lambda cube: ()
+    return operator.itemgetter(*idx)
 
 
-def _rebuild(cube: Cube, idx: tuple[int, ...], piece: Cube) -> Cube:
-    """``piece`` of a cached walk, for ``cube``: the fields the walk read from the piece, the
-    rest (which the walk never read, so never narrowed) from ``cube``."""
-    out = list(cube)
-    for i in idx:
-        out[i] = piece[i]
-    return tuple(out)
+def _rebuilder(walked: Cube, cube: Cube) -> Any:
+    """Pieces of the walk of ``walked``, for ``cube`` (which differs from it only in fields
+    the walk never read, so never narrowed): those fields from ``cube``."""
+    diff = [(i, v) for i, (v, w) in enumerate(zip(cube, walked)) if v != w]
+
+    def rebuild(piece: Cube) -> Cube:
+        out = list(piece)
+        for i, v in diff:
+            out[i] = v
+        return tuple(out)
+    return rebuild
 
 
 class WalkCache:
@@ -88,9 +92,10 @@ class WalkCache:
 
     Two levels: ``switch`` holds one switch's tables walked from the first (dropped when
     that switch changes); ``tree`` holds the whole walk from entering a switch port on
-    (dropped when any switch it entered changes), valid for a path that enters none of
-    the ports it entered (else that path would make a loop of it). A walk that made a
-    loop names its path, so it is not kept. Atoms splitting (``version``) clears both;
+    (stale once any switch it entered changed after it was made: ``changed_at``, checked
+    when it is looked up, as dropping them all at each change cost a millisecond per
+    update), valid for a path that enters none of the ports it entered (else that path
+    would make a loop of it). A walk that made a loop names its path, so it is not kept. Atoms splitting (``version``) clears both;
     so does holding more than ``limit`` entries.
     """
 
@@ -104,28 +109,29 @@ class WalkCache:
         self.version = version
         self.switch: dict[int, dict[tuple, dict]] = {}
         self.tree: dict[tuple, dict] = {}
-        self.tree_by_dp: dict[int, list] = {}
+        self.clock = 0                                  # counts changes
+        self.changed_at: dict[int, int] = {}            # dp -> the count when it last changed
         self.size = 0
         self.hits = self.misses = 0
 
     def changed(self, dp: int) -> None:
-        """Switch ``dp``'s flows or groups changed: forget every walk that entered it."""
+        """Switch ``dp``'s flows or groups changed: forget every walk that entered it (its
+        tables' walks now; a sub-tree's when it is next looked up, by its stamp)."""
         self.switch.pop(dp, None)
-        for where, read, key in self.tree_by_dp.pop(dp, ()):
-            slot = self.tree.get(where, {}).get(read)
-            if slot is not None:
-                slot[2].pop(key, None)
+        self.clock += 1
+        self.changed_at[dp] = self.clock
 
     def switch_get(self, where: tuple, cube: Cube) -> tuple[list, int] | None:
         shelf = self.switch.get(where[0], {}).get(where[1:])
         if shelf:
-            for read, (get, idx, held) in shelf.items():
+            for read, (get, held) in shelf.items():
                 got = held.get(get(cube))
                 if got is not None:
                     self.hits += 1
                     c0, out = got
                     if c0 != cube:
-                        out = [(_rebuild(cube, idx, c), ev, em, st) for c, ev, em, st in out]
+                        rebuild = _rebuilder(c0, cube)
+                        out = [(rebuild(c), ev, em, st) for c, ev, em, st in out]
                     return out, read
         self.misses += 1
         return None
@@ -137,25 +143,30 @@ class WalkCache:
     def tree_get(self, where: tuple, cube: Cube, path: tuple) -> tuple[list, int, frozenset] | None:
         shelf = self.tree.get(where)
         if shelf:
-            for read, (get, idx, held) in shelf.items():
-                got = held.get(get(cube))
+            for read, (get, held) in shelf.items():
+                key = get(cube)
+                got = held.get(key)
                 if got is not None:
-                    c0, out, entered = got
+                    c0, out, entered, dps, stamp = got
+                    changed_at = self.changed_at
+                    for dp in dps:
+                        if changed_at.get(dp, 0) > stamp:
+                            del held[key]
+                            self.misses += 1
+                            return None
                     if not entered.isdisjoint(path):
                         return None
                     self.hits += 1
                     if c0 != cube:
-                        out = [(_rebuild(cube, idx, c), ev) for c, ev in out]
+                        rebuild = _rebuilder(c0, cube)
+                        out = [(rebuild(c), ev) for c, ev in out]
                     return out, read, entered
         self.misses += 1
         return None
 
     def tree_put(self, where: tuple, cube: Cube, read: int, entered: frozenset, out: list) -> None:
-        key = self._keep(self.tree.setdefault(where, {}), read, cube, (cube, out, entered))
-        if key is None:
-            return
-        for dp in {dp for dp, _ in entered}:
-            self.tree_by_dp.setdefault(dp, []).append((where, read, key))
+        dps = tuple({dp for dp, _ in entered})
+        self._keep(self.tree.setdefault(where, {}), read, cube, (cube, out, entered, dps, self.clock))
 
     def _keep(self, shelf: dict, read: int, cube: Cube, value: tuple) -> Any:
         if self.size >= self.limit:
@@ -163,9 +174,9 @@ class WalkCache:
             return None
         slot = shelf.get(read)
         if slot is None:
-            slot = shelf[read] = (*_getter(read), {})
+            slot = shelf[read] = (_getter(read), {})
         key = slot[0](cube)
-        slot[2][key] = value
+        slot[1][key] = value
         self.size += 1
         return key
 
