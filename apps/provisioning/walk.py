@@ -95,8 +95,8 @@ class WalkCache:
     (stale once any switch it entered changed after it was made: ``changed_at``, checked
     when it is looked up, as dropping them all at each change cost a millisecond per
     update), valid for a path that enters none of the ports it entered (else that path
-    would make a loop of it). A walk that made a loop names its path, so it is not kept. Atoms splitting (``version``) clears both;
-    so does holding more than ``limit`` entries.
+    would make a loop of it). A walk that made a loop names its path, so it is not kept.
+    Atoms splitting (``version``) clears both; so does holding more than ``limit`` entries.
     """
 
     LIMIT = 200_000
