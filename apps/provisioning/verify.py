@@ -304,13 +304,33 @@ class Verifier:
         priority, and overlap its match where they visit."""
         touched = set()
         prio = rule.spec.priority
+        table = self.switches[dp].tables.get(rule.spec.table)
         for key, cids in self._classes.visits[(dp, rule.spec.table)].items():
             if key is not None and key[1] > prio:
+                continue
+            # Every frame of a class won by a flow matches that flow: a new flow whose match
+            # is apart from the winner's takes none of them (most paths' flows are apart).
+            winner = None if key is None or table is None else table.rules.get(key)
+            if winner is not None and self._apart(rule, winner):
                 continue
             for cid, where in cids.items():
                 if self._class_meets(self.classes[cid], rule, where):
                     touched.add(cid)
         return touched
+
+    def _apart(self, rule: Rule, other: Rule) -> bool:
+        """Whether no frame can match both flows (on in_port, a field or a register)."""
+        if rule.in_port is not None and other.in_port is not None and rule.in_port != other.in_port:
+            return True
+        theirs = dict(self.walker.pred(other))
+        for i, m in self.walker.pred(rule):
+            if not theirs.get(i, m) & m:
+                return True
+        regs = {name: (value, mask) for name, value, mask in other.regs}
+        for name, value, mask in rule.regs:
+            if name in regs and (value ^ regs[name][0]) & mask & regs[name][1]:
+                return True
+        return False
 
     def _class_meets(self, cls: Class, rule: Rule, where: list) -> bool:
         pred = self.walker.pred(rule)
