@@ -30,6 +30,23 @@ class Class:
     findings: list          # Finding (no example)
     delivers: frozenset     # host names some copy reaches
     lost: bool              # some copy ends anywhere but a host or the outside
+    key: tuple = ()         # (ingress, dst, Way(events)): its key in Classes.by_key
+
+
+class Way:
+    """A class's events as a dictionary key: a flooded class's way has hundreds of events,
+    so its hash (tens of microseconds) is taken once, not at every look-up."""
+    __slots__ = ("events", "hash")
+
+    def __init__(self, events: tuple):
+        self.events = events
+        self.hash = hash(events)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Way) and self.hash == other.hash and self.events == other.events
 
 
 class Classes:
@@ -82,7 +99,7 @@ class Classes:
 
     def add(self, ingress: str, dst: str | None, cube, events: tuple) -> int:
         """A walked cube to ``dst`` (None: to no host): a new class, or a cube more of one."""
-        key = (ingress, dst, events)
+        key = (ingress, dst, Way(events))
         cid = self.by_key.get(key)
         if cid is not None:
             self.by_id[cid].cubes.append(cube)
@@ -104,7 +121,7 @@ class Classes:
                 lost = True
                 if kind == "nogroup":
                     groups.add((e[1], e[2]))
-        cls = Class(ingress, dst, events, [cube], visits, groups, [], frozenset(delivers), lost)
+        cls = Class(ingress, dst, events, [cube], visits, groups, [], frozenset(delivers), lost, key)
         if lost:            # every loop or black hole ends a copy somewhere but a host
             findings = class_findings(ingress, dst, self.host_dps[ingress], events)
             cls.findings = list(dict.fromkeys(findings))     # one of each
@@ -130,7 +147,7 @@ class Classes:
 
     def remove(self, cid: int) -> Class:
         cls = self.by_id.pop(cid)
-        del self.by_key[(cls.ingress, cls.dst, cls.events)]
+        del self.by_key[cls.key]
         self.by_ingress[cls.ingress].discard(cid)
         self.by_pair[(cls.ingress, cls.dst)].discard(cid)
         index = self.visits
