@@ -80,6 +80,9 @@ def class_findings(ingress: str, dst: str | None, ingress_dp: int, events: tuple
         if kind == "v":
             last = event
             continue
+        if kind not in LOST or kind == "ctl" and (not dst_host or event[1] == ingress_dp) \
+                or kind == "drop" and (not dst_host or event[3] != "miss"):
+            continue        # most events are no finding: their flow is not worded
         table, flow = (last[2], describe_flow(last[3])) if last else (None, None)
         if kind == "loop":
             path = event[3]
