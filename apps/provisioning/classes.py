@@ -34,19 +34,43 @@ class Class:
 
 
 class Way:
-    """A class's events as a dictionary key: a flooded class's way has hundreds of events,
-    so its hash (tens of microseconds) is taken once, not at every look-up."""
-    __slots__ = ("events", "hash")
+    """A class's events as a dictionary key, with what the classes read from them: a
+    flooded class's way has hundreds of events, and one walked cube is split into a
+    class per destination host, so its hash (tens of microseconds) and its reading are
+    done once, not per class and look-up."""
+    __slots__ = ("events", "hash", "_summary")
 
     def __init__(self, events: tuple):
         self.events = events
         self.hash = hash(events)
+        self._summary: tuple | None = None
 
     def __hash__(self) -> int:
         return self.hash
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Way) and self.hash == other.hash and self.events == other.events
+
+    def summary(self) -> tuple[list, set, frozenset, bool]:
+        """(table visits, groups run or missing, hosts reached, whether a copy is lost)."""
+        if self._summary is None:
+            visits, groups, delivers, lost = [], set(), set(), False
+            for e in self.events:
+                kind = e[0]
+                if kind == "v":
+                    visits.append(e)
+                elif kind == "hop":
+                    continue
+                elif kind == "host":
+                    delivers.add(e[1])
+                elif kind == "g":
+                    groups.add((e[1], e[2]))
+                elif kind in LOST:
+                    lost = True
+                    if kind == "nogroup":
+                        groups.add((e[1], e[2]))
+            self._summary = (visits, groups, frozenset(delivers), lost)
+        return self._summary
 
 
 class Classes:
@@ -86,42 +110,30 @@ class Classes:
         i = ETH_DST
         dst = cube[i]
         added = []
+        way = Way(events)
         if dst & self.host_dsts:
             for mask, name in self.dst_names.items():
                 if dst & mask:
-                    added.append(self.add(ingress, name, cube[:i] + (mask,) + cube[i + 1:], events))
+                    added.append(self.add(ingress, name, cube[:i] + (mask,) + cube[i + 1:], way))
             dst &= ~self.host_dsts
             if not dst:
                 return added
             cube = cube[:i] + (dst,) + cube[i + 1:]
-        added.append(self.add(ingress, None, cube, events))
+        added.append(self.add(ingress, None, cube, way))
         return added
 
-    def add(self, ingress: str, dst: str | None, cube, events: tuple) -> int:
+    def add(self, ingress: str, dst: str | None, cube, way: Way) -> int:
         """A walked cube to ``dst`` (None: to no host): a new class, or a cube more of one."""
-        key = (ingress, dst, Way(events))
+        key = (ingress, dst, way)
         cid = self.by_key.get(key)
         if cid is not None:
             self.by_id[cid].cubes.append(cube)
             return cid
         cid = self.next_id
         self.next_id += 1
-        visits, groups, delivers, lost = [], set(), set(), False
-        for e in events:            # one pass: broadcast classes have hundreds of events
-            kind = e[0]
-            if kind == "v":
-                visits.append(e)
-            elif kind == "hop":
-                continue
-            elif kind == "host":
-                delivers.add(e[1])
-            elif kind == "g":
-                groups.add((e[1], e[2]))
-            elif kind in LOST:
-                lost = True
-                if kind == "nogroup":
-                    groups.add((e[1], e[2]))
-        cls = Class(ingress, dst, events, [cube], visits, groups, [], frozenset(delivers), lost, key)
+        events = way.events
+        visits, groups, delivers, lost = way.summary()
+        cls = Class(ingress, dst, events, [cube], visits, groups, [], delivers, lost, key)
         if lost:            # every loop or black hole ends a copy somewhere but a host
             findings = class_findings(ingress, dst, self.host_dps[ingress], events)
             cls.findings = list(dict.fromkeys(findings))     # one of each
