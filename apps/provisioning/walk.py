@@ -148,12 +148,13 @@ class WalkCache:
                 got = held.get(key)
                 if got is not None:
                     c0, out, entered, dps, stamp = got
-                    changed_at = self.changed_at
-                    for dp in dps:
-                        if changed_at.get(dp, 0) > stamp:
-                            del held[key]
-                            self.misses += 1
-                            return None
+                    if stamp < self.clock:          # something changed since it was made
+                        changed_at = self.changed_at
+                        for dp in dps:
+                            if changed_at.get(dp, 0) > stamp:
+                                del held[key]
+                                self.misses += 1
+                                return None
                     if not entered.isdisjoint(path):
                         return None
                     self.hits += 1
