@@ -162,6 +162,11 @@ def main() -> None:
     print(f"  per update       p50 {inc_p50 * 1e3:.3f} ms  p99 {pct(latencies, 99) * 1e3:.3f} ms  "
           f"max {max(latencies) * 1e3:.3f} ms over {len(updates)} updates "
           f"(classes walked again: median {statistics.median(walked):g}, max {max(walked)})")
+    flow_n = 2 * args.updates
+    for kind, part in (("flow", latencies[:flow_n]), ("group", latencies[flow_n:])):
+        if part:
+            print(f"    {kind} updates    p50 {statistics.median(part) * 1e3:.3f} ms  "
+                  f"p99 {pct(part, 99) * 1e3:.3f} ms  max {max(part) * 1e3:.3f} ms over {len(part)}")
     print(f"  baseline         p50 {statistics.median(baseline) * 1e3:.1f} ms   full recomputation per "
           f"update ({len(baseline)} updates)")
     print(f"  ratio            {statistics.median(baseline) / inc_p50:8.0f} x  baseline / incremental (p50)")

@@ -177,8 +177,24 @@ class HeaderSpace:
 
     def __init__(self):
         self.fields = [FieldAtoms(f) for f in FIELDS]
+        self._intervals: dict[tuple[str, Any], Interval] = {}
 
     def interval(self, name: str, value: Any) -> Interval:
+        """The key interval of a match or set-field value (parsed once per value: walks ask
+        for the same set-field values again and again)."""
+        try:
+            return self._intervals[(name, value)]
+        except KeyError:
+            pass
+        except TypeError:           # an unhashable value: parsed (and refused) below
+            return self._interval(name, value)
+        got = self._interval(name, value)
+        if len(self._intervals) >= 100_000:     # values come and go with flows: keep the memo bounded
+            self._intervals.clear()
+        self._intervals[(name, value)] = got
+        return got
+
+    def _interval(self, name: str, value: Any) -> Interval:
         i = INDEX.get(name)
         if i is None:
             raise VerifyError(f"match field {name!r} is not modelled (modelled: {sorted(INDEX)}, "

@@ -17,16 +17,18 @@ Each finding names the check, the switch(es), the table and flow (priority and m
 where it shows, and an example header: concrete field values of a frame, as its host
 sends it, that shows it.
 
-**The model** (``apps.provisioning.headerspace``, ``apps.provisioning.walk``). Header
-fields are cut into per-field atoms at the boundaries of the values and prefixes in
-use (Delta-net); a set of packets is a cube of atom masks. Hosts send frames with
-their own eth_src and ipv4_src, untagged; every other field is left free. A host's
-cube is walked through the tables: each table splits it among the flows that win its
-parts, so the walk ends with *classes* -- a cube and the whole way its packets take
-(every table visit and winning flow, group, link, and where each copy ends). Two
-cubes of a host with the same way are one class (APKeep's merge of atoms that
-behave alike). Checks read classes: loops and black holes from each class's ends,
-reach and isolation from the classes of the pair's source.
+**The model** (``apps.provisioning.headerspace``, ``apps.provisioning.switches``,
+``apps.provisioning.walk``). Header fields are cut into per-field atoms at the
+boundaries of the values and prefixes in use (Delta-net); a set of packets is a cube
+of atom masks. Hosts send frames with their own eth_src and ipv4_src, untagged; every
+other field is left free. A host's cube is walked through the tables: each table splits
+it among the flows that win its parts, so the walk ends with *classes* -- a cube and the
+whole way its packets take (every table visit and winning flow, group, link, and where
+each copy ends). Two cubes of a host with the same way are one class (APKeep's merge of
+atoms that behave alike). Checks read classes (their wording: ``apps.provisioning.findings``):
+loops and black holes from each class's ends, reach and isolation from the classes of
+the pair's source. The inputs (topology, policy, updates) are ``apps.provisioning.inputs``;
+the classes and their indexes ``apps.provisioning.classes``.
 
 **What is incremental** (``apply``). One update -- a flow added, replaced or deleted, a
 group or meter added, changed or deleted -- touches only the classes whose way it can
@@ -34,11 +36,16 @@ change, found through an index of table visits: deleting or replacing a flow, th
 classes that flow won; adding one, the classes that visited its table, were won there
 by a flow of lower or equal priority, and overlap its match; a group change, the
 classes that ran (or missed) that group; a meter change, none (meters only limit
-rates). New values split atoms in place (stored cubes are fixed bit by bit, nothing is
-re-walked for it). Only the touched classes are walked again, from their host, and
-only the findings that depend on them (their own, the policy pairs of their host,
-the references of the changed entry) are recomputed. ``load`` on a verifier that has
-not been checked yet is a plain load; on one that has, it is a full rebuild.
+rates); the same flow or group again, none. New values split atoms in place (stored
+cubes are fixed bit by bit, nothing is re-walked for it). Only the touched classes are
+walked again, from their host, but through the walk cache (``walk.WalkCache``): every
+sub-walk that entered no changed switch is taken as it was, keyed by the cube fields it
+read, so a class is in effect walked again from the changed switch on, and the classes
+flooded by different hosts share each spanning-tree branch. Only the findings that
+depend on the touched classes are recomputed: their own loops and black holes, the
+reach of the policy pairs they are sent to, the isolation of the pairs they deliver
+to, and the references of the changed entry. ``load`` on a verifier that has not been
+checked yet is a plain load; on one that has, it is a full rebuild.
 
 **What it does not model**: flows that learn actions make (switches make them, the
 controller never installs them; the learn itself is a no-op for the packet), which
@@ -53,164 +60,22 @@ field's bit order (refused). Port liveness is fixed by the topology (``down``).
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Iterable
 
 from controller.flows import FlowSpec
 from controller.groups import GroupSpec
 from controller.meters import MeterSpec
 from controller.pipeline import PIPELINE, Pipeline, PipelineError
-from apps.provisioning.headerspace import INDEX, HeaderSpace, VerifyError, fix
-from apps.provisioning.walk import OFPVID_PRESENT, Rule, Switch, Walker, make_rule
+from apps.provisioning.classes import Class, Classes
+from apps.provisioning.findings import Finding, References, Report, isolation_finding, reach_finding
+from apps.provisioning.headerspace import INDEX, HeaderSpace, VerifyError
+from apps.provisioning.inputs import Host, Policy, Topology, Update, add, delete
+from apps.provisioning.switches import Rule, Switch, make_rule
+from apps.provisioning.walk import OFPVID_PRESENT, Walker
 
-__all__ = ["Finding", "Host", "Policy", "Report", "Topology", "Update", "Verifier", "VerifyError"]
-
-CLASS_CHECKS = ("loop", "black-hole")
-LOST = ("drop", "noport", "dead", "nogroup", "loop", "ctl")
-
-
-# ---- inputs -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Host:
-    name: str
-    dp_id: int
-    port_no: int
-    mac: str
-    ip: str
-
-
-class Topology:
-    """Switch ports and what is behind them: a link's far end, a host, the outside (a
-    peer's or a tunnel's port: frames leaving there are delivered out of the network)."""
-
-    def __init__(self, links: Iterable[tuple[int, int, int, int]], hosts: Iterable[Any],
-                 outside: Iterable[tuple[int, int, str]] = (), down: Iterable[tuple[int, int]] = ()):
-        self.peer: dict[tuple[int, int], tuple[int, int]] = {}
-        for a, pa, b, pb in links:
-            self.peer[(a, pa)] = (b, pb)
-            self.peer[(b, pb)] = (a, pa)
-        self.hosts = {h.name: Host(h.name, h.dp_id, h.port_no, h.mac.lower(), h.ip) for h in hosts}
-        self.host_at = {(h.dp_id, h.port_no): h.name for h in self.hosts.values()}
-        self.outside = {(dp, port): name for dp, port, name in outside}
-        self.down = frozenset(down)
-        self.dp_ids = frozenset(dp for dp, _ in [*self.peer, *self.host_at, *self.outside])
-
-    def live(self, dp: int, port: int | None) -> bool:
-        key = (dp, port)
-        return key not in self.down and (key in self.peer or key in self.host_at or key in self.outside)
-
-    def end(self, dp: int, port: int) -> tuple:
-        """What a frame sent out of dp:port meets (an event of ``apps.provisioning.walk``)."""
-        key = (dp, port)
-        if not self.live(dp, port):
-            return ("dead", dp, port) if key in self.down else ("noport", dp, port)
-        if key in self.host_at:
-            return ("host", self.host_at[key])
-        if key in self.outside:
-            return ("out", dp, port, self.outside[key])
-        peer = self.peer[key]
-        if peer in self.down:
-            return ("dead", dp, port)
-        return ("link", *peer)
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Host pairs that must reach each other (both ways), and sets of hosts that must not
-    reach any host of another set."""
-    reach: tuple[tuple[str, str], ...] = ()
-    isolate: tuple[frozenset[str], ...] = ()
-
-    @classmethod
-    def all_pairs(cls, hosts: Iterable[str]) -> "Policy":
-        names = sorted(hosts)
-        return cls(reach=tuple((a, b) for i, a in enumerate(names) for b in names[i + 1:]))
-
-
-@dataclass(frozen=True)
-class Update:
-    """One change to a switch: ``op`` 'add' (a flow with the key of one there replaces it;
-    a group or meter with its id, modifies it) or 'delete'."""
-    dp_id: int
-    op: str
-    entry: FlowSpec | GroupSpec | MeterSpec
-
-
-def add(dp_id: int, entry) -> Update:
-    return Update(dp_id, "add", entry)
-
-
-def delete(dp_id: int, entry) -> Update:
-    return Update(dp_id, "delete", entry)
-
-
-# ---- outputs ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem. Two findings are the same problem when their check and ``ident`` are
-    equal: by default where it shows; for reach and isolation, the host pair (the frame
-    and the way that witness it may change while the problem stays)."""
-    check: str                              # loop, black-hole, reach, isolation, missing-group, missing-meter
-    switches: tuple[int, ...] = field(compare=False)
-    table: str | None = field(compare=False)
-    flow: str | None = field(compare=False)     # "priority P match ..." or None (no flow matched)
-    detail: str = field(compare=False)
-    example: dict | None = field(default=None, compare=False, hash=False)
-    ident: tuple = field(default=(), repr=False)
-
-    def __post_init__(self) -> None:
-        if not self.ident:
-            object.__setattr__(self, "ident", (self.switches, self.table, self.flow, self.detail))
-
-    def __str__(self) -> str:
-        where = ",".join(f"s{dp}" for dp in self.switches)
-        if self.table:
-            where += f" table {self.table}"
-        where += f" flow {self.flow}" if self.flow else " (no flow)" if self.table else ""
-        example = ""
-        if self.example:
-            example = "; e.g. " + " ".join(f"{k}={v:#x}" if k == "eth_type" else f"{k}={v}"
-                                           for k, v in self.example.items())
-        return f"{self.check}: {self.detail} [{where}]{example}"
-
-
-@dataclass
-class Report:
-    added: list[Finding]
-    removed: list[Finding]
-    elapsed_s: float
-    rewalked: int = 0                       # classes walked again
-
-    def __str__(self) -> str:
-        lines = [f"{len(self.added)} new, {len(self.removed)} gone, {self.rewalked} classes walked, "
-                 f"{self.elapsed_s * 1e3:.2f} ms"]
-        lines += [f"  + {f}" for f in self.added] + [f"  - {f}" for f in self.removed]
-        return "\n".join(lines)
-
-
-def describe_flow(key: tuple | None) -> str | None:
-    if key is None:
-        return None
-    match = ",".join(f"{k}={v}" for k, v in key[2]) or "*"
-    return f"priority {key[1]} match {match}"
-
-
-# ---- the verifier -----------------------------------------------------------------------------
-
-@dataclass
-class _Class:
-    ingress: str
-    dst: str | None         # the host whose MAC every frame of the class is sent to, if any
-    events: tuple
-    cubes: list
-    visits: list            # (dp, table, flow key, in_port, regs, overlay)
-    groups: set
-    findings: list          # Finding (no example)
-    delivers: frozenset     # host names some copy reaches
-    lost: bool              # some copy ends anywhere but a host or the outside
+__all__ = ["Finding", "Host", "Policy", "Report", "Topology", "Update", "Verifier", "VerifyError", "add",
+           "delete"]
 
 
 class Verifier:
@@ -227,19 +92,8 @@ class Verifier:
         self._inject: dict[str, list] = {}
         self._host_atoms()
         self._built = False
-        self._next_id = 0
-        self.classes: dict[int, _Class] = {}
-        self._by_key: dict[tuple, int] = {}
-        self._by_ingress: dict[str, set[int]] = defaultdict(set)
-        # (dp, table) -> flow key (None: no flow) -> class id -> [(in_port, regs, overlay)] there
-        self._visits: dict[tuple, dict] = defaultdict(lambda: defaultdict(dict))
-        self._group_users: dict[tuple, set[int]] = defaultdict(set)
-        self._delivering: dict[tuple[str, str], set[int]] = defaultdict(set)
-        self._class_findings: dict[Finding, dict[int, dict]] = {}
-        self._static: dict[tuple, Finding] = {}
+        self._refs = References()
         self._policy_findings: dict[tuple, Finding] = {}
-        self._pairs_cache: tuple = (None, {})
-        self._by_pair: dict[tuple[str, str | None], set[int]] = defaultdict(set)
 
     def _host_intervals(self, host: Host) -> list:
         space = self.space
@@ -256,13 +110,12 @@ class Verifier:
                                                  space.interval("ipv4_dst", host.ip)])
         vlan = INDEX["vlan_vid"]
         space.add([(vlan, 0, 0), (vlan, OFPVID_PRESENT, OFPVID_PRESENT), space.interval("eth_type", 0x0800)])
-        self._dst_names = {}
+        dst_names = {}
         for host in self.topology.hosts.values():
             i, lo, hi = space.interval("eth_dst", host.mac)
-            self._dst_names[space.fields[i].mask(lo, hi)] = host.name
-        self._host_dsts = 0
-        for mask in self._dst_names:
-            self._host_dsts |= mask
+            dst_names[space.fields[i].mask(lo, hi)] = host.name
+        self._classes = Classes(dst_names, {h.name: h.dp_id for h in self.topology.hosts.values()})
+        self.classes = self._classes.by_id
 
     # -- input --
 
@@ -286,6 +139,7 @@ class Verifier:
             table.add(rule, self.walker)
         sw.groups = {g.group_id: g for g in groups}
         sw.meters = {m.meter_id: m for m in meters}
+        self.walker.changed(dp_id)
         self._built = False
 
     def apply(self, update: Update) -> Report:
@@ -293,33 +147,53 @@ class Verifier:
         change if the update is malformed or names an unknown switch."""
         started = time.perf_counter()
         self._ensure()
-        before = self.findings_set()
         sw = self._switch(update.dp_id)
         if update.op not in ("add", "delete"):
             raise VerifyError(f"update op {update.op!r}: 'add' or 'delete'")
         entry = update.entry
-        if isinstance(entry, FlowSpec):
-            touched = self._apply_flow(sw, update.op, entry)
-        elif isinstance(entry, GroupSpec):
-            touched = self._apply_group(sw, update.op, entry)
-        elif isinstance(entry, MeterSpec):
-            touched = self._apply_meter(sw, update.op, entry)
-        else:
-            raise VerifyError(f"update of {type(entry).__name__}: a FlowSpec, GroupSpec or MeterSpec")
-        rewalked = self._rewalk(touched)
-        after = self.findings_set()
-        return Report(sorted(self._with_example(after - before), key=str), sorted(before - after, key=str),
+        # Every finding that appears or goes while the update is taken is noted once, with
+        # whether it was there before: the report costs what the change touched.
+        journal: dict[Finding, bool] = {}
+        self._classes.journal = self._refs.journal = journal
+        try:
+            if isinstance(entry, FlowSpec):
+                touched = self._apply_flow(sw, update.op, entry)
+            elif isinstance(entry, GroupSpec):
+                touched = self._apply_group(sw, update.op, entry)
+            elif isinstance(entry, MeterSpec):
+                touched = self._apply_meter(sw, update.op, entry)
+            else:
+                raise VerifyError(f"update of {type(entry).__name__}: a FlowSpec, GroupSpec or MeterSpec")
+            rewalked = self._rewalk(touched)
+        finally:
+            self._classes.journal = self._refs.journal = None
+        added, removed = [], []
+        for finding, was in journal.items():
+            now = self._holds(finding)
+            if now and not was:
+                added.append(finding)
+            elif was and not now:
+                removed.append(finding)
+        return Report(sorted(self._with_example(added), key=str), sorted(removed, key=str),
                       time.perf_counter() - started, rewalked)
+
+    def _holds(self, finding: Finding) -> bool:
+        """Whether ``finding`` is among the findings now."""
+        if finding.check in ("reach", "isolation"):
+            return (finding.check, *finding.ident) in self._policy_findings
+        if finding.check in ("missing-group", "missing-meter"):
+            return finding in self._refs.found.values()
+        return finding in self._classes.findings
 
     def check_all(self, policy: Policy | None = None) -> Report:
         """Every finding now, under ``policy`` (kept for later updates; default: the current one)."""
         started = time.perf_counter()
         if policy is not None:
-            self._check_policy(policy)
+            policy.check(self.topology.hosts)
             self.policy = policy
         self._ensure()
         self._policy_findings.clear()
-        for a, b in self._policy_pairs():
+        for a, b in self.policy.pairs():
             self._check_pair(a, b)
         return Report(self.findings(), [], time.perf_counter() - started, 0)
 
@@ -330,7 +204,7 @@ class Verifier:
     def findings_set(self) -> set[Finding]:
         """The findings (without examples), for comparing verdicts."""
         self._ensure()
-        return set(self._class_findings) | set(self._static.values()) | set(self._policy_findings.values())
+        return {*self._classes.findings, *self._refs.found.values(), *self._policy_findings.values()}
 
     def reaches(self, src: str, dst: str) -> bool:
         """Whether every frame ``src`` sends to ``dst`` (its MAC and IPv4 address) is delivered."""
@@ -394,17 +268,6 @@ class Verifier:
             raise VerifyError(f"s{dp_id}: {meter!r} is not a MeterSpec")
         return meter
 
-    def _check_policy(self, policy: Policy) -> None:
-        names = set(self.topology.hosts)
-        for pair in policy.reach:
-            for name in pair:
-                if name not in names:
-                    raise VerifyError(f"policy names host {name!r}, which is not in the topology")
-        for group in policy.isolate:
-            for name in group:
-                if name not in names:
-                    raise VerifyError(f"policy names host {name!r}, which is not in the topology")
-
     # -- updates --
 
     def _apply_flow(self, sw: Switch, op: str, spec: FlowSpec) -> set[int]:
@@ -414,22 +277,26 @@ class Verifier:
             old = None if table is None else table.rules.get(spec.key)
             if old is None:
                 return set()
-            touched = set(self._visits[(dp, spec.table)].get(spec.key, ()))
+            touched = set(self._classes.visits[(dp, spec.table)].get(spec.key, ()))
             table.remove(old)
+            self.walker.changed(dp)
             self.space.remove(old.intervals + old.sets)
-            self._refs_changed(sw, old.spec, None)
+            self._refs.flow_changed(sw, old.spec, None)
             return touched
         rule = self._rule(dp, spec)
-        self._fix(self.space.add(rule.intervals + rule.sets))
         table = sw.table(spec.table)
         old = table.rules.get(spec.key)
+        if old is not None and old.spec == spec:
+            return set()                    # the same flow again: nothing changes
+        self._fix(self.space.add(rule.intervals + rule.sets))
         if old is not None:
-            touched = set(self._visits[(dp, spec.table)].get(spec.key, ()))
+            touched = set(self._classes.visits[(dp, spec.table)].get(spec.key, ()))
             self.space.remove(old.intervals + old.sets)
         else:
             touched = self._overlapping(dp, rule)
         table.add(rule, self.walker)
-        self._refs_changed(sw, old.spec if old else None, spec)
+        self.walker.changed(dp)
+        self._refs.flow_changed(sw, old.spec if old else None, spec)
         return touched
 
     def _overlapping(self, dp: int, rule: Rule) -> set[int]:
@@ -437,17 +304,37 @@ class Verifier:
         priority, and overlap its match where they visit."""
         touched = set()
         prio = rule.spec.priority
-        for key, cids in self._visits[(dp, rule.spec.table)].items():
+        table = self.switches[dp].tables.get(rule.spec.table)
+        for key, cids in self._classes.visits[(dp, rule.spec.table)].items():
             if key is not None and key[1] > prio:
+                continue
+            # Every frame of a class won by a flow matches that flow: a new flow whose match
+            # is apart from the winner's takes none of them (most paths' flows are apart).
+            winner = None if key is None or table is None else table.rules.get(key)
+            if winner is not None and self._apart(rule, winner):
                 continue
             for cid, where in cids.items():
                 if self._class_meets(self.classes[cid], rule, where):
                     touched.add(cid)
         return touched
 
-    def _class_meets(self, cls: _Class, rule: Rule, where: list) -> bool:
+    def _apart(self, rule: Rule, other: Rule) -> bool:
+        """Whether no frame can match both flows (on in_port, a field or a register)."""
+        if rule.in_port is not None and other.in_port is not None and rule.in_port != other.in_port:
+            return True
+        theirs = dict(self.walker.pred(other))
+        for i, m in self.walker.pred(rule):
+            if not theirs.get(i, m) & m:
+                return True
+        regs = {name: (value, mask) for name, value, mask in other.regs}
+        for name, value, mask in rule.regs:
+            if name in regs and (value ^ regs[name][0]) & mask & regs[name][1]:
+                return True
+        return False
+
+    def _class_meets(self, cls: Class, rule: Rule, where: list) -> bool:
         pred = self.walker.pred(rule)
-        for in_port, regs, over in where:
+        for _, _, _, _, in_port, regs, over in where:
             if rule.in_port is not None and rule.in_port != in_port:
                 continue
             if rule.regs and not rule.regs_ok(regs):
@@ -465,10 +352,13 @@ class Verifier:
             if old is None:
                 return set()
             del sw.groups[group.group_id]
+        elif old == group:
+            return set()                    # the same group again: nothing changes
         else:
             sw.groups[group.group_id] = group
-        self._group_refs_changed(sw, group.group_id)
-        return set(self._group_users.get((sw.dp_id, group.group_id), ()))
+        self.walker.changed(sw.dp_id)
+        self._refs.group_changed(sw, group.group_id)
+        return set(self._classes.group_users.get((sw.dp_id, group.group_id), ()))
 
     def _apply_meter(self, sw: Switch, op: str, meter: MeterSpec) -> set[int]:
         self._check_meter(sw.dp_id, meter)
@@ -476,7 +366,7 @@ class Verifier:
             sw.meters.pop(meter.meter_id, None)
         else:
             sw.meters[meter.meter_id] = meter
-        self._meter_refs_changed(sw, meter.meter_id)
+        self._refs.meter_changed(sw, meter.meter_id)
         return set()
 
     def _fix(self, splits: list) -> None:
@@ -484,8 +374,7 @@ class Verifier:
         if not splits:
             return
         self.walker.version += 1
-        for cls in self.classes.values():
-            cls.cubes = [fix(c, splits) for c in cls.cubes]
+        self._classes.fix(splits)
 
     # -- classes --
 
@@ -493,22 +382,15 @@ class Verifier:
         if self._built:
             return
         self._built = True
-        self.classes.clear()
-        self._by_key.clear()
-        self._by_ingress.clear()
-        self._by_pair.clear()
-        self._visits.clear()
-        self._group_users.clear()
-        self._delivering.clear()
-        self._class_findings.clear()
+        self._classes.clear()
         self._policy_findings.clear()
-        self._static.clear()
+        self._refs = References()
         for sw in self.switches.values():
-            self._static_findings(sw)
+            self._refs.switch(sw)
         for name in sorted(self.topology.hosts):
             for cube, events in self._walk(name, self._host_cube(name)):
-                self._add_walked(name, cube, events)
-        for a, b in self._policy_pairs():
+                self._classes.add_walked(name, cube, events)
+        for a, b in self.policy.pairs():
             self._check_pair(a, b)
 
     def _host_cube(self, name: str):
@@ -524,132 +406,37 @@ class Verifier:
     def _rewalk(self, cids: set[int]) -> int:
         if not cids:
             return 0
-        redo = [self._remove_class(cid) for cid in sorted(cids)]
+        redo = [self._classes.remove(cid) for cid in sorted(cids)]
         touched = list(redo)
         for cls in redo:
             for cube in cls.cubes:
                 for c, events in self._walk(cls.ingress, cube):
-                    touched += [self.classes[cid] for cid in self._add_walked(cls.ingress, c, events)]
-        # A pair's verdict reads the classes sent to its destination's MAC (reach) and
-        # those delivering to it (isolation): only pairs of changed classes can change.
-        pairs = self._pairs_from()
-        recheck = set()
+                    touched += [self.classes[cid] for cid in self._classes.add_walked(cls.ingress, c, events)]
+        # A pair's reach verdict reads the classes sent to its destination's MAC, its
+        # isolation verdict those delivering to it: only those of changed classes change.
+        # (Frames flooded from a deliver everywhere: they are only isolation's concern.)
+        must_reach, must_not = self.policy.must_reach, self.policy.must_not_reach
+        reach, isolation = set(), set()
         for cls in touched:
-            for b in ({cls.dst} | cls.delivers) & set(pairs.get(cls.ingress, ())):
-                recheck.add((cls.ingress, b))
-        for a, b in sorted(recheck):
-            self._check_pair(a, b)
+            a = cls.ingress
+            if (a, cls.dst) in must_reach:
+                reach.add((a, cls.dst))
+            if must_not:
+                isolation.update((a, b) for b in cls.delivers if (a, b) in must_not)
+        for a, b in sorted(reach):
+            self._check_reach(a, b)
+        for a, b in sorted(isolation):
+            self._check_isolation(a, b)
         return len(redo)
-
-    def _add_walked(self, ingress: str, cube, events: tuple) -> list[int]:
-        """A walked cube, split by the host (if any) its eth_dst is, so a class's
-        destination, and with it what counts as a black hole, is one."""
-        i = INDEX["eth_dst"]
-        dst = cube[i]
-        added = []
-        if dst & self._host_dsts:
-            for mask, name in self._dst_names.items():
-                if dst & mask:
-                    added.append(self._add_class(ingress, name, cube[:i] + (mask,) + cube[i + 1:], events))
-            dst &= ~self._host_dsts
-            if not dst:
-                return added
-            cube = cube[:i] + (dst,) + cube[i + 1:]
-        added.append(self._add_class(ingress, None, cube, events))
-        return added
-
-    def _add_class(self, ingress: str, dst: str | None, cube, events: tuple) -> int:
-        key = (ingress, dst, events)
-        cid = self._by_key.get(key)
-        if cid is not None:
-            self.classes[cid].cubes.append(cube)
-            return cid
-        cid = self._next_id
-        self._next_id += 1
-        visits = [e[1:] for e in events if e[0] == "v"]
-        groups = {(e[1], e[2]) for e in events if e[0] in ("g", "nogroup")}
-        delivers = frozenset(e[1] for e in events if e[0] == "host")
-        cls = _Class(ingress, dst, events, [cube], visits, groups, [], delivers,
-                     any(e[0] in LOST for e in events))
-        cls.findings = list(dict.fromkeys(self._findings_of(cls)))     # one of each
-        self.classes[cid] = cls
-        self._by_key[key] = cid
-        self._by_ingress[ingress].add(cid)
-        self._by_pair[(ingress, dst)].add(cid)
-        for dp, table, fkey, *rest in visits:
-            self._visits[(dp, table)][fkey].setdefault(cid, []).append(tuple(rest))
-        for g in groups:
-            self._group_users[g].add(cid)
-        for dst in delivers:
-            self._delivering[(ingress, dst)].add(cid)
-        example = self.space.example(cube)
-        for finding in cls.findings:
-            self._class_findings.setdefault(finding, {})[cid] = example
-        return cid
-
-    def _remove_class(self, cid: int) -> _Class:
-        cls = self.classes.pop(cid)
-        del self._by_key[(cls.ingress, cls.dst, cls.events)]
-        self._by_ingress[cls.ingress].discard(cid)
-        self._by_pair[(cls.ingress, cls.dst)].discard(cid)
-        for dp, table, fkey, *_ in cls.visits:
-            users = self._visits[(dp, table)]
-            users[fkey].pop(cid, None)
-            if not users[fkey]:
-                del users[fkey]
-        for g in cls.groups:
-            self._group_users[g].discard(cid)
-        for dst in cls.delivers:
-            self._delivering[(cls.ingress, dst)].discard(cid)
-        for finding in cls.findings:
-            holders = self._class_findings[finding]
-            holders.pop(cid, None)
-            if not holders:
-                del self._class_findings[finding]
-        return cls
-
-    def _findings_of(self, cls: _Class) -> list[Finding]:
-        """Loops and black holes of one class (examples are added when reported)."""
-        out = []
-        last: tuple | None = None
-        dst_host = cls.dst if cls.dst != cls.ingress else None     # frames to oneself: nobody's loss
-        ingress_dp = self.topology.hosts[cls.ingress].dp_id
-        for event in cls.events:
-            kind = event[0]
-            if kind == "v":
-                last = event
-                continue
-            table, flow = (last[2], describe_flow(last[3])) if last else (None, None)
-            if kind == "loop":
-                path = event[3]
-                start = path.index((event[1], event[2]))
-                hops = " -> ".join(f"s{dp}:{port}" for dp, port in path[start:])
-                out.append(Finding("loop", tuple(dp for dp, _ in path[start:-1]), table, flow,
-                                   f"from {cls.ingress}: {hops}"))
-            elif kind in ("noport", "dead"):
-                what = "nothing behind it" if kind == "noport" else "it is down"
-                out.append(Finding("black-hole", (event[1],), table, flow,
-                                   f"from {cls.ingress}: out of port {event[2]}, {what}"))
-            elif kind == "nogroup":
-                out.append(Finding("black-hole", (event[1],), table, flow,
-                                   f"from {cls.ingress}: to group {event[2]:#x}, which does not exist"))
-            elif dst_host and kind == "drop" and event[3] == "miss":
-                out.append(Finding("black-hole", (event[1],), table, flow,
-                                   f"from {cls.ingress} to {dst_host}: no flow takes it"))
-            elif dst_host and kind == "ctl" and event[1] != ingress_dp:
-                out.append(Finding("black-hole", (event[1],), table, flow,
-                                   f"from {cls.ingress} to {dst_host}: sent to the controller past "
-                                   f"its first switch"))
-        return out
 
     def _with_example(self, findings: Iterable[Finding]) -> list[Finding]:
         out = []
         for finding in findings:
-            holders = self._class_findings.get(finding)
+            holders = self._classes.findings.get(finding)
             if holders:
-                finding = replace(finding, example=holders[min(holders)])
+                finding = replace(finding, example=self.space.example(holders[min(holders)]))
             else:
-                for held in (*self._static.values(), *self._policy_findings.values()):
+                for held in (*self._refs.found.values(), *self._policy_findings.values()):
                     if held == finding:
                         finding = held
                         break
@@ -658,22 +445,6 @@ class Verifier:
 
     # -- policy --
 
-    def _pairs_from(self) -> dict[str, list[str]]:
-        """The policy's pairs by source (cached per policy)."""
-        if self._pairs_cache[0] is not self.policy:
-            pairs: dict[str, list[str]] = defaultdict(list)
-            for a, b in self._policy_pairs():
-                pairs[a].append(b)
-            self._pairs_cache = (self.policy, dict(pairs))
-        return self._pairs_cache[1]
-
-    def _policy_pairs(self) -> list[tuple[str, str]]:
-        pairs = {(a, b) for a, b in self.policy.reach} | {(b, a) for a, b in self.policy.reach}
-        for i, group in enumerate(self.policy.isolate):
-            for other in self.policy.isolate[i + 1:]:
-                pairs |= {(a, b) for a in group for b in other} | {(b, a) for a in group for b in other}
-        return sorted(pairs)
-
     def _probe(self, src: str, dst: str):
         """Frames ``src`` sends to ``dst``: its MAC, IPv4 and address, any protocol."""
         d = self.topology.hosts[dst]
@@ -681,9 +452,9 @@ class Verifier:
         return space.pred(sorted([space.interval("eth_dst", d.mac), space.interval("eth_type", 0x0800),
                                   space.interval("ipv4_dst", d.ip)]))
 
-    def _pair_problem(self, src: str, dst: str) -> tuple[_Class, Any] | None:
+    def _pair_problem(self, src: str, dst: str) -> tuple[Class, Any] | None:
         pred = self._probe(src, dst)
-        for cid in sorted(self._by_pair.get((src, dst), ())):     # frames to dst's MAC: its classes
+        for cid in sorted(self._classes.by_pair.get((src, dst), ())):     # frames to dst's MAC: its classes
             cls = self.classes[cid]
             if dst in cls.delivers and not cls.lost:
                 continue
@@ -693,114 +464,35 @@ class Verifier:
         return None
 
     def _check_pair(self, a: str, b: str) -> None:
-        for key in (("reach", a, b), ("isolation", a, b)):
-            self._policy_findings.pop(key, None)
-        if any(a in pair and b in pair for pair in self.policy.reach):
+        self._check_reach(a, b)
+        self._check_isolation(a, b)
+
+    def _set_policy_finding(self, key: tuple, finding: Finding | None) -> None:
+        old = self._policy_findings.pop(key, None)
+        journal = self._classes.journal
+        if journal is not None and old is not None:
+            journal.setdefault(old, True)
+        if finding is not None:
+            if journal is not None:
+                journal.setdefault(finding, False)
+            self._policy_findings[key] = finding
+
+    def _check_reach(self, a: str, b: str) -> None:
+        finding = None
+        if (a, b) in self.policy.must_reach:
             problem = self._pair_problem(a, b)
             if problem is not None:
                 cls, cube = problem
-                self._policy_findings[("reach", a, b)] = self._reach_finding(a, b, cls, cube)
-        isolated = [g for g in self.policy.isolate if a in g or b in g]
-        if any(a in g for g in isolated) and any(b in g for g in isolated) \
-                and not any(a in g and b in g for g in isolated):
-            cids = self._delivering.get((a, b))
+                finding = reach_finding(a, b, cls.events, cls.delivers, self.space.example(cube))
+        self._set_policy_finding(("reach", a, b), finding)
+
+    def _check_isolation(self, a: str, b: str) -> None:
+        finding = None
+        if (a, b) in self.policy.must_not_reach:
+            cids = self._classes.delivering.get((a, b))
             if cids:
                 cls = self.classes[min(cids)]
-                self._policy_findings[("isolation", a, b)] = self._isolation_finding(a, b, cls)
-
-    def _reach_finding(self, a: str, b: str, cls: _Class, cube) -> Finding:
-        last, end = None, "delivered elsewhere"
-        for event in cls.events:
-            if event[0] == "v":
-                last = event
-            elif event[0] in LOST:
-                end = _describe_end(event)
-                break
-        else:
-            if b not in cls.delivers:
-                end = f"delivered to {', '.join(sorted(cls.delivers)) or 'no host'}"
-        return Finding("reach", (last[1],) if last else (), last[2] if last else None,
-                       describe_flow(last[3]) if last else None, f"{a} -> {b}: {end}",
-                       self.space.example(cube), ident=(a, b))
-
-    def _isolation_finding(self, a: str, b: str, cls: _Class) -> Finding:
-        last, way = None, []
-        for event in cls.events:
-            if event[0] == "v":
-                last = event
-                way.append(f"s{event[1]} {event[2]} {describe_flow(event[3]) or '(no flow)'}")
-            elif event == ("host", b):
-                break
-        return Finding("isolation", (self.topology.hosts[a].dp_id, self.topology.hosts[b].dp_id),
-                       last[2] if last else None, describe_flow(last[3]) if last else None,
-                       f"{a} reaches {b}, which is isolated from it: {' -> '.join(way)}",
-                       self.space.example(cls.cubes[0]), ident=(a, b))
-
-    # -- references --
-
-    def _refs_changed(self, sw: Switch, old: FlowSpec | None, new: FlowSpec | None) -> None:
-        for spec in (old, new):
-            if spec is None:
-                continue
-            for gid in spec.groups:
-                self._group_refs_changed(sw, gid)
-            if spec.meter is not None:
-                self._meter_refs_changed(sw, spec.meter)
-
-    def _group_refs_changed(self, sw: Switch, gid: int) -> None:
-        for key in [k for k in self._static if k[0] == "missing-group" and k[1] == sw.dp_id and k[2] == gid]:
-            del self._static[key]
-        if gid in sw.groups:
-            return
-        for table in sw.tables.values():
-            for rule in table.rules.values():
-                if gid in rule.spec.groups:
-                    self._static[("missing-group", sw.dp_id, gid, rule.key)] = Finding(
-                        "missing-group", (sw.dp_id,), rule.spec.table, describe_flow(rule.key),
-                        f"sends to group {gid:#x}, which s{sw.dp_id} does not have")
-        for group in sw.groups.values():
-            if gid in group.groups:
-                self._static[("missing-group", sw.dp_id, gid, group.group_id)] = Finding(
-                    "missing-group", (sw.dp_id,), None, None,
-                    f"group {group.group_id:#x} chains to group {gid:#x}, which s{sw.dp_id} does not have")
-
-    def _meter_refs_changed(self, sw: Switch, mid: int) -> None:
-        for key in [k for k in self._static if k[0] == "missing-meter" and k[1] == sw.dp_id and k[2] == mid]:
-            del self._static[key]
-        if mid in sw.meters:
-            return
-        for table in sw.tables.values():
-            for rule in table.rules.values():
-                if rule.spec.meter == mid:
-                    self._static[("missing-meter", sw.dp_id, mid, rule.key)] = Finding(
-                        "missing-meter", (sw.dp_id,), rule.spec.table, describe_flow(rule.key),
-                        f"uses meter {mid:#x}, which s{sw.dp_id} does not have")
-
-    def _static_findings(self, sw: Switch) -> None:
-        gids, mids = set(), set()
-        for table in sw.tables.values():
-            for rule in table.rules.values():
-                gids |= rule.spec.groups
-                if rule.spec.meter is not None:
-                    mids.add(rule.spec.meter)
-        for group in sw.groups.values():
-            gids |= group.groups
-        for gid in sorted(gids):
-            self._group_refs_changed(sw, gid)
-        for mid in sorted(mids):
-            self._meter_refs_changed(sw, mid)
-
-
-def _describe_end(event: tuple) -> str:
-    kind = event[0]
-    if kind == "drop":
-        return f"dropped at s{event[1]} ({'no flow takes it' if event[3] == 'miss' else 'a flow drops it'})"
-    if kind == "ctl":
-        return f"sent to the controller at s{event[1]}"
-    if kind == "noport":
-        return f"sent out of s{event[1]} port {event[2]}, with nothing behind it"
-    if kind == "dead":
-        return f"sent out of s{event[1]} port {event[2]}, which is down"
-    if kind == "nogroup":
-        return f"sent to group {event[2]:#x} at s{event[1]}, which does not exist"
-    return f"loops at s{event[1]} port {event[2]}"
+                hosts = self.topology.hosts
+                finding = isolation_finding(a, b, (hosts[a].dp_id, hosts[b].dp_id), cls.events,
+                                            self.space.example(cls.cubes[0]))
+        self._set_policy_finding(("isolation", a, b), finding)

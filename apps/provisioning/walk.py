@@ -1,7 +1,6 @@
-"""The verifier's switches and the symbolic walk of a cube of packets through them.
+"""The symbolic walk of a cube of packets through the verifier's switches.
 
-``Switch`` holds one switch's flows (per table, highest priority first), groups and
-meters as the verifier models them. ``Walker.from_host`` follows a cube of packets
+``Walker.from_host`` follows a cube of packets
 that a host sends through the tables, groups and links the way
 ``tests/lib/fakeswitch.py`` and ``fakeoftable.py`` follow one frame, and answers with
 the cube split into *classes*: ``(cube, events)`` pairs where every packet of a cube
@@ -22,188 +21,24 @@ carries an *overlay*, field -> the atom of the written value, and a flow's match
 checked against the overlay for the fields written so far. A select group's buckets
 are all followed (which one the hash picks is not modelled: any may), an all group's
 too, a fast-failover group's first live one.
+
+Walks are cached (``WalkCache``): one switch's tables, and the whole walk from a switch
+port on, each keyed by the fields of the cube it read; a switch that changes drops
+every cached walk that entered it (``Walker.changed``).
 """
 
 from __future__ import annotations
 
-import bisect
-from dataclasses import dataclass, field
+import operator
+from dataclasses import dataclass
 from typing import Any
 
-from controller.flows import FlowSpec
-from controller.groups import GroupSpec
-from controller.meters import MeterSpec
-from apps.provisioning.headerspace import (INDEX, Cube, HeaderSpace, Interval, Pred, VerifyError, bits_of,
-                                          meet, minus)
+from apps.provisioning.headerspace import Cube, HeaderSpace, Pred, VerifyError, meet, minus
+from apps.provisioning.switches import ETH_DST, VLAN, Rule, Switch, Table, is_reg, single_atom
 
-VLAN = INDEX["vlan_vid"]
-ETH_DST = INDEX["eth_dst"]
+VLAN_BIT, ETH_DST_BIT = 1 << VLAN, 1 << ETH_DST
 OFPVID_PRESENT = 0x1000
 MAX_DEPTH = 8               # groups and resubmits nested deeper than this: as fakeswitch, refused
-
-
-def is_reg(name: str) -> bool:
-    return name.startswith("reg")
-
-
-@dataclass
-class Rule:
-    """A flow as the verifier holds it: symbolic fields as intervals, in_port and registers concrete."""
-    spec: FlowSpec
-    intervals: list[Interval]
-    in_port: int | None
-    regs: tuple[tuple[str, int, int], ...]        # (register, value, mask)
-    sets: list[Interval]                          # set_field values (their atoms must be singletons)
-    pred: Pred = ()
-    version: int = -1
-    order: tuple = ()                             # highest priority first, then a fixed tie-break
-    keys: tuple = (None, None)                    # (eth_dst atom, vlan atom) when it names one
-
-    def __post_init__(self) -> None:
-        self.order = (-self.spec.priority, repr(self.spec.key))
-
-    @property
-    def key(self) -> tuple:
-        return self.spec.key
-
-    def regs_ok(self, regs: tuple) -> bool:
-        have = dict(regs)
-        return all(have.get(name, 0) & mask == value & mask for name, value, mask in self.regs)
-
-
-def make_rule(space: HeaderSpace, spec: FlowSpec) -> Rule:
-    intervals, in_port, regs, sets = [], None, [], []
-    for name, value in spec.match:
-        if name == "in_port":
-            if type(value) is not int:
-                raise VerifyError(f"in_port={value!r}: not a port number")
-            in_port = value
-        elif is_reg(name):
-            try:
-                v, m = bits_of(name, value)
-            except (ValueError, TypeError):
-                raise VerifyError(f"{name}={value!r}: not a register value") from None
-            regs.append((name, v, m & 0xFFFFFFFF))
-        else:
-            intervals.append(space.interval(name, value))
-    for action in spec.actions:
-        if action[0] == "set_field" and not is_reg(action[1]):
-            sets.append(space.interval(action[1], action[2]))
-    return Rule(spec, sorted(intervals), in_port, tuple(regs), sets)
-
-
-def _single(pred: Pred, index: int) -> int | None:
-    for i, m in pred:
-        if i == index:
-            return m if not m & (m - 1) else None
-    return None
-
-
-@dataclass
-class _PortIndex:
-    rules: list[Rule]
-    dsts: int                                   # destination atoms some rule names alone
-    lists: dict[tuple, list[Rule]]              # (dst atom | 0, vlan atom | None) -> candidates
-
-
-def _order(rule: Rule) -> tuple:
-    return rule.order
-
-
-@dataclass
-class Table:
-    """One table's rules, highest priority first, with an index for frames from one
-    in_port: a frame whose destination MAC is one atom and whose VLAN is one atom can
-    only match the rules naming that atom (or not one atom) in both fields. A rule
-    added or removed is put into or taken out of the lists built so far, in order."""
-    rules: dict[tuple, Rule] = field(default_factory=dict)
-    _by_port: dict[int, _PortIndex] = field(default_factory=dict)
-    _ordered: list[Rule] | None = None
-    _version: int = -1
-
-    def add(self, rule: Rule, walker: "Walker") -> None:
-        old = self.rules.get(rule.key)
-        if old is not None:
-            self.remove(old)
-        self.rules[rule.key] = rule
-        if self._version != walker.version:
-            self._by_port.clear()
-            self._ordered = None
-            return
-        if self._ordered is not None:
-            bisect.insort(self._ordered, rule, key=_order)
-        kd, kv = walker.keys(rule)
-        for port, index in self._by_port.items():
-            if rule.in_port is not None and rule.in_port != port:
-                continue
-            bisect.insort(index.rules, rule, key=_order)
-            index.dsts |= kd or 0
-            for (dst, vlan), rules in index.lists.items():
-                if (kd is None or kd == dst) and (kv is None or vlan is None or kv == vlan):
-                    bisect.insort(rules, rule, key=_order)
-            if kd is not None and (kd, None) not in index.lists:
-                # a destination keyed for the first time: its lists start from the rest
-                for key in [k for k in index.lists if k[0] == kd]:
-                    del index.lists[key]
-
-    def remove(self, rule: Rule) -> None:
-        del self.rules[rule.key]
-        if self._ordered is not None:
-            self._ordered.remove(rule)
-        for index in self._by_port.values():
-            if rule in index.rules:
-                index.rules.remove(rule)
-                for rules in index.lists.values():
-                    if rule in rules:
-                        rules.remove(rule)
-
-    def index(self, in_port: int, walker: "Walker") -> _PortIndex:
-        if self._version != walker.version:
-            self._by_port.clear()
-            self._ordered = None
-            self._version = walker.version
-        got = self._by_port.get(in_port)
-        if got is None:
-            if self._ordered is None:
-                self._ordered = sorted(self.rules.values(), key=_order)
-            rules = [r for r in self._ordered if r.in_port is None or r.in_port == in_port]
-            dsts = 0
-            for rule in rules:
-                dsts |= walker.keys(rule)[0] or 0
-            got = self._by_port[in_port] = _PortIndex(rules, dsts, {})
-        return got
-
-    def candidates(self, in_port: int, dst: int, vlan: int | None, walker: "Walker") -> list[Rule]:
-        """Rules that may match frames from ``in_port`` to destination atom ``dst`` (0: an atom
-        no rule names alone) with VLAN atom ``vlan`` (None: more than one)."""
-        index = self.index(in_port, walker)
-        got = index.lists.get((dst, vlan))
-        if got is None:
-            got = []
-            for rule in index.rules:
-                kd, kv = walker.keys(rule)
-                if (kd is None or kd == dst) and (kv is None or vlan is None or kv == vlan):
-                    got.append(rule)
-            index.lists[(dst, vlan)] = got
-        return got
-
-
-@dataclass
-class Switch:
-    dp_id: int
-    tables: dict[str, Table] = field(default_factory=dict)
-    groups: dict[int, GroupSpec] = field(default_factory=dict)
-    meters: dict[int, MeterSpec] = field(default_factory=dict)
-
-    def table(self, name: str) -> Table:
-        got = self.tables.get(name)
-        if got is None:
-            got = self.tables[name] = Table()
-        return got
-
-    def rule(self, key: tuple) -> Rule | None:
-        table = self.tables.get(key[0])
-        return None if table is None else table.rules.get(key)
 
 
 @dataclass(frozen=True)
@@ -224,6 +59,129 @@ class State:
         return State(self.in_port, self.regs, tuple(sorted(over.items())))
 
 
+def _getter(read: int) -> Any:
+    """A function picking the fields of ``read`` (a bit per field index) out of a cube."""
+    idx = tuple(i for i in range(read.bit_length()) if read >> i & 1)
+    if not idx:
+        return lambda cube: ()
+    return operator.itemgetter(*idx)
+
+
+def _rebuilder(walked: Cube, cube: Cube) -> Any:
+    """Pieces of the walk of ``walked``, for ``cube`` (which differs from it only in fields
+    the walk never read, so never narrowed): those fields from ``cube``."""
+    diff = [(i, v) for i, (v, w) in enumerate(zip(cube, walked)) if v != w]
+
+    def rebuild(piece: Cube) -> Cube:
+        out = list(piece)
+        for i, v in diff:
+            out[i] = v
+        return tuple(out)
+    return rebuild
+
+
+class WalkCache:
+    """Walks already made, keyed by the fields of the cube they read.
+
+    A walk reads only some fields of its cube (those of the flows it tried, the
+    destination MAC and VLAN it looked flows up by) and narrows no other field, so any
+    cube that agrees with it on those fields takes the same way, split the same way:
+    frames flooded from different hosts differ in their source addresses, which the
+    flood tables never read, so one walk of a spanning-tree branch serves all of them.
+    Entries are ``where -> read fields -> those fields' atoms -> (cube walked, result)``.
+
+    Two levels: ``switch`` holds one switch's tables walked from the first (dropped when
+    that switch changes); ``tree`` holds the whole walk from entering a switch port on
+    (stale once any switch it entered changed after it was made: ``changed_at``, checked
+    when it is looked up, as dropping them all at each change cost a millisecond per
+    update), valid for a path that enters none of the ports it entered (else that path
+    would make a loop of it). A walk that made a loop names its path, so it is not kept.
+    Atoms splitting (``version``) clears both; so does holding more than ``limit`` entries.
+    """
+
+    LIMIT = 200_000
+
+    def __init__(self, limit: int = LIMIT) -> None:
+        self.limit = limit          # 0: keep nothing (every walk is made afresh)
+        self.clear(0)
+
+    def clear(self, version: int) -> None:
+        self.version = version
+        self.switch: dict[int, dict[tuple, dict]] = {}
+        self.tree: dict[tuple, dict] = {}
+        self.clock = 0                                  # counts changes
+        self.changed_at: dict[int, int] = {}            # dp -> the count when it last changed
+        self.size = 0
+        self.hits = self.misses = 0
+
+    def changed(self, dp: int) -> None:
+        """Switch ``dp``'s flows or groups changed: forget every walk that entered it (its
+        tables' walks now; a sub-tree's when it is next looked up, by its stamp)."""
+        self.switch.pop(dp, None)
+        self.clock += 1
+        self.changed_at[dp] = self.clock
+
+    def switch_get(self, where: tuple, cube: Cube) -> tuple[list, int] | None:
+        shelf = self.switch.get(where[0], {}).get(where[1:])
+        if shelf:
+            for read, (get, held) in shelf.items():
+                got = held.get(get(cube))
+                if got is not None:
+                    self.hits += 1
+                    c0, out = got
+                    if c0 != cube:
+                        rebuild = _rebuilder(c0, cube)
+                        out = [(rebuild(c), ev, em, st) for c, ev, em, st in out]
+                    return out, read
+        self.misses += 1
+        return None
+
+    def switch_put(self, where: tuple, cube: Cube, read: int, out: list) -> None:
+        shelf = self.switch.setdefault(where[0], {}).setdefault(where[1:], {})
+        self._keep(shelf, read, cube, (cube, out))
+
+    def tree_get(self, where: tuple, cube: Cube, path: tuple) -> tuple[list, int, frozenset] | None:
+        shelf = self.tree.get(where)
+        if shelf:
+            for read, (get, held) in shelf.items():
+                key = get(cube)
+                got = held.get(key)
+                if got is not None:
+                    c0, out, entered, dps, stamp = got
+                    if stamp < self.clock:          # something changed since it was made
+                        changed_at = self.changed_at
+                        for dp in dps:
+                            if changed_at.get(dp, 0) > stamp:
+                                del held[key]
+                                self.misses += 1
+                                return None
+                    if not entered.isdisjoint(path):
+                        return None
+                    self.hits += 1
+                    if c0 != cube:
+                        rebuild = _rebuilder(c0, cube)
+                        out = [(rebuild(c), ev) for c, ev in out]
+                    return out, read, entered
+        self.misses += 1
+        return None
+
+    def tree_put(self, where: tuple, cube: Cube, read: int, entered: frozenset, out: list) -> None:
+        dps = tuple({dp for dp, _ in entered})
+        self._keep(self.tree.setdefault(where, {}), read, cube, (cube, out, entered, dps, self.clock))
+
+    def _keep(self, shelf: dict, read: int, cube: Cube, value: tuple) -> Any:
+        if self.size >= self.limit:
+            self.clear(self.version)
+            return None
+        slot = shelf.get(read)
+        if slot is None:
+            slot = shelf[read] = (_getter(read), {})
+        key = slot[0](cube)
+        slot[1][key] = value
+        self.size += 1
+        return key
+
+
 Piece = tuple[Cube, tuple, tuple, State]    # (cube, events, emitted copies (port, overlay), state after)
 
 
@@ -236,6 +194,14 @@ class Walker:
         self.first_table = first_table
         self.topology = topology
         self.version = 0            # bumped when atoms split: rules rebuild their predicates
+        self.cache = WalkCache()
+        self._read = 0              # fields of the cube read so far (a bit per field index)
+        self._entered: set = set()  # (dp, in_port) entered so far
+        self._loopy = False         # a loop event was made (it names the path: not cacheable)
+
+    def changed(self, dp: int) -> None:
+        """Switch ``dp``'s flows or groups changed (walks through it are forgotten)."""
+        self.cache.changed(dp)
 
     def value_mask(self, index: int, key: int) -> int:
         return self.space.fields[index].mask(key, key)
@@ -244,7 +210,7 @@ class Walker:
         """The rule's match as atom masks (rebuilt when atoms have split)."""
         if rule.version != self.version:
             rule.pred = self.space.pred(rule.intervals)
-            rule.keys = (_single(rule.pred, ETH_DST), _single(rule.pred, VLAN))
+            rule.keys = (single_atom(rule.pred, ETH_DST), single_atom(rule.pred, VLAN))
             rule.version = self.version
         return rule.pred
 
@@ -270,19 +236,46 @@ class Walker:
     # -- across switches --
 
     def from_host(self, dp: int, port: int, cube: Cube) -> list[tuple[Cube, tuple]]:
+        if self.cache.version != self.version:
+            self.cache.clear(self.version)
+        self._read, self._entered, self._loopy = 0, set(), False
         return self._switch(dp, port, cube, (), ())
 
     def _switch(self, dp: int, in_port: int, cube: Cube, over: tuple,
                 path: tuple) -> list[tuple[Cube, tuple]]:
+        """The classes of ``cube`` entering ``dp`` at ``in_port`` (having written ``over``),
+        from the cache of sub-walks when one holds it for this path."""
         if (dp, in_port) in path:
+            self._loopy = True
             return [(cube, (("loop", dp, in_port, path + ((dp, in_port),)),))]
-        path = path + ((dp, in_port),)
+        cache = self.cache
+        where = (dp, in_port, over)
+        hit = cache.tree_get(where, cube, path)
+        if hit is not None:
+            out, read, entered = hit
+            self._read |= read
+            self._entered |= entered
+            return out
+        outer = (self._read, self._entered, self._loopy)
+        self._read, self._entered, self._loopy = 0, {(dp, in_port)}, False
+        out = self._switch_walk(dp, in_port, cube, over, path + ((dp, in_port),))
+        read, entered, loopy = self._read, self._entered, self._loopy
+        if not loopy:
+            cache.tree_put(where, cube, read, frozenset(entered), out)
+        self._read = outer[0] | read
+        outer[1].update(entered)
+        self._entered = outer[1]
+        self._loopy = outer[2] or loopy
+        return out
+
+    def _switch_walk(self, dp: int, in_port: int, cube: Cube, over: tuple,
+                     path: tuple) -> list[tuple[Cube, tuple]]:
         sw = self.switches.get(dp)
         if sw is None:
             return [(cube, (("drop", dp, in_port, "miss"),))]
         out = []
         topo = self.topology
-        for c, ev, emits, _ in self._table(sw, self.first_table, cube, State(in_port, (), over), 0):
+        for c, ev, emits, _ in self._pipeline(sw, cube, State(in_port, (), over)):
             if not emits:
                 ev = ev + (("drop", dp, in_port, self._drop_kind(sw, ev)),)
             partial = [(c, ev)]
@@ -304,6 +297,23 @@ class Walker:
             out.extend(partial)
         return out
 
+    def _pipeline(self, sw: Switch, cube: Cube, st: State) -> list[Piece]:
+        """One switch's tables from the first, from the per-switch cache when it holds them."""
+        cache = self.cache
+        where = (sw.dp_id, st.in_port, st.over)
+        hit = cache.switch_get(where, cube)
+        if hit is not None:
+            out, read = hit
+            self._read |= read
+            return out
+        outer = self._read
+        self._read = 0
+        out = self._table(sw, self.first_table, cube, st, 0)
+        read = self._read
+        cache.switch_put(where, cube, read, out)
+        self._read = outer | read
+        return out
+
     @staticmethod
     def _drop_kind(sw: Switch, events: tuple) -> str:
         for event in reversed(events):
@@ -317,7 +327,11 @@ class Walker:
         """``cube`` split among the flows that win it in ``table`` (None: nothing matches)."""
         keys = table.index(st.in_port, self).dsts
         written = dict(st.over) if st.over else {}
-        vlan = written.get(VLAN, cube[VLAN])
+        if VLAN in written:
+            vlan = written[VLAN]
+        else:
+            vlan = cube[VLAN]
+            self._read |= VLAN_BIT
         if vlan & (vlan - 1):
             vlan = None
         pieces: list[tuple[Cube, Rule | None]] = []
@@ -325,6 +339,7 @@ class Walker:
             dst = written[ETH_DST]
             self._split(cube, table.candidates(st.in_port, dst if dst & keys else 0, vlan, self), st, pieces)
             return pieces
+        self._read |= ETH_DST_BIT
         dst = cube[ETH_DST]
         hit = dst & keys
         while hit:
@@ -339,12 +354,15 @@ class Walker:
 
     def _split(self, cube: Cube, rules: list[Rule], st: State, pieces: list) -> None:
         todo = [cube]
+        read = 0
         for rule in rules:
             if rule.regs and not rule.regs_ok(st.regs):
                 continue
             pred = self._pred(rule, st.over)
             if pred is None:
                 continue
+            for i, _ in pred:
+                read |= 1 << i
             rest = []
             for c in todo:
                 inside = meet(c, pred)
@@ -355,8 +373,10 @@ class Walker:
                     rest.extend(minus(c, pred))
             todo = rest
             if not todo:
-                return
-        pieces.extend((c, None) for c in todo)
+                break
+        else:
+            pieces.extend((c, None) for c in todo)
+        self._read |= read
 
     def _table(self, sw: Switch, name: str, cube: Cube, st: State, depth: int) -> list[Piece]:
         table = sw.tables.get(name) or Table()

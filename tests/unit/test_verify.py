@@ -10,6 +10,7 @@ import random
 import pytest
 
 from apps.provisioning.verify import Policy, Topology, Verifier, VerifyError, add, delete
+from apps.provisioning.walk import WalkCache
 from apps.qos import app as qos_app
 from apps.qos.config import QosConfig
 from apps.slices.manager import SliceManager
@@ -255,6 +256,27 @@ def test_refused_updates_name_what_is_wrong_and_change_nothing():
         v.check_all(Policy(reach=(("h1", "nobody"),)))
 
 
+def test_the_same_flow_or_group_again_walks_nothing_and_flooded_frames_share_their_walks():
+    net = controller_network(fakeoftable.DIAMOND_LINKS, (("h1", 1, 3), ("h2", 2, 3), ("h4", 4, 3)), apps=())
+    v = verifier_of(net, Policy.all_pairs(net.hosts))
+    assert v.check_all().added == []
+    cache = v.walker.cache
+    assert cache.hits > 0, "flooded frames of different hosts take cached spanning-tree branches"
+    sw = v.switches[1]
+    (flood,) = [r.spec for r in sw.tables["flood"].rules.values() if r.spec.priority > 0]
+    (group, *_) = sw.groups.values()
+    for update in (add(1, flood), add(1, group)):
+        report = v.apply(update)
+        assert report.rewalked == 0 and report.added == report.removed == []
+    # A real change to a flood flow re-walks the flooded classes, and taking it back
+    # restores every class and finding.
+    before = canonical(v)
+    report = v.apply(delete(1, flood))
+    assert report.rewalked > 0
+    v.apply(add(1, flood))
+    assert canonical(v) == before and v.findings() == []
+
+
 # ---- incremental == from scratch ------------------------------------------------------------
 
 def canonical(v: Verifier) -> set:
@@ -271,16 +293,47 @@ def canonical(v: Verifier) -> set:
     return out
 
 
-def fresh(v: Verifier, policy: Policy) -> Verifier:
+def fresh(v: Verifier, policy: Policy, cached: bool = True) -> Verifier:
     other = Verifier(v.topology, policy=policy)
+    if not cached:
+        other.walker.cache = WalkCache(limit=0)
     for dp, sw in v.switches.items():
         other.load(dp, [r.spec for t in sw.tables.values() for r in t.rules.values()],
                    sw.groups.values(), sw.meters.values())
     return other
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+def walks(v: Verifier, cached: bool) -> list:
+    """Every host's frames walked, cube by cube, with the verifier's cache as it is or with none."""
+    held = v.walker.cache
+    if not cached:
+        v.walker.cache = WalkCache(limit=0)
+    try:
+        return sorted((name, cube, events) for name in sorted(v.topology.hosts)
+                      for cube, events in v._walk(name, v._host_cube(name)))
+    finally:
+        v.walker.cache = held
+
+
+def applied(v: Verifier, update) -> None:
+    """Apply ``update``; its report must be the difference of the findings before and after."""
+    before = v.findings_set()
+    report = v.apply(update)
+    after = v.findings_set()
+    assert set(report.added) == after - before and set(report.removed) == before - after
+    assert len(report.added) == len(set(report.added)) and len(report.removed) == len(set(report.removed))
+
+
+def broad(spec: FlowSpec) -> bool:
+    """A flow many classes take: a catch-all, a flood-table flow, multicast to the flood table."""
+    return not spec.match or spec.table == "flood" or spec.goto == "flood"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_after_random_updates_the_incremental_verdict_equals_a_fresh_verifiers(seed):
+    """Updates of every kind, flood and catch-all flows (whose change re-walks classes
+    through cached sub-walks of the spanning tree) among them, compared with a fresh
+    verifier and with one that caches no walk."""
     rng = random.Random(seed)
     net = controller_network(fakeoftable.DIAMOND_LINKS, (("h1", 1, 3), ("h2", 2, 3), ("h4", 4, 3)),
                              apps=("qos", "te"))
@@ -289,34 +342,43 @@ def test_after_random_updates_the_incremental_verdict_equals_a_fresh_verifiers(s
     v = verifier_of(net, policy)
     v.check_all()
     removed: list = []
-    for step in range(40):
+    for step in range(60):
         dp = rng.choice(sorted(v.switches))
         sw = v.switches[dp]
         specs = [r.spec for t in sw.tables.values() for r in t.rules.values()]
         roll = rng.random()
-        if roll < 0.35 and specs:
+        if roll < 0.2 and specs:
             spec = rng.choice(specs)
-            v.apply(delete(dp, spec))
+            applied(v, delete(dp, spec))
             removed.append((dp, spec))
-        elif roll < 0.55 and removed:
-            v.apply(add(*removed.pop(rng.randrange(len(removed)))))
+        elif roll < 0.35 and any(broad(s) for s in specs):
+            spec = rng.choice([s for s in specs if broad(s)])
+            applied(v, delete(dp, spec))
+            removed.append((dp, spec))
+        elif roll < 0.45:
+            ports = tuple(("output", p) for p in sorted(rng.sample([1, 2, 3], rng.randrange(1, 4))))
+            applied(v, add(dp, flow("flood", rng.choice([10, 20]), rng.choice([{}, {"in_port": 1}]), ports)))
+        elif roll < 0.6 and removed:
+            applied(v, add(*removed.pop(rng.randrange(len(removed)))))
         elif roll < 0.75:
             host = net.host(rng.choice(names))
             port = rng.choice([1, 2, 3])
-            v.apply(add(dp, flow("forward", rng.choice([5, 1000, 1001, 3000]),
+            applied(v, add(dp, flow("forward", rng.choice([5, 1000, 1001, 3000]),
                                  {"eth_dst": host.mac, "eth_type": IP}, [("output", port)])))
         elif roll < 0.85:
-            v.apply(add(dp, flow("classify", 850, {"eth_type": IP, "ip_dscp": rng.choice([0, 10, 46]),
+            applied(v, add(dp, flow("classify", 850, {"eth_type": IP, "ip_dscp": rng.choice([0, 10, 46]),
                                                     "ipv4_dst": f"10.0.0.{rng.randrange(0, 8)}/30"},
                                  [("set_field", "ip_dscp", 46)], goto="forward")))
         elif sw.groups:
             group = sw.groups[rng.choice(sorted(sw.groups))]
-            v.apply(delete(dp, group))
+            applied(v, delete(dp, group))
             removed.append((dp, group))
         if step % 10 == 9:
             other = fresh(v, policy)
-            assert v.findings_set() == other.findings_set()
-            assert canonical(v) == canonical(other)
+            uncached = fresh(v, policy, cached=False)
+            assert v.findings_set() == other.findings_set() == uncached.findings_set()
+            assert canonical(v) == canonical(other) == canonical(uncached)
+            assert walks(v, cached=True) == walks(v, cached=False)     # the same cubes too
             assert all(v.reaches(a, b) == other.reaches(a, b) for a in names for b in names if a != b)
 
 
