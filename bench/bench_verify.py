@@ -34,13 +34,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from apps.provisioning.verify import Policy, Topology, Verifier, add, delete  # noqa: E402
-from apps.qos import app as qos_app  # noqa: E402
 from apps.qos.config import QosConfig  # noqa: E402
-from apps.slices.manager import SliceManager  # noqa: E402
-from apps.te.config import TeConfig  # noqa: E402
-from apps.te.engineer import TrafficEngineer  # noqa: E402
 from controller.config import Config  # noqa: E402
-from tests.lib.fakeoftable import FakeHost, FakeNetwork, ipv4_frame  # noqa: E402
+from tests.lib.app_flows import install_apps  # noqa: E402
+from tests.lib.fakeoftable import FakeHost, FakeNetwork  # noqa: E402
 from topologies.catalog import load  # noqa: E402
 
 QOS = {"classes": [{"name": "ef", "dscp": [46], "rank": 0},
@@ -63,29 +60,8 @@ def geant_network(name: str = "geant") -> FakeNetwork:
                                     "controller": {"state": {"path": ""},
                                                    "routing": {"fast_failover": True, "drain_s": 0.0}}})
     config = config.model_copy(update={"qos": QosConfig.model_validate(QOS)})
-    net = FakeNetwork(links, hosts, config).start()
-
-    def resync() -> None:
-        net.deliver(net.core.resync(net.now))
-
-    net.core.add_provider(qos_app.provider(net.core.view, resync))
-    names = sorted(net.hosts)
-    net.announce(*names)
-    for a in names:
-        for b in names:
-            if a != b:
-                net.send(a, ipv4_frame(net.host(a), net.host(b)))
-    te = TrafficEngineer(net.core.view, resync, TeConfig(threshold=0.5), None, wall=lambda: net.now,
-                         poll_interval_s=1.0)
-    net.core.add_provider(te)
-    te.step(net.now)
-    manager = SliceManager(net.core.view, resync, None, drain_s=30, clock=lambda: 1000.0, auto_drain=False)
-    net.core.add_provider(manager)
-    for member in names[-2:]:
-        manager.register_member("servers", member, net.host(member).ip)
-    manager.create(dict(name="web", client="acme", vip_cidr="10.50.0.0/29", bandwidth_mbps=10,
-                        per_member_mbps=5, pool="servers", max_members=2, priority="gold"), members=2)
-    resync()
+    net = install_apps(FakeNetwork(links, hosts, config).start(),
+                       members=sorted(n.name for n in hosts)[-2:])
     return net
 
 

@@ -12,20 +12,18 @@ import pytest
 from os_ken.ofproto import ofproto_common, ofproto_parser
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
+from prometheus_client import generate_latest
 
 from controller import bundles, cookies, flows, groups, meters, refusals
-from controller.appbase import App
 from controller.bundles import BundleAdd, BundleCheck, BundleCommit, BundleDiscard, BundleOpen
 from controller.core import ChangeRefused, SyncBarrier
-from controller.desired import Desired
 from controller.flows import flow
 from controller.groups import Bucket, GroupSpec
 from controller.meters import MeterSpec
 from controller.metrics import registry_for
-from prometheus_client import generate_latest
-
-from tests.lib.fakeoftable import encode, error_reply, ipv4_frame, triangle
 from tests.lib.fakebundles import onf_error
+from tests.lib.fakeoftable import encode, error_reply, ipv4_frame, triangle
+from tests.lib.intent_provider import IntentProvider, want
 
 COOKIE = cookies.cookie("slices", 1)
 GID = cookies.group_id("slices", 1)
@@ -35,15 +33,6 @@ S1 = "s1 (dp 0000000000000001)"
 N_DESTS = 20
 
 
-class Stub(App):
-    name = "slices"
-
-    def __init__(self):
-        super().__init__(None)
-        self.intent: dict[int, Desired] = {}
-
-    def desired(self, dp_id, now):
-        return self.intent.get(dp_id, Desired())
 
 
 def dest_flow(i: int, port: int, group: int | None = None, meter: int | None = None):
@@ -60,18 +49,10 @@ def dests(port: int) -> list:
 def net():
     network = triangle(fast_failover=False, packet_in_pps=0, bundles=True)
     network.REFUSE_WITH_ERRORS = True
-    network.stub = Stub()
+    network.stub = IntentProvider()
     network.core.add_provider(network.stub)
     want(network, 1)
     return network
-
-
-def want(net, dp_id: int, *entries) -> None:
-    net.stub.intent[dp_id] = Desired(flows=tuple(e for e in entries if isinstance(e, flows.FlowSpec)),
-                                     groups=tuple(e for e in entries if isinstance(e, GroupSpec)),
-                                     meters=tuple(e for e in entries if isinstance(e, MeterSpec)))
-    with net.core.lock:
-        net.deliver(net.core.resync(net.now))
 
 
 def classify(net, dp_id: int = 1) -> set:

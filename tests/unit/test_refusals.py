@@ -13,19 +13,17 @@ import pytest
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 from os_ken.ofproto.ofproto_protocol import ProtocolDesc
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from controller import api, cookies, flows, groups, meters, refusals
-from controller.appbase import App
 from controller.core import ChangeRefused, SyncBarrier
-from controller.desired import Desired
 from controller.flows import flow
 from controller.groups import Bucket, GroupSpec
 from controller.meters import MeterSpec
 from controller.metrics import registry_for
-from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
-
 from tests.lib.fakeoftable import FakeOFTable, Refused, encode, error_reply, ipv4_frame, triangle
+from tests.lib.intent_provider import IntentProvider, want
 
 VIP_IP = "10.0.0.100"
 COOKIE = cookies.cookie("slices", 1)
@@ -37,17 +35,6 @@ BAD_OUT_PORT = "OFPET_BAD_ACTION/OFPBAC_BAD_OUT_PORT"
 STAYS = "slice 'web' is created and stays so"
 
 
-class Stub(App):
-    """A provider holding per-switch intent."""
-
-    name = "slices"
-
-    def __init__(self):
-        super().__init__(None)
-        self.intent: dict[int, Desired] = {}
-
-    def desired(self, dp_id, now):
-        return self.intent.get(dp_id, Desired())
 
 
 def vip_flow(port: int, meter: int | None = None, group: int | None = None):
@@ -64,20 +51,11 @@ def net():
     network.REFUSE_WITH_ERRORS = True
     network.announce("h1", "h2", "h3")
     network.send("h1", ipv4_frame(network.host("h1"), network.host("h2")))
-    network.stub = Stub()
+    network.stub = IntentProvider()
     network.core.add_provider(network.stub)
     with network.core.lock:                 # the app's own tables' misses, confirmed
         network.deliver(network.core.resync(network.now))
     return network
-
-
-def want(net, dp_id: int, *entries) -> None:
-    """The provider wants ``entries`` on ``dp_id`` and resyncs, as an app does."""
-    net.stub.intent[dp_id] = Desired(flows=tuple(e for e in entries if isinstance(e, flows.FlowSpec)),
-                                     groups=tuple(e for e in entries if isinstance(e, GroupSpec)),
-                                     meters=tuple(e for e in entries if isinstance(e, MeterSpec)))
-    with net.core.lock:
-        net.deliver(net.core.resync(net.now))
 
 
 def errors_exported(core) -> dict[str, float]:

@@ -11,17 +11,14 @@ import pytest
 
 from apps.provisioning.verify import Policy, Topology, Verifier, VerifyError, add, delete
 from apps.provisioning.walk import WalkCache
-from apps.qos import app as qos_app
 from apps.qos.config import QosConfig
-from apps.slices.manager import SliceManager
-from apps.te.config import TeConfig
-from apps.te.engineer import TrafficEngineer
 from controller import flows as flows_mod
 from controller.flows import FlowSpec, flow
 from controller.groups import Bucket, GroupSpec
 from controller.meters import MeterSpec
 from tests.lib import fakeoftable
-from tests.lib.fakeoftable import FakeNetwork, config_for, hosts_on, ipv4_frame
+from tests.lib.app_flows import install_apps
+from tests.lib.fakeoftable import FakeNetwork, config_for, hosts_on
 
 IP = 0x0800
 
@@ -73,29 +70,7 @@ def controller_network(links, where, apps=("qos", "te", "slices")) -> FakeNetwor
         config = config.model_copy(update={"qos": QosConfig.model_validate({"classes": [
             {"name": "ef", "dscp": [46], "rank": 0},
             {"name": "best-effort", "dscp": [0], "rank": 2, "rate_mbps": 6}]})})
-    net = FakeNetwork(links, hosts, config).start()
-    resync = lambda: net.deliver(net.core.resync(net.now))   # noqa: E731
-    if "qos" in apps:
-        net.core.add_provider(qos_app.provider(net.core.view, resync))
-    names = sorted(net.hosts)
-    net.announce(*names)
-    for a in names:
-        for b in names:
-            if a != b:
-                net.send(a, ipv4_frame(net.host(a), net.host(b)))
-    if "te" in apps:
-        te = TrafficEngineer(net.core.view, resync, TeConfig(threshold=0.5), None, wall=lambda: net.now,
-                             poll_interval_s=1.0)
-        net.core.add_provider(te)
-        te.step(net.now)
-    if "slices" in apps:
-        manager = SliceManager(net.core.view, resync, None, drain_s=30, clock=Clock(), auto_drain=False)
-        net.core.add_provider(manager)
-        for name in names[1:]:
-            manager.register_member("servers", name, net.host(name).ip)
-        manager.create(dict(name="web", client="acme", vip_cidr="10.50.0.0/29", bandwidth_mbps=10,
-                            per_member_mbps=5, pool="servers", max_members=2, priority="gold"), members=2)
-    net.deliver(net.core.resync(net.now))
+    net = install_apps(FakeNetwork(links, hosts, config).start(), apps, clock=Clock())
     net.clear_inboxes()
     return net
 
