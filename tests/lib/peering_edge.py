@@ -105,16 +105,12 @@ def make_net() -> FakeNetwork:
     return net
 
 
-def make_app(
-    net, scheme: str, predictor=None, store=None, speaker=None, **extra
-) -> tuple[PeeringManager, FakeSpeaker]:
-    speaker = speaker or FakeSpeaker(
-        {"10.100.0.2": (64500, TRANSIT_ROUTES), "10.100.0.3": (64501, WEST_ROUTES)}
-    )
+def manager_on(net, settings: PeeringConfig, speaker, predictor=None, store=None) -> PeeringManager:
+    """A peering app on ``net``'s core, on its fake clock (no threads started)."""
     app = PeeringManager(
         net.core.view,
         lambda: net.deliver(net.core.resync(net.now)),
-        settings_for(scheme, **extra),
+        settings,
         speaker,
         predictor,
         store,
@@ -122,6 +118,16 @@ def make_app(
         wall=lambda: net.now,
     )
     net.core.add_provider(app)
+    return app
+
+
+def make_app(
+    net, scheme: str, predictor=None, store=None, speaker=None, **extra
+) -> tuple[PeeringManager, FakeSpeaker]:
+    speaker = speaker or FakeSpeaker(
+        {"10.100.0.2": (64500, TRANSIT_ROUTES), "10.100.0.3": (64501, WEST_ROUTES)}
+    )
+    app = manager_on(net, settings_for(scheme, **extra), speaker, predictor, store)
     with app.lock:
         for name, n in app.neighbours.items():  # what start() asks for, without its threads
             if n.always or scheme == "plain_bgp":

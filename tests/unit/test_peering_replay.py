@@ -13,12 +13,11 @@ import pytest
 
 from apps.peering import dataplane
 from apps.peering.config import PeeringConfig
-from apps.peering.manager import PeeringManager
-from controller.config import ClockConfig
 from labs.peering_lab import neighbour_specs
 from labs.peering_plan import Scenario, build, reach
 from predictors.panel import load_dataset
 from tests.lib.fakebgp import FakeSpeaker
+from tests.lib.peering_edge import manager_on
 from tests.lib.fakeoftable import FakeHost, FakeNetwork
 
 STEPS = 24
@@ -84,17 +83,7 @@ def test_predictive_keeps_every_exit_under_capacity_and_transit_below_best_path(
         billing_window_s=scn.samples * 300.0,
         neighbours=[s.config for s in specs],
     )
-    app = PeeringManager(
-        net.core.view,
-        lambda: net.deliver(net.core.resync(net.now)),
-        settings,
-        speaker,
-        predictor,
-        None,
-        clock=ClockConfig(),
-        wall=lambda: net.now,
-    )
-    net.core.add_provider(app)
+    app = manager_on(net, settings, speaker, predictor)
     with app.lock:
         app._request("transit", 0.0, "always up")
     app._connect()
