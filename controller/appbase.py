@@ -35,7 +35,7 @@ from pydantic import BaseModel
 
 from controller import config as config_mod
 from controller import cookies
-from controller.desired import Desired
+from controller.desired import Desired, Entries
 from controller.pipeline import PIPELINE, Band, PipelineError, Table
 
 if TYPE_CHECKING:
@@ -47,6 +47,35 @@ if TYPE_CHECKING:
 
 class RegistrationError(ValueError):
     """An app's registration clashes with another's or is malformed; the message names both."""
+
+
+class KnobError(ValueError):
+    """A knob that does not exist, or a value it refuses; the message names the knob."""
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One number of an app's intent that another party (an operator, the provisioning
+    app) may change through ``App.set_knob``: a slice's bandwidth, a stitch's
+    reservation, a QoS class's meter rate. ``low``..``high`` is the range the app
+    accepts; ``series_id`` names the predictor series of the demand it serves (""
+    none), ``measured_mbps`` that demand as last measured; ``structural``: changing it
+    changes which flows and groups exist, not only rates."""
+
+    kind: str                       # "slice", "stitch", "meter"
+    target: str                     # the slice's, stitch's or class's name
+    field: str                      # "bandwidth_mbps", "rate_mbps"
+    value: float
+    low: float
+    high: float
+    series_id: str = ""
+    measured_mbps: float | None = None
+    switches: tuple[int, ...] = ()
+    structural: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.target}.{self.field}"
 
 
 @dataclass(frozen=True)
@@ -239,6 +268,41 @@ class CoreView:
         """What switches of ``mark`` refused of what it waits for (OpenFlow errors), now."""
         return self._core.refusals(mark)
 
+    # -- switches as a whole: what they should hold and what they hold
+    def switch_ids(self) -> list[int]:
+        """The switches connected now, sorted."""
+        with self._core.lock:
+            return sorted(self._core.switches)
+
+    def desired_state(self, dp_id: int, now: float) -> Entries:
+        """Everything the core and every app want on ``dp_id`` (merged, as it would be sent)."""
+        with self._core.lock:
+            return self._core.desired(dp_id, now)
+
+    def installed_state(self, dp_id: int) -> Entries | None:
+        """What ``dp_id`` holds as the core knows it (None until reconciled)."""
+        return self._core.installed_state(dp_id)
+
+    # -- other apps' knobs (``App.knobs``), by kind
+    def knobs(self) -> list[Knob]:
+        """Every app's knobs, sorted by key."""
+        out: list[Knob] = []
+        for app in self._apps():
+            out.extend(app.knobs())
+        return sorted(out, key=lambda k: k.key)
+
+    def set_knob(self, kind: str, target: str, field: str, value: float) -> Knob:
+        """Set a knob through the app that publishes it; ``KnobError`` if none does or
+        the app refuses the value. Returns the knob as it is now."""
+        for app in self._apps():
+            if any(k.kind == kind and k.target == target and k.field == field for k in app.knobs()):
+                return app.set_knob(kind, target, field, value)
+        raise KnobError(f"{kind}:{target}.{field}: no app has this knob")
+
+    def _apps(self) -> list[App]:
+        with self._core.lock:
+            return [self._core.providers[n] for n in sorted(self._core.providers)]
+
     # -- counters the app owns (GetStatus and /metrics show them with the core's)
     def count(self, name: str, n: int = 1) -> None:
         with self._core.lock:
@@ -279,6 +343,15 @@ class App:
     def claims(self, ip: str) -> str | None:
         """The MAC the controller answers an ARP request for ``ip`` with, if the app owns it."""
         return None
+
+    # -- numbers of its intent others may change (``Knob``)
+    def knobs(self) -> list[Knob]:
+        """The knobs this app publishes, as they are now."""
+        return []
+
+    def set_knob(self, kind: str, target: str, field: str, value: float) -> Knob:
+        """Change one of its knobs (and resync); ``KnobError`` naming it if it refuses."""
+        raise KnobError(f"{kind}:{target}.{field}: app {self.name!r} has no such knob")
 
     # -- counters of its own meters and groups (every telemetry poll)
     def meter_stats(self, dp_id: int, stats: list, now: float) -> None:

@@ -111,10 +111,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from apps.peering import cli as peering_cli
+    from apps.provisioning import cli as provisioning_cli
 
     ap, sub = operator_cli.build_parser()
     add_commands(sub)
     peering_cli.add_commands(sub)
+    provisioning_cli.add_commands(sub)
     return operator_cli.run(ap.parse_args(argv))
 
 

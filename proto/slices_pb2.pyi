@@ -41,6 +41,7 @@ class SliceEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MEMBER_UNREGISTERED: _ClassVar[SliceEventKind]
     SNAPSHOT: _ClassVar[SliceEventKind]
     WATCHING: _ClassVar[SliceEventKind]
+    RESIZED: _ClassVar[SliceEventKind]
 PRIORITY_UNSPECIFIED: Priority
 GOLD: Priority
 SILVER: Priority
@@ -64,6 +65,7 @@ MEMBER_REGISTERED: SliceEventKind
 MEMBER_UNREGISTERED: SliceEventKind
 SNAPSHOT: SliceEventKind
 WATCHING: SliceEventKind
+RESIZED: SliceEventKind
 
 class CreateSliceRequest(_message.Message):
     __slots__ = ("name", "client", "vip_cidr", "bandwidth_mbps", "per_member_mbps", "priority", "pool", "min_members", "max_members", "sla_quantile", "dissolve_after_s", "members", "enforce_timeout_s")

@@ -65,9 +65,13 @@ class Topology:
 @dataclass(frozen=True)
 class Policy:
     """Host pairs that must reach each other (both ways), and sets of hosts that must not
-    reach any host of another set."""
+    reach any host of another set (``flood_ok``: with frames addressed to a host)."""
     reach: tuple[tuple[str, str], ...] = ()
     isolate: tuple[frozenset[str], ...] = ()
+    # Broadcast and unknown-destination frames (flooded along the spanning tree to every
+    # host) do not count against isolation: in a network whose flooding is not split
+    # per tenant, only unicast frames can keep tenants apart.
+    flood_ok: bool = False
 
     @classmethod
     def all_pairs(cls, hosts: Iterable[str]) -> "Policy":

@@ -421,7 +421,7 @@ class Verifier:
             a = cls.ingress
             if (a, cls.dst) in must_reach:
                 reach.add((a, cls.dst))
-            if must_not:
+            if must_not and (cls.dst is not None or not self.policy.flood_ok):
                 isolation.update((a, b) for b in cls.delivers if (a, b) in must_not)
         for a, b in sorted(reach):
             self._check_reach(a, b)
@@ -489,9 +489,11 @@ class Verifier:
     def _check_isolation(self, a: str, b: str) -> None:
         finding = None
         if (a, b) in self.policy.must_not_reach:
-            cids = self._classes.delivering.get((a, b))
+            cids = sorted(self._classes.delivering.get((a, b), ()))
+            if self.policy.flood_ok:
+                cids = [cid for cid in cids if self.classes[cid].dst is not None]
             if cids:
-                cls = self.classes[min(cids)]
+                cls = self.classes[cids[0]]
                 hosts = self.topology.hosts
                 finding = isolation_finding(a, b, (hosts[a].dp_id, hosts[b].dp_id), cls.events,
                                             self.space.example(cls.cubes[0]))

@@ -31,7 +31,7 @@ from typing import Callable
 import grpc
 
 from apps.slices.manager import SliceManager, SliceView
-from apps.slices.scaling import Forecast, ScalingDecision
+from apps.slices.scaling import SERIES_PREFIX, Forecast, ScalingDecision, series_id
 from controller.appkit import NO_PREDICTOR, Basis
 from controller.config import ClockConfig
 from predictors.client import quantile_value
@@ -39,12 +39,7 @@ from controller.stepper import GridStepper
 
 LOG = logging.getLogger(__name__)
 
-SERIES_PREFIX = "slice:"
 STALE_POLLS = 3            # measured rates older than this many intervals count as no traffic
-
-
-def series_id(slice_name: str) -> str:
-    return SERIES_PREFIX + slice_name
 
 
 class Autoscaler:

@@ -35,14 +35,14 @@ from typing import Any, Callable
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from apps.slices import dataplane
-from apps.slices.model import (Conflict, Exhausted, MemberNotFound, InvalidSlice, Slice, SliceExists,
-                               SliceNotFound, check_count, slice_from_dict)
+from apps.slices.model import (Conflict, Exhausted, MemberNotFound, InvalidSlice, Slice, SliceError,
+                               SliceExists, SliceNotFound, check_count, slice_from_dict)
 from apps.slices.pool import Member, ResourcePool
-from apps.slices.scaling import Forecast, ScalingDecision, ScalingPolicy
+from apps.slices.scaling import Forecast, ScalingDecision, ScalingPolicy, series_id
 from apps.slices.store import SliceStore
 from apps.slices.vips import VipAllocator, virtual_mac
 from apps.slices import SPEC
-from controller.appbase import App, CoreView
+from controller.appbase import App, CoreView, Knob, KnobError
 from controller.desired import Desired
 from controller.events import EventBus
 from controller.telemetry import MeterRate, MeterRates
@@ -50,7 +50,8 @@ from controller.telemetry import MeterRate, MeterRates
 LOG = logging.getLogger(__name__)
 
 EVENT_KINDS = ("CREATED", "SCALED", "DRAINED", "DELETED", "DISSOLVED", "DECISION", "MEMBER_REGISTERED",
-               "MEMBER_UNREGISTERED")
+               "MEMBER_UNREGISTERED", "RESIZED")
+KNOB_MAX_MBPS = 100_000.0           # the most a slice's bandwidth knob accepts
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,46 @@ class SliceManager(App):
         self._schedule_drains()
         self.resync()
         return self.get(name)
+
+    def set_bandwidth(self, name: str, mbps: float, why: str = "requested") -> SliceView:
+        """Change the slice's bandwidth (the rate of its meters), persisted."""
+        with self._lock:
+            slice_ = self._slice(name)
+            new = replace(slice_, bandwidth_mbps=mbps)         # re-validates: InvalidSlice names the field
+            if new == slice_:
+                return self._view(name)
+            with self._atomic():
+                self.slices[name] = new
+                if self.store is not None:
+                    self.store.put_slice(new)
+            view = self._emit("RESIZED", name,
+                              f"bandwidth {slice_.bandwidth_mbps:g} -> {mbps:g} Mbit/s ({why})")
+        self.resync()
+        return view
+
+    # -- knobs (controller.appbase.Knob): each slice's bandwidth
+    def knobs(self) -> list[Knob]:
+        with self._lock:
+            slices = list(self.slices.values())
+        switches = tuple(self.view.switch_ids())
+        out = []
+        for s in slices:
+            rates = self._rates.get(s.name)
+            measured = (None if rates is None or not rates.time
+                        else max(rates.offered_in_mbps, rates.offered_out_mbps))
+            out.append(Knob("slice", s.name, "bandwidth_mbps", s.bandwidth_mbps, low=0.001,
+                            high=KNOB_MAX_MBPS, series_id=series_id(s.name), measured_mbps=measured,
+                            switches=switches))
+        return out
+
+    def set_knob(self, kind: str, target: str, field: str, value: float) -> Knob:
+        if (kind, field) != ("slice", "bandwidth_mbps"):
+            return super().set_knob(kind, target, field, value)
+        try:
+            self.set_bandwidth(target, value, why="knob")
+        except SliceError as err:
+            raise KnobError(f"{kind}:{target}.{field}: {err}") from None
+        return next(k for k in self.knobs() if k.target == target)
 
     def delete(self, name: str, dissolved: bool = False, decision: ScalingDecision | None = None) -> None:
         """Remove a slice: its members go back to the pool, its range is freed."""

@@ -58,6 +58,13 @@ STATE_VERSION = 1
 _CEIL_TOLERANCE = 1e-9      # 30.000000000000004 / 10 still needs 3 members, not 4
 
 
+SERIES_PREFIX = "slice:"            # the predictor series of a slice's demand: slice:<name>
+
+
+def series_id(slice_name: str) -> str:
+    return SERIES_PREFIX + slice_name
+
+
 @dataclass(frozen=True)
 class Forecast:
     """The slice's predicted demand at its SLA quantile, ``horizon_s`` from now."""
