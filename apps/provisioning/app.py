@@ -120,6 +120,8 @@ class ProvisioningApp(App):
         self.stopping()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        if self.engine.rehearsal is not None:
+            self.engine.rehearsal.close()
         if self.store is not None:
             self.store.close()
 
@@ -207,7 +209,9 @@ class ProvisioningApp(App):
 def provider(view: CoreView, resync: Callable[[], None]) -> ProvisioningApp:
     settings: ProvisioningConfig = view.section(SPEC.section)
     store = ProvisioningStore(settings.store_path) if settings.store_path else None
-    rehearsal = load_factory(settings.rehearsal)(view) if settings.rehearsal else None
+    rehearsal = None
+    if settings.rehearsal:
+        rehearsal = load_factory(settings.rehearsal)(view, dict(settings.rehearsal_options))
     app = ProvisioningApp(
         view, resync, settings, store, predictor_client(view.config.controller.predictor), rehearsal
     )

@@ -35,6 +35,7 @@ class ProvisioningConfig(Section):
     outcome_after_s: float = Field(default=900.0, ge=0)  # app s after the crossing to judge
     isolate: tuple[tuple[str, ...], ...] = ()  # host MAC sets that must not reach each other
     rehearsal: str = ""  # "module:factory" of a Rehearsal ("" none)
+    rehearsal_options: dict = {}  # given to the rehearsal's factory: factory(view, options)
     template_modules: tuple[str, ...] = ()  # modules that register more templates (imported first)
 
     @field_validator("horizons_s")

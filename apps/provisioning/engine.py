@@ -103,10 +103,20 @@ class ProvisioningEvent:
 
 
 class Rehearsal(Protocol):
-    """A staging copy of the network where a change is tried for real (``labs`` has one
-    on Mininet); returns its checks (each named ``rehearsal:...``)."""
+    """A staging copy of the network where a change is tried for real
+    (``labs.staging``: the same topology in its own Mininet namespaces with its own
+    controller). ``rehearse`` applies the change there, replays its forecast traffic,
+    probes, takes it back and returns its checks (each named ``rehearsal:...``);
+    ``deployed`` and ``rolled_back`` keep the copy in step with production; ``close``
+    takes the copy down."""
 
     def rehearse(self, change: Change, rendered: tpl.Rendered) -> list[Check]: ...
+
+    def deployed(self, change: Change) -> None: ...
+
+    def rolled_back(self, change: Change) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class LiveContext:
@@ -539,6 +549,7 @@ class Provisioner:
             failed = next((c for c in checks if not c.ok), None)
             if failed is None:
                 self._move(change, "DEPLOYED", f"in place on {len(dps)} switch(es)")
+                self._mirror("deployed", change)
                 return change
         return self._rollback(change, f"post-deploy check {failed.name} failed: {failed.detail}")
 
@@ -613,8 +624,20 @@ class Provisioner:
                 errors=errors,
                 confirmed=confirmed.ok,
             )
+            was_deployed = any(h[1] == "DEPLOYED" for h in change.history)
             self._move(change, "ROLLED_BACK", reason)
+        if was_deployed:
+            self._mirror("rolled_back", change)
         return change
+
+    def _mirror(self, what: str, change: Change) -> None:
+        """Tell the rehearsal's copy what production did (its failure is logged, not fatal)."""
+        if self.rehearsal is None:
+            return
+        try:
+            getattr(self.rehearsal, what)(change)
+        except Exception:  # noqa: BLE001 - the copy lagging must not undo production's change
+            LOG.exception("provisioning: the staging copy did not follow %s of %s", what, change.id)
 
     # ---- outcomes -----------------------------------------------------------------------------
     def observe(self) -> None:
