@@ -116,9 +116,14 @@ class MeterRates:
             if group is None:
                 continue
             dropped = sum(band.byte_band_count for band in stat.band_stats)
-            delta = self._deltas.read((dp_id, stat.meter_id), now, (stat.byte_in_count, dropped))
-            self._last[(dp_id, stat.meter_id)] = (group, _MeterSample(
-                now, delta.mbps(0) or 0.0, delta.mbps(1) or 0.0, delta.seconds is not None))
+            key = (dp_id, stat.meter_id)
+            delta = self._deltas.read(key, now, (stat.byte_in_count, dropped))
+            # Open vSwitch starts a meter's counters again when the meter is modified (a
+            # slice's new bandwidth): that reading gives no rate, and the rate before it
+            # stands until the next one rather than reading as a drop to zero.
+            if delta.seconds is not None or key not in self._last or self._last[key][0] != group:
+                self._last[key] = (group, _MeterSample(
+                    now, delta.mbps(0) or 0.0, delta.mbps(1) or 0.0, delta.seconds is not None))
             totals = self._totals.setdefault(group, [0, 0])
             totals[0] += delta.grown[0]
             totals[1] += delta.grown[1]

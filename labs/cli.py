@@ -2,8 +2,10 @@
 ``controller.operator_cli`` (topology, hosts, path, watch, status); this entry point
 adds the ones that need more than the API:
 
-    foresight lab run SCENARIO    run a lab scenario (needs root): demo, slices, te, stitching, peering
+    foresight lab run SCENARIO    run a lab scenario (needs root): demo, slices, te, stitching, peering,
+                                  provisioning
     foresight peering ...         the peering API (apps.peering.cli)
+    foresight provision ...       the provisioning API (apps.provisioning.cli)
     foresight lab list            list the scenarios
     foresight te-eval --dataset abilene|geant|all [--k 4] [--json FILE] [--png FILE]
                                   offline TE evaluation (MLU of shortest path, ECMP,
@@ -28,6 +30,8 @@ SCENARIOS = {
     "peering": ("labs.peering_lab", "edge AS: real BGP (GoBGP, FRR), replayed real demand; plain BGP, "
                                     "reactive "
                                     "and predictive peering side by side"),
+    "provisioning": ("labs.provisioning_lab", "Abilene: slices provisioned ahead of replayed real demand, "
+                                              "every change staged (verified, rehearsed); seeded faults"),
     "stitching": ("labs.stitching_lab", "three sites: an encrypted stitch, an underlay failure, a bandwidth "
                                         "stitch, teardown"),
 }

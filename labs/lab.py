@@ -200,13 +200,14 @@ class PredictorProcess(_Child):
         return self
 
     def train_on_fit_span(self, samples: Callable[[int, int], Iterable[tuple[str, float, float]]],
-                          fit_end: int, start: int, horizon_s: float, kind: str) -> dict:
+                          fit_end: int, start: int, horizon_s: float | tuple[float, ...], kind: str) -> dict:
         """The dataset's split (data/README.md): ``samples(0, fit_end)`` in, train on
         them alone, then the evaluation history before the replay, ``samples(fit_end,
         start)``. ``samples(lo, hi)`` yields (series, time, value) for rows lo..hi-1."""
         self.client.ingest(samples(0, fit_end), labels={"kind": kind})
         began = time.monotonic()
-        job = self.client.wait_trained(self.client.train([horizon_s]).job_id, timeout_s=900)
+        horizons = list(horizon_s) if isinstance(horizon_s, tuple) else [horizon_s]
+        job = self.client.wait_trained(self.client.train(horizons).job_id, timeout_s=900)
         trained_s = time.monotonic() - began
         if job is None or job.state != job.SUCCEEDED:
             raise LabError(f"training failed: {job}")

@@ -102,18 +102,20 @@ class QueueResponse(_message.Message):
     def __init__(self, changes: _Optional[_Iterable[_Union[Change, _Mapping]]] = ...) -> None: ...
 
 class StageRequest(_message.Message):
-    __slots__ = ("change_id", "recommendation_id", "template", "params_json", "crossing_s")
+    __slots__ = ("change_id", "recommendation_id", "template", "params_json", "crossing_s", "need_mbps")
     CHANGE_ID_FIELD_NUMBER: _ClassVar[int]
     RECOMMENDATION_ID_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
     CROSSING_S_FIELD_NUMBER: _ClassVar[int]
+    NEED_MBPS_FIELD_NUMBER: _ClassVar[int]
     change_id: str
     recommendation_id: str
     template: str
     params_json: str
     crossing_s: float
-    def __init__(self, change_id: _Optional[str] = ..., recommendation_id: _Optional[str] = ..., template: _Optional[str] = ..., params_json: _Optional[str] = ..., crossing_s: _Optional[float] = ...) -> None: ...
+    need_mbps: float
+    def __init__(self, change_id: _Optional[str] = ..., recommendation_id: _Optional[str] = ..., template: _Optional[str] = ..., params_json: _Optional[str] = ..., crossing_s: _Optional[float] = ..., need_mbps: _Optional[float] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
     __slots__ = ("change_id",)

@@ -166,9 +166,11 @@ class ProvisioningServicer(pb_grpc.ProvisioningServicer):
                     raise InvalidChange("params_json", f"not JSON: {err}") from None
                 if not isinstance(params, dict):
                     raise InvalidChange("params_json", "must be a JSON object")
-                if request.crossing_s < 0:
-                    raise InvalidChange("crossing_s", "must be >= 0")
-                change = self.engine.create(request.template, params, crossing_s=request.crossing_s)
+                for name in ("crossing_s", "need_mbps"):
+                    if not getattr(request, name) >= 0:
+                        raise InvalidChange(name, "must be >= 0")
+                change = self.engine.create(request.template, params, crossing_s=request.crossing_s,
+                                            need_mbps=request.need_mbps)
             if change.state in ("QUEUED", "STAGE_FAILED"):
                 change = self.engine.stage(change.id)
             return change_pb(change)

@@ -144,23 +144,51 @@ class ProvisioningApp(App):
         if self.predictor is None or not series:
             return {}
         try:
-            response = self.predictor.forecast(series, self.settings.horizons_s, self.settings.quantiles)
+            forecasts = self._per_series(
+                lambda ids: self.predictor.forecast(
+                    ids, self.settings.horizons_s, self.settings.quantiles
+                ).forecasts,
+                series,
+            )
         except Exception as err:  # noqa: BLE001 - the predictor down: recommend nothing, say so
             self.basis_.on_measurements(f"predictor failed: {type(err).__name__}: {err}")
             return {}
         self.basis_.on_forecasts()
-        return {s: points_from(response.forecasts, s) for s in series}
+        return {s: points_from(forecasts, s) for s in series}
+
+    def _per_series(self, ask, series: list[str]) -> list:
+        """``ask(series)``; when the predictor does not know some of them yet (a new slice
+        it has no sample of), ask for each alone and leave the unknown ones out."""
+        import grpc
+
+        try:
+            return list(ask(series))
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+        out = []
+        for one in series:
+            try:
+                out += list(ask([one]))
+            except grpc.RpcError as err:
+                if err.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                LOG.debug("provisioning: no forecast for %s yet: %s", one, err.details())
+        return out
 
     def _anomalous(self) -> str:
         series = sorted({r.series_id for r in self.engine.resources()})
         if self.predictor is None or not series:
             return ""
         try:
-            found = self.predictor.anomalies(series, since_s=self._anomaly_since, min_score=1.0)
+            found = self._per_series(
+                lambda ids: self.predictor.anomalies(ids, since_s=self._anomaly_since, min_score=1.0).scores,
+                series,
+            )
         except Exception as err:  # noqa: BLE001 - anomalies are a hint; the interval still runs
             LOG.debug("provisioning: GetAnomalies failed: %s", err)
             return ""
-        hits = [a for a in found.scores if a.anomalous]
+        hits = [a for a in found if a.anomalous]
         if hits:
             self._anomaly_since = max(a.timestamp_s for a in hits) + 1e-3
             return hits[0].series_id

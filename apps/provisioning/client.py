@@ -30,6 +30,7 @@ class ProvisioningClient(ServiceClient):
         template: str = "",
         params: dict | None = None,
         crossing_s: float = 0.0,
+        need_mbps: float = 0.0,
         timeout_s: float | None = None,
     ) -> pb.Change:
         request = pb.StageRequest(
@@ -38,6 +39,7 @@ class ProvisioningClient(ServiceClient):
             template=template,
             params_json=json.dumps(params) if params is not None else "",
             crossing_s=crossing_s,
+            need_mbps=need_mbps,
         )
         return self.stub.Stage(request, timeout=timeout_s or max(self.timeout_s, 120))
 

@@ -341,6 +341,7 @@ class Provisioner:
         *,
         recommendation: Recommendation | None = None,
         crossing_s: float = 0.0,
+        need_mbps: float = 0.0,
     ) -> Change:
         """Render ``template`` with ``params`` into a QUEUED change (validated; nothing stored
         when it is refused)."""
@@ -364,6 +365,7 @@ class Provisioner:
                 touches=sorted(rendered.touches),
                 entries=dict(rendered.entries),
                 crossing_s=crossing_s,
+                need_mbps=need_mbps,
             )
             if recommendation is not None:
                 change.recommendation_id = recommendation.id

@@ -119,8 +119,10 @@ class DataPlane:
         hosts = [Host(h.mac, h.dp_id, h.port_no, h.mac, sorted(h.ipv4)[0]) for h in view.hosts() if h.ipv4]
         topology = Topology(links, hosts)
         names = set(topology.hosts)
+        by_ip = {h.ip: h.name for h in topology.hosts.values()}
+        isolate = tuple(frozenset(by_ip.get(x, x.lower()) for x in s) for s in self.isolate)
         reach = tuple((a, b) for a, b in view.forwarded_pairs() if a < b and a in names and b in names)
-        isolate = tuple(s & names for s in self.isolate if s & names)
+        isolate = tuple(s & names for s in isolate if s & names)
         verifier = Verifier(topology, policy=Policy(reach=reach, isolate=isolate, flood_ok=True))
         loaded = {}
         for dp in view.switch_ids():

@@ -67,3 +67,16 @@ def test_meter_rates_group_meters_sum_switches_and_forget_a_group():
     rates.forget(lambda group: group[0] == "web")
     assert rates.rates(12.0) == {}
     assert MeterRate().delivered_mbps == 0.0
+
+
+def test_a_modified_meter_keeps_its_last_rate_until_its_next_reading():
+    rates = MeterRates(stale_s=5.0)
+    group_of = {1: "web"}.get
+    rates.update(1, [_meter(1, 0)], 10.0, group_of)
+    rates.update(1, [_meter(1, 2_500_000)], 12.0, group_of)
+    rates.update(1, [_meter(1, 1000)], 13.0, group_of)           # modified: its counters start again
+    after = rates.rates(13.0)["web"]
+    assert after.offered_mbps == pytest.approx(10.0) and after.measured
+    assert after.offered_bytes == 2_501_000                        # the bytes since the reset still count
+    rates.update(1, [_meter(1, 1_251_000)], 14.0, group_of)
+    assert rates.rates(14.0)["web"].offered_mbps == pytest.approx(10.0)
