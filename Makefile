@@ -13,6 +13,7 @@ demo: bootstrap
 	$(VENV)/bin/foresight lab run te
 	$(VENV)/bin/foresight lab run stitching
 	$(VENV)/bin/foresight lab run peering
+	$(VENV)/bin/foresight lab run provisioning
 
 test: bootstrap
 	$(VENV)/bin/ruff check .
