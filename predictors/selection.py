@@ -26,8 +26,9 @@ most recent data). All candidates are kept, so backtests can report every model
 through ``forecast_many(..., option=name)``; the served forecast uses the choice.
 
 Candidates default to the naive baselines, exponential smoothing, gradient
-boosting and, when importable, the LSTM/GRU ``RecurrentForecaster``; the
-``FORESIGHT_MODELS`` environment variable (comma list of names) restricts them.
+boosting, a random (quantile regression) forest and, when importable, the LSTM/GRU
+``RecurrentForecaster``; the ``FORESIGHT_MODELS`` environment variable (comma list
+of names) restricts them.
 """
 
 from __future__ import annotations
@@ -72,10 +73,11 @@ class TrainReport:
 
 def default_candidates(step_s: int, recurrent: bool = True) -> list[Forecaster]:
     from predictors.models.boosting import BoostingForecaster
+    from predictors.models.forest import ForestForecaster
     from predictors.models.naive import baselines
     from predictors.models.smoothing import SmoothingForecaster
 
-    out = baselines(step_s) + [SmoothingForecaster(), BoostingForecaster()]
+    out = baselines(step_s) + [SmoothingForecaster(), BoostingForecaster(), ForestForecaster()]
     if recurrent:
         try:
             from predictors.models.recurrent import RecurrentForecaster
