@@ -406,28 +406,29 @@ class Verifier:
     def _rewalk(self, cids: set[int]) -> int:
         if not cids:
             return 0
-        redo = [self._classes.remove(cid) for cid in sorted(cids)]
-        touched = list(redo)
-        for cls in redo:
-            for cube in cls.cubes:
-                for c, events in self._walk(cls.ingress, cube):
-                    touched += [self.classes[cid] for cid in self._classes.add_walked(cls.ingress, c, events)]
+        classes = self._classes
+        changed = []
+        for cid in sorted(cids):
+            cls = classes.by_id.get(cid)
+            if cls is None:
+                continue
+            walked = [piece for cube in cls.cubes for piece in self._walk(cls.ingress, cube)]
+            changed += classes.rewalked(cid, walked)
         # A pair's reach verdict reads the classes sent to its destination's MAC, its
         # isolation verdict those delivering to it: only those of changed classes change.
         # (Frames flooded from a deliver everywhere: they are only isolation's concern.)
         must_reach, must_not = self.policy.must_reach, self.policy.must_not_reach
         reach, isolation = set(), set()
-        for cls in touched:
-            a = cls.ingress
-            if (a, cls.dst) in must_reach:
-                reach.add((a, cls.dst))
+        for a, dst, delivers in changed:
+            if (a, dst) in must_reach:
+                reach.add((a, dst))
             if must_not:
-                isolation.update((a, b) for b in cls.delivers if (a, b) in must_not)
+                isolation.update((a, b) for b in delivers if (a, b) in must_not)
         for a, b in sorted(reach):
             self._check_reach(a, b)
         for a, b in sorted(isolation):
             self._check_isolation(a, b)
-        return len(redo)
+        return len(cids)
 
     def _with_example(self, findings: Iterable[Finding]) -> list[Finding]:
         out = []
