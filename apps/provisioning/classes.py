@@ -58,12 +58,11 @@ class Way:
     def summary(self) -> tuple[list, set, frozenset, bool]:
         """(table visits, groups run or missing, hosts reached, whether a copy is lost)."""
         if self._summary is None:
-            visits = [e for e in self.events if e[0] == "v"]
+            events = self.events
+            visits = [e for e in events if e[0] == "v"]
             groups, delivers, lost = set(), set(), False
-            for e in self.events:
+            for e in [e for e in events if e[0] != "v" and e[0] != "hop"]:     # the few ends
                 kind = e[0]
-                if kind == "v" or kind == "hop":
-                    continue
                 if kind == "host":
                     delivers.add(e[1])
                 elif kind == "g":
@@ -79,15 +78,26 @@ class Way:
 def _common_ends(old: list, new: list) -> tuple[int, int]:
     """How many items ``old`` and ``new`` share at their start, and then at their end: a
     way walked again after a change differs from the old one only where it entered the
-    changed switch (the rest is the same sub-walks, in the same order)."""
+    changed switch (the rest is the same sub-walks, in the same order). Found by halving,
+    comparing slices (a comparison of the whole runs in C)."""
     n = min(len(old), len(new))
-    i = 0
-    while i < n and old[i] == new[i]:
-        i += 1
-    j, n = 0, n - i
-    while j < n and old[-1 - j] == new[-1 - j]:
-        j += 1
-    return i, j
+    lo, hi = 0, n                       # old[:lo] == new[:lo]; old[:hi + 1] != new[:hi + 1]
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if old[lo:mid] == new[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    head, n = lo, n - lo
+    lo, hi = 0, n
+    la, lb = len(old), len(new)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if old[la - mid:la - lo] == new[lb - mid:lb - lo]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return head, lo
 
 
 class Classes:
@@ -240,12 +250,6 @@ class Classes:
     def _findings(self, ingress: str, dst: str | None, events: tuple) -> list[Finding]:
         """A way's loops and black holes, one of each."""
         return list(dict.fromkeys(class_findings(ingress, dst, self.host_dps[ingress], events)))
-
-    def remove(self, cid: int) -> Class:
-        cls = self.by_id[cid]
-        del self.by_key[cls.key]
-        self._unindex(cid, cls)
-        return cls
 
     def _unindex(self, cid: int, cls: Class) -> None:
         """Take class ``cid`` out of every index but ``by_key``."""

@@ -30,6 +30,7 @@ every cached walk that entered it (``Walker.changed``).
 from __future__ import annotations
 
 import operator
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +123,7 @@ class WalkCache:
         self.switch: dict[int, dict[tuple, dict]] = {}
         self.tree: dict[tuple, dict] = {}
         self.clock = 0                                  # counts changes
-        self.changed_at: dict[int, int] = {}            # dp -> the count when it last changed
+        self.changed_at: dict[int, int] = defaultdict(int)     # dp -> the count when it last changed
         self.size = 0
         self.hits = self.misses = 0
 
@@ -142,7 +143,8 @@ class WalkCache:
                     self.hits += 1
                     c0, out, narrowing = got
                     if c0 != cube:
-                        out = [(_narrowed(cube, n), ev, em, st) for n, (_, ev, em, st) in zip(narrowing, out)]
+                        out = [(_narrowed(cube, n) if n else cube, ev, em, st)
+                               for n, (_, ev, em, st) in zip(narrowing, out)]
                     return out, read
         self.misses += 1
         return None
@@ -160,18 +162,16 @@ class WalkCache:
                 if got is not None:
                     c0, out, narrowing, entered, dps, stamp = got
                     if stamp < self.clock:          # something changed since it was made
-                        changed_at = self.changed_at
-                        for dp in dps:
-                            if changed_at.get(dp, 0) > stamp:
-                                del held[key]
-                                self.misses += 1
-                                return None
+                        if max(map(self.changed_at.__getitem__, dps)) > stamp:
+                            del held[key]
+                            self.misses += 1
+                            return None
                         got[5] = self.clock         # still good: not checked again until the next change
                     if not entered.isdisjoint(path):
                         return None
                     self.hits += 1
                     if c0 != cube:
-                        out = [(_narrowed(cube, n), ev) for n, (_, ev) in zip(narrowing, out)]
+                        out = [(_narrowed(cube, n) if n else cube, ev) for n, (_, ev) in zip(narrowing, out)]
                     return out, read, entered
         self.misses += 1
         return None
