@@ -7,6 +7,10 @@ black-hole findings of that way. ``Classes`` keeps them with the indexes an upda
 and the policy checks look them up by: by table visit and winning flow (the classes
 a flow change can touch), by group, by (source, destination) and by the hosts they
 deliver to, and the findings with the classes that show them.
+
+A class walked again after an update keeps its id (``Classes.rewalked``): its index
+entries are changed only where its new way differs from its old one, which after a
+change at one switch is the stretch where it entered that switch.
 """
 
 from __future__ import annotations

@@ -41,8 +41,13 @@ cubes are fixed bit by bit, nothing is re-walked for it). Only the touched class
 walked again, from their host, but through the walk cache (``walk.WalkCache``): every
 sub-walk that entered no changed switch is taken as it was, keyed by the cube fields it
 read, so a class is in effect walked again from the changed switch on, and the classes
-flooded by different hosts share each spanning-tree branch. Only the findings that
-depend on the touched classes are recomputed: their own loops and black holes, the
+flooded by different hosts share each spanning-tree branch. A class walked again keeps
+its id for one of its new ways (``Classes.rewalked``): only the index entries that
+differ are changed -- the table visits it lost and gained where it entered the changed
+switch (its old and new visits share their start and end), its groups, hosts reached
+and findings -- rather than the class being dropped and added again with its hundred
+visits (a flooded class's). Only the findings that depend on the touched classes are
+recomputed: their own loops and black holes, the
 reach of the policy pairs they are sent to, the isolation of the pairs they deliver
 to, and the references of the changed entry. ``load`` on a verifier that has not been
 checked yet is a plain load; on one that has, it is a full rebuild.

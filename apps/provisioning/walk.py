@@ -101,14 +101,17 @@ class WalkCache:
     cube that agrees with it on those fields takes the same way, split the same way:
     frames flooded from different hosts differ in their source addresses, which the
     flood tables never read, so one walk of a spanning-tree branch serves all of them.
-    Entries are ``where -> read fields -> those fields' atoms -> (cube walked, result)``.
+    Entries are ``where -> read fields -> those fields' atoms -> (cube walked, result, ...)``,
+    with each piece of the result also kept as the fields it narrowed, so a hit for
+    another cube is that cube with those fields set (most flooded pieces: the cube itself).
 
     Two levels: ``switch`` holds one switch's tables walked from the first (dropped when
     that switch changes); ``tree`` holds the whole walk from entering a switch port on
     (stale once any switch it entered changed after it was made: ``changed_at``, checked
     when it is looked up, as dropping them all at each change cost a millisecond per
-    update), valid for a path that enters none of the ports it entered (else that path
-    would make a loop of it). A walk that made a loop names its path, so it is not kept.
+    update; an entry found still good is stamped anew, so it is checked once per change),
+    valid for a path that enters none of the ports it entered (else that path would make
+    a loop of it). A walk that made a loop names its path, so it is not kept.
     Atoms splitting (``version``) clears both; so does holding more than ``limit`` entries.
     """
 
