@@ -42,14 +42,23 @@ class Topology:
         self.outside = {(dp, port): name for dp, port, name in outside}
         self.down = frozenset(down)
         self.dp_ids = frozenset(dp for dp, _ in [*self.peer, *self.host_at, *self.outside])
+        self._ends: dict[tuple[int, int], tuple] = {}
 
     def live(self, dp: int, port: int | None) -> bool:
         key = (dp, port)
         return key not in self.down and (key in self.peer or key in self.host_at or key in self.outside)
 
     def end(self, dp: int, port: int) -> tuple:
-        """What a frame sent out of dp:port meets (an event of ``apps.provisioning.walk``)."""
+        """What a frame sent out of dp:port meets (an event of ``apps.provisioning.walk``;
+        one object per port, asked for on every hop of every walk)."""
         key = (dp, port)
+        got = self._ends.get(key)
+        if got is None:
+            got = self._ends[key] = self._end(key)
+        return got
+
+    def _end(self, key: tuple[int, int]) -> tuple:
+        dp, port = key
         if not self.live(dp, port):
             return ("dead", dp, port) if key in self.down else ("noport", dp, port)
         if key in self.host_at:

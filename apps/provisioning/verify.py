@@ -41,8 +41,13 @@ cubes are fixed bit by bit, nothing is re-walked for it). Only the touched class
 walked again, from their host, but through the walk cache (``walk.WalkCache``): every
 sub-walk that entered no changed switch is taken as it was, keyed by the cube fields it
 read, so a class is in effect walked again from the changed switch on, and the classes
-flooded by different hosts share each spanning-tree branch. Only the findings that
-depend on the touched classes are recomputed: their own loops and black holes, the
+flooded by different hosts share each spanning-tree branch. A class walked again keeps
+its id for one of its new ways (``Classes.rewalked``): only the index entries that
+differ are changed -- the table visits it lost and gained where it entered the changed
+switch (its old and new visits share their start and end), its groups, hosts reached
+and findings -- rather than the class being dropped and added again with its hundred
+visits (a flooded class's). Only the findings that depend on the touched classes are
+recomputed: their own loops and black holes, the
 reach of the policy pairs they are sent to, the isolation of the pairs they deliver
 to, and the references of the changed entry. ``load`` on a verifier that has not been
 checked yet is a plain load; on one that has, it is a full rebuild.
@@ -406,28 +411,29 @@ class Verifier:
     def _rewalk(self, cids: set[int]) -> int:
         if not cids:
             return 0
-        redo = [self._classes.remove(cid) for cid in sorted(cids)]
-        touched = list(redo)
-        for cls in redo:
-            for cube in cls.cubes:
-                for c, events in self._walk(cls.ingress, cube):
-                    touched += [self.classes[cid] for cid in self._classes.add_walked(cls.ingress, c, events)]
+        classes = self._classes
+        changed = []
+        for cid in sorted(cids):
+            cls = classes.by_id.get(cid)
+            if cls is None:
+                continue
+            walked = [piece for cube in cls.cubes for piece in self._walk(cls.ingress, cube)]
+            changed += classes.rewalked(cid, walked)
         # A pair's reach verdict reads the classes sent to its destination's MAC, its
         # isolation verdict those delivering to it: only those of changed classes change.
         # (Frames flooded from a deliver everywhere: they are only isolation's concern.)
         must_reach, must_not = self.policy.must_reach, self.policy.must_not_reach
         reach, isolation = set(), set()
-        for cls in touched:
-            a = cls.ingress
-            if (a, cls.dst) in must_reach:
-                reach.add((a, cls.dst))
-            if must_not and (cls.dst is not None or not self.policy.flood_ok):
-                isolation.update((a, b) for b in cls.delivers if (a, b) in must_not)
+        for a, dst, delivers in changed:
+            if (a, dst) in must_reach:
+                reach.add((a, dst))
+            if must_not and (dst is not None or not self.policy.flood_ok):
+                isolation.update((a, b) for b in delivers if (a, b) in must_not)
         for a, b in sorted(reach):
             self._check_reach(a, b)
         for a, b in sorted(isolation):
             self._check_isolation(a, b)
-        return len(redo)
+        return len(cids)
 
     def _with_example(self, findings: Iterable[Finding]) -> list[Finding]:
         out = []

@@ -30,6 +30,7 @@ every cached walk that entered it (``Walker.changed``).
 from __future__ import annotations
 
 import operator
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,17 +68,29 @@ def _getter(read: int) -> Any:
     return operator.itemgetter(*idx)
 
 
-def _rebuilder(walked: Cube, cube: Cube) -> Any:
-    """Pieces of the walk of ``walked``, for ``cube`` (which differs from it only in fields
-    the walk never read, so never narrowed): those fields from ``cube``."""
-    diff = [(i, v) for i, (v, w) in enumerate(zip(cube, walked)) if v != w]
+def _narrowing(walked: Cube, pieces: list) -> list:
+    """Each piece of the walk of ``walked`` as the fields it narrowed: ``((index, mask),
+    ...)``, empty when the piece is the whole cube (the flood tables narrow nothing)."""
+    out = []
+    for piece in pieces:
+        c = piece[0]
+        if c is walked or c == walked:
+            out.append(())
+        else:
+            out.append(tuple((i, v) for i, (v, w) in enumerate(zip(c, walked)) if v != w))
+    return out
 
-    def rebuild(piece: Cube) -> Cube:
-        out = list(piece)
-        for i, v in diff:
-            out[i] = v
-        return tuple(out)
-    return rebuild
+
+def _narrowed(cube: Cube, narrowing: tuple) -> Cube:
+    """``cube`` with the fields of ``narrowing`` set (a piece of a cached walk, for
+    ``cube``, which differs from the cube walked only in fields the walk never read,
+    so never narrowed: they are taken from ``cube``)."""
+    if not narrowing:
+        return cube
+    out = list(cube)
+    for i, v in narrowing:
+        out[i] = v
+    return tuple(out)
 
 
 class WalkCache:
@@ -88,14 +101,17 @@ class WalkCache:
     cube that agrees with it on those fields takes the same way, split the same way:
     frames flooded from different hosts differ in their source addresses, which the
     flood tables never read, so one walk of a spanning-tree branch serves all of them.
-    Entries are ``where -> read fields -> those fields' atoms -> (cube walked, result)``.
+    Entries are ``where -> read fields -> those fields' atoms -> (cube walked, result, ...)``,
+    with each piece of the result also kept as the fields it narrowed, so a hit for
+    another cube is that cube with those fields set (most flooded pieces: the cube itself).
 
     Two levels: ``switch`` holds one switch's tables walked from the first (dropped when
     that switch changes); ``tree`` holds the whole walk from entering a switch port on
     (stale once any switch it entered changed after it was made: ``changed_at``, checked
     when it is looked up, as dropping them all at each change cost a millisecond per
-    update), valid for a path that enters none of the ports it entered (else that path
-    would make a loop of it). A walk that made a loop names its path, so it is not kept.
+    update; an entry found still good is stamped anew, so it is checked once per change),
+    valid for a path that enters none of the ports it entered (else that path would make
+    a loop of it). A walk that made a loop names its path, so it is not kept.
     Atoms splitting (``version``) clears both; so does holding more than ``limit`` entries.
     """
 
@@ -110,7 +126,7 @@ class WalkCache:
         self.switch: dict[int, dict[tuple, dict]] = {}
         self.tree: dict[tuple, dict] = {}
         self.clock = 0                                  # counts changes
-        self.changed_at: dict[int, int] = {}            # dp -> the count when it last changed
+        self.changed_at: dict[int, int] = defaultdict(int)     # dp -> the count when it last changed
         self.size = 0
         self.hits = self.misses = 0
 
@@ -128,17 +144,17 @@ class WalkCache:
                 got = held.get(get(cube))
                 if got is not None:
                     self.hits += 1
-                    c0, out = got
+                    c0, out, narrowing = got
                     if c0 != cube:
-                        rebuild = _rebuilder(c0, cube)
-                        out = [(rebuild(c), ev, em, st) for c, ev, em, st in out]
+                        out = [(_narrowed(cube, n) if n else cube, ev, em, st)
+                               for n, (_, ev, em, st) in zip(narrowing, out)]
                     return out, read
         self.misses += 1
         return None
 
     def switch_put(self, where: tuple, cube: Cube, read: int, out: list) -> None:
         shelf = self.switch.setdefault(where[0], {}).setdefault(where[1:], {})
-        self._keep(shelf, read, cube, (cube, out))
+        self._keep(shelf, read, cube, (cube, out, _narrowing(cube, out)))
 
     def tree_get(self, where: tuple, cube: Cube, path: tuple) -> tuple[list, int, frozenset] | None:
         shelf = self.tree.get(where)
@@ -147,27 +163,26 @@ class WalkCache:
                 key = get(cube)
                 got = held.get(key)
                 if got is not None:
-                    c0, out, entered, dps, stamp = got
+                    c0, out, narrowing, entered, dps, stamp = got
                     if stamp < self.clock:          # something changed since it was made
-                        changed_at = self.changed_at
-                        for dp in dps:
-                            if changed_at.get(dp, 0) > stamp:
-                                del held[key]
-                                self.misses += 1
-                                return None
+                        if max(map(self.changed_at.__getitem__, dps)) > stamp:
+                            del held[key]
+                            self.misses += 1
+                            return None
+                        got[5] = self.clock         # still good: not checked again until the next change
                     if not entered.isdisjoint(path):
                         return None
                     self.hits += 1
                     if c0 != cube:
-                        rebuild = _rebuilder(c0, cube)
-                        out = [(rebuild(c), ev) for c, ev in out]
+                        out = [(_narrowed(cube, n) if n else cube, ev) for n, (_, ev) in zip(narrowing, out)]
                     return out, read, entered
         self.misses += 1
         return None
 
     def tree_put(self, where: tuple, cube: Cube, read: int, entered: frozenset, out: list) -> None:
         dps = tuple({dp for dp, _ in entered})
-        self._keep(self.tree.setdefault(where, {}), read, cube, (cube, out, entered, dps, self.clock))
+        self._keep(self.tree.setdefault(where, {}), read, cube,
+                   [cube, out, _narrowing(cube, out), entered, dps, self.clock])
 
     def _keep(self, shelf: dict, read: int, cube: Cube, value: tuple) -> Any:
         if self.size >= self.limit:

@@ -290,6 +290,39 @@ def walks(v: Verifier, cached: bool) -> list:
         v.walker.cache = held
 
 
+def indexes(v: Verifier) -> dict:
+    """Every index of the verifier's classes, as plain sets (empty entries left out)."""
+    c = v._classes
+    return {"key": {(k[0], k[1], k[2].events, cid) for k, cid in c.by_key.items()},
+            "ingress": {(a, cid) for a, cids in c.by_ingress.items() for cid in cids},
+            "pair": {(p, cid) for p, cids in c.by_pair.items() for cid in cids},
+            "visits": {(t, key, cid, tuple(sorted(map(repr, where))))
+                       for t, won in c.visits.items() for key, users in won.items()
+                       for cid, where in users.items() if where},
+            "groups": {(g, cid) for g, cids in c.group_users.items() for cid in cids},
+            "delivering": {(p, cid) for p, cids in c.delivering.items() for cid in cids},
+            "findings": {(f, cid) for f, holders in c.findings.items() for cid in holders}}
+
+
+def rebuilt_indexes(v: Verifier) -> dict:
+    """The indexes as they follow from the classes alone."""
+    out = {"key": set(), "ingress": set(), "pair": set(), "visits": {}, "groups": set(), "delivering": set(),
+           "findings": set()}
+    for cid, cls in v.classes.items():
+        assert cls.key[:2] == (cls.ingress, cls.dst) and cls.key[2].events == cls.events
+        out["key"].add((cls.ingress, cls.dst, cls.events, cid))
+        out["ingress"].add((cls.ingress, cid))
+        out["pair"].add(((cls.ingress, cls.dst), cid))
+        for visit in cls.visits:
+            out["visits"].setdefault(((visit[1], visit[2]), visit[3], cid), []).append(visit)
+        out["groups"] |= {(g, cid) for g in cls.groups}
+        out["delivering"] |= {((cls.ingress, d), cid) for d in cls.delivers}
+        out["findings"] |= {(f, cid) for f in cls.findings}
+    out["visits"] = {(t, key, cid, tuple(sorted(map(repr, where))))
+                     for (t, key, cid), where in out["visits"].items()}
+    return out
+
+
 def applied(v: Verifier, update) -> None:
     """Apply ``update``; its report must be the difference of the findings before and after."""
     before = v.findings_set()
@@ -348,6 +381,9 @@ def test_after_random_updates_the_incremental_verdict_equals_a_fresh_verifiers(s
             group = sw.groups[rng.choice(sorted(sw.groups))]
             applied(v, delete(dp, group))
             removed.append((dp, group))
+        # classes keep their ids across updates and are re-indexed where they differ: the
+        # indexes must stay exactly what the classes say
+        assert indexes(v) == rebuilt_indexes(v)
         if step % 10 == 9:
             other = fresh(v, policy)
             uncached = fresh(v, policy, cached=False)
