@@ -28,20 +28,23 @@ def _pair_flows(d: Desired) -> list[FlowSpec]:
     return [f for f in d.flows if f.table == "forward"]
 
 
-def _dst_mac(entries, dps) -> str:
-    """The forward direction's destination: the first switch's flow's eth_dst."""
-    first = next(f for f in _pair_flows(entries[dps[0]]) if any(a[0] == "group" for a in f.actions))
-    return dict(first.match)["eth_dst"]
+def _forward_flow(entries, dp, dst_mac: str) -> FlowSpec:
+    """The forward direction's flow on switch ``dp`` (frames to ``dst_mac``)."""
+    return next(f for f in _pair_flows(entries[dp]) if dict(f.match)["eth_dst"] == dst_mac)
 
 
 class _FaultyPath(tpl.OdPath):
     fault = ""
 
+    class Params(tpl.OdPath.Params):
+        leak: str = ""  # isolation_hole: the host (MAC or IPv4) the frames are copied to
+
     def _render(self, p, ctx):
         good = super()._render(p, ctx)
         entries = dict(good.entries)
         dps = list(good.touches)
-        getattr(self, f"_{self.fault}")(entries, dps, ctx)
+        dst = ctx.host(p.dst).mac
+        getattr(self, f"_{self.fault}")(entries, dps, dst, p, ctx)
         return replace(good, template=self.ref, entries=entries)
 
     @staticmethod
@@ -51,17 +54,17 @@ class _FaultyPath(tpl.OdPath):
             flows=tuple(new if f is old else f for f in d.flows), groups=d.groups, meters=d.meters
         )
 
-    def _wrong_port(self, entries, dps, ctx) -> None:
+    def _wrong_port(self, entries, dps, dst, p, ctx) -> None:
         # The forward direction's second switch (a transit hop, or the destination's
-        # switch on a two-switch path): output to a port nothing useful is behind.
+        # switch on a two-switch path) outputs to another of its ports.
         dp = dps[1]
-        flow = _pair_flows(entries[dp])[0]
+        flow = _forward_flow(entries, dp, dst)
         right = flow.actions[0][1]
         ports = sorted(set(ctx.ports(dp)) - {right})
         wrong = ports[0] if ports else right + 7
         self._swap(entries, dp, flow, replace(flow, actions=(("output", wrong),)))
 
-    def _loop(self, entries, dps, ctx) -> None:
+    def _loop(self, entries, dps, dst, p, ctx) -> None:
         # A switch of the path (the destination's first) sends the pair's frames over a
         # link to an earlier switch of the path than its predecessor, whose flows send
         # them round again. (Straight back where they came from would be dropped:
@@ -70,29 +73,30 @@ class _FaultyPath(tpl.OdPath):
             for j in range(k - 1):
                 port = ctx.port_toward(dps[k], dps[j])
                 if port is not None:
-                    flow = next(
-                        f
-                        for f in _pair_flows(entries[dps[k]])
-                        if dict(f.match)["eth_dst"] == _dst_mac(entries, dps)
-                    )
+                    flow = _forward_flow(entries, dps[k], dst)
                     self._swap(entries, dps[k], flow, replace(flow, actions=(("output", port),)))
                     return
         raise tpl.TemplateError("params.path", "no link closes a loop on this path")
 
-    def _missing_group(self, entries, dps, ctx) -> None:
+    def _missing_group(self, entries, dps, dst, p, ctx) -> None:
         d = entries[dps[0]]
         entries[dps[0]] = Desired(flows=d.flows, groups=(), meters=d.meters)
 
-    def _isolation_hole(self, entries, dps, ctx) -> None:
-        # A switch of the path (from the destination's backwards) copies the pair's
-        # frames to another host's port: a host the isolation policy keeps apart.
-        for dp in reversed(dps):
-            flow = _pair_flows(entries[dp])[0]
+    def _isolation_hole(self, entries, dps, dst, p, ctx) -> None:
+        # The switch of the path that ``leak`` is on also copies the pair's frames to it
+        # (without ``leak``: the first other host's port from the destination backwards).
+        if p.leak:
+            host = ctx.host(p.leak)
+            if host is None or host.dp_id not in dps:
+                raise tpl.TemplateError("params.leak", f"no host {p.leak!r} on the path")
+            targets = [(host.dp_id, host.port)]
+        else:
+            targets = [(dp, port) for dp in reversed(dps) for port in ctx.host_ports(dp)]
+        for dp, port in targets:
+            flow = _forward_flow(entries, dp, dst)
             own = {a[1] for f in entries[dp].flows for a in f.actions if a[0] == "output"}
-            others = [port for port in ctx.host_ports(dp) if port not in own]
-            if others:
-                acts = flow.actions + (("output", others[0]),)
-                self._swap(entries, dp, flow, replace(flow, actions=acts))
+            if port not in own:
+                self._swap(entries, dp, flow, replace(flow, actions=flow.actions + (("output", port),)))
                 return
         raise tpl.TemplateError("params.path", "no other host to leak to on the path")
 

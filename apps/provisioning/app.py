@@ -60,7 +60,7 @@ class ProvisioningApp(App):
             resync,
             Settings(
                 horizon_s=max(settings.horizons_s),
-                threshold=settings.threshold,
+                threshold=settings.threshold or round(1 - settings.service_quantile, 9),
                 service_quantile=settings.service_quantile,
                 headroom=settings.headroom,
                 urgency_s=settings.urgency_s,
@@ -248,7 +248,7 @@ def provider(view: CoreView, resync: Callable[[], None]) -> ProvisioningApp:
         "record; rehearsal %s",
         settings.interval_s,
         ",".join(f"{h:g}" for h in settings.horizons_s),
-        settings.threshold,
+        app.engine.settings.threshold,
         len(app.engine.changes),
         settings.rehearsal or "none (verification only)",
     )

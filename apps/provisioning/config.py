@@ -22,7 +22,9 @@ class ProvisioningConfig(Section):
     anomaly_poll_s: float = Field(default=10.0, gt=0, le=3600)  # real s between GetAnomalies polls
     horizons_s: tuple[float, ...] = (300.0, 900.0, 1800.0, 3600.0)  # forecast horizons asked for
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9, 0.95)  # forecast quantiles asked for
-    threshold: float = Field(default=0.5, gt=0, lt=1)  # P(exceed) that raises a need
+    # P(exceed) that raises a need; None: 1 - service_quantile (the capacity no longer covers
+    # the demand at the service quantile somewhere within the horizon)
+    threshold: float | None = Field(default=None, gt=0, lt=1)
     service_quantile: float = Field(default=0.95, gt=0, lt=1)  # the demand a change must cover
     headroom: float = Field(default=0.9, gt=0, le=1)  # need / headroom = the capacity asked for
     urgency_s: float = Field(default=900.0, gt=0)  # time to impact that halves urgency

@@ -44,8 +44,10 @@ class Trial:
 
     def describe(self) -> str:
         if self.ok:
-            return (f"{self.updates} rule updates, no new finding, promised pairs reach "
-                    f"({self.elapsed_s * 1e3:.1f} ms)")
+            return (
+                f"{self.updates} rule updates, no new finding, promised pairs reach "
+                f"({self.elapsed_s * 1e3:.1f} ms)"
+            )
         parts = [str(f) for f in self.new[:5]]
         if len(self.new) > 5:
             parts.append(f"... {len(self.new) - 5} more")
@@ -167,11 +169,13 @@ class DataPlane:
                     undo.append(_inverse(update, have))
             added = v.findings_set() - before
             new = [f for f in v.findings() if f in added]
-            unreached = [
-                (a, b)
-                for a, b in pairs
-                if a in v.topology.hosts and b in v.topology.hosts and not v.reaches(a, b)
-            ]
+            unknown = sorted({h for pair in pairs for h in pair if h not in v.topology.hosts})
+            if unknown:
+                raise VerifyError(
+                    f"host(s) {', '.join(unknown)} the change promises to connect are not in the "
+                    f"data-plane model (not learned with an IPv4 address)"
+                )
+            unreached = [(a, b) for a, b in pairs if not v.reaches(a, b)]
         finally:
             for update in reversed(undo):
                 v.apply(update)
