@@ -463,17 +463,22 @@ class Provisioner:
         except VerifyError as err:
             return Check("verify", False, str(err), time.perf_counter() - t0)
         self._last_updates = trial.updates
-        knobs = (
-            "; rates only: "
-            + ", ".join(
-                f"{k['kind']}:{k['target']}.{k['field']} {k['value']:g} -> {k['new']:g}" for k in change.knobs
+        if not trial.ok or not change.knobs:
+            return Check("verify", trial.ok, trial.describe(), time.perf_counter() - t0)
+        structural = {k.key for k in self.view.knobs() if k.structural}
+        rates, shapes = [], []
+        for k in change.knobs:
+            key = f"{k['kind']}:{k['target']}.{k['field']}"
+            (shapes if key in structural else rates).append(f"{key} {k['value']:g} -> {k['new']:g}")
+        detail = trial.describe()
+        if rates:
+            detail += "; settings that change no rule now: " + ", ".join(rates)
+        if shapes:
+            detail += (
+                "; changes which rules exist, known once its app applies it (checked after the "
+                "deploy, post:verify, and by the rehearsal): " + ", ".join(shapes)
             )
-            if change.knobs
-            else ""
-        )
-        return Check(
-            "verify", trial.ok, trial.describe() + (knobs if trial.ok else ""), time.perf_counter() - t0
-        )
+        return Check("verify", True, detail, time.perf_counter() - t0)
 
     def _covers_need(self, change: Change) -> Check:
         promised = float(change.promise.get("mbps", 0.0))
@@ -530,13 +535,14 @@ class Provisioner:
             before = self._snapshot(dps)
             self._snapshots[change.id] = before
             started = time.time()
+            baseline = self._findings()
             mark = self.view.sync_mark()
             checks: list[Check] = []
             try:
                 self._apply(change)
                 checks.append(self._wait(mark, self.settings.confirm_timeout_s))
                 if checks[-1].ok:
-                    checks += self._post_checks(change)
+                    checks += self._post_checks(change, baseline)
             except KnobError as err:
                 checks.append(Check("post:knobs", False, str(err)))
             now = self.clock()
@@ -563,23 +569,27 @@ class Provisioner:
         for k in change.knobs:
             self.view.set_knob(k["kind"], k["target"], k["field"], k["new"])
 
-    def _post_checks(self, change: Change) -> list[Check]:
+    def _findings(self) -> set | None:
+        """The findings of the switches' desired state now (None when there is no model)."""
+        try:
+            self.model.sync(self.clock())
+        except VerifyError:
+            return None
+        return None if self.model.verifier is None else self.model.verifier.findings_set()
+
+    def _post_checks(self, change: Change, baseline: set | None) -> list[Check]:
+        """After the switches confirmed: what is now desired has no finding it did not have
+        before the deploy and the promised pairs reach; the knobs hold their new values."""
         out = []
         t0 = time.perf_counter()
         try:
             self.model.sync(self.clock())
+            v = self.model.verifier
             pairs = [tuple(p) for p in change.promise.get("pairs", ())]
-            unreached = [(a, b) for a, b in pairs if not self.model.verifier.reaches(a, b)]
-            out.append(
-                Check(
-                    "post:verify",
-                    not unreached,
-                    "promised pairs reach"
-                    if not unreached
-                    else "; ".join(f"{a} does not reach {b}" for a, b in unreached),
-                    time.perf_counter() - t0,
-                )
-            )
+            problems = [str(f) for f in v.findings() if baseline is not None and f not in baseline][:5]
+            problems += [f"{a} does not reach {b}" for a, b in pairs if not v.reaches(a, b)]
+            detail = "; ".join(problems) or ("no new finding" + (", promised pairs reach" if pairs else ""))
+            out.append(Check("post:verify", not problems, detail, time.perf_counter() - t0))
         except VerifyError as err:
             out.append(Check("post:verify", False, str(err), time.perf_counter() - t0))
         now = {k.key: k.value for k in self.view.knobs()}
@@ -709,7 +719,9 @@ class Provisioner:
 
     # ---- after a restart ----------------------------------------------------------------------
     def recover(self) -> list[str]:
-        """Changes a crash interrupted: STAGING goes back to QUEUED, DEPLOYING is rolled back."""
+        """After a restart: a change left STAGING goes back to QUEUED, one left DEPLOYING is
+        rolled back, and a deployed change's knob that its app did not keep (an app that
+        holds it in memory only, like QoS's class rates) is set again."""
         done = []
         for c in list(self.changes.values()):
             if c.state == "STAGING":
@@ -721,6 +733,24 @@ class Provisioner:
                 c.state = "DEPLOYED"
                 self._rollback(c, "deploy interrupted by a restart")
                 done.append(c.id)
+        latest: dict[str, dict] = {}
+        for c in sorted(self.changes.values(), key=lambda c: self._seq[c.id]):
+            for k in c.knobs:
+                key = f"{k['kind']}:{k['target']}.{k['field']}"
+                if c.state == "DEPLOYED":
+                    latest[key] = dict(k, change=c.id)
+                elif c.state == "ROLLED_BACK":
+                    latest.pop(key, None)
+        now = {k.key: k.value for k in self.view.knobs()}
+        for key, k in sorted(latest.items()):
+            if now.get(key) == k["value"] != k["new"]:
+                try:
+                    self.view.set_knob(k["kind"], k["target"], k["field"], k["new"])
+                    LOG.warning("provisioning: %s was back at %g after the restart; change %s set it to %g "
+                                "again", key, k["value"], k["change"], k["new"])
+                    done.append(k["change"])
+                except KnobError as err:
+                    LOG.error("provisioning: cannot set %s again for change %s: %s", key, k["change"], err)
         return done
 
     # ---- the automatic pipeline ----------------------------------------------------------------

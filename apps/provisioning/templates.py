@@ -153,12 +153,18 @@ class Template:
         return None
 
 
-def _knob(ctx: Context, kind: str, target: str, field_: str, new: float, param: str) -> KnobChange:
+def _knob(
+    ctx: Context, kind: str, target: str, field_: str, new: float, param: str, target_param: str | None = None
+) -> KnobChange:
+    """The change of knob ``kind:target.field_`` to ``new`` (parameter ``param``); an
+    unknown target is named as parameter ``target_param`` (default: ``kind``)."""
     knob = ctx.knob(kind, target, field_)
     if knob is None:
         known = ctx.targets(kind)
         raise TemplateError(
-            f"params.{kind}", f"no {kind} named {target!r} (known: {', '.join(known) or 'none'})"
+            f"params.{target_param or kind}",
+            f"no {kind} {field_} knob for {target!r} "
+            f"(known: {', '.join(known) or 'none: is its app loaded?'})",
         )
     if not knob.low <= new <= knob.high:
         raise TemplateError(
@@ -195,6 +201,48 @@ class SliceBandwidth(Template):
         return dict(slice=need.resource.name, bandwidth_mbps=_round_up(need.need_mbps / headroom))
 
 
+class SliceSize(Template):
+    name, version = "slice_size", 1
+    summary = "set a slice's active member count (within its min and max)"
+
+    class Params(Params):
+        slice: str = Field(min_length=1, max_length=63)
+        members: int = Field(ge=1, le=1024)
+
+    def _render(self, p, ctx):
+        change = _knob(ctx, "slice", p.slice, "members", p.members, "members")
+        knob = ctx.knob("slice", p.slice, "members")
+        return Rendered(
+            self.ref,
+            p.model_dump(),
+            knobs=(change,),
+            touches=tuple(knob.switches),
+            summary=f"slice {p.slice}: members {change.value:g} -> {p.members}",
+        )
+
+
+class TeHeadroom(Template):
+    """Traffic engineering's headroom: the utilisation above which it reroutes (1 -
+    headroom). A lower threshold keeps more room on every link for what the forecast
+    does not see."""
+
+    name, version = "te_headroom", 1
+    summary = "set the link utilisation above which traffic engineering reroutes (1 - headroom)"
+
+    class Params(Params):
+        threshold: float = Field(gt=0, le=2)
+
+    def _render(self, p, ctx):
+        change = _knob(ctx, "te", "reroute", "threshold", p.threshold, "threshold", target_param="threshold")
+        return Rendered(
+            self.ref,
+            p.model_dump(),
+            knobs=(change,),
+            summary=f"traffic engineering reroutes above {p.threshold:.0%} utilisation "
+            f"(was {change.value:.0%})",
+        )
+
+
 class StitchBandwidth(Template):
     name, version = "stitch_bandwidth", 1
     summary = "set a stitch's reserved bandwidth in Mbit/s"
@@ -224,7 +272,7 @@ class StitchBandwidth(Template):
 
 class MeterRate(Template):
     name, version = "meter_rate", 1
-    summary = "set a metered class's rate (a QoS class's per-switch meter) in Mbit/s"
+    summary = "set a QoS class's meter rate (per ingress switch) in Mbit/s"
     resource_kind = "meter"
 
     class Params(Params):
@@ -356,7 +404,7 @@ def register(template: Template) -> Template:
     return template
 
 
-for _cls in (SliceBandwidth, StitchBandwidth, MeterRate, OdPath):
+for _cls in (SliceBandwidth, SliceSize, StitchBandwidth, MeterRate, TeHeadroom, OdPath):
     register(_cls())
 
 

@@ -1,9 +1,10 @@
 """The QoS app in the controller process: ``provider(core, resync)`` is its factory.
 
 List ``apps.qos.app:provider`` in ``controller.providers`` and the classes under
-``qos.classes``. The classes are fixed at start-up (the config is immutable), so the
-app never asks for a resync: what a switch holds changes only with its host ports,
-and the core resyncs on those itself.
+``qos.classes``. The classes come from the config at start-up; a metered class's rate is a knob
+(``controller.appbase.Knob``, kind ``meter``) another app may change at run time,
+which resyncs. Otherwise what a switch holds changes only with its host ports, and
+the core resyncs on those itself.
 
 ``QosProvider`` is a ``controller.appbase.App``: ``desired`` puts the class rules
 on each switch's host ports (``dataplane``), ``meter_stats`` turns the class meters'
@@ -15,6 +16,7 @@ starts or stops dropping and, while any class carries traffic, once a minute.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Callable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -23,13 +25,14 @@ from apps.qos import SPEC, dataplane
 from apps.qos.config import QosConfig
 from apps.qos.dataplane import QosClass
 from apps.qos.rates import ClassRates, MeterCounters
-from controller.appbase import App, CoreView
+from controller.appbase import App, CoreView, Knob, KnobError
 from controller.desired import Desired
 
 LOG = logging.getLogger(__name__)
 
 SUMMARY_EVERY_S = 60.0
 STALE_POLLS = 3                 # a switch silent for this many polls stops adding to the rates
+KNOB_MIN_MBPS, KNOB_MAX_MBPS = 0.001, 100_000.0   # a class rate knob's range
 MAX_CACHED = 1024               # distinct host-port sets whose entries are kept
 
 
@@ -68,6 +71,31 @@ class QosProvider(App):
         """Class meter counters from one switch (``OFPMeterStats``) -> per-class rates."""
         self._rates = self._counters.update(dp_id, stats, now)     # replaced whole: scrapes read it unlocked
         self._log(now)
+
+    # --- knobs (controller.appbase.Knob): each metered class's rate --------------------------
+    def knobs(self) -> list[Knob]:
+        rates = self._rates
+        switches = tuple(self.view.switch_ids())
+        return [Knob("meter", c.name, "rate_mbps", c.rate_mbps, low=KNOB_MIN_MBPS, high=KNOB_MAX_MBPS,
+                     measured_mbps=rates.get(c.name, ClassRates()).offered_mbps, switches=switches)
+                for c in self.classes if c.rate_mbps]
+
+    def set_knob(self, kind: str, target: str, field: str, value: float) -> Knob:
+        """A metered class's rate, for this process's life: ``qos.classes`` stays what the
+        config says (a restarted controller starts from it; the provisioning app puts its
+        deployed changes back)."""
+        cls = next((c for c in self.classes if c.name == target and c.rate_mbps), None)
+        if (kind, field) != ("meter", "rate_mbps") or cls is None:
+            return super().set_knob(kind, target, field, value)
+        if not KNOB_MIN_MBPS <= value <= KNOB_MAX_MBPS:
+            raise KnobError(f"{kind}:{target}.{field}: {value:g} is outside "
+                            f"{KNOB_MIN_MBPS:g}..{KNOB_MAX_MBPS:g}")
+        self.classes = tuple(replace(c, rate_kbps=round(value * 1000)) if c is cls else c
+                             for c in self.classes)
+        self._built = {}
+        LOG.info("qos: class %s rate %g -> %g Mbit/s", target, cls.rate_mbps, value)
+        self.resync()
+        return next(k for k in self.knobs() if k.target == target)
 
     def rates(self) -> dict[str, ClassRates]:
         """Per class (by name), at the last meter poll."""

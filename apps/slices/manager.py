@@ -313,6 +313,8 @@ class SliceManager(App):
     def knobs(self) -> list[Knob]:
         with self._lock:
             slices = list(self.slices.values())
+            active = {n: sum(1 for m in self.pool.members_of(n) if m.host_id not in self.draining)
+                      for n in self.slices}
         switches = tuple(self.view.switch_ids())
         out = []
         for s in slices:
@@ -322,16 +324,24 @@ class SliceManager(App):
             out.append(Knob("slice", s.name, "bandwidth_mbps", s.bandwidth_mbps, low=0.001,
                             high=KNOB_MAX_MBPS, series_id=series_id(s.name), measured_mbps=measured,
                             switches=switches))
+            out.append(Knob("slice", s.name, "members", float(active[s.name]), low=s.min_members,
+                            high=s.max_members, switches=switches, structural=True))
         return out
 
     def set_knob(self, kind: str, target: str, field: str, value: float) -> Knob:
-        if (kind, field) != ("slice", "bandwidth_mbps"):
+        if kind != "slice" or field not in ("bandwidth_mbps", "members"):
             return super().set_knob(kind, target, field, value)
         try:
-            self.set_bandwidth(target, value, why="knob")
+            if field == "members":
+                if value != int(value):
+                    raise KnobError(f"{kind}:{target}.{field}: a member count is a whole number, "
+                                    f"got {value:g}")
+                self.scale(target, int(value), why="knob")
+            else:
+                self.set_bandwidth(target, value, why="knob")
         except SliceError as err:
             raise KnobError(f"{kind}:{target}.{field}: {err}") from None
-        return next(k for k in self.knobs() if k.target == target)
+        return next(k for k in self.knobs() if k.target == target and k.field == field)
 
     def delete(self, name: str, dissolved: bool = False, decision: ScalingDecision | None = None) -> None:
         """Remove a slice: its members go back to the pool, its range is freed."""

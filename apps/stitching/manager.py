@@ -59,12 +59,13 @@ from apps.stitching.store import StitchRecord, StitchStore
 from apps.stitching.tunnels import TunnelOrder, tunnel_orders
 from apps.stitching import SPEC
 from apps.stitching.config import STITCH_KINDS, StitchingConfig
-from controller.appbase import App, CoreView
+from controller.appbase import App, CoreView, Knob, KnobError
 from controller.desired import Desired
 from controller.events import EventBus
 from controller.telemetry import MeterRate, MeterRates
 
 LOG = logging.getLogger(__name__)
+KNOB_MAX_MBPS = 100_000.0           # a bandwidth stitch's knob range when no policy rule caps it
 
 HISTORY = 20                    # lifecycle lines kept per stitch
 STATES = ("ESTABLISHING", "ESTABLISHED", "DEGRADED")
@@ -406,6 +407,28 @@ class StitchManager(App):
     def end_rates(self, stitch_id: str) -> dict[str, EndRates]:
         with self._lock:
             return dict(self.rates.get(stitch_id, {}))
+
+    # -- knobs (controller.appbase.Knob): each bandwidth stitch's reservation
+    def knobs(self) -> list[Knob]:
+        now = self.clock()
+        with self._lock:
+            records = [r for _, r in sorted(self.stitches.items()) if r.kind == "bandwidth"]
+        out = []
+        for r in records:
+            verdict = self.policy.check(r.tenant, r.a_vnid, r.b_vnid, r.kind, 0.0)
+            high = verdict.max_mbps if verdict.allowed and verdict.max_mbps else KNOB_MAX_MBPS
+            out.append(Knob("stitch", r.id, "bandwidth_mbps", r.mbps, low=max(r.min_mbps, 0.001), high=high,
+                            series_id=f"stitch:{r.id}", measured_mbps=self.demand_mbps(r.id, now)))
+        return out
+
+    def set_knob(self, kind: str, target: str, field: str, value: float) -> Knob:
+        if (kind, field) != ("stitch", "bandwidth_mbps"):
+            return super().set_knob(kind, target, field, value)
+        try:
+            self.adjust_bandwidth(target, value)
+        except StitchError as err:
+            raise KnobError(f"{kind}:{target}.{field}: {err}") from None
+        return next(k for k in self.knobs() if k.target == target)
 
     def demand_mbps(self, stitch_id: str, now: float, stale_s: float = 10.0) -> float | None:
         """What the stitch carries (both ends' offered rates), None without fresh readings."""

@@ -55,7 +55,7 @@ from apps.te.dataplane import LABEL_MAX, LABEL_MIN, Host, Route
 from apps.te.lp import LPError, PathSet, mlu, solve_min_mlu
 from apps.te.paths import CAPACITY, WEIGHT, k_shortest_paths
 from apps.te.config import TeConfig
-from controller.appbase import App, CoreView
+from controller.appbase import App, CoreView, Knob, KnobError
 from controller.appkit import NO_PREDICTOR, Basis
 from controller.config import ClockConfig
 from controller.desired import Desired
@@ -423,6 +423,21 @@ class TrafficEngineer(App):
             except OSError as err:
                 self.view.count("te_decision_write_errors")
                 LOG.error("te: cannot append to %s: %s", self.settings.decisions_path, err)
+
+    # -- knobs (controller.appbase.Knob): the utilisation that triggers a reroute
+    def knobs(self) -> list[Knob]:
+        return [Knob("te", "reroute", "threshold", self.settings.threshold, low=0.05, high=2.0)]
+
+    def set_knob(self, kind: str, target: str, field: str, value: float) -> Knob:
+        if (kind, target, field) != ("te", "reroute", "threshold"):
+            return super().set_knob(kind, target, field, value)
+        try:
+            settings = self.settings.model_validate({**self.settings.model_dump(), "threshold": value})
+        except ValueError as err:
+            raise KnobError(f"{kind}:{target}.{field}: {value!r} refused: {err}") from None
+        LOG.info("te: reroute threshold %g -> %g", self.settings.threshold, value)
+        self.settings = settings
+        return self.knobs()[0]
 
     def metric_families(self) -> list:
         """Prometheus families for the controller's /metrics (read at scrape time)."""

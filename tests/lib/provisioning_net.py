@@ -10,6 +10,8 @@ from apps.provisioning.needs import Point
 from apps.provisioning.store import ProvisioningStore
 from apps.slices import dataplane as slices_dp
 from apps.slices.manager import SliceManager
+from apps.te.config import TeConfig
+from apps.te.engineer import TrafficEngineer
 from tests.lib.fakeoftable import FakeNetwork, config_for, hosts_on, ipv4_frame
 
 # s1 - s2 - s3 - s4 - s1 (a ring), host c1 on s1, m1 and m2 on s2, x1 on s3 (another tenant), m3 on s4.
@@ -33,7 +35,7 @@ def forecast(mbps: dict[float, float], spread: float = 0.1) -> list[Point]:
     ]
 
 
-def build(tmp_path, store_path=None, bundles=False, predictor=None, **settings) -> FakeNetwork:
+def build(tmp_path, store_path=None, bundles=False, predictor=None, te=False, **settings) -> FakeNetwork:
     hosts = hosts_on(*HOSTS)
     net = FakeNetwork(RING, hosts, config_for(RING, bundles=bundles)).start()
     net.clock = Clock()
@@ -43,8 +45,13 @@ def build(tmp_path, store_path=None, bundles=False, predictor=None, **settings) 
 
     net.slices = SliceManager(net.core.view, resync, None, drain_s=0, clock=net.clock, auto_drain=False)
     net.core.add_provider(net.slices)
-    for name in ("m1", "m2"):
+    for name in ("m1", "m2", "m3"):
         net.slices.register_member("servers", name, net.host(name).ip)
+    if te:  # traffic engineering, for its reroute-threshold knob
+        net.te = TrafficEngineer(
+            net.core.view, resync, TeConfig(threshold=0.8), None, wall=lambda: net.now, poll_interval_s=1.0
+        )
+        net.core.add_provider(net.te)
     names = [h[0] for h in HOSTS]
     net.announce(*names)
     tenant_a = ("c1", "m1", "m2", "m3")
@@ -57,7 +64,7 @@ def build(tmp_path, store_path=None, bundles=False, predictor=None, **settings) 
         dict(name="api", bandwidth_mbps=20, vip_cidr="10.50.1.0/29"),
     ):
         net.slices.create(
-            dict(spec, client="acme", per_member_mbps=5, pool="servers", max_members=1, priority="gold"),
+            dict(spec, client="acme", per_member_mbps=5, pool="servers", max_members=2, priority="gold"),
             members=1,
         )
     macs = {h[0]: net.host(h[0]).mac for h in HOSTS}

@@ -274,3 +274,65 @@ def test_faulty_templates_are_in_the_library_once_their_module_is_listed():
     for fault in provisioning_faults.FAULTS:
         assert f"od_path_{fault}@1" in tpl.LIBRARY
     assert tpl.lookup("od_path").ref == "od_path@1"
+
+
+# ---- the other templates --------------------------------------------------------------------
+
+
+def test_a_slice_size_change_is_checked_after_the_deploy_it_shapes(tmp_path):
+    net = build(tmp_path, isolate=[])
+    try:
+        change = net.engine.create("slice_size", dict(slice="web", members=2))
+        net.engine.stage(change.id)
+        verify = change.staging["checks"][0]
+        assert change.state == "STAGED" and "known once its app applies it" in verify["detail"]
+        net.engine.deploy(change.id)
+        assert change.state == "DEPLOYED", change.detail
+        post = {c["name"]: c for c in change.deploy["checks"]}
+        assert post["post:verify"]["ok"] and post["post:verify"]["detail"].startswith("no new finding")
+        assert len(net.slices.get("web").active) == 2
+        # The other slice cannot grow: its pool has no member left; the deploy fails and rolls back.
+        other = net.engine.create("slice_size", dict(slice="api", members=2))
+        net.engine.stage(other.id)
+        net.engine.deploy(other.id)
+        assert other.state == "ROLLED_BACK" and "post:knobs" in other.detail and "available" in other.detail
+        assert len(net.slices.get("api").active) == 1
+    finally:
+        net.app.close()
+
+
+def test_scaling_a_slice_onto_an_isolated_tenants_host_is_caught_after_the_deploy_and_rolled_back(net):
+    # web's next member is m3; x1, another tenant, reaches every member through the VIP.
+    change = net.engine.create("slice_size", dict(slice="web", members=2))
+    net.engine.stage(change.id)
+    net.engine.deploy(change.id)
+    assert change.state == "ROLLED_BACK"
+    assert "post:verify" in change.detail and "isolation" in change.detail
+    assert net.host("x1").mac in change.detail and net.host("m3").mac in change.detail
+    assert len(net.slices.get("web").active) == 1 and change.rollback["confirmed"]
+
+
+def test_te_headroom_sets_the_reroute_threshold_and_a_restart_sets_it_again(tmp_path):
+    path = tmp_path / "te.sqlite"
+    net = build(tmp_path, store_path=path, te=True)
+    change = net.engine.create("te_headroom", dict(threshold=0.6))
+    net.engine.stage(change.id)
+    net.engine.deploy(change.id)
+    assert change.state == "DEPLOYED" and net.te.settings.threshold == 0.6
+    net.app.close()
+    net.te.settings = net.te.settings.model_copy(update={"threshold": 0.8})    # a restarted TE: its config
+    again = ProvisioningApp(net.core.view, lambda: net.deliver(net.core.resync(net.now)), net.app.settings,
+                            ProvisioningStore(str(path)), wall=net.clock)
+    try:
+        assert again.engine.recover() == [change.id]
+        assert net.te.settings.threshold == 0.6
+    finally:
+        again.close()
+
+
+def test_a_template_whose_app_is_not_loaded_says_so(net):
+    with pytest.raises(InvalidChange, match="is its app loaded") as err:
+        net.engine.create("te_headroom", dict(threshold=0.6))
+    assert err.value.field == "params.threshold"
+    with pytest.raises(InvalidChange, match="no stitch bandwidth_mbps knob"):
+        net.engine.create("stitch_bandwidth", dict(stitch="st-1", bandwidth_mbps=5))

@@ -191,3 +191,16 @@ def test_desired_reuses_what_it_built_for_the_same_host_ports(net):
     first = net.qos.desired(1, net.now)
     assert net.qos.desired(1, net.now) is first
     assert net.qos.desired(2, net.now) == dataplane.switch_entries(net.qos.classes, [], 0.1)
+
+
+def test_a_metered_class_rate_is_a_knob_the_switches_follow(net):
+    (knob,) = net.qos.knobs()                         # ef is unmetered: no knob
+    assert (knob.kind, knob.target, knob.field, knob.value) == ("meter", "best-effort", "rate_mbps", 6)
+    assert net.core.view.set_knob("meter", "best-effort", "rate_mbps", 9.5).value == 9.5
+    meter = qos_meters(net, 1)[ids(net)["best-effort"]]
+    assert meter.rate_kbps == 9500
+    from controller.appbase import KnobError
+    with pytest.raises(KnobError, match="no app has this knob"):
+        net.core.view.set_knob("meter", "ef", "rate_mbps", 5)
+    with pytest.raises(KnobError, match="outside"):
+        net.qos.set_knob("meter", "best-effort", "rate_mbps", 0)

@@ -328,3 +328,19 @@ def test_ovs_ipsec_orders_carry_a_key_and_a_sites_refusal_shows_on_the_stitch():
     assert got.state == "ESTABLISHING"
     assert got.detail == "site a cannot build the encrypted tunnel: ovs-monitor-ipsec is not running"
     assert env.send("a", A3, B1) == (None, [])
+
+
+def test_a_bandwidth_stitch_is_a_knob_within_its_policy_cap():
+    env = Env()
+    a = env.m.create(StitchRequest("acme", "bandwidth", 100, 200, mbps=5))
+    env.m.create(StitchRequest("acme", "segment", 100, 200))
+    (knob,) = env.m.knobs()                              # segment stitches reserve no rate
+    assert (knob.kind, knob.target, knob.field, knob.value, knob.high) == ("stitch", a.id, "bandwidth_mbps",
+                                                                           5, 30)
+    assert knob.series_id == f"stitch:{a.id}"
+    assert env.m.set_knob("stitch", a.id, "bandwidth_mbps", 8).value == 8
+    assert env.switch("a").meter_rate_kbps(dataplane.meter_id_of(a.index)) == 8000
+    from controller.appbase import KnobError
+    with pytest.raises(KnobError, match="at most 30 Mbit/s"):
+        env.m.set_knob("stitch", a.id, "bandwidth_mbps", 35)
+    assert env.m.get(a.id).mbps == 8
