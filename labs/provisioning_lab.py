@@ -100,6 +100,8 @@ class Scenario:
     seed: int = 1
     rehearsal: bool = True
     setup_s: float = 120.0
+    span: str = "evaluation"  # "fit": replay the fit span's last day, trained on the days before
+    threshold: float | None = None  # provisioning.threshold (None: the app's default)
 
 
 def host_number(switch_index: int, k: int) -> int:
@@ -107,13 +109,23 @@ def host_number(switch_index: int, k: int) -> int:
     return switch_index * 2 + k
 
 
+def train_end(scn: Scenario, panel: Panel) -> int:
+    """Rows the choices and the training may read: the fit span, or for ``span="fit"`` the
+    fit span less its last day (which is then replayed)."""
+    split = SPLITS["abilene"]
+    return split.fit_end if scn.span == "evaluation" else split.fit_end - panel.period_steps()
+
+
 def plan(scn: Scenario, panel: Panel) -> tuple[list[Demand], int, int]:
     split = SPLITS["abilene"]
-    pairs = pick_pairs(panel, split.fit_end, scn.slices)
+    if scn.span not in ("evaluation", "fit"):
+        raise LabError(f"span {scn.span!r}: 'evaluation' or 'fit'")
+    known = train_end(scn, panel)
+    pairs = pick_pairs(panel, known, scn.slices)
     demands = []
     for k, pair in enumerate(pairs):
         col = panel.names.index(pair)
-        fit = panel.values[: split.fit_end, col]
+        fit = panel.values[:known, col]
         scale = scn.peak_mbps / float(np.nanpercentile(fit, 99))
         src, dst = pair.split("->")
         demands.append(
@@ -127,11 +139,10 @@ def plan(scn: Scenario, panel: Panel) -> tuple[list[Demand], int, int]:
                 round(float(np.nanmedian(fit)) * scale, 2),
             )
         )
-    start, stop = replay_window(
-        panel, [panel.names.index(d.pair) for d in demands], split.fit_end, scn.samples
-    )
-    if stop > split.eval_end:
-        raise LabError(f"replay [{start}, {stop}) runs past the evaluation span (< {split.eval_end})")
+    start, stop = replay_window(panel, [panel.names.index(d.pair) for d in demands], known, scn.samples)
+    limit = split.eval_end if scn.span == "evaluation" else split.fit_end
+    if stop > limit:
+        raise LabError(f"replay [{start}, {stop}) runs past the {scn.span} span (< {limit})")
     return demands, start, stop
 
 
@@ -252,6 +263,7 @@ def controller_config(
         "isolate": [[h["ip"] for h in tenants[t]] for t in sorted(tenants)],
         "template_modules": ["labs.provisioning_faults"],
         "outcome_after_s": 900.0,
+        **({"threshold": scn.threshold} if scn.threshold is not None else {}),
         "confirm_timeout_s": 10.0,
     }
     if scn.rehearsal:
@@ -290,7 +302,6 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
     from topologies.catalog import load
 
     panel = panel or load_dataset("abilene")
-    split = SPLITS["abilene"]
     demands, start, stop = plan(scn, panel)
     spec = load(scn.topology)
     tenants = tenants_of(spec)
@@ -327,7 +338,7 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
                         yield series(d.name), float(panel.times[i]), float(value * d.scale)
 
         report["predictor"] = predictor.train_on_fit_span(
-            samples, split.fit_end, start, tuple(scn.horizons_s), kind="slice"
+            samples, train_end(scn, panel), start, tuple(scn.horizons_s), kind="slice"
         )
         real_origin = time.time() + scn.setup_s
         config = controller_config(scn, own, predictor.address, origin_v, real_origin, isolated, clients)
@@ -785,6 +796,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--no-rehearsal", action="store_true", help="verification only (no staging copy)")
+    ap.add_argument(
+        "--span",
+        choices=("evaluation", "fit"),
+        default="evaluation",
+        help="replay the evaluation span (default) or the fit span's last day, trained on the "
+        "days before it (for choosing settings)",
+    )
+    ap.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="P(exceed) that raises a need (default: the app's, 1 - service quantile)",
+    )
     ap.add_argument("--out", default=str(ROOT / "reports"))
     args = ap.parse_args(argv)
     if args.step_real_s < 1.5:
@@ -801,6 +825,8 @@ def main(argv: list[str] | None = None) -> int:
         clean=args.clean,
         seed=args.seed,
         rehearsal=not args.no_rehearsal,
+        span=args.span,
+        threshold=args.threshold,
     )
     report = run(scn)
     text = render(report)
