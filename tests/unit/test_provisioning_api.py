@@ -163,10 +163,13 @@ def test_watch_streams_a_snapshot_then_each_transition(served):
     events = []
 
     def read():
-        for e in stream:
-            events.append(e)
-            if e.kind == pb.TRANSITION and e.detail.startswith("STAGED"):
-                stream.cancel()
+        try:
+            for e in stream:
+                events.append(e)
+                if e.kind == pb.TRANSITION and e.detail.startswith("STAGED"):
+                    stream.cancel()
+        except grpc.RpcError as err:             # the cancel ends the stream
+            assert err.code() == grpc.StatusCode.CANCELLED
 
     reader = threading.Thread(target=read)
     reader.start()
