@@ -174,31 +174,57 @@ def _knob(
     return KnobChange(kind, target, field_, knob.value, new)
 
 
-class SliceBandwidth(Template):
+class _Capacity(Template):
+    """A resource's capacity knob set to a rate: the target is parameter ``resource_kind``
+    (a slice's, stitch's or meter's name), the rate parameter ``field``; it promises the
+    resource that rate and answers a need with the need divided by the headroom."""
+
+    field: ClassVar[str]
+    what: ClassVar[str]
+
+    def _render(self, p, ctx):
+        kind = self.resource_kind
+        target, rate = getattr(p, kind), getattr(p, self.field)
+        change = _knob(ctx, kind, target, self.field, rate, self.field)
+        knob = ctx.knob(kind, target, self.field)
+        return Rendered(self.ref, p.model_dump(), knobs=(change,), promise=Promise(f"{kind}:{target}", rate),
+                        touches=tuple(knob.switches),
+                        summary=f"{kind} {target}: {self.what} {change.value:g} -> {rate:g} Mbit/s")
+
+    def params_for(self, need, ctx, headroom):
+        if need.resource.kind != self.resource_kind:
+            return None
+        return {self.resource_kind: need.resource.name, self.field: _round_up(need.need_mbps / headroom)}
+
+
+class SliceBandwidth(_Capacity):
     name, version = "slice_bandwidth", 1
     summary = "set a slice's bandwidth (its meters' rate) in Mbit/s"
-    resource_kind = "slice"
+    resource_kind, field, what = "slice", "bandwidth_mbps", "bandwidth"
 
     class Params(Params):
         slice: str = Field(min_length=1, max_length=63)
         bandwidth_mbps: float = Field(gt=0, le=100_000)
 
-    def _render(self, p, ctx):
-        change = _knob(ctx, "slice", p.slice, "bandwidth_mbps", p.bandwidth_mbps, "bandwidth_mbps")
-        knob = ctx.knob("slice", p.slice, "bandwidth_mbps")
-        return Rendered(
-            self.ref,
-            p.model_dump(),
-            knobs=(change,),
-            promise=Promise(f"slice:{p.slice}", p.bandwidth_mbps),
-            touches=tuple(knob.switches),
-            summary=f"slice {p.slice}: bandwidth {change.value:g} -> {p.bandwidth_mbps:g} Mbit/s",
-        )
 
-    def params_for(self, need, ctx, headroom):
-        if need.resource.kind != "slice":
-            return None
-        return dict(slice=need.resource.name, bandwidth_mbps=_round_up(need.need_mbps / headroom))
+class StitchBandwidth(_Capacity):
+    name, version = "stitch_bandwidth", 1
+    summary = "set a stitch's reserved bandwidth in Mbit/s"
+    resource_kind, field, what = "stitch", "bandwidth_mbps", "bandwidth"
+
+    class Params(Params):
+        stitch: str = Field(min_length=1, max_length=128)
+        bandwidth_mbps: float = Field(gt=0, le=100_000)
+
+
+class MeterRate(_Capacity):
+    name, version = "meter_rate", 1
+    summary = "set a QoS class's meter rate (per ingress switch) in Mbit/s"
+    resource_kind, field, what = "meter", "rate_mbps", "rate"
+
+    class Params(Params):
+        meter: str = Field(min_length=1, max_length=63)
+        rate_mbps: float = Field(gt=0, le=100_000)
 
 
 class SliceSize(Template):
@@ -212,13 +238,8 @@ class SliceSize(Template):
     def _render(self, p, ctx):
         change = _knob(ctx, "slice", p.slice, "members", p.members, "members")
         knob = ctx.knob("slice", p.slice, "members")
-        return Rendered(
-            self.ref,
-            p.model_dump(),
-            knobs=(change,),
-            touches=tuple(knob.switches),
-            summary=f"slice {p.slice}: members {change.value:g} -> {p.members}",
-        )
+        return Rendered(self.ref, p.model_dump(), knobs=(change,), touches=tuple(knob.switches),
+                        summary=f"slice {p.slice}: members {change.value:g} -> {p.members}")
 
 
 class TeHeadroom(Template):
@@ -234,67 +255,9 @@ class TeHeadroom(Template):
 
     def _render(self, p, ctx):
         change = _knob(ctx, "te", "reroute", "threshold", p.threshold, "threshold", target_param="threshold")
-        return Rendered(
-            self.ref,
-            p.model_dump(),
-            knobs=(change,),
-            summary=f"traffic engineering reroutes above {p.threshold:.0%} utilisation "
-            f"(was {change.value:.0%})",
-        )
-
-
-class StitchBandwidth(Template):
-    name, version = "stitch_bandwidth", 1
-    summary = "set a stitch's reserved bandwidth in Mbit/s"
-    resource_kind = "stitch"
-
-    class Params(Params):
-        stitch: str = Field(min_length=1, max_length=128)
-        bandwidth_mbps: float = Field(gt=0, le=100_000)
-
-    def _render(self, p, ctx):
-        change = _knob(ctx, "stitch", p.stitch, "bandwidth_mbps", p.bandwidth_mbps, "bandwidth_mbps")
-        knob = ctx.knob("stitch", p.stitch, "bandwidth_mbps")
-        return Rendered(
-            self.ref,
-            p.model_dump(),
-            knobs=(change,),
-            promise=Promise(f"stitch:{p.stitch}", p.bandwidth_mbps),
-            touches=tuple(knob.switches),
-            summary=f"stitch {p.stitch}: bandwidth {change.value:g} -> {p.bandwidth_mbps:g} Mbit/s",
-        )
-
-    def params_for(self, need, ctx, headroom):
-        if need.resource.kind != "stitch":
-            return None
-        return dict(stitch=need.resource.name, bandwidth_mbps=_round_up(need.need_mbps / headroom))
-
-
-class MeterRate(Template):
-    name, version = "meter_rate", 1
-    summary = "set a QoS class's meter rate (per ingress switch) in Mbit/s"
-    resource_kind = "meter"
-
-    class Params(Params):
-        meter: str = Field(min_length=1, max_length=63)
-        rate_mbps: float = Field(gt=0, le=100_000)
-
-    def _render(self, p, ctx):
-        change = _knob(ctx, "meter", p.meter, "rate_mbps", p.rate_mbps, "rate_mbps")
-        knob = ctx.knob("meter", p.meter, "rate_mbps")
-        return Rendered(
-            self.ref,
-            p.model_dump(),
-            knobs=(change,),
-            promise=Promise(f"meter:{p.meter}", p.rate_mbps),
-            touches=tuple(knob.switches),
-            summary=f"meter {p.meter}: rate {change.value:g} -> {p.rate_mbps:g} Mbit/s",
-        )
-
-    def params_for(self, need, ctx, headroom):
-        if need.resource.kind != "meter":
-            return None
-        return dict(meter=need.resource.name, rate_mbps=_round_up(need.need_mbps / headroom))
+        return Rendered(self.ref, p.model_dump(), knobs=(change,),
+                        summary=f"traffic engineering reroutes above {p.threshold:.0%} utilisation "
+                                f"(was {change.value:.0%})")
 
 
 class OdPath(Template):
