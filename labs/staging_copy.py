@@ -232,13 +232,9 @@ class Keeper:
         return {"results": results}
 
     def rate(self, src: str, dst: str, receivers: list[str], mbps: float, seconds: float) -> dict:
+        t0 = time.perf_counter()
         client = self._node(src, self.by_ip)
         members = [self._node(ip, self.by_ip) for ip in receivers]
-        # The receivers speak (the controller has them placed) and everyone has resolved
-        # the addresses, so no datagram waits for ARP (a VIP's ARP the controller answers).
-        for m in members:
-            m.cmd(f"ping -c1 -W1 {src} >/dev/null")
-        client.cmd(f"ping -c1 -W1 {dst} >/dev/null")
         recvs = []
         try:
             for m in members:
@@ -252,10 +248,14 @@ class Keeper:
                     )
                 )
                 self.procs.append(recvs[-1])
+            # The client resolves the destination while the receivers start, so no
+            # datagram waits for ARP (a service VIP's ARP the controller answers).
+            client.cmd(f"ping -c1 -W1 {dst} >/dev/null")
             for p in recvs:
                 line = p.stdout.readline().strip()
                 if line != "receiving":
                     raise RuntimeError(f"a receiver did not start: {line or p.stderr.read()[-300:]}")
+            ready_s = time.perf_counter() - t0
             plan = self.workdir / "rate-plan.json"
             plan.write_text(json.dumps({"port": UDP_PORT, "flows": {dst: [mbps]}}))
             sender = client.popen(
@@ -285,6 +285,14 @@ class Keeper:
                 out, _ = p.communicate(input="", timeout=10)  # closing stdin ends it
                 got = json.loads(out.strip().splitlines()[-1])["received"]
                 received += sum(n for by_interval in got.values() for n in by_interval.values())
+            LOG.info(
+                "rate %s -> %s at %g Mbit/s: ready in %.2f s, %.2f s in all",
+                src,
+                dst,
+                mbps,
+                ready_s,
+                time.perf_counter() - t0,
+            )
             return {"sent": sent, "received": received}
         finally:
             self._reap()
