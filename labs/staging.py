@@ -52,6 +52,7 @@ import json
 import logging
 import os
 import queue
+import signal
 import shutil
 import subprocess
 import sys
@@ -225,6 +226,7 @@ class Keeper:
         self.proc: subprocess.Popen | None = None
         self._lines: queue.Queue = queue.Queue()
         self.ready: dict = {}
+        self.broken = False  # an answer never came: what it says next cannot be trusted
 
     def start(self, timeout_s: float) -> dict:
         log = open(self.log_path, "ab")
@@ -258,6 +260,9 @@ class Keeper:
         try:
             line = self._lines.get(timeout=timeout_s)
         except queue.Empty:
+            self.broken = True
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)  # it takes the copy down; the next _ensure waits
             raise StagingError(f"{what}: no answer from the keeper in {timeout_s:g} s") from None
         if line is None:
             raise StagingError(f"{what}: the keeper ended; its log: {_tail(self.log_path, 15)}")
@@ -340,13 +345,15 @@ class MininetRehearsal:
         """The copy, brought up if it is not; and how long that took (0 if it was up)."""
         if self._closed:
             raise StagingError("the rehearsal is closed")
-        if self._copy is not None and self._copy.keeper.proc.poll() is None:
+        if self._copy is not None and not self._copy.keeper.broken and self._copy.keeper.proc.poll() is None:
             return self._copy, 0.0
         if self._copy is not None:
             LOG.warning(
-                "staging: the keeper ended (log %s); bringing the copy up again", self._copy.keeper.log_path
+                "staging: the copy is gone or does not answer (log %s); bringing it up again",
+                self._copy.keeper.log_path,
             )
             self._copy.close()
+            self._copy.keeper.kill()  # the old copy's bridges must be gone before the new one's
             self._copy = None
         t0 = time.perf_counter()
         workdir, own = self._workdir()
@@ -459,6 +466,8 @@ class MininetRehearsal:
                 ), ""
             done = copy.provisioning.deploy(staged.id, timeout_s=60)
         except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.UNAVAILABLE:
+                copy.keeper.broken = True  # the copy's controller is gone: a new copy next time
             return Check(
                 name,
                 False,

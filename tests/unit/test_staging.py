@@ -5,7 +5,11 @@ the rehearsal's steps against a fake copy, and the keeper's signal hold."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import grpc
@@ -193,7 +197,7 @@ class FakeProvisioning:
     def stage(self, template, params, timeout_s=None):
         self.calls.append(("stage", template, params))
         if self.refuse:
-            raise FakeRpcError()
+            raise FakeRpcError(*(() if self.refuse is True else (self.refuse,)))
         self.seq += 1
         return pb.Change(id=f"c{self.seq:05d}", state=self.stage_state, detail="verify: a loop at s2")
 
@@ -212,8 +216,11 @@ class FakeProvisioning:
 
 
 class FakeRpcError(grpc.RpcError):
+    def __init__(self, code=grpc.StatusCode.INVALID_ARGUMENT):
+        self._code = code
+
     def code(self):
-        return grpc.StatusCode.INVALID_ARGUMENT
+        return self._code
 
     def details(self):
         return "params.slice: no slice named 'web'"
@@ -225,6 +232,7 @@ class FakeKeeper:
         self.reach_ok = reach_ok
         self.received_share = received_share
         self.calls: list[tuple] = []
+        self.broken = False
 
     def call(self, op, timeout_s, **args):
         self.calls.append((op, args))
@@ -305,6 +313,11 @@ def test_what_fails_in_the_copy_is_named_and_the_rest_is_not_run():
     copy.provisioning.refuse = True
     checks = r.rehearse(*od_path())
     assert checks[0].detail == "the copy refused it: INVALID_ARGUMENT: params.slice: no slice named 'web'"
+    assert not copy.keeper.broken
+    copy.provisioning.refuse = grpc.StatusCode.UNAVAILABLE  # the copy's controller is gone
+    checks = r.rehearse(*od_path())
+    assert checks[0].detail.startswith("the copy refused it: UNAVAILABLE")
+    assert copy.keeper.broken  # the next rehearsal brings a new copy up
 
 
 def test_an_unreachable_pair_fails_reach_and_a_short_rate_fails_rate_but_both_roll_back():
@@ -362,6 +375,26 @@ def test_before_the_copy_exists_mirroring_does_nothing_and_close_tells_the_keepe
     assert keeper.calls == [("stop", 0.0)]
     with pytest.raises(StagingError, match="closed"):
         r.rehearse(*od_path())
+
+
+def test_a_keeper_that_does_not_answer_is_broken_and_told_to_go(tmp_path):
+    keeper = staging.Keeper({}, tmp_path)
+    keeper.proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    threading.Thread(target=keeper._read, daemon=True).start()
+    try:
+        with pytest.raises(StagingError, match="reach: no answer from the keeper in 0.2 s"):
+            keeper.call("reach", timeout_s=0.2, pairs=[])
+        assert keeper.broken
+        assert keeper.proc.wait(5) == -signal.SIGTERM
+        with pytest.raises(StagingError, match="the keeper is not running"):
+            keeper.call("reach", timeout_s=0.2, pairs=[])
+    finally:
+        keeper.kill()
 
 
 # ---- the keeper's signals ------------------------------------------------------------------
