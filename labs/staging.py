@@ -395,12 +395,17 @@ class MininetRehearsal:
     # ---- the protocol -------------------------------------------------------------------------
     def rehearse(self, change: Change, rendered: Rendered) -> list[Check]:
         with self._lock:
-            copy, brought_up_s = self._ensure()
             self.rehearsals += 1
             checks: list[Check] = []
             copy_id = ""
-            try:
+            copy, brought_up_s = self._ensure()
+            apply, copy_id = self._apply(copy, change, "rehearsal:apply")
+            if not apply.ok and copy.keeper.broken:
+                # The copy failed, not the change: once more on a new copy.
+                LOG.warning("staging: %s; bringing a new copy up for %s", apply.detail, change.id)
+                copy, brought_up_s = self._ensure()
                 apply, copy_id = self._apply(copy, change, "rehearsal:apply")
+            try:
                 if brought_up_s:
                     apply.detail = f"copy brought up in {brought_up_s:.1f} s; {apply.detail}"
                 checks.append(apply)

@@ -313,11 +313,29 @@ def test_what_fails_in_the_copy_is_named_and_the_rest_is_not_run():
     copy.provisioning.refuse = True
     checks = r.rehearse(*od_path())
     assert checks[0].detail == "the copy refused it: INVALID_ARGUMENT: params.slice: no slice named 'web'"
-    assert not copy.keeper.broken
+    assert not copy.keeper.broken  # the change's fault, not the copy's
+
+
+def test_a_copy_that_fails_is_replaced_and_the_change_rehearsed_again_there():
+    copy, fresh = FakeCopy(FakeKeeper()), FakeCopy(FakeKeeper())
     copy.provisioning.refuse = grpc.StatusCode.UNAVAILABLE  # the copy's controller is gone
+    r = rehearsal_on(copy)
+
+    def ensure():
+        if r._copy.keeper.broken:
+            r._copy = fresh
+            return fresh, 12.5
+        return r._copy, 0.0
+
+    r._ensure = ensure
     checks = r.rehearse(*od_path())
-    assert checks[0].detail.startswith("the copy refused it: UNAVAILABLE")
-    assert copy.keeper.broken  # the next rehearsal brings a new copy up
+    assert copy.keeper.broken and [c[0] for c in copy.provisioning.calls] == ["stage"]
+    assert [(c.name, c.ok) for c in checks] == [
+        ("rehearsal:apply", True),
+        ("rehearsal:reach", True),
+        ("rehearsal:rate", True),
+    ]
+    assert checks[0].detail.startswith("copy brought up in 12.5 s; staged and deployed in the copy as c00011")
 
 
 def test_an_unreachable_pair_fails_reach_and_a_short_rate_fails_rate_but_both_roll_back():
