@@ -380,6 +380,7 @@ class MininetRehearsal:
                 shutil.rmtree(workdir, ignore_errors=True)
             raise
         self._copy = _Copy(keeper, ready)
+        self.ids.clear()  # a new copy holds what production deployed under production's own ids
         took = time.perf_counter() - t0
         LOG.info(
             "staging: copy up in %.1f s: keeper pid %d, controller pid %d at %s, %d host(s), workdir %s",
