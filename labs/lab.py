@@ -226,8 +226,9 @@ def _tail(path: Path, lines: int = 30) -> str:
 class Lab:
     def __init__(self, topology: str | TopologySpec, bw_scale: float = 0.001,
                  max_bw_mbps: float = 1000.0, link_bw: bool = True, controller_config: dict | None = None,
-                 workdir: Path | None = None, hosts_per_switch: int = 1):
+                 workdir: Path | None = None, hosts_per_switch: int = 1, prefix: str = ""):
         self.spec = load(topology) if isinstance(topology, str) else topology
+        self.prefix = prefix            # before every node name (SpecTopo): a second copy beside this one
         self.bw_scale = bw_scale
         self.max_bw_mbps = max_bw_mbps
         self.link_bw = link_bw
@@ -267,7 +268,7 @@ class Lab:
         setLogLevel("warning")
         lg.addFilter(_quiet_htb)
         topo = SpecTopo(self.spec, bw_scale=self.bw_scale, max_bw_mbps=self.max_bw_mbps,
-                        link_bw=self.link_bw, hosts_per_switch=self.hosts_per_switch)
+                        link_bw=self.link_bw, hosts_per_switch=self.hosts_per_switch, prefix=self.prefix)
         self._topo = topo
         self.net = start_mininet(topo, self.controller.of_port, TCLink if self.link_bw else Link)
         for host in self.net.hosts:
@@ -283,7 +284,7 @@ class Lab:
         host.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1")
 
     def topo_hosts(self, switch_name: str) -> list[str]:
-        """Mininet host names attached to a spec switch."""
+        """Mininet host names (prefixed) attached to a spec switch (``s1``, unprefixed)."""
         return self._topo.host_for_switch(switch_name)
 
     def client_name(self, dp_id: int) -> str:

@@ -9,6 +9,11 @@ its switch-switch ports follow in the spec's link order. Hosts are numbered n = 
 in switch order; host n has IP 10.0.0.0/16 + n (Mininet's own scheme, so h1 is
 10.0.0.1) and MAC 00:00:00:00:<n high byte>:<n low byte>.
 
+``prefix`` (default none) goes in front of every switch and host name (``sts1``,
+``sth1``) and so of their interfaces in the root namespace (``sts1-eth1``), with the
+same datapath ids, IPs and MACs: a second copy of a topology (the staging copy,
+``labs.staging``) runs beside the first on one machine without a name clash.
+
 Link rates are the dataset capacity times bw_scale, capped at max_bw_mbps (TCLink
 cannot shape much above 1 Gbit/s). From the command line, from the repository root:
 
@@ -23,6 +28,7 @@ cannot shape much above 1 Gbit/s). From the command line, from the repository ro
 import inspect
 import ipaddress
 import os
+import re
 import sys
 
 from mininet.topo import Topo
@@ -39,6 +45,8 @@ except ImportError:
 HOST_NETWORK = ipaddress.IPv4Network('10.0.0.0/16')
 MAX_HOSTS = HOST_NETWORK.num_addresses - 2  # no network or broadcast address
 OPENFLOW_PROTOCOLS = 'OpenFlow13'
+MAX_INTF_NAME = 15           # Linux IFNAMSIZ less the terminating NUL
+PREFIX_RE = re.compile(r'^[a-z][a-z0-9]{0,5}$')
 
 
 def _as_bool(value) -> bool:
@@ -50,11 +58,12 @@ def _as_bool(value) -> bool:
 
 class SpecTopo(Topo):
     """A Mininet Topo for a TopologySpec: one OpenFlow 1.3 switch per spec switch,
-    hosts_per_switch hosts on each, and one link per spec link."""
+    hosts_per_switch hosts on each, and one link per spec link; node names carry
+    ``prefix`` (see the module docstring)."""
 
     # pylint: disable-next=arguments-differ
     def build(self, spec: TopologySpec, bw_scale: float = 0.001, hosts_per_switch: int = 1,
-              max_bw_mbps: float = 1000.0, link_bw: bool = True) -> None:
+              max_bw_mbps: float = 1000.0, link_bw: bool = True, prefix: str = '') -> None:
         if not isinstance(spec, TopologySpec):
             raise TopologyError(f'spec must be a TopologySpec, got {type(spec).__name__}')
         if not (isinstance(bw_scale, (int, float)) and bw_scale > 0):
@@ -68,14 +77,20 @@ class SpecTopo(Topo):
             raise TopologyError(
                 f'{spec.name}: {hosts_per_switch * len(spec.switches)} hosts do not '
                 f'fit in {HOST_NETWORK} ({MAX_HOSTS} addresses)')
+        if not isinstance(prefix, str) or (prefix and not PREFIX_RE.match(prefix)):
+            raise TopologyError(
+                f'prefix must be 1-6 lower-case letters or digits, starting with a letter, got {prefix!r}')
+        if prefix:
+            _check_names(spec, hosts_per_switch, prefix)
         self.spec = spec
+        self.prefix = prefix
         self.bw_scale = bw_scale
         self.max_bw_mbps = max_bw_mbps
         self.link_bw = _as_bool(link_bw)
         self._hosts_of: dict[str, list[str]] = {}
 
         for sw in spec.switches:
-            self.addSwitch(sw.name, dpid='%016x' % sw.dp_id, protocols=OPENFLOW_PROTOCOLS)
+            self.addSwitch(prefix + sw.name, dpid='%016x' % sw.dp_id, protocols=OPENFLOW_PROTOCOLS)
         # Host links go in before any switch-switch link so that port 1 of every
         # switch is its first host, whatever the topology.
         number = 0
@@ -83,27 +98,47 @@ class SpecTopo(Topo):
             self._hosts_of[sw.name] = []
             for k in range(1, hosts_per_switch + 1):
                 number += 1
-                host = f'h{sw.dp_id}' if hosts_per_switch == 1 else f'h{sw.dp_id}x{k}'
+                host = prefix + host_name(sw.dp_id, k, hosts_per_switch)
                 self.addHost(host, ip=f'{HOST_NETWORK[number]}/{HOST_NETWORK.prefixlen}',
                              mac='00:00:00:00:%02x:%02x' % (number >> 8, number & 0xff))
-                self.addLink(host, sw.name)
+                self.addLink(host, prefix + sw.name)
                 self._hosts_of[sw.name].append(host)
         for link in spec.links:
             if self.link_bw:
-                self.addLink(link.a, link.b, bw=self.link_bw_mbps(link.capacity_mbps))
+                self.addLink(prefix + link.a, prefix + link.b, bw=self.link_bw_mbps(link.capacity_mbps))
             else:
-                self.addLink(link.a, link.b)
+                self.addLink(prefix + link.a, prefix + link.b)
 
     def link_bw_mbps(self, capacity_mbps: float) -> float:
         """The emulated rate for a link of dataset capacity capacity_mbps."""
         return min(capacity_mbps * self.bw_scale, self.max_bw_mbps)
 
     def host_for_switch(self, name: str) -> list[str]:
-        """Names of the hosts attached to switch `name`, in port order."""
+        """Names of the hosts attached to spec switch `name` (unprefixed), in port order."""
         try:
             return list(self._hosts_of[name])
         except KeyError:
             raise TopologyError(f'{self.spec.name}: no switch named {name!r}') from None
+
+
+def host_name(dp_id: int, k: int, hosts_per_switch: int) -> str:
+    """The k-th (1-based) host of switch ``dp_id``, without a prefix."""
+    return f'h{dp_id}' if hosts_per_switch == 1 else f'h{dp_id}x{k}'
+
+
+def _check_names(spec: TopologySpec, hosts_per_switch: int, prefix: str) -> None:
+    """Every interface name Mininet will make (``<node>-eth<port>``) fits IFNAMSIZ."""
+    degree = {sw.name: hosts_per_switch for sw in spec.switches}
+    for link in spec.links:
+        degree[link.a] += 1
+        degree[link.b] += 1
+    names = [f'{prefix}{sw.name}-eth{degree[sw.name]}' for sw in spec.switches]
+    names += [f'{prefix}{host_name(sw.dp_id, hosts_per_switch, hosts_per_switch)}-eth0'
+              for sw in spec.switches if hosts_per_switch]
+    longest = max(names, key=len, default='')
+    if len(longest) > MAX_INTF_NAME:
+        raise TopologyError(f'{spec.name}: with prefix {prefix!r} the interface name {longest!r} is longer '
+                            f'than {MAX_INTF_NAME} characters; use a shorter prefix')
 
 
 class EdgeTopo(Topo):

@@ -106,3 +106,31 @@ def test_mn_custom_topos():
         assert len(topo.switches()) == len(catalog.load(name).switches)
     assert len(topos['abilene'](bw_scale=0.01, hosts_per_switch=2).hosts()) == 24
     assert len(topos['zoo']('Geant2012').switches()) == 40
+
+
+def test_a_prefix_names_every_node_and_keeps_ids_addresses_and_ports():
+    spec = catalog.load('abilene')
+    plain, copy = SpecTopo(spec), SpecTopo(spec, prefix='st')
+    assert copy.switches() == ['st' + s for s in plain.switches()]
+    assert copy.hosts() == ['st' + h for h in plain.hosts()]
+    for name in plain.switches() + plain.hosts():
+        assert copy.nodeInfo('st' + name) == plain.nodeInfo(name)      # dpid, IP, MAC
+    for a, b in plain.links():
+        assert copy.port('st' + a, 'st' + b) == plain.port(a, b)
+        assert copy.linkInfo('st' + a, 'st' + b).get('bw') == plain.linkInfo(a, b).get('bw')
+    assert copy.host_for_switch('s2') == ['sth2']                     # keyed by the spec's name
+    several = SpecTopo(catalog.load('diamond'), hosts_per_switch=2, prefix='st')
+    assert several.host_for_switch('s4') == ['sth4x1', 'sth4x2']
+    assert SpecTopo(spec, prefix='').switches() == plain.switches()
+
+
+def test_a_bad_or_too_long_prefix_is_refused():
+    spec = catalog.load('line2')
+    for prefix in ('ST', '1st', 'st-', 'toolong', 7):
+        with pytest.raises(TopologyError, match='prefix'):
+            SpecTopo(spec, prefix=prefix)
+    abilene = catalog.load('abilene')
+    SpecTopo(abilene, prefix='abcdef')                          # abcdefh12-eth0, abcdefs12-eth5
+    with pytest.raises(TopologyError, match="'abcdefh1.x2-eth0' is longer than 15"):
+        SpecTopo(abilene, hosts_per_switch=2, prefix='abcdef')
+    SpecTopo(abilene, hosts_per_switch=2, prefix='abcd')       # abcdh12x2-eth0
