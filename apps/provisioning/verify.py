@@ -76,7 +76,7 @@ from apps.provisioning.classes import Class, Classes
 from apps.provisioning.findings import Finding, References, Report, isolation_finding, reach_finding
 from apps.provisioning.headerspace import INDEX, HeaderSpace, VerifyError
 from apps.provisioning.inputs import Host, Policy, Topology, Update, add, delete
-from apps.provisioning.switches import Rule, Switch, make_rule
+from apps.provisioning.switches import Rule, Switch, is_reg, make_rule
 from apps.provisioning.walk import OFPVID_PRESENT, Walker
 
 __all__ = ["Finding", "Host", "Policy", "Report", "Topology", "Update", "Verifier", "VerifyError", "add",
@@ -134,6 +134,8 @@ class Verifier:
         for table in sw.tables.values():
             for rule in table.rules.values():
                 self.space.remove(rule.intervals + rule.sets)
+        for group in sw.groups.values():
+            self.space.remove(self._group_sets(dp_id, group))
         sw.tables.clear()
         for rule in rules:
             self._fix(self.space.add(rule.intervals + rule.sets))
@@ -142,6 +144,8 @@ class Verifier:
             if old is not None:
                 self.space.remove(old.intervals + old.sets)
             table.add(rule, self.walker)
+        for group in groups:
+            self._fix(self.space.add(self._group_sets(dp_id, group)))
         sw.groups = {g.group_id: g for g in groups}
         sw.meters = {m.meter_id: m for m in meters}
         self.walker.changed(dp_id)
@@ -266,7 +270,20 @@ class Verifier:
     def _check_group(self, dp_id: int, group: GroupSpec) -> GroupSpec:
         if not isinstance(group, GroupSpec):
             raise VerifyError(f"s{dp_id}: {group!r} is not a GroupSpec")
+        self._group_sets(dp_id, group)
         return group
+
+    def _group_sets(self, dp_id: int, group: GroupSpec) -> list:
+        """The values the group's buckets set, as intervals. They are atom boundaries, as
+        a flow's set-field values are: a walk records a written value as its atom, which
+        must stay that one value (an atom holding more could split later, and classes
+        would keep the old atom's id in their visits, apart from a flow added for the
+        value)."""
+        try:
+            return [self.space.interval(a[1], a[2]) for b in group.buckets for a in b.actions
+                    if a[0] == "set_field" and not is_reg(a[1])]
+        except VerifyError as err:
+            raise VerifyError(f"s{dp_id}: group {group.group_id:#x}: {err}") from None
 
     def _check_meter(self, dp_id: int, meter: MeterSpec) -> MeterSpec:
         if not isinstance(meter, MeterSpec):
@@ -360,7 +377,10 @@ class Verifier:
         elif old == group:
             return set()                    # the same group again: nothing changes
         else:
+            self._fix(self.space.add(self._group_sets(sw.dp_id, group)))
             sw.groups[group.group_id] = group
+        if old is not None:
+            self.space.remove(self._group_sets(sw.dp_id, old))
         self.walker.changed(sw.dp_id)
         self._refs.group_changed(sw, group.group_id)
         return set(self._classes.group_users.get((sw.dp_id, group.group_id), ()))

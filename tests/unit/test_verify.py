@@ -444,3 +444,24 @@ def test_a_failed_link_is_followed_through_the_fast_failover_detours_like_the_fa
     mine = v.outcome("h1", frame)
     assert agrees(mine, oracle(net, "h1", frame), select=False)
     assert mine["delivered"] == ["h4"] and first_hop not in mine["switches"]
+
+
+def test_a_value_a_group_bucket_sets_is_its_own_atom_so_a_flow_added_for_it_later_is_seen():
+    """A detour bucket tags frames with one VLAN id (push_vlan, set_field vlan_vid); the next
+    switch takes every tagged frame. A flow added later for that one tag splits the atom the
+    tag was in: the classes that carry the tag must be found and walked again (a tag recorded
+    as the atom before the split would look apart from the new flow's)."""
+    net, v = hand_made([(1, 1, 2, 1)], ("h1", 1, 3), ("h2", 2, 3))
+    tag = 0x1000 | 7
+    detour = GroupSpec(0x02000001, "indirect", (Bucket(actions=(
+        ("push_vlan", 0x8100), ("set_field", "vlan_vid", tag), ("output", 1))),))
+    v.load(1, [flow("ingress", 100, {"eth_dst": H2}, [("group", detour.group_id)])], [detour])
+    v.load(2, [flow("ingress", 10, {"vlan_vid": (0x1000, 0x1000)}, [("pop_vlan",), ("output", 3)])])
+    v.check_all(Policy(reach=(("h1", "h2"),)))
+    assert v.reaches("h1", "h2")
+    report = v.apply(add(2, flow("ingress", 20, {"vlan_vid": tag}, [])))     # that tag is now dropped
+    assert report.rewalked == 1 and [f.detail for f in by_check(report.added, "reach")] == [
+        "h1 -> h2: dropped at s2 (a flow drops it)"]
+    assert not v.reaches("h1", "h2")
+    other = fresh(v, v.policy)
+    assert v.findings_set() == other.findings_set() and canonical(v) == canonical(other)
