@@ -173,7 +173,7 @@ class Verifier:
                 touched = self._apply_meter(sw, update.op, entry)
             else:
                 raise VerifyError(f"update of {type(entry).__name__}: a FlowSpec, GroupSpec or MeterSpec")
-            rewalked = self._rewalk(touched)
+            rewalked = self._rewalk(touched, sw.dp_id)
         finally:
             self._classes.journal = self._refs.journal = None
         added, removed = [], []
@@ -428,16 +428,20 @@ class Verifier:
         host = self.topology.hosts[name]
         return self.walker.from_host(host.dp_id, host.port_no, cube)
 
-    def _rewalk(self, cids: set[int]) -> int:
+    def _rewalk(self, cids: set[int], dp: int) -> int:
+        """Classes ``cids`` walked again after switch ``dp`` changed (from where they entered it)."""
         if not cids:
             return 0
         classes = self._classes
+        hosts = self.topology.hosts
+        rewalk = self.walker.rewalk
         changed = []
         for cid in sorted(cids):
             cls = classes.by_id.get(cid)
             if cls is None:
                 continue
-            walked = [piece for cube in cls.cubes for piece in self._walk(cls.ingress, cube)]
+            host = hosts[cls.ingress]
+            walked = rewalk(dp, host.dp_id, host.port_no, cls.cubes, cls.events)
             changed += classes.rewalked(cid, walked)
         # A pair's reach verdict reads the classes sent to its destination's MAC, its
         # isolation verdict those delivering to it: only those of changed classes change.

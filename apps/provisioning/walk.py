@@ -38,6 +38,7 @@ from apps.provisioning.headerspace import Cube, HeaderSpace, Pred, VerifyError, 
 from apps.provisioning.switches import ETH_DST, VLAN, Rule, Switch, Table, is_reg, single_atom
 
 VLAN_BIT, ETH_DST_BIT = 1 << VLAN, 1 << ETH_DST
+_KIND, _WHERE = operator.itemgetter(0), operator.itemgetter(1)
 OFPVID_PRESENT = 0x1000
 MAX_DEPTH = 8               # groups and resubmits nested deeper than this: as fakeswitch, refused
 
@@ -256,6 +257,89 @@ class Walker:
         self._read, self._entered, self._loopy = 0, set(), False
         return self._switch(dp, port, cube, (), ())
 
+    def rewalk(self, dp: int, host_dp: int, host_port: int, cubes: list[Cube],
+               events: tuple) -> list[tuple[Cube, tuple]]:
+        """``cubes``, which took the way ``events`` from their host, walked again after
+        switch ``dp`` changed: each sub-walk of ``events`` that entered ``dp`` is walked
+        again and put in its place. The rest of the way is what it was: a packet's way
+        outside those sub-walks is made by the other switches, from the packet alone (a
+        sub-walk hands nothing back but its events and how it split the cube). A sub-walk
+        that splits a cube splits the class: each piece takes the old way with its own
+        events in place."""
+        if self.cache.version != self.version:
+            self.cache.clear(self.version)
+        spans = self._spans(dp, host_dp, host_port, events)
+        pieces = [(cube, events) for cube in cubes]
+        # (old events, sub-walk) by id -> (both, kept alive so the ids stay theirs, new events)
+        spliced: dict[tuple[int, int], tuple] = {}
+        for start, stop, in_port, over, path, hops in reversed(spans):    # from the last: starts stay put
+            nxt = []
+            for c, ev in pieces:
+                self._read, self._entered, self._loopy = 0, set(), False
+                for sc, sev in self._switch(dp, in_port, c, over, path):
+                    key = (id(ev), id(sev))
+                    got = spliced.get(key)
+                    if got is None:
+                        got = spliced[key] = (ev, sev, self._splice(ev, start, stop, sev, hops))
+                    nxt.append((sc, got[2]))
+            pieces = nxt
+        return pieces
+
+    @staticmethod
+    def _splice(events: tuple, start: int, stop: int, sub: tuple, hops: tuple) -> tuple:
+        """``events`` with ``sub`` in place of ``events[start:stop]``; the hops into it
+        and into the sub-walks around it (at ``hops``) say how long they now are."""
+        delta = len(sub) - (stop - start)
+        if not delta:
+            return events[:start] + sub + events[stop:]
+        head = list(events[:start])
+        for h in hops:
+            e = head[h]
+            head[h] = (e[0], e[1], e[2], e[3] + delta)
+        return (*head, *sub, *events[stop:])
+
+    def _spans(self, dp: int, host_dp: int, host_port: int, events: tuple) -> list[tuple]:
+        """The outermost sub-walks of a way from a host that entered switch ``dp``: (start,
+        stop, in_port, overlay, path, positions of the hops into it and into the sub-walks
+        around it). Each starts with the first event after it that names ``dp`` (every
+        event but a host's names its switch first, and a switch's events come after its
+        entry); a hop event carries the length of the sub-walk after it, so the hops
+        around a start are found by stepping over the sub-walks that end before it."""
+        if host_dp == dp:
+            return [(0, len(events), host_port, (), (), ())]
+        kinds = list(map(_KIND, events))
+        where = list(map(_WHERE, events))
+        end = self.topology.end
+        out = []
+        at = 0
+        while True:
+            try:
+                first = where.index(dp, at)
+            except ValueError:
+                return out
+            hops = []
+            pos = 0
+            while True:
+                try:
+                    h = kinds.index("hop", pos, first)
+                except ValueError:
+                    break
+                past = h + 1 + events[h][3]
+                if past <= first:
+                    pos = past              # a sub-walk that ends before it
+                else:
+                    hops.append(h)
+                    pos = h + 1
+            path = [(host_dp, host_port)]
+            for h in hops[:-1]:
+                path.append(end(events[h][1], events[h][2])[1:])
+            in_port = end(events[hops[-1]][1], events[hops[-1]][2])[2]
+            e = events[first]
+            over = e[6] if e[0] == "v" else ()
+            stop = first + events[hops[-1]][3]
+            out.append((first, stop, in_port, over, tuple(path), tuple(hops)))
+            at = stop
+
     def _switch(self, dp: int, in_port: int, cube: Cube, over: tuple,
                 path: tuple) -> list[tuple[Cube, tuple]]:
         """The classes of ``cube`` entering ``dp`` at ``in_port`` (having written ``over``),
@@ -303,9 +387,8 @@ class Walker:
                     peer_dp, peer_port = end[1], end[2]
                     nxt = []
                     for pc, pev in partial:
-                        hop = pev + (("hop", dp, port),)
                         after = self._switch(peer_dp, peer_port, pc, eover, path)
-                        nxt.extend((sc, hop + sev) for sc, sev in after)
+                        nxt.extend((sc, pev + (("hop", dp, port, len(sev)),) + sev) for sc, sev in after)
                     partial = nxt
                 else:
                     partial = [(pc, pev + (end,)) for pc, pev in partial]

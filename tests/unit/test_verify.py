@@ -323,6 +323,20 @@ def rebuilt_indexes(v: Verifier) -> dict:
     return out
 
 
+def ways_hold(v: Verifier) -> None:
+    """Every class's cubes, walked afresh from its host with no cache, take its way (classes
+    walked again are walked from where they entered the changed switch, their way spliced)."""
+    held = v.walker.cache
+    v.walker.cache = WalkCache(limit=0)
+    try:
+        for cls in v.classes.values():
+            host = v.topology.hosts[cls.ingress]
+            for cube in cls.cubes:
+                assert {ev for _, ev in v.walker.from_host(host.dp_id, host.port_no, cube)} == {cls.events}
+    finally:
+        v.walker.cache = held
+
+
 def applied(v: Verifier, update) -> None:
     """Apply ``update``; its report must be the difference of the findings before and after."""
     before = v.findings_set()
@@ -340,8 +354,9 @@ def broad(spec: FlowSpec) -> bool:
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_after_random_updates_the_incremental_verdict_equals_a_fresh_verifiers(seed):
     """Updates of every kind, flood and catch-all flows (whose change re-walks classes
-    through cached sub-walks of the spanning tree) among them, compared with a fresh
-    verifier and with one that caches no walk."""
+    through cached sub-walks of the spanning tree) among them, groups that tag frames
+    and flows for one tag (atoms split under values already written), compared with a
+    fresh verifier and with one that caches no walk."""
     rng = random.Random(seed)
     net = controller_network(fakeoftable.DIAMOND_LINKS, (("h1", 1, 3), ("h2", 2, 3), ("h4", 4, 3)),
                              apps=("qos", "te"))
@@ -377,6 +392,16 @@ def test_after_random_updates_the_incremental_verdict_equals_a_fresh_verifiers(s
             applied(v, add(dp, flow("classify", 850, {"eth_type": IP, "ip_dscp": rng.choice([0, 10, 46]),
                                                     "ipv4_dst": f"10.0.0.{rng.randrange(0, 8)}/30"},
                                  [("set_field", "ip_dscp", 46)], goto="forward")))
+        elif roll < 0.9:
+            tag = 0x1000 | rng.randrange(1, 6)
+            applied(v, add(dp, flow("ingress", 1600, {"vlan_vid": tag},
+                                    rng.choice([[], [("pop_vlan",), ("output", rng.choice([1, 2, 3]))]]))))
+        elif sw.groups and roll < 0.95:
+            group = sw.groups[rng.choice(sorted(sw.groups))]
+            tag = 0x1000 | rng.randrange(1, 6)
+            bucket = Bucket(watch_port=rng.choice([1, 2]), actions=(
+                ("push_vlan", 0x8100), ("set_field", "vlan_vid", tag), ("output", rng.choice([1, 2]))))
+            applied(v, add(dp, GroupSpec(group.group_id, "ff", (bucket,))))
         elif sw.groups:
             group = sw.groups[rng.choice(sorted(sw.groups))]
             applied(v, delete(dp, group))
@@ -384,6 +409,7 @@ def test_after_random_updates_the_incremental_verdict_equals_a_fresh_verifiers(s
         # classes keep their ids across updates and are re-indexed where they differ: the
         # indexes must stay exactly what the classes say
         assert indexes(v) == rebuilt_indexes(v)
+        ways_hold(v)
         if step % 10 == 9:
             other = fresh(v, policy)
             uncached = fresh(v, policy, cached=False)
