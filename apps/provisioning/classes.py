@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from itertools import compress
+from operator import itemgetter
 
 from apps.provisioning.findings import LOST, Finding, class_findings
 from apps.provisioning.headerspace import ETH_DST, fix
@@ -35,6 +37,11 @@ class Class:
     delivers: frozenset     # host names some copy reaches
     lost: bool              # some copy ends anywhere but a host or the outside
     key: tuple = ()         # (ingress, dst, Way(events)): its key in Classes.by_key
+
+
+_KIND = itemgetter(0)
+_IS_VISIT = "v".__eq__
+_IS_END = frozenset({"g", "nogroup", "host", "out"} | set(LOST)).__contains__
 
 
 class Way:
@@ -63,9 +70,10 @@ class Way:
         """(table visits, groups run or missing, hosts reached, whether a copy is lost)."""
         if self._summary is None:
             events = self.events
-            visits = [e for e in events if e[0] == "v"]
+            kinds = list(map(_KIND, events))
+            visits = list(compress(events, map(_IS_VISIT, kinds)))
             groups, delivers, lost = set(), set(), False
-            for e in [e for e in events if e[0] != "v" and e[0] != "hop"]:     # the few ends
+            for e in compress(events, map(_IS_END, kinds)):     # the few ends
                 kind = e[0]
                 if kind == "host":
                     delivers.add(e[1])

@@ -231,12 +231,14 @@ class Walker:
         return rule.pred
 
     def keys(self, rule: Rule) -> tuple:
-        self.pred(rule)
+        if rule.version != self.version:
+            self.pred(rule)
         return rule.keys
 
     def _pred(self, rule: Rule, over: tuple) -> Pred | None:
         """The rule's match on the packets as sent, given what was written (None: no packet)."""
-        self.pred(rule)
+        if rule.version != self.version:
+            self.pred(rule)
         if not over:
             return rule.pred
         written = dict(over)
