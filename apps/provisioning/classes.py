@@ -39,9 +39,10 @@ class Class:
     key: tuple = ()         # (ingress, dst, Way(events)): its key in Classes.by_key
 
 
-_KIND = itemgetter(0)
-_IS_VISIT = "v".__eq__
-_IS_END = frozenset({"g", "nogroup", "host", "out"} | set(LOST)).__contains__
+_KIND, _SECOND = itemgetter(0), itemgetter(1)
+_IS_VISIT, _IS_HOST = frozenset({"v"}).__contains__, frozenset({"host"}).__contains__   # str.__eq__ is slower
+_IS_GROUP = frozenset({"g", "nogroup"}).__contains__
+_GROUP = itemgetter(1, 2)
 
 
 class Way:
@@ -69,21 +70,16 @@ class Way:
     def summary(self) -> tuple[list, set, frozenset, bool]:
         """(table visits, groups run or missing, hosts reached, whether a copy is lost)."""
         if self._summary is None:
+            # Picked out by kind in C: a flooded way has a hundred events and more.
             events = self.events
             kinds = list(map(_KIND, events))
+            present = set(kinds)
             visits = list(compress(events, map(_IS_VISIT, kinds)))
-            groups, delivers, lost = set(), set(), False
-            for e in compress(events, map(_IS_END, kinds)):     # the few ends
-                kind = e[0]
-                if kind == "host":
-                    delivers.add(e[1])
-                elif kind == "g":
-                    groups.add((e[1], e[2]))
-                elif kind in LOST:
-                    lost = True
-                    if kind == "nogroup":
-                        groups.add((e[1], e[2]))
-            self._summary = (visits, groups, frozenset(delivers), lost)
+            groups = set(map(_GROUP, compress(events, map(_IS_GROUP, kinds)))) \
+                if "g" in present or "nogroup" in present else set()
+            delivers = frozenset(map(_SECOND, compress(events, map(_IS_HOST, kinds)))) \
+                if "host" in present else frozenset()
+            self._summary = (visits, groups, delivers, not present.isdisjoint(LOST))
         return self._summary
 
 
