@@ -434,6 +434,7 @@ class Verifier:
             return 0
         classes = self._classes
         hosts = self.topology.hosts
+        self.walker.begin(dp)
         rewalk = self.walker.rewalk
         changed = []
         for cid in sorted(cids):

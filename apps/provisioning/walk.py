@@ -214,6 +214,10 @@ class Walker:
         self._read = 0              # fields of the cube read so far (a bit per field index)
         self._entered: set = set()  # (dp, in_port) entered so far
         self._loopy = False         # a loop event was made (it names the path: not cacheable)
+        # ways spliced by this update and the last one at the same switch: id -> (way, dp, spans)
+        self._spliced: dict[int, tuple] = {}
+        self._spliced_before: dict[int, tuple] = {}
+        self._spliced_dp: int | None = None
 
     def changed(self, dp: int) -> None:
         """Switch ``dp``'s flows or groups changed (walks through it are forgotten)."""
@@ -270,7 +274,11 @@ class Walker:
         events in place."""
         if self.cache.version != self.version:
             self.cache.clear(self.version)
-        spans = self._spans(dp, host_dp, host_port, events)
+        known = self._spliced_before.get(id(events))
+        if known is not None and known[0] is events and known[1] == dp:
+            spans = known[2]
+        else:
+            spans = self._spans(dp, host_dp, host_port, events)
         pieces = [(cube, events) for cube in cubes]
         # (old events, sub-walk) by id -> (both, kept alive so the ids stay theirs, new events)
         spliced: dict[tuple[int, int], tuple] = {}
@@ -282,10 +290,22 @@ class Walker:
                     key = (id(ev), id(sev))
                     got = spliced.get(key)
                     if got is None:
-                        got = spliced[key] = (ev, sev, self._splice(ev, start, stop, sev, hops))
+                        new = self._splice(ev, start, stop, sev, hops)
+                        got = spliced[key] = (ev, sev, new)
+                        if len(spans) == 1:         # where the new way entered dp, for the next update
+                            self._spliced[id(new)] = (new, dp, ((start, start + len(sev), *spans[0][2:]),))
                     nxt.append((sc, got[2]))
             pieces = nxt
         return pieces
+
+    def begin(self, dp: int) -> None:
+        """An update of switch ``dp`` begins: the ways the last update at ``dp`` spliced
+        are kept with where they entered ``dp`` (a change is mostly several flows of one
+        switch, and they touch the same classes), older ones are forgotten."""
+        if dp != self._spliced_dp:
+            self._spliced.clear()
+        self._spliced_dp = dp
+        self._spliced_before, self._spliced = self._spliced, {}
 
     @staticmethod
     def _splice(events: tuple, start: int, stop: int, sub: tuple, hops: tuple) -> tuple:
