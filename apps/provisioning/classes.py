@@ -65,7 +65,8 @@ class Way:
         return self.hash
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Way) and self.hash == other.hash and self.events == other.events
+        return isinstance(other, Way) and self.hash == other.hash and (
+            self.events is other.events or self.events == other.events)
 
     def summary(self) -> tuple[list, set, frozenset, bool]:
         """(table visits, groups run or missing, hosts reached, whether a copy is lost)."""
