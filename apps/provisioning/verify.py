@@ -95,6 +95,11 @@ class Verifier:
         first = min(pipeline.tables, key=lambda t: t.table_id).name
         self.walker = Walker(self.space, self.switches, first, topology)
         self._inject: dict[str, list] = {}
+        # values some flow or group ever wrote (VLAN: pushed and popped too), as intervals and,
+        # for the atoms of the version noted, as a mask per field; never shrinks
+        vlan = INDEX["vlan_vid"]
+        self._written: set[tuple] = {(vlan, 0, 0), (vlan, OFPVID_PRESENT, OFPVID_PRESENT)}
+        self._written_masks: tuple[int, dict[int, int]] = (-1, {})
         self._host_atoms()
         self._built = False
         self._refs = References()
@@ -263,7 +268,9 @@ class Verifier:
                     self.pipeline.resubmit_target(action[1])
             if not 0 <= spec.priority <= 0xFFFF:
                 raise VerifyError(f"priority {spec.priority} outside 0..65535")
-            return make_rule(self.space, spec)
+            rule = make_rule(self.space, spec)
+            self._written.update(rule.sets)
+            return rule
         except (PipelineError, VerifyError) as err:
             raise VerifyError(f"{what}: {err}") from None
 
@@ -280,10 +287,12 @@ class Verifier:
         would keep the old atom's id in their visits, apart from a flow added for the
         value)."""
         try:
-            return [self.space.interval(a[1], a[2]) for b in group.buckets for a in b.actions
+            sets = [self.space.interval(a[1], a[2]) for b in group.buckets for a in b.actions
                     if a[0] == "set_field" and not is_reg(a[1])]
         except VerifyError as err:
             raise VerifyError(f"s{dp_id}: group {group.group_id:#x}: {err}") from None
+        self._written.update(sets)
+        return sets
 
     def _check_meter(self, dp_id: int, meter: MeterSpec) -> MeterSpec:
         if not isinstance(meter, MeterSpec):
@@ -301,7 +310,7 @@ class Verifier:
                 return set()
             touched = set(self._classes.visits[(dp, spec.table)].get(spec.key, ()))
             table.remove(old)
-            self.walker.changed(dp)
+            self.walker.changed(dp, self._unwritten(old))
             self.space.remove(old.intervals + old.sets)
             self._refs.flow_changed(sw, old.spec, None)
             return touched
@@ -317,9 +326,24 @@ class Verifier:
         else:
             touched = self._overlapping(dp, rule)
         table.add(rule, self.walker)
-        self.walker.changed(dp)
+        if old is not None:
+            self.walker.changed(dp, self._unwritten(old))
+        self.walker.changed(dp, self._unwritten(rule))
         self._refs.flow_changed(sw, old.spec if old else None, spec)
         return touched
+
+    def _unwritten(self, rule: Rule) -> tuple | None:
+        """The flow's match on the fields where it takes no value any flow or group writes
+        (a frame it takes has there the value its host sent), for the walk cache to tell
+        the cubes the flow cannot take; None when that is no field (it may take any frame)."""
+        version, masks = self._written_masks
+        if version != self.walker.version:
+            masks = {}
+            for i, lo, hi in self._written:
+                masks[i] = masks.get(i, 0) | self.space.fields[i].mask(lo, hi)
+            self._written_masks = (self.walker.version, masks)
+        match = tuple((i, m) for i, m in self.walker.pred(rule) if not masks.get(i, 0) & m)
+        return match or None
 
     def _overlapping(self, dp: int, rule: Rule) -> set[int]:
         """Classes a new flow may take: they visit its table, were won there at no higher

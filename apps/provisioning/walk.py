@@ -128,15 +128,56 @@ class WalkCache:
         self.tree: dict[tuple, dict] = {}
         self.clock = 0                                  # counts changes
         self.changed_at: dict[int, int] = defaultdict(int)     # dp -> the count when it last changed
+        # dp -> its last changes: (count, the changed flow's match on fields where it takes no
+        # value a flow or group writes | None: a change any frame may meet); dp -> the count
+        # of the last change forgotten
+        self.log: dict[int, list[tuple[int, Pred | None]]] = defaultdict(list)
+        self.forgotten: dict[int, int] = defaultdict(int)
         self.size = 0
         self.hits = self.misses = 0
 
-    def changed(self, dp: int) -> None:
-        """Switch ``dp``'s flows or groups changed: forget every walk that entered it (its
-        tables' walks now; a sub-tree's when it is next looked up, by its stamp)."""
+    LOG = 32            # changes kept per switch; a sub-walk older than them is walked again
+
+    def changed(self, dp: int, match: Pred | None = None) -> None:
+        """Switch ``dp``'s flows or groups changed: forget its tables' walks now, and a
+        sub-tree that entered it when it is next looked up, by its stamp, unless the change
+        was a flow whose ``match`` no frame of the cube looked up meets (None: any frame
+        may meet the change)."""
         self.switch.pop(dp, None)
         self.clock += 1
         self.changed_at[dp] = self.clock
+        log = self.log[dp]
+        log.append((self.clock, match))
+        if len(log) > self.LOG:
+            self.forgotten[dp] = log.pop(0)[0]
+
+    def _unmet(self, dps: tuple, stamp: int, cube: Cube, read: int) -> int | None:
+        """Whether every change since ``stamp`` to switches ``dps`` is a flow no frame of
+        ``cube`` meets: None if one may be met, else the fields (a bit each) beyond ``read``
+        it took to tell (the sub-walk now reads them: a cube that differs there may meet it)."""
+        extra = 0
+        changed_at, forgotten, log = self.changed_at, self.forgotten, self.log
+        for dp in dps:
+            if changed_at[dp] <= stamp:
+                continue
+            if forgotten[dp] > stamp:
+                return None
+            for when, match in reversed(log[dp]):
+                if when <= stamp:
+                    break
+                if match is None:
+                    return None
+                apart = None
+                for i, m in match:
+                    if not cube[i] & m:
+                        if read >> i & 1:
+                            apart = 0
+                            break
+                        apart = 1 << i
+                if apart is None:
+                    return None
+                extra |= apart
+        return extra
 
     def switch_get(self, where: tuple, cube: Cube) -> tuple[list, int] | None:
         shelf = self.switch.get(where[0], {}).get(where[1:])
@@ -166,11 +207,15 @@ class WalkCache:
                 if got is not None:
                     c0, out, narrowing, entered, dps, stamp = got
                     if stamp < self.clock:          # something changed since it was made
-                        if max(map(self.changed_at.__getitem__, dps)) > stamp:
+                        extra = self._unmet(dps, stamp, cube, read)
+                        if extra is None:
                             del held[key]
                             self.misses += 1
                             return None
-                        got[5] = self.clock         # still good: not checked again until the next change
+                        if extra:
+                            read |= extra           # good for this cube, told by fields it never read
+                        else:
+                            got[5] = self.clock     # good for every cube it serves: not checked again
                     if not entered.isdisjoint(path):
                         return None
                     self.hits += 1
@@ -219,9 +264,10 @@ class Walker:
         self._spliced_before: dict[int, tuple] = {}
         self._spliced_dp: int | None = None
 
-    def changed(self, dp: int) -> None:
-        """Switch ``dp``'s flows or groups changed (walks through it are forgotten)."""
-        self.cache.changed(dp)
+    def changed(self, dp: int, match: Pred | None = None) -> None:
+        """Switch ``dp``'s flows or groups changed (walks through it are forgotten, but for
+        cubes no frame of which meets ``match``: ``WalkCache.changed``)."""
+        self.cache.changed(dp, match)
 
     def value_mask(self, index: int, key: int) -> int:
         return self.space.fields[index].mask(key, key)

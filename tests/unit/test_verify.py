@@ -491,3 +491,27 @@ def test_a_value_a_group_bucket_sets_is_its_own_atom_so_a_flow_added_for_it_late
     assert not v.reaches("h1", "h2")
     other = fresh(v, v.policy)
     assert v.findings_set() == other.findings_set() and canonical(v) == canonical(other)
+
+
+def test_a_cached_walk_kept_past_a_flow_it_cannot_meet_is_keyed_on_the_field_that_told():
+    """A flow added for one source on a far switch leaves the cached walks of other sources'
+    frames through that switch in use (no frame of theirs can meet it). A walk that takes one
+    of them in must then be keyed on the source too: the same walk for the flow's own source
+    would be wrong."""
+    links = [(1, 1, 2, 1), (2, 2, 3, 1), (3, 2, 4, 1)]
+    net, v = hand_made(links, ("h0", 1, 3), ("h1", 1, 4), ("h4", 4, 3))
+    h1, h4 = net.host("h1"), net.host("h4")
+    for dp, port in ((1, 1), (2, 2), (3, 2), (4, 3)):
+        v.load(dp, [flow("ingress", 10, {"eth_dst": h4.mac}, [("output", port)])])
+    v.check_all(Policy(reach=(("h0", "h4"), ("h1", "h4"))))
+    assert v.reaches("h0", "h4") and v.reaches("h1", "h4")
+    v.apply(add(4, flow("ingress", 20, {"eth_src": h1.mac, "eth_dst": h4.mac}, [])))
+    assert not v.reaches("h1", "h4")
+    # s2 changes for both sources: both are walked again from s2, h0's frames first, through
+    # the walk from s3 on made before the flow for h1 came (good for h0's frames only)
+    report = v.apply(add(2, flow("ingress", 30, {"eth_dst": h4.mac}, [("output", 2)])))
+    assert report.rewalked == 2
+    assert v.reaches("h0", "h4") and not v.reaches("h1", "h4")
+    other = fresh(v, v.policy)
+    assert v.findings_set() == other.findings_set() and canonical(v) == canonical(other)
+    ways_hold(v)
