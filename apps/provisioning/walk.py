@@ -139,11 +139,10 @@ class WalkCache:
     LOG = 32            # changes kept per switch; a sub-walk older than them is walked again
 
     def changed(self, dp: int, match: Pred | None = None) -> None:
-        """Switch ``dp``'s flows or groups changed: forget its tables' walks now, and a
-        sub-tree that entered it when it is next looked up, by its stamp, unless the change
+        """Switch ``dp``'s flows or groups changed: forget a walk of its tables, or of a
+        sub-tree that entered it, when it is next looked up, by its stamp, unless the change
         was a flow whose ``match`` no frame of the cube looked up meets (None: any frame
         may meet the change)."""
-        self.switch.pop(dp, None)
         self.clock += 1
         self.changed_at[dp] = self.clock
         log = self.log[dp]
@@ -183,10 +182,21 @@ class WalkCache:
         shelf = self.switch.get(where[0], {}).get(where[1:])
         if shelf:
             for read, (get, held) in shelf.items():
-                got = held.get(get(cube))
+                key = get(cube)
+                got = held.get(key)
                 if got is not None:
+                    c0, out, narrowing, stamp = got
+                    if stamp < self.changed_at[where[0]]:       # the switch changed since
+                        extra = self._unmet((where[0],), stamp, cube, read)
+                        if extra is None:
+                            del held[key]
+                            self.misses += 1
+                            return None
+                        if extra:
+                            read |= extra
+                        else:
+                            got[3] = self.clock
                     self.hits += 1
-                    c0, out, narrowing = got
                     if c0 != cube:
                         out = [(_narrowed(cube, n) if n else cube, ev, em, st)
                                for n, (_, ev, em, st) in zip(narrowing, out)]
@@ -196,7 +206,7 @@ class WalkCache:
 
     def switch_put(self, where: tuple, cube: Cube, read: int, out: list) -> None:
         shelf = self.switch.setdefault(where[0], {}).setdefault(where[1:], {})
-        self._keep(shelf, read, cube, (cube, out, _narrowing(cube, out)))
+        self._keep(shelf, read, cube, [cube, out, _narrowing(cube, out), self.clock])
 
     def tree_get(self, where: tuple, cube: Cube, path: tuple) -> tuple[list, int, frozenset] | None:
         shelf = self.tree.get(where)
