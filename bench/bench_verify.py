@@ -12,7 +12,9 @@ providers add theirs. The verifier is loaded with what the switches hold, then
    ways (462 ordered pairs), the all-pairs time;
 2. updates: ``--updates`` flows drawn at random from the installed ones are deleted
    and put back (two updates each), and every group is re-added as a modify: per
-   update p50 / p99 / max, and classes walked again per update;
+   update p50 / p99 / max (wall time, and the thread's CPU time: on a busy machine the
+   wall time also holds waits for a core), classes walked again per update, and the
+   cyclic garbage collector's runs during the updates;
 3. baseline, measured in the same run: a full recomputation per update (a fresh
    verifier loaded with the changed tables and checked), on ``--baseline`` of the
    same updates; the ratio of its median to the incremental median.

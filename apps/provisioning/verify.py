@@ -38,11 +38,20 @@ by a flow of lower or equal priority, and overlap its match; a group change, the
 classes that ran (or missed) that group; a meter change, none (meters only limit
 rates); the same flow or group again, none. New values split atoms in place (stored
 cubes are fixed bit by bit, nothing is re-walked for it). Only the touched classes are
-walked again, from their host, but through the walk cache (``walk.WalkCache``): every
-sub-walk that entered no changed switch is taken as it was, keyed by the cube fields it
-read, so a class is in effect walked again from the changed switch on, and the classes
-flooded by different hosts share each spanning-tree branch. A class walked again keeps
-its id for one of its new ways (``Classes.rewalked``): only the index entries that
+walked again, and only from where they entered the changed switch
+(``walk.Walker.rewalk``): a class's way is the same as before outside its sub-walks
+into that switch (the other switches make it, from the packet alone), so those
+sub-walks are walked again and spliced into the old way (a hop event carries the
+length of the sub-walk after it, so they are found without walking from the host);
+a sub-walk that splits the cube splits the class. The sub-walks are taken from the
+walk cache (``walk.WalkCache``) when it holds them, keyed by the cube fields they
+read, so the classes flooded by different hosts share each spanning-tree branch; a
+cached walk through a switch that changed since is still good for a cube no frame of
+which can meet the changed flow (its match on the fields where it takes no value a
+flow or group writes), so one change does not make every walk through its switch
+be walked again. Values a flow or group writes are atoms of their own (one value
+each): a written value recorded in a stored visit never needs fixing. A class walked
+again keeps its id for one of its new ways (``Classes.rewalked``): only the index entries that
 differ are changed -- the table visits it lost and gained where it entered the changed
 switch (its old and new visits share their start and end), its groups, hosts reached
 and findings -- rather than the class being dropped and added again with its hundred

@@ -8,7 +8,7 @@ takes the same way and meets the same end. ``events`` is that way, in order:
 
     ("v", dp, table, flow key | None, in_port, regs, overlay)   a table visit and the flow that won
     ("g", dp, group id) / ("nogroup", dp, group id)            a group run / sent to but missing
-    ("hop", dp, port)                                          out on a link
+    ("hop", dp, port, n)             out on a link; the next n events are the walk from its other end
     ("host", name) ("out", dp, port, name)                     delivered to a host / out of the network
     ("ctl", dp, in_port)                                       to the controller
     ("drop", dp, in_port, kind)      no copy left the switch ('miss': no flow or a priority-0
@@ -23,8 +23,13 @@ are all followed (which one the hash picks is not modelled: any may), an all gro
 too, a fast-failover group's first live one.
 
 Walks are cached (``WalkCache``): one switch's tables, and the whole walk from a switch
-port on, each keyed by the fields of the cube it read; a switch that changes drops
-every cached walk that entered it (``Walker.changed``).
+port on, each keyed by the fields of the cube it read; a change to a switch makes every
+cached walk that entered it stale for the cubes that may meet the changed flow
+(``Walker.changed``).
+
+``Walker.rewalk`` walks a class's cubes again after one switch changed: only the
+sub-walks of its way that entered that switch are walked again (found through the
+hops' lengths) and spliced into the old way, whose other events cannot have changed.
 """
 
 from __future__ import annotations
@@ -106,14 +111,20 @@ class WalkCache:
     with each piece of the result also kept as the fields it narrowed, so a hit for
     another cube is that cube with those fields set (most flooded pieces: the cube itself).
 
-    Two levels: ``switch`` holds one switch's tables walked from the first (dropped when
-    that switch changes); ``tree`` holds the whole walk from entering a switch port on
-    (stale once any switch it entered changed after it was made: ``changed_at``, checked
-    when it is looked up, as dropping them all at each change cost a millisecond per
-    update; an entry found still good is stamped anew, so it is checked once per change),
-    valid for a path that enters none of the ports it entered (else that path would make
-    a loop of it). A walk that made a loop names its path, so it is not kept.
-    Atoms splitting (``version``) clears both; so does holding more than ``limit`` entries.
+    Two levels: ``switch`` holds one switch's tables walked from the first; ``tree`` holds
+    the whole walk from entering a switch port on, valid for a path that enters none of
+    the ports it entered (else that path would make a loop of it). A walk that made a
+    loop names its path, so it is not kept. An entry made before a change to a switch it
+    entered (``changed_at``, checked when it is looked up, as dropping them all at each
+    change cost a millisecond per update) is still good for the cube looked up if no
+    frame of it can meet any flow changed since (``log``: each change's match on the
+    fields where the flow takes no value any flow or group writes, so a frame has there
+    the value its host sent; a group change or a whole switch loaded may meet any). If a
+    field the walk never read told it, the walk is good for this cube only and that
+    field counts as read, so the walks around it are keyed on it too; else it is good
+    for every cube it serves and is stamped anew, checked once per change. Atoms
+    splitting (``version``) clears both levels; so does holding more than ``limit``
+    entries, or a sub-walk older than the changes kept per switch (``LOG``).
     """
 
     LIMIT = 200_000
