@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from itertools import compress
+from operator import itemgetter
 
 from apps.provisioning.findings import LOST, Finding, class_findings
 from apps.provisioning.headerspace import ETH_DST, fix
@@ -35,6 +37,12 @@ class Class:
     delivers: frozenset     # host names some copy reaches
     lost: bool              # some copy ends anywhere but a host or the outside
     key: tuple = ()         # (ingress, dst, Way(events)): its key in Classes.by_key
+
+
+_KIND, _SECOND = itemgetter(0), itemgetter(1)
+_IS_VISIT, _IS_HOST = frozenset({"v"}).__contains__, frozenset({"host"}).__contains__   # str.__eq__ is slower
+_IS_GROUP = frozenset({"g", "nogroup"}).__contains__
+_GROUP = itemgetter(1, 2)
 
 
 class Way:
@@ -57,25 +65,22 @@ class Way:
         return self.hash
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Way) and self.hash == other.hash and self.events == other.events
+        return isinstance(other, Way) and self.hash == other.hash and (
+            self.events is other.events or self.events == other.events)
 
     def summary(self) -> tuple[list, set, frozenset, bool]:
         """(table visits, groups run or missing, hosts reached, whether a copy is lost)."""
         if self._summary is None:
+            # Picked out by kind in C: a flooded way has a hundred events and more.
             events = self.events
-            visits = [e for e in events if e[0] == "v"]
-            groups, delivers, lost = set(), set(), False
-            for e in [e for e in events if e[0] != "v" and e[0] != "hop"]:     # the few ends
-                kind = e[0]
-                if kind == "host":
-                    delivers.add(e[1])
-                elif kind == "g":
-                    groups.add((e[1], e[2]))
-                elif kind in LOST:
-                    lost = True
-                    if kind == "nogroup":
-                        groups.add((e[1], e[2]))
-            self._summary = (visits, groups, frozenset(delivers), lost)
+            kinds = list(map(_KIND, events))
+            present = set(kinds)
+            visits = list(compress(events, map(_IS_VISIT, kinds)))
+            groups = set(map(_GROUP, compress(events, map(_IS_GROUP, kinds)))) \
+                if "g" in present or "nogroup" in present else set()
+            delivers = frozenset(map(_SECOND, compress(events, map(_IS_HOST, kinds)))) \
+                if "host" in present else frozenset()
+            self._summary = (visits, groups, delivers, not present.isdisjoint(LOST))
         return self._summary
 
 

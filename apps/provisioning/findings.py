@@ -11,11 +11,15 @@ switch lacks, recomputed per group or meter id when something naming it changes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from controller.flows import FlowSpec
 from apps.provisioning.switches import Switch
 
 LOST = ("drop", "noport", "dead", "nogroup", "loop", "ctl")
+_FOUND = frozenset({"noport", "dead", "nogroup", "loop"})         # ends that are a finding of any class
+_FOUND_TO_HOST = _FOUND | {"drop", "ctl"}                        # and of a class sent to a host
+_KIND = itemgetter(0)
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ def class_findings(ingress: str, dst: str | None, ingress_dp: int, events: tuple
     out = []
     last: tuple | None = None
     dst_host = dst if dst != ingress else None     # frames to oneself: nobody's loss
+    if set(map(_KIND, events)).isdisjoint(_FOUND_TO_HOST if dst_host else _FOUND):
+        return out      # the common case (a flooded way ends in drops and hosts), told in C
     for event in events:
         kind = event[0]
         if kind == "v":

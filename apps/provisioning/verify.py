@@ -38,11 +38,20 @@ by a flow of lower or equal priority, and overlap its match; a group change, the
 classes that ran (or missed) that group; a meter change, none (meters only limit
 rates); the same flow or group again, none. New values split atoms in place (stored
 cubes are fixed bit by bit, nothing is re-walked for it). Only the touched classes are
-walked again, from their host, but through the walk cache (``walk.WalkCache``): every
-sub-walk that entered no changed switch is taken as it was, keyed by the cube fields it
-read, so a class is in effect walked again from the changed switch on, and the classes
-flooded by different hosts share each spanning-tree branch. A class walked again keeps
-its id for one of its new ways (``Classes.rewalked``): only the index entries that
+walked again, and only from where they entered the changed switch
+(``walk.Walker.rewalk``): a class's way is the same as before outside its sub-walks
+into that switch (the other switches make it, from the packet alone), so those
+sub-walks are walked again and spliced into the old way (a hop event carries the
+length of the sub-walk after it, so they are found without walking from the host);
+a sub-walk that splits the cube splits the class. The sub-walks are taken from the
+walk cache (``walk.WalkCache``) when it holds them, keyed by the cube fields they
+read, so the classes flooded by different hosts share each spanning-tree branch; a
+cached walk through a switch that changed since is still good for a cube no frame of
+which can meet the changed flow (its match on the fields where it takes no value a
+flow or group writes), so one change does not make every walk through its switch
+be walked again. Values a flow or group writes are atoms of their own (one value
+each): a written value recorded in a stored visit never needs fixing. A class walked
+again keeps its id for one of its new ways (``Classes.rewalked``): only the index entries that
 differ are changed -- the table visits it lost and gained where it entered the changed
 switch (its old and new visits share their start and end), its groups, hosts reached
 and findings -- rather than the class being dropped and added again with its hundred
@@ -76,7 +85,7 @@ from apps.provisioning.classes import Class, Classes
 from apps.provisioning.findings import Finding, References, Report, isolation_finding, reach_finding
 from apps.provisioning.headerspace import INDEX, HeaderSpace, VerifyError
 from apps.provisioning.inputs import Host, Policy, Topology, Update, add, delete
-from apps.provisioning.switches import Rule, Switch, make_rule
+from apps.provisioning.switches import Rule, Switch, is_reg, make_rule
 from apps.provisioning.walk import OFPVID_PRESENT, Walker
 
 __all__ = ["Finding", "Host", "Policy", "Report", "Topology", "Update", "Verifier", "VerifyError", "add",
@@ -95,6 +104,11 @@ class Verifier:
         first = min(pipeline.tables, key=lambda t: t.table_id).name
         self.walker = Walker(self.space, self.switches, first, topology)
         self._inject: dict[str, list] = {}
+        # values some flow or group ever wrote (VLAN: pushed and popped too), as intervals and,
+        # for the atoms of the version noted, as a mask per field; never shrinks
+        vlan = INDEX["vlan_vid"]
+        self._written: set[tuple] = {(vlan, 0, 0), (vlan, OFPVID_PRESENT, OFPVID_PRESENT)}
+        self._written_masks: tuple[int, dict[int, int]] = (-1, {})
         self._host_atoms()
         self._built = False
         self._refs = References()
@@ -134,6 +148,8 @@ class Verifier:
         for table in sw.tables.values():
             for rule in table.rules.values():
                 self.space.remove(rule.intervals + rule.sets)
+        for group in sw.groups.values():
+            self.space.remove(self._group_sets(dp_id, group))
         sw.tables.clear()
         for rule in rules:
             self._fix(self.space.add(rule.intervals + rule.sets))
@@ -142,6 +158,8 @@ class Verifier:
             if old is not None:
                 self.space.remove(old.intervals + old.sets)
             table.add(rule, self.walker)
+        for group in groups:
+            self._fix(self.space.add(self._group_sets(dp_id, group)))
         sw.groups = {g.group_id: g for g in groups}
         sw.meters = {m.meter_id: m for m in meters}
         self.walker.changed(dp_id)
@@ -169,7 +187,7 @@ class Verifier:
                 touched = self._apply_meter(sw, update.op, entry)
             else:
                 raise VerifyError(f"update of {type(entry).__name__}: a FlowSpec, GroupSpec or MeterSpec")
-            rewalked = self._rewalk(touched)
+            rewalked = self._rewalk(touched, sw.dp_id)
         finally:
             self._classes.journal = self._refs.journal = None
         added, removed = [], []
@@ -259,14 +277,31 @@ class Verifier:
                     self.pipeline.resubmit_target(action[1])
             if not 0 <= spec.priority <= 0xFFFF:
                 raise VerifyError(f"priority {spec.priority} outside 0..65535")
-            return make_rule(self.space, spec)
+            rule = make_rule(self.space, spec)
+            self._written.update(rule.sets)
+            return rule
         except (PipelineError, VerifyError) as err:
             raise VerifyError(f"{what}: {err}") from None
 
     def _check_group(self, dp_id: int, group: GroupSpec) -> GroupSpec:
         if not isinstance(group, GroupSpec):
             raise VerifyError(f"s{dp_id}: {group!r} is not a GroupSpec")
+        self._group_sets(dp_id, group)
         return group
+
+    def _group_sets(self, dp_id: int, group: GroupSpec) -> list:
+        """The values the group's buckets set, as intervals. They are atom boundaries, as
+        a flow's set-field values are: a walk records a written value as its atom, which
+        must stay that one value (an atom holding more could split later, and classes
+        would keep the old atom's id in their visits, apart from a flow added for the
+        value)."""
+        try:
+            sets = [self.space.interval(a[1], a[2]) for b in group.buckets for a in b.actions
+                    if a[0] == "set_field" and not is_reg(a[1])]
+        except VerifyError as err:
+            raise VerifyError(f"s{dp_id}: group {group.group_id:#x}: {err}") from None
+        self._written.update(sets)
+        return sets
 
     def _check_meter(self, dp_id: int, meter: MeterSpec) -> MeterSpec:
         if not isinstance(meter, MeterSpec):
@@ -284,7 +319,7 @@ class Verifier:
                 return set()
             touched = set(self._classes.visits[(dp, spec.table)].get(spec.key, ()))
             table.remove(old)
-            self.walker.changed(dp)
+            self.walker.changed(dp, self._unwritten(old))
             self.space.remove(old.intervals + old.sets)
             self._refs.flow_changed(sw, old.spec, None)
             return touched
@@ -300,9 +335,24 @@ class Verifier:
         else:
             touched = self._overlapping(dp, rule)
         table.add(rule, self.walker)
-        self.walker.changed(dp)
+        if old is not None:
+            self.walker.changed(dp, self._unwritten(old))
+        self.walker.changed(dp, self._unwritten(rule))
         self._refs.flow_changed(sw, old.spec if old else None, spec)
         return touched
+
+    def _unwritten(self, rule: Rule) -> tuple | None:
+        """The flow's match on the fields where it takes no value any flow or group writes
+        (a frame it takes has there the value its host sent), for the walk cache to tell
+        the cubes the flow cannot take; None when that is no field (it may take any frame)."""
+        version, masks = self._written_masks
+        if version != self.walker.version:
+            masks = {}
+            for i, lo, hi in self._written:
+                masks[i] = masks.get(i, 0) | self.space.fields[i].mask(lo, hi)
+            self._written_masks = (self.walker.version, masks)
+        match = tuple((i, m) for i, m in self.walker.pred(rule) if not masks.get(i, 0) & m)
+        return match or None
 
     def _overlapping(self, dp: int, rule: Rule) -> set[int]:
         """Classes a new flow may take: they visit its table, were won there at no higher
@@ -360,7 +410,10 @@ class Verifier:
         elif old == group:
             return set()                    # the same group again: nothing changes
         else:
+            self._fix(self.space.add(self._group_sets(sw.dp_id, group)))
             sw.groups[group.group_id] = group
+        if old is not None:
+            self.space.remove(self._group_sets(sw.dp_id, old))
         self.walker.changed(sw.dp_id)
         self._refs.group_changed(sw, group.group_id)
         return set(self._classes.group_users.get((sw.dp_id, group.group_id), ()))
@@ -408,16 +461,21 @@ class Verifier:
         host = self.topology.hosts[name]
         return self.walker.from_host(host.dp_id, host.port_no, cube)
 
-    def _rewalk(self, cids: set[int]) -> int:
+    def _rewalk(self, cids: set[int], dp: int) -> int:
+        """Classes ``cids`` walked again after switch ``dp`` changed (from where they entered it)."""
         if not cids:
             return 0
         classes = self._classes
+        hosts = self.topology.hosts
+        self.walker.begin(dp)
+        rewalk = self.walker.rewalk
         changed = []
         for cid in sorted(cids):
             cls = classes.by_id.get(cid)
             if cls is None:
                 continue
-            walked = [piece for cube in cls.cubes for piece in self._walk(cls.ingress, cube)]
+            host = hosts[cls.ingress]
+            walked = rewalk(dp, host.dp_id, host.port_no, cls.cubes, cls.events)
             changed += classes.rewalked(cid, walked)
         # A pair's reach verdict reads the classes sent to its destination's MAC, its
         # isolation verdict those delivering to it: only those of changed classes change.

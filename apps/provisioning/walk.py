@@ -8,7 +8,7 @@ takes the same way and meets the same end. ``events`` is that way, in order:
 
     ("v", dp, table, flow key | None, in_port, regs, overlay)   a table visit and the flow that won
     ("g", dp, group id) / ("nogroup", dp, group id)            a group run / sent to but missing
-    ("hop", dp, port)                                          out on a link
+    ("hop", dp, port, n)             out on a link; the next n events are the walk from its other end
     ("host", name) ("out", dp, port, name)                     delivered to a host / out of the network
     ("ctl", dp, in_port)                                       to the controller
     ("drop", dp, in_port, kind)      no copy left the switch ('miss': no flow or a priority-0
@@ -23,8 +23,13 @@ are all followed (which one the hash picks is not modelled: any may), an all gro
 too, a fast-failover group's first live one.
 
 Walks are cached (``WalkCache``): one switch's tables, and the whole walk from a switch
-port on, each keyed by the fields of the cube it read; a switch that changes drops
-every cached walk that entered it (``Walker.changed``).
+port on, each keyed by the fields of the cube it read; a change to a switch makes every
+cached walk that entered it stale for the cubes that may meet the changed flow
+(``Walker.changed``).
+
+``Walker.rewalk`` walks a class's cubes again after one switch changed: only the
+sub-walks of its way that entered that switch are walked again (found through the
+hops' lengths) and spliced into the old way, whose other events cannot have changed.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from apps.provisioning.headerspace import Cube, HeaderSpace, Pred, VerifyError, 
 from apps.provisioning.switches import ETH_DST, VLAN, Rule, Switch, Table, is_reg, single_atom
 
 VLAN_BIT, ETH_DST_BIT = 1 << VLAN, 1 << ETH_DST
+_KIND, _WHERE = operator.itemgetter(0), operator.itemgetter(1)
 OFPVID_PRESENT = 0x1000
 MAX_DEPTH = 8               # groups and resubmits nested deeper than this: as fakeswitch, refused
 
@@ -105,14 +111,20 @@ class WalkCache:
     with each piece of the result also kept as the fields it narrowed, so a hit for
     another cube is that cube with those fields set (most flooded pieces: the cube itself).
 
-    Two levels: ``switch`` holds one switch's tables walked from the first (dropped when
-    that switch changes); ``tree`` holds the whole walk from entering a switch port on
-    (stale once any switch it entered changed after it was made: ``changed_at``, checked
-    when it is looked up, as dropping them all at each change cost a millisecond per
-    update; an entry found still good is stamped anew, so it is checked once per change),
-    valid for a path that enters none of the ports it entered (else that path would make
-    a loop of it). A walk that made a loop names its path, so it is not kept.
-    Atoms splitting (``version``) clears both; so does holding more than ``limit`` entries.
+    Two levels: ``switch`` holds one switch's tables walked from the first; ``tree`` holds
+    the whole walk from entering a switch port on, valid for a path that enters none of
+    the ports it entered (else that path would make a loop of it). A walk that made a
+    loop names its path, so it is not kept. An entry made before a change to a switch it
+    entered (``changed_at``, checked when it is looked up, as dropping them all at each
+    change cost a millisecond per update) is still good for the cube looked up if no
+    frame of it can meet any flow changed since (``log``: each change's match on the
+    fields where the flow takes no value any flow or group writes, so a frame has there
+    the value its host sent; a group change or a whole switch loaded may meet any). If a
+    field the walk never read told it, the walk is good for this cube only and that
+    field counts as read, so the walks around it are keyed on it too; else it is good
+    for every cube it serves and is stamped anew, checked once per change. Atoms
+    splitting (``version``) clears both levels; so does holding more than ``limit``
+    entries, or a sub-walk older than the changes kept per switch (``LOG``).
     """
 
     LIMIT = 200_000
@@ -127,24 +139,75 @@ class WalkCache:
         self.tree: dict[tuple, dict] = {}
         self.clock = 0                                  # counts changes
         self.changed_at: dict[int, int] = defaultdict(int)     # dp -> the count when it last changed
+        # dp -> its last changes: (count, the changed flow's match on fields where it takes no
+        # value a flow or group writes | None: a change any frame may meet); dp -> the count
+        # of the last change forgotten
+        self.log: dict[int, list[tuple[int, Pred | None]]] = defaultdict(list)
+        self.forgotten: dict[int, int] = defaultdict(int)
         self.size = 0
         self.hits = self.misses = 0
 
-    def changed(self, dp: int) -> None:
-        """Switch ``dp``'s flows or groups changed: forget every walk that entered it (its
-        tables' walks now; a sub-tree's when it is next looked up, by its stamp)."""
-        self.switch.pop(dp, None)
+    LOG = 32            # changes kept per switch; a sub-walk older than them is walked again
+
+    def changed(self, dp: int, match: Pred | None = None) -> None:
+        """Switch ``dp``'s flows or groups changed: forget a walk of its tables, or of a
+        sub-tree that entered it, when it is next looked up, by its stamp, unless the change
+        was a flow whose ``match`` no frame of the cube looked up meets (None: any frame
+        may meet the change)."""
         self.clock += 1
         self.changed_at[dp] = self.clock
+        log = self.log[dp]
+        log.append((self.clock, match))
+        if len(log) > self.LOG:
+            self.forgotten[dp] = log.pop(0)[0]
+
+    def _unmet(self, dps: tuple, stamp: int, cube: Cube, read: int) -> int | None:
+        """Whether every change since ``stamp`` to switches ``dps`` is a flow no frame of
+        ``cube`` meets: None if one may be met, else the fields (a bit each) beyond ``read``
+        it took to tell (the sub-walk now reads them: a cube that differs there may meet it)."""
+        extra = 0
+        changed_at, forgotten, log = self.changed_at, self.forgotten, self.log
+        for dp in dps:
+            if changed_at[dp] <= stamp:
+                continue
+            if forgotten[dp] > stamp:
+                return None
+            for when, match in reversed(log[dp]):
+                if when <= stamp:
+                    break
+                if match is None:
+                    return None
+                apart = None
+                for i, m in match:
+                    if not cube[i] & m:
+                        if read >> i & 1:
+                            apart = 0
+                            break
+                        apart = 1 << i
+                if apart is None:
+                    return None
+                extra |= apart
+        return extra
 
     def switch_get(self, where: tuple, cube: Cube) -> tuple[list, int] | None:
         shelf = self.switch.get(where[0], {}).get(where[1:])
         if shelf:
             for read, (get, held) in shelf.items():
-                got = held.get(get(cube))
+                key = get(cube)
+                got = held.get(key)
                 if got is not None:
+                    c0, out, narrowing, stamp = got
+                    if stamp < self.changed_at[where[0]]:       # the switch changed since
+                        extra = self._unmet((where[0],), stamp, cube, read)
+                        if extra is None:
+                            del held[key]
+                            self.misses += 1
+                            return None
+                        if extra:
+                            read |= extra
+                        else:
+                            got[3] = self.clock
                     self.hits += 1
-                    c0, out, narrowing = got
                     if c0 != cube:
                         out = [(_narrowed(cube, n) if n else cube, ev, em, st)
                                for n, (_, ev, em, st) in zip(narrowing, out)]
@@ -154,7 +217,7 @@ class WalkCache:
 
     def switch_put(self, where: tuple, cube: Cube, read: int, out: list) -> None:
         shelf = self.switch.setdefault(where[0], {}).setdefault(where[1:], {})
-        self._keep(shelf, read, cube, (cube, out, _narrowing(cube, out)))
+        self._keep(shelf, read, cube, [cube, out, _narrowing(cube, out), self.clock])
 
     def tree_get(self, where: tuple, cube: Cube, path: tuple) -> tuple[list, int, frozenset] | None:
         shelf = self.tree.get(where)
@@ -165,11 +228,15 @@ class WalkCache:
                 if got is not None:
                     c0, out, narrowing, entered, dps, stamp = got
                     if stamp < self.clock:          # something changed since it was made
-                        if max(map(self.changed_at.__getitem__, dps)) > stamp:
+                        extra = self._unmet(dps, stamp, cube, read)
+                        if extra is None:
                             del held[key]
                             self.misses += 1
                             return None
-                        got[5] = self.clock         # still good: not checked again until the next change
+                        if extra:
+                            read |= extra           # good for this cube, told by fields it never read
+                        else:
+                            got[5] = self.clock     # good for every cube it serves: not checked again
                     if not entered.isdisjoint(path):
                         return None
                     self.hits += 1
@@ -213,10 +280,15 @@ class Walker:
         self._read = 0              # fields of the cube read so far (a bit per field index)
         self._entered: set = set()  # (dp, in_port) entered so far
         self._loopy = False         # a loop event was made (it names the path: not cacheable)
+        # ways spliced by this update and the last one at the same switch: id -> (way, dp, spans)
+        self._spliced: dict[int, tuple] = {}
+        self._spliced_before: dict[int, tuple] = {}
+        self._spliced_dp: int | None = None
 
-    def changed(self, dp: int) -> None:
-        """Switch ``dp``'s flows or groups changed (walks through it are forgotten)."""
-        self.cache.changed(dp)
+    def changed(self, dp: int, match: Pred | None = None) -> None:
+        """Switch ``dp``'s flows or groups changed (walks through it are forgotten, but for
+        cubes no frame of which meets ``match``: ``WalkCache.changed``)."""
+        self.cache.changed(dp, match)
 
     def value_mask(self, index: int, key: int) -> int:
         return self.space.fields[index].mask(key, key)
@@ -230,12 +302,14 @@ class Walker:
         return rule.pred
 
     def keys(self, rule: Rule) -> tuple:
-        self.pred(rule)
+        if rule.version != self.version:
+            self.pred(rule)
         return rule.keys
 
     def _pred(self, rule: Rule, over: tuple) -> Pred | None:
         """The rule's match on the packets as sent, given what was written (None: no packet)."""
-        self.pred(rule)
+        if rule.version != self.version:
+            self.pred(rule)
         if not over:
             return rule.pred
         written = dict(over)
@@ -255,6 +329,105 @@ class Walker:
             self.cache.clear(self.version)
         self._read, self._entered, self._loopy = 0, set(), False
         return self._switch(dp, port, cube, (), ())
+
+    def rewalk(self, dp: int, host_dp: int, host_port: int, cubes: list[Cube],
+               events: tuple) -> list[tuple[Cube, tuple]]:
+        """``cubes``, which took the way ``events`` from their host, walked again after
+        switch ``dp`` changed: each sub-walk of ``events`` that entered ``dp`` is walked
+        again and put in its place. The rest of the way is what it was: a packet's way
+        outside those sub-walks is made by the other switches, from the packet alone (a
+        sub-walk hands nothing back but its events and how it split the cube). A sub-walk
+        that splits a cube splits the class: each piece takes the old way with its own
+        events in place."""
+        if self.cache.version != self.version:
+            self.cache.clear(self.version)
+        known = self._spliced_before.get(id(events))
+        if known is not None and known[0] is events and known[1] == dp:
+            spans = known[2]
+        else:
+            spans = self._spans(dp, host_dp, host_port, events)
+        pieces = [(cube, events) for cube in cubes]
+        # (old events, sub-walk) by id -> (both, kept alive so the ids stay theirs, new events)
+        spliced: dict[tuple[int, int], tuple] = {}
+        for start, stop, in_port, over, path, hops in reversed(spans):    # from the last: starts stay put
+            nxt = []
+            for c, ev in pieces:
+                self._read, self._entered, self._loopy = 0, set(), False
+                for sc, sev in self._switch(dp, in_port, c, over, path):
+                    key = (id(ev), id(sev))
+                    got = spliced.get(key)
+                    if got is None:
+                        new = self._splice(ev, start, stop, sev, hops)
+                        got = spliced[key] = (ev, sev, new)
+                        if len(spans) == 1:         # where the new way entered dp, for the next update
+                            self._spliced[id(new)] = (new, dp, ((start, start + len(sev), *spans[0][2:]),))
+                    nxt.append((sc, got[2]))
+            pieces = nxt
+        return pieces
+
+    def begin(self, dp: int) -> None:
+        """An update of switch ``dp`` begins: the ways the last update at ``dp`` spliced
+        are kept with where they entered ``dp`` (a change is mostly several flows of one
+        switch, and they touch the same classes), older ones are forgotten."""
+        if dp != self._spliced_dp:
+            self._spliced.clear()
+        self._spliced_dp = dp
+        self._spliced_before, self._spliced = self._spliced, {}
+
+    @staticmethod
+    def _splice(events: tuple, start: int, stop: int, sub: tuple, hops: tuple) -> tuple:
+        """``events`` with ``sub`` in place of ``events[start:stop]``; the hops into it
+        and into the sub-walks around it (at ``hops``) say how long they now are."""
+        delta = len(sub) - (stop - start)
+        if not delta:
+            return events[:start] + sub + events[stop:]
+        head = list(events[:start])
+        for h in hops:
+            e = head[h]
+            head[h] = (e[0], e[1], e[2], e[3] + delta)
+        return (*head, *sub, *events[stop:])
+
+    def _spans(self, dp: int, host_dp: int, host_port: int, events: tuple) -> list[tuple]:
+        """The outermost sub-walks of a way from a host that entered switch ``dp``: (start,
+        stop, in_port, overlay, path, positions of the hops into it and into the sub-walks
+        around it). Each starts with the first event after it that names ``dp`` (every
+        event but a host's names its switch first, and a switch's events come after its
+        entry); a hop event carries the length of the sub-walk after it, so the hops
+        around a start are found by stepping over the sub-walks that end before it."""
+        if host_dp == dp:
+            return [(0, len(events), host_port, (), (), ())]
+        kinds = list(map(_KIND, events))
+        where = list(map(_WHERE, events))
+        end = self.topology.end
+        out = []
+        at = 0
+        while True:
+            try:
+                first = where.index(dp, at)
+            except ValueError:
+                return out
+            hops = []
+            pos = 0
+            while True:
+                try:
+                    h = kinds.index("hop", pos, first)
+                except ValueError:
+                    break
+                past = h + 1 + events[h][3]
+                if past <= first:
+                    pos = past              # a sub-walk that ends before it
+                else:
+                    hops.append(h)
+                    pos = h + 1
+            path = [(host_dp, host_port)]
+            for h in hops[:-1]:
+                path.append(end(events[h][1], events[h][2])[1:])
+            in_port = end(events[hops[-1]][1], events[hops[-1]][2])[2]
+            e = events[first]
+            over = e[6] if e[0] == "v" else ()
+            stop = first + events[hops[-1]][3]
+            out.append((first, stop, in_port, over, tuple(path), tuple(hops)))
+            at = stop
 
     def _switch(self, dp: int, in_port: int, cube: Cube, over: tuple,
                 path: tuple) -> list[tuple[Cube, tuple]]:
@@ -303,9 +476,8 @@ class Walker:
                     peer_dp, peer_port = end[1], end[2]
                     nxt = []
                     for pc, pev in partial:
-                        hop = pev + (("hop", dp, port),)
                         after = self._switch(peer_dp, peer_port, pc, eover, path)
-                        nxt.extend((sc, hop + sev) for sc, sev in after)
+                        nxt.extend((sc, pev + (("hop", dp, port, len(sev)),) + sev) for sc, sev in after)
                     partial = nxt
                 else:
                     partial = [(pc, pev + (end,)) for pc, pev in partial]

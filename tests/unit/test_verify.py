@@ -323,6 +323,20 @@ def rebuilt_indexes(v: Verifier) -> dict:
     return out
 
 
+def ways_hold(v: Verifier) -> None:
+    """Every class's cubes, walked afresh from its host with no cache, take its way (classes
+    walked again are walked from where they entered the changed switch, their way spliced)."""
+    held = v.walker.cache
+    v.walker.cache = WalkCache(limit=0)
+    try:
+        for cls in v.classes.values():
+            host = v.topology.hosts[cls.ingress]
+            for cube in cls.cubes:
+                assert {ev for _, ev in v.walker.from_host(host.dp_id, host.port_no, cube)} == {cls.events}
+    finally:
+        v.walker.cache = held
+
+
 def applied(v: Verifier, update) -> None:
     """Apply ``update``; its report must be the difference of the findings before and after."""
     before = v.findings_set()
@@ -340,8 +354,9 @@ def broad(spec: FlowSpec) -> bool:
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_after_random_updates_the_incremental_verdict_equals_a_fresh_verifiers(seed):
     """Updates of every kind, flood and catch-all flows (whose change re-walks classes
-    through cached sub-walks of the spanning tree) among them, compared with a fresh
-    verifier and with one that caches no walk."""
+    through cached sub-walks of the spanning tree) among them, groups that tag frames
+    and flows for one tag (atoms split under values already written), compared with a
+    fresh verifier and with one that caches no walk."""
     rng = random.Random(seed)
     net = controller_network(fakeoftable.DIAMOND_LINKS, (("h1", 1, 3), ("h2", 2, 3), ("h4", 4, 3)),
                              apps=("qos", "te"))
@@ -377,6 +392,16 @@ def test_after_random_updates_the_incremental_verdict_equals_a_fresh_verifiers(s
             applied(v, add(dp, flow("classify", 850, {"eth_type": IP, "ip_dscp": rng.choice([0, 10, 46]),
                                                     "ipv4_dst": f"10.0.0.{rng.randrange(0, 8)}/30"},
                                  [("set_field", "ip_dscp", 46)], goto="forward")))
+        elif roll < 0.9:
+            tag = 0x1000 | rng.randrange(1, 6)
+            applied(v, add(dp, flow("ingress", 1600, {"vlan_vid": tag},
+                                    rng.choice([[], [("pop_vlan",), ("output", rng.choice([1, 2, 3]))]]))))
+        elif sw.groups and roll < 0.95:
+            group = sw.groups[rng.choice(sorted(sw.groups))]
+            tag = 0x1000 | rng.randrange(1, 6)
+            bucket = Bucket(watch_port=rng.choice([1, 2]), actions=(
+                ("push_vlan", 0x8100), ("set_field", "vlan_vid", tag), ("output", rng.choice([1, 2]))))
+            applied(v, add(dp, GroupSpec(group.group_id, "ff", (bucket,))))
         elif sw.groups:
             group = sw.groups[rng.choice(sorted(sw.groups))]
             applied(v, delete(dp, group))
@@ -384,6 +409,7 @@ def test_after_random_updates_the_incremental_verdict_equals_a_fresh_verifiers(s
         # classes keep their ids across updates and are re-indexed where they differ: the
         # indexes must stay exactly what the classes say
         assert indexes(v) == rebuilt_indexes(v)
+        ways_hold(v)
         if step % 10 == 9:
             other = fresh(v, policy)
             uncached = fresh(v, policy, cached=False)
@@ -444,3 +470,48 @@ def test_a_failed_link_is_followed_through_the_fast_failover_detours_like_the_fa
     mine = v.outcome("h1", frame)
     assert agrees(mine, oracle(net, "h1", frame), select=False)
     assert mine["delivered"] == ["h4"] and first_hop not in mine["switches"]
+
+
+def test_a_value_a_group_bucket_sets_is_its_own_atom_so_a_flow_added_for_it_later_is_seen():
+    """A detour bucket tags frames with one VLAN id (push_vlan, set_field vlan_vid); the next
+    switch takes every tagged frame. A flow added later for that one tag splits the atom the
+    tag was in: the classes that carry the tag must be found and walked again (a tag recorded
+    as the atom before the split would look apart from the new flow's)."""
+    net, v = hand_made([(1, 1, 2, 1)], ("h1", 1, 3), ("h2", 2, 3))
+    tag = 0x1000 | 7
+    detour = GroupSpec(0x02000001, "indirect", (Bucket(actions=(
+        ("push_vlan", 0x8100), ("set_field", "vlan_vid", tag), ("output", 1))),))
+    v.load(1, [flow("ingress", 100, {"eth_dst": H2}, [("group", detour.group_id)])], [detour])
+    v.load(2, [flow("ingress", 10, {"vlan_vid": (0x1000, 0x1000)}, [("pop_vlan",), ("output", 3)])])
+    v.check_all(Policy(reach=(("h1", "h2"),)))
+    assert v.reaches("h1", "h2")
+    report = v.apply(add(2, flow("ingress", 20, {"vlan_vid": tag}, [])))     # that tag is now dropped
+    assert report.rewalked == 1 and [f.detail for f in by_check(report.added, "reach")] == [
+        "h1 -> h2: dropped at s2 (a flow drops it)"]
+    assert not v.reaches("h1", "h2")
+    other = fresh(v, v.policy)
+    assert v.findings_set() == other.findings_set() and canonical(v) == canonical(other)
+
+
+def test_a_cached_walk_kept_past_a_flow_it_cannot_meet_is_keyed_on_the_field_that_told():
+    """A flow added for one source on a far switch leaves the cached walks of other sources'
+    frames through that switch in use (no frame of theirs can meet it). A walk that takes one
+    of them in must then be keyed on the source too: the same walk for the flow's own source
+    would be wrong."""
+    links = [(1, 1, 2, 1), (2, 2, 3, 1), (3, 2, 4, 1)]
+    net, v = hand_made(links, ("h0", 1, 3), ("h1", 1, 4), ("h4", 4, 3))
+    h1, h4 = net.host("h1"), net.host("h4")
+    for dp, port in ((1, 1), (2, 2), (3, 2), (4, 3)):
+        v.load(dp, [flow("ingress", 10, {"eth_dst": h4.mac}, [("output", port)])])
+    v.check_all(Policy(reach=(("h0", "h4"), ("h1", "h4"))))
+    assert v.reaches("h0", "h4") and v.reaches("h1", "h4")
+    v.apply(add(4, flow("ingress", 20, {"eth_src": h1.mac, "eth_dst": h4.mac}, [])))
+    assert not v.reaches("h1", "h4")
+    # s2 changes for both sources: both are walked again from s2, h0's frames first, through
+    # the walk from s3 on made before the flow for h1 came (good for h0's frames only)
+    report = v.apply(add(2, flow("ingress", 30, {"eth_dst": h4.mac}, [("output", 2)])))
+    assert report.rewalked == 2
+    assert v.reaches("h0", "h4") and not v.reaches("h1", "h4")
+    other = fresh(v, v.policy)
+    assert v.findings_set() == other.findings_set() and canonical(v) == canonical(other)
+    ways_hold(v)
