@@ -658,10 +658,11 @@ class Provisioner:
             f"{k.kind}:{k.target}": k.measured_mbps for k in self.view.knobs() if k.measured_mbps is not None
         }
         with self.lock:
+            before = dict(self.peaks)
             for c in self.changes.values():
                 if c.state == "DEPLOYED" and not c.outcome and c.resource in measured:
                     self.peaks[c.id] = max(self.peaks.get(c.id, 0.0), measured[c.resource])
-            if self.store is not None:
+            if self.store is not None and self.peaks != before:
                 self.store.put("peaks", self.peaks)
 
     def judge(self, now: float) -> list[Change]:

@@ -25,6 +25,7 @@ from apps.provisioning.verify import Finding, Verifier, VerifyError
 from controller.desired import Desired, Entries
 from controller.flows import FlowSpec
 from controller.groups import GroupSpec
+from controller.meters import MeterSpec
 
 LOG = logging.getLogger(__name__)
 
@@ -191,6 +192,6 @@ def _clean(entries: Entries) -> Entries:
     entries are not wanted ones)."""
     return Entries(
         dict(entries.flows),
-        {k: g for k, g in entries.groups.items() if hasattr(g, "buckets")},
-        {k: m for k, m in entries.meters.items() if hasattr(m, "meter_id")},
+        {k: g for k, g in entries.groups.items() if isinstance(g, GroupSpec)},
+        {k: m for k, m in entries.meters.items() if isinstance(m, MeterSpec)},
     )
