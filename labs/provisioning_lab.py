@@ -60,6 +60,7 @@ import numpy as np
 from labs.lab import FAST_MODELS, ROOT, Lab, LabError, PredictorProcess, write_report
 from labs.slices_lab import pick_pairs, replay_window
 from predictors.panel import SPLITS, Panel, load_dataset
+from topologies.processes import terminate
 
 LOG = logging.getLogger(__name__)
 
@@ -444,10 +445,8 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
             dict(mac=h.mac, dp_id=h.dp_id, port=h.port_no, ipv4=list(h.ipv4)) for h in lab.client.hosts()
         ]
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(5)
+        for proc in procs:                     # whatever still runs after a failure, by handle
+            terminate(proc, 5.0)
         for client in (slices, prov):
             if client is not None:
                 client.close()

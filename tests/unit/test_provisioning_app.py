@@ -5,15 +5,10 @@ without anyone asking; without a predictor the app says it is reactive."""
 
 from __future__ import annotations
 
-import time
-from types import SimpleNamespace
-
 import pytest
 
-from predictors.client import PredictorClient
-from predictors.server import create_server
-from predictors.service import PredictorService
-from predictors.store import SeriesStore
+from tests.lib.ovs_lab import wait_for
+from tests.lib.predictor_service import served_predictor
 from tests.lib.provisioning_net import build
 
 STEP = 300
@@ -21,27 +16,8 @@ STEP = 300
 
 @pytest.fixture
 def predictor(tmp_path):
-    service = PredictorService(
-        SeriesStore(STEP, tmp_path / "samples.sqlite"), tmp_path / "models", horizons_s=(300, 900)
-    )
-    server, port, servicer = create_server(service, "127.0.0.1:0", max_workers=4)
-    server.start()
-    client = PredictorClient(f"127.0.0.1:{port}", timeout_s=5)
-    yield SimpleNamespace(service=service, client=client)
-    client.close()
-    servicer.stopping.set()
-    server.stop(grace=None).wait(5)
-    service.close()
-
-
-def wait_for(what, timeout_s: float = 15.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
+    with served_predictor(tmp_path, STEP, (300, 900)) as served:
+        yield served
 
 
 def test_an_anomaly_triggers_an_evaluation_whose_need_is_staged_and_deployed(tmp_path, predictor):

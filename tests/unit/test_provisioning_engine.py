@@ -15,6 +15,12 @@ from labs import provisioning_faults
 from tests.lib.provisioning_net import build, delivered, forecast, meter_rate_kbps, pair
 
 
+
+def restarted(net, path) -> ProvisioningApp:
+    """A new provisioning app on the same core, from the state file ``path`` (a restart)."""
+    return ProvisioningApp(net.core.view, lambda: net.deliver(net.core.resync(net.now)), net.app.settings,
+                           ProvisioningStore(str(path)), wall=net.clock)
+
 @pytest.fixture
 def net(tmp_path):
     net = build(tmp_path)
@@ -229,13 +235,7 @@ def test_a_restart_loses_no_change_and_keeps_the_pinned_path(tmp_path):
     net.engine.stage(failed.id)
     net.app.close()
 
-    again = ProvisioningApp(
-        net.core.view,
-        lambda: net.deliver(net.core.resync(net.now)),
-        net.app.settings,
-        ProvisioningStore(str(path)),
-        wall=net.clock,
-    )
+    again = restarted(net, path)
     try:
         states = {c.id: c.state for c in again.engine.list()}
         assert states == {pinned.id: "DEPLOYED", queued.id: "QUEUED", failed.id: "STAGE_FAILED"}
@@ -253,13 +253,7 @@ def test_a_change_interrupted_while_deploying_is_rolled_back_at_start(tmp_path):
     net.engine.stage(change.id)
     net.engine._move(change, "DEPLOYING", "applying")  # the process died here
     net.app.close()
-    again = ProvisioningApp(
-        net.core.view,
-        lambda: net.deliver(net.core.resync(net.now)),
-        net.app.settings,
-        ProvisioningStore(str(path)),
-        wall=net.clock,
-    )
+    again = restarted(net, path)
     try:
         assert again.engine.recover() == [change.id]
         assert again.engine.get(change.id).state == "ROLLED_BACK"
@@ -321,8 +315,7 @@ def test_te_headroom_sets_the_reroute_threshold_and_a_restart_sets_it_again(tmp_
     assert change.state == "DEPLOYED" and net.te.settings.threshold == 0.6
     net.app.close()
     net.te.settings = net.te.settings.model_copy(update={"threshold": 0.8})    # a restarted TE: its config
-    again = ProvisioningApp(net.core.view, lambda: net.deliver(net.core.resync(net.now)), net.app.settings,
-                            ProvisioningStore(str(path)), wall=net.clock)
+    again = restarted(net, path)
     try:
         assert again.engine.recover() == [change.id]
         assert net.te.settings.threshold == 0.6

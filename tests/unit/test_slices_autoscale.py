@@ -15,10 +15,8 @@ from apps.slices.manager import SliceManager
 from controller.config import ClockConfig, Config
 from controller.core import ControllerCore
 from labs.lab import free_port
+from tests.lib.predictor_service import served_predictor
 from predictors.client import PredictorClient
-from predictors.server import create_server
-from predictors.service import PredictorService
-from predictors.store import SeriesStore
 
 STEP = 300
 ORIGIN_V = 300 * 3_600_000          # virtual origin on the predictor's 300 s grid
@@ -29,16 +27,8 @@ CLOCK = ClockConfig(time_scale=150, virtual_origin_s=ORIGIN_V, real_origin_s=REA
 
 @pytest.fixture
 def predictor(tmp_path):
-    service = PredictorService(SeriesStore(STEP, tmp_path / "samples.sqlite"), tmp_path / "models",
-                               horizons_s=(300, 900))
-    server, port, servicer = create_server(service, "127.0.0.1:0", max_workers=4)
-    server.start()
-    client = PredictorClient(f"127.0.0.1:{port}", timeout_s=5)
-    yield SimpleNamespace(service=service, client=client)
-    client.close()
-    servicer.stopping.set()
-    server.stop(grace=None).wait(5)
-    service.close()
+    with served_predictor(tmp_path, STEP, (300, 900)) as served:
+        yield served
 
 
 @pytest.fixture
