@@ -142,6 +142,15 @@ class MeterRates:
         return {group: MeterRate(acc[0], acc[1], *self._totals[group], acc[2], acc[3])
                 for group, acc in sums.items()}
 
+    def busiest(self, now: float) -> dict[Hashable, float]:
+        """Each group's busiest single meter (the most one switch's meter was offered, Mbit/s),
+        from fresh readings: what a per-switch rate must cover."""
+        out: dict[Hashable, float] = {}
+        for group, sample in self._last.values():
+            if now - sample.time <= self.stale_s:
+                out[group] = max(out.get(group, 0.0), sample.offered_mbps)
+        return out
+
     def forget(self, which: Callable[[Hashable], bool]) -> None:
         """Drop the groups ``which`` names (a deleted slice or stitch)."""
         for key in [k for k, (group, _) in self._last.items() if which(group)]:

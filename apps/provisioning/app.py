@@ -7,7 +7,9 @@ whose knobs it changes: slices, stitching, qos). The factory opens the state fil
 serves its gRPC API and closes it at shutdown.
 
 Its loop (a thread, never the OpenFlow event loop): every ``interval_s`` real seconds
-it asks the predictor for every resource's forecast (``horizons_s``, ``quantiles``)
+it sends the predictor the measured demand of the resources no other app reports
+(``feed``: each link's rate as ``link:<src>-<dst>``, each QoS class's busiest meter
+as ``qos:<class>``), asks the predictor for every resource's forecast (``horizons_s``, ``quantiles``)
 and runs the engine's step (evaluate, then stage and deploy the top
 recommendations); every ``anomaly_poll_s`` it asks ``GetAnomalies`` about the same
 series and, when one is anomalous, runs the step at once (trigger ``anomaly
@@ -70,6 +72,7 @@ class ProvisioningApp(App):
                 confirm_timeout_s=settings.confirm_timeout_s,
                 outcome_after_s=settings.outcome_after_s,
                 isolate=settings.isolate,
+                link_needs=settings.link_needs,
             ),
             store=store,
             rehearsal=rehearsal,
@@ -139,7 +142,29 @@ class ProvisioningApp(App):
         self.steps += 1
         return self.engine.ranked()
 
+    def feed(self) -> int:
+        """Send the measured demand of the resources no other app reports (``feed``: links,
+        QoS classes) to the predictor, stamped with the app clock; returns how many."""
+        kinds = set(self.settings.feed)
+        if self.predictor is None or not kinds:
+            return 0
+        measured = self.engine.measured()
+        now = self.now()
+        samples = [
+            (r.series_id, now, measured[r.key])
+            for r in self.engine.resources()
+            if r.kind in kinds and r.key in measured
+        ]
+        if samples:
+            try:
+                self.predictor.ingest(samples, labels={"kind": "provisioning"})
+            except Exception as err:  # noqa: BLE001 - a lost sample: the forecast ages, the loop goes on
+                self.basis_.on_measurements(f"predictor refused samples: {type(err).__name__}: {err}")
+                return 0
+        return len(samples)
+
     def forecasts(self) -> dict:
+        self.feed()
         series = sorted({r.series_id for r in self.engine.resources()})
         if self.predictor is None or not series:
             return {}

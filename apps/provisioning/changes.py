@@ -74,6 +74,7 @@ class Change:
     crossing_s: float = 0.0
     confidence: float = 0.0
     need_mbps: float = 0.0
+    capacity_mbps: float = 0.0  # the resource's capacity when the change was made (0: not known)
     knobs: list[dict] = field(default_factory=list)  # KnobChange.as_json()
     promise: dict = field(default_factory=dict)  # Promise.as_json()
     touches: list[int] = field(default_factory=list)

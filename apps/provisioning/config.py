@@ -39,6 +39,12 @@ class ProvisioningConfig(Section):
     rehearsal: str = ""  # "module:factory" of a Rehearsal ("" none)
     rehearsal_options: dict = {}  # given to the rehearsal's factory: factory(view, options)
     template_modules: tuple[str, ...] = ()  # modules that register more templates (imported first)
+    # links as resources: those whose capacity the topology metadata states, all with a
+    # known capacity (port speed too), or none
+    link_needs: Literal["off", "metadata", "all"] = "metadata"
+    # resource kinds whose measured demand this app sends to the predictor (their owners
+    # do not: links are measured by the core, QoS classes at their meters)
+    feed: tuple[Literal["link", "meter"], ...] = ("link", "meter")
 
     @field_validator("horizons_s")
     @classmethod

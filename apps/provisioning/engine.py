@@ -60,6 +60,12 @@ from controller.events import EventBus
 LOG = logging.getLogger(__name__)
 
 CAPACITY_FIELDS = {"bandwidth_mbps", "rate_mbps"}  # knobs that are a resource's capacity
+LINK_SERIES = "link:"  # the predictor series of a link's load: link:<src>-<dst> (switch names)
+LINK_NEEDS = ("off", "metadata", "all")  # which links are resources (Settings.link_needs)
+
+
+def link_series(src: str, dst: str) -> str:
+    return f"{LINK_SERIES}{src}-{dst}"
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,9 @@ class Settings:
     outcome_after_s: float = 900.0
     held_tolerance: float = 0.02
     isolate: tuple[tuple[str, ...], ...] = ()
+    # links as resources: "metadata" those whose capacity the topology metadata states,
+    # "all" also those known by port speed, "off" none
+    link_needs: str = "metadata"
 
 
 @dataclass
@@ -157,6 +166,12 @@ class LiveContext:
 
     def targets(self, kind: str) -> list[str]:
         return sorted({k.target for k in self._knobs.values() if k.kind == kind})
+
+    def links(self) -> list[tuple[int, int, float, float]]:
+        return [(lk.src_dp, lk.dst_dp, lk.capacity_mbps, lk.rate_mbps) for lk in self.view.links()]
+
+    def capacity(self, a: int, b: int) -> float | None:
+        return self.view.capacity_mbps(a, b)
 
 
 class Provisioner:
@@ -264,6 +279,32 @@ class Provisioner:
                         k.high,
                     )
                 )
+        return out + self.link_resources()
+
+    def link_resources(self) -> list[Resource]:
+        """Each directed link in service as a resource (``Settings.link_needs``): its
+        capacity, its series ``link:<src>-<dst>``, its two switches."""
+        which = self.settings.link_needs
+        if which == "off":
+            return []
+        out = []
+        for lk in self.view.links():
+            if lk.capacity_mbps <= 0 or (which == "metadata" and lk.capacity_source != "metadata"):
+                continue
+            src, dst = self.view.switch_name(lk.src_dp), self.view.switch_name(lk.dst_dp)
+            out.append(Resource("link", f"{src}-{dst}", lk.capacity_mbps, link_series(src, dst), (src, dst)))
+        return out
+
+    def measured(self) -> dict[str, float]:
+        """Each resource's demand as measured now (``kind:name`` -> Mbit/s): the knobs' own
+        measurements and each link's rate at the last port poll."""
+        out = {
+            f"{k.kind}:{k.target}": k.measured_mbps for k in self.view.knobs() if k.measured_mbps is not None
+        }
+        if self.settings.link_needs != "off":
+            for lk in self.view.links():
+                name = f"link:{self.view.switch_name(lk.src_dp)}-{self.view.switch_name(lk.dst_dp)}"
+                out[name] = out.get(name, 0.0) + lk.rate_mbps
         return out
 
     def evaluate(
@@ -287,15 +328,10 @@ class Provisioner:
             )
             if need is None or self._answered(resource, need):
                 continue
-            name = s.templates.get(resource.kind) or next(
-                (t.name for t in tpl.TEMPLATES.values() if t.resource_kind == resource.kind), ""
-            )
-            if not name:
+            answer = self._answer(resource.kind, need, ctx)
+            if answer is None:
                 continue
-            template = tpl.lookup(name)
-            params = template.params_for(need, ctx, s.headroom)
-            if params is None:
-                continue
+            template, params = answer
             acc, _ = self.accuracy(template.ref)
             confidence = need.confidence * acc
             urgency = 1.0 / (1.0 + need.deadline_s / s.urgency_s)
@@ -320,6 +356,19 @@ class Provisioner:
             [ProvisioningEvent("EVALUATED", now, "", f"{trigger}: {len(recs)} recommendation(s)")]
         )
         return self.ranked()
+
+    def _answer(self, kind: str, need: Need, ctx: LiveContext) -> tuple[tpl.Template, dict] | None:
+        """The template (the one ``Settings.templates`` names for ``kind``, else each that
+        answers the kind, in library order) and the parameters it answers ``need`` with."""
+        named = self.settings.templates.get(kind)
+        choices = (
+            [tpl.lookup(named)] if named else [t for t in tpl.TEMPLATES.values() if t.resource_kind == kind]
+        )
+        for template in choices:
+            params = template.params_for(need, ctx, self.settings.headroom)
+            if params is not None:
+                return template, params
+        return None
 
     def _answered(self, resource: Resource, need: Need) -> bool:
         """A change on the way (or in place) for this resource already provides the need."""
@@ -373,6 +422,7 @@ class Provisioner:
                 change.crossing_s = recommendation.need.crossing
                 change.confidence = recommendation.confidence
                 change.need_mbps = recommendation.need.need_mbps
+                change.capacity_mbps = recommendation.need.resource.capacity_mbps
                 recommendation.change_id = change.id
             elif rendered.promise.resource:
                 change.resource = rendered.promise.resource
@@ -654,16 +704,32 @@ class Provisioner:
     # ---- outcomes -----------------------------------------------------------------------------
     def observe(self) -> None:
         """Note each deployed change's resource demand as measured now (its peak so far)."""
-        measured = {
-            f"{k.kind}:{k.target}": k.measured_mbps for k in self.view.knobs() if k.measured_mbps is not None
-        }
+        measured = self.measured()
+        spare_rates = self._spare_rates()
         with self.lock:
             before = dict(self.peaks)
             for c in self.changes.values():
                 if c.state == "DEPLOYED" and not c.outcome and c.resource in measured:
-                    self.peaks[c.id] = max(self.peaks.get(c.id, 0.0), measured[c.resource])
+                    # a link relieved by a spare: its demand is what it carries plus what
+                    # moved onto the spare
+                    moved = sum(spare_rates.get(k["target"], 0.0) for k in c.knobs if k["kind"] == "link")
+                    self.peaks[c.id] = max(self.peaks.get(c.id, 0.0), measured[c.resource] + moved)
             if self.store is not None and self.peaks != before:
                 self.store.put("peaks", self.peaks)
+
+    def _spare_rates(self) -> dict[str, float]:
+        """Each link knob's (a spare's) rate now: the busier direction between its switches."""
+        ends = {
+            k.target: set(k.switches) for k in self.view.knobs() if k.kind == "link" and len(k.switches) == 2
+        }
+        if not ends:
+            return {}
+        out: dict[str, float] = {}
+        for lk in self.view.links():
+            for name, pair in ends.items():
+                if {lk.src_dp, lk.dst_dp} == pair:
+                    out[name] = max(out.get(name, 0.0), lk.rate_mbps)
+        return out
 
     def judge(self, now: float) -> list[Change]:
         """Record the outcome of deployed changes whose crossing is ``outcome_after_s`` past."""
@@ -680,7 +746,9 @@ class Provisioner:
             ]
         for c in due:
             knob = c.knobs[0] if c.knobs else None
-            previous = knob["value"] if knob else 0.0
+            previous = c.capacity_mbps or (
+                knob["value"] if knob and knob["field"] in CAPACITY_FIELDS else 0.0
+            )
             promised = float(c.promise.get("mbps", 0.0))
             peak = self.peaks[c.id]
             c.outcome = dict(
@@ -747,8 +815,13 @@ class Provisioner:
             if now.get(key) == k["value"] != k["new"]:
                 try:
                     self.view.set_knob(k["kind"], k["target"], k["field"], k["new"])
-                    LOG.warning("provisioning: %s was back at %g after the restart; change %s set it to %g "
-                                "again", key, k["value"], k["change"], k["new"])
+                    LOG.warning(
+                        "provisioning: %s was back at %g after the restart; change %s set it to %g again",
+                        key,
+                        k["value"],
+                        k["change"],
+                        k["new"],
+                    )
                     done.append(k["change"])
                 except KnobError as err:
                     LOG.error("provisioning: cannot set %s again for change %s: %s", key, k["change"], err)

@@ -34,6 +34,11 @@ SUMMARY_EVERY_S = 60.0
 STALE_POLLS = 3                 # a switch silent for this many polls stops adding to the rates
 KNOB_MIN_MBPS, KNOB_MAX_MBPS = 0.001, 100_000.0   # a class rate knob's range
 MAX_CACHED = 1024               # distinct host-port sets whose entries are kept
+SERIES_PREFIX = "qos:"          # the predictor series of a class's demand: qos:<class>
+
+
+def series_id(class_name: str) -> str:
+    return SERIES_PREFIX + class_name
 
 
 class QosProvider(App):
@@ -53,6 +58,7 @@ class QosProvider(App):
         self._counters = MeterCounters({c.meter_id: c.name for c in self.classes},
                                        stale_s=STALE_POLLS * poll_interval_s)
         self._rates: dict[str, ClassRates] = {c.name: ClassRates() for c in self.classes}
+        self._busiest: dict[str, float] = {}
         self._dropping: set[str] = set()
         self._next_summary = 0.0
 
@@ -70,14 +76,18 @@ class QosProvider(App):
     def meter_stats(self, dp_id: int, stats: list, now: float) -> None:
         """Class meter counters from one switch (``OFPMeterStats``) -> per-class rates."""
         self._rates = self._counters.update(dp_id, stats, now)     # replaced whole: scrapes read it unlocked
+        self._busiest = self._counters.busiest(now)
         self._log(now)
 
     # --- knobs (controller.appbase.Knob): each metered class's rate --------------------------
     def knobs(self) -> list[Knob]:
-        rates = self._rates
+        """A metered class's rate applies per ingress switch, so its demand (``measured_mbps``,
+        series ``qos:<class>``) is what its busiest switch offered; the provisioning app
+        sends that series to the predictor."""
+        busiest = self._busiest
         switches = tuple(self.view.switch_ids())
         return [Knob("meter", c.name, "rate_mbps", c.rate_mbps, low=KNOB_MIN_MBPS, high=KNOB_MAX_MBPS,
-                     measured_mbps=rates.get(c.name, ClassRates()).offered_mbps, switches=switches)
+                     series_id=series_id(c.name), measured_mbps=busiest.get(c.name, 0.0), switches=switches)
                 for c in self.classes if c.rate_mbps]
 
     def set_knob(self, kind: str, target: str, field: str, value: float) -> Knob:

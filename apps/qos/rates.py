@@ -32,6 +32,11 @@ class MeterCounters:
         self._meters.update(dp_id, stats, now, self.class_of.get)
         return self.rates(now)
 
+    def busiest(self, now: float) -> dict[str, float]:
+        """Per class, the most one switch's meter of it was offered (Mbit/s) at the last poll."""
+        seen = self._meters.busiest(now)
+        return {name: seen.get(name, 0.0) for name in self.class_of.values()}
+
     def rates(self, now: float) -> dict[str, ClassRates]:
         seen = self._meters.rates(now)
         return {name: seen.get(name, ClassRates()) for name in self.class_of.values()}

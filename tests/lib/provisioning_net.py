@@ -8,6 +8,8 @@ from apps.provisioning.app import ProvisioningApp
 from apps.provisioning.config import ProvisioningConfig
 from apps.provisioning.needs import Point
 from apps.provisioning.store import ProvisioningStore
+from apps.qos.app import provider as qos_provider
+from apps.qos.config import QosConfig
 from apps.slices import dataplane as slices_dp
 from apps.slices.manager import SliceManager
 from apps.te.config import TeConfig
@@ -35,14 +37,24 @@ def forecast(mbps: dict[float, float], spread: float = 0.1) -> list[Point]:
     ]
 
 
-def build(tmp_path, store_path=None, bundles=False, predictor=None, te=False, **settings) -> FakeNetwork:
+def build(
+    tmp_path, store_path=None, bundles=False, predictor=None, te=False, capacities=None, qos=None, **settings
+) -> FakeNetwork:
+    """``capacities`` ({(a, b): Mbit/s}) go into the topology metadata (those links become
+    resources); ``qos`` (a ``qos`` config section) adds the QoS app."""
     hosts = hosts_on(*HOSTS)
-    net = FakeNetwork(RING, hosts, config_for(RING, bundles=bundles)).start()
+    config = config_for(RING, capacities, bundles=bundles)
+    if qos is not None:
+        config = config.model_copy(update={"qos": QosConfig.model_validate(qos)})
+    net = FakeNetwork(RING, hosts, config).start()
     net.clock = Clock()
 
     def resync():
         net.deliver(net.core.resync(net.now))
 
+    if qos is not None:
+        net.qos = qos_provider(net.core.view, resync)
+        net.core.add_provider(net.qos)
     net.slices = SliceManager(net.core.view, resync, None, drain_s=0, clock=net.clock, auto_drain=False)
     net.core.add_provider(net.slices)
     for name in ("m1", "m2", "m3"):
