@@ -65,13 +65,17 @@ class LinkSpec:
     """One undirected link between switch names a < b (by dp_id).
 
     capacity_mbps is per direction; capacity_known is False when a default was
-    filled in because the dataset has no capacity for the link.
+    filled in because the dataset has no capacity for the link. A ``spare`` link is
+    cabled (Mininet builds it, after every other link so the others keep their port
+    numbers) but held out of service by the controller until it is brought in
+    (``apps.links``); no dataset has one: a lab adds it (``TopologySpec.with_spare``).
     """
 
     a: str
     b: str
     capacity_mbps: float
     capacity_known: bool = True
+    spare: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,8 +140,41 @@ class TopologySpec:
         return graph
 
     def directed_link_count(self) -> int:
-        """Number of directed links: each undirected link carries both directions."""
-        return 2 * len(self.links)
+        """Number of directed links in service (spares are not): each carries both directions."""
+        return 2 * sum(1 for link in self.links if not link.spare)
+
+    def cabling(self) -> tuple[LinkSpec, ...]:
+        """The links in the order SpecTopo cables them: in service first, spares last."""
+        return tuple(sorted(self.links, key=lambda link: link.spare))
+
+    def with_spare(self, a: str, b: str, capacity_mbps: float) -> "TopologySpec":
+        """This topology plus a spare link between switches ``a`` and ``b`` (names or labels)."""
+        ends = sorted((self._find(a), self._find(b)), key=lambda sw: sw.dp_id)
+        if ends[0].dp_id == ends[1].dp_id:
+            raise TopologyError(f'{self.name}: a spare link needs two switches, got {a!r} twice')
+        if any({link.a, link.b} == {ends[0].name, ends[1].name} for link in self.links):
+            raise TopologyError(f'{self.name}: {a} and {b} are linked already')
+        spare = LinkSpec(ends[0].name, ends[1].name, capacity_mbps, spare=True)
+        links = tuple(sorted(self.links + (spare,), key=lambda link: (self.switch(link.a).dp_id,
+                                                                     self.switch(link.b).dp_id)))
+        return TopologySpec(self.name, self.switches, links, self.source)
+
+    def _find(self, name: str) -> SwitchSpec:
+        for sw in self.switches:
+            if name in (sw.name, sw.label):
+                return sw
+        raise TopologyError(f'{self.name}: no switch named or labelled {name!r}')
+
+    def link_ports(self, hosts_per_switch: int) -> dict[tuple[str, str], tuple[int, int]]:
+        """Each link's port numbers (a's, b's) as SpecTopo cables them: every switch's
+        hosts take ports 1..hosts_per_switch, then its links in ``cabling`` order."""
+        used = {sw.name: hosts_per_switch for sw in self.switches}
+        out = {}
+        for link in self.cabling():
+            used[link.a] += 1
+            used[link.b] += 1
+            out[(link.a, link.b)] = (used[link.a], used[link.b])
+        return out
 
     def controller_topology(self, bw_scale: float, max_bw_mbps: float | None = None) -> dict:
         """The topology as the controller configures it, in emulated Mbit/s.

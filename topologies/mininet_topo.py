@@ -103,7 +103,7 @@ class SpecTopo(Topo):
                              mac='00:00:00:00:%02x:%02x' % (number >> 8, number & 0xff))
                 self.addLink(host, prefix + sw.name)
                 self._hosts_of[sw.name].append(host)
-        for link in spec.links:
+        for link in spec.cabling():       # spares last: the other links keep their ports
             if self.link_bw:
                 self.addLink(prefix + link.a, prefix + link.b, bw=self.link_bw_mbps(link.capacity_mbps))
             else:

@@ -73,6 +73,7 @@ class ProvisioningApp(App):
                 outcome_after_s=settings.outcome_after_s,
                 isolate=settings.isolate,
                 link_needs=settings.link_needs,
+                link_timeout_s=settings.link_timeout_s,
             ),
             store=store,
             rehearsal=rehearsal,

@@ -45,6 +45,9 @@ class ProvisioningConfig(Section):
     # resource kinds whose measured demand this app sends to the predictor (their owners
     # do not: links are measured by the core, QoS classes at their meters)
     feed: tuple[Literal["link", "meter"], ...] = ("link", "meter")
+    # a spare link brought into (or out of) service must show in the topology (both ways,
+    # or neither) within this many real seconds, else the deploy fails (LLDP finds it)
+    link_timeout_s: float = Field(default=15.0, gt=0, le=600)
 
     @field_validator("horizons_s")
     @classmethod

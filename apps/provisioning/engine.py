@@ -85,6 +85,7 @@ class Settings:
     # links as resources: "metadata" those whose capacity the topology metadata states,
     # "all" also those known by port speed, "off" none
     link_needs: str = "metadata"
+    link_timeout_s: float = 15.0  # a spare link brought in (or out) shows in the topology within it
 
 
 @dataclass
@@ -591,6 +592,9 @@ class Provisioner:
             try:
                 self._apply(change)
                 checks.append(self._wait(mark, self.settings.confirm_timeout_s))
+                links = self._await_links(change.knobs, "new") if checks[-1].ok else None
+                if links is not None:
+                    checks.append(links)
                 if checks[-1].ok:
                     checks += self._post_checks(change, baseline)
             except KnobError as err:
@@ -618,6 +622,45 @@ class Provisioner:
             self.resync()
         for k in change.knobs:
             self.view.set_knob(k["kind"], k["target"], k["field"], k["new"])
+
+    def _await_links(self, knobs: list[dict], which: str) -> Check | None:
+        """Spare links brought into (or out of) service (``link`` knobs, their ``which``
+        value): wait until the topology shows each both ways (or neither way), then
+        until the switches confirm what forwarding made of the change; None when the
+        change has no such knob."""
+        wanted = {
+            k["target"]: k[which] >= 0.5 for k in knobs if k["kind"] == "link" and k["field"] == "in_service"
+        }
+        if not wanted:
+            return None
+        t0 = time.perf_counter()
+        ends = {k.target: k.switches for k in self.view.knobs() if k.kind == "link" and k.target in wanted}
+        names = ", ".join(sorted(wanted))
+
+        def pending() -> list[str]:
+            present = {(lk.src_dp, lk.dst_dp) for lk in self.view.links()}
+            out = []
+            for name, up in wanted.items():
+                a, b = (tuple(ends.get(name, ())) + (0, 0))[:2]
+                if ((a, b) in present and (b, a) in present) != up:
+                    out.append(name)
+            return out
+
+        while left := pending():
+            if time.perf_counter() - t0 > self.settings.link_timeout_s:
+                return Check(
+                    "post:links",
+                    False,
+                    f"{', '.join(left)} not {'in' if wanted[left[0]] else 'out of'} service in the "
+                    f"topology after {self.settings.link_timeout_s:g} s",
+                    time.perf_counter() - t0,
+                )
+            time.sleep(0.05)
+        seen = time.perf_counter() - t0
+        confirmed = self._wait(self.view.sync_mark(), self.settings.confirm_timeout_s)
+        state = "in" if all(wanted.values()) else "out of" if not any(wanted.values()) else "in/out of"
+        detail = f"{names} {state} service both ways after {seen:.2f} s; {confirmed.detail}"
+        return Check("post:links", confirmed.ok, detail, time.perf_counter() - t0)
 
     def _findings(self) -> set | None:
         """The findings of the switches' desired state now (None when there is no model)."""
@@ -673,6 +716,9 @@ class Provisioner:
                 except KnobError as err:
                     errors.append(str(err))
             confirmed = self._wait(mark, self.settings.confirm_timeout_s)
+            links = self._await_links(change.knobs, "value")
+            if links is not None and not links.ok:
+                errors.append(links.detail)
             duration = time.perf_counter() - t0
             before = self._snapshots.pop(change.id, None) or {}
             restored = bool(before) and all(

@@ -134,3 +134,27 @@ def test_a_bad_or_too_long_prefix_is_refused():
     with pytest.raises(TopologyError, match="'abcdefh1.x2-eth0' is longer than 15"):
         SpecTopo(abilene, hosts_per_switch=2, prefix='abcdef')
     SpecTopo(abilene, hosts_per_switch=2, prefix='abcd')       # abcdh12x2-eth0
+
+
+def test_a_spare_link_is_cabled_last_and_its_ports_are_known_before_the_network_starts():
+    plain = catalog.load('abilene')
+    spec = plain.with_spare('HSTNng', 'IPLSng', 9920.0)
+    topo = SpecTopo(spec, hosts_per_switch=2)
+    ports = spec.link_ports(2)
+    assert all(topo.port(a, b) == ports[(a, b)] for a, b in ports)
+    # The links in service keep the ports they have without the spare.
+    before = SpecTopo(plain, hosts_per_switch=2)
+    assert all(before.port(link.a, link.b) == ports[(link.a, link.b)] for link in plain.links)
+    assert ports[('s5', 's6')] == (6, 6)
+    assert spec.directed_link_count() == plain.directed_link_count() == 30
+    assert [link.spare for link in spec.links].count(True) == 1
+
+
+def test_a_spare_link_must_join_two_unlinked_switches_that_exist():
+    spec = catalog.load('abilene')
+    with pytest.raises(TopologyError, match='ATLAng and IPLSng are linked already'):
+        spec.with_spare('ATLAng', 'IPLSng', 1.0)
+    with pytest.raises(TopologyError, match="no switch named or labelled 'nowhere'"):
+        spec.with_spare('nowhere', 's1', 1.0)
+    with pytest.raises(TopologyError, match='twice'):
+        spec.with_spare('s3', 'CHINng', 1.0)
