@@ -103,6 +103,9 @@ class Scenario:
     setup_s: float = 120.0
     span: str = "evaluation"  # "fit": replay the fit span's last day, trained on the days before
     threshold: float | None = None  # provisioning.threshold (None: the app's default)
+    spare: tuple = ("HSTNng", "IPLSng")  # a spare link cabled between them, out of service ("" none)
+    spare_mbps: float = 9920.0  # its capacity (dataset Mbit/s, scaled like the others)
+    spare_changes: int = 5  # clean spare_link changes in the campaign (brought in, then out)
 
 
 def host_number(switch_index: int, k: int) -> int:
@@ -151,6 +154,37 @@ def series(name: str) -> str:
     return f"slice:{name}"
 
 
+def topology(scn: Scenario):
+    """The catalogue topology, plus the scenario's spare link."""
+    from topologies.catalog import load
+
+    spec = load(scn.topology)
+    return spec.with_spare(scn.spare[0], scn.spare[1], scn.spare_mbps) if scn.spare else spec
+
+
+def spare_name(link) -> str:
+    return f"spare-{link.a}-{link.b}"
+
+
+def links_section(spec, hosts_per_switch: int, own: Path) -> dict:
+    """The links app's section: each spare of ``spec`` by dp_id and port (SpecTopo's cabling)."""
+    ports = spec.link_ports(hosts_per_switch)
+    spares = []
+    for link in spec.links:
+        if link.spare:
+            a_port, b_port = ports[(link.a, link.b)]
+            spares.append(
+                dict(
+                    name=spare_name(link),
+                    a=spec.switch(link.a).dp_id,
+                    a_port=a_port,
+                    b=spec.switch(link.b).dp_id,
+                    b_port=b_port,
+                )
+            )
+    return {"spares": spares, "state_path": str(own / "links.sqlite")}
+
+
 def campaign(spec, scn: Scenario, tenants: dict[str, list[dict]], slices: list[str]) -> list[dict]:
     """The seeded faulty and clean changes, in a seeded random order: (kind, template, params).
     ``tenants`` without the slices' members: frames to and from a member are steered and
@@ -161,7 +195,7 @@ def campaign(spec, scn: Scenario, tenants: dict[str, list[dict]], slices: list[s
     rng = random.Random(scn.seed)
     label = {sw.name: sw.label for sw in spec.switches}  # the controller names switches by label
     graph = nx.Graph()
-    graph.add_edges_from((label[link.a], label[link.b]) for link in spec.links)
+    graph.add_edges_from((label[link.a], label[link.b]) for link in spec.links if not link.spare)
 
     def path_between(a: dict, b: dict, *, loop: bool) -> list[str] | None:
         paths = list(nx.all_simple_paths(graph, a["switch"], b["switch"], cutoff=6))
@@ -217,6 +251,11 @@ def campaign(spec, scn: Scenario, tenants: dict[str, list[dict]], slices: list[s
         else:
             out.append(od_path(kind))
     out += [od_path("clean") for _ in range(scn.clean)]
+    spares = [spare_name(link) for link in spec.links if link.spare]
+    out += [
+        dict(kind="clean", template="spare_link", params=dict(link=spares[i % len(spares)]))
+        for i in range(scn.spare_changes if spares else 0)
+    ]
     rng.shuffle(out)
     return out
 
@@ -252,6 +291,7 @@ def controller_config(
     real_origin: float,
     tenants: dict,
     clients: dict,
+    spec=None,
 ) -> dict:
     provisioning = {
         "store_path": str(own / "provisioning.sqlite"),
@@ -273,12 +313,18 @@ def controller_config(
             "topology": scn.topology,
             "bw_scale": scn.bw_scale,
             "hosts_per_switch": 2,
+            "spares": [list(scn.spare) + [scn.spare_mbps]] if scn.spare else [],
             "clients": clients,
             "workdir": str(own / "staging"),
         }
+    spec = spec or topology(scn)
+    providers = ["apps.slices.app:provider", "apps.provisioning.app:provider"]
+    if any(link.spare for link in spec.links):
+        providers.insert(1, "apps.links.app:provider")
     return {
+        "links": links_section(spec, 2, own),
         "controller": {
-            "providers": ["apps.slices.app:provider", "apps.provisioning.app:provider"],
+            "providers": providers,
             "telemetry": {"poll_interval_s": 0.5},
             "predictor": {"address": predictor_address, "timeout_s": 5.0},
             "sync": {"bundles": True},
@@ -300,11 +346,10 @@ def controller_config(
 def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) -> dict:
     from apps.provisioning.client import ProvisioningClient
     from apps.slices.client import SlicesClient
-    from topologies.catalog import load
 
     panel = panel or load_dataset("abilene")
     demands, start, stop = plan(scn, panel)
-    spec = load(scn.topology)
+    spec = topology(scn)
     tenants = tenants_of(spec)
     first = {h["switch"]: h for h in tenants["a"]}
     clients = {d.name: first[d.client]["ip"] for d in demands}
@@ -342,9 +387,11 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
             samples, train_end(scn, panel), start, tuple(scn.horizons_s), kind="slice"
         )
         real_origin = time.time() + scn.setup_s
-        config = controller_config(scn, own, predictor.address, origin_v, real_origin, isolated, clients)
+        config = controller_config(
+            scn, own, predictor.address, origin_v, real_origin, isolated, clients, spec
+        )
         lab = Lab(
-            scn.topology,
+            spec,
             bw_scale=scn.bw_scale,
             hosts_per_switch=2,
             controller_config=config,
@@ -445,7 +492,7 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
             dict(mac=h.mac, dp_id=h.dp_id, port=h.port_no, ipv4=list(h.ipv4)) for h in lab.client.hosts()
         ]
     finally:
-        for proc in procs:                     # whatever still runs after a failure, by handle
+        for proc in procs:  # whatever still runs after a failure, by handle
             terminate(proc, 5.0)
         for client in (slices, prov):
             if client is not None:
@@ -808,13 +855,28 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="P(exceed) that raises a need (default: the app's, 1 - service quantile)",
     )
+    ap.add_argument(
+        "--spare",
+        nargs=2,
+        metavar=("A", "B"),
+        default=list(d.spare),
+        help="switches (names or labels) a spare link is cabled between, held out of service "
+        f"(default: {' '.join(d.spare)})",
+    )
+    ap.add_argument("--no-spare", action="store_true", help="no spare link")
+    ap.add_argument(
+        "--spare-changes",
+        type=int,
+        default=d.spare_changes,
+        help="clean spare_link changes in the campaign (staged, deployed, rolled back)",
+    )
     ap.add_argument("--out", default=str(ROOT / "reports"))
     args = ap.parse_args(argv)
     if args.step_real_s < 1.5:
         ap.error("--step-real-s must be >= 1.5 (the meters are polled every 0.5 s)")
-    for name in ("faults", "clean", "samples"):
+    for name in ("faults", "clean", "samples", "spare_changes"):
         if getattr(args, name) < 0:
-            ap.error(f"--{name} must be >= 0")
+            ap.error(f"--{name.replace('_', '-')} must be >= 0")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     scn = Scenario(
         step_real_s=args.step_real_s,
@@ -826,6 +888,8 @@ def main(argv: list[str] | None = None) -> int:
         rehearsal=not args.no_rehearsal,
         span=args.span,
         threshold=args.threshold,
+        spare=() if args.no_spare else tuple(args.spare),
+        spare_changes=args.spare_changes,
     )
     report = run(scn)
     text = render(report)

@@ -51,6 +51,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from labs.lab import ROOT, Lab
+from topologies.catalog import load
 
 LOG = logging.getLogger("foresight.staging.copy")
 
@@ -126,8 +127,11 @@ class Keeper:
             shutil.rmtree(old, ignore_errors=True)  # a previous copy's files in a reused workdir
         (self.workdir / "state").mkdir(parents=True)
         copied = [dest for dest, source in s["stores"].items() if copy_sqlite(source, Path(dest))]
+        topology = load(s["topology"])
+        for a, b, capacity in s.get("spares", ()):
+            topology = topology.with_spare(a, b, capacity)
         self.lab = Lab(
-            s["topology"],
+            topology,
             bw_scale=s["bw_scale"],
             max_bw_mbps=s["max_bw_mbps"],
             link_bw=s["link_bw"],
