@@ -587,8 +587,14 @@ def run_campaign(prov, items: list[dict]) -> list[dict]:
             checks=[dict(name=k.name, ok=k.ok, s=k.duration_s) for k in c.staging.checks],
         )
         if item["kind"] == "clean" and c.state == pb.STAGED:
+            t1 = time.perf_counter()
             deployed = prov.deploy(c.id)
-            row.update(deployed=pb.ChangeState.Name(deployed.state), deploy_detail=deployed.detail)
+            row.update(
+                deployed=pb.ChangeState.Name(deployed.state),
+                deploy_detail=deployed.detail,
+                deploy_s=time.perf_counter() - t1,
+                deploy_checks={k.name: k.detail for k in deployed.deploy.checks},
+            )
             if deployed.state == pb.DEPLOYED:
                 t1 = time.perf_counter()
                 back = prov.rollback(c.id, "lab: clean change taken back")
@@ -638,6 +644,7 @@ def summarise(report: dict) -> dict:
         "deployed_before_crossing": (len(before) / len(answered)) if answered else None,
         "forecast_changes_deployed": sum(1 for c in forecast if "deployed_at_s" in c),
         **demand,
+        **spare_figures(clean),
         "rollback_s": rollbacks[-1] if rollbacks else None,
         "rollback_s_p50": float(np.median(rollbacks)) if rollbacks else None,
         "rollbacks": len(rollbacks),
@@ -645,6 +652,21 @@ def summarise(report: dict) -> dict:
         "verify_s_p99": _pct(
             [k["s"] for r in rows for k in r.get("checks", []) if k["name"] == "verify"], 99
         ),
+    }
+
+
+def spare_figures(clean: list[dict]) -> dict:
+    """The spare link brought into service and out again by the campaign's spare_link changes."""
+    rows = [r for r in clean if r["template"] == "spare_link"]
+    if not rows:
+        return {}
+    served = [r for r in rows if r.get("deployed") == "DEPLOYED"]
+    return {
+        "spare_changes": len(rows),
+        "spare_in_service": len(served),
+        "spare_restored": sum(1 for r in served if r.get("restored")),
+        "spare_deploy_s_p50": float(np.median([r["deploy_s"] for r in served])) if served else None,
+        "spare_rollback_s_max": max((r["rollback_s"] for r in served), default=None),
     }
 
 
@@ -766,6 +788,13 @@ def render(report: dict) -> str:
         lines.append(
             f"rollback                  {report['rollbacks']} clean changes rolled back: p50 "
             f"{report['rollback_s_p50'] * 1e3:.0f} ms, max {rb * 1e3:.0f} ms (goal < 1 s)"
+        )
+    if report.get("spare_changes"):
+        lines.append(
+            f"spare link                {report['spare_in_service']}/{report['spare_changes']} brought into "
+            f"service (port up, found by LLDP, forwarding confirmed: p50 "
+            f"{report['spare_deploy_s_p50'] or 0:.2f} s), {report['spare_restored']} taken out with every "
+            f"switch as before (max {(report['spare_rollback_s_max'] or 0) * 1e3:.0f} ms)"
         )
     if report.get("verify_s_p99") is not None:
         lines.append(

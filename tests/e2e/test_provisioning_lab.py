@@ -15,15 +15,21 @@ from labs.provisioning_lab import KINDS, Scenario, render, run
 
 
 def test_the_provisioning_lab_stages_deploys_and_stops_every_seeded_fault(tmp_path):
-    scn = Scenario(samples=40, step_real_s=2.0, faults=2 * len(KINDS), clean=4, setup_s=120)
+    scn = Scenario(
+        samples=40, step_real_s=2.0, faults=2 * len(KINDS), clean=4, spare_changes=2, setup_s=120
+    )
     report = run(scn, workdir=tmp_path)
     print(render(report))
     assert report["seeded_faults"] == 10 and report["faults_caught"] == 10, report["missed_faults"]
     assert {k: v["caught"] for k, v in report["faults_by_kind"].items()} == {k: 2 for k in KINDS}
-    assert report["clean_changes"] == 4 and report["false_alarms"] == 0, report["false_alarm_details"]
-    assert report["rollbacks"] == 4 and report["rollback_s"] < 1.0
+    assert report["clean_changes"] == 6 and report["false_alarms"] == 0, report["false_alarm_details"]
+    assert report["rollbacks"] == 6 and report["rollback_s"] < 1.0
     clean = [r for r in report["campaign"] if r["kind"] == "clean"]
     assert all(r["deployed"] == "DEPLOYED" and r["restored"] for r in clean), clean
+    # The spare link came into service (LLDP found it both ways) and went out again.
+    assert report["spare_in_service"] == report["spare_restored"] == 2
+    spare = [r for r in clean if r["template"] == "spare_link"]
+    assert all("in service both ways" in r["deploy_checks"]["post:links"] for r in spare), spare
     # The replay reached the slices and the app provisioned ahead of the forecast crossing.
     assert report["forecast_changes"], "the replayed ramp raised no need"
     for c in report["forecast_changes"]:
