@@ -103,7 +103,11 @@ class Scenario:
     setup_s: float = 120.0
     span: str = "evaluation"  # "fit": replay the fit span's last day, trained on the days before
     threshold: float | None = None  # provisioning.threshold (None: the app's default)
-    spare: tuple = ("HSTNng", "IPLSng")  # a spare link cabled between them, out of service ("" none)
+    # the link whose capacity is set from the fit span (its thin_quantile of the replayed
+    # demand that crosses it, a -> b), so the forecast of its load can cross it (() none)
+    thin: tuple = ("ATLAng", "IPLSng")
+    thin_quantile: float = 0.5
+    spare: tuple = ("WASHng", "IPLSng")  # a spare link cabled between them, out of service (() none)
     spare_mbps: float = 9920.0  # its capacity (dataset Mbit/s, scaled like the others)
     spare_changes: int = 5  # clean spare_link changes in the campaign (brought in, then out)
 
@@ -154,12 +158,59 @@ def series(name: str) -> str:
     return f"slice:{name}"
 
 
-def topology(scn: Scenario):
-    """The catalogue topology, plus the scenario's spare link."""
+def topology(scn: Scenario, thin: "Thin | None" = None):
+    """The catalogue topology, plus the scenario's spare link, with the thin link's capacity."""
     from topologies.catalog import load
 
     spec = load(scn.topology)
+    if thin is not None:
+        spec = spec.with_capacity(thin.a, thin.b, thin.capacity_mbps / scn.bw_scale)
     return spec.with_spare(scn.spare[0], scn.spare[1], scn.spare_mbps) if scn.spare else spec
+
+
+@dataclass(frozen=True)
+class Thin:
+    """The thin link: ``a -> b`` (switch labels), the lab capacity set from the fit span,
+    the slices whose traffic crosses it, and the predictor series of its load."""
+
+    a: str
+    b: str
+    capacity_mbps: float
+    demands: tuple[str, ...]
+
+    @property
+    def series(self) -> str:
+        return f"link:{self.a}-{self.b}"
+
+
+def controller_path(spec, src: str, dst: str) -> list[str]:
+    """The path the controller forwards ``src`` -> ``dst`` on (switch labels): fewest hops,
+    ties to the lexicographically smallest list of dp_ids (``controller.topology``)."""
+    graph = nx.Graph()
+    graph.add_edges_from(
+        (spec.switch(link.a).dp_id, spec.switch(link.b).dp_id) for link in spec.links if not link.spare
+    )
+    dp = {sw.label: sw.dp_id for sw in spec.switches}
+    label = {sw.dp_id: sw.label for sw in spec.switches}
+    return [label[n] for n in min(nx.all_shortest_paths(graph, dp[src], dp[dst]))]
+
+
+def thin_link(scn: Scenario, panel: Panel, demands: list[Demand]) -> Thin | None:
+    """The thin link of the scenario: which slices cross it (client -> member) and its
+    capacity, the ``thin_quantile`` of their summed demand over the fit span."""
+    if not scn.thin:
+        return None
+    a, b = scn.thin
+    spec = topology(Scenario(topology=scn.topology, spare=()))
+    crossing = [
+        d for d in demands if (a, b) in set(zip(path := controller_path(spec, d.client, d.server), path[1:]))
+    ]
+    if not crossing:
+        raise LabError(f"no slice's traffic crosses {a} -> {b}; pick a thin link on a slice's path")
+    known = train_end(scn, panel)
+    load = sum(np.nan_to_num(panel.values[:known, panel.names.index(d.pair)]) * d.scale for d in crossing)
+    capacity = round(float(np.percentile(load, 100 * scn.thin_quantile)), 2)
+    return Thin(a, b, capacity, tuple(d.name for d in crossing))
 
 
 def spare_name(link) -> str:
@@ -292,6 +343,7 @@ def controller_config(
     tenants: dict,
     clients: dict,
     spec=None,
+    thin: Thin | None = None,
 ) -> dict:
     provisioning = {
         "store_path": str(own / "provisioning.sqlite"),
@@ -314,10 +366,11 @@ def controller_config(
             "bw_scale": scn.bw_scale,
             "hosts_per_switch": 2,
             "spares": [list(scn.spare) + [scn.spare_mbps]] if scn.spare else [],
+            "capacities": [[thin.a, thin.b, thin.capacity_mbps / scn.bw_scale]] if thin else [],
             "clients": clients,
             "workdir": str(own / "staging"),
         }
-    spec = spec or topology(scn)
+    spec = spec or topology(scn, thin)
     providers = ["apps.slices.app:provider", "apps.provisioning.app:provider"]
     if any(link.spare for link in spec.links):
         providers.insert(1, "apps.links.app:provider")
@@ -349,7 +402,8 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
 
     panel = panel or load_dataset("abilene")
     demands, start, stop = plan(scn, panel)
-    spec = topology(scn)
+    thin = thin_link(scn, panel, demands)
+    spec = topology(scn, thin)
     tenants = tenants_of(spec)
     first = {h["switch"]: h for h in tenants["a"]}
     clients = {d.name: first[d.client]["ip"] for d in demands}
@@ -361,6 +415,7 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
     report: dict = {
         "scenario": asdict(scn),
         "demands": [asdict(d) for d in demands],
+        "thin": dict(asdict(thin), series=thin.series) if thin else None,
         "replay": {
             "start_index": start,
             "stop_index": stop,
@@ -382,13 +437,18 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
                     value = panel.values[i, col]
                     if np.isfinite(value):
                         yield series(d.name), float(panel.times[i]), float(value * d.scale)
+            if thin is not None:  # the thin link's load: the slices that cross it
+                cols = [(panel.names.index(d.pair), d.scale) for d in demands if d.name in thin.demands]
+                for i in range(lo, hi):
+                    load = sum(float(np.nan_to_num(panel.values[i, c])) * k for c, k in cols)
+                    yield thin.series, float(panel.times[i]), load
 
         report["predictor"] = predictor.train_on_fit_span(
             samples, train_end(scn, panel), start, tuple(scn.horizons_s), kind="slice"
         )
         real_origin = time.time() + scn.setup_s
         config = controller_config(
-            scn, own, predictor.address, origin_v, real_origin, isolated, clients, spec
+            scn, own, predictor.address, origin_v, real_origin, isolated, clients, spec, thin
         )
         lab = Lab(
             spec,
@@ -462,7 +522,25 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
             f"({n * scn.step_real_s:.0f} s)",
             flush=True,
         )
-        report["timeline"] = watch(slices, prov, demands, config["controller"]["clock"], n, scn.step_real_s)
+        watched = {}
+        dp = {sw.label: sw.dp_id for sw in spec.switches}
+        if thin is not None:
+            watched[f"{thin.a}-{thin.b}"] = (dp[thin.a], dp[thin.b])
+        for link in spec.links:
+            if link.spare:
+                a, b = spec.switch(link.a).label, spec.switch(link.b).label
+                watched[f"{a}-{b}"] = (dp[a], dp[b])  # the spare, a -> b
+                watched[f"{b}-{a}"] = (dp[b], dp[a])
+        report["spare_links"] = [k for k in watched if thin is None or k != f"{thin.a}-{thin.b}"]
+        report["timeline"] = watch(
+            slices,
+            prov,
+            demands,
+            config["controller"]["clock"],
+            n,
+            scn.step_real_s,
+            (lab.client, watched) if watched else None,
+        )
         for d in demands:
             out, _ = senders[d.name].communicate(timeout=scn.setup_s + 60)
             report.setdefault("sent_bytes", {})[d.name] = json.loads(out.strip().splitlines()[-1])["sent"][
@@ -507,9 +585,11 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
     return report
 
 
-def watch(slices, prov, demands, clock: dict, n: int, step_s: float) -> list[dict]:
+def watch(slices, prov, demands, clock: dict, n: int, step_s: float, links=None) -> list[dict]:
     """One row per step and slice until the replay ends: measured demand, bandwidth, the
-    forecast need (when there is one), and every change's state."""
+    forecast need (when there is one), and every change's state; with ``links``
+    (``(controller client, {name: (src dp, dst dp)})``) one row per step and link too:
+    its rate at the last port poll and its capacity (0: not in service)."""
     rows = []
     end = clock["real_origin_s"] + n * step_s + step_s
     while time.time() < clock["real_origin_s"]:
@@ -531,6 +611,21 @@ def watch(slices, prov, demands, clock: dict, n: int, step_s: float) -> list[dic
                     p_exceed=rec.confidence if rec else None,
                 )
             )
+        if links is not None:
+            client, wanted = links
+            seen = {(lk.src_dp_id, lk.dst_dp_id): lk for lk in client.topology().links}
+            for name, ends in wanted.items():
+                lk = seen.get(ends)
+                rec = recs.get(f"link:{name}")
+                rows.append(
+                    dict(
+                        t=now_v,
+                        link=name,
+                        rate_mbps=lk.rate_mbps if lk else 0.0,
+                        capacity_mbps=lk.capacity_mbps if lk else 0.0,
+                        need_mbps=rec.need_mbps if rec else None,
+                    )
+                )
         time.sleep(step_s)
     return rows
 
@@ -645,6 +740,7 @@ def summarise(report: dict) -> dict:
         "forecast_changes_deployed": sum(1 for c in forecast if "deployed_at_s" in c),
         **demand,
         **spare_figures(clean),
+        **link_against_demand(report),
         "rollback_s": rollbacks[-1] if rollbacks else None,
         "rollback_s_p50": float(np.median(rollbacks)) if rollbacks else None,
         "rollbacks": len(rollbacks),
@@ -652,6 +748,38 @@ def summarise(report: dict) -> dict:
         "verify_s_p99": _pct(
             [k["s"] for r in rows for k in r.get("checks", []) if k["name"] == "verify"], 99
         ),
+    }
+
+
+def link_against_demand(report: dict) -> dict:
+    """The thin link's changes against the replayed demand crossing it (the sum of its
+    slices' replayed rates, per 5-minute sample): whether it really exceeded the link's
+    capacity and whether the change was in place first; and the samples whose demand
+    exceeded the capacity with no change in place, against all that did."""
+    thin = report.get("thin")
+    if not thin:
+        return {}
+    origin = report["replay"]["start_time"]
+    per = [report.get("replayed_mbps", {}).get(name, []) for name in thin["demands"]]
+    load = [sum(x) for x in zip(*per)] if per else []
+    over = [origin + 300 * i for i, r in enumerate(load) if r > thin["capacity_mbps"]]
+    changes = sorted(
+        (
+            c
+            for c in report.get("forecast_changes", [])
+            if c["resource"] == f"link:{thin['a']}-{thin['b']}" and "deployed_at_s" in c
+        ),
+        key=lambda c: c["deployed_at_s"],
+    )
+    first = changes[0]["deployed_at_s"] if changes else None
+    for c in changes:
+        c.update(replaced_mbps=thin["capacity_mbps"], demand_crossed_s=over[0] if over else None)
+    return {
+        "link_changes": len(changes),
+        "link_demand_crossed_s": over[0] if over else None,
+        "link_deployed_before_demand": None if not (changes and over) else first <= over[0],
+        "link_overloaded_samples": sum(1 for t in over if first is None or t < first),
+        "link_overloaded_samples_static": len(over),
     }
 
 
@@ -767,6 +895,26 @@ def render(report: dict) -> str:
         f"{report.get('samples', 0)}; with the starting bandwidth kept: "
         f"{report.get('overloaded_samples_static', 0)}"
     )
+    thin = report.get("thin")
+    if thin:
+        crossed = report.get("link_demand_crossed_s")
+        ahead = report.get("link_deployed_before_demand")
+        if crossed is None:
+            truth = "never exceeded it"
+        else:
+            minutes = (crossed - report["replay"]["start_time"]) / 60
+            when = {True: "with the change in place", False: "before the change was in place"}
+            truth = f"exceeded it {minutes:.0f} min into the replay, {when.get(ahead, 'with no change')}"
+        lines.append(
+            f"thin link {thin['a']} -> {thin['b']} ({thin['capacity_mbps']:g} Mbit/s, the fit span's "
+            f"q{report['scenario']['thin_quantile']:g} of {', '.join(thin['demands'])}): "
+            f"{report.get('link_changes', 0)} change(s); the replayed demand {truth}"
+        )
+        lines.append(
+            f"5-minute samples over the thin link's capacity with nothing in place: "
+            f"{report.get('link_overloaded_samples', 0)} of "
+            f"{report.get('link_overloaded_samples_static', 0)} that exceeded it"
+        )
     sf, fc = report.get("seeded_faults", 0), report.get("faults_caught", 0)
     lines += [
         "",
@@ -811,10 +959,14 @@ def plot(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = [d["name"] for d in report["demands"]]
-    fig, axes = plt.subplots(len(names), 1, figsize=(10, 3.2 * len(names)), squeeze=False)
+    thin = report.get("thin")
+    panels = len(names) + (1 if thin else 0)
+    fig, axes = plt.subplots(panels, 1, figsize=(10, 3.2 * panels), squeeze=False)
     t0 = report["replay"]["start_time"]
+    if thin:
+        plot_link(axes[-1, 0], report, thin, t0)
     for ax, name in zip(axes[:, 0], names):
-        rows = [r for r in report.get("timeline", []) if r["slice"] == name]
+        rows = [r for r in report.get("timeline", []) if r.get("slice") == name]
         t = [(r["t"] - t0) / 3600 for r in rows]
         ax.plot(t, [r["offered_mbps"] for r in rows], label="measured at the slice's meter", color="tab:blue")
         sent = report.get("replayed_mbps", {}).get(name, [])
@@ -851,6 +1003,37 @@ def plot(report: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_link(ax, report: dict, thin: dict, t0: float) -> None:
+    """The thin link: its load and capacity, the spare's load, the forecast need, the changes."""
+    name = f"{thin['a']}-{thin['b']}"
+    rows = [r for r in report.get("timeline", []) if r.get("link") == name]
+    t = [(r["t"] - t0) / 3600 for r in rows]
+    ax.plot(t, [r["rate_mbps"] for r in rows], label=f"{name} measured", color="tab:blue")
+    ax.step(t, [r["capacity_mbps"] for r in rows], where="post", label=f"{name} capacity", color="tab:green")
+    spare = {}
+    for r in report.get("timeline", []):
+        if "link" in r and r["link"] != name and r["link"] in report.get("spare_links", []):
+            spare[r["t"]] = spare.get(r["t"], 0.0) + r["rate_mbps"]
+    if spare:
+        ts = sorted(spare)
+        ax.plot([(x - t0) / 3600 for x in ts], [spare[x] for x in ts], label="spare link", color="tab:purple")
+    need = [(x, r["need_mbps"]) for x, r in zip(t, rows) if r["need_mbps"] is not None]
+    if need:
+        ax.scatter(*zip(*need), s=10, label="forecast need (q0.95)", color="tab:orange")
+    for c in report.get("forecast_changes", []):
+        if c["resource"] != f"link:{name}":
+            continue
+        ax.axvline((c["created_s"] - t0) / 3600, color="tab:gray", ls=":", lw=1)
+        if "deployed_at_s" in c:
+            ax.axvline((c["deployed_at_s"] - t0) / 3600, color="tab:green", ls="--", lw=1)
+        if c["crossing_s"]:
+            ax.axvline((c["crossing_s"] - t0) / 3600, color="tab:red", ls="-.", lw=1)
+    ax.set_title(f"link {name}: staged (dotted), deployed (dashed), forecast crossing (dash-dot)")
+    ax.set_xlabel("hours into the replay")
+    ax.set_ylabel("Mbit/s")
+    ax.legend(loc="upper left", fontsize=8)
 
 
 def main(argv: list[str] | None = None) -> int:

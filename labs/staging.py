@@ -14,7 +14,7 @@ software, configuration and state, on emulated devices):
   and no predictor, started from copies of production's slices and provisioning state
   files (``copied_stores``): it starts with production's slices and with the changes
   production has deployed;
-- the same catalogue topology in Mininet (``topology``, ``spares``, ``bw_scale``,
+- the same catalogue topology in Mininet (``topology``, ``spares``, ``capacities``, ``bw_scale``,
   ``hosts_per_switch``, ... as production's ``Lab``), every node name prefixed
   (``prefix``, default ``st``: bridges ``sts1``, hosts ``sth1``) so nothing clashes
   with production's Mininet on the same machine, with production's datapath ids, host
@@ -91,6 +91,8 @@ class StagingOptions(Section):
     topology: str = Field(min_length=1)  # catalogue name, as production's Lab
     # spare links production's topology adds (``TopologySpec.with_spare``): [a, b, capacity]
     spares: tuple[tuple[str, str, float], ...] = ()
+    # link capacities production's topology sets (``TopologySpec.with_capacity``): [a, b, capacity]
+    capacities: tuple[tuple[str, str, float], ...] = ()
     bw_scale: float = Field(default=0.001, gt=0)
     max_bw_mbps: float = Field(default=1000.0, gt=0)
     link_bw: bool = True
@@ -366,6 +368,7 @@ class MininetRehearsal:
             stores=copied_stores(production, workdir / "state"),
             topology=o.topology,
             spares=[list(x) for x in o.spares],
+            capacities=[list(x) for x in o.capacities],
             bw_scale=o.bw_scale,
             max_bw_mbps=o.max_bw_mbps,
             link_bw=o.link_bw,

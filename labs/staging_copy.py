@@ -128,6 +128,8 @@ class Keeper:
         (self.workdir / "state").mkdir(parents=True)
         copied = [dest for dest, source in s["stores"].items() if copy_sqlite(source, Path(dest))]
         topology = load(s["topology"])
+        for a, b, capacity in s.get("capacities", ()):
+            topology = topology.with_capacity(a, b, capacity)
         for a, b, capacity in s.get("spares", ()):
             topology = topology.with_spare(a, b, capacity)
         self.lab = Lab(

@@ -22,7 +22,7 @@ import math
 import os
 import pathlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 LOG = logging.getLogger(__name__)
@@ -157,6 +157,16 @@ class TopologySpec:
         spare = LinkSpec(ends[0].name, ends[1].name, capacity_mbps, spare=True)
         links = tuple(sorted(self.links + (spare,), key=lambda link: (self.switch(link.a).dp_id,
                                                                      self.switch(link.b).dp_id)))
+        return TopologySpec(self.name, self.switches, links, self.source)
+
+    def with_capacity(self, a: str, b: str, capacity_mbps: float) -> "TopologySpec":
+        """This topology with the link between ``a`` and ``b`` (names or labels) at
+        ``capacity_mbps`` (dataset Mbit/s, per direction)."""
+        ends = {self._find(a).name, self._find(b).name}
+        if not any({link.a, link.b} == ends for link in self.links):
+            raise TopologyError(f'{self.name}: no link between {a} and {b}')
+        links = tuple(replace(link, capacity_mbps=capacity_mbps, capacity_known=True)
+                      if {link.a, link.b} == ends else link for link in self.links)
         return TopologySpec(self.name, self.switches, links, self.source)
 
     def _find(self, name: str) -> SwitchSpec:

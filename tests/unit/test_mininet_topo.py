@@ -158,3 +158,15 @@ def test_a_spare_link_must_join_two_unlinked_switches_that_exist():
         spec.with_spare('nowhere', 's1', 1.0)
     with pytest.raises(TopologyError, match='twice'):
         spec.with_spare('s3', 'CHINng', 1.0)
+
+
+def test_a_link_capacity_is_set_for_the_controller_and_the_emulation_alike():
+    spec = catalog.load('abilene').with_capacity('ATLAng', 'IPLSng', 400.0)
+    assert [link.capacity_mbps for link in spec.links if {link.a, link.b} == {'s2', 's6'}] == [400.0]
+    links = spec.controller_topology(0.02)['links']
+    assert [link['capacity_mbps'] for link in links if {link['a'], link['b']} == {2, 6}] == [8.0]
+    topo = SpecTopo(spec, bw_scale=0.02)
+    bws = {frozenset((a, b)): info['bw'] for a, b, info in _switch_links(topo)}
+    assert bws[frozenset(('s2', 's6'))] == pytest.approx(8.0)
+    with pytest.raises(TopologyError, match='no link between s1 and s3'):
+        spec.with_capacity('s1', 's3', 1.0)
