@@ -236,8 +236,12 @@ def links_section(spec, hosts_per_switch: int, own: Path) -> dict:
     return {"spares": spares, "state_path": str(own / "links.sqlite")}
 
 
-def campaign(spec, scn: Scenario, tenants: dict[str, list[dict]], slices: list[str]) -> list[dict]:
+def campaign(
+    spec, scn: Scenario, tenants: dict[str, list[dict]], slices: list[str], spares_in: frozenset = frozenset()
+) -> list[dict]:
     """The seeded faulty and clean changes, in a seeded random order: (kind, template, params).
+    A clean ``spare_link`` change turns a spare over: into service, or out of it for those
+    in ``spares_in`` (brought in by a forecast-driven change during the replay).
     ``tenants`` without the slices' members: frames to and from a member are steered and
     rewritten by the slices app's own rules (``apps.slices.dataplane``: transit and
     reply rules in ``classify``, before ``forward``), so a path pinned by MAC does not
@@ -304,7 +308,11 @@ def campaign(spec, scn: Scenario, tenants: dict[str, list[dict]], slices: list[s
     out += [od_path("clean") for _ in range(scn.clean)]
     spares = [spare_name(link) for link in spec.links if link.spare]
     out += [
-        dict(kind="clean", template="spare_link", params=dict(link=spares[i % len(spares)]))
+        dict(
+            kind="clean",
+            template="spare_link",
+            params=dict(link=(name := spares[i % len(spares)]), in_service=name not in spares_in),
+        )
         for i in range(scn.spare_changes if spares else 0)
     ]
     rng.shuffle(out)
@@ -564,7 +572,14 @@ def run(scn: Scenario, panel: Panel | None = None, workdir: Path | None = None) 
             f"clean changes next ({scn.faults} + {scn.clean})",
             flush=True,
         )
-        report["campaign"] = run_campaign(prov, campaign(spec, scn, isolated, [d.name for d in demands]))
+        spares_in = frozenset(
+            c["params"]["link"]
+            for c in report["forecast_changes"]
+            if c["template"].startswith("spare_link@") and c["state"] == "DEPLOYED"
+        )
+        report["campaign"] = run_campaign(
+            prov, campaign(spec, scn, isolated, [d.name for d in demands], spares_in)
+        )
         report["controller"] = {k: int(v) for k, v in sorted(lab.client.status().counters.items())}
         report["hosts"] = [
             dict(mac=h.mac, dp_id=h.dp_id, port=h.port_no, ipv4=list(h.ipv4)) for h in lab.client.hosts()
