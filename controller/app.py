@@ -53,7 +53,7 @@ def port_from_ofp(port) -> Port:
     up = not (port.state & ofp.OFPPS_LINK_DOWN) and not (port.config & ofp.OFPPC_PORT_DOWN)
     name = port.name.decode(errors="replace") if isinstance(port.name, bytes) else str(port.name)
     return Port(port_no=port.port_no, name=name, hw_addr=port.hw_addr, up=up,
-                speed_mbps=port.curr_speed / 1000.0)
+                admin_down=bool(port.config & ofp.OFPPC_PORT_DOWN), speed_mbps=port.curr_speed / 1000.0)
 
 
 class ForesightApp(app_manager.OSKenApp):

@@ -18,11 +18,15 @@ forward table's miss, broadcast ARP) pass one packets/s meter per switch
 flood of first packets is cut at the switch instead of queueing LLDP behind it
 until links expire. A switch that refuses the meter dump gets them unmetered.
 
+Ports providers want held administratively down (``Desired.ports_down``) are
+brought there by port mods (``controller.ports``), at connect, on every sync and on
+port status; LLDP is never sent out of a port wanted down.
+
 Switch synchronisation (dumps, reconciliation, make before break, confirmation,
 refusals) is ``controller.sync``; bundle outcomes and rollback ``controller.deploys``;
-packet-in handling (LLDP, ARP, learning, first
-packets) is ``controller.packets``. Both are parts of ``ControllerCore`` (mixins on the
-same state), kept apart because each is a concern of its own.
+packet-in handling (LLDP, ARP, learning, first packets) is ``controller.packets``;
+port admin state ``controller.ports``. All are parts of ``ControllerCore`` (mixins
+on the same state), kept apart because each is a concern of its own.
 
 All public methods take ``self.lock``: gRPC threads read while os-ken threads write.
 """
@@ -49,6 +53,7 @@ from controller.hosts import Host, HostTable
 from controller.meters import MeterSpec
 from controller.pipeline import CORE_TABLE_NAMES, PIPELINE
 from controller.packets import ARP_ECHO_WINDOW_S, PacketIn  # noqa: F401 - re-exported
+from controller.ports import PortAdmin
 from controller.state import Snapshot, StateStore
 from controller.sync import (BREAK_WAIT_S, REFUSALS_KEPT, ChangeRefused, Mark, Out, Refusal,  # noqa: F401
                              Refused, SwitchLost, SwitchState, SwitchSync, SyncBarrier, locked)
@@ -113,7 +118,7 @@ def packet_in_meter(discovery: DiscoveryConfig) -> MeterSpec | None:
     return MeterSpec(PACKET_IN_METER, rate_pps=discovery.packet_in_pps, burst_pkts=discovery.packet_in_burst)
 
 
-class ControllerCore(SwitchSync, Deploys, PacketIn):
+class ControllerCore(SwitchSync, Deploys, PacketIn, PortAdmin):
     def __init__(self, config: Config, bus: EventBus | None = None, store: StateStore | None = None):
         self.config = config
         self.store = store
@@ -147,6 +152,7 @@ class ControllerCore(SwitchSync, Deploys, PacketIn):
         # to recognise our own flood coming back over a link not yet discovered.
         self._arp_floods: dict[tuple[str, str], tuple[int, int, float]] = {}
         self._clock = 0.0
+        self._init_ports()
 
     @property
     def _edge_after_s(self) -> float:
@@ -168,14 +174,16 @@ class ControllerCore(SwitchSync, Deploys, PacketIn):
             self.hosts.restore(**host)
         self.forwarding.wanted |= snap.pairs
         self.forwarding.refresh()
+        self.ports_held = set(snap.held_ports)
         self._saved_marker = self._marker()
-        LOG.info("restored state: %d switches, %d links, %d hosts, %d host pairs (%d with a path); "
-                 "holding them %.0f s for switches to reconnect", len(snap.switches), len(snap.links),
-                 len(snap.hosts), len(snap.pairs), len(self.forwarding.paths), hold_s)
+        LOG.info("restored state: %d switches, %d links, %d hosts, %d host pairs (%d with a path), "
+                 "%d ports held down; holding them %.0f s for switches to reconnect", len(snap.switches),
+                 len(snap.links), len(snap.hosts), len(snap.pairs), len(self.forwarding.paths),
+                 len(snap.held_ports), hold_s)
         return True
 
     def _marker(self) -> tuple:
-        return (self.topology.version, self.hosts.version, len(self.forwarding.wanted))
+        return (self.topology.version, self.hosts.version, len(self.forwarding.wanted), self.held_version)
 
     @locked
     def save_state(self) -> bool:
@@ -185,7 +193,7 @@ class ControllerCore(SwitchSync, Deploys, PacketIn):
         switches, links = self.topology.snapshot()
         hosts = [{"mac": h.mac, "dp_id": h.dp_id, "port_no": h.port_no, "ipv4": sorted(h.ipv4),
                   "last_seen": h.last_seen} for h in self.hosts.all()]
-        self.store.save(Snapshot(switches, links, hosts, set(self.forwarding.wanted)))
+        self.store.save(Snapshot(switches, links, hosts, set(self.forwarding.wanted), set(self.ports_held)))
         self._saved_marker = self._marker()
         self.counters["state_saves"] += 1
         return True
@@ -198,7 +206,10 @@ class ControllerCore(SwitchSync, Deploys, PacketIn):
         self.switches[dp_id] = SwitchState()
         self.rates.forget(dp_id)
         self._publish(events)
-        out: Out = [(dp_id, flows.set_async_defaults())] + self.request_dumps(dp_id)
+        self._forget_port_mods(dp_id)
+        self.desired(dp_id, now)            # gathers the ports providers want held down
+        out: Out = [(dp_id, flows.set_async_defaults())] + self._port_mods(dp_id, now, "at connect")
+        out += self.request_dumps(dp_id)
         if len(events) > 1:     # ports changed while it was away
             out += self._after_topology_change(now)
         # LLDP from every switch now, so links towards the newcomer appear at once.
@@ -227,11 +238,14 @@ class ControllerCore(SwitchSync, Deploys, PacketIn):
     def port_changed(self, dp_id: int, port: Port, deleted: bool, now: float) -> Out:
         if deleted:
             events = self.topology.delete_port(dp_id, port.port_no, now)
+            self._forget_port(dp_id, port.port_no)
         else:
             events = self.topology.update_port(dp_id, port, now)
         self._publish(events)
-        out = self._after_topology_change(now) if events else []
-        if port.up and not deleted:
+        out = [] if deleted else self._port_mods(dp_id, now, "port status")
+        if events:
+            out += self._after_topology_change(now)
+        if port.up and not deleted and port.port_no not in self.ports_wanted_down(dp_id):
             sw = self.topology.switches.get(dp_id)
             if sw and port.hw_addr:
                 out.append((dp_id, flows.packet_out(ofp.OFPP_CONTROLLER, [("output", port.port_no)],
@@ -259,6 +273,8 @@ class ControllerCore(SwitchSync, Deploys, PacketIn):
             out += self._after_topology_change(now)
         if self._drain_until is not None and now >= self._drain_until:
             out += self._release_breaks(now)
+        if self._port_mods_sent:
+            out += self._port_mod_retries(now)
         if self._holding_since is not None and now - self._holding_since > BREAK_WAIT_S:
             LOG.warning("switches %s did not confirm additions within %.1f s; deleting anyway",
                         ", ".join(self.switch_label(dp) for dp in sorted(self._makes_due)), BREAK_WAIT_S)
@@ -331,8 +347,9 @@ class ControllerCore(SwitchSync, Deploys, PacketIn):
         if switch is None:
             return []
         out: Out = []
+        held = self.ports_wanted_down(dp_id)        # a spare must not be found in the moment before it goes
         for port in sorted(switch.ports.values(), key=lambda p: p.port_no):
-            if port.up and port.hw_addr and port.port_no <= ofp.OFPP_MAX:
+            if port.up and port.hw_addr and port.port_no <= ofp.OFPP_MAX and port.port_no not in held:
                 out.append((dp_id, flows.packet_out(ofp.OFPP_CONTROLLER, [("output", port.port_no)],
                                                     lldp.build(dp_id, port.port_no, port.hw_addr))))
         self.counters["lldp_sent"] += len(out)
@@ -405,10 +422,14 @@ class ControllerCore(SwitchSync, Deploys, PacketIn):
         if meter is not None:
             provided.append(("pipeline", Desired(meters=(meter,))))
         problems = []
+        wishes: dict[str, Desired | None] = {}
         for name in sorted(self.providers):
             try:
-                provided.append((name, self.providers[name].desired(dp_id, now)))
+                wish = self.providers[name].desired(dp_id, now)
+                provided.append((name, wish))
+                wishes[name] = wish if isinstance(wish, Desired) else None
             except Exception as err:  # noqa: BLE001 - one app's bug must not break the switch
+                wishes[name] = None
                 # Keep what it has installed rather than tearing its traffic down.
                 self.counters["provider_errors"] += 1
                 problems.append(f"provider {name} failed ({type(err).__name__}: {err}); "
@@ -416,6 +437,7 @@ class ControllerCore(SwitchSync, Deploys, PacketIn):
                 state = self.switches.get(dp_id)
                 kept = state.installed.owned_by(name) if state and state.installed else Desired()
                 provided.append((name, kept))
+        self._note_ports_wanted(dp_id, wishes)
         want, rejected = desired.merge(specs, provided)
         self._report(dp_id, problems + rejected + self._leave_out_refused(state, want))
         return want

@@ -69,15 +69,22 @@ class ProviderError(ValueError):
 
 @dataclass(frozen=True)
 class Desired:
-    """What one provider wants on one switch."""
+    """What one provider wants on one switch: flows, groups and meters, and the ports
+    it wants held administratively down (``OFPPC_PORT_DOWN``: ``controller.ports``)."""
 
     flows: tuple[FlowSpec, ...] = ()
     groups: tuple[GroupSpec, ...] = ()
     meters: tuple[MeterSpec, ...] = ()
+    ports_down: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("flows", "groups", "meters"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        ports = tuple(self.ports_down)
+        for port in ports:
+            if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= ofp.OFPP_MAX:
+                raise ValueError(f"ports_down: {port!r} is not a port number (1..{ofp.OFPP_MAX:#x})")
+        object.__setattr__(self, "ports_down", tuple(sorted(set(ports))))
 
 
 class _Unreadable:

@@ -2,9 +2,11 @@
 
 What the controller knows and wants survives a restart or a crash: switches and
 their ports, links with their capacities, learned hosts, and the host pairs whose
-paths are installed. The core saves a whole snapshot in one transaction whenever
-something changed (batched by the tick loop), so the file always holds a
-consistent picture, never half of an update. On start the core restores it as
+paths are installed, and the ports it holds administratively down for apps
+(``controller.ports``: a released spare is brought up after a restart too). The
+core saves a whole snapshot in one transaction whenever something changed
+(batched by the tick loop), so the file always holds a consistent picture, never
+half of an update. On start the core restores it as
 *provisional*: switches count as disconnected and links are held for a grace
 period, so switches that reconnect are reconciled against the same flows they
 already have and traffic does not notice the restart.
@@ -36,6 +38,9 @@ CREATE TABLE IF NOT EXISTS hosts (
     mac TEXT PRIMARY KEY, dp_id INTEGER NOT NULL, port_no INTEGER NOT NULL, ipv4 TEXT NOT NULL,
     last_seen REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS pairs (src TEXT NOT NULL, dst TEXT NOT NULL, PRIMARY KEY (src, dst));
+-- Added without a version bump: a file from before it gains the empty table on open.
+CREATE TABLE IF NOT EXISTS held_ports (dp_id INTEGER NOT NULL, port_no INTEGER NOT NULL,
+    PRIMARY KEY (dp_id, port_no));
 """
 
 
@@ -49,9 +54,10 @@ class Snapshot:
     links: list[tuple] = field(default_factory=list)   # (src_dp, src_port, dst_dp, dst_port, cap, source)
     hosts: list[dict] = field(default_factory=list)
     pairs: set[tuple[str, str]] = field(default_factory=set)
+    held_ports: set[tuple[int, int]] = field(default_factory=set)  # (dp_id, port_no) we hold down
 
     def __bool__(self) -> bool:
-        return bool(self.switches or self.hosts or self.pairs)
+        return bool(self.switches or self.hosts or self.pairs or self.held_ports)
 
 
 def open_sqlite(path: str, schema: str, label: str, error: type[Exception], version: int,
@@ -124,6 +130,8 @@ class StateStore:
             snap.hosts.append({"mac": mac, "dp_id": dp_id, "port_no": port_no,
                                "ipv4": json.loads(ipv4), "last_seen": last_seen})
         snap.pairs = {(s, d) for s, d in self.db.execute("SELECT src, dst FROM pairs")}
+        snap.held_ports = {(dp, port) for dp, port in
+                           self.db.execute("SELECT dp_id, port_no FROM held_ports")}
         return snap
 
     def save(self, snap: Snapshot) -> None:
@@ -131,7 +139,7 @@ class StateStore:
         cur = self.db.cursor()
         try:
             cur.execute("BEGIN IMMEDIATE")
-            for table in ("switches", "ports", "links", "hosts", "pairs"):
+            for table in ("switches", "ports", "links", "hosts", "pairs", "held_ports"):
                 cur.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             cur.executemany("INSERT INTO switches VALUES (?)", [(dp,) for dp in snap.switches])
             cur.executemany("INSERT INTO ports VALUES (?, ?, ?, ?, ?, ?, ?)", [
@@ -143,6 +151,7 @@ class StateStore:
                 (h["mac"], h["dp_id"], h["port_no"], json.dumps(sorted(h["ipv4"])), h["last_seen"])
                 for h in snap.hosts])
             cur.executemany("INSERT INTO pairs VALUES (?, ?)", sorted(snap.pairs))
+            cur.executemany("INSERT INTO held_ports VALUES (?, ?)", sorted(snap.held_ports))
             cur.execute("COMMIT")
         except sqlite3.Error:
             cur.execute("ROLLBACK")

@@ -362,6 +362,8 @@ class SwitchSync:
                 self._holding_since = now
         else:
             self._holding_since = None
+        for dp_id in wanted:        # ports held down (controller.ports): desired() gathered the wishes
+            out += self._port_mods(dp_id, now, "sync")
         return out
 
     def _release_breaks(self, now: float, force: bool = False) -> Out:

@@ -27,7 +27,8 @@ class Port:
     port_no: int
     name: str = ""
     hw_addr: str = ""
-    up: bool = True
+    up: bool = True             # forwarding: not link-down and not admin-down
+    admin_down: bool = False    # OFPPC_PORT_DOWN: someone (maybe we, controller.ports) set it down
     speed_mbps: float = 0.0
     up_since: float = 0.0
     lldp_seen: bool = False     # an LLDP frame ever arrived here (so not a host port)

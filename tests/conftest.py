@@ -3,6 +3,7 @@ that loads them all does (an app registers its owner code, tables, bands and con
 section when its package is imported: controller.appbase). Tests of the registry
 itself register and unregister apps of their own."""
 
+import apps.links  # noqa: F401
 import apps.peering  # noqa: F401
 import apps.qos  # noqa: F401
 import apps.slices  # noqa: F401

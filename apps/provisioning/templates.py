@@ -317,6 +317,30 @@ class OdPath(Template):
         )
 
 
+class SpareLink(Template):
+    """A spare link (``apps.links``: a link between two switches held administratively
+    down) brought into service, or taken out again: its ports come up and LLDP finds
+    it, and paths may move onto it; out of service, its ports go down and the paths
+    over it move off. Its capacity is the topology metadata's, not a parameter."""
+
+    name, version = "spare_link", 1
+    summary = "bring a spare link into service (its ports up) or take it out (held down)"
+    resource_kind = "link"
+
+    class Params(Params):
+        link: str = Field(min_length=1, max_length=64)  # the spare's name (links.spares)
+        in_service: bool = True
+
+    def _render(self, p, ctx):
+        change = _knob(ctx, "link", p.link, "in_service", 1.0 if p.in_service else 0.0, "in_service",
+                       target_param="link")
+        knob = ctx.knob("link", p.link, "in_service")
+        ends = " - ".join(ctx.switch_name(dp) for dp in knob.switches)
+        state = {0.0: "out of service", 1.0: "in service"}
+        return Rendered(self.ref, p.model_dump(), knobs=(change,), touches=tuple(knob.switches),
+                        summary=f"spare link {p.link} ({ends}): {state[change.value]} -> {state[change.new]}")
+
+
 def path_group_id(slot: int, direction: int) -> int:
     return cookies.group_id(OWNER, slot * 2 + direction)
 
@@ -367,7 +391,7 @@ def register(template: Template) -> Template:
     return template
 
 
-for _cls in (SliceBandwidth, SliceSize, StitchBandwidth, MeterRate, TeHeadroom, OdPath):
+for _cls in (SliceBandwidth, SliceSize, StitchBandwidth, MeterRate, TeHeadroom, OdPath, SpareLink):
     register(_cls())
 
 

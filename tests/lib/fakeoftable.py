@@ -247,6 +247,7 @@ class FakeNetwork:
         for dp, port in sorted(set(self.peer) | set(self.host_at)):
             self.ports[dp].append(port)
         self.up = {key: True for key in set(self.peer) | set(self.host_at)}
+        self.admin_down: set[tuple[int, int]] = set()     # OFPPC_PORT_DOWN, by port mods or set_admin
         self.switches = {dp: FakeOFTable(dp, live=lambda port, dp=dp: self.up.get((dp, port), False))
                          for dp in self.ports}
         self.bundles = FakeBundles(self.switches, self._refused)
@@ -274,9 +275,12 @@ class FakeNetwork:
         return self
 
     def port_objects(self, dp_id: int) -> list[Port]:
-        return [Port(port_no=p, name=f"s{dp_id}-eth{p}", hw_addr=self.hw_addr(dp_id, p),
-                     up=self.up[(dp_id, p)], speed_mbps=self.port_speed_mbps)
-                for p in self.ports[dp_id]]
+        return [self._port(dp_id, p) for p in self.ports[dp_id]]
+
+    def _port(self, dp_id: int, port_no: int) -> Port:
+        return Port(port_no=port_no, name=f"s{dp_id}-eth{port_no}", hw_addr=self.hw_addr(dp_id, port_no),
+                    up=self.up[(dp_id, port_no)], admin_down=(dp_id, port_no) in self.admin_down,
+                    speed_mbps=self.port_speed_mbps)
 
     @staticmethod
     def hw_addr(dp_id: int, port_no: int) -> str:
@@ -300,9 +304,30 @@ class FakeNetwork:
 
     def set_port(self, dp_id: int, port_no: int, up: bool) -> None:
         self.up[(dp_id, port_no)] = up
-        port = Port(port_no=port_no, name=f"s{dp_id}-eth{port_no}",
-                    hw_addr=self.hw_addr(dp_id, port_no), up=up, speed_mbps=self.port_speed_mbps)
-        self.deliver(self.core.port_changed(dp_id, port, False, self.now))
+        self.deliver(self.core.port_changed(dp_id, self._port(dp_id, port_no), False, self.now))
+
+    def set_admin(self, dp_id: int, port_no: int, down: bool) -> None:
+        """Someone else (``ovs-ofctl mod-port``) takes a port administratively down or up."""
+        self.deliver(self._admin(dp_id, port_no, down))
+
+    def _admin(self, dp_id: int, port_no: int, down: bool) -> list:
+        """Set a port's admin state as Open vSwitch does with a veth: the interface goes
+        down (or up), so the far end loses (or regains) carrier; each end whose state
+        changed reports a port status to the controller. Returns the controller's answers."""
+        key = (dp_id, port_no)
+        if (key in self.admin_down) == down:
+            return []               # unchanged: no port status
+        (self.admin_down.add if down else self.admin_down.discard)(key)
+        ends = [key] + ([self.peer[key]] if key in self.peer else [])
+        out = []
+        for dp, port in ends:
+            other = self.peer.get((dp, port))
+            up = (dp, port) not in self.admin_down and (other is None or other not in self.admin_down)
+            if up != self.up[(dp, port)] or (dp, port) == key:
+                self.up[(dp, port)] = up
+                if dp in self.connected:
+                    out += self.core.port_changed(dp, self._port(dp, port), False, self.now)
+        return out
 
     def link_down(self, dp_id: int, port_no: int) -> None:
         """Pull the cable: both ends report their port down."""
@@ -378,6 +403,9 @@ class FakeNetwork:
             self.reply_to_check(dp_id, msg)
             return
         encode(msg)
+        if isinstance(msg, parser.OFPPortMod):
+            self._port_mod(dp_id, msg)
+            return
         switch = self.switches[dp_id]
         if isinstance(msg, parser.OFPPacketOut):
             self._packet_out(dp_id, msg)
@@ -395,6 +423,19 @@ class FakeNetwork:
                                   parser.OFPBarrierRequest,
                                   parser.OFPPortDescStatsRequest)):
             raise FakeSwitchError(f"unexpected message to dp {dp_id}: {type(msg).__name__}")
+
+    def _port_mod(self, dp_id: int, msg: parser.OFPPortMod) -> None:
+        # Open vSwitch refuses an unknown port (OFPPMFC_BAD_PORT) and a hardware address
+        # that is not the port's (OFPPMFC_BAD_HW_ADDR): the core should send neither.
+        if msg.port_no not in self.ports[dp_id]:
+            raise FakeSwitchError(f"port mod for dp {dp_id} port {msg.port_no}, which it does not have")
+        if msg.hw_addr != self.hw_addr(dp_id, msg.port_no):
+            raise FakeSwitchError(f"port mod for dp {dp_id} port {msg.port_no} with hw_addr {msg.hw_addr}, "
+                                  f"not the port's {self.hw_addr(dp_id, msg.port_no)}")
+        if msg.mask != ofp.OFPPC_PORT_DOWN or msg.config & ~ofp.OFPPC_PORT_DOWN or msg.advertise:
+            raise FakeSwitchError(f"port mod changes more than the admin state: config {msg.config:#x} "
+                                  f"mask {msg.mask:#x} advertise {msg.advertise:#x}")
+        self._queue.extend(self._admin(dp_id, msg.port_no, bool(msg.config & ofp.OFPPC_PORT_DOWN)))
 
     def _refused(self, dp_id: int, msg, refused: Refused) -> None:
         if not self.REFUSE_WITH_ERRORS:
