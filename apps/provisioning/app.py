@@ -51,6 +51,7 @@ class ProvisioningApp(App):
         predictor=None,
         rehearsal=None,
         wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         super().__init__(view, resync)
         self.settings = settings
@@ -78,6 +79,7 @@ class ProvisioningApp(App):
             store=store,
             rehearsal=rehearsal,
             clock=self.now,
+            sleep=sleep,
         )
         self.store = store
         self.basis_ = Basis(LOG, "provisioning", f"forecasts {max(settings.horizons_s):g} s ahead")

@@ -184,6 +184,7 @@ class Provisioner:
         store: ProvisioningStore | None = None,
         rehearsal: Rehearsal | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.view = view
         self.resync = resync
@@ -191,6 +192,7 @@ class Provisioner:
         self.store = store
         self.rehearsal = rehearsal
         self.clock = clock
+        self.sleep = sleep  # while waiting for the topology (a test's fake network advances in it)
         self.lock = threading.RLock()  # the records; never held while waiting on switches
         self._work = threading.Lock()  # one stage, deploy or rollback at a time
         self.bus = EventBus(describe=lambda e: f"provisioning {e.kind} {e.change_id} {e.detail}")
@@ -655,7 +657,7 @@ class Provisioner:
                     f"topology after {self.settings.link_timeout_s:g} s",
                     time.perf_counter() - t0,
                 )
-            time.sleep(0.05)
+            self.sleep(0.05)
         seen = time.perf_counter() - t0
         confirmed = self._wait(self.view.sync_mark(), self.settings.confirm_timeout_s)
         state = "in" if all(wanted.values()) else "out of" if not any(wanted.values()) else "in/out of"

@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Mapping, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from apps.provisioning import relief
 from controller.desired import Desired
 from controller.flows import FlowSpec, flow
 from controller.groups import Bucket, GroupSpec
@@ -107,6 +108,8 @@ class Context(Protocol):
     def host(self, ref: str) -> HostRef | None: ...  # MAC, IPv4 or name
     def knob(self, kind: str, target: str, field: str): ...  # controller.appbase.Knob | None
     def targets(self, kind: str) -> list[str]: ...
+    def links(self) -> list[tuple[int, int, float, float]]: ...  # (src, dst, capacity, rate now)
+    def capacity(self, a: int, b: int) -> float | None: ...  # the metadata's, in service or not
 
 
 class Params(BaseModel):
@@ -330,6 +333,9 @@ class SpareLink(Template):
     class Params(Params):
         link: str = Field(min_length=1, max_length=64)  # the spare's name (links.spares)
         in_service: bool = True
+        # the link in service it relieves ("src-dst", switch names): the promise is then
+        # what that link can carry with the spare in (its capacity plus the relief)
+        relieves: str = Field(default="", max_length=130)
 
     def _render(self, p, ctx):
         change = _knob(ctx, "link", p.link, "in_service", 1.0 if p.in_service else 0.0, "in_service",
@@ -337,8 +343,60 @@ class SpareLink(Template):
         knob = ctx.knob("link", p.link, "in_service")
         ends = " - ".join(ctx.switch_name(dp) for dp in knob.switches)
         state = {0.0: "out of service", 1.0: "in service"}
-        return Rendered(self.ref, p.model_dump(), knobs=(change,), touches=tuple(knob.switches),
-                        summary=f"spare link {p.link} ({ends}): {state[change.value]} -> {state[change.new]}")
+        promise, why = Promise(), ""
+        if p.relieves:
+            a, b = _link_ends(p.relieves, ctx)
+            spare = _spare(p.link, knob, ctx)
+            if spare is None:
+                raise TemplateError("params.link", f"the topology metadata gives {p.link!r} no capacity")
+            adds = (spare,) if p.in_service and knob.value < 0.5 else ()  # in service: among the links
+            offered = relief.offered_mbps(ctx.links(), a, b, adds)
+            promise = Promise(f"link:{p.relieves}", round(offered, 3))
+            why = f"; {p.relieves} can then carry {offered:.1f} Mbit/s with the relief"
+        # A link in or out of service moves paths anywhere: every switch may change.
+        return Rendered(self.ref, p.model_dump(), knobs=(change,), promise=promise, touches=(),
+                        summary=f"spare link {p.link} ({ends}): {state[change.value]} -> "
+                                f"{state[change.new]}{why}")
+
+    def params_for(self, need, ctx, headroom):
+        """The spare out of service that adds the most relief to the link in need
+        (``relief.best_spare``); None if none adds any."""
+        if need.resource.kind != "link":
+            return None
+        try:
+            a, b = _link_ends(need.resource.name, ctx)
+        except TemplateError:
+            return None
+        spares = []
+        for name in ctx.targets("link"):
+            knob = ctx.knob("link", name, "in_service")
+            if knob is not None and knob.value < 0.5 and (spare := _spare(name, knob, ctx)) is not None:
+                spares.append(spare)
+        best = relief.best_spare(ctx.links(), a, b, spares)
+        if best is None:
+            return None
+        return {"link": best[0][0], "in_service": True, "relieves": need.resource.name}
+
+
+def _link_ends(name: str, ctx: Context) -> tuple[int, int]:
+    """``src-dst`` (switch names; a name may hold dashes: the split that names two switches)."""
+    parts = name.split("-")
+    for i in range(1, len(parts)):
+        a, b = ctx.switch("-".join(parts[:i])), ctx.switch("-".join(parts[i:]))
+        if a is not None and b is not None:
+            if ctx.port_toward(a, b) is None:
+                raise TemplateError("params.relieves", f"no link from {'-'.join(parts[:i])} to "
+                                                       f"{'-'.join(parts[i:])} is in service")
+            return a, b
+    raise TemplateError("params.relieves", f"{name!r} is not <switch>-<switch> of two known switches")
+
+
+def _spare(name: str, knob, ctx: Context) -> relief.Spare | None:
+    if len(knob.switches) != 2:
+        return None
+    x, y = knob.switches
+    capacity = ctx.capacity(x, y)
+    return (name, x, y, float(capacity)) if capacity else None
 
 
 def path_group_id(slot: int, direction: int) -> int:

@@ -26,10 +26,12 @@ def links_settings(state_path: str = "", spares=None) -> LinksConfig:
                                        "state_path": state_path})
 
 
-def build(tmp_path=None, spares=None, state=None, admin_down=(), start=True) -> FakeNetwork:
+def build(tmp_path=None, spares=None, state=None, admin_down=(), start=True, capacities=None) -> FakeNetwork:
     """The network with the links app; ``state``: the core's state file (a restart finds it);
-    ``admin_down``: ports someone took down before the controller came."""
-    net = FakeNetwork(LINKS, hosts_on(*HOSTS), config_for(LINKS, capacities={(1, 3): 100.0}))
+    ``admin_down``: ports someone took down before the controller came; ``capacities``
+    ({(a, b): Mbit/s}) the topology metadata's (default: the spare's, 100)."""
+    capacities = {(1, 3): 100.0} if capacities is None else capacities
+    net = FakeNetwork(LINKS, hosts_on(*HOSTS), config_for(LINKS, capacities=capacities))
     if state is not None:
         store = StateStore(str(state))
         net.core = ControllerCore(net.config, store=store)
