@@ -65,7 +65,7 @@ def tx_packets(intf: str) -> int:
 
 
 def links(lab) -> set[tuple[int, int, int, int]]:
-    return {(lk.src_dp, lk.src_port, lk.dst_dp, lk.dst_port) for lk in lab.client.topology().links}
+    return {(lk.src_dp_id, lk.src_port, lk.dst_dp_id, lk.dst_port) for lk in lab.client.topology().links}
 
 
 def pings_cross(lab, count: int = 30) -> dict[str, int]:
@@ -98,8 +98,8 @@ def test_the_spare_comes_into_service_carries_the_traffic_and_goes_back_out(lab)
     wait_for(lambda: all(carrier(i) for i in SPARE_INTFS), timeout_s=10, what="the spare's veths up")
     topo = lab.client.wait_topology(3, 6, timeout_s=15)
     found_s = time.monotonic() - began
-    spare = [lk for lk in topo.links if (lk.src_dp, lk.src_port) in ((1, 3), (3, 2))]
-    assert {(lk.dst_dp, lk.dst_port) for lk in spare} == {(3, 2), (1, 3)}
+    spare = [lk for lk in topo.links if (lk.src_dp_id, lk.src_port) in ((1, 3), (3, 2))]
+    assert {(lk.dst_dp_id, lk.dst_port) for lk in spare} == {(3, 2), (1, 3)}
     assert {lk.capacity_mbps for lk in spare} == {100.0}       # the triangle's topology.links entry
     wait_for(lambda: path(lab) == [1, 3], timeout_s=10, what="h1 -> h3 over the spare")
     sent = pings_cross(lab)

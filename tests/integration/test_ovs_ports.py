@@ -1,9 +1,10 @@
 """Ports held administratively down (controller.ports, apps.links) on real Open vSwitch
-bridges (userspace datapath): two bridges joined by a veth pair that is a spare link,
-and a host veth on one of them. The controller's port mod takes the veth itself down,
-so the far end loses carrier and the link leaves the topology; brought into service
-through the provisioning API, the ports come up and LLDP finds the link again; a port
-someone else takes down is left alone, one of ours someone sets up goes down again."""
+bridges (userspace datapath): two bridges joined by two veth pairs, port 3 to port 3
+an ordinary link and port 1 to port 1 a spare beside it, and a host veth on one of
+them. The controller's port mod takes the veth itself down, so the far end loses
+carrier and the link leaves the topology; brought into service through the
+provisioning API, the ports come up and LLDP finds the link again; a port someone
+else takes down is left alone, one of ours someone sets up goes down again."""
 
 from __future__ import annotations
 
@@ -31,6 +32,14 @@ def port_config(bridge: str, port: int) -> tuple[str, str]:
     return found.group(1), found.group(2)
 
 
+ORDINARY = {(DP_A, 3, DP_B, 3), (DP_B, 3, DP_A, 3)}
+SPARE = {(DP_A, 1, DP_B, 1), (DP_B, 1, DP_A, 1)}
+
+
+def links(client) -> set[tuple[int, int, int, int]]:
+    return {(lk.src_dp_id, lk.src_port, lk.dst_dp_id, lk.dst_port) for lk in client.topology().links}
+
+
 def link_up(name: str) -> bool:
     """The interface is up with carrier (what the kernel says of the veth)."""
     return "LOWER_UP" in run("ip", "-br", "link", "show", name)
@@ -39,7 +48,7 @@ def link_up(name: str) -> bool:
 @pytest.fixture
 def spare(tmp_path):
     tag = f"{os.getpid() % 10000}"
-    names = {k: f"fsp{tag}{k}" for k in ("A", "B", "a", "b", "h", "H")}
+    names = {k: f"fsp{tag}{k}" for k in ("A", "B", "a", "b", "c", "C", "h", "H")}
     config = {
         "controller": {"providers": ["apps.links.app:provider", "apps.provisioning.app:provider"],
                        "discovery": {"lldp_interval_s": 0.5, "link_timeout_s": 2.0}},
@@ -50,6 +59,7 @@ def spare(tmp_path):
         "provisioning": {"store_path": "", "auto": False},
     }
     veths = [(names["a"], names["A"], 1, names["b"], names["B"], 1),      # the spare
+             (names["c"], names["A"], 3, names["C"], names["B"], 3),      # the ordinary link
              (names["h"], names["A"], 2, names["H"], None, None)]         # a host on A
     with controlled_bridges([(names["A"], DP_A), (names["B"], DP_B)], config, veths) as controller:
         with ProvisioningClient(controller.grpc_address) as prov:
@@ -60,12 +70,13 @@ def test_the_spare_is_held_down_brought_up_through_provisioning_and_taken_down_a
     names, controller, prov = spare
     client = controller.client
     wait_for(lambda: client.status().switches == 2, what="both bridges connected")
-    # Held down from connect: both veth ends down, so no LLDP link between the bridges.
+    # Held down from connect: both veth ends down, so LLDP finds the ordinary link alone.
     wait_for(lambda: port_config(names["A"], 1)[0] == "PORT_DOWN" and port_config(names["B"], 1)[0]
              == "PORT_DOWN", what="both ends of the spare admin-down")
     assert not link_up(names["a"]) and not link_up(names["b"])
-    time.sleep(2.0)         # four LLDP rounds: nothing found
-    assert list(client.topology().links) == []
+    client.wait_topology(2, 2, timeout_s=10)
+    time.sleep(2.0)         # four more LLDP rounds: still only the ordinary link
+    assert links(client) == ORDINARY
     assert client.status().counters["port_mods_down"] == 2
 
     change = prov.stage(template="spare_link", params={"link": "ab"})
@@ -74,15 +85,14 @@ def test_the_spare_is_held_down_brought_up_through_provisioning_and_taken_down_a
     assert done.state == pb.DEPLOYED, done.detail
     wait_for(lambda: link_up(names["a"]) and link_up(names["b"]), what="spare veth up")
     assert port_config(names["A"], 1) == ("0", "LIVE") and port_config(names["B"], 1) == ("0", "LIVE")
-    topo = wait_for(lambda: len((t := client.topology()).links) == 2 and t, what="LLDP finds the spare")
-    assert {(lk.src_dp, lk.src_port, lk.dst_dp, lk.dst_port) for lk in topo.links} == \
-        {(DP_A, 1, DP_B, 1), (DP_B, 1, DP_A, 1)}
-    assert {lk.capacity_mbps for lk in topo.links} == {250.0}      # its topology.links entry
+    topo = client.wait_topology(2, 4, timeout_s=10)
+    assert links(client) == ORDINARY | SPARE
+    assert {lk.capacity_mbps for lk in topo.links} == {250.0}      # the pair's topology.links entry
     assert client.status().counters["port_mods_up"] == 2
 
     assert prov.rollback(change.id, "test").state == pb.ROLLED_BACK
     wait_for(lambda: not link_up(names["a"]) and not link_up(names["b"]), what="spare veth down")
-    wait_for(lambda: list(client.topology().links) == [], what="the spare gone from the topology")
+    wait_for(lambda: links(client) == ORDINARY, what="the spare gone from the topology")
     assert client.status().counters["port_mods_down"] == 4
 
 
