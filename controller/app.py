@@ -231,6 +231,15 @@ class ForesightApp(app_manager.OSKenApp):
         deleted = msg.reason == ofp.OFPPR_DELETE
         self._do(self.core.port_changed, dp_id, port_from_ofp(msg.desc), deleted, time.time())
 
+    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
+    def _port_desc(self, ev):
+        # Asked for after port mods (controller.ports): what the switch made of them.
+        msg = ev.msg
+        if self.datapaths.get(msg.datapath.id) is not msg.datapath:
+            return
+        ports = [port_from_ofp(p) for p in msg.body if p.port_no <= ofp.OFPP_MAX]
+        self._do(self.core.ports_described, msg.datapath.id, ports, time.time())
+
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def _packet_in(self, ev):
         msg = ev.msg

@@ -337,7 +337,8 @@ class App:
 
     # -- what the switches should hold
     def desired(self, dp_id: int, now: float) -> Desired:
-        """The flows, groups and meters this app wants on ``dp_id``."""
+        """The flows, groups and meters this app wants on ``dp_id``, and the ports it wants
+        held administratively down there (``Desired.ports_down``, ``controller.ports``)."""
         return NOTHING
 
     def claims(self, ip: str) -> str | None:

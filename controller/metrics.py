@@ -54,6 +54,12 @@ class CoreCollector:
             for op, counter in (("add", "adds"), ("modify", "modifies"), ("delete", "deletes")):
                 family.add_metric([op], counters.get(f"{kind}_{counter}", 0))
             yield family
+        port_mods = CounterMetricFamily("foresight_port_mods", "Port mods sent to hold ports "
+                                        "administratively down for apps, or bring them back up",
+                                        labels=["op"])
+        for op in ("down", "up"):
+            port_mods.add_metric([op], counters.get(f"port_mods_{op}", 0))
+        yield port_mods
         yield CounterMetricFamily("foresight_packet_in", "Packet-ins received",
                                   value=counters.get("packet_in", 0))
         errors = CounterMetricFamily("foresight_errors", "Errors by kind", labels=["kind"])

@@ -17,7 +17,11 @@ any more is brought back up — a released spare comes into service, also after 
 restart, as ``ports_held`` is saved with the core's state (``controller.state``). A
 port admin-down that no provider ever wanted is someone else's and is left alone.
 
-Each port mod is remembered until a port status confirms it, so a sync that runs
+Open vSwitch (as OpenFlow 1.0-1.3 ask) sends no port status to the controller whose
+port mod changed a port's config, only when the link state changes as a result: so
+the port mods to a switch are followed by a port-description request, and its reply
+(``ports_described``) tells the core what the ports are now. Each port mod is
+remembered until a port status or description confirms it, so a sync that runs
 again meanwhile does not send it again; an unconfirmed one is sent again after
 ``RETRY_S`` (a switch may refuse it: the error is logged by the shell), at most
 ``TRIES`` times, then reported until the switch reconnects or the wish changes.
@@ -33,6 +37,7 @@ from dataclasses import dataclass
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
+from controller import flows
 from controller.desired import Desired
 from controller.sync import Out, locked
 from controller.topology import Port
@@ -151,6 +156,8 @@ class PortAdmin:
                      port.name or "?", "down" if want else "up", reason, why,
                      f", try {tries} of {TRIES}" if tries > 1 else "")
             out.append((dp_id, msg))
+        if out:     # the reply says what the switch made of them (``ports_described``)
+            out.append((dp_id, flows.port_desc_request()))
         return out
 
     def _port_mod_due(self, key: tuple[int, int], port: Port, down: bool, now: float):
@@ -180,6 +187,23 @@ class PortAdmin:
         out: Out = []
         for dp_id in due:
             out += self._port_mods(dp_id, now, "not confirmed by a port status")
+        return out
+
+    @locked
+    def ports_described(self, dp_id: int, described: list[Port], now: float) -> Out:
+        """A switch's port description (asked for after port mods): Open vSwitch, like
+        OpenFlow 1.0-1.3 switches generally, sends no port status to the controller
+        whose port mod changed a port's config (only when the link state changes as a
+        result), so this is how the core learns the mod took effect. Ports whose state
+        differs from what the core has are handled as a port status."""
+        switch = self.topology.switches.get(dp_id)
+        if dp_id not in self.switches or switch is None:
+            return []
+        out: Out = []
+        for port in described:
+            had = switch.ports.get(port.port_no)
+            if had is None or (had.up, had.admin_down) != (port.up, port.admin_down):
+                out += self.port_changed(dp_id, port, False, now)
         return out
 
     @locked

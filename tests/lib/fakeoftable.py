@@ -308,12 +308,15 @@ class FakeNetwork:
 
     def set_admin(self, dp_id: int, port_no: int, down: bool) -> None:
         """Someone else (``ovs-ofctl mod-port``) takes a port administratively down or up."""
-        self.deliver(self._admin(dp_id, port_no, down))
+        self.deliver(self._admin(dp_id, port_no, down, by_controller=False))
 
-    def _admin(self, dp_id: int, port_no: int, down: bool) -> list:
+    def _admin(self, dp_id: int, port_no: int, down: bool, by_controller: bool) -> list:
         """Set a port's admin state as Open vSwitch does with a veth: the interface goes
-        down (or up), so the far end loses (or regains) carrier; each end whose state
-        changed reports a port status to the controller. Returns the controller's answers."""
+        down (or up), so the far end loses (or regains) carrier; each end whose link
+        state changed reports a port status to the controller, and so does the port
+        itself when someone else changed it (OVS does not tell the controller that sent
+        a port mod about the config it changed, OpenFlow 1.0-1.3). Returns the
+        controller's answers."""
         key = (dp_id, port_no)
         if (key in self.admin_down) == down:
             return []               # unchanged: no port status
@@ -323,7 +326,7 @@ class FakeNetwork:
         for dp, port in ends:
             other = self.peer.get((dp, port))
             up = (dp, port) not in self.admin_down and (other is None or other not in self.admin_down)
-            if up != self.up[(dp, port)] or (dp, port) == key:
+            if up != self.up[(dp, port)] or ((dp, port) == key and not by_controller):
                 self.up[(dp, port)] = up
                 if dp in self.connected:
                     out += self.core.port_changed(dp, self._port(dp, port), False, self.now)
@@ -415,13 +418,14 @@ class FakeNetwork:
             self._reply_in_parts(dp_id, switch.dump_groups(), self.core.groups_dumped)
         elif isinstance(msg, parser.OFPMeterConfigStatsRequest):
             self._reply_in_parts(dp_id, switch.dump_meters(), self.core.meters_dumped)
+        elif isinstance(msg, parser.OFPPortDescStatsRequest):
+            self._queue.extend(self.core.ports_described(dp_id, self.port_objects(dp_id), self.now))
         elif isinstance(msg, SyncBarrier):
             if self.ANSWER_BARRIERS:
                 self.reply_to_barrier(dp_id, msg)
         elif not isinstance(msg, (parser.OFPSetConfig, parser.OFPPortStatsRequest,
                                   parser.OFPGroupStatsRequest, parser.OFPMeterStatsRequest,
-                                  parser.OFPBarrierRequest,
-                                  parser.OFPPortDescStatsRequest)):
+                                  parser.OFPBarrierRequest)):
             raise FakeSwitchError(f"unexpected message to dp {dp_id}: {type(msg).__name__}")
 
     def _port_mod(self, dp_id: int, msg: parser.OFPPortMod) -> None:
@@ -435,7 +439,8 @@ class FakeNetwork:
         if msg.mask != ofp.OFPPC_PORT_DOWN or msg.config & ~ofp.OFPPC_PORT_DOWN or msg.advertise:
             raise FakeSwitchError(f"port mod changes more than the admin state: config {msg.config:#x} "
                                   f"mask {msg.mask:#x} advertise {msg.advertise:#x}")
-        self._queue.extend(self._admin(dp_id, msg.port_no, bool(msg.config & ofp.OFPPC_PORT_DOWN)))
+        self._queue.extend(self._admin(dp_id, msg.port_no, bool(msg.config & ofp.OFPPC_PORT_DOWN),
+                                       by_controller=True))
 
     def _refused(self, dp_id: int, msg, refused: Refused) -> None:
         if not self.REFUSE_WITH_ERRORS:

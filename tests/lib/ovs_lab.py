@@ -57,3 +57,39 @@ def controlled_bridge(bridge: str, dp_id: int, config: dict, ports: list[tuple[s
             subprocess.run(["ip", "link", "del", switch_side], capture_output=True)
         controller.stop()
         subprocess.run(["rm", "-rf", str(workdir)])
+
+
+@contextlib.contextmanager
+def controlled_bridges(bridges: list[tuple[str, int]], config: dict,
+                       veths: list[tuple[str, str | None, int | None, str, str | None, int | None]]):
+    """Secure-mode OpenFlow 1.3 netdev bridges ``(name, dp_id)``, all connected to one
+    controller process started with ``config``, joined by veth pairs ``(end, its bridge or
+    None, OpenFlow port or None, other end, its bridge or None, port or None)``: both ends
+    on bridges make a link between switches, an end on none is a host side. Yields the
+    controller; the bridges, veths, controller and its directory are gone afterwards."""
+    ensure_ovs()
+    workdir = Path(tempfile.mkdtemp(prefix="foresight-int-"))
+    controller = ControllerProcess(config, workdir)
+    controller.start()
+    try:
+        for bridge, dp_id in bridges:
+            run("ovs-vsctl", "--", "add-br", bridge, "--", "set", "bridge", bridge, "datapath_type=netdev",
+                "fail_mode=secure", "protocols=OpenFlow13", f"other-config:datapath-id={dp_id:016x}")
+        for end, bridge, port, other, other_bridge, other_port in veths:
+            run("ip", "link", "add", end, "type", "veth", "peer", "name", other)
+            for name, on, number in ((end, bridge, port), (other, other_bridge, other_port)):
+                run("sysctl", "-qw", f"net.ipv6.conf.{name}.disable_ipv6=1")
+                run("ip", "link", "set", name, "up")
+                if on is not None:
+                    extra = ("--", "set", "interface", name, f"ofport_request={number}") if number else ()
+                    run("ovs-vsctl", "add-port", on, name, *extra)
+        for bridge, _ in bridges:
+            run("ovs-vsctl", "set-controller", bridge, f"tcp:127.0.0.1:{controller.of_port}")
+        yield controller
+    finally:
+        for bridge, _ in bridges:
+            subprocess.run(["ovs-vsctl", "--if-exists", "del-br", bridge], capture_output=True)
+        for end, *_ in veths:
+            subprocess.run(["ip", "link", "del", end], capture_output=True)
+        controller.stop()
+        subprocess.run(["rm", "-rf", str(workdir)])

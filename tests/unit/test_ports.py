@@ -8,12 +8,14 @@ from __future__ import annotations
 import struct
 
 import pytest
+from prometheus_client import generate_latest
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
 from apps.links.app import LinksApp
 from controller import ports
 from controller.appbase import App, AppSpec, register, unregister
 from controller.desired import Desired
+from controller.metrics import registry_for
 from controller.topology import Port
 from tests.lib.fakeswitch import encode
 from tests.lib.spare_net import SPARE, build, port_mods, route, spare_links
@@ -84,6 +86,9 @@ def test_released_ports_come_up_and_lldp_finds_the_link():
     net.run(1)
     assert route(net, "h1", "h3") == [1, 2, 3]
     assert net.core.counters["port_mods_up"] == 2 and net.core.counters["port_mods_down"] == 4
+    text = generate_latest(registry_for(net.core)).decode()
+    assert 'foresight_port_mods_total{op="down"} 4.0' in text
+    assert 'foresight_port_mods_total{op="up"} 2.0' in text
 
 
 def test_a_held_port_someone_brings_up_is_taken_down_again():
