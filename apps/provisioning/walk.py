@@ -454,11 +454,11 @@ class Walker:
                     key = (id(ev), id(sev))
                     got = spliced.get(key)
                     if got is None:
-                        sub = sev if mid is None else ev[start:mid] + sev
-                        new = self._splice(ev, start, stop, sub, hops)
+                        at = start if mid is None else mid      # the visits before ``mid`` stay
+                        new = self._splice(ev, at, stop, sev, hops)
                         got = spliced[key] = (ev, sev, new)
                         if len(spans) == 1:         # where the new way entered dp, for the next update
-                            self._spliced[id(new)] = (new, dp, ((start, start + len(sub), *spans[0][2:]),))
+                            self._spliced[id(new)] = (new, dp, ((start, at + len(sev), *spans[0][2:]),))
                     nxt.append((sc, got[2]))
             pieces = nxt
         return pieces
