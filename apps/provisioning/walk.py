@@ -75,7 +75,7 @@ def _getter(read: int) -> Any:
     return operator.itemgetter(*idx)
 
 
-def _narrowing(walked: Cube, pieces: list) -> list:
+def _narrowing(walked: Cube, pieces: tuple) -> tuple:
     """Each piece of the walk of ``walked`` as the fields it narrowed: ``((index, mask),
     ...)``, empty when the piece is the whole cube (the flood tables narrow nothing)."""
     out = []
@@ -85,7 +85,7 @@ def _narrowing(walked: Cube, pieces: list) -> list:
             out.append(())
         else:
             out.append(tuple((i, v) for i, (v, w) in enumerate(zip(c, walked)) if v != w))
-    return out
+    return tuple(out)
 
 
 def _narrowed(cube: Cube, narrowing: tuple) -> Cube:
@@ -281,6 +281,7 @@ class WalkCache:
 
     def switch_put(self, where: tuple, cube: Cube, read: int, out: list) -> None:
         shelf = self.switch.setdefault(where[0], {}).setdefault(where[1:], {})
+        out = tuple(out)        # kept as tuples: the collector stops tracking them (Way.summary)
         self._keep(shelf, read, cube, [cube, out, _narrowing(cube, out), self.clock, None])
 
     def tree_get(self, where: tuple, cube: Cube, path: tuple,
@@ -317,6 +318,7 @@ class WalkCache:
 
     def tree_put(self, where: tuple, cube: Cube, read: int, entered: frozenset, out: list) -> None:
         dps = tuple({dp for dp, _ in entered})
+        out = tuple(out)
         self._keep(self.tree.setdefault(where, {}), read, cube,
                    [cube, out, _narrowing(cube, out), entered, dps, self.clock, None])
 
