@@ -31,8 +31,8 @@ class Class:
     dst: str | None         # the host whose MAC every frame of the class is sent to, if any
     events: tuple
     cubes: list
-    visits: list            # its table visits: the walk's ("v", ...) events
-    groups: set
+    visits: tuple           # its table visits: the walk's ("v", ...) events
+    groups: frozenset
     findings: list          # Finding (no example)
     delivers: frozenset     # host names some copy reaches
     lost: bool              # some copy ends anywhere but a host or the outside
@@ -43,6 +43,7 @@ _KIND, _SECOND = itemgetter(0), itemgetter(1)
 _IS_VISIT, _IS_HOST = frozenset({"v"}).__contains__, frozenset({"host"}).__contains__   # str.__eq__ is slower
 _IS_GROUP = frozenset({"g", "nogroup"}).__contains__
 _GROUP = itemgetter(1, 2)
+_NONE: frozenset = frozenset()
 
 
 class Way:
@@ -68,23 +69,26 @@ class Way:
         return isinstance(other, Way) and self.hash == other.hash and (
             self.events is other.events or self.events == other.events)
 
-    def summary(self) -> tuple[list, set, frozenset, bool]:
-        """(table visits, groups run or missing, hosts reached, whether a copy is lost)."""
+    def summary(self) -> tuple[tuple, frozenset, frozenset, bool]:
+        """(table visits, groups run or missing, hosts reached, whether a copy is lost). Tuples
+        and frozensets: the collector stops tracking a tuple of tuples of plain values, and
+        the classes keep these as long as they live (lists of visits were a fifth of the
+        objects each young collection went through)."""
         if self._summary is None:
             # Picked out by kind in C: a flooded way has a hundred events and more.
             events = self.events
             kinds = list(map(_KIND, events))
             present = set(kinds)
-            visits = list(compress(events, map(_IS_VISIT, kinds)))
-            groups = set(map(_GROUP, compress(events, map(_IS_GROUP, kinds)))) \
-                if "g" in present or "nogroup" in present else set()
+            visits = tuple(compress(events, map(_IS_VISIT, kinds)))
+            groups = frozenset(map(_GROUP, compress(events, map(_IS_GROUP, kinds)))) \
+                if "g" in present or "nogroup" in present else _NONE
             delivers = frozenset(map(_SECOND, compress(events, map(_IS_HOST, kinds)))) \
-                if "host" in present else frozenset()
+                if "host" in present else _NONE
             self._summary = (visits, groups, delivers, not present.isdisjoint(LOST))
         return self._summary
 
 
-def _common_ends(old: list, new: list) -> tuple[int, int]:
+def _common_ends(old: tuple, new: tuple) -> tuple[int, int]:
     """How many items ``old`` and ``new`` share at their start, and then at their end: a
     way walked again after a change differs from the old one only where it entered the
     changed switch (the rest is the same sub-walks, in the same order). Found by halving,
@@ -123,7 +127,8 @@ class Classes:
         self.by_key: dict[tuple, int] = {}
         self.by_ingress: dict[str, set[int]] = defaultdict(set)
         self.by_pair: dict[tuple[str, str | None], set[int]] = defaultdict(set)
-        # (dp, table) -> flow key (None: no flow) -> class id -> its visits there ("v" events)
+        # (dp, table) -> flow key (None: no flow) -> class id -> its visits there ("v" events,
+        # a tuple: see Way.summary)
         self.visits: dict[tuple, dict] = defaultdict(lambda: defaultdict(dict))
         self.group_users: dict[tuple, set[int]] = defaultdict(set)
         self.delivering: dict[tuple[str, str], set[int]] = defaultdict(set)
@@ -236,7 +241,8 @@ class Classes:
         for visit in old[head:len(old) - tail]:
             self._unvisit(index, cid, visit)
         for visit in visits[head:len(visits) - tail]:
-            index[visit[1], visit[2]][visit[3]].setdefault(cid, []).append(visit)
+            won = index[visit[1], visit[2]][visit[3]]
+            won[cid] = won.get(cid, ()) + (visit,)
         if groups != cls.groups:
             for g in cls.groups - groups:
                 self.group_users[g].discard(cid)
@@ -274,10 +280,11 @@ class Classes:
             self.delivering[(cls.ingress, dst)].discard(cid)
         self._unhold(cid, cls.findings)
 
-    def _index(self, cid: int, visits: list) -> None:
+    def _index(self, cid: int, visits: tuple) -> None:
         index = self.visits
         for visit in visits:
-            index[visit[1], visit[2]][visit[3]].setdefault(cid, []).append(visit)
+            won = index[visit[1], visit[2]][visit[3]]
+            won[cid] = won.get(cid, ()) + (visit,)
 
     @staticmethod
     def _unvisit(index: dict, cid: int, visit: tuple) -> None:
@@ -288,11 +295,13 @@ class Classes:
         where = won.get(cid)
         if where is None:
             return
-        where.remove(visit)
-        if not where:
-            del won[cid]
-            if not won:
-                del users[visit[3]]
+        if len(where) > 1:
+            i = where.index(visit)
+            won[cid] = where[:i] + where[i + 1:]
+            return
+        del won[cid]
+        if not won:
+            del users[visit[3]]
 
     def _hold(self, cid: int, findings: list, cube) -> None:
         """Class ``cid`` shows ``findings`` (``cube``: its example, when reported)."""

@@ -38,9 +38,11 @@ class Rule:
     version: int = -1
     order: tuple = ()                             # highest priority first, then a fixed tie-break
     keys: tuple = (None, None)                    # (eth_dst atom, vlan atom) when it names one
+    local: bool = True                            # its actions send no copy, run no group, resubmit nowhere
 
     def __post_init__(self) -> None:
         self.order = (-self.spec.priority, repr(self.spec.key))
+        self.local = not any(a[0] in _SENDS for a in self.spec.actions)
 
     @property
     def key(self) -> tuple:
@@ -49,6 +51,9 @@ class Rule:
     def regs_ok(self, regs: tuple) -> bool:
         have = dict(regs)
         return all(have.get(name, 0) & mask == value & mask for name, value, mask in self.regs)
+
+
+_SENDS = frozenset({"output", "in_port", "controller", "group", "resubmit"})
 
 
 def make_rule(space: HeaderSpace, spec: FlowSpec) -> Rule:

@@ -43,12 +43,15 @@ walked again, and only from where they entered the changed switch
 into that switch (the other switches make it, from the packet alone), so those
 sub-walks are walked again and spliced into the old way (a hop event carries the
 length of the sub-walk after it, so they are found without walking from the host);
-a sub-walk that splits the cube splits the class. The sub-walks are taken from the
+a sub-walk that splits the cube splits the class. A sub-walk that came to the
+changed table by gotos alone is walked again from that table, after its old visits
+before it. The sub-walks are taken from the
 walk cache (``walk.WalkCache``) when it holds them, keyed by the cube fields they
 read, so the classes flooded by different hosts share each spanning-tree branch; a
 cached walk through a switch that changed since is still good for a cube no frame of
-which can meet the changed flow (its match on the fields where it takes no value a
-flow or group writes), so one change does not make every walk through its switch
+which can meet the changed flow where the walk looked that flow's table up (the
+in_port, registers and written values of its visits there, the cube's values for
+the fields not written), so one change does not make every walk through its switch
 be walked again. Values a flow or group writes are atoms of their own (one value
 each): a written value recorded in a stored visit never needs fixing. A class walked
 again keeps its id for one of its new ways (``Classes.rewalked``): only the index entries that
@@ -187,7 +190,7 @@ class Verifier:
                 touched = self._apply_meter(sw, update.op, entry)
             else:
                 raise VerifyError(f"update of {type(entry).__name__}: a FlowSpec, GroupSpec or MeterSpec")
-            rewalked = self._rewalk(touched, sw.dp_id)
+            rewalked = self._rewalk(touched, sw.dp_id, entry.table if isinstance(entry, FlowSpec) else None)
         finally:
             self._classes.journal = self._refs.journal = None
         added, removed = [], []
@@ -319,7 +322,7 @@ class Verifier:
                 return set()
             touched = set(self._classes.visits[(dp, spec.table)].get(spec.key, ()))
             table.remove(old)
-            self.walker.changed(dp, self._unwritten(old))
+            self.walker.flow_changed(dp, old, self._unwritten(old))
             self.space.remove(old.intervals + old.sets)
             self._refs.flow_changed(sw, old.spec, None)
             return touched
@@ -336,15 +339,15 @@ class Verifier:
             touched = self._overlapping(dp, rule)
         table.add(rule, self.walker)
         if old is not None:
-            self.walker.changed(dp, self._unwritten(old))
-        self.walker.changed(dp, self._unwritten(rule))
+            self.walker.flow_changed(dp, old, self._unwritten(old))
+        self.walker.flow_changed(dp, rule, self._unwritten(rule))
         self._refs.flow_changed(sw, old.spec if old else None, spec)
         return touched
 
     def _unwritten(self, rule: Rule) -> tuple | None:
         """The flow's match on the fields where it takes no value any flow or group writes
         (a frame it takes has there the value its host sent), for the walk cache to tell
-        the cubes the flow cannot take; None when that is no field (it may take any frame)."""
+        the cubes the flow cannot take at a glance; None when that is no field."""
         version, masks = self._written_masks
         if version != self.walker.version:
             masks = {}
@@ -414,7 +417,7 @@ class Verifier:
             sw.groups[group.group_id] = group
         if old is not None:
             self.space.remove(self._group_sets(sw.dp_id, old))
-        self.walker.changed(sw.dp_id)
+        self.walker.group_changed(sw.dp_id, group.group_id)
         self._refs.group_changed(sw, group.group_id)
         return set(self._classes.group_users.get((sw.dp_id, group.group_id), ()))
 
@@ -461,8 +464,9 @@ class Verifier:
         host = self.topology.hosts[name]
         return self.walker.from_host(host.dp_id, host.port_no, cube)
 
-    def _rewalk(self, cids: set[int], dp: int) -> int:
-        """Classes ``cids`` walked again after switch ``dp`` changed (from where they entered it)."""
+    def _rewalk(self, cids: set[int], dp: int, table: str | None = None) -> int:
+        """Classes ``cids`` walked again after switch ``dp`` changed (a flow of ``table``, if
+        given): from where they entered it, or where they came to ``table`` (``Walker.rewalk``)."""
         if not cids:
             return 0
         classes = self._classes
@@ -475,7 +479,7 @@ class Verifier:
             if cls is None:
                 continue
             host = hosts[cls.ingress]
-            walked = rewalk(dp, host.dp_id, host.port_no, cls.cubes, cls.events)
+            walked = rewalk(dp, host.dp_id, host.port_no, cls.cubes, cls.events, table)
             changed += classes.rewalked(cid, walked)
         # A pair's reach verdict reads the classes sent to its destination's MAC, its
         # isolation verdict those delivering to it: only those of changed classes change.

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import operator
 from collections import defaultdict
+from itertools import compress
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,7 @@ from apps.provisioning.headerspace import Cube, HeaderSpace, Pred, VerifyError, 
 from apps.provisioning.switches import ETH_DST, VLAN, Rule, Switch, Table, is_reg, single_atom
 
 VLAN_BIT, ETH_DST_BIT = 1 << VLAN, 1 << ETH_DST
-_KIND, _WHERE = operator.itemgetter(0), operator.itemgetter(1)
+_KIND, _WHERE, _EVENTS = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(1)
 OFPVID_PRESENT = 0x1000
 MAX_DEPTH = 8               # groups and resubmits nested deeper than this: as fakeswitch, refused
 
@@ -74,7 +75,7 @@ def _getter(read: int) -> Any:
     return operator.itemgetter(*idx)
 
 
-def _narrowing(walked: Cube, pieces: list) -> list:
+def _narrowing(walked: Cube, pieces: tuple) -> tuple:
     """Each piece of the walk of ``walked`` as the fields it narrowed: ``((index, mask),
     ...)``, empty when the piece is the whole cube (the flood tables narrow nothing)."""
     out = []
@@ -84,7 +85,7 @@ def _narrowing(walked: Cube, pieces: list) -> list:
             out.append(())
         else:
             out.append(tuple((i, v) for i, (v, w) in enumerate(zip(c, walked)) if v != w))
-    return out
+    return tuple(out)
 
 
 def _narrowed(cube: Cube, narrowing: tuple) -> Cube:
@@ -99,6 +100,33 @@ def _narrowed(cube: Cube, narrowing: tuple) -> Cube:
     return tuple(out)
 
 
+# A change a cached walk may not have seen (``WalkCache.changed``): a flow, as (its match on
+# the fields no flow or group writes | None, its table, the rule, its match as atom masks); a
+# group, as its id; or None (anything: a switch loaded).
+Change = tuple | int | None
+
+
+def _contexts(event_lists: Any) -> tuple[dict, frozenset]:
+    """Where a walk looked flows and groups up: ``(dp, table) -> [(in_port, regs, overlay
+    as a dict)]`` for its table visits, and the ``(dp, group id)`` it ran or missed (picked
+    out in C, as ``classes.Way`` does: a flooded walk has hundreds of events)."""
+    seen: set = set()
+    groups: set = set()
+    for events in event_lists:
+        kinds = list(map(_KIND, events))
+        seen.update(map(_CONTEXT, compress(events, map(_IS_VISIT, kinds))))
+        if "g" in kinds or "nogroup" in kinds:
+            groups.update(map(_GROUP, compress(events, map(_IS_GROUP, kinds))))
+    visits: dict[tuple, list] = {}
+    for dp, table, in_port, regs, over in seen:
+        visits.setdefault((dp, table), []).append((in_port, regs, dict(over)))
+    return visits, frozenset(groups)
+
+
+_CONTEXT, _GROUP = operator.itemgetter(1, 2, 4, 5, 6), operator.itemgetter(1, 2)
+_IS_VISIT, _IS_GROUP = frozenset({"v"}).__contains__, frozenset({"g", "nogroup"}).__contains__
+
+
 class WalkCache:
     """Walks already made, keyed by the fields of the cube they read.
 
@@ -107,7 +135,7 @@ class WalkCache:
     cube that agrees with it on those fields takes the same way, split the same way:
     frames flooded from different hosts differ in their source addresses, which the
     flood tables never read, so one walk of a spanning-tree branch serves all of them.
-    Entries are ``where -> read fields -> those fields' atoms -> (cube walked, result, ...)``,
+    Entries are ``where -> read fields -> those fields' atoms -> [cube walked, result, ...]``,
     with each piece of the result also kept as the fields it narrowed, so a hit for
     another cube is that cube with those fields set (most flooded pieces: the cube itself).
 
@@ -117,14 +145,18 @@ class WalkCache:
     loop names its path, so it is not kept. An entry made before a change to a switch it
     entered (``changed_at``, checked when it is looked up, as dropping them all at each
     change cost a millisecond per update) is still good for the cube looked up if no
-    frame of it can meet any flow changed since (``log``: each change's match on the
-    fields where the flow takes no value any flow or group writes, so a frame has there
-    the value its host sent; a group change or a whole switch loaded may meet any). If a
-    field the walk never read told it, the walk is good for this cube only and that
-    field counts as read, so the walks around it are keyed on it too; else it is good
-    for every cube it serves and is stamped anew, checked once per change. Atoms
-    splitting (``version``) clears both levels; so does holding more than ``limit``
-    entries, or a sub-walk older than the changes kept per switch (``LOG``).
+    frame of it can meet any flow changed since where the walk looked that flow's table
+    up (``log``: each change; an entry's look-ups, its table visits with the in_port,
+    registers and values written there, and its groups, are gathered from its events
+    when it is first checked). A frame meets a flow there unless the in_port, a register,
+    a written value or, for a field not written, the cube's value is apart from the
+    flow's match; a group change is met by the walks that ran or missed that group, a
+    switch loaded by every walk through it. If a field of the cube the walk never read
+    told it, the walk is good for this cube only and that field counts as read, so the
+    walks around it are keyed on it too; else it is good for every cube it serves and is
+    stamped anew, checked once per change. Atoms splitting (``version``) clears both
+    levels; so does holding more than ``limit`` entries, or a sub-walk older than the
+    changes kept per switch (``LOG``).
     """
 
     LIMIT = 200_000
@@ -139,66 +171,98 @@ class WalkCache:
         self.tree: dict[tuple, dict] = {}
         self.clock = 0                                  # counts changes
         self.changed_at: dict[int, int] = defaultdict(int)     # dp -> the count when it last changed
-        # dp -> its last changes: (count, the changed flow's match on fields where it takes no
-        # value a flow or group writes | None: a change any frame may meet); dp -> the count
-        # of the last change forgotten
-        self.log: dict[int, list[tuple[int, Pred | None]]] = defaultdict(list)
+        # dp -> its last changes: (count, Change); dp -> the count of the last change forgotten
+        self.log: dict[int, list[tuple[int, Change]]] = defaultdict(list)
         self.forgotten: dict[int, int] = defaultdict(int)
         self.size = 0
         self.hits = self.misses = 0
 
     LOG = 32            # changes kept per switch; a sub-walk older than them is walked again
 
-    def changed(self, dp: int, match: Pred | None = None) -> None:
+    def changed(self, dp: int, change: Change = None) -> None:
         """Switch ``dp``'s flows or groups changed: forget a walk of its tables, or of a
-        sub-tree that entered it, when it is next looked up, by its stamp, unless the change
-        was a flow whose ``match`` no frame of the cube looked up meets (None: any frame
-        may meet the change)."""
+        sub-tree that entered it, when it is next looked up, by its stamp, unless no frame
+        of the cube looked up can meet ``change`` where the walk looked its table up."""
         self.clock += 1
         self.changed_at[dp] = self.clock
         log = self.log[dp]
-        log.append((self.clock, match))
+        log.append((self.clock, change))
         if len(log) > self.LOG:
             self.forgotten[dp] = log.pop(0)[0]
 
-    def _unmet(self, dps: tuple, stamp: int, cube: Cube, read: int) -> int | None:
-        """Whether every change since ``stamp`` to switches ``dps`` is a flow no frame of
-        ``cube`` meets: None if one may be met, else the fields (a bit each) beyond ``read``
-        it took to tell (the sub-walk now reads them: a cube that differs there may meet it)."""
+    def _unmet(self, dps: tuple, stamp: int, cube: Cube, read: int, entry: list) -> int | None:
+        """Whether every change since ``stamp`` to switches ``dps`` is one no frame of ``cube``
+        meets in the walk ``entry`` (its last item: the walk's look-ups, once gathered): None
+        if one may be met, else the fields (a bit each) beyond ``read`` it took to tell (the
+        sub-walk now reads them: a cube that differs there may meet it)."""
         extra = 0
         changed_at, forgotten, log = self.changed_at, self.forgotten, self.log
+        lookups = None
         for dp in dps:
             if changed_at[dp] <= stamp:
                 continue
             if forgotten[dp] > stamp:
                 return None
-            for when, match in reversed(log[dp]):
+            for when, change in reversed(log[dp]):
                 if when <= stamp:
                     break
-                if match is None:
+                if change is None:
                     return None
-                apart = None
-                for i, m in match:
-                    if not cube[i] & m:
-                        if read >> i & 1:
-                            apart = 0
-                            break
-                        apart = 1 << i
-                if apart is None:
-                    return None
-                extra |= apart
+                if type(change) is not int:
+                    unwritten, table, rule, pred = change
+                    if unwritten is not None:       # told by the values as sent alone, at a glance
+                        apart = None
+                        for i, m in unwritten:
+                            if not cube[i] & m:
+                                if read >> i & 1:
+                                    apart = 0
+                                    break
+                                apart = 1 << i
+                        if apart is not None:
+                            extra |= apart
+                            continue
+                if lookups is None:
+                    lookups = entry[-1]
+                    if lookups is None:
+                        lookups = entry[-1] = _contexts(map(_EVENTS, entry[1]))
+                if type(change) is int:
+                    if (dp, change) in lookups[1]:
+                        return None
+                    continue
+                for in_port, regs, over in lookups[0].get((dp, table), ()):
+                    if rule.in_port is not None and rule.in_port != in_port \
+                            or rule.regs and not rule.regs_ok(regs):
+                        continue
+                    apart = None
+                    for i, m in pred:
+                        written = over.get(i)
+                        if written is not None:
+                            if not written & m:
+                                apart = 0
+                                break
+                        elif not cube[i] & m:
+                            if read >> i & 1:
+                                apart = 0
+                                break
+                            apart = 1 << i
+                    if apart is None:
+                        return None
+                    extra |= apart
         return extra
 
-    def switch_get(self, where: tuple, cube: Cube) -> tuple[list, int] | None:
+    def switch_get(self, where: tuple, cube: Cube, fresh: bool = False) -> tuple[list, int] | None:
+        """A walk of one switch's tables (``fresh``: only if made or checked since the last change)."""
         shelf = self.switch.get(where[0], {}).get(where[1:])
         if shelf:
             for read, (get, held) in shelf.items():
                 key = get(cube)
                 got = held.get(key)
                 if got is not None:
-                    c0, out, narrowing, stamp = got
+                    c0, out, narrowing, stamp, _ = got
+                    if fresh and stamp < self.clock:
+                        break
                     if stamp < self.changed_at[where[0]]:       # the switch changed since
-                        extra = self._unmet((where[0],), stamp, cube, read)
+                        extra = self._unmet((where[0],), stamp, cube, read, got)
                         if extra is None:
                             del held[key]
                             self.misses += 1
@@ -217,18 +281,24 @@ class WalkCache:
 
     def switch_put(self, where: tuple, cube: Cube, read: int, out: list) -> None:
         shelf = self.switch.setdefault(where[0], {}).setdefault(where[1:], {})
-        self._keep(shelf, read, cube, [cube, out, _narrowing(cube, out), self.clock])
+        out = tuple(out)        # kept as tuples: the collector stops tracking them (Way.summary)
+        self._keep(shelf, read, cube, [cube, out, _narrowing(cube, out), self.clock, None])
 
-    def tree_get(self, where: tuple, cube: Cube, path: tuple) -> tuple[list, int, frozenset] | None:
+    def tree_get(self, where: tuple, cube: Cube, path: tuple,
+                 fresh: bool = False) -> tuple[list, int, frozenset] | None:
+        """A walk from entering a switch port on (``fresh``: only if made or checked since the
+        last change)."""
         shelf = self.tree.get(where)
         if shelf:
             for read, (get, held) in shelf.items():
                 key = get(cube)
                 got = held.get(key)
                 if got is not None:
-                    c0, out, narrowing, entered, dps, stamp = got
+                    c0, out, narrowing, entered, dps, stamp, _ = got
                     if stamp < self.clock:          # something changed since it was made
-                        extra = self._unmet(dps, stamp, cube, read)
+                        if fresh:
+                            break
+                        extra = self._unmet(dps, stamp, cube, read, got)
                         if extra is None:
                             del held[key]
                             self.misses += 1
@@ -248,10 +318,11 @@ class WalkCache:
 
     def tree_put(self, where: tuple, cube: Cube, read: int, entered: frozenset, out: list) -> None:
         dps = tuple({dp for dp, _ in entered})
+        out = tuple(out)
         self._keep(self.tree.setdefault(where, {}), read, cube,
-                   [cube, out, _narrowing(cube, out), entered, dps, self.clock])
+                   [cube, out, _narrowing(cube, out), entered, dps, self.clock, None])
 
-    def _keep(self, shelf: dict, read: int, cube: Cube, value: tuple) -> Any:
+    def _keep(self, shelf: dict, read: int, cube: Cube, value: list) -> Any:
         if self.size >= self.limit:
             self.clear(self.version)
             return None
@@ -285,10 +356,19 @@ class Walker:
         self._spliced_before: dict[int, tuple] = {}
         self._spliced_dp: int | None = None
 
-    def changed(self, dp: int, match: Pred | None = None) -> None:
-        """Switch ``dp``'s flows or groups changed (walks through it are forgotten, but for
-        cubes no frame of which meets ``match``: ``WalkCache.changed``)."""
-        self.cache.changed(dp, match)
+    def changed(self, dp: int) -> None:
+        """Switch ``dp`` changed as a whole (every cached walk through it is forgotten)."""
+        self.cache.changed(dp, None)
+
+    def flow_changed(self, dp: int, rule: Rule, unwritten: Pred | None) -> None:
+        """A flow of switch ``dp`` came or went: cached walks through it are forgotten, but for
+        the cubes no frame of which meets it where they looked its table up (``WalkCache``;
+        ``unwritten``: its match on the fields no flow or group writes, None if none)."""
+        self.cache.changed(dp, (unwritten, rule.spec.table, rule, self.pred(rule)))
+
+    def group_changed(self, dp: int, group_id: int) -> None:
+        """A group of switch ``dp`` came, changed or went: the walks that ran or missed it are forgotten."""
+        self.cache.changed(dp, group_id)
 
     def value_mask(self, index: int, key: int) -> int:
         return self.space.fields[index].mask(key, key)
@@ -331,14 +411,22 @@ class Walker:
         return self._switch(dp, port, cube, (), ())
 
     def rewalk(self, dp: int, host_dp: int, host_port: int, cubes: list[Cube],
-               events: tuple) -> list[tuple[Cube, tuple]]:
+               events: tuple, table: str | None = None) -> list[tuple[Cube, tuple]]:
         """``cubes``, which took the way ``events`` from their host, walked again after
-        switch ``dp`` changed: each sub-walk of ``events`` that entered ``dp`` is walked
-        again and put in its place. The rest of the way is what it was: a packet's way
-        outside those sub-walks is made by the other switches, from the packet alone (a
-        sub-walk hands nothing back but its events and how it split the cube). A sub-walk
-        that splits a cube splits the class: each piece takes the old way with its own
-        events in place."""
+        switch ``dp`` changed (a flow of its ``table``, if given): each sub-walk of
+        ``events`` that entered ``dp`` is walked again and put in its place. The rest of
+        the way is what it was: a packet's way outside those sub-walks is made by the
+        other switches, from the packet alone (a sub-walk hands nothing back but its events
+        and how it split the cube). A sub-walk that splits a cube splits the class: each
+        piece takes the old way with its own events in place.
+
+        A sub-walk that came to ``table`` by gotos alone (its flows before it sent no copy
+        and ran no group) is walked again from ``table`` on, after its old visits before
+        it: those tables did not change, and their flows left the frames only the state
+        the visit of ``table`` records (in_port, registers, values written). The cubes
+        are the classes' own, which their earlier visits' flows took whole. Either way,
+        cached walks into ``dp`` made before this change are not looked at: a class was
+        walked again because it meets the change there."""
         if self.cache.version != self.version:
             self.cache.clear(self.version)
         known = self._spliced_before.get(id(events))
@@ -349,21 +437,52 @@ class Walker:
         pieces = [(cube, events) for cube in cubes]
         # (old events, sub-walk) by id -> (both, kept alive so the ids stay theirs, new events)
         spliced: dict[tuple[int, int], tuple] = {}
+        sw = self.switches.get(dp)
+        mid_ok = sw is not None and table is not None and table != self.first_table
         for start, stop, in_port, over, path, hops in reversed(spans):    # from the last: starts stay put
             nxt = []
+            mids: dict[int, int | None] = {}
             for c, ev in pieces:
+                mid = mids.get(id(ev), -1)
+                if mid == -1:
+                    mid = mids[id(ev)] = self._by_gotos(sw, ev, start, table) if mid_ok else None
                 self._read, self._entered, self._loopy = 0, set(), False
-                for sc, sev in self._switch(dp, in_port, c, over, path):
+                if mid is None:
+                    walked = self._switch(dp, in_port, c, over, path, fresh=True)
+                else:
+                    e = ev[mid]
+                    walked = self._switch(dp, in_port, c, e[6], path, (table, e[5]), fresh=True)
+                for sc, sev in walked:
                     key = (id(ev), id(sev))
                     got = spliced.get(key)
                     if got is None:
-                        new = self._splice(ev, start, stop, sev, hops)
+                        at = start if mid is None else mid      # the visits before ``mid`` stay
+                        new = self._splice(ev, at, stop, sev, hops)
                         got = spliced[key] = (ev, sev, new)
                         if len(spans) == 1:         # where the new way entered dp, for the next update
-                            self._spliced[id(new)] = (new, dp, ((start, start + len(sev), *spans[0][2:]),))
+                            self._spliced[id(new)] = (new, dp, ((start, at + len(sev), *spans[0][2:]),))
                     nxt.append((sc, got[2]))
             pieces = nxt
         return pieces
+
+    def _by_gotos(self, sw: Switch, events: tuple, first: int, table: str) -> int | None:
+        """Where the sub-walk into ``sw`` starting at ``events[first]`` visits ``table``, if
+        it came there from the first table by gotos alone (every flow before it sent no
+        copy, ran no group and resubmitted nowhere; set-fields are recorded in the visit);
+        else None."""
+        e = events[first]
+        if e[0] != "v" or e[2] != self.first_table:
+            return None
+        i = first
+        while e[2] != table:
+            rule = None if e[3] is None else sw.rule(e[3])     # tables before ``table``: unchanged
+            if rule is None or rule.spec.goto is None or not rule.local:
+                return None
+            i += 1
+            e = events[i]
+            if e[0] != "v" or e[2] != rule.spec.goto:
+                return None
+        return i
 
     def begin(self, dp: int) -> None:
         """An update of switch ``dp`` begins: the ways the last update at ``dp`` spliced
@@ -429,16 +548,20 @@ class Walker:
             out.append((first, stop, in_port, over, tuple(path), tuple(hops)))
             at = stop
 
-    def _switch(self, dp: int, in_port: int, cube: Cube, over: tuple,
-                path: tuple) -> list[tuple[Cube, tuple]]:
+    def _switch(self, dp: int, in_port: int, cube: Cube, over: tuple, path: tuple,
+                start: tuple[str, tuple] | None = None, fresh: bool = False) -> list[tuple[Cube, tuple]]:
         """The classes of ``cube`` entering ``dp`` at ``in_port`` (having written ``over``),
-        from the cache of sub-walks when one holds it for this path."""
+        from the cache of sub-walks when one holds it for this path. ``start``: (table,
+        registers) to begin the switch's pipeline at that table, reached by gotos (``over``
+        as written there); the events of the tables before it are the caller's. ``fresh``:
+        take only cached walks made or checked since the last change (older ones are known
+        to meet it)."""
         if (dp, in_port) in path:
             self._loopy = True
             return [(cube, (("loop", dp, in_port, path + ((dp, in_port),)),))]
         cache = self.cache
-        where = (dp, in_port, over)
-        hit = cache.tree_get(where, cube, path)
+        where = (dp, in_port, over) if start is None else (dp, in_port, over, *start)
+        hit = cache.tree_get(where, cube, path, fresh)
         if hit is not None:
             out, read, entered = hit
             self._read |= read
@@ -446,7 +569,7 @@ class Walker:
             return out
         outer = (self._read, self._entered, self._loopy)
         self._read, self._entered, self._loopy = 0, {(dp, in_port)}, False
-        out = self._switch_walk(dp, in_port, cube, over, path + ((dp, in_port),))
+        out = self._switch_walk(dp, in_port, cube, over, path + ((dp, in_port),), start, fresh)
         read, entered, loopy = self._read, self._entered, self._loopy
         if not loopy:
             cache.tree_put(where, cube, read, frozenset(entered), out)
@@ -456,14 +579,18 @@ class Walker:
         self._loopy = outer[2] or loopy
         return out
 
-    def _switch_walk(self, dp: int, in_port: int, cube: Cube, over: tuple,
-                     path: tuple) -> list[tuple[Cube, tuple]]:
+    def _switch_walk(self, dp: int, in_port: int, cube: Cube, over: tuple, path: tuple,
+                     start: tuple[str, tuple] | None = None, fresh: bool = False) -> list[tuple[Cube, tuple]]:
         sw = self.switches.get(dp)
         if sw is None:
             return [(cube, (("drop", dp, in_port, "miss"),))]
         out = []
         topo = self.topology
-        for c, ev, emits, _ in self._pipeline(sw, cube, State(in_port, (), over)):
+        if start is None:
+            pieces = self._pipeline(sw, cube, State(in_port, (), over), fresh)
+        else:
+            pieces = self._table(sw, start[0], cube, State(in_port, start[1], over), 0)
+        for c, ev, emits, _ in pieces:
             if not emits:
                 ev = ev + (("drop", dp, in_port, self._drop_kind(sw, ev)),)
             partial = [(c, ev)]
@@ -484,11 +611,11 @@ class Walker:
             out.extend(partial)
         return out
 
-    def _pipeline(self, sw: Switch, cube: Cube, st: State) -> list[Piece]:
+    def _pipeline(self, sw: Switch, cube: Cube, st: State, fresh: bool = False) -> list[Piece]:
         """One switch's tables from the first, from the per-switch cache when it holds them."""
         cache = self.cache
         where = (sw.dp_id, st.in_port, st.over)
-        hit = cache.switch_get(where, cube)
+        hit = cache.switch_get(where, cube, fresh)
         if hit is not None:
             out, read = hit
             self._read |= read

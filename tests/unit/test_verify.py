@@ -515,3 +515,83 @@ def test_a_cached_walk_kept_past_a_flow_it_cannot_meet_is_keyed_on_the_field_tha
     other = fresh(v, v.policy)
     assert v.findings_set() == other.findings_set() and canonical(v) == canonical(other)
     ways_hold(v)
+
+
+def test_a_cached_walk_through_a_changed_switch_stays_in_use_where_it_never_looked_the_flow_up():
+    """A walk through s2 made before a flow there came stays in use when it never visited
+    that flow's table, or visited it from another in_port than the flow's; a flow it can
+    meet where it looked its table up makes it stale."""
+    links = [(1, 1, 2, 1), (2, 2, 3, 1)]
+    net, v = hand_made(links, ("h1", 1, 3), ("h3", 3, 3))
+    h3 = net.host("h3")
+    v.load(1, [flow("ingress", 10, {"eth_dst": h3.mac}, [("output", 1)])])
+    v.load(2, [flow("ingress", 0, {}, [], goto="forward"),
+               flow("forward", 10, {"eth_dst": h3.mac}, [("output", 2)])])
+    v.load(3, [flow("ingress", 10, {"eth_dst": h3.mac}, [("output", 3)])])
+    v.check_all(Policy(reach=(("h1", "h3"),)))
+    cube = v._host_cube("h1")
+    cube = cube[:0] + (v.space.fields[0].mask(*v.space.interval("eth_dst", h3.mac)[1:]),) + cube[1:]
+    cache = v.walker.cache
+
+    def cached() -> bool:
+        return cache.tree_get((2, 1, ()), cube, ((1, 3),)) is not None
+
+    assert cached()
+    v.apply(add(2, flow("flood", 10, {}, [("output", 1), ("output", 2)])))      # never visited
+    assert cached()
+    v.apply(add(2, flow("forward", 20, {"in_port": 2, "eth_dst": h3.mac}, [])))  # another in_port
+    assert cached()
+    v.apply(add(2, flow("forward", 20, {"eth_dst": h3.mac}, [])))                # met: dropped now
+    assert not cached()
+    assert not v.reaches("h1", "h3")
+    other = fresh(v, v.policy)
+    assert v.findings_set() == other.findings_set() and canonical(v) == canonical(other)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_class_walked_again_from_the_changed_table_gets_the_way_of_a_walk_from_the_first(seed):
+    """Classes walked again from the changed table (after their visits before it, reached by
+    gotos) take the same ways, and give the same findings, as classes walked again from where
+    they entered the switch, on random updates of every table of the apps' pipeline."""
+    rng = random.Random(seed)
+    net = controller_network(fakeoftable.DIAMOND_LINKS, (("h1", 1, 3), ("h2", 2, 3), ("h4", 4, 3)))
+    policy = Policy.all_pairs(net.hosts)
+    v, plain = verifier_of(net, policy), verifier_of(net, policy)
+    plain.walker._by_gotos = lambda *args: None          # every class from where it entered
+    mids = []
+    by_gotos = v.walker._by_gotos
+
+    def counted(*args):
+        got = by_gotos(*args)
+        mids.append(got is not None)
+        return got
+
+    v.walker._by_gotos = counted
+    v.check_all()
+    plain.check_all()
+    removed: list = []
+    for _ in range(50):
+        dp = rng.choice(sorted(v.switches))
+        specs = sorted((r.spec for t in v.switches[dp].tables.values() for r in t.rules.values()
+                        if r.spec.table != "ingress"), key=repr)
+        roll = rng.random()
+        if roll < 0.4 and specs:
+            spec = rng.choice(specs)
+            update = delete(dp, spec)
+            removed.append((dp, spec))
+        elif roll < 0.7 and removed:
+            update = add(*removed.pop(rng.randrange(len(removed))))
+        elif roll < 0.85:
+            update = add(dp, flow("classify", rng.choice([850, 1500]),
+                                  {"eth_type": IP, "ip_dscp": rng.choice([0, 10, 46])},
+                                  [("set_field", "ip_dscp", 46)], goto="forward"))
+        else:
+            host = net.host(rng.choice(sorted(net.hosts)))
+            update = add(dp, flow("forward", rng.choice([5, 3000]), {"eth_dst": host.mac},
+                                  [("output", rng.choice([1, 2, 3]))]))
+        mine, theirs = v.apply(update), plain.apply(update)
+        assert (mine.added, mine.removed) == (theirs.added, theirs.removed)
+        assert canonical(v) == canonical(plain)
+        assert indexes(v) == rebuilt_indexes(v)
+    ways_hold(v)
+    assert sum(mids) > 10
