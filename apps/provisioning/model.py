@@ -108,6 +108,8 @@ class DataPlane:
             return 0
         n = 0
         for dp in self.view.switch_ids():
+            if dp not in self.loaded:
+                continue  # not in the model's topology (no link, no host): as _build leaves it out
             want = _clean(self.view.desired_state(dp, now))
             for update in _as_updates(dp, self.loaded.get(dp, Entries()), want):
                 self.verifier.apply(update)
