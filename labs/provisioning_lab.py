@@ -889,10 +889,11 @@ def render(report: dict) -> str:
             continue
         lead = (c["crossing_s"] - c["deployed_at_s"]) / 60
         real = c.get("demand_crossed_s")
+        what = "capacity" if c["resource"].startswith("link:") else "bandwidth"
         truth = (
-            "the replayed demand never exceeded the old bandwidth"
+            f"the replayed demand never exceeded the old {what}"
             if real is None
-            else f"the replayed demand exceeded the old {c['replaced_mbps']:g} Mbit/s "
+            else f"the replayed demand exceeded the old {c['replaced_mbps']:g} Mbit/s {what} "
             f"{(real - c['deployed_at_s']) / 60:+.0f} min from it"
         )
         lines.append(
@@ -954,9 +955,9 @@ def render(report: dict) -> str:
         )
     if report.get("spare_changes"):
         lines.append(
-            f"spare link                {report['spare_in_service']}/{report['spare_changes']} brought into "
-            f"service (port up, found by LLDP, forwarding confirmed: p50 "
-            f"{report['spare_deploy_s_p50'] or 0:.2f} s), {report['spare_restored']} taken out with every "
+            f"spare link                {report['spare_in_service']}/{report['spare_changes']} turned over "
+            f"(ports up or down, the topology and forwarding following: p50 "
+            f"{report['spare_deploy_s_p50'] or 0:.2f} s), {report['spare_restored']} turned back with every "
             f"switch as before (max {(report['spare_rollback_s_max'] or 0) * 1e3:.0f} ms)"
         )
     if report.get("verify_s_p99") is not None:
