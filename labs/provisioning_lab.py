@@ -1000,21 +1000,7 @@ def plot(report: dict, path: Path) -> None:
                 lw=0.8,
             )
         ax.step(t, [r["bandwidth_mbps"] for r in rows], where="post", label="bandwidth", color="tab:green")
-        need = [(x, r["need_mbps"]) for x, r in zip(t, rows) if r["need_mbps"] is not None]
-        if need:
-            ax.scatter(*zip(*need), s=10, label="forecast need (q0.95)", color="tab:orange")
-        for c in report.get("forecast_changes", []):
-            if c["resource"] != f"slice:{name}":
-                continue
-            ax.axvline((c["created_s"] - t0) / 3600, color="tab:gray", ls=":", lw=1)
-            if "deployed_at_s" in c:
-                ax.axvline((c["deployed_at_s"] - t0) / 3600, color="tab:green", ls="--", lw=1)
-            if c["crossing_s"]:
-                ax.axvline((c["crossing_s"] - t0) / 3600, color="tab:red", ls="-.", lw=1)
-        ax.set_title(f"slice {name}: staged (dotted), deployed (dashed), forecast crossing (dash-dot)")
-        ax.set_xlabel("hours into the replay")
-        ax.set_ylabel("Mbit/s")
-        ax.legend(loc="upper left", fontsize=8)
+        _need_and_changes(ax, report, rows, t, t0, f"slice:{name}")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -1035,18 +1021,24 @@ def plot_link(ax, report: dict, thin: dict, t0: float) -> None:
     if spare:
         ts = sorted(spare)
         ax.plot([(x - t0) / 3600 for x in ts], [spare[x] for x in ts], label="spare link", color="tab:purple")
+    _need_and_changes(ax, report, rows, t, t0, f"link:{name}")
+
+
+def _need_and_changes(ax, report: dict, rows: list[dict], t: list[float], t0: float, resource: str) -> None:
+    """A panel's forecast need, its changes (staged, deployed, forecast crossing), labels."""
     need = [(x, r["need_mbps"]) for x, r in zip(t, rows) if r["need_mbps"] is not None]
     if need:
         ax.scatter(*zip(*need), s=10, label="forecast need (q0.95)", color="tab:orange")
     for c in report.get("forecast_changes", []):
-        if c["resource"] != f"link:{name}":
+        if c["resource"] != resource:
             continue
         ax.axvline((c["created_s"] - t0) / 3600, color="tab:gray", ls=":", lw=1)
         if "deployed_at_s" in c:
             ax.axvline((c["deployed_at_s"] - t0) / 3600, color="tab:green", ls="--", lw=1)
         if c["crossing_s"]:
             ax.axvline((c["crossing_s"] - t0) / 3600, color="tab:red", ls="-.", lw=1)
-    ax.set_title(f"link {name}: staged (dotted), deployed (dashed), forecast crossing (dash-dot)")
+    kind, _, name = resource.partition(":")
+    ax.set_title(f"{kind} {name}: staged (dotted), deployed (dashed), forecast crossing (dash-dot)")
     ax.set_xlabel("hours into the replay")
     ax.set_ylabel("Mbit/s")
     ax.legend(loc="upper left", fontsize=8)
